@@ -1,0 +1,146 @@
+//! What the two consumers share: client creation, the client context (errors, rebalances),
+//! polling with error triage, and the handling of one decoded message. What differs — the
+//! commit policy — lives in [`crate::single_consumer`] and [`crate::batch_consumer`].
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
+use rdkafka::TopicPartitionList;
+
+use crate::batch::Consumed;
+use crate::config::Config;
+use crate::kafka::{client_config_with, handle_client_error};
+use crate::shutdown::Shutdown;
+use crate::stats::{bump, ConsumerStats};
+
+/// Longest a poll blocks, so each loop sees shutdown within this time.
+pub const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Client context of a consumer: reports errors and rebalances, and remembers revoked
+/// partitions for the loop to act on after `poll` returns.
+pub struct ConsumerEvents {
+    name: &'static str,
+    shutdown: Shutdown,
+    revoked: Mutex<Vec<i32>>,
+}
+
+impl ConsumerEvents {
+    /// Partitions revoked since the last call.
+    pub fn take_revoked(&self) -> Vec<i32> {
+        std::mem::take(&mut *self.revoked.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl ClientContext for ConsumerEvents {
+    fn error(&self, error: KafkaError, reason: &str) {
+        handle_client_error(self.name, &self.shutdown, &error, reason);
+    }
+}
+
+impl ConsumerContext for ConsumerEvents {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let partitions = partitions_of(tpl);
+                let how = if consumer.assignment_lost() {
+                    "lost"
+                } else {
+                    "revoked"
+                };
+                log::info!("{}: partitions {partitions:?} {how}", self.name);
+                self.revoked
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend(partitions);
+            }
+            Rebalance::Assign(tpl) => {
+                log::info!(
+                    "{}: partitions {:?} assigned",
+                    self.name,
+                    partitions_of(tpl)
+                );
+            }
+            Rebalance::Error(e) => log::warn!("{}: rebalance error: {e}", self.name),
+        }
+    }
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<i32> {
+    tpl.elements().iter().map(|e| e.partition()).collect()
+}
+
+/// Creates a consumer in `group_id` subscribed to the topic. With `auto_commit`, offsets are
+/// committed in the background, but only those the loop stored after handling a message.
+pub fn create_consumer(
+    name: &'static str,
+    config: &Config,
+    group_id: &str,
+    auto_commit: bool,
+    shutdown: &Shutdown,
+) -> Result<BaseConsumer<ConsumerEvents>, String> {
+    let consumer: BaseConsumer<ConsumerEvents> = client_config_with(
+        config,
+        &[
+            ("group.id", group_id.to_string()),
+            ("enable.auto.commit", auto_commit.to_string()),
+            // Store offsets by hand, after handling, so auto-commit never commits a message
+            // that was fetched but not yet handled.
+            ("enable.auto.offset.store", "false".to_string()),
+            ("auto.offset.reset", "earliest".to_string()),
+        ],
+    )
+    .create_with_context(ConsumerEvents {
+        name,
+        shutdown: shutdown.clone(),
+        revoked: Mutex::new(Vec::new()),
+    })
+    .map_err(|e| format!("{name}: cannot create the Kafka client: {e}"))?;
+    consumer
+        .subscribe(&[&config.topic])
+        .map_err(|e| format!("{name}: cannot subscribe to {}: {e}", config.topic))?;
+    Ok(consumer)
+}
+
+/// Polls once. Partition EOF and passing errors give `Ok(None)` (the latter logged); a fatal
+/// consumer error is returned as `Err`.
+pub fn poll_message<'c>(
+    name: &str,
+    consumer: &'c BaseConsumer<ConsumerEvents>,
+    timeout: Duration,
+) -> Result<Option<BorrowedMessage<'c>>, String> {
+    match consumer.poll(timeout) {
+        None | Some(Err(KafkaError::PartitionEOF(_))) => Ok(None),
+        Some(Ok(message)) => Ok(Some(message)),
+        Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
+            Err(format!("{name}: fatal consumer error: {code}"))
+        }
+        Some(Err(e)) => {
+            log::warn!("{name}: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// Handles one consumed message: logs the record (under the caller's log `target`) or, for an
+/// undecodable message, a warning naming where it is and why; counts either.
+pub fn handle(target: &str, topic: &str, record: &Consumed, stats: &ConsumerStats) {
+    match &record.outcome {
+        Ok(user) => {
+            bump(&stats.consumed);
+            log::info!(target: target, "received {user} (p={}, o={})", record.partition, record.offset);
+        }
+        Err(error) => {
+            bump(&stats.decode_errors);
+            log::warn!(
+                target: target,
+                "skipping undecodable message at {topic} p={} o={}: {error}",
+                record.partition,
+                record.offset
+            );
+        }
+    }
+}

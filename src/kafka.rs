@@ -1,0 +1,40 @@
+//! What every Kafka client of the daemon shares: the base librdkafka configuration and the
+//! handling of client-level errors.
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use crate::config::Config;
+use crate::shutdown::Shutdown;
+
+/// The librdkafka configuration of one client: bootstrap servers, the client's own settings,
+/// then the `LIBRDKAFKA_*` pass-through properties last, so an operator can override any of them.
+pub fn client_config_with(config: &Config, own: &[(&str, String)]) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", &config.bootstrap_servers);
+    for (key, value) in own {
+        client.set(*key, value);
+    }
+    for (key, value) in &config.librdkafka_properties {
+        client.set(key, value);
+    }
+    client
+}
+
+/// Handles an error event of a client: fatal errors stop the daemon; the rest are logged as
+/// warnings because librdkafka retries them by itself (an unreachable broker, for one).
+pub fn handle_client_error(client: &str, shutdown: &Shutdown, error: &KafkaError, reason: &str) {
+    let code = error.rdkafka_error_code();
+    if code == Some(RDKafkaErrorCode::Fatal) {
+        shutdown.fail(format!("{client}: fatal Kafka error: {reason}"));
+    } else if matches!(
+        code,
+        Some(RDKafkaErrorCode::Authentication)
+            | Some(RDKafkaErrorCode::SaslAuthenticationFailed)
+            | Some(RDKafkaErrorCode::SSL)
+    ) {
+        log::error!("{client}: {error}: {reason} (check the LIBRDKAFKA_* security settings)");
+    } else {
+        log::warn!("{client}: {error}: {reason}");
+    }
+}

@@ -1,0 +1,22 @@
+//! kafka-avro-daemon: a synchronous Kafka + Avro daemon.
+//!
+//! Start reading at [`daemon::run`]. The data path is
+//! [`config`] → [`registry`] (schema id) → [`codec`] + [`wire`] → [`producer`], and
+//! consumer → [`decode`] → [`consumer::handle`], with the commit policy of each consumer in
+//! [`single_consumer`] and [`batch_consumer`]. [`shutdown`] is shared by every loop.
+
+pub mod batch;
+pub mod batch_consumer;
+pub mod codec;
+pub mod config;
+pub mod consumer;
+pub mod daemon;
+pub mod decode;
+pub mod kafka;
+pub mod producer;
+pub mod registry;
+pub mod shutdown;
+pub mod single_consumer;
+pub mod stats;
+pub mod user;
+pub mod wire;

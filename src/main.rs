@@ -1,0 +1,63 @@
+//! The `kafka-avro-daemon` binary: arguments, logging, configuration, signals, exit status.
+
+use std::process::ExitCode;
+
+use kafka_avro_daemon::config::{help_text, Config};
+use kafka_avro_daemon::daemon;
+use kafka_avro_daemon::shutdown::Shutdown;
+use kafka_avro_daemon::stats::Stats;
+
+/// Exit status for a configuration the daemon cannot use.
+const EXIT_CONFIG: u8 = 2;
+/// Exit status for a failure at start-up or while running.
+const EXIT_FAILURE: u8 = 1;
+
+fn main() -> ExitCode {
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("-h" | "--help") => {
+            print!("{}", help_text());
+            return ExitCode::SUCCESS;
+        }
+        Some("-V" | "--version") => {
+            println!("{} {}", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("error: unknown argument {other:?}; the daemon is configured through environment variables, see --help");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
+
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    log::debug!("configuration: {config:?}");
+
+    let shutdown = Shutdown::new();
+    if let Err(e) = shutdown.install_signal_handler() {
+        log::error!("cannot install the SIGINT/SIGTERM handler: {e}");
+        return ExitCode::from(EXIT_FAILURE);
+    }
+
+    let stats = Stats::default();
+    match daemon::run(&config, &shutdown, &stats) {
+        Ok(()) => {
+            log::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            // A loop's failure was logged when it happened; a start-up failure was not.
+            if shutdown.reason().is_none() {
+                log::error!("{message}");
+            }
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}

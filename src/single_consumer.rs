@@ -1,0 +1,68 @@
+//! The single-message consumer (group `CONSUMER_GROUP_ID_1`): logs every record as it arrives.
+//!
+//! Commit policy: librdkafka auto-commits in the background, but only offsets this loop has
+//! stored, and it stores a message's offset only after handling it. A crash therefore never
+//! commits an unhandled message (at-least-once). On stop the consumer is closed, which commits
+//! the stored offsets.
+
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+
+use crate::batch::Consumed;
+use crate::codec::UserCodec;
+use crate::config::Config;
+use crate::consumer::{create_consumer, handle, poll_message, POLL_TIMEOUT};
+use crate::decode::MessageDecoder;
+use crate::registry::SchemaRegistryClient;
+use crate::shutdown::Shutdown;
+use crate::stats::{bump, ConsumerStats};
+
+const NAME: &str = "single-message consumer";
+
+/// Runs the single-message consumer until shutdown.
+pub fn run_single_consumer(
+    config: &Config,
+    registry: &SchemaRegistryClient,
+    codec: &UserCodec,
+    shutdown: &Shutdown,
+    stats: &ConsumerStats,
+) -> Result<(), String> {
+    let consumer = create_consumer(NAME, config, &config.single_group_id, true, shutdown)?;
+    let mut decoder = MessageDecoder::new(registry, codec);
+    let mut outcome = Ok(());
+    while !shutdown.is_stopping() {
+        let message = match poll_message(NAME, &consumer, POLL_TIMEOUT) {
+            Ok(Some(message)) => message,
+            Ok(None) => continue,
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        };
+        let (partition, offset) = (message.partition(), message.offset());
+        let describe = || {
+            format!(
+                "{NAME}: message at {} p={partition} o={offset}",
+                config.topic
+            )
+        };
+        let Some(decoded) = decoder.decode_patiently(message.payload(), shutdown, describe) else {
+            break;
+        };
+        let record = Consumed {
+            partition,
+            offset,
+            outcome: decoded,
+        };
+        handle(module_path!(), &config.topic, &record, stats);
+        match consumer.store_offset_from_message(&message) {
+            Ok(()) => bump(&stats.commits),
+            // The partition was revoked meanwhile: its new owner reads the message again.
+            Err(e) => log::warn!("{NAME}: cannot store offset p={partition} o={offset}: {e}"),
+        }
+    }
+    log::info!("{NAME} exiting");
+    // Dropping the consumer leaves the group and commits the stored offsets.
+    drop(consumer);
+    outcome
+}
