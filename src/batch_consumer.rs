@@ -33,11 +33,12 @@ pub fn run_batch_consumer(
     shutdown: &Shutdown,
     stats: &ConsumerStats,
 ) -> Result<(), String> {
-    let consumer = create_consumer(NAME, config, &config.batch_group_id, false, shutdown)?;
+    let consumer = create_consumer(NAME, config, &config.batch_group_id, false, shutdown, stats)?;
     let mut decoder = MessageDecoder::new(registry, codec);
     let mut batch = Batch::new(config.batch_size, config.batch_max_wait);
     let mut outcome = Ok(());
     while !shutdown.is_stopping() {
+        stats.heartbeat.beat();
         let now = Instant::now();
         let timeout = batch
             .time_left(now)
@@ -59,8 +60,12 @@ pub fn run_batch_consumer(
                         config.topic
                     )
                 };
-                let Some(decoded) = decoder.decode_patiently(message.payload(), shutdown, describe)
-                else {
+                let Some(decoded) = decoder.decode_patiently(
+                    message.payload(),
+                    shutdown,
+                    &stats.heartbeat,
+                    describe,
+                ) else {
                     break;
                 };
                 batch.push(
@@ -93,7 +98,7 @@ pub fn run_batch_consumer(
 
 /// Processes every record of the batch, then commits their offsets synchronously.
 fn process_and_commit(
-    consumer: &BaseConsumer<ConsumerEvents>,
+    consumer: &BaseConsumer<ConsumerEvents<'_>>,
     config: &Config,
     batch: &mut Batch,
     stats: &ConsumerStats,

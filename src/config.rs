@@ -42,6 +42,8 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "PRODUCER_RETRIES", default: "", help: "librdkafka message.send.max.retries; unset = librdkafka's default" },
     Variable { name: "PRODUCER_LINGER_MS", default: "5", help: "linger.ms: how long the producer waits to fill a batch (0-900000)" },
     Variable { name: "FLUSH_TIMEOUT_MS", default: "10000", help: "on stop, how long the producer may take to deliver what is queued" },
+    Variable { name: "STATS_INTERVAL_S", default: "30", help: "seconds between stats log lines (produced, delivered, consumed, lag, ...); 0 = off" },
+    Variable { name: "METRICS_ADDR", default: "", help: "host:port for Prometheus /metrics and /healthz over HTTP, e.g. 127.0.0.1:9464; unset = off" },
     Variable { name: "LIBRDKAFKA_*", default: "", help: "any librdkafka property for all clients: LIBRDKAFKA_SASL_USERNAME=u sets sasl.username=u (values never logged)" },
     Variable { name: "RUST_LOG", default: "info", help: "log filter (error, warn, info, debug, trace, or per module)" },
 ];
@@ -86,6 +88,10 @@ pub struct Config {
     pub linger_ms: u32,
     /// Time limit of the final producer flush.
     pub flush_timeout: Duration,
+    /// Interval of the stats log line (`None`: off).
+    pub stats_interval: Option<Duration>,
+    /// Address of the metrics endpoint (`None`: off).
+    pub metrics_addr: Option<String>,
     /// Extra librdkafka properties from `LIBRDKAFKA_*` variables, sorted by name.
     pub librdkafka_properties: Vec<(String, String)>,
 }
@@ -152,6 +158,7 @@ impl Config {
             ));
         }
         let produce_count = env.number("PRODUCE_COUNT", 0, u64::MAX)?;
+        let stats_interval = env.number("STATS_INTERVAL_S", 0, 86_400)?;
         Ok(Config {
             bootstrap_servers: env.bootstrap_servers()?,
             schema_registry_url: env.url("SCHEMA_REGISTRY_URL")?,
@@ -177,6 +184,8 @@ impl Config {
             },
             linger_ms: env.number("PRODUCER_LINGER_MS", 0, 900_000)? as u32,
             flush_timeout: Duration::from_millis(env.number("FLUSH_TIMEOUT_MS", 0, 3_600_000)?),
+            stats_interval: (stats_interval > 0).then(|| Duration::from_secs(stats_interval)),
+            metrics_addr: env.socket_address("METRICS_ADDR")?,
             librdkafka_properties: Vec::new(),
         })
     }
@@ -210,6 +219,8 @@ impl fmt::Debug for Config {
             .field("acks", &self.acks)
             .field("enable_idempotence", &self.enable_idempotence)
             .field("linger_ms", &self.linger_ms)
+            .field("stats_interval", &self.stats_interval)
+            .field("metrics_addr", &self.metrics_addr)
             .field("librdkafka_properties", &properties)
             .finish_non_exhaustive()
     }
@@ -306,6 +317,19 @@ impl Env<'_> {
                 &value,
                 "1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-'",
             ))
+        }
+    }
+
+    /// An optional `host:port` to listen on.
+    fn socket_address(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        let Some(value) = self.optional(name) else {
+            return Ok(None);
+        };
+        match value.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                Ok(Some(value))
+            }
+            _ => Err(self.invalid(name, &value, "host:port to listen on, e.g. 127.0.0.1:9464")),
         }
     }
 
@@ -423,6 +447,21 @@ mod tests {
         assert_eq!(c.linger_ms, 5);
         assert_eq!(c.schema_registry_retries, 5);
         assert!(c.librdkafka_properties.is_empty());
+        assert_eq!(c.stats_interval, Some(Duration::from_secs(30)));
+        assert_eq!(c.metrics_addr, None);
+    }
+
+    #[test]
+    fn operations_variables() {
+        let c =
+            config(&[("STATS_INTERVAL_S", "0"), ("METRICS_ADDR", "0.0.0.0:9464")]).expect("valid");
+        assert_eq!(c.stats_interval, None);
+        assert_eq!(c.metrics_addr.as_deref(), Some("0.0.0.0:9464"));
+        assert_eq!(error_for("METRICS_ADDR", "9464").variable, "METRICS_ADDR");
+        assert_eq!(
+            error_for("STATS_INTERVAL_S", "-5").variable,
+            "STATS_INTERVAL_S"
+        );
     }
 
     #[test]

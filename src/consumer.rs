@@ -2,18 +2,21 @@
 //! polling with error triage, and the handling of one decoded message. What differs — the
 //! commit policy — lives in [`crate::single_consumer`] and [`crate::batch_consumer`].
 
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
+use rdkafka::statistics::Statistics;
 use rdkafka::TopicPartitionList;
 
 use crate::batch::Consumed;
 use crate::config::Config;
-use crate::kafka::{client_config_with, handle_client_error};
+use crate::kafka::{client_config_with, handle_client_error, is_connection_noise, log_librdkafka};
 use crate::shutdown::Shutdown;
 use crate::stats::{bump, ConsumerStats};
 
@@ -22,26 +25,52 @@ pub const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// Client context of a consumer: reports errors and rebalances, and remembers revoked
 /// partitions for the loop to act on after `poll` returns.
-pub struct ConsumerEvents {
+pub struct ConsumerEvents<'a> {
     name: &'static str,
+    topic: String,
     shutdown: Shutdown,
     revoked: Mutex<Vec<i32>>,
+    stats: &'a ConsumerStats,
 }
 
-impl ConsumerEvents {
+impl ConsumerEvents<'_> {
     /// Partitions revoked since the last call.
     pub fn take_revoked(&self) -> Vec<i32> {
         std::mem::take(&mut *self.revoked.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
-impl ClientContext for ConsumerEvents {
+impl ClientContext for ConsumerEvents<'_> {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log_librdkafka(self.name, level, facility, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         handle_client_error(self.name, &self.shutdown, &error, reason);
     }
+
+    fn stats(&self, statistics: Statistics) {
+        if let Some(lag) = total_lag(&statistics, &self.topic) {
+            self.stats.lag.store(lag, Ordering::Relaxed);
+        }
+    }
 }
 
-impl ConsumerContext for ConsumerEvents {
+/// Sum of the consumer lag over the assigned partitions of `topic`, if librdkafka knows any.
+fn total_lag(statistics: &Statistics, topic: &str) -> Option<i64> {
+    let lags: Vec<i64> = statistics
+        .topics
+        .get(topic)?
+        .partitions
+        .values()
+        // Partition -1 is librdkafka's internal "unassigned" bucket; -1 lag means unknown.
+        .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+        .map(|p| p.consumer_lag)
+        .collect();
+    (!lags.is_empty()).then(|| lags.iter().sum())
+}
+
+impl ConsumerContext for ConsumerEvents<'_> {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(tpl) => {
@@ -75,41 +104,55 @@ fn partitions_of(tpl: &TopicPartitionList) -> Vec<i32> {
 
 /// Creates a consumer in `group_id` subscribed to the topic. With `auto_commit`, offsets are
 /// committed in the background, but only those the loop stored after handling a message.
-pub fn create_consumer(
+pub fn create_consumer<'a>(
     name: &'static str,
     config: &Config,
     group_id: &str,
     auto_commit: bool,
     shutdown: &Shutdown,
-) -> Result<BaseConsumer<ConsumerEvents>, String> {
-    let consumer: BaseConsumer<ConsumerEvents> = client_config_with(
-        config,
-        &[
-            ("group.id", group_id.to_string()),
-            ("enable.auto.commit", auto_commit.to_string()),
-            // Store offsets by hand, after handling, so auto-commit never commits a message
-            // that was fetched but not yet handled.
-            ("enable.auto.offset.store", "false".to_string()),
-            ("auto.offset.reset", "earliest".to_string()),
-        ],
-    )
-    .create_with_context(ConsumerEvents {
-        name,
-        shutdown: shutdown.clone(),
-        revoked: Mutex::new(Vec::new()),
-    })
-    .map_err(|e| format!("{name}: cannot create the Kafka client: {e}"))?;
+    stats: &'a ConsumerStats,
+) -> Result<BaseConsumer<ConsumerEvents<'a>>, String> {
+    let mut own = vec![
+        ("group.id", group_id.to_string()),
+        ("enable.auto.commit", auto_commit.to_string()),
+        // Store offsets by hand, after handling, so auto-commit never commits a message
+        // that was fetched but not yet handled.
+        ("enable.auto.offset.store", "false".to_string()),
+        ("auto.offset.reset", "earliest".to_string()),
+    ];
+    if let Some(interval) = statistics_interval(config) {
+        own.push(("statistics.interval.ms", interval.as_millis().to_string()));
+    }
+    let consumer: BaseConsumer<ConsumerEvents<'a>> = client_config_with(config, &own)
+        .create_with_context(ConsumerEvents {
+            name,
+            topic: config.topic.clone(),
+            shutdown: shutdown.clone(),
+            revoked: Mutex::new(Vec::new()),
+            stats,
+        })
+        .map_err(|e| format!("{name}: cannot create the Kafka client: {e}"))?;
     consumer
         .subscribe(&[&config.topic])
         .map_err(|e| format!("{name}: cannot subscribe to {}: {e}", config.topic))?;
     Ok(consumer)
 }
 
+/// How often librdkafka reports statistics (for the lag): as often as the stats line or the
+/// metrics endpoint needs them, not at all when neither is on.
+fn statistics_interval(config: &Config) -> Option<Duration> {
+    let for_metrics = config.metrics_addr.as_ref().map(|_| Duration::from_secs(5));
+    match (config.stats_interval, for_metrics) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Polls once. Partition EOF and passing errors give `Ok(None)` (the latter logged); a fatal
 /// consumer error is returned as `Err`.
 pub fn poll_message<'c>(
     name: &str,
-    consumer: &'c BaseConsumer<ConsumerEvents>,
+    consumer: &'c BaseConsumer<ConsumerEvents<'_>>,
     timeout: Duration,
 ) -> Result<Option<BorrowedMessage<'c>>, String> {
     match consumer.poll(timeout) {
@@ -117,6 +160,10 @@ pub fn poll_message<'c>(
         Some(Ok(message)) => Ok(Some(message)),
         Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
             Err(format!("{name}: fatal consumer error: {code}"))
+        }
+        Some(Err(e)) if is_connection_noise(&e) => {
+            log::debug!("{name}: {e}");
+            Ok(None)
         }
         Some(Err(e)) => {
             log::warn!("{name}: {e}");

@@ -1,24 +1,33 @@
-//! Start-up and the three loops: register the schema once, then run the producer, the
-//! single-message consumer and the batch consumer on their own OS threads until shutdown.
+//! Start-up and the loops: register the schema once, then run the producer, the
+//! single-message consumer and the batch consumer on their own OS threads, with a monitor
+//! thread (systemd notify, watchdog, stats line) and, if configured, the metrics endpoint.
 
 use std::thread;
 
 use crate::batch_consumer::run_batch_consumer;
 use crate::codec::UserCodec;
 use crate::config::Config;
+use crate::metrics::{self, Groups};
+use crate::monitor::run_monitor;
+use crate::notify::Notifier;
 use crate::producer::run_producer;
 use crate::registry::{RegistryError, SchemaRegistryClient};
 use crate::shutdown::{Shutdown, StopReason};
 use crate::single_consumer::run_single_consumer;
 use crate::stats::{Stats, BATCH, SINGLE};
 
-/// One loop's body: runs until shutdown, `Err` with one line when it cannot go on.
-type LoopBody<'a> = Box<dyn FnOnce() -> Result<(), String> + Send + 'a>;
+/// One thread's body: runs until shutdown, `Err` with one line when it cannot go on.
+type ThreadBody<'a> = Box<dyn FnOnce() -> Result<(), String> + Send + 'a>;
 
 /// Runs the daemon until `shutdown` is triggered (by a signal or by a loop that fails).
 /// Returns `Err` with one line for the user when start-up or any loop failed.
 pub fn run(config: &Config, shutdown: &Shutdown, stats: &Stats) -> Result<(), String> {
     let codec = UserCodec::new().map_err(|e| e.to_string())?;
+    let metrics_listener = config
+        .metrics_addr
+        .as_deref()
+        .map(metrics::bind)
+        .transpose()?;
     let registry = SchemaRegistryClient::new(
         &config.schema_registry_url,
         config.schema_registry_user_info.as_deref(),
@@ -39,8 +48,13 @@ pub fn run(config: &Config, shutdown: &Shutdown, stats: &Stats) -> Result<(), St
     };
     log::info!("schema registered under subject {subject} with id {schema_id}");
 
+    let groups = Groups {
+        single: config.single_group_id.clone(),
+        batch: config.batch_group_id.clone(),
+    };
+    let notifier = Notifier::from_env();
     thread::scope(|scope| {
-        let loops: [(&str, LoopBody<'_>); 3] = [
+        let mut bodies: Vec<(&str, ThreadBody<'_>)> = vec![
             (
                 "producer",
                 Box::new(|| run_producer(config, schema_id, &codec, shutdown, stats)),
@@ -63,9 +77,26 @@ pub fn run(config: &Config, shutdown: &Shutdown, stats: &Stats) -> Result<(), St
                     run_batch_consumer(config, &registry, &codec, shutdown, &stats.consumers[BATCH])
                 }),
             ),
+            (
+                "monitor",
+                Box::new(|| {
+                    run_monitor(&notifier, stats, &groups, config.stats_interval, shutdown);
+                    Ok(())
+                }),
+            ),
         ];
+        if let Some(listener) = metrics_listener {
+            let groups = &groups;
+            bodies.push((
+                "metrics",
+                Box::new(move || {
+                    metrics::serve(listener, stats, groups, shutdown);
+                    Ok(())
+                }),
+            ));
+        }
         let mut handles = Vec::new();
-        for (name, body) in loops {
+        for (name, body) in bodies {
             let spawned =
                 thread::Builder::new()
                     .name(name.to_string())

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use crate::codec::{AvroError, UserCodec, WriterSchema};
+use crate::health::{Heartbeat, STALL_AFTER};
 use crate::registry::{RegistryError, SchemaRegistryClient};
 use crate::shutdown::Shutdown;
 use crate::user::User;
@@ -59,6 +62,11 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// Longest wait between two tries of a message whose writer schema cannot be fetched; well
+/// under [`STALL_AFTER`] so a registry outage never looks like a stalled loop.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+const _: () = assert!(MAX_RETRY_WAIT.as_secs() < STALL_AFTER.as_secs());
+
 /// Decodes payloads for one consumer; caches writer schemas by id.
 pub struct MessageDecoder<'a> {
     registry: &'a SchemaRegistryClient,
@@ -93,9 +101,10 @@ impl<'a> MessageDecoder<'a> {
         &mut self,
         payload: Option<&[u8]>,
         shutdown: &Shutdown,
+        heartbeat: &Heartbeat,
         describe: impl Fn() -> String,
     ) -> Option<Result<User, DecodeError>> {
-        let mut wait = std::time::Duration::from_secs(1);
+        let mut wait = Duration::from_secs(1);
         loop {
             match self.decode(payload) {
                 Err(e) if e.is_transient() => {
@@ -103,7 +112,9 @@ impl<'a> MessageDecoder<'a> {
                     if shutdown.sleep(wait) {
                         return None;
                     }
-                    wait = (wait * 2).min(std::time::Duration::from_secs(30));
+                    // Waiting out a registry outage is deliberate, not a stall.
+                    heartbeat.beat();
+                    wait = (wait * 2).min(MAX_RETRY_WAIT);
                 }
                 outcome => return Some(outcome),
             }

@@ -1,7 +1,7 @@
 //! What every Kafka client of the daemon shares: the base librdkafka configuration and the
 //! handling of client-level errors.
 
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use crate::config::Config;
@@ -25,7 +25,10 @@ pub fn client_config_with(config: &Config, own: &[(&str, String)]) -> ClientConf
 /// warnings because librdkafka retries them by itself (an unreachable broker, for one).
 pub fn handle_client_error(client: &str, shutdown: &Shutdown, error: &KafkaError, reason: &str) {
     let code = error.rdkafka_error_code();
-    if code == Some(RDKafkaErrorCode::Fatal) {
+    if is_connection_noise(error) {
+        // librdkafka's own log line (target `librdkafka`) already names the broker and cause.
+        log::debug!("{client}: {error}: {reason}");
+    } else if code == Some(RDKafkaErrorCode::Fatal) {
         shutdown.fail(format!("{client}: fatal Kafka error: {reason}"));
     } else if matches!(
         code,
@@ -37,4 +40,25 @@ pub fn handle_client_error(client: &str, shutdown: &Shutdown, error: &KafkaError
     } else {
         log::warn!("{client}: {error}: {reason}");
     }
+}
+
+/// Connection failures to a single broker: librdkafka reconnects by itself and logs each
+/// failure once, so repeating them from every callback only adds noise.
+pub fn is_connection_noise(error: &KafkaError) -> bool {
+    error.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure)
+}
+
+/// Forwards a librdkafka log line to `log` under the target `librdkafka`. librdkafka logs
+/// passing connection failures at its error level; they are warnings here, because anything
+/// that really stops a client reaches [`handle_client_error`] as well.
+pub fn log_librdkafka(client: &str, level: RDKafkaLogLevel, facility: &str, message: &str) {
+    let level = match level {
+        RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical => {
+            log::Level::Error
+        }
+        RDKafkaLogLevel::Error | RDKafkaLogLevel::Warning => log::Level::Warn,
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => log::Level::Info,
+        RDKafkaLogLevel::Debug => log::Level::Debug,
+    };
+    log::log!(target: "librdkafka", level, "{client}: {facility}: {message}");
 }

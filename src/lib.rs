@@ -3,7 +3,7 @@
 //! Start reading at [`daemon::run`]. The data path is
 //! [`config`] → [`registry`] (schema id) → [`codec`] + [`wire`] → [`producer`], and
 //! consumer → [`decode`] → [`consumer::handle`], with the commit policy of each consumer in
-//! [`single_consumer`] and [`batch_consumer`]. [`shutdown`] is shared by every loop.
+//! [`single_consumer`] and [`batch_consumer`]. [`shutdown`] is shared by every loop; [`monitor`] and [`metrics`] report on them.
 
 pub mod batch;
 pub mod batch_consumer;
@@ -12,7 +12,12 @@ pub mod config;
 pub mod consumer;
 pub mod daemon;
 pub mod decode;
+pub mod health;
 pub mod kafka;
+pub mod logging;
+pub mod metrics;
+pub mod monitor;
+pub mod notify;
 pub mod producer;
 pub mod registry;
 pub mod shutdown;

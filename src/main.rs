@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use kafka_avro_daemon::config::{help_text, Config};
-use kafka_avro_daemon::daemon;
 use kafka_avro_daemon::shutdown::Shutdown;
 use kafka_avro_daemon::stats::Stats;
+use kafka_avro_daemon::{daemon, logging};
 
 /// Exit status for a configuration the daemon cannot use.
 const EXIT_CONFIG: u8 = 2;
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         }
     }
 
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    logging::init();
 
     let config = match Config::from_env() {
         Ok(config) => config,

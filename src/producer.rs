@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::select;
 use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -21,7 +22,7 @@ use uuid::Uuid;
 
 use crate::codec::UserCodec;
 use crate::config::Config;
-use crate::kafka::{client_config_with, handle_client_error};
+use crate::kafka::{client_config_with, handle_client_error, log_librdkafka};
 use crate::shutdown::Shutdown;
 use crate::stats::{bump, read, Stats};
 use crate::user::User;
@@ -37,6 +38,10 @@ pub struct DeliveryReports<'a> {
 }
 
 impl ClientContext for DeliveryReports<'_> {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log_librdkafka("producer", level, facility, message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         handle_client_error("producer", &self.shutdown, &error, reason);
     }
@@ -139,6 +144,7 @@ fn send_loop(
     let mut payload = Vec::with_capacity(64);
     let mut n: u64 = 0;
     while !shutdown.is_stopping() && config.produce_count.is_none_or(|count| n < count) {
+        stats.producer_heartbeat.beat();
         let user = User::numbered(n);
         payload.clear();
         write_header(schema_id, &mut payload);
@@ -147,7 +153,7 @@ fn send_loop(
             Some(key) => key.clone(),
             None => Uuid::new_v4().to_string(),
         };
-        if !send_patiently(producer, &config.topic, &key, &payload, shutdown)? {
+        if !send_patiently(producer, &config.topic, &key, &payload, shutdown, stats)? {
             break;
         }
         bump(&stats.produced);
@@ -160,7 +166,11 @@ fn send_loop(
         }
     }
     if config.produce_count.is_some_and(|count| n == count) {
-        log::info!("producer: sent all {n} records of PRODUCE_COUNT");
+        log::info!("producer: sent all {n} records of PRODUCE_COUNT; idle until shutdown");
+        // Stay up (and alive for the watchdog) so that the stop sequence stays the same.
+        while !shutdown.sleep(Duration::from_secs(1)) {
+            stats.producer_heartbeat.beat();
+        }
     }
     Ok(())
 }
@@ -173,6 +183,7 @@ fn send_patiently(
     key: &str,
     payload: &[u8],
     shutdown: &Shutdown,
+    stats: &Stats,
 ) -> Result<bool, String> {
     let mut record = BaseRecord::to(topic).key(key).payload(payload);
     let mut queue_full_since: Option<Instant> = None;
@@ -193,6 +204,7 @@ fn send_patiently(
                 }
                 // Delivery reports free queue space; the poll thread serves them, so just wait.
                 shutdown.sleep(Duration::from_millis(5));
+                stats.producer_heartbeat.beat();
                 record = returned;
             }
             Err((error, _)) => return Err(format!("producer: cannot send to {topic}: {error}")),

@@ -27,10 +27,11 @@ pub fn run_single_consumer(
     shutdown: &Shutdown,
     stats: &ConsumerStats,
 ) -> Result<(), String> {
-    let consumer = create_consumer(NAME, config, &config.single_group_id, true, shutdown)?;
+    let consumer = create_consumer(NAME, config, &config.single_group_id, true, shutdown, stats)?;
     let mut decoder = MessageDecoder::new(registry, codec);
     let mut outcome = Ok(());
     while !shutdown.is_stopping() {
+        stats.heartbeat.beat();
         let message = match poll_message(NAME, &consumer, POLL_TIMEOUT) {
             Ok(Some(message)) => message,
             Ok(None) => continue,
@@ -46,7 +47,9 @@ pub fn run_single_consumer(
                 config.topic
             )
         };
-        let Some(decoded) = decoder.decode_patiently(message.payload(), shutdown, describe) else {
+        let Some(decoded) =
+            decoder.decode_patiently(message.payload(), shutdown, &stats.heartbeat, describe)
+        else {
             break;
         };
         let record = Consumed {

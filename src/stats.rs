@@ -1,7 +1,10 @@
-//! Counters shared by every loop: the producer's end-of-run summary, tests and operators read
-//! them. Plain relaxed atomics: each counter is independent and only ever grows.
+//! Figures shared by every loop: counters that only grow, the consumers' lag, and each loop's
+//! heartbeat. Written by the loops, read by the stats line, `/metrics`, `/healthz` and the
+//! watchdog. Plain relaxed atomics: each figure is independent of the others.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::health::Heartbeat;
 
 /// Figures of one daemon run.
 #[derive(Debug, Default)]
@@ -12,12 +15,14 @@ pub struct Stats {
     pub delivered: AtomicU64,
     /// Records whose delivery failed for good.
     pub delivery_failed: AtomicU64,
+    /// The producer's send loop.
+    pub producer_heartbeat: Heartbeat,
     /// Per consumer, in the order single-message, batch.
     pub consumers: [ConsumerStats; 2],
 }
 
 /// Figures of one consumer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ConsumerStats {
     /// Records decoded and handled.
     pub consumed: AtomicU64,
@@ -25,12 +30,40 @@ pub struct ConsumerStats {
     pub decode_errors: AtomicU64,
     /// Successful offset commits (batch consumer) or stored offsets (single consumer).
     pub commits: AtomicU64,
+    /// Messages behind the end of the assigned partitions, from librdkafka statistics;
+    /// -1 until known.
+    pub lag: AtomicI64,
+    /// The consumer's poll loop.
+    pub heartbeat: Heartbeat,
+}
+
+impl Default for ConsumerStats {
+    fn default() -> Self {
+        ConsumerStats {
+            consumed: AtomicU64::new(0),
+            decode_errors: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            lag: AtomicI64::new(-1),
+            heartbeat: Heartbeat::default(),
+        }
+    }
 }
 
 /// Index of the single-message consumer in [`Stats::consumers`].
 pub const SINGLE: usize = 0;
 /// Index of the batch consumer in [`Stats::consumers`].
 pub const BATCH: usize = 1;
+
+impl Stats {
+    /// Each loop's name and heartbeat, for liveness checks.
+    pub fn heartbeats(&self) -> [(&'static str, &Heartbeat); 3] {
+        [
+            ("producer", &self.producer_heartbeat),
+            ("single-message consumer", &self.consumers[SINGLE].heartbeat),
+            ("batch consumer", &self.consumers[BATCH].heartbeat),
+        ]
+    }
+}
 
 /// Adds one to a counter.
 pub fn bump(counter: &AtomicU64) {

@@ -1,0 +1,473 @@
+//! Shared by the integration tests: where the local stack is, a loud check that it runs, and a
+//! handle on a daemon process whose log lines the tests read.
+//!
+//! Every test uses its own topic and group names, so tests run in parallel and again and again
+//! on the same stack.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// Brokers of the local stack (`scripts/stack`), overridable like the daemon's own variable.
+pub fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9094".to_string())
+}
+
+/// The registry's Confluent-compatible API on the local stack.
+pub fn registry_url() -> String {
+    std::env::var("SCHEMA_REGISTRY_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:8082/apis/ccompat/v7".to_string())
+}
+
+/// How many brokers the stack runs (`STACK_BROKERS`, 3 by default).
+pub fn expected_brokers() -> usize {
+    std::env::var("STACK_BROKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+/// Panics with instructions unless the brokers and the registry answer. Integration tests
+/// never skip: a missing stack is a failure.
+pub fn require_stack() {
+    static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = CHECKED.get_or_init(|| {
+        let client: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .create()
+            .map_err(|e| format!("cannot create a Kafka client: {e}"))?;
+        client
+            .fetch_metadata(None, Duration::from_secs(15))
+            .map_err(|e| format!("no Kafka broker answers at {}: {e}", bootstrap()))?;
+        http()
+            .get(format!("{}/subjects", registry_url()))
+            .send()
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| format!("no schema registry answers at {}: {e}", registry_url()))?;
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("integration tests need the local stack, and it is not running: {e}. Start it with `scripts/stack up`, or run everything with `scripts/test`.");
+    }
+}
+
+/// A blocking HTTP client for registry checks.
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("HTTP client")
+}
+
+/// `prefix` plus a random suffix: a topic or group no other test run uses.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// A producer for tests (acks=all, idempotent).
+pub fn test_producer() -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("test producer")
+}
+
+/// Sends `payloads` to `topic` and waits until all are acknowledged.
+pub fn produce_raw(topic: &str, payloads: &[Vec<u8>]) {
+    let producer = test_producer();
+    for payload in payloads {
+        producer
+            .send(BaseRecord::<(), [u8]>::to(topic).payload(payload))
+            .expect("enqueue");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// Creates `topic` by producing nothing to it: the stack auto-creates topics with its defaults
+/// (3 partitions, replication 3). Waits until every partition has a leader.
+pub fn ensure_topic(topic: &str) {
+    let producer = test_producer();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(metadata) = producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+        {
+            if let Some(t) = metadata.topics().first() {
+                if t.error().is_none()
+                    && !t.partitions().is_empty()
+                    && t.partitions().iter().all(|p| p.leader() >= 0)
+                {
+                    return;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "topic {topic} was not created in 30 s"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// One message read back from a topic.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub partition: i32,
+    pub offset: i64,
+    pub payload: Option<Vec<u8>>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// Every message on `topic` (all partitions, from the start to the high watermark).
+pub fn read_topic(topic: &str) -> Vec<Stored> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("enable.auto.commit", "false")
+        .set("group.id", unique("reader"))
+        .create()
+        .expect("reader");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let mut ends = BTreeMap::new();
+    let mut tpl = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+            .expect("watermarks");
+        if high > low {
+            ends.insert(p.id(), high);
+            tpl.add_partition_offset(topic, p.id(), Offset::Offset(low))
+                .expect("tpl");
+        }
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut stored = Vec::new();
+    let mut done: BTreeMap<i32, bool> = ends.keys().map(|p| (*p, false)).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done.values().any(|d| !d) {
+        assert!(Instant::now() < deadline, "reading {topic} took over 60 s");
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                use rdkafka::message::Headers;
+                let headers = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                stored.push(Stored {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    payload: m.payload().map(<[u8]>::to_vec),
+                    headers,
+                });
+                if m.offset() + 1 >= ends[&m.partition()] {
+                    done.insert(m.partition(), true);
+                }
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    stored
+}
+
+/// Messages on `topic` now (sum over partitions of high minus low watermark).
+pub fn count_messages(topic: &str) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("client");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                .expect("watermarks");
+            high - low
+        })
+        .sum()
+}
+
+/// Which consumer logged a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Single,
+    Batch,
+}
+
+/// A `received {'name': '…'} (p=…, o=…)` line, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub group: Group,
+    pub name: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Parses a daemon log line into a received record, if it is one.
+pub fn parse_received(line: &str) -> Option<Received> {
+    let group = if line.contains("kafka_avro_daemon::single_consumer]") {
+        Group::Single
+    } else if line.contains("kafka_avro_daemon::batch_consumer]") {
+        Group::Batch
+    } else {
+        return None;
+    };
+    let rest = line.split_once("] received {'name': '")?.1;
+    let (name, rest) = rest.split_once("'} (p=")?;
+    let (partition, rest) = rest.split_once(", o=")?;
+    let offset = rest.strip_suffix(')')?;
+    Some(Received {
+        group,
+        name: name.to_string(),
+        partition: partition.parse().ok()?,
+        offset: offset.parse().ok()?,
+    })
+}
+
+/// A running daemon binary with its log (stderr and stdout) collected line by line.
+pub struct Daemon {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    started: Instant,
+}
+
+/// Environment for a daemon on the local stack with its own topic and groups.
+pub fn daemon_env(topic: &str) -> Vec<(String, String)> {
+    [
+        ("KAFKA_BOOTSTRAP_SERVERS", bootstrap()),
+        ("SCHEMA_REGISTRY_URL", registry_url()),
+        ("TEST_TOPIC_NAME", topic.to_string()),
+        ("CONSUMER_GROUP_ID_1", format!("{topic}-g1")),
+        ("CONSUMER_GROUP_ID_2", format!("{topic}-g2")),
+        ("RUST_LOG", "info".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+impl Daemon {
+    /// Starts the binary with exactly `env` (plus PATH), nothing inherited.
+    pub fn start(env: &[(String, String)]) -> Daemon {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("start the daemon binary");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        for stream in [
+            Box::new(stdout) as Box<dyn std::io::Read + Send>,
+            Box::new(stderr),
+        ] {
+            let lines = Arc::clone(&lines);
+            thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if std::env::var_os("DAEMON_ECHO").is_some() {
+                        eprintln!("daemon| {line}");
+                    }
+                    lines.lock().expect("lines").push(line);
+                }
+            });
+        }
+        Daemon {
+            child,
+            lines,
+            started: Instant::now(),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Every line logged so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().expect("lines").clone()
+    }
+
+    /// The received records logged so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.lines()
+            .iter()
+            .filter_map(|l| parse_received(l))
+            .collect()
+    }
+
+    /// Waits until `done` holds for the lines logged so far; panics with the log otherwise.
+    pub fn wait_until(&self, what: &str, timeout: Duration, done: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if done(&self.lines()) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}; log:\n{}",
+                    self.tail(60)
+                );
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for a line containing `text`.
+    pub fn wait_for_line(&self, text: &str, timeout: Duration) {
+        self.wait_until(&format!("a line with {text:?}"), timeout, |lines| {
+            lines.iter().any(|l| l.contains(text))
+        });
+    }
+
+    /// Waits until both groups logged at least `n` records each.
+    pub fn wait_for_received(&self, n: usize, timeout: Duration) {
+        self.wait_until(
+            &format!("{n} records logged by each group"),
+            timeout,
+            |lines| {
+                let parsed: Vec<Received> =
+                    lines.iter().filter_map(|l| parse_received(l)).collect();
+                [Group::Single, Group::Batch]
+                    .iter()
+                    .all(|g| parsed.iter().filter(|r| r.group == *g).count() >= n)
+            },
+        );
+    }
+
+    /// The last `n` lines, for failure messages.
+    pub fn tail(&self, n: usize) -> String {
+        let lines = self.lines();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Sends a signal (`INT`, `TERM`, `KILL`) with `kill`.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the process to exit; panics after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Let the reader threads drain what the process wrote last.
+                thread::sleep(Duration::from_millis(200));
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "daemon did not exit within {timeout:?}; log:\n{}",
+                    self.tail(60)
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Time since start.
+    pub fn age(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Parses the producer's summary line `producer: sent S, delivered D, failed F, undelivered U`.
+pub fn producer_summary(lines: &[String]) -> Option<(u64, u64, u64, u64)> {
+    let line = lines.iter().rev().find(|l| l.contains("producer: sent "))?;
+    let rest = line.split_once("producer: sent ")?.1;
+    let numbers: Vec<u64> = rest
+        .split(", ")
+        .filter_map(|part| part.rsplit(' ').next()?.parse().ok())
+        .collect();
+    match numbers[..] {
+        [sent, delivered, failed, undelivered] => Some((sent, delivered, failed, undelivered)),
+        _ => None,
+    }
+}
+
+/// Runs the daemon binary with `env`, returning (exit status, combined output).
+pub fn run_to_exit(env: &[(String, String)], timeout: Duration) -> (ExitStatus, Vec<String>) {
+    let mut daemon = Daemon::start(env);
+    let status = daemon.wait_exit(timeout);
+    (status, daemon.lines())
+}
+
+/// Confluent framing built by the test itself, independent of the daemon's code:
+/// magic byte, big-endian id, Avro string (zig-zag varint length, UTF-8 bytes).
+pub fn confluent_user_bytes(schema_id: u32, name: &str) -> Vec<u8> {
+    let mut out = vec![0u8];
+    out.extend_from_slice(&schema_id.to_be_bytes());
+    let mut n = (name.len() as u64) << 1;
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(name.as_bytes());
+    out
+}
+
+/// Registers `schema` under `subject` over HTTP and returns its id.
+pub fn register_schema(subject: &str, schema: &str) -> u32 {
+    let response = http()
+        .post(format!("{}/subjects/{subject}/versions", registry_url()))
+        .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+        .body(serde_json::json!({ "schema": schema }).to_string())
+        .send()
+        .expect("register schema");
+    let status = response.status();
+    let body: serde_json::Value = response.json().expect("registry JSON");
+    assert!(
+        status.is_success(),
+        "registering under {subject}: {status} {body}"
+    );
+    body["id"].as_u64().expect("id") as u32
+}

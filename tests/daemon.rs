@@ -1,0 +1,379 @@
+//! End to end: the daemon binary against the local stack.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::*;
+
+const USER_SCHEMA: &str = include_str!("../schemas/user.avsc");
+
+fn env_with(topic: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = daemon_env(topic);
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
+fn number_of(name: &str) -> u64 {
+    name.strip_prefix("user_")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected name {name}"))
+}
+
+/// Asserts that `group` logged exactly `user_0..user_{n-1}`, each once, in order per partition.
+fn assert_all_in_order(received: &[Received], group: Group, n: u64) {
+    let mine: Vec<&Received> = received.iter().filter(|r| r.group == group).collect();
+    let names: BTreeSet<u64> = mine.iter().map(|r| number_of(&r.name)).collect();
+    assert_eq!(
+        names,
+        (0..n).collect::<BTreeSet<u64>>(),
+        "{group:?} did not log every record"
+    );
+    assert_eq!(mine.len() as u64, n, "{group:?} logged some record twice");
+    let mut by_partition: BTreeMap<i32, Vec<(i64, u64)>> = BTreeMap::new();
+    for r in &mine {
+        by_partition
+            .entry(r.partition)
+            .or_default()
+            .push((r.offset, number_of(&r.name)));
+    }
+    for (partition, mut records) in by_partition {
+        let in_log_order: Vec<i64> = records.iter().map(|(o, _)| *o).collect();
+        records.sort();
+        let by_offset: Vec<i64> = records.iter().map(|(o, _)| *o).collect();
+        assert_eq!(
+            in_log_order, by_offset,
+            "{group:?} handled p{partition} out of offset order"
+        );
+        assert!(
+            records.windows(2).all(|w| w[0].1 < w[1].1),
+            "{group:?}: p{partition} holds records out of production order: {records:?}"
+        );
+    }
+}
+
+fn schema_id_of(subject: &str) -> (u32, serde_json::Value) {
+    let latest: serde_json::Value = http()
+        .get(format!(
+            "{}/subjects/{subject}/versions/latest",
+            registry_url()
+        ))
+        .send()
+        .expect("GET latest")
+        .json()
+        .expect("JSON");
+    let schema =
+        serde_json::from_str(latest["schema"].as_str().expect("schema")).expect("schema JSON");
+    (latest["id"].as_u64().expect("id") as u32, schema)
+}
+
+#[test]
+fn produces_and_both_groups_log_every_record_in_order() {
+    require_stack();
+    let topic = unique("e2e");
+    let n = 300;
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("PRODUCE_INTERVAL_MS", "10"),
+            ("PRODUCE_COUNT", &n.to_string()),
+            ("BATCH_SIZE", "7"),
+        ],
+    ));
+    daemon.wait_for_received(n as usize, Duration::from_secs(120));
+    daemon.signal("INT");
+    assert!(
+        daemon.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        daemon.tail(30)
+    );
+
+    let received = daemon.received();
+    assert_all_in_order(&received, Group::Single, n);
+    assert_all_in_order(&received, Group::Batch, n);
+    let lines = daemon.lines();
+    let delivered = lines
+        .iter()
+        .filter(|l| l.contains(&format!("delivered to {topic} (p=")))
+        .count();
+    assert_eq!(delivered as u64, n, "one delivery line per record");
+    let batch_headers: Vec<usize> = lines
+        .iter()
+        .filter_map(|l| {
+            l.split_once("] received ")?
+                .1
+                .strip_suffix(" messages")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(
+        batch_headers.iter().sum::<usize>() as u64,
+        n,
+        "batch sizes add up"
+    );
+    assert!(
+        batch_headers.iter().all(|&size| (1..=7).contains(&size)),
+        "{batch_headers:?}"
+    );
+
+    let subject = format!("{topic}-value");
+    let (id, registered) = schema_id_of(&subject);
+    let ours: serde_json::Value = serde_json::from_str(USER_SCHEMA).expect("user.avsc");
+    assert_eq!(
+        registered, ours,
+        "registry holds schemas/user.avsc under {subject}"
+    );
+    let stored = read_topic(&topic);
+    assert_eq!(stored.len() as u64, n);
+    for message in &stored {
+        let payload = message.payload.as_deref().expect("payload");
+        let mut header = vec![0u8];
+        header.extend_from_slice(&id.to_be_bytes());
+        assert_eq!(
+            &payload[..5],
+            &header[..],
+            "p{} o{}",
+            message.partition,
+            message.offset
+        );
+    }
+}
+
+#[test]
+fn records_from_an_independent_confluent_producer_are_decoded_and_resolved() {
+    require_stack();
+    let topic = unique("foreign");
+    let mut daemon = Daemon::start(&env_with(&topic, &[("PRODUCE_COUNT", "1")]));
+    daemon.wait_for_line("schema registered", Duration::from_secs(60));
+
+    let subject = format!("{topic}-value");
+    let v1 = register_schema(&subject, USER_SCHEMA);
+    // A newer version of the record, as another team might deploy: an added field with a
+    // default. Its records must resolve into our reader schema.
+    let v2_schema = r#"{"namespace":"example.avro","type":"record","name":"User","fields":[
+        {"name":"name","type":"string"},{"name":"age","type":"int","default":0}]}"#;
+    let v2 = register_schema(&subject, v2_schema);
+    assert_ne!(v1, v2);
+    let mut v2_bytes = confluent_user_bytes(v2, "foreign_v2");
+    v2_bytes.push(0x54); // age = 42, zig-zag encoded
+    produce_raw(&topic, &[confluent_user_bytes(v1, "foreign_v1"), v2_bytes]);
+
+    daemon.wait_until(
+        "both foreign records in both groups",
+        Duration::from_secs(60),
+        |lines| {
+            let received: Vec<Received> = lines.iter().filter_map(|l| parse_received(l)).collect();
+            ["foreign_v1", "foreign_v2"].iter().all(|name| {
+                [Group::Single, Group::Batch]
+                    .iter()
+                    .all(|g| received.iter().any(|r| r.group == *g && r.name == *name))
+            })
+        },
+    );
+    daemon.signal("INT");
+    assert!(daemon.wait_exit(Duration::from_secs(30)).success());
+    assert!(
+        !daemon.lines().iter().any(|l| l.contains("undecodable")),
+        "{}",
+        daemon.tail(40)
+    );
+}
+
+fn stop_with(signal: &str) {
+    require_stack();
+    let topic = unique(&format!("stop-{}", signal.to_lowercase()));
+    let mut daemon = Daemon::start(&env_with(&topic, &[("PRODUCE_INTERVAL_MS", "10")]));
+    daemon.wait_for_received(20, Duration::from_secs(60));
+    daemon.signal(signal);
+    let status = daemon.wait_exit(Duration::from_secs(30));
+    let lines = daemon.lines();
+    assert_eq!(status.code(), Some(0), "{}", daemon.tail(30));
+    let position = |text: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("no line with {text:?}:\n{}", daemon.tail(30)))
+    };
+    let shutting_down = position("Shutting down...");
+    for exiting in [
+        "producer exiting",
+        "single-message consumer exiting",
+        "batch consumer exiting",
+    ] {
+        assert!(
+            position(exiting) > shutting_down,
+            "{exiting} logged before Shutting down..."
+        );
+    }
+    assert!(!lines.iter().any(|l| l.contains("panicked")));
+    let (sent, delivered, failed, undelivered) = producer_summary(&lines).expect("summary line");
+    assert!(sent > 0);
+    assert_eq!(
+        (delivered, failed, undelivered),
+        (sent, 0, 0),
+        "every sent record delivered"
+    );
+    assert_eq!(count_messages(&topic), sent as i64, "records on the topic");
+}
+
+#[test]
+fn sigint_stops_cleanly_after_delivering_everything() {
+    stop_with("INT");
+}
+
+#[test]
+fn sigterm_stops_cleanly_after_delivering_everything() {
+    stop_with("TERM");
+}
+
+#[test]
+fn restart_continues_from_committed_offsets() {
+    require_stack();
+    let topic = unique("restart");
+    let env = env_with(
+        &topic,
+        &[
+            ("PRODUCE_INTERVAL_MS", "5"),
+            ("PRODUCE_COUNT", "50"),
+            ("BATCH_SIZE", "8"),
+        ],
+    );
+    let mut first = Daemon::start(&env);
+    first.wait_for_received(50, Duration::from_secs(90));
+    first.signal("INT");
+    assert!(first.wait_exit(Duration::from_secs(30)).success());
+
+    let mut second = Daemon::start(&env);
+    second.wait_for_received(50, Duration::from_secs(90));
+    second.signal("INT");
+    assert!(second.wait_exit(Duration::from_secs(30)).success());
+
+    assert_eq!(count_messages(&topic), 100);
+    for group in [Group::Single, Group::Batch] {
+        let seen = |d: &Daemon| -> BTreeSet<(i32, i64)> {
+            d.received()
+                .iter()
+                .filter(|r| r.group == group)
+                .map(|r| (r.partition, r.offset))
+                .collect()
+        };
+        let (before, after) = (seen(&first), seen(&second));
+        assert_eq!(before.len(), 50, "{group:?} in the first run");
+        assert_eq!(
+            after.len(),
+            50,
+            "{group:?} processed exactly the 50 new records"
+        );
+        assert!(
+            before.is_disjoint(&after),
+            "{group:?} processed committed records again"
+        );
+    }
+}
+
+#[test]
+fn unreachable_registry_fails_after_bounded_retries() {
+    let topic = unique("no-registry");
+    let mut env = env_with(&topic, &[("SCHEMA_REGISTRY_RETRIES", "2")]);
+    env.push((
+        "SCHEMA_REGISTRY_URL".to_string(),
+        "http://127.0.0.1:9/apis/ccompat/v7".to_string(),
+    ));
+    let (status, lines) = run_to_exit(&env, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "{lines:#?}");
+    let last = lines.last().expect("an error line");
+    assert!(last.contains("ERROR"), "{last}");
+    assert!(last.contains("schema registry unreachable"), "{last}");
+    assert!(last.contains("failed 3 times"), "{last}");
+    assert!(last.contains("127.0.0.1:9"), "{last}");
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("retrying in")).count(),
+        2,
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn unreachable_broker_warns_and_sigint_still_stops_promptly() {
+    require_stack();
+    let topic = unique("no-broker");
+    let mut env = env_with(&topic, &[("FLUSH_TIMEOUT_MS", "1000")]);
+    env.push((
+        "KAFKA_BOOTSTRAP_SERVERS".to_string(),
+        "127.0.0.1:9".to_string(),
+    ));
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_for_line("WARN", Duration::from_secs(30));
+    daemon.wait_for_line("127.0.0.1:9", Duration::from_secs(30));
+    daemon.signal("INT");
+    let asked = std::time::Instant::now();
+    let status = daemon.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0), "{}", daemon.tail(30));
+    assert!(
+        asked.elapsed() < Duration::from_secs(15),
+        "stop took {:?}",
+        asked.elapsed()
+    );
+    let (sent, delivered, _, undelivered) = producer_summary(&daemon.lines()).expect("summary");
+    assert_eq!(delivered, 0);
+    assert_eq!(
+        undelivered, sent,
+        "undelivered records are reported, not hidden"
+    );
+}
+
+#[test]
+fn invalid_configuration_exits_2_with_one_line_naming_the_variable() {
+    for (name, value, expected) in [
+        ("BATCH_SIZE", "0", "a whole number from 1 to 100000"),
+        ("BATCH_SIZE", "abc", "a whole number from 1 to 100000"),
+        ("SCHEMA_REGISTRY_URL", "not a url", "http://"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "localhost", "host:port"),
+        ("PRODUCER_ACKS", "2", "one of all"),
+    ] {
+        let env = vec![(name.to_string(), value.to_string())];
+        let (status, lines) = run_to_exit(&env, Duration::from_secs(10));
+        assert_eq!(status.code(), Some(2), "{name}={value}: {lines:?}");
+        assert_eq!(lines.len(), 1, "{name}={value}: {lines:?}");
+        assert!(
+            lines[0].contains(&format!("{name}=\"{value}\" is invalid")),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].contains(expected), "{}", lines[0]);
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let run = |arg: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"))
+            .arg(arg)
+            .output()
+            .expect("run")
+    };
+    let help = run("--help");
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for var in [
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "SCHEMA_REGISTRY_URL",
+        "BATCH_SIZE",
+        "TEST_TOPIC_NAME",
+        "CONSUMER_GROUP_ID_1",
+        "CONSUMER_GROUP_ID_2",
+        "RUST_LOG",
+    ] {
+        assert!(text.contains(var), "--help lacks {var}");
+    }
+    let version = run("--version");
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("kafka-avro-daemon {}", env!("CARGO_PKG_VERSION"))
+    );
+    let bad = run("--frobnicate");
+    assert_eq!(bad.status.code(), Some(2));
+}
