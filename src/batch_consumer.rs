@@ -11,30 +11,22 @@
 use std::time::Instant;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::batch::{offsets_to_commit, Batch, Consumed};
-use crate::codec::UserCodec;
+use crate::batch::{offsets_to_commit, Batch};
 use crate::config::Config;
-use crate::consumer::{create_consumer, handle, poll_message, ConsumerEvents, POLL_TIMEOUT};
-use crate::decode::MessageDecoder;
-use crate::registry::SchemaRegistryClient;
-use crate::shutdown::Shutdown;
+use crate::consumer::{
+    create_consumer, handle, poll_message, ConsumerEvents, Intake, POLL_TIMEOUT,
+};
 use crate::stats::{bump, ConsumerStats};
 
 const NAME: &str = "batch consumer";
 
 /// Runs the batch consumer until shutdown.
-pub fn run_batch_consumer(
-    config: &Config,
-    registry: &SchemaRegistryClient,
-    codec: &UserCodec,
-    shutdown: &Shutdown,
-    stats: &ConsumerStats,
-) -> Result<(), String> {
+pub fn run_batch_consumer(intake: &Intake<'_>, stats: &ConsumerStats) -> Result<(), String> {
+    let (config, shutdown) = (intake.config, intake.shutdown);
     let consumer = create_consumer(NAME, config, &config.batch_group_id, false, shutdown, stats)?;
-    let mut decoder = MessageDecoder::new(registry, codec);
+    let mut decoder = intake.decoder();
     let mut batch = Batch::new(config.batch_size, config.batch_max_wait);
     let mut outcome = Ok(());
     while !shutdown.is_stopping() {
@@ -53,29 +45,14 @@ pub fn run_batch_consumer(
         }
         match polled {
             Ok(Some(message)) => {
-                let (partition, offset) = (message.partition(), message.offset());
-                let describe = || {
-                    format!(
-                        "{NAME}: message at {} p={partition} o={offset}",
-                        config.topic
-                    )
-                };
-                let Some(decoded) = decoder.decode_patiently(
-                    message.payload(),
-                    shutdown,
-                    &stats.heartbeat,
-                    describe,
-                ) else {
-                    break;
-                };
-                batch.push(
-                    Consumed {
-                        partition,
-                        offset,
-                        outcome: decoded,
-                    },
-                    Instant::now(),
-                );
+                match intake.take(NAME, &mut decoder, &message, &stats.heartbeat) {
+                    Ok(Some(record)) => batch.push(record, Instant::now()),
+                    Ok(None) => break,
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
             }
             Ok(None) => {}
             Err(e) => {

@@ -42,6 +42,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "PRODUCER_RETRIES", default: "", help: "librdkafka message.send.max.retries; unset = librdkafka's default" },
     Variable { name: "PRODUCER_LINGER_MS", default: "5", help: "linger.ms: how long the producer waits to fill a batch (0-900000)" },
     Variable { name: "FLUSH_TIMEOUT_MS", default: "10000", help: "on stop, how long the producer may take to deliver what is queued" },
+    Variable { name: "ON_DECODE_ERROR", default: "skip", help: "undecodable messages: skip (warn and move on), dlq (copy to <topic>.dlq, then move on) or fail (stop with an error)" },
     Variable { name: "STATS_INTERVAL_S", default: "30", help: "seconds between stats log lines (produced, delivered, consumed, lag, ...); 0 = off" },
     Variable { name: "METRICS_ADDR", default: "", help: "host:port for Prometheus /metrics and /healthz over HTTP, e.g. 127.0.0.1:9464; unset = off" },
     Variable { name: "LIBRDKAFKA_*", default: "", help: "any librdkafka property for all clients: LIBRDKAFKA_SASL_USERNAME=u sets sasl.username=u (values never logged)" },
@@ -50,6 +51,17 @@ pub const VARIABLES: &[Variable] = &[
 
 /// `acks` values librdkafka accepts.
 const ACKS_VALUES: &[&str] = &["all", "-1", "0", "1"];
+
+/// What the consumers do with a message they cannot decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDecodeError {
+    /// Log a warning and move past it.
+    Skip,
+    /// Copy it to `<topic>.dlq`, then move past it.
+    DeadLetter,
+    /// Stop the daemon with an error; the message stays uncommitted.
+    Fail,
+}
 
 /// The daemon's validated configuration.
 #[derive(Clone, PartialEq)]
@@ -88,6 +100,8 @@ pub struct Config {
     pub linger_ms: u32,
     /// Time limit of the final producer flush.
     pub flush_timeout: Duration,
+    /// What to do with undecodable messages.
+    pub on_decode_error: OnDecodeError,
     /// Interval of the stats log line (`None`: off).
     pub stats_interval: Option<Duration>,
     /// Address of the metrics endpoint (`None`: off).
@@ -184,6 +198,15 @@ impl Config {
             },
             linger_ms: env.number("PRODUCER_LINGER_MS", 0, 900_000)? as u32,
             flush_timeout: Duration::from_millis(env.number("FLUSH_TIMEOUT_MS", 0, 3_600_000)?),
+            on_decode_error: match env.string("ON_DECODE_ERROR")?.to_ascii_lowercase().as_str() {
+                "skip" => OnDecodeError::Skip,
+                "dlq" => OnDecodeError::DeadLetter,
+                "fail" => OnDecodeError::Fail,
+                _ => {
+                    let value = env.string("ON_DECODE_ERROR")?;
+                    return Err(env.invalid("ON_DECODE_ERROR", &value, "skip, dlq or fail"));
+                }
+            },
             stats_interval: (stats_interval > 0).then(|| Duration::from_secs(stats_interval)),
             metrics_addr: env.socket_address("METRICS_ADDR")?,
             librdkafka_properties: Vec::new(),
@@ -219,6 +242,7 @@ impl fmt::Debug for Config {
             .field("acks", &self.acks)
             .field("enable_idempotence", &self.enable_idempotence)
             .field("linger_ms", &self.linger_ms)
+            .field("on_decode_error", &self.on_decode_error)
             .field("stats_interval", &self.stats_interval)
             .field("metrics_addr", &self.metrics_addr)
             .field("librdkafka_properties", &properties)
@@ -449,6 +473,27 @@ mod tests {
         assert!(c.librdkafka_properties.is_empty());
         assert_eq!(c.stats_interval, Some(Duration::from_secs(30)));
         assert_eq!(c.metrics_addr, None);
+        assert_eq!(c.on_decode_error, OnDecodeError::Skip);
+    }
+
+    #[test]
+    fn decode_error_policies() {
+        for (value, policy) in [
+            ("skip", OnDecodeError::Skip),
+            ("DLQ", OnDecodeError::DeadLetter),
+            ("fail", OnDecodeError::Fail),
+        ] {
+            assert_eq!(
+                config(&[("ON_DECODE_ERROR", value)])
+                    .expect("valid")
+                    .on_decode_error,
+                policy
+            );
+        }
+        assert_eq!(
+            error_for("ON_DECODE_ERROR", "ignore").expected,
+            "skip, dlq or fail"
+        );
     }
 
     #[test]

@@ -10,13 +10,18 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::message::BorrowedMessage;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::TopicPartitionList;
 
 use crate::batch::Consumed;
-use crate::config::Config;
+use crate::codec::UserCodec;
+use crate::config::{Config, OnDecodeError};
+use crate::dead_letter::DeadLetters;
+use crate::decode::MessageDecoder;
+use crate::health::Heartbeat;
 use crate::kafka::{client_config_with, handle_client_error, is_connection_noise, log_librdkafka};
+use crate::registry::SchemaRegistryClient;
 use crate::shutdown::Shutdown;
 use crate::stats::{bump, ConsumerStats};
 
@@ -172,6 +177,74 @@ pub fn poll_message<'c>(
     }
 }
 
+/// What turns a consumed message into a record to handle: decoding, and the
+/// `ON_DECODE_ERROR` policy for messages that cannot be decoded. Shared by both consumers.
+pub struct Intake<'a> {
+    /// The daemon's configuration.
+    pub config: &'a Config,
+    /// Where writer schemas come from.
+    pub registry: &'a SchemaRegistryClient,
+    /// The `User` codec.
+    pub codec: &'a UserCodec,
+    /// The dead-letter producer, with `ON_DECODE_ERROR=dlq`.
+    pub dead_letters: Option<&'a DeadLetters>,
+    /// The daemon's shutdown.
+    pub shutdown: &'a Shutdown,
+}
+
+impl<'a> Intake<'a> {
+    /// A decoder with its own schema cache, for one consumer.
+    pub fn decoder(&self) -> MessageDecoder<'a> {
+        MessageDecoder::new(self.registry, self.codec)
+    }
+
+    /// Decodes `message` and, if it cannot be decoded, applies `ON_DECODE_ERROR`.
+    /// - `Ok(Some(record))`: the record to handle; its offset may move once it is handled;
+    /// - `Ok(None)`: shutdown began first; the message was not handled and its offset must
+    ///   not move;
+    /// - `Err`: the daemon must stop (`ON_DECODE_ERROR=fail`); the offset must not move.
+    pub fn take(
+        &self,
+        name: &str,
+        decoder: &mut MessageDecoder<'_>,
+        message: &BorrowedMessage<'_>,
+        heartbeat: &Heartbeat,
+    ) -> Result<Option<Consumed>, String> {
+        let (partition, offset) = (message.partition(), message.offset());
+        let topic = message.topic();
+        let describe = || format!("{name}: message at {topic} p={partition} o={offset}");
+        let Some(outcome) =
+            decoder.decode_patiently(message.payload(), self.shutdown, heartbeat, describe)
+        else {
+            return Ok(None);
+        };
+        if let Err(error) = &outcome {
+            match self.config.on_decode_error {
+                OnDecodeError::Skip => {}
+                OnDecodeError::Fail => {
+                    return Err(format!(
+                        "{name}: undecodable message at {topic} p={partition} o={offset}: {error} (ON_DECODE_ERROR=fail)"
+                    ))
+                }
+                OnDecodeError::DeadLetter => {
+                    let Some(dead_letters) = self.dead_letters else {
+                        return Err(format!("{name}: ON_DECODE_ERROR=dlq but no dead-letter producer"));
+                    };
+                    if !dead_letters.send(message, error, self.shutdown) {
+                        return Ok(None);
+                    }
+                    log::info!("{name}: copied p={partition} o={offset} to {}", dead_letters.topic());
+                }
+            }
+        }
+        Ok(Some(Consumed {
+            partition,
+            offset,
+            outcome,
+        }))
+    }
+}
+
 /// Handles one consumed message: logs the record (under the caller's log `target`) or, for an
 /// undecodable message, a warning naming where it is and why; counts either.
 pub fn handle(target: &str, topic: &str, record: &Consumed, stats: &ConsumerStats) {
@@ -184,7 +257,7 @@ pub fn handle(target: &str, topic: &str, record: &Consumed, stats: &ConsumerStat
             bump(&stats.decode_errors);
             log::warn!(
                 target: target,
-                "skipping undecodable message at {topic} p={} o={}: {error}",
+                "undecodable message at {topic} p={} o={}: {error}",
                 record.partition,
                 record.offset
             );

@@ -6,7 +6,9 @@ use std::thread;
 
 use crate::batch_consumer::run_batch_consumer;
 use crate::codec::UserCodec;
-use crate::config::Config;
+use crate::config::{Config, OnDecodeError};
+use crate::consumer::Intake;
+use crate::dead_letter::DeadLetters;
 use crate::metrics::{self, Groups};
 use crate::monitor::run_monitor;
 use crate::notify::Notifier;
@@ -52,6 +54,17 @@ pub fn run(config: &Config, shutdown: &Shutdown, stats: &Stats) -> Result<(), St
         single: config.single_group_id.clone(),
         batch: config.batch_group_id.clone(),
     };
+    let dead_letters = match config.on_decode_error {
+        OnDecodeError::DeadLetter => Some(DeadLetters::create(config, shutdown)?),
+        OnDecodeError::Skip | OnDecodeError::Fail => None,
+    };
+    let intake = Intake {
+        config,
+        registry: &registry,
+        codec: &codec,
+        dead_letters: dead_letters.as_ref(),
+        shutdown,
+    };
     let notifier = Notifier::from_env();
     thread::scope(|scope| {
         let mut bodies: Vec<(&str, ThreadBody<'_>)> = vec![
@@ -61,21 +74,11 @@ pub fn run(config: &Config, shutdown: &Shutdown, stats: &Stats) -> Result<(), St
             ),
             (
                 "single-consumer",
-                Box::new(|| {
-                    run_single_consumer(
-                        config,
-                        &registry,
-                        &codec,
-                        shutdown,
-                        &stats.consumers[SINGLE],
-                    )
-                }),
+                Box::new(|| run_single_consumer(&intake, &stats.consumers[SINGLE])),
             ),
             (
                 "batch-consumer",
-                Box::new(|| {
-                    run_batch_consumer(config, &registry, &codec, shutdown, &stats.consumers[BATCH])
-                }),
+                Box::new(|| run_batch_consumer(&intake, &stats.consumers[BATCH])),
             ),
             (
                 "monitor",

@@ -32,11 +32,15 @@ pub fn handle_client_error(client: &str, shutdown: &Shutdown, error: &KafkaError
         shutdown.fail(format!("{client}: fatal Kafka error: {reason}"));
     } else if matches!(
         code,
-        Some(RDKafkaErrorCode::Authentication)
-            | Some(RDKafkaErrorCode::SaslAuthenticationFailed)
-            | Some(RDKafkaErrorCode::SSL)
+        Some(RDKafkaErrorCode::Authentication) | Some(RDKafkaErrorCode::SaslAuthenticationFailed)
     ) {
-        log::error!("{client}: {error}: {reason} (check the LIBRDKAFKA_* security settings)");
+        // Wrong credentials do not fix themselves: stop with a clear error instead of
+        // retrying forever.
+        shutdown.fail(format!(
+            "{client}: Kafka authentication failed: {reason} (check LIBRDKAFKA_SASL_USERNAME and LIBRDKAFKA_SASL_PASSWORD)"
+        ));
+    } else if code == Some(RDKafkaErrorCode::SSL) {
+        log::error!("{client}: {error}: {reason} (check the LIBRDKAFKA_SSL_* settings)");
     } else {
         log::warn!("{client}: {error}: {reason}");
     }

@@ -6,23 +6,21 @@
 //! record again), never dropped. On stop the queue is flushed within `FLUSH_TIMEOUT_MS`, and
 //! the summary line says how many records were delivered, failed or left undelivered.
 //!
-//! Threads: the send loop below, and a poll thread that serves delivery reports (which log
-//! `delivered to <topic> (p=…, o=…)`) until the send loop has finished.
+//! Threads: the send loop below, and a poll thread that serves delivery reports
+//! ([`crate::delivery`]) until the send loop has finished.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::select;
-use rdkafka::client::ClientContext;
-use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use uuid::Uuid;
 
 use crate::codec::UserCodec;
 use crate::config::Config;
-use crate::kafka::{client_config_with, handle_client_error, log_librdkafka};
+use crate::delivery::DeliveryReports;
+use crate::kafka::client_config_with;
 use crate::shutdown::Shutdown;
 use crate::stats::{bump, read, Stats};
 use crate::user::User;
@@ -30,51 +28,6 @@ use crate::wire::write_header;
 
 /// How long one `poll` of the delivery-report thread blocks.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
-
-/// Receives delivery reports and client errors of the producer.
-pub struct DeliveryReports<'a> {
-    shutdown: Shutdown,
-    stats: &'a Stats,
-}
-
-impl ClientContext for DeliveryReports<'_> {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        log_librdkafka("producer", level, facility, message);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        handle_client_error("producer", &self.shutdown, &error, reason);
-    }
-}
-
-impl ProducerContext for DeliveryReports<'_> {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(message) => {
-                bump(&self.stats.delivered);
-                log::info!(
-                    "delivered to {} (p={}, o={})",
-                    message.topic(),
-                    message.partition(),
-                    message.offset()
-                );
-            }
-            Err((error, message)) => {
-                bump(&self.stats.delivery_failed);
-                let key = message
-                    .key()
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default();
-                log::error!(
-                    "delivery to {} failed for the record with key {key}: {error}",
-                    message.topic()
-                );
-            }
-        }
-    }
-}
 
 /// Creates the producer with the configured acks, idempotence, retries and linger.
 pub fn create_producer<'a>(
@@ -90,10 +43,7 @@ pub fn create_producer<'a>(
     if let Some(retries) = config.retries {
         own.push(("message.send.max.retries", retries.to_string()));
     }
-    client_config_with(config, &own).create_with_context(DeliveryReports {
-        shutdown: shutdown.clone(),
-        stats,
-    })
+    client_config_with(config, &own).create_with_context(DeliveryReports::new(shutdown, stats))
 }
 
 /// Runs the producer until shutdown (or `PRODUCE_COUNT` records), then flushes.

@@ -6,29 +6,17 @@
 //! the stored offsets.
 
 use rdkafka::consumer::Consumer;
-use rdkafka::message::Message;
 
-use crate::batch::Consumed;
-use crate::codec::UserCodec;
-use crate::config::Config;
-use crate::consumer::{create_consumer, handle, poll_message, POLL_TIMEOUT};
-use crate::decode::MessageDecoder;
-use crate::registry::SchemaRegistryClient;
-use crate::shutdown::Shutdown;
+use crate::consumer::{create_consumer, handle, poll_message, Intake, POLL_TIMEOUT};
 use crate::stats::{bump, ConsumerStats};
 
 const NAME: &str = "single-message consumer";
 
 /// Runs the single-message consumer until shutdown.
-pub fn run_single_consumer(
-    config: &Config,
-    registry: &SchemaRegistryClient,
-    codec: &UserCodec,
-    shutdown: &Shutdown,
-    stats: &ConsumerStats,
-) -> Result<(), String> {
+pub fn run_single_consumer(intake: &Intake<'_>, stats: &ConsumerStats) -> Result<(), String> {
+    let (config, shutdown) = (intake.config, intake.shutdown);
     let consumer = create_consumer(NAME, config, &config.single_group_id, true, shutdown, stats)?;
-    let mut decoder = MessageDecoder::new(registry, codec);
+    let mut decoder = intake.decoder();
     let mut outcome = Ok(());
     while !shutdown.is_stopping() {
         stats.heartbeat.beat();
@@ -40,28 +28,23 @@ pub fn run_single_consumer(
                 break;
             }
         };
-        let (partition, offset) = (message.partition(), message.offset());
-        let describe = || {
-            format!(
-                "{NAME}: message at {} p={partition} o={offset}",
-                config.topic
-            )
-        };
-        let Some(decoded) =
-            decoder.decode_patiently(message.payload(), shutdown, &stats.heartbeat, describe)
-        else {
-            break;
-        };
-        let record = Consumed {
-            partition,
-            offset,
-            outcome: decoded,
+        let record = match intake.take(NAME, &mut decoder, &message, &stats.heartbeat) {
+            Ok(Some(record)) => record,
+            Ok(None) => break,
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
         };
         handle(module_path!(), &config.topic, &record, stats);
         match consumer.store_offset_from_message(&message) {
             Ok(()) => bump(&stats.commits),
             // The partition was revoked meanwhile: its new owner reads the message again.
-            Err(e) => log::warn!("{NAME}: cannot store offset p={partition} o={offset}: {e}"),
+            Err(e) => log::warn!(
+                "{NAME}: cannot store offset p={} o={}: {e}",
+                record.partition,
+                record.offset
+            ),
         }
     }
     log::info!("{NAME} exiting");
