@@ -45,7 +45,13 @@ pub fn run_batch_consumer(intake: &Intake<'_>, stats: &ConsumerStats) -> Result<
         }
         match polled {
             Ok(Some(message)) => {
-                match intake.take(NAME, &mut decoder, &message, &stats.heartbeat) {
+                match intake.take(
+                    NAME,
+                    &config.batch_group_id,
+                    &mut decoder,
+                    &message,
+                    &stats.heartbeat,
+                ) {
                     Ok(Some(record)) => batch.push(record, Instant::now()),
                     Ok(None) => break,
                     Err(e) => {

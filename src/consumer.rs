@@ -206,6 +206,7 @@ impl<'a> Intake<'a> {
     pub fn take(
         &self,
         name: &str,
+        group: &str,
         decoder: &mut MessageDecoder<'_>,
         message: &BorrowedMessage<'_>,
         heartbeat: &Heartbeat,
@@ -230,7 +231,7 @@ impl<'a> Intake<'a> {
                     let Some(dead_letters) = self.dead_letters else {
                         return Err(format!("{name}: ON_DECODE_ERROR=dlq but no dead-letter producer"));
                     };
-                    if !dead_letters.send(message, error, self.shutdown) {
+                    if !dead_letters.send(message, group, error, self.shutdown) {
                         return Ok(None);
                     }
                     log::info!("{name}: copied p={partition} o={offset} to {}", dead_letters.topic());

@@ -23,6 +23,9 @@ pub const HEADER_TOPIC: &str = "dlq.source.topic";
 pub const HEADER_PARTITION: &str = "dlq.source.partition";
 /// Source offset header.
 pub const HEADER_OFFSET: &str = "dlq.source.offset";
+/// Header naming the consumer group that gave up on the message (each group decides on its
+/// own, so a poison message is copied once per group).
+pub const HEADER_GROUP: &str = "dlq.consumer.group";
 /// Decode error header.
 pub const HEADER_ERROR: &str = "dlq.error";
 
@@ -94,6 +97,7 @@ impl DeadLetters {
     pub fn send(
         &self,
         message: &BorrowedMessage<'_>,
+        group: &str,
         error: &DecodeError,
         shutdown: &Shutdown,
     ) -> bool {
@@ -113,6 +117,10 @@ impl DeadLetters {
                 .insert(Header {
                     key: HEADER_OFFSET,
                     value: Some(&offset),
+                })
+                .insert(Header {
+                    key: HEADER_GROUP,
+                    value: Some(group),
                 })
                 .insert(Header {
                     key: HEADER_ERROR,

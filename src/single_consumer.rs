@@ -28,7 +28,13 @@ pub fn run_single_consumer(intake: &Intake<'_>, stats: &ConsumerStats) -> Result
                 break;
             }
         };
-        let record = match intake.take(NAME, &mut decoder, &message, &stats.heartbeat) {
+        let record = match intake.take(
+            NAME,
+            &config.single_group_id,
+            &mut decoder,
+            &message,
+            &stats.heartbeat,
+        ) {
             Ok(Some(record)) => record,
             Ok(None) => break,
             Err(e) => {

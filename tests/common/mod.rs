@@ -471,3 +471,104 @@ pub fn register_schema(subject: &str, schema: &str) -> u32 {
     );
     body["id"].as_u64().expect("id") as u32
 }
+
+/// A TCP forwarder from an ephemeral local port to `upstream` that a test can switch off:
+/// switching off cuts every open connection (so pooled keep-alive connections die too), and
+/// while off it accepts and at once closes new ones, as a crashed server would.
+pub struct TcpProxy {
+    /// The local port clients connect to.
+    pub port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl TcpProxy {
+    /// Starts forwarding to `upstream` (`host:port`).
+    pub fn start(upstream: &str) -> TcpProxy {
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let up = Arc::new(AtomicBool::new(true));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
+        let (flag, streams) = (Arc::clone(&up), Arc::clone(&open));
+        let upstream = upstream.to_string();
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !flag.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let mut registry = streams.lock().expect("streams");
+                registry.push(client.try_clone().expect("clone"));
+                registry.push(server.try_clone().expect("clone"));
+                for (mut from, mut to) in [
+                    (
+                        client.try_clone().expect("clone"),
+                        server.try_clone().expect("clone"),
+                    ),
+                    (server, client),
+                ] {
+                    thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        TcpProxy { port, up, open }
+    }
+
+    /// Switches forwarding on or off; off also cuts the connections open now.
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+        if !up {
+            for stream in self.open.lock().expect("streams").drain(..) {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+/// The registry URL through a proxy on `port`.
+pub fn registry_url_via(port: u16) -> String {
+    let url = reqwest::Url::parse(&registry_url()).expect("registry URL");
+    format!(
+        "http://127.0.0.1:{port}{}",
+        url.path().trim_end_matches('/')
+    )
+}
+
+/// The `host:port` of the registry.
+pub fn registry_host_port() -> String {
+    let url = reqwest::Url::parse(&registry_url()).expect("registry URL");
+    format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port_or_known_default().expect("port")
+    )
+}
+
+/// Sends `(key, payload)` records to one partition and waits until they are acknowledged.
+pub fn produce_to_partition(
+    topic: &str,
+    partition: i32,
+    records: &[(Option<&str>, Option<Vec<u8>>)],
+) {
+    let producer = test_producer();
+    for (key, payload) in records {
+        let mut record = BaseRecord::<str, [u8]>::to(topic).partition(partition);
+        if let Some(key) = key {
+            record = record.key(*key);
+        }
+        if let Some(payload) = payload {
+            record = record.payload(payload);
+        }
+        producer.send(record).map_err(|(e, _)| e).expect("enqueue");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}

@@ -1,0 +1,338 @@
+//! Bad input on the topic: every kind of undecodable message, under each `ON_DECODE_ERROR`
+//! policy, and a registry outage in the middle of a run. Each poison message must be reported
+//! once per consumer, never stall its partition, and never lose the good records after it.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::*;
+
+const USER_SCHEMA: &str = include_str!("../schemas/user.avsc");
+
+/// One bad payload and the words its warning must contain.
+struct Poison {
+    payload: Option<Vec<u8>>,
+    reason: &'static str,
+}
+
+/// Every kind of undecodable message, framed around the real schema id `id`.
+fn poisons(id: u32) -> Vec<Poison> {
+    let header = |id: u32| {
+        let mut h = vec![0u8];
+        h.extend_from_slice(&id.to_be_bytes());
+        h
+    };
+    let with_body = |id: u32, body: &[u8]| {
+        let mut p = header(id);
+        p.extend_from_slice(body);
+        p
+    };
+    vec![
+        Poison {
+            payload: None,
+            reason: "no payload",
+        },
+        Poison {
+            payload: Some(vec![]),
+            reason: "shorter than the 5-byte",
+        },
+        Poison {
+            payload: Some(vec![0, 0, 1]),
+            reason: "shorter than the 5-byte",
+        },
+        Poison {
+            payload: Some(with_body(id, b"\x02a").iter().map(|_| 7u8).collect()),
+            reason: "magic byte is 0x07",
+        },
+        Poison {
+            payload: Some(with_body(2_000_000_000, b"\x02a")),
+            reason: "writer schema 2000000000",
+        },
+        Poison {
+            payload: Some(with_body(id, b"\x0cuser")),
+            reason: "string length 6",
+        },
+        Poison {
+            payload: Some(with_body(id, b"\xff\xff\xff")),
+            reason: "truncated length",
+        },
+        Poison {
+            payload: Some(with_body(id, b"\x04\xff\xfe")),
+            reason: "not valid UTF-8",
+        },
+        Poison {
+            payload: Some(with_body(id, b"\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01x")),
+            reason: "longer than the",
+        },
+        Poison {
+            payload: Some(with_body(id, b"\x02ab")),
+            reason: "left over",
+        },
+    ]
+}
+
+/// Produces good, poison, good, poison, …, good to partition 0; returns the good names.
+fn produce_mixed(topic: &str, id: u32) -> (Vec<String>, usize) {
+    ensure_topic(topic);
+    let poisons = poisons(id);
+    let mut records: Vec<(Option<&str>, Option<Vec<u8>>)> = Vec::new();
+    let mut good = Vec::new();
+    for (i, poison) in poisons.iter().enumerate() {
+        let name = format!("good_{i}");
+        records.push((Some("k"), Some(confluent_user_bytes(id, &name))));
+        good.push(name);
+        records.push((Some("poison-key"), poison.payload.clone()));
+    }
+    good.push("good_last".to_string());
+    records.push((Some("k"), Some(confluent_user_bytes(id, "good_last"))));
+    produce_to_partition(topic, 0, &records);
+    (good, poisons.len())
+}
+
+fn undecodable_lines(lines: &[String], group: Group) -> Vec<String> {
+    let target = match group {
+        Group::Single => "kafka_avro_daemon::single_consumer]",
+        Group::Batch => "kafka_avro_daemon::batch_consumer]",
+    };
+    lines
+        .iter()
+        .filter(|l| l.contains(target) && l.contains("undecodable message"))
+        .cloned()
+        .collect()
+}
+
+fn wait_for_names(daemon: &Daemon, names: &[String]) {
+    daemon.wait_until(
+        "every good record in both groups",
+        Duration::from_secs(90),
+        |lines| {
+            let received: Vec<Received> = lines.iter().filter_map(|l| parse_received(l)).collect();
+            names.iter().all(|name| {
+                [Group::Single, Group::Batch]
+                    .iter()
+                    .all(|g| received.iter().any(|r| r.group == *g && &r.name == name))
+            })
+        },
+    );
+}
+
+#[test]
+fn every_kind_of_poison_is_skipped_once_with_its_reason_and_nothing_after_it_is_lost() {
+    require_stack();
+    let topic = unique("poison-skip");
+    let id = register_schema(&format!("{topic}-value"), USER_SCHEMA);
+    let (good, poison_count) = produce_mixed(&topic, id);
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[("PRODUCE_COUNT", "1"), ("BATCH_SIZE", "4")],
+    ));
+    wait_for_names(&daemon, &good);
+    daemon.signal("INT");
+    assert!(
+        daemon.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        daemon.tail(40)
+    );
+    let lines = daemon.lines();
+    assert!(!lines.iter().any(|l| l.contains("panicked")));
+    let expected = poisons(id);
+    for group in [Group::Single, Group::Batch] {
+        let warnings = undecodable_lines(&lines, group);
+        assert_eq!(
+            warnings.len(),
+            poison_count,
+            "{group:?}: one warning per poison message:\n{warnings:#?}"
+        );
+        for (warning, poison) in warnings.iter().zip(&expected) {
+            assert!(warning.contains("WARN"), "{warning}");
+            assert!(
+                warning.contains(&format!("at {topic} p=0 o=")),
+                "names topic, partition, offset: {warning}"
+            );
+            assert!(
+                warning.contains(poison.reason),
+                "expected {:?} in {warning}",
+                poison.reason
+            );
+        }
+    }
+    println!("poison: {poison_count} undecodable messages skipped by each group, {} good records after them all received", good.len());
+}
+
+fn env_with(topic: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = daemon_env(topic);
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
+#[test]
+fn dlq_policy_copies_each_poison_message_with_its_origin_before_moving_on() {
+    require_stack();
+    let topic = unique("poison-dlq");
+    let id = register_schema(&format!("{topic}-value"), USER_SCHEMA);
+    let (good, poison_count) = produce_mixed(&topic, id);
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[("PRODUCE_COUNT", "1"), ("ON_DECODE_ERROR", "dlq")],
+    ));
+    wait_for_names(&daemon, &good);
+    daemon.signal("INT");
+    assert!(
+        daemon.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        daemon.tail(40)
+    );
+
+    let source = read_topic(&topic);
+    let dead = read_topic(&format!("{topic}.dlq"));
+    assert_eq!(
+        dead.len(),
+        2 * poison_count,
+        "one copy per poison message and group"
+    );
+    let header = |m: &Stored, key: &str| -> String {
+        let (_, value) = m
+            .headers
+            .iter()
+            .find(|(k, _)| k == key)
+            .unwrap_or_else(|| panic!("no {key} header"));
+        String::from_utf8_lossy(value).to_string()
+    };
+    let mut copies = BTreeSet::new();
+    for copy in &dead {
+        assert_eq!(header(copy, "dlq.source.topic"), topic);
+        assert_eq!(header(copy, "dlq.source.partition"), "0");
+        let offset: i64 = header(copy, "dlq.source.offset").parse().expect("offset");
+        let original = source
+            .iter()
+            .find(|m| m.partition == 0 && m.offset == offset)
+            .expect("source message");
+        assert_eq!(
+            copy.payload, original.payload,
+            "value copied untouched (o={offset})"
+        );
+        assert!(!header(copy, "dlq.error").is_empty());
+        copies.insert((header(copy, "dlq.consumer.group"), offset));
+    }
+    assert_eq!(copies.len(), 2 * poison_count, "no copy twice: {copies:?}");
+}
+
+#[test]
+fn fail_policy_stops_with_an_error_and_leaves_the_poison_uncommitted() {
+    require_stack();
+    let topic = unique("poison-fail");
+    let id = register_schema(&format!("{topic}-value"), USER_SCHEMA);
+    ensure_topic(&topic);
+    produce_to_partition(
+        &topic,
+        0,
+        &[
+            (None, Some(confluent_user_bytes(id, "before"))),
+            (None, Some(vec![1, 2, 3, 4, 5, 6])),
+        ],
+    );
+    let env = env_with(
+        &topic,
+        &[("PRODUCE_COUNT", "1"), ("ON_DECODE_ERROR", "fail")],
+    );
+    let (status, lines) = run_to_exit(&env, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "{lines:#?}");
+    let error = lines
+        .iter()
+        .find(|l| l.contains("ERROR") && l.contains("ON_DECODE_ERROR=fail"))
+        .unwrap_or_else(|| panic!("no error line: {lines:#?}"));
+    assert!(error.contains(&format!("at {topic} p=0 o=1")), "{error}");
+    assert!(error.contains("magic byte is 0x01"), "{error}");
+
+    // Not committed: a second run (skipping this time) meets the same message again.
+    let mut env = env;
+    env.push(("ON_DECODE_ERROR".to_string(), "skip".to_string()));
+    let mut again = Daemon::start(&env);
+    again.wait_until(
+        "the poison message again in both groups",
+        Duration::from_secs(60),
+        |lines| {
+            [Group::Single, Group::Batch].iter().all(|g| {
+                undecodable_lines(lines, *g)
+                    .iter()
+                    .any(|l| l.contains("p=0 o=1"))
+            })
+        },
+    );
+    again.signal("INT");
+    assert!(again.wait_exit(Duration::from_secs(30)).success());
+}
+
+#[test]
+fn registry_outage_mid_run_loses_nothing() {
+    require_stack();
+    let topic = unique("registry-outage");
+    let proxy = TcpProxy::start(&registry_host_port());
+    let mut env = env_with(&topic, &[("PRODUCE_INTERVAL_MS", "20")]);
+    env.push((
+        "SCHEMA_REGISTRY_URL".to_string(),
+        registry_url_via(proxy.port),
+    ));
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_for_received(10, Duration::from_secs(60));
+
+    proxy.set_up(false);
+    // Cached schema id: records keep flowing while the registry is unreachable.
+    let before = daemon.received().len();
+    daemon.wait_until(
+        "records decoded with the cached id during the outage",
+        Duration::from_secs(30),
+        |lines| lines.iter().filter_map(|l| parse_received(l)).count() >= before + 40,
+    );
+    // A record written with a schema the daemon has never seen must wait, not be skipped.
+    let v2 = register_schema(
+        &format!("{topic}-value"),
+        r#"{"namespace":"example.avro","type":"record","name":"User","fields":[{"name":"name","type":"string"},{"name":"team","type":"string","default":""}]}"#,
+    );
+    let mut payload = confluent_user_bytes(v2, "during_outage");
+    payload.push(0); // team = ""
+    produce_raw(&topic, &[payload]);
+    daemon.wait_for_line("will retry", Duration::from_secs(30));
+    proxy.set_up(true);
+    daemon.wait_until(
+        "the new-schema record in both groups",
+        Duration::from_secs(90),
+        |lines| {
+            let received: Vec<Received> = lines.iter().filter_map(|l| parse_received(l)).collect();
+            [Group::Single, Group::Batch].iter().all(|g| {
+                received
+                    .iter()
+                    .any(|r| r.group == *g && r.name == "during_outage")
+            })
+        },
+    );
+    daemon.signal("INT");
+    assert!(
+        daemon.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        daemon.tail(30)
+    );
+    let lines = daemon.lines();
+    assert!(
+        undecodable_lines(&lines, Group::Single).is_empty()
+            && undecodable_lines(&lines, Group::Batch).is_empty()
+    );
+    // Everything produced by this run was received by both groups.
+    let (sent, ..) = producer_summary(&lines).expect("summary");
+    let received = daemon.received();
+    for group in [Group::Single, Group::Batch] {
+        let names: BTreeSet<&str> = received
+            .iter()
+            .filter(|r| r.group == group)
+            .map(|r| r.name.as_str())
+            .collect();
+        for n in 0..sent {
+            assert!(
+                names.contains(format!("user_{n}").as_str()),
+                "{group:?} missed user_{n}"
+            );
+        }
+    }
+}
