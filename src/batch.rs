@@ -14,6 +14,8 @@ pub struct Consumed {
     pub partition: i32,
     /// Its offset in that partition.
     pub offset: i64,
+    /// Its timestamp (milliseconds since the Unix epoch), if it has one.
+    pub timestamp_ms: Option<i64>,
     /// The record, or why it could not be decoded (it is still processed: as a skip).
     pub outcome: Result<User, DecodeError>,
 }
@@ -107,6 +109,7 @@ mod tests {
         Consumed {
             partition,
             offset,
+            timestamp_ms: None,
             outcome: Ok(User::numbered(offset as u64)),
         }
     }
@@ -166,6 +169,7 @@ mod tests {
         let records = vec![Consumed {
             partition: 3,
             offset: 41,
+            timestamp_ms: None,
             outcome: Err(DecodeError::Frame(FrameError::Missing)),
         }];
         assert_eq!(offsets_to_commit(&records).get(&3), Some(&42));

@@ -241,6 +241,7 @@ impl<'a> Intake<'a> {
         Ok(Some(Consumed {
             partition,
             offset,
+            timestamp_ms: message.timestamp().to_millis(),
             outcome,
         }))
     }
@@ -252,6 +253,9 @@ pub fn handle(target: &str, topic: &str, record: &Consumed, stats: &ConsumerStat
     match &record.outcome {
         Ok(user) => {
             bump(&stats.consumed);
+            if let Some(produced_ms) = record.timestamp_ms {
+                stats.latency.record(since_unix_ms(produced_ms));
+            }
             log::info!(target: target, "received {user} (p={}, o={})", record.partition, record.offset);
         }
         Err(error) => {
@@ -264,4 +268,13 @@ pub fn handle(target: &str, topic: &str, record: &Consumed, stats: &ConsumerStat
             );
         }
     }
+}
+
+/// Time from `ms` (milliseconds since the Unix epoch) to now; zero if `ms` is in the future
+/// (clocks of producer hosts may run ahead).
+fn since_unix_ms(ms: i64) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.saturating_sub(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }

@@ -16,6 +16,7 @@ pub mod decode;
 pub mod delivery;
 pub mod health;
 pub mod kafka;
+pub mod latency;
 pub mod logging;
 pub mod metrics;
 pub mod monitor;

@@ -44,7 +44,7 @@ pub fn stats_line(stats: &Stats, groups: &Groups) -> String {
         let lag = c.lag.load(Ordering::Relaxed);
         let _ = write!(
             line,
-            " | {kind} ({group}): consumed={} decode_errors={} commits={} lag={}",
+            " | {kind} ({group}): consumed={} decode_errors={} commits={} lag={} latency_p99={}",
             read(&c.consumed),
             read(&c.decode_errors),
             read(&c.commits),
@@ -52,7 +52,10 @@ pub fn stats_line(stats: &Stats, groups: &Groups) -> String {
                 "unknown".to_string()
             } else {
                 lag.to_string()
-            }
+            },
+            c.latency
+                .quantile(0.99)
+                .map_or("none".to_string(), |d| format!("{d:?}"))
         );
     }
     line
@@ -123,6 +126,26 @@ pub fn prometheus_text(stats: &Stats, groups: &Groups) -> String {
         "gauge",
         "Messages behind the partitions' ends (-1: not known yet).",
         &per_consumer(&|i| c[i].lag.load(Ordering::Relaxed).to_string()),
+    );
+    let mut latencies = Vec::new();
+    for (index, kind, group) in groups.each() {
+        let histogram = &c[index].latency;
+        for (label, q) in [("0.5", 0.5), ("0.99", 0.99), ("1", 1.0)] {
+            let seconds = histogram.quantile(q).map_or(0.0, |d| d.as_secs_f64());
+            latencies.push((
+                format!(
+                    "{{consumer=\"{kind}\",group=\"{}\",quantile=\"{label}\"}}",
+                    escape(group)
+                ),
+                format!("{seconds:.6}"),
+            ));
+        }
+    }
+    family(
+        "latency_seconds",
+        "gauge",
+        "Produce-to-handled latency quantiles since start (0 until a record is handled).",
+        &latencies,
     );
     let ages: Vec<(String, String)> = stats
         .heartbeats()
@@ -261,8 +284,8 @@ mod tests {
         assert_eq!(
             stats_line(&stats, &groups()),
             "stats: produced=2 delivered=1 failed=0 \
-             | single (g1): consumed=0 decode_errors=0 commits=0 lag=5 \
-             | batch (g\"2): consumed=0 decode_errors=1 commits=0 lag=unknown"
+             | single (g1): consumed=0 decode_errors=0 commits=0 lag=5 latency_p99=none \
+             | batch (g\"2): consumed=0 decode_errors=1 commits=0 lag=unknown latency_p99=none"
         );
     }
 

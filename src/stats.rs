@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::health::Heartbeat;
+use crate::latency::LatencyHistogram;
 
 /// Figures of one daemon run.
 #[derive(Debug, Default)]
@@ -33,6 +34,8 @@ pub struct ConsumerStats {
     /// Messages behind the end of the assigned partitions, from librdkafka statistics;
     /// -1 until known.
     pub lag: AtomicI64,
+    /// Produce-to-handled latency of decoded records.
+    pub latency: LatencyHistogram,
     /// The consumer's poll loop.
     pub heartbeat: Heartbeat,
 }
@@ -44,6 +47,7 @@ impl Default for ConsumerStats {
             decode_errors: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             lag: AtomicI64::new(-1),
+            latency: LatencyHistogram::default(),
             heartbeat: Heartbeat::default(),
         }
     }

@@ -1,0 +1,155 @@
+//! What operators rely on: the metrics endpoint and the stats line during a real run, the
+//! systemd notify protocol, and journald-style log lines.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the metrics port");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
+/// The value of the first sample line that starts with `series`.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+}
+
+#[test]
+fn metrics_health_and_stats_line_during_a_run() {
+    require_stack();
+    let topic = unique("metrics");
+    let port = free_port();
+    let mut env = daemon_env(&topic);
+    env.push(("METRICS_ADDR".to_string(), format!("127.0.0.1:{port}")));
+    env.push(("STATS_INTERVAL_S".to_string(), "1".to_string()));
+    env.push(("PRODUCE_INTERVAL_MS".to_string(), "10".to_string()));
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_for_received(30, Duration::from_secs(60));
+
+    let metrics = http_get(port, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
+    assert!(metrics.contains("Content-Type: text/plain; version=0.0.4"));
+    assert!(sample(&metrics, "kafka_avro_daemon_produced_total ") >= 30.0);
+    assert!(sample(&metrics, "kafka_avro_daemon_delivered_total ") >= 30.0);
+    let g1 = format!("{topic}-g1");
+    let single = format!("kafka_avro_daemon_consumed_total{{consumer=\"single\",group=\"{g1}\"}}");
+    assert!(sample(&metrics, &single) >= 30.0);
+    let p99 = format!(
+        "kafka_avro_daemon_latency_seconds{{consumer=\"single\",group=\"{g1}\",quantile=\"0.99\"}}"
+    );
+    assert!(sample(&metrics, &p99) > 0.0, "latency measured");
+
+    let health = http_get(port, "/healthz");
+    assert!(
+        health.starts_with("HTTP/1.1 200 OK") && health.ends_with("ok\n"),
+        "{health}"
+    );
+
+    daemon.wait_until(
+        "a stats line with consumption and lag",
+        Duration::from_secs(30),
+        |lines| {
+            lines.iter().any(|l| {
+                l.contains("stats: produced=") && l.contains("lag=") && !l.contains("consumed=0 ")
+            })
+        },
+    );
+    daemon.signal("INT");
+    assert!(daemon.wait_exit(Duration::from_secs(30)).success());
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the metrics port is closed after exit"
+    );
+}
+
+#[test]
+fn systemd_hears_ready_watchdog_and_stopping_in_order() {
+    require_stack();
+    let topic = unique("notify");
+    let dir = std::env::temp_dir().join(unique("notify"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let socket_path = dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut env = daemon_env(&topic);
+    env.push((
+        "NOTIFY_SOCKET".to_string(),
+        socket_path.display().to_string(),
+    ));
+    env.push(("WATCHDOG_USEC".to_string(), "1000000".to_string()));
+    env.push(("JOURNAL_STREAM".to_string(), "8:12345".to_string()));
+    let mut daemon = Daemon::start(&env);
+
+    let mut messages: Vec<String> = Vec::new();
+    let mut buf = [0u8; 512];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while messages.iter().filter(|m| m.contains("WATCHDOG=1")).count() < 3 {
+        assert!(Instant::now() < deadline, "got only {messages:?}");
+        let n = socket.recv(&mut buf).expect("a notify message");
+        messages.push(String::from_utf8_lossy(&buf[..n]).to_string());
+    }
+    daemon.signal("INT");
+    loop {
+        let n = socket.recv(&mut buf).expect("STOPPING=1 before exit");
+        let message = String::from_utf8_lossy(&buf[..n]).to_string();
+        let stopping = message.contains("STOPPING=1");
+        messages.push(message);
+        if stopping {
+            break;
+        }
+    }
+    assert!(daemon.wait_exit(Duration::from_secs(30)).success());
+    assert!(
+        messages[0].starts_with("READY=1"),
+        "READY first: {messages:?}"
+    );
+    assert!(
+        messages.last().is_some_and(|m| m.starts_with("STOPPING=1")),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1..messages.len() - 1]
+            .iter()
+            .all(|m| m == "WATCHDOG=1"),
+        "{messages:?}"
+    );
+
+    // Under journald (JOURNAL_STREAM set): `<priority>` prefix, no timestamp of our own.
+    let lines = daemon.lines();
+    let ready = lines
+        .iter()
+        .find(|l| l.contains("schema registered"))
+        .expect("info line");
+    assert!(
+        ready.starts_with("<6>kafka_avro_daemon::daemon: "),
+        "{ready}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("[20")),
+        "no timestamped lines under journald"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
