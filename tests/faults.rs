@@ -1,0 +1,398 @@
+//! Faults injected into the real stack and the real daemon: a broker killed under load, the
+//! daemon killed mid-batch, SIGTERM at full speed, a second instance joining and leaving the
+//! groups. Each test prints its figures (`figures: …`) for docs/RELIABILITY.md.
+//!
+//! These tests disturb the cluster, so they take turns (one lock for the whole file) and each
+//! leaves the stack whole again.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use rdkafka::producer::Producer;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn exclusive() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stack_dir() -> PathBuf {
+    std::env::var_os("STACK_DIR").map_or_else(|| root().join(".stack"), PathBuf::from)
+}
+
+/// Runs `scripts/stack up` and asserts it succeeds (it restarts whatever is down).
+fn stack_up() -> Duration {
+    let started = Instant::now();
+    let output = Command::new(root().join("scripts/stack"))
+        .arg("up")
+        .output()
+        .expect("run scripts/stack up");
+    assert!(
+        output.status.success(),
+        "scripts/stack up failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    started.elapsed()
+}
+
+fn broker_pid(node: i32) -> u32 {
+    let path = stack_dir().join(format!("node{node}/pid"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        .trim()
+        .parse()
+        .expect("pid")
+}
+
+fn kill9(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+fn env_with(topic: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = daemon_env(topic);
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
+/// The leader broker of partition 0 of `topic`.
+fn leader_of_partition_0(topic: &str) -> i32 {
+    let producer = test_producer();
+    let metadata = producer
+        .client()
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    metadata.topics()[0]
+        .partitions()
+        .iter()
+        .find(|p| p.id() == 0)
+        .expect("partition 0")
+        .leader()
+}
+
+/// Waits until every partition of `topic` has all brokers in sync again.
+fn wait_for_full_isr(topic: &str) {
+    let producer = test_producer();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let metadata = producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        let in_sync = metadata.brokers().len() == expected_brokers()
+            && metadata.topics()[0]
+                .partitions()
+                .iter()
+                .all(|p| p.isr().len() == expected_brokers());
+        if in_sync {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replicas of {topic} not back in sync in 120 s"
+        );
+        thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn user_numbers(topic: &str) -> Vec<u64> {
+    read_topic(topic)
+        .iter()
+        .map(|m| {
+            let payload = m.payload.as_deref().expect("payload");
+            let name = std::str::from_utf8(&payload[6..]).expect("UTF-8 name");
+            name.strip_prefix("user_")
+                .and_then(|n| n.parse().ok())
+                .expect("user_<n>")
+        })
+        .collect()
+}
+
+#[test]
+fn leader_killed_while_producing_loses_and_duplicates_nothing() {
+    require_stack();
+    assert!(expected_brokers() >= 3, "needs the three-broker stack");
+    let _turn = exclusive();
+    let topic = unique("fault-leader");
+    ensure_topic(&topic);
+    let victim = leader_of_partition_0(&topic);
+    let n: u64 = 3000;
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("PRODUCE_INTERVAL_MS", "3"),
+            ("PRODUCE_COUNT", &n.to_string()),
+        ],
+    ));
+    let delivered = |lines: &[String]| lines.iter().filter(|l| l.contains("delivered to ")).count();
+    daemon.wait_until("300 deliveries", Duration::from_secs(60), |l| {
+        delivered(l) >= 300
+    });
+
+    kill9(broker_pid(victim));
+    let killed_at = Instant::now();
+    let at_kill = delivered(&daemon.lines());
+    daemon.wait_until(
+        "deliveries resuming without the leader",
+        Duration::from_secs(120),
+        |l| delivered(l) > at_kill + 100,
+    );
+    let resumed_after = killed_at.elapsed();
+    let restart_took = stack_up();
+    daemon.wait_until("every record delivered", Duration::from_secs(180), |l| {
+        delivered(l) as u64 >= n
+    });
+    daemon.signal("INT");
+    assert!(
+        daemon.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        daemon.tail(30)
+    );
+    wait_for_full_isr(&topic);
+
+    let (sent, acknowledged, failed, undelivered) =
+        producer_summary(&daemon.lines()).expect("summary");
+    assert_eq!((sent, acknowledged, failed, undelivered), (n, n, 0, 0));
+    let numbers = user_numbers(&topic);
+    let distinct: BTreeSet<u64> = numbers.iter().copied().collect();
+    let duplicates = numbers.len() - distinct.len();
+    let lost = (0..n).filter(|i| !distinct.contains(i)).count();
+    println!(
+        "figures: leader kill: broker {victim} killed after {at_kill} deliveries; {n} acknowledged, \
+         {} on the topic, lost {lost}, duplicates {duplicates}; deliveries resumed after {:.1}s; \
+         broker restarted by scripts/stack up in {:.1}s",
+        numbers.len(),
+        resumed_after.as_secs_f64(),
+        restart_took.as_secs_f64()
+    );
+    assert_eq!(lost, 0, "acknowledged records missing from the topic");
+    assert_eq!(duplicates, 0, "idempotence let a record in twice");
+    assert_eq!(numbers.len() as u64, n);
+}
+
+#[test]
+fn daemon_killed_mid_batch_reprocesses_at_most_one_batch() {
+    require_stack();
+    let _turn = exclusive();
+    let topic = unique("fault-kill9");
+    let batch_size = 50;
+    let env = env_with(
+        &topic,
+        &[
+            ("PRODUCE_INTERVAL_MS", "2"),
+            ("BATCH_SIZE", &batch_size.to_string()),
+            ("FETCH_WAIT_MAX_MS", "5000"),
+        ],
+    );
+    let mut first = Daemon::start(&env);
+    first.wait_until("five batches processed", Duration::from_secs(60), |lines| {
+        lines
+            .iter()
+            .filter(|l| l.contains("] received 50 messages"))
+            .count()
+            >= 5
+    });
+    first.signal("KILL");
+    first.wait_exit(Duration::from_secs(10));
+
+    let mut env = env;
+    env.push(("PRODUCE_COUNT".to_string(), "100".to_string()));
+    let mut second = Daemon::start(&env);
+    let seen = |d: &Daemon, group: Group| -> Vec<(i32, i64)> {
+        d.received()
+            .iter()
+            .filter(|r| r.group == group)
+            .map(|r| (r.partition, r.offset))
+            .collect()
+    };
+    second.wait_until(
+        "the producer's 100 records sent",
+        Duration::from_secs(60),
+        |lines| lines.iter().any(|l| l.contains("sent all 100 records")),
+    );
+    thread::sleep(Duration::from_secs(1));
+    let on_topic: BTreeSet<(i32, i64)> = read_topic(&topic)
+        .iter()
+        .map(|m| (m.partition, m.offset))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let covered: BTreeSet<(i32, i64)> = seen(&first, Group::Batch)
+            .into_iter()
+            .chain(seen(&second, Group::Batch))
+            .collect();
+        if on_topic.is_subset(&covered) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "batch group missed {} records",
+            on_topic.difference(&covered).count()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    second.signal("INT");
+    assert!(second.wait_exit(Duration::from_secs(30)).success());
+
+    for group in [Group::Batch, Group::Single] {
+        let before: BTreeSet<(i32, i64)> = seen(&first, group).into_iter().collect();
+        let after: BTreeSet<(i32, i64)> = seen(&second, group).into_iter().collect();
+        let gaps = on_topic
+            .iter()
+            .filter(|r| !before.contains(r) && !after.contains(r))
+            .count();
+        let duplicates = before.intersection(&after).count();
+        println!(
+            "figures: kill -9 mid-batch: {group:?} group: {} records on the topic, {} before the kill, \
+             {} after the restart, gaps {gaps}, processed twice {duplicates}",
+            on_topic.len(),
+            before.len(),
+            after.len()
+        );
+        assert_eq!(gaps, 0, "{group:?} skipped records");
+        if group == Group::Batch {
+            // Only the batch processed but not yet committed when the process died comes again.
+            assert!(
+                duplicates <= batch_size,
+                "{duplicates} records processed twice"
+            );
+        }
+    }
+}
+
+#[test]
+fn sigterm_at_full_speed_delivers_every_acknowledged_record() {
+    require_stack();
+    let _turn = exclusive();
+    let topic = unique("fault-sigterm");
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("PRODUCE_INTERVAL_MS", "0"),
+            // Per-record lines would make the log the bottleneck; keep the summary lines.
+            (
+                "RUST_LOG",
+                "warn,kafka_avro_daemon::producer=info,kafka_avro_daemon::shutdown=info",
+            ),
+        ],
+    ));
+    thread::sleep(Duration::from_secs(5));
+    daemon.signal("TERM");
+    let asked = Instant::now();
+    let status = daemon.wait_exit(Duration::from_secs(60));
+    let stop_took = asked.elapsed();
+    assert_eq!(status.code(), Some(0), "{}", daemon.tail(20));
+    let (sent, delivered, failed, undelivered) =
+        producer_summary(&daemon.lines()).expect("summary");
+    let on_topic = count_messages(&topic);
+    println!(
+        "figures: SIGTERM at full speed: {sent} sent in ~5s, {delivered} acknowledged, {failed} failed, \
+         {undelivered} undelivered, {on_topic} on the topic, stop took {:.1}s",
+        stop_took.as_secs_f64()
+    );
+    assert!(sent > 1000, "full speed produced only {sent}");
+    assert_eq!((delivered, failed, undelivered), (sent, 0, 0));
+    assert_eq!(on_topic, delivered as i64);
+}
+
+#[test]
+fn second_instance_joining_and_leaving_loses_nothing() {
+    require_stack();
+    let _turn = exclusive();
+    let topic = unique("fault-rebalance");
+    let env = env_with(
+        &topic,
+        &[
+            ("PRODUCE_INTERVAL_MS", "5"),
+            ("PRODUCE_COUNT", "2000"),
+            ("BATCH_SIZE", "20"),
+        ],
+    );
+    let mut first = Daemon::start(&env);
+    first.wait_for_received(200, Duration::from_secs(60));
+    let mut second = Daemon::start(
+        &[
+            env.clone(),
+            vec![("PRODUCE_COUNT".to_string(), "300".to_string())],
+        ]
+        .concat(),
+    );
+    second.wait_until(
+        "the second instance owning partitions",
+        Duration::from_secs(60),
+        |lines| {
+            lines
+                .iter()
+                .any(|l| l.contains("batch consumer: partitions [") && l.contains("] assigned"))
+        },
+    );
+    second.wait_for_received(20, Duration::from_secs(60));
+    second.signal("INT");
+    assert!(
+        second.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        second.tail(30)
+    );
+    first.wait_until(
+        "the first instance's producer done",
+        Duration::from_secs(120),
+        |lines| lines.iter().any(|l| l.contains("sent all 2000 records")),
+    );
+    thread::sleep(Duration::from_secs(1));
+
+    let on_topic: BTreeSet<(i32, i64)> = read_topic(&topic)
+        .iter()
+        .map(|m| (m.partition, m.offset))
+        .collect();
+    assert_eq!(on_topic.len(), 2300);
+    let processed = |first: &Daemon, group: Group| -> BTreeMap<(i32, i64), usize> {
+        let mut counts = BTreeMap::new();
+        for r in first
+            .received()
+            .iter()
+            .chain(second.received().iter())
+            .filter(|r| r.group == group)
+        {
+            *counts.entry((r.partition, r.offset)).or_insert(0) += 1;
+        }
+        counts
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !on_topic.iter().all(|r| {
+        processed(&first, Group::Batch).contains_key(r)
+            && processed(&first, Group::Single).contains_key(r)
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the groups did not process everything after the rebalance"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    first.signal("INT");
+    assert!(first.wait_exit(Duration::from_secs(30)).success());
+    for group in [Group::Batch, Group::Single] {
+        let counts = processed(&first, group);
+        let twice = counts.values().filter(|&&c| c > 1).count();
+        println!(
+            "figures: rebalance: {group:?} group: {} records, all processed at least once, {twice} processed twice",
+            on_topic.len()
+        );
+    }
+}
