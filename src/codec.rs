@@ -17,6 +17,11 @@ use apache_avro::Schema;
 
 use crate::user::{User, USER_SCHEMA_JSON};
 
+/// The most apache-avro may allocate for one string or byte array while decoding. Its default
+/// (512 MiB) would let a 20-byte hostile message claim half a gigabyte; no record on a Kafka
+/// topic (1 MiB per message by default) needs more than this.
+pub const MAX_DECODE_ALLOCATION: usize = 16 * 1024 * 1024;
+
 /// Why a datum could not be turned into a `User`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvroError(pub String);
@@ -48,6 +53,8 @@ pub struct UserCodec {
 impl UserCodec {
     /// Parses `schemas/user.avsc` (compiled in) once.
     pub fn new() -> Result<UserCodec, AvroError> {
+        // A process-wide setting that only the first call can make.
+        apache_avro::util::max_allocation_bytes(MAX_DECODE_ALLOCATION);
         let reader = Schema::parse_str(USER_SCHEMA_JSON)
             .map_err(|e| AvroError(format!("schemas/user.avsc is not a valid Avro schema: {e}")))?;
         let json: serde_json::Value = serde_json::from_str(USER_SCHEMA_JSON)

@@ -1,0 +1,520 @@
+//! The daemon against secured endpoints: Kafka over SASL_SSL with SCRAM-SHA-512 (the listeners
+//! `scripts/stack up` adds on 127.0.0.1:9194.., with its CA and password in `.stack/tls/`), and
+//! a schema registry behind HTTP basic auth (Apicurio does auth only with Keycloak, so a small
+//! reverse proxy in this file checks the credentials in front of the stack's registry).
+//!
+//! Secrets must never reach the log: every test runs the daemon at `RUST_LOG=debug` and checks
+//! that no line holds the password it was given.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+const SASL_USER: &str = "daemon";
+const SASL_MECHANISM: &str = "SCRAM-SHA-512";
+/// Node N of the stack serves SASL_SSL on 9193+N.
+const SASL_PORT_BASE: u16 = 9193;
+
+/// `.stack/tls/` of this checkout: the stack's CA and the SCRAM user's password.
+fn tls_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".stack/tls")
+}
+
+fn ca_location() -> String {
+    tls_dir().join("ca.pem").display().to_string()
+}
+
+/// The SASL_SSL listeners of every node of the stack.
+fn sasl_bootstrap() -> String {
+    (1..=expected_brokers() as u16)
+        .map(|n| format!("127.0.0.1:{}", SASL_PORT_BASE + n))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The SCRAM password of user `daemon`, as `scripts/stack up` made it.
+fn sasl_password() -> String {
+    let path = tls_dir().join("daemon.password");
+    let password = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {} ({e}): the stack has no SASL_SSL listener. Start it with `scripts/stack up` (after `scripts/stack down` if it was started without SASL_SSL or with STACK_SASL_SSL=0)",
+            path.display()
+        )
+    });
+    let password = password.trim().to_string();
+    assert!(!password.is_empty(), "{} is empty", path.display());
+    password
+}
+
+/// Panics with instructions unless the stack runs and its SASL_SSL listeners accept the
+/// stack's SCRAM user over TLS with the stack's CA. Never skips.
+fn require_sasl_stack() {
+    require_stack();
+    static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = CHECKED.get_or_init(|| {
+        let password = sasl_password();
+        let client: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", sasl_bootstrap())
+            .set("security.protocol", "SASL_SSL")
+            .set("sasl.mechanisms", SASL_MECHANISM)
+            .set("sasl.username", SASL_USER)
+            .set("sasl.password", &password)
+            .set("ssl.ca.location", ca_location())
+            .create()
+            .map_err(|e| format!("cannot create a SASL_SSL Kafka client: {e}"))?;
+        let metadata = client
+            .fetch_metadata(None, Duration::from_secs(20))
+            .map_err(|e| format!("no SASL_SSL listener answers at {}: {e}", sasl_bootstrap()))?;
+        let mut ports: Vec<i32> = metadata.brokers().iter().map(|b| b.port()).collect();
+        ports.sort();
+        let expected: Vec<i32> = (1..=expected_brokers() as i32)
+            .map(|n| i32::from(SASL_PORT_BASE) + n)
+            .collect();
+        if ports != expected {
+            return Err(format!(
+                "the SASL_SSL metadata lists broker ports {ports:?}, expected {expected:?}"
+            ));
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("the security tests need the stack's SASL_SSL listeners: {e}. Restart the stack with `scripts/stack down && scripts/stack up` (without STACK_SASL_SSL=0).");
+    }
+}
+
+/// The daemon's environment for the SASL_SSL listeners, logging at debug level.
+fn sasl_env(topic: &str, password: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env: BTreeMap<String, String> = daemon_env(topic).into_iter().collect();
+    for (key, value) in [
+        ("KAFKA_BOOTSTRAP_SERVERS", sasl_bootstrap()),
+        ("LIBRDKAFKA_SECURITY_PROTOCOL", "SASL_SSL".to_string()),
+        ("LIBRDKAFKA_SASL_MECHANISMS", SASL_MECHANISM.to_string()),
+        ("LIBRDKAFKA_SASL_USERNAME", SASL_USER.to_string()),
+        ("LIBRDKAFKA_SASL_PASSWORD", password.to_string()),
+        ("LIBRDKAFKA_SSL_CA_LOCATION", ca_location()),
+        ("RUST_LOG", "debug".to_string()),
+    ] {
+        env.insert(key.to_string(), value);
+    }
+    for (key, value) in extra {
+        env.insert(key.to_string(), value.to_string());
+    }
+    env.into_iter().collect()
+}
+
+/// Panics if any line holds `secret`.
+fn assert_not_logged(lines: &[String], secret: &str) {
+    assert!(secret.len() >= 8, "a secret this short proves nothing");
+    let leaks: Vec<&String> = lines.iter().filter(|l| l.contains(secret)).collect();
+    assert!(
+        leaks.is_empty(),
+        "the password appears in {} log line(s):\n{}",
+        leaks.len(),
+        leaks
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// The configuration is logged at debug level, with the secrets redacted: proof that the
+/// debug output the leak check reads was there at all.
+fn assert_config_logged_redacted(lines: &[String]) {
+    let config = lines
+        .iter()
+        .find(|l| l.contains("configuration: Config"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no debug line with the configuration:\n{}",
+                lines.join("\n")
+            )
+        });
+    assert!(config.contains("<redacted>"), "{config}");
+}
+
+#[test]
+fn daemon_runs_over_sasl_ssl_with_scram() {
+    require_sasl_stack();
+    let password = sasl_password();
+    let topic = unique("sec");
+    let n = 30;
+    let mut daemon = Daemon::start(&sasl_env(
+        &topic,
+        &password,
+        &[("PRODUCE_INTERVAL_MS", "10"), ("PRODUCE_COUNT", "30")],
+    ));
+    daemon.wait_for_received(n, Duration::from_secs(120));
+    daemon.signal("INT");
+    let status = daemon.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", daemon.tail(40));
+
+    let lines = daemon.lines();
+    let (sent, delivered, failed, undelivered) = producer_summary(&lines)
+        .unwrap_or_else(|| panic!("no producer summary:\n{}", daemon.tail(40)));
+    assert_eq!(
+        (sent, delivered, failed, undelivered),
+        (n as u64, n as u64, 0, 0)
+    );
+    for group in [Group::Single, Group::Batch] {
+        let mut names: Vec<String> = daemon
+            .received()
+            .into_iter()
+            .filter(|r| r.group == group)
+            .map(|r| r.name)
+            .collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "{group:?} logged every record once");
+    }
+    assert_config_logged_redacted(&lines);
+    assert_not_logged(&lines, &password);
+}
+
+#[test]
+fn wrong_kafka_password_is_a_clear_error() {
+    require_sasl_stack();
+    let wrong = format!("wrong-{}", unique("password"));
+    let topic = unique("sec");
+    let started = Instant::now();
+    let (status, lines) = run_to_exit(
+        &sasl_env(&topic, &wrong, &[("PRODUCE_INTERVAL_MS", "100")]),
+        Duration::from_secs(60),
+    );
+    let log = lines.join("\n");
+    assert!(
+        !status.success(),
+        "exited {status} with a wrong password:\n{log}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        lines.iter().any(|l| {
+            l.to_lowercase().contains("authentication failed")
+                && l.contains("check LIBRDKAFKA_SASL_USERNAME and LIBRDKAFKA_SASL_PASSWORD")
+        }),
+        "no line names the authentication failure with the hint:\n{log}"
+    );
+    assert_config_logged_redacted(&lines);
+    assert_not_logged(&lines, &wrong);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registry basic auth
+// ---------------------------------------------------------------------------------------------
+
+/// Standard base64 (RFC 4648, with padding).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn base64_matches_rfc_4648() {
+    for (plain, encoded) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+        ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+        ("Aladdin:open sesame", "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="),
+    ] {
+        assert_eq!(base64(plain.as_bytes()), encoded, "{plain:?}");
+    }
+}
+
+/// The stack's registry, where the proxy forwards to.
+const REGISTRY_UPSTREAM: &str = "127.0.0.1:8082";
+/// The proxy stops by itself after this long, whatever the test does.
+const PROXY_LIFETIME: Duration = Duration::from_secs(300);
+/// Connections one proxy serves at most.
+const PROXY_MAX_CONNECTIONS: usize = 2000;
+
+/// A reverse proxy on 127.0.0.1 (ephemeral port) in front of the stack's registry that
+/// demands `Authorization: Basic base64(user:password)`: without it, 401 with a Confluent-style
+/// error; with it, the request is forwarded (one request per connection, `Connection: close`)
+/// and the response relayed as it comes.
+struct AuthProxy {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    authorized: Arc<AtomicUsize>,
+    rejected: Arc<AtomicUsize>,
+    accept_thread: Option<JoinHandle<()>>,
+}
+
+impl AuthProxy {
+    fn start(user_info: &str) -> AuthProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let port = listener.local_addr().expect("address").port();
+        let expected = format!("Basic {}", base64(user_info.as_bytes()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let authorized = Arc::new(AtomicUsize::new(0));
+        let rejected = Arc::new(AtomicUsize::new(0));
+        let accept_thread = {
+            let (stop, authorized, rejected) = (
+                Arc::clone(&stop),
+                Arc::clone(&authorized),
+                Arc::clone(&rejected),
+            );
+            thread::spawn(move || {
+                let deadline = Instant::now() + PROXY_LIFETIME;
+                let mut served = 0;
+                while !stop.load(Ordering::SeqCst)
+                    && Instant::now() < deadline
+                    && served < PROXY_MAX_CONNECTIONS
+                {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            served += 1;
+                            let (expected, authorized, rejected) = (
+                                expected.clone(),
+                                Arc::clone(&authorized),
+                                Arc::clone(&rejected),
+                            );
+                            thread::spawn(move || {
+                                if let Err(e) = serve(stream, &expected, &authorized, &rejected) {
+                                    eprintln!("auth proxy: {e}");
+                                }
+                            });
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            thread::sleep(Duration::from_millis(10));
+                        }
+                        Err(e) => {
+                            eprintln!("auth proxy: accept: {e}");
+                            thread::sleep(Duration::from_millis(10));
+                        }
+                    }
+                }
+            })
+        };
+        AuthProxy {
+            port,
+            stop,
+            authorized,
+            rejected,
+            accept_thread: Some(accept_thread),
+        }
+    }
+
+    /// The registry's Confluent API through the proxy.
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/apis/ccompat/v7", self.port)
+    }
+
+    fn authorized(&self) -> usize {
+        self.authorized.load(Ordering::SeqCst)
+    }
+
+    fn rejected(&self) -> usize {
+        self.rejected.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for AuthProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(handle) = self.accept_thread.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// One request on one connection.
+fn serve(
+    client: TcpStream,
+    expected_authorization: &str,
+    authorized: &AtomicUsize,
+    rejected: &AtomicUsize,
+) -> std::io::Result<()> {
+    client.set_nonblocking(false)?;
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    client.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut parts = request_line.split_whitespace();
+    let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
+        return Ok(()); // closed before a request
+    };
+    let (method, path) = (method.to_string(), path.to_string());
+    let mut headers: Vec<(String, String)> = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.trim_end().split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let length: usize = header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if length > 1 << 20 {
+        return Err(std::io::Error::other(format!(
+            "request body of {length} bytes"
+        )));
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let mut client = client;
+
+    if header("authorization") != Some(expected_authorization) {
+        rejected.fetch_add(1, Ordering::SeqCst);
+        let body = r#"{"error_code":401,"message":"Unauthorized"}"#;
+        write!(
+            client,
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"schema-registry\"\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        client.flush()?;
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
+    }
+    authorized.fetch_add(1, Ordering::SeqCst);
+
+    let mut upstream = TcpStream::connect(REGISTRY_UPSTREAM)?;
+    upstream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {REGISTRY_UPSTREAM}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for name in ["content-type", "accept"] {
+        if let Some(value) = header(name) {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    request.push_str("\r\n");
+    upstream.write_all(request.as_bytes())?;
+    upstream.write_all(&body)?;
+    upstream.flush()?;
+    // Connection: close, so the response ends where the upstream closes.
+    let mut response = Vec::new();
+    upstream.read_to_end(&mut response)?;
+    client.write_all(&response)?;
+    client.flush()?;
+    let _ = client.shutdown(Shutdown::Both);
+    Ok(())
+}
+
+/// The daemon's environment for the stack's (PLAINTEXT) Kafka and the registry behind `proxy`.
+fn registry_auth_env(
+    topic: &str,
+    proxy: &AuthProxy,
+    user_info: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut env: BTreeMap<String, String> = daemon_env(topic).into_iter().collect();
+    env.insert("SCHEMA_REGISTRY_URL".to_string(), proxy.url());
+    env.insert(
+        "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO".to_string(),
+        user_info.to_string(),
+    );
+    env.insert("RUST_LOG".to_string(), "debug".to_string());
+    for (key, value) in extra {
+        env.insert(key.to_string(), value.to_string());
+    }
+    env.into_iter().collect()
+}
+
+#[test]
+fn registry_basic_auth_is_sent() {
+    require_stack();
+    let password = format!("pw-{}", unique("registry"));
+    let user_info = format!("registry-user:{password}");
+    let proxy = AuthProxy::start(&user_info);
+    let topic = unique("sec");
+    let n = 10;
+    let mut daemon = Daemon::start(&registry_auth_env(
+        &topic,
+        &proxy,
+        &user_info,
+        &[("PRODUCE_INTERVAL_MS", "10"), ("PRODUCE_COUNT", "10")],
+    ));
+    daemon.wait_for_line("schema registered", Duration::from_secs(60));
+    daemon.wait_for_received(n, Duration::from_secs(120));
+    daemon.signal("INT");
+    let status = daemon.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", daemon.tail(40));
+
+    assert!(
+        proxy.authorized() >= 1,
+        "no request reached the registry through the proxy"
+    );
+    assert_eq!(
+        proxy.rejected(),
+        0,
+        "the proxy rejected requests without the right Authorization header"
+    );
+    let lines = daemon.lines();
+    assert_config_logged_redacted(&lines);
+    assert_not_logged(&lines, &password);
+}
+
+#[test]
+fn wrong_registry_password_is_a_clear_error() {
+    require_stack();
+    let right = format!("registry-user:pw-{}", unique("right"));
+    let wrong_password = format!("pw-{}", unique("wrong"));
+    let proxy = AuthProxy::start(&right);
+    let topic = unique("sec");
+    let (status, lines) = run_to_exit(
+        &registry_auth_env(
+            &topic,
+            &proxy,
+            &format!("registry-user:{wrong_password}"),
+            &[],
+        ),
+        Duration::from_secs(60),
+    );
+    let log = lines.join("\n");
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(proxy.rejected() >= 1, "the proxy saw no request:\n{log}");
+    let last = lines.last().expect("a log line");
+    assert!(
+        last.contains("HTTP 401") && last.contains("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"),
+        "the last line does not name HTTP 401 and SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO:\n{log}"
+    );
+    assert_config_logged_redacted(&lines);
+    assert_not_logged(&lines, &wrong_password);
+}
