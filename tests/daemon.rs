@@ -377,3 +377,70 @@ fn help_and_version() {
     let bad = run("--frobnicate");
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn partial_batch_is_processed_and_committed_on_stop() {
+    require_stack();
+    let topic = unique("partial");
+    // A batch that can neither fill nor time out: only the stop can process it.
+    let env = env_with(
+        &topic,
+        &[
+            ("PRODUCE_INTERVAL_MS", "5"),
+            ("PRODUCE_COUNT", "20"),
+            ("BATCH_SIZE", "1000"),
+            ("FETCH_WAIT_MAX_MS", "600000"),
+        ],
+    );
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_until(
+        "20 records in the single-message group",
+        Duration::from_secs(60),
+        |lines| {
+            lines
+                .iter()
+                .filter_map(|l| parse_received(l))
+                .filter(|r| r.group == Group::Single)
+                .count()
+                >= 20
+        },
+    );
+    // Give the batch consumer time to buffer what the other group has already seen.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !daemon.received().iter().any(|r| r.group == Group::Batch),
+        "nothing processed before the stop"
+    );
+    daemon.signal("INT");
+    assert!(daemon.wait_exit(Duration::from_secs(30)).success());
+    let lines = daemon.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("processing the partial batch")),
+        "{}",
+        daemon.tail(30)
+    );
+    assert!(
+        lines.iter().any(|l| l.ends_with("] received 20 messages")),
+        "{}",
+        daemon.tail(30)
+    );
+    assert_all_in_order(&daemon.received(), Group::Batch, 20);
+
+    // Committed: a restart that produces one more record processes only that one.
+    let mut env = env;
+    env.push(("PRODUCE_COUNT".to_string(), "1".to_string()));
+    env.push(("FETCH_WAIT_MAX_MS".to_string(), "200".to_string()));
+    let mut again = Daemon::start(&env);
+    again.wait_for_received(1, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(1));
+    again.signal("INT");
+    assert!(again.wait_exit(Duration::from_secs(30)).success());
+    let batch: Vec<Received> = again
+        .received()
+        .into_iter()
+        .filter(|r| r.group == Group::Batch)
+        .collect();
+    assert_eq!(batch.len(), 1, "{batch:?}");
+}
