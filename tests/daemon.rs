@@ -9,12 +9,6 @@ use common::*;
 
 const USER_SCHEMA: &str = include_str!("../schemas/user.avsc");
 
-fn env_with(topic: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env = daemon_env(topic);
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    env
-}
-
 fn number_of(name: &str) -> u64 {
     name.strip_prefix("user_")
         .and_then(|n| n.parse().ok())
@@ -82,12 +76,7 @@ fn produces_and_both_groups_log_every_record_in_order() {
         ],
     ));
     daemon.wait_for_received(n as usize, Duration::from_secs(120));
-    daemon.signal("INT");
-    assert!(
-        daemon.wait_exit(Duration::from_secs(30)).success(),
-        "{}",
-        daemon.tail(30)
-    );
+    daemon.stop_cleanly();
 
     let received = daemon.received();
     assert_all_in_order(&received, Group::Single, n);
@@ -172,8 +161,7 @@ fn records_from_an_independent_confluent_producer_are_decoded_and_resolved() {
             })
         },
     );
-    daemon.signal("INT");
-    assert!(daemon.wait_exit(Duration::from_secs(30)).success());
+    daemon.stop_cleanly();
     assert!(
         !daemon.lines().iter().any(|l| l.contains("undecodable")),
         "{}",
@@ -242,13 +230,11 @@ fn restart_continues_from_committed_offsets() {
     );
     let mut first = Daemon::start(&env);
     first.wait_for_received(50, Duration::from_secs(90));
-    first.signal("INT");
-    assert!(first.wait_exit(Duration::from_secs(30)).success());
+    first.stop_cleanly();
 
     let mut second = Daemon::start(&env);
     second.wait_for_received(50, Duration::from_secs(90));
-    second.signal("INT");
-    assert!(second.wait_exit(Duration::from_secs(30)).success());
+    second.stop_cleanly();
 
     assert_eq!(count_messages(&topic), 100);
     for group in [Group::Single, Group::Batch] {
@@ -411,8 +397,7 @@ fn partial_batch_is_processed_and_committed_on_stop() {
         !daemon.received().iter().any(|r| r.group == Group::Batch),
         "nothing processed before the stop"
     );
-    daemon.signal("INT");
-    assert!(daemon.wait_exit(Duration::from_secs(30)).success());
+    daemon.stop_cleanly();
     let lines = daemon.lines();
     assert!(
         lines
@@ -435,8 +420,7 @@ fn partial_batch_is_processed_and_committed_on_stop() {
     let mut again = Daemon::start(&env);
     again.wait_for_received(1, Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(1));
-    again.signal("INT");
-    assert!(again.wait_exit(Duration::from_secs(30)).success());
+    again.stop_cleanly();
     let batch: Vec<Received> = again
         .received()
         .into_iter()

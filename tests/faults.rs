@@ -66,12 +66,6 @@ fn kill9(pid: u32) {
     assert!(status.success());
 }
 
-fn env_with(topic: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env = daemon_env(topic);
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    env
-}
-
 /// The leader broker of partition 0 of `topic`.
 fn leader_of_partition_0(topic: &str) -> i32 {
     let producer = test_producer();
@@ -159,12 +153,7 @@ fn leader_killed_while_producing_loses_and_duplicates_nothing() {
     daemon.wait_until("every record delivered", Duration::from_secs(180), |l| {
         delivered(l) as u64 >= n
     });
-    daemon.signal("INT");
-    assert!(
-        daemon.wait_exit(Duration::from_secs(30)).success(),
-        "{}",
-        daemon.tail(30)
-    );
+    daemon.stop_cleanly();
     wait_for_full_isr(&topic);
 
     let (sent, acknowledged, failed, undelivered) =
@@ -248,8 +237,7 @@ fn daemon_killed_mid_batch_reprocesses_at_most_one_batch() {
         );
         thread::sleep(Duration::from_millis(200));
     }
-    second.signal("INT");
-    assert!(second.wait_exit(Duration::from_secs(30)).success());
+    second.stop_cleanly();
 
     for group in [Group::Batch, Group::Single] {
         let before: BTreeSet<(i32, i64)> = seen(&first, group).into_iter().collect();
@@ -344,12 +332,7 @@ fn second_instance_joining_and_leaving_loses_nothing() {
         },
     );
     second.wait_for_received(20, Duration::from_secs(60));
-    second.signal("INT");
-    assert!(
-        second.wait_exit(Duration::from_secs(30)).success(),
-        "{}",
-        second.tail(30)
-    );
+    second.stop_cleanly();
     first.wait_until(
         "the first instance's producer done",
         Duration::from_secs(120),
@@ -385,8 +368,7 @@ fn second_instance_joining_and_leaving_loses_nothing() {
         );
         thread::sleep(Duration::from_millis(200));
     }
-    first.signal("INT");
-    assert!(first.wait_exit(Duration::from_secs(30)).success());
+    first.stop_cleanly();
     for group in [Group::Batch, Group::Single] {
         let counts = processed(&first, group);
         let twice = counts.values().filter(|&&c| c > 1).count();

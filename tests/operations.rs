@@ -75,8 +75,7 @@ fn metrics_health_and_stats_line_during_a_run() {
             })
         },
     );
-    daemon.signal("INT");
-    assert!(daemon.wait_exit(Duration::from_secs(30)).success());
+    daemon.stop_cleanly();
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "the metrics port is closed after exit"

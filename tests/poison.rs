@@ -129,12 +129,7 @@ fn every_kind_of_poison_is_skipped_once_with_its_reason_and_nothing_after_it_is_
         &[("PRODUCE_COUNT", "1"), ("BATCH_SIZE", "4")],
     ));
     wait_for_names(&daemon, &good);
-    daemon.signal("INT");
-    assert!(
-        daemon.wait_exit(Duration::from_secs(30)).success(),
-        "{}",
-        daemon.tail(40)
-    );
+    daemon.stop_cleanly();
     let lines = daemon.lines();
     assert!(!lines.iter().any(|l| l.contains("panicked")));
     let expected = poisons(id);
@@ -161,12 +156,6 @@ fn every_kind_of_poison_is_skipped_once_with_its_reason_and_nothing_after_it_is_
     println!("poison: {poison_count} undecodable messages skipped by each group, {} good records after them all received", good.len());
 }
 
-fn env_with(topic: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env = daemon_env(topic);
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    env
-}
-
 #[test]
 fn dlq_policy_copies_each_poison_message_with_its_origin_before_moving_on() {
     require_stack();
@@ -178,12 +167,7 @@ fn dlq_policy_copies_each_poison_message_with_its_origin_before_moving_on() {
         &[("PRODUCE_COUNT", "1"), ("ON_DECODE_ERROR", "dlq")],
     ));
     wait_for_names(&daemon, &good);
-    daemon.signal("INT");
-    assert!(
-        daemon.wait_exit(Duration::from_secs(30)).success(),
-        "{}",
-        daemon.tail(40)
-    );
+    daemon.stop_cleanly();
 
     let source = read_topic(&topic);
     let dead = read_topic(&format!("{topic}.dlq"));
@@ -261,8 +245,7 @@ fn fail_policy_stops_with_an_error_and_leaves_the_poison_uncommitted() {
             })
         },
     );
-    again.signal("INT");
-    assert!(again.wait_exit(Duration::from_secs(30)).success());
+    again.stop_cleanly();
 }
 
 #[test]
@@ -270,7 +253,10 @@ fn registry_outage_mid_run_loses_nothing() {
     require_stack();
     let topic = unique("registry-outage");
     let proxy = TcpProxy::start(&registry_host_port());
-    let mut env = env_with(&topic, &[("PRODUCE_INTERVAL_MS", "20")]);
+    let mut env = env_with(
+        &topic,
+        &[("PRODUCE_INTERVAL_MS", "20"), ("PRODUCE_COUNT", "400")],
+    );
     env.push((
         "SCHEMA_REGISTRY_URL".to_string(),
         registry_url_via(proxy.port),
@@ -308,19 +294,16 @@ fn registry_outage_mid_run_loses_nothing() {
             })
         },
     );
-    daemon.signal("INT");
-    assert!(
-        daemon.wait_exit(Duration::from_secs(30)).success(),
-        "{}",
-        daemon.tail(30)
-    );
+    // Everything this run produced reaches both groups.
+    daemon.wait_for_received(401, Duration::from_secs(90));
+    daemon.stop_cleanly();
     let lines = daemon.lines();
     assert!(
         undecodable_lines(&lines, Group::Single).is_empty()
             && undecodable_lines(&lines, Group::Batch).is_empty()
     );
-    // Everything produced by this run was received by both groups.
     let (sent, ..) = producer_summary(&lines).expect("summary");
+    assert_eq!(sent, 400);
     let received = daemon.received();
     for group in [Group::Single, Group::Batch] {
         let names: BTreeSet<&str> = received

@@ -156,9 +156,7 @@ fn daemon_runs_over_sasl_ssl_with_scram() {
         &[("PRODUCE_INTERVAL_MS", "10"), ("PRODUCE_COUNT", "30")],
     ));
     daemon.wait_for_received(n, Duration::from_secs(120));
-    daemon.signal("INT");
-    let status = daemon.wait_exit(Duration::from_secs(30));
-    assert_eq!(status.code(), Some(0), "{}", daemon.tail(40));
+    daemon.stop_cleanly();
 
     let lines = daemon.lines();
     let (sent, delivered, failed, undelivered) = producer_summary(&lines)
@@ -473,9 +471,7 @@ fn registry_basic_auth_is_sent() {
     ));
     daemon.wait_for_line("schema registered", Duration::from_secs(60));
     daemon.wait_for_received(n, Duration::from_secs(120));
-    daemon.signal("INT");
-    let status = daemon.wait_exit(Duration::from_secs(30));
-    assert_eq!(status.code(), Some(0), "{}", daemon.tail(40));
+    daemon.stop_cleanly();
 
     assert!(
         proxy.authorized() >= 1,

@@ -272,7 +272,25 @@ pub fn daemon_env(topic: &str) -> Vec<(String, String)> {
     .collect()
 }
 
+/// [`daemon_env`] plus `extra` variables (later ones win).
+pub fn env_with(topic: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = daemon_env(topic);
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
 impl Daemon {
+    /// Sends SIGINT and asserts a clean exit (status 0) within 30 s.
+    pub fn stop_cleanly(&mut self) {
+        self.signal("INT");
+        let status = self.wait_exit(Duration::from_secs(30));
+        assert!(
+            status.success(),
+            "exit {status} after SIGINT; log:\n{}",
+            self.tail(40)
+        );
+    }
+
     /// Starts the binary with exactly `env` (plus PATH), nothing inherited.
     pub fn start(env: &[(String, String)]) -> Daemon {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"));
