@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The local stack's life cycle, end to end: a second `up` downloads nothing, a broker killed
+# with -9 comes back with `up`, `down` leaves no process of ours and frees every port, and a
+# freshly created registry has no subjects. Run by scripts/test after the cargo tests (it
+# restarts the stack, so nothing else may use it meanwhile). Ends with "N passed, M failed".
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+stack_dir=${STACK_DIR:-$root/.stack}
+passed=0
+failed=0
+check() { # description, then a command that must succeed
+  local what=$1
+  shift
+  if "$@"; then
+    echo "ok - $what"
+    passed=$((passed + 1))
+  else
+    echo "not ok - $what"
+    failed=$((failed + 1))
+  fi
+}
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+scripts/stack up > "$out" 2>&1
+check "stack up is running" test $? -eq 0
+scripts/stack up > "$out" 2>&1
+check "a second up exits 0" test $? -eq 0
+check "a second up downloads nothing" bash -c "! grep -qiE 'download|install' '$out'"
+
+brokers=$(ls -d "$stack_dir"/node* 2> /dev/null | wc -l)
+victim=$brokers
+kill -9 "$(cat "$stack_dir/node$victim/pid")"
+sleep 1
+scripts/stack status > "$out" 2>&1
+check "status reports the killed broker (exit 3)" test $? -eq 3
+scripts/stack up > "$out" 2>&1
+check "up brings the killed broker back" test $? -eq 0
+scripts/stack status > "$out" 2>&1
+check "status is all up again" test $? -eq 0
+check "all $brokers brokers in the metadata" grep -q "metadata: $brokers broker(s)" "$out"
+
+scripts/stack down > "$out" 2>&1
+check "down exits 0" test $? -eq 0
+# "[k]afka": the pattern must not match the command line of the check itself.
+check "no java process of the stack is left" bash -c "! pgrep -f '[k]afka[.]avro[.]daemon[.]stack=$stack_dir' > /dev/null"
+ports="9094 9095 9096 19094 19095 19096 9194 9195 9196 8082 18082"
+listening() { ss -Hltn | awk '{print $4}' | grep -qE ":($1)\$"; }
+check "ports $ports are free" bash -c "$(declare -f listening); ! listening '${ports// /|}'"
+
+scripts/stack up > "$out" 2>&1
+check "a new stack comes up" test $? -eq 0
+subjects=$(curl -fsS http://127.0.0.1:8082/apis/ccompat/v7/subjects)
+check "the new registry answers [] for subjects" test "$subjects" = "[]"
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
