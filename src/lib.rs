@@ -5,6 +5,8 @@
 //! consumer → [`decode`] → [`consumer::handle`], with the commit policy of each consumer in
 //! [`single_consumer`] and [`batch_consumer`]. [`shutdown`] is shared by every loop; [`monitor`] and [`metrics`] report on them.
 
+#![warn(missing_docs)]
+
 pub mod batch;
 pub mod batch_consumer;
 pub mod codec;
