@@ -43,6 +43,8 @@ pub fn run_batch_consumer(intake: &Intake<'_>, stats: &ConsumerStats) -> Result<
                 log::info!("{NAME}: dropped {dropped} unprocessed records of revoked partitions");
             }
         }
+        // Read the clock again after the poll (it may have blocked); shared below.
+        let now = Instant::now();
         match polled {
             Ok(Some(message)) => {
                 match intake.take(
@@ -52,7 +54,7 @@ pub fn run_batch_consumer(intake: &Intake<'_>, stats: &ConsumerStats) -> Result<
                     &message,
                     &stats.heartbeat,
                 ) {
-                    Ok(Some(record)) => batch.push(record, Instant::now()),
+                    Ok(Some(record)) => batch.push(record, now),
                     Ok(None) => break,
                     Err(e) => {
                         outcome = Err(e);
@@ -66,7 +68,7 @@ pub fn run_batch_consumer(intake: &Intake<'_>, stats: &ConsumerStats) -> Result<
                 break;
             }
         }
-        if batch.is_due(Instant::now()) {
+        if batch.is_due(now) {
             process_and_commit(&consumer, config, &mut batch, stats);
         }
     }

@@ -73,6 +73,8 @@ pub struct MessageDecoder<'a> {
     codec: &'a UserCodec,
     /// Schema ids never change their schema, so a fetched one is kept for the run.
     schemas: HashMap<u32, Arc<WriterSchema>>,
+    /// The schema of the previous message: nearly always the one the next message needs.
+    last: Option<(u32, Arc<WriterSchema>)>,
 }
 
 impl<'a> MessageDecoder<'a> {
@@ -82,13 +84,21 @@ impl<'a> MessageDecoder<'a> {
             registry,
             codec,
             schemas: HashMap::new(),
+            last: None,
         }
     }
 
     /// Decodes one payload (`None` for a null value).
     pub fn decode(&mut self, payload: Option<&[u8]>) -> Result<User, DecodeError> {
         let (id, datum) = decode_framed(payload).map_err(DecodeError::Frame)?;
-        let writer = self.writer_schema(id)?;
+        let writer = match &self.last {
+            Some((last_id, schema)) if *last_id == id => Arc::clone(schema),
+            _ => {
+                let schema = self.writer_schema(id)?;
+                self.last = Some((id, Arc::clone(&schema)));
+                schema
+            }
+        };
         self.codec
             .decode(&writer, datum)
             .map_err(|error| DecodeError::Body { id, error })

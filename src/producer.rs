@@ -9,6 +9,7 @@
 //! Threads: the send loop below, and a poll thread that serves delivery reports
 //! ([`crate::delivery`]) until the send loop has finished.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -91,19 +92,23 @@ fn send_loop(
     // the select below wakes at once on shutdown.
     let ticker = (!config.produce_interval.is_zero())
         .then(|| crossbeam_channel::tick(config.produce_interval));
+    // Buffers reused for every record: the send path allocates nothing of its own.
     let mut payload = Vec::with_capacity(64);
+    let mut user = User::numbered(0);
+    let mut key_buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let mut n: u64 = 0;
     while !shutdown.is_stopping() && config.produce_count.is_none_or(|count| n < count) {
         stats.producer_heartbeat.beat();
-        let user = User::numbered(n);
+        user.name.clear();
+        let _ = write!(user.name, "user_{n}");
         payload.clear();
         write_header(schema_id, &mut payload);
         codec.encode(&user, &mut payload);
-        let key = match &config.producer_key {
-            Some(key) => key.clone(),
-            None => Uuid::new_v4().to_string(),
+        let key: &str = match &config.producer_key {
+            Some(key) => key,
+            None => Uuid::new_v4().hyphenated().encode_lower(&mut key_buffer),
         };
-        if !send_patiently(producer, &config.topic, &key, &payload, shutdown, stats)? {
+        if !send_patiently(producer, &config.topic, key, &payload, shutdown, stats)? {
             break;
         }
         bump(&stats.produced);
