@@ -10,12 +10,18 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+/// The port the daemon reports in its `metrics on http://127.0.0.1:<port>/metrics` line.
+fn metrics_port(daemon: &Daemon) -> u16 {
+    daemon.wait_for_line("metrics on http://", Duration::from_secs(30));
+    let lines = daemon.lines();
+    let line = lines
+        .iter()
+        .find(|l| l.contains("metrics on http://"))
+        .expect("metrics line");
+    line.split_once("metrics on http://127.0.0.1:")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .and_then(|(port, _)| port.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line}"))
 }
 
 fn http_get(port: u16, path: &str) -> String {
@@ -39,12 +45,13 @@ fn sample(text: &str, series: &str) -> f64 {
 fn metrics_health_and_stats_line_during_a_run() {
     require_stack();
     let topic = unique("metrics");
-    let port = free_port();
     let mut env = daemon_env(&topic);
-    env.push(("METRICS_ADDR".to_string(), format!("127.0.0.1:{port}")));
+    // Port 0: the kernel picks a free port and the daemon logs it.
+    env.push(("METRICS_ADDR".to_string(), "127.0.0.1:0".to_string()));
     env.push(("STATS_INTERVAL_S".to_string(), "1".to_string()));
     env.push(("PRODUCE_INTERVAL_MS".to_string(), "10".to_string()));
     let mut daemon = Daemon::start(&env);
+    let port = metrics_port(&daemon);
     daemon.wait_for_received(30, Duration::from_secs(60));
 
     let metrics = http_get(port, "/metrics");
