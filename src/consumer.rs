@@ -212,8 +212,13 @@ impl<'a> Intake<'a> {
         heartbeat: &Heartbeat,
     ) -> Result<Option<Consumed>, String> {
         let (partition, offset) = (message.partition(), message.offset());
-        let topic = message.topic();
-        let describe = || format!("{name}: message at {topic} p={partition} o={offset}");
+        // The topic name (a C string to check) is only needed for messages about errors.
+        let describe = || {
+            format!(
+                "{name}: message at {} p={partition} o={offset}",
+                message.topic()
+            )
+        };
         let Some(outcome) =
             decoder.decode_patiently(message.payload(), self.shutdown, heartbeat, describe)
         else {
@@ -224,7 +229,8 @@ impl<'a> Intake<'a> {
                 OnDecodeError::Skip => {}
                 OnDecodeError::Fail => {
                     return Err(format!(
-                        "{name}: undecodable message at {topic} p={partition} o={offset}: {error} (ON_DECODE_ERROR=fail)"
+                        "{name}: undecodable message at {} p={partition} o={offset}: {error} (ON_DECODE_ERROR=fail)",
+                        message.topic()
                     ))
                 }
                 OnDecodeError::DeadLetter => {
