@@ -28,6 +28,33 @@ static int report(const char *what, const char *name, rd_kafka_resp_err_t err,
         return 1;
 }
 
+/* Waits for the result of the admin request just sent. On a request-level failure (or a
+ * time-out) reports it under `what`/`name`, sets *failed and returns NULL. */
+static rd_kafka_event_t *await_result(rd_kafka_queue_t *queue, const char *what,
+                                      const char *name, int *failed) {
+        rd_kafka_event_t *event = rd_kafka_queue_poll(queue, TIMEOUT_MS + 5000);
+        if (event && !rd_kafka_event_error(event))
+                return event;
+        *failed = report(what, name,
+                         event ? rd_kafka_event_error(event) : RD_KAFKA_RESP_ERR__TIMED_OUT,
+                         event ? rd_kafka_event_error_string(event) : NULL);
+        if (event)
+                rd_kafka_event_destroy(event);
+        return NULL;
+}
+
+/* Reports every failed topic of a CreateTopics or DeleteTopics result; 1 if any failed. */
+static int report_topics(const char *what, const rd_kafka_topic_result_t **results,
+                         size_t n) {
+        size_t j;
+        int failed = 0;
+        for (j = 0; j < n; j++)
+                failed |= report(what, rd_kafka_topic_result_name(results[j]),
+                                 rd_kafka_topic_result_error(results[j]),
+                                 rd_kafka_topic_result_error_string(results[j]));
+        return failed;
+}
+
 int main(int argc, char **argv) {
         char errstr[512];
         rd_kafka_conf_t *conf;
@@ -76,25 +103,14 @@ int main(int argc, char **argv) {
                 rd_kafka_AdminOptions_set_operation_timeout(
                     options, TIMEOUT_MS, errstr, sizeof(errstr));
                 rd_kafka_CreateTopics(rk, &topic, 1, options, queue);
-                event = rd_kafka_queue_poll(queue, TIMEOUT_MS + 5000);
-                if (!event || rd_kafka_event_error(event)) {
-                        failed = report("create", argv[3],
-                                        event ? rd_kafka_event_error(event)
-                                              : RD_KAFKA_RESP_ERR__TIMED_OUT,
-                                        event ? rd_kafka_event_error_string(event)
-                                              : NULL);
-                } else {
-                        size_t n, j;
+                event = await_result(queue, "create", argv[3], &failed);
+                if (event) {
+                        size_t n;
                         const rd_kafka_topic_result_t **results =
                             rd_kafka_CreateTopics_result_topics(
                                 rd_kafka_event_CreateTopics_result(event), &n);
-                        for (j = 0; j < n; j++)
-                                failed |= report(
-                                    "create",
-                                    rd_kafka_topic_result_name(results[j]),
-                                    rd_kafka_topic_result_error(results[j]),
-                                    rd_kafka_topic_result_error_string(
-                                        results[j]));
+                        failed |= report_topics("create", results, n);
+                        rd_kafka_event_destroy(event);
                 }
                 rd_kafka_NewTopic_destroy(topic);
         } else if (!strcmp(op, "delete-topics")) {
@@ -106,25 +122,14 @@ int main(int argc, char **argv) {
                     options, TIMEOUT_MS, errstr, sizeof(errstr));
                 rd_kafka_DeleteTopics(rk, topics, (size_t)count, options,
                                       queue);
-                event = rd_kafka_queue_poll(queue, TIMEOUT_MS + 5000);
-                if (!event || rd_kafka_event_error(event)) {
-                        failed = report("delete-topics", argv[3],
-                                        event ? rd_kafka_event_error(event)
-                                              : RD_KAFKA_RESP_ERR__TIMED_OUT,
-                                        event ? rd_kafka_event_error_string(event)
-                                              : NULL);
-                } else {
-                        size_t n, j;
+                event = await_result(queue, "delete-topics", argv[3], &failed);
+                if (event) {
+                        size_t n;
                         const rd_kafka_topic_result_t **results =
                             rd_kafka_DeleteTopics_result_topics(
                                 rd_kafka_event_DeleteTopics_result(event), &n);
-                        for (j = 0; j < n; j++)
-                                failed |= report(
-                                    "delete topic",
-                                    rd_kafka_topic_result_name(results[j]),
-                                    rd_kafka_topic_result_error(results[j]),
-                                    rd_kafka_topic_result_error_string(
-                                        results[j]));
+                        failed |= report_topics("delete topic", results, n);
+                        rd_kafka_event_destroy(event);
                 }
                 rd_kafka_DeleteTopic_destroy_array(topics, (size_t)count);
                 free(topics);
@@ -135,14 +140,8 @@ int main(int argc, char **argv) {
                         groups[i] = rd_kafka_DeleteGroup_new(argv[3 + i]);
                 rd_kafka_DeleteGroups(rk, groups, (size_t)count, options,
                                       queue);
-                event = rd_kafka_queue_poll(queue, TIMEOUT_MS + 5000);
-                if (!event || rd_kafka_event_error(event)) {
-                        failed = report("delete-groups", argv[3],
-                                        event ? rd_kafka_event_error(event)
-                                              : RD_KAFKA_RESP_ERR__TIMED_OUT,
-                                        event ? rd_kafka_event_error_string(event)
-                                              : NULL);
-                } else {
+                event = await_result(queue, "delete-groups", argv[3], &failed);
+                if (event) {
                         size_t n, j;
                         const rd_kafka_group_result_t **results =
                             rd_kafka_DeleteGroups_result_groups(
@@ -158,6 +157,7 @@ int main(int argc, char **argv) {
                                     error ? rd_kafka_error_string(error)
                                           : NULL);
                         }
+                        rd_kafka_event_destroy(event);
                 }
                 rd_kafka_DeleteGroup_destroy_array(groups, (size_t)count);
                 free(groups);
@@ -165,8 +165,6 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench_admin: unknown operation %s\n", op);
                 return 2;
         }
-        if (event)
-                rd_kafka_event_destroy(event);
         rd_kafka_AdminOptions_destroy(options);
         rd_kafka_queue_destroy(queue);
         rd_kafka_destroy(rk);
