@@ -332,6 +332,8 @@ fn second_instance_joining_and_leaving_loses_nothing() {
         },
     );
     second.wait_for_received(20, Duration::from_secs(60));
+    // Its 300 records must all be sent before it leaves, or the topic holds fewer than 2300.
+    second.wait_for_line("sent all 300 records", Duration::from_secs(60));
     second.stop_cleanly();
     first.wait_until(
         "the first instance's producer done",
@@ -344,6 +346,8 @@ fn second_instance_joining_and_leaving_loses_nothing() {
         .iter()
         .map(|m| (m.partition, m.offset))
         .collect();
+    let delivered = |d: &Daemon| producer_summary(&d.lines()).map_or(0, |s| s.1);
+    assert_eq!(delivered(&second), 300, "{}", second.tail(20));
     assert_eq!(on_topic.len(), 2300);
     let processed = |first: &Daemon, group: Group| -> BTreeMap<(i32, i64), usize> {
         let mut counts = BTreeMap::new();
