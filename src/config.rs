@@ -437,24 +437,29 @@ fn librdkafka_properties(vars: &[(String, String)]) -> Result<Vec<(String, Strin
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+impl Config {
+    /// [`Config::from_vars`] from `(name, value)` string pairs: for the tests of every module.
+    pub(crate) fn from_pairs(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: Vec<(String, String)> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_vars(&vars)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     fn error_for(name: &str, value: &str) -> ConfigError {
-        config(&[(name, value)]).expect_err(&format!("{name}={value} should be rejected"))
+        Config::from_pairs(&[(name, value)])
+            .expect_err(&format!("{name}={value} should be rejected"))
     }
 
     #[test]
     fn defaults_match_the_design() {
-        let c = config(&[]).expect("defaults are valid");
+        let c = Config::from_pairs(&[]).expect("defaults are valid");
         assert_eq!(c.bootstrap_servers, "localhost:9094");
         assert_eq!(c.schema_registry_url, "http://localhost:8082");
         assert_eq!(c.topic, "test-topic-homework-1");
@@ -484,7 +489,7 @@ mod tests {
             ("fail", OnDecodeError::Fail),
         ] {
             assert_eq!(
-                config(&[("ON_DECODE_ERROR", value)])
+                Config::from_pairs(&[("ON_DECODE_ERROR", value)])
                     .expect("valid")
                     .on_decode_error,
                 policy
@@ -498,8 +503,8 @@ mod tests {
 
     #[test]
     fn operations_variables() {
-        let c =
-            config(&[("STATS_INTERVAL_S", "0"), ("METRICS_ADDR", "0.0.0.0:9464")]).expect("valid");
+        let c = Config::from_pairs(&[("STATS_INTERVAL_S", "0"), ("METRICS_ADDR", "0.0.0.0:9464")])
+            .expect("valid");
         assert_eq!(c.stats_interval, None);
         assert_eq!(c.metrics_addr.as_deref(), Some("0.0.0.0:9464"));
         assert_eq!(error_for("METRICS_ADDR", "9464").variable, "METRICS_ADDR");
@@ -511,7 +516,7 @@ mod tests {
 
     #[test]
     fn every_variable_is_read() {
-        let c = config(&[
+        let c = Config::from_pairs(&[
             ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9094,127.0.0.1:9095"),
             (
                 "SCHEMA_REGISTRY_URL",
@@ -563,7 +568,7 @@ mod tests {
 
     #[test]
     fn blank_values_fall_back_to_defaults() {
-        let c = config(&[("BATCH_SIZE", "  "), ("PRODUCER_KEY", "")]).expect("valid");
+        let c = Config::from_pairs(&[("BATCH_SIZE", "  "), ("PRODUCER_KEY", "")]).expect("valid");
         assert_eq!(c.batch_size, 10);
         assert_eq!(c.producer_key, None);
     }
@@ -619,8 +624,8 @@ mod tests {
             let err = error_for("SCHEMA_REGISTRY_URL", bad);
             assert!(err.expected.contains("http://"), "{err}");
         }
-        let c =
-            config(&[("SCHEMA_REGISTRY_URL", "https://sr.example.com/prefix/")]).expect("valid");
+        let c = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", "https://sr.example.com/prefix/")])
+            .expect("valid");
         assert_eq!(c.schema_registry_url, "https://sr.example.com/prefix");
     }
 
@@ -639,7 +644,7 @@ mod tests {
                 "KAFKA_BOOTSTRAP_SERVERS"
             );
         }
-        assert!(config(&[(
+        assert!(Config::from_pairs(&[(
             "KAFKA_BOOTSTRAP_SERVERS",
             "SASL_SSL://broker-1:9093, broker-2:9093"
         )])
@@ -662,7 +667,8 @@ mod tests {
     #[test]
     fn acks_and_idempotence_must_agree() {
         assert_eq!(error_for("PRODUCER_ACKS", "2").variable, "PRODUCER_ACKS");
-        let err = config(&[("PRODUCER_ACKS", "1")]).expect_err("idempotence needs acks=all");
+        let err =
+            Config::from_pairs(&[("PRODUCER_ACKS", "1")]).expect_err("idempotence needs acks=all");
         assert!(
             err.expected.contains("PRODUCER_ENABLE_IDEMPOTENCE"),
             "{err}"
@@ -671,12 +677,12 @@ mod tests {
             error_for("PRODUCER_ENABLE_IDEMPOTENCE", "maybe").expected,
             "true or false"
         );
-        assert!(config(&[("PRODUCER_ACKS", "-1")]).is_ok());
+        assert!(Config::from_pairs(&[("PRODUCER_ACKS", "-1")]).is_ok());
     }
 
     #[test]
     fn librdkafka_pass_through_maps_names_and_hides_secrets() {
-        let c = config(&[
+        let c = Config::from_pairs(&[
             ("LIBRDKAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
             ("LIBRDKAFKA_SASL_PASSWORD", "hunter2"),
             ("LIBRDKAFKA_SASL_USERNAME", "alice"),
@@ -700,7 +706,8 @@ mod tests {
 
     #[test]
     fn registry_credentials_are_not_shown() {
-        let c = config(&[("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "bob:s3cret")]).expect("valid");
+        let c = Config::from_pairs(&[("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "bob:s3cret")])
+            .expect("valid");
         assert!(!format!("{c:?}").contains("s3cret"));
     }
 

@@ -302,11 +302,7 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Config {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_vars(&vars).expect("valid config")
+        Config::from_pairs(vars).expect("valid config")
     }
 
     #[test]

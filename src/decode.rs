@@ -91,17 +91,14 @@ impl<'a> MessageDecoder<'a> {
     /// Decodes one payload (`None` for a null value).
     pub fn decode(&mut self, payload: Option<&[u8]>) -> Result<User, DecodeError> {
         let (id, datum) = decode_framed(payload).map_err(DecodeError::Frame)?;
-        let writer = match &self.last {
-            Some((last_id, schema)) if *last_id == id => Arc::clone(schema),
-            _ => {
-                let schema = self.writer_schema(id)?;
-                self.last = Some((id, Arc::clone(&schema)));
-                schema
-            }
+        // Moved out and back rather than cloned: no reference-count traffic per record.
+        let writer = match self.last.take() {
+            Some((last_id, schema)) if last_id == id => schema,
+            _ => self.writer_schema(id)?,
         };
-        self.codec
-            .decode(&writer, datum)
-            .map_err(|error| DecodeError::Body { id, error })
+        let decoded = self.codec.decode(&writer, datum);
+        self.last = Some((id, writer));
+        decoded.map_err(|error| DecodeError::Body { id, error })
     }
 
     /// Decodes one payload; while the registry is unreachable, waits and tries again until it

@@ -16,7 +16,6 @@ const BUCKETS: usize = POWERS * SUB_BUCKETS;
 #[derive(Debug)]
 pub struct LatencyHistogram {
     buckets: Vec<AtomicU64>,
-    count: AtomicU64,
     max_us: AtomicU64,
 }
 
@@ -24,7 +23,6 @@ impl Default for LatencyHistogram {
     fn default() -> Self {
         LatencyHistogram {
             buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
             max_us: AtomicU64::new(0),
         }
     }
@@ -55,13 +53,15 @@ impl LatencyHistogram {
     pub fn record(&self, latency: Duration) {
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.buckets[bucket_of(us)].fetch_add(1, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.max_us.fetch_max(us, Ordering::Relaxed);
+        // A plain load first: a new maximum is rare, a read-modify-write on every record is not.
+        if us > self.max_us.load(Ordering::Relaxed) {
+            self.max_us.fetch_max(us, Ordering::Relaxed);
+        }
     }
 
-    /// Latencies recorded.
+    /// Latencies recorded (summed over the buckets when asked, not counted per record).
     pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
     }
 
     /// The largest latency recorded.

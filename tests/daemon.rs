@@ -48,15 +48,7 @@ fn assert_all_in_order(received: &[Received], group: Group, n: u64) {
 }
 
 fn schema_id_of(subject: &str) -> (u32, serde_json::Value) {
-    let latest: serde_json::Value = http()
-        .get(format!(
-            "{}/subjects/{subject}/versions/latest",
-            registry_url()
-        ))
-        .send()
-        .expect("GET latest")
-        .json()
-        .expect("JSON");
+    let latest = registry_get(&format!("/subjects/{subject}/versions/latest"));
     let schema =
         serde_json::from_str(latest["schema"].as_str().expect("schema")).expect("schema JSON");
     (latest["id"].as_u64().expect("id") as u32, schema)

@@ -211,11 +211,7 @@ fn daemon_killed_mid_batch_reprocesses_at_most_one_batch() {
             .map(|r| (r.partition, r.offset))
             .collect()
     };
-    second.wait_until(
-        "the producer's 100 records sent",
-        Duration::from_secs(60),
-        |lines| lines.iter().any(|l| l.contains("sent all 100 records")),
-    );
+    second.wait_for_line("sent all 100 records", Duration::from_secs(60));
     thread::sleep(Duration::from_secs(1));
     let on_topic: BTreeSet<(i32, i64)> = read_topic(&topic)
         .iter()
@@ -335,11 +331,7 @@ fn second_instance_joining_and_leaving_loses_nothing() {
     // Its 300 records must all be sent before it leaves, or the topic holds fewer than 2300.
     second.wait_for_line("sent all 300 records", Duration::from_secs(60));
     second.stop_cleanly();
-    first.wait_until(
-        "the first instance's producer done",
-        Duration::from_secs(120),
-        |lines| lines.iter().any(|l| l.contains("sent all 2000 records")),
-    );
+    first.wait_for_line("sent all 2000 records", Duration::from_secs(120));
     thread::sleep(Duration::from_secs(1));
 
     let on_topic: BTreeSet<(i32, i64)> = read_topic(&topic)

@@ -31,23 +31,13 @@ fn every_broker_is_in_the_cluster_metadata() {
 #[test]
 fn registry_lists_subjects_and_reads_a_schema_back_by_id() {
     require_stack();
-    let subjects: serde_json::Value = http()
-        .get(format!("{}/subjects", registry_url()))
-        .send()
-        .expect("GET /subjects")
-        .json()
-        .expect("JSON");
+    let subjects = registry_get("/subjects");
     assert!(subjects.is_array(), "GET /subjects answered {subjects}");
 
     let subject = unique("stack-test") + "-value";
     let schema = r#"{"type":"record","name":"Probe","fields":[{"name":"n","type":"long"}]}"#;
     let id = register_schema(&subject, schema);
-    let fetched: serde_json::Value = http()
-        .get(format!("{}/schemas/ids/{id}", registry_url()))
-        .send()
-        .expect("GET schema by id")
-        .json()
-        .expect("JSON");
+    let fetched = registry_get(&format!("/schemas/ids/{id}"));
     let fetched: serde_json::Value =
         serde_json::from_str(fetched["schema"].as_str().expect("schema text"))
             .expect("schema JSON");

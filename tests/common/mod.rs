@@ -473,6 +473,16 @@ pub fn confluent_user_bytes(schema_id: u32, name: &str) -> Vec<u8> {
     out
 }
 
+/// GETs `path` (below the registry URL) and returns the JSON answer.
+pub fn registry_get(path: &str) -> serde_json::Value {
+    http()
+        .get(format!("{}{path}", registry_url()))
+        .send()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        .json()
+        .unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"))
+}
+
 /// Registers `schema` under `subject` over HTTP and returns its id.
 pub fn register_schema(subject: &str, schema: &str) -> u32 {
     let response = http()
