@@ -8,9 +8,9 @@
 //! - encode+frame, direct: Confluent header + the hand-written Avro encoding into a reused
 //!   `Vec` (what the producer does per record, without building the name);
 //! - encode+frame, generic: apache-avro's `Value` path (`to_value` + `to_avro_datum`) framed
-//!   by `wire::encode_framed`;
-//! - decode, direct: `wire::decode_framed` + `UserCodec::decode` with our own writer schema;
-//! - decode, generic: `wire::decode_framed` + `UserCodec::decode_generic` (same schema);
+//!   by `format::encode_framed`;
+//! - decode, direct: `format::decode_framed` + `UserCodec::decode` with our own writer schema;
+//! - decode, generic: `format::decode_framed` + `UserCodec::decode_generic` (same schema);
 //! - decode, resolved: a record written with a newer schema that has an extra defaulted
 //!   field, through `UserCodec::decode` (which takes the generic path with resolution, as the
 //!   daemon's consumers would).
@@ -19,9 +19,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use apache_avro::types::Value;
-use kafka_avro_daemon::codec::UserCodec;
-use kafka_avro_daemon::user::{User, USER_SCHEMA_JSON};
-use kafka_avro_daemon::wire;
+use kafka_avro_daemon::format::{self, User, UserCodec, USER_SCHEMA_JSON};
 
 /// A schema id such as the registry hands out.
 const SCHEMA_ID: u32 = 42;
@@ -101,7 +99,7 @@ fn main() {
         .iter()
         .map(|user| {
             let mut out = Vec::new();
-            wire::write_header(SCHEMA_ID, &mut out);
+            format::write_header(SCHEMA_ID, &mut out);
             codec.encode(user, &mut out);
             out
         })
@@ -114,17 +112,17 @@ fn main() {
                 ("email".into(), Value::String("someone@example.com".into())),
             ]);
             let datum = apache_avro::to_avro_datum(&newer_schema, record).expect("encodes");
-            wire::encode_framed(SCHEMA_ID + 1, &datum)
+            format::encode_framed(SCHEMA_ID + 1, &datum)
         })
         .collect();
     // Sanity: every path gives the same records, so the timings compare like with like.
     for (i, user) in users.iter().enumerate() {
         let generic = codec.encode_generic(user).expect("generic encode");
-        assert_eq!(wire::encode_framed(SCHEMA_ID, &generic), framed[i]);
-        let (_, datum) = wire::decode_framed(Some(&framed[i])).expect("framed");
+        assert_eq!(format::encode_framed(SCHEMA_ID, &generic), framed[i]);
+        let (_, datum) = format::decode_framed(Some(&framed[i])).expect("framed");
         assert_eq!(codec.decode(&own, datum).as_ref(), Ok(user));
         assert_eq!(codec.decode_generic(&own, datum).as_ref(), Ok(user));
-        let (_, datum) = wire::decode_framed(Some(&framed_newer[i])).expect("framed");
+        let (_, datum) = format::decode_framed(Some(&framed_newer[i])).expect("framed");
         assert_eq!(codec.decode(&newer, datum).as_ref(), Ok(user));
     }
 
@@ -137,7 +135,7 @@ fn main() {
             runs,
             |i| {
                 payload.clear();
-                wire::write_header(SCHEMA_ID, &mut payload);
+                format::write_header(SCHEMA_ID, &mut payload);
                 codec.encode(black_box(&users[i % DISTINCT]), &mut payload);
                 black_box(&payload);
             },
@@ -151,7 +149,7 @@ fn main() {
                 let datum = codec
                     .encode_generic(black_box(&users[i % DISTINCT]))
                     .expect("encodes");
-                black_box(wire::encode_framed(SCHEMA_ID, &datum));
+                black_box(format::encode_framed(SCHEMA_ID, &datum));
             },
         ),
     ];
@@ -163,7 +161,7 @@ fn main() {
         |i| {
             let user = User::numbered(black_box(i as u64));
             payload.clear();
-            wire::write_header(SCHEMA_ID, &mut payload);
+            format::write_header(SCHEMA_ID, &mut payload);
             codec.encode(&user, &mut payload);
             black_box(&payload);
         },
@@ -175,7 +173,7 @@ fn main() {
         runs,
         |i| {
             let (_, datum) =
-                wire::decode_framed(Some(black_box(&framed[i % DISTINCT]))).expect("framed");
+                format::decode_framed(Some(black_box(&framed[i % DISTINCT]))).expect("framed");
             black_box(codec.decode(&own, datum).expect("decodes"));
         },
     ));
@@ -186,7 +184,7 @@ fn main() {
         runs,
         |i| {
             let (_, datum) =
-                wire::decode_framed(Some(black_box(&framed[i % DISTINCT]))).expect("framed");
+                format::decode_framed(Some(black_box(&framed[i % DISTINCT]))).expect("framed");
             black_box(codec.decode_generic(&own, datum).expect("decodes"));
         },
     ));
@@ -196,8 +194,8 @@ fn main() {
         iters,
         runs,
         |i| {
-            let (_, datum) =
-                wire::decode_framed(Some(black_box(&framed_newer[i % DISTINCT]))).expect("framed");
+            let (_, datum) = format::decode_framed(Some(black_box(&framed_newer[i % DISTINCT])))
+                .expect("framed");
             black_box(codec.decode(&newer, datum).expect("decodes"));
         },
     ));

@@ -1,32 +1,36 @@
-//! kafka-avro-daemon: a synchronous Kafka + Avro daemon.
+//! kafka-avro-daemon: a synchronous Kafka + Avro daemon — one producer and two consumer
+//! groups on OS threads, records in the Confluent wire format.
 //!
-//! Start reading at [`daemon::run`]. The data path is
-//! [`config`] → [`registry`] (schema id) → [`codec`] + [`wire`] → [`producer`], and
-//! consumer → [`decode`] → [`consumer::handle`], with the commit policy of each consumer in
-//! [`single_consumer`] and [`batch_consumer`]. [`shutdown`] is shared by every loop; [`monitor`] and [`metrics`] report on them.
+//! # Layout
+//!
+//! The folders follow one record's path; start at [`run`] (`app/mod.rs`):
+//!
+//! - `config/` — every environment variable, declared once, and its parsing;
+//! - `registry/` — the Schema Registry client (the schema id once at start-up, writer schemas
+//!   by id);
+//! - `format/` — the Confluent frame, the `User` record and its Avro codec;
+//! - `producer/` — the send loop, delivery reports, dead letters;
+//! - `kafka/` — what every Kafka client shares (settings, one client context);
+//! - `consumer/` — poll → intake (decode, `ON_DECODE_ERROR`) → each consumer's commit policy;
+//! - `ops/` — stats, health, metrics and their HTTP endpoint, systemd notify, logging;
+//! - `app/` — start-up, threads, shutdown, the retry helper, typed errors.
+//!
+//! docs/ARCHITECTURE.md draws the data path and the stop sequence. The public surface is
+//! what the binary, the tests and the benchmarks use; everything else is crate-private.
 
-#![warn(missing_docs)]
-
-pub mod batch;
-pub mod batch_consumer;
-pub mod codec;
+mod app;
 pub mod config;
-pub mod consumer;
-pub mod daemon;
-pub mod dead_letter;
-pub mod decode;
-pub mod delivery;
-pub mod health;
-pub mod kafka;
-pub mod latency;
-pub mod logging;
-pub mod metrics;
-pub mod monitor;
-pub mod notify;
-pub mod producer;
-pub mod registry;
-pub mod shutdown;
-pub mod single_consumer;
-pub mod stats;
-pub mod user;
-pub mod wire;
+mod consumer;
+pub mod format;
+mod kafka;
+mod ops;
+mod producer;
+mod registry;
+
+pub use app::error::{DaemonError, LoopError, StartError};
+pub use app::run;
+pub use app::shutdown::{Shutdown, StopReason};
+pub use consumer::{ConsumerKind, DecodeError};
+pub use ops::{log_target, logging};
+pub use producer::{HEADER_ERROR, HEADER_GROUP, HEADER_OFFSET, HEADER_PARTITION, HEADER_TOPIC};
+pub use registry::RegistryError;

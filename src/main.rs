@@ -3,9 +3,7 @@
 use std::process::ExitCode;
 
 use kafka_avro_daemon::config::{help_text, Config};
-use kafka_avro_daemon::shutdown::Shutdown;
-use kafka_avro_daemon::stats::Stats;
-use kafka_avro_daemon::{daemon, logging};
+use kafka_avro_daemon::{log_target, logging, Shutdown};
 
 /// Exit status for a configuration the daemon cannot use.
 const EXIT_CONFIG: u8 = 2;
@@ -34,28 +32,26 @@ fn main() -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {
-            log::error!("{e}");
+            log::error!(target: log_target::MAIN, "{e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    log::debug!("configuration: {config:?}");
+    log::debug!(target: log_target::MAIN, "configuration: {config:?}");
 
     let shutdown = Shutdown::new();
     if let Err(e) = shutdown.install_signal_handler() {
-        log::error!("cannot install the SIGINT/SIGTERM handler: {e}");
+        log::error!(target: log_target::MAIN, "cannot install the SIGINT/SIGTERM handler: {e}");
         return ExitCode::from(EXIT_FAILURE);
     }
 
-    let stats = Stats::default();
-    match daemon::run(&config, &shutdown, &stats) {
+    match kafka_avro_daemon::run(&config, &shutdown) {
         Ok(()) => {
-            log::info!("stopped");
+            log::info!(target: log_target::MAIN, "stopped");
             ExitCode::SUCCESS
         }
-        Err(message) => {
-            // A loop's failure was logged when it happened; a start-up failure was not.
-            if shutdown.reason().is_none() {
-                log::error!("{message}");
+        Err(error) => {
+            if !error.already_reported() {
+                log::error!(target: log_target::MAIN, "{error}");
             }
             ExitCode::from(EXIT_FAILURE)
         }

@@ -5,9 +5,9 @@
 //!
 //! `FUZZ_ITERATIONS` sets the number of inputs (default 200,000); the count run is printed.
 
-use kafka_avro_daemon::codec::UserCodec;
-use kafka_avro_daemon::user::{User, USER_SCHEMA_JSON};
-use kafka_avro_daemon::wire::{decode_framed, encode_framed, HEADER_LEN};
+use kafka_avro_daemon::format::{
+    decode_framed, encode_framed, User, UserCodec, HEADER_LEN, USER_SCHEMA_JSON,
+};
 
 /// xorshift64*: deterministic, so a failure is reproducible from its seed.
 struct Rng(u64);

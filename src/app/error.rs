@@ -1,0 +1,180 @@
+//! The daemon's failures, typed. Each reaches the operator as one line; [`DaemonError`] says
+//! whether that line was already logged, so `main` neither repeats it nor loses it.
+
+use std::fmt;
+
+use rdkafka::error::KafkaError;
+
+use crate::consumer::DecodeError;
+use crate::format::AvroError;
+use crate::registry::RegistryError;
+
+/// Why `run` returned an error.
+#[derive(Debug)]
+pub enum DaemonError {
+    /// Start-up failed before any loop ran; not logged yet.
+    Start(StartError),
+    /// A loop failed and stopped the daemon; logged when it happened.
+    Stopped(LoopError),
+}
+
+impl DaemonError {
+    /// Whether the error line was already logged.
+    pub fn already_reported(&self) -> bool {
+        matches!(self, DaemonError::Stopped(_))
+    }
+}
+
+impl fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DaemonError::Start(e) => e.fmt(f),
+            DaemonError::Stopped(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+/// A start-up step that failed.
+#[derive(Debug)]
+pub enum StartError {
+    /// `schemas/user.avsc` compiled into the binary does not parse.
+    Schema(AvroError),
+    /// `METRICS_ADDR` cannot be listened on.
+    MetricsAddress {
+        address: String,
+        error: std::io::Error,
+    },
+    /// The registry client cannot be built.
+    RegistryClient(RegistryError),
+    /// The schema could not be registered.
+    Register {
+        subject: String,
+        error: RegistryError,
+    },
+    /// The dead-letter producer cannot be created.
+    DeadLetterProducer(KafkaError),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Schema(e) => e.fmt(f),
+            StartError::MetricsAddress { address, error } => {
+                write!(f, "cannot listen on METRICS_ADDR={address}: {error}")
+            }
+            StartError::RegistryClient(e) => e.fmt(f),
+            StartError::Register { subject, error } => write!(
+                f,
+                "cannot register the User schema under subject {subject}: {error}"
+            ),
+            StartError::DeadLetterProducer(e) => {
+                write!(
+                    f,
+                    "dead-letter producer: cannot create the Kafka client: {e}"
+                )
+            }
+        }
+    }
+}
+
+/// Why a loop cannot go on; the daemon stops with it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoopError {
+    /// A Kafka client could not be created.
+    CreateClient {
+        client: &'static str,
+        error: KafkaError,
+    },
+    /// The consumer could not subscribe to the topic.
+    Subscribe {
+        client: &'static str,
+        topic: String,
+        error: KafkaError,
+    },
+    /// librdkafka reported an error it cannot recover from.
+    FatalKafka { client: String, reason: String },
+    /// The brokers refused the client's credentials.
+    Authentication { client: String, reason: String },
+    /// A poll returned a fatal consumer error.
+    FatalConsumer {
+        client: &'static str,
+        error: KafkaError,
+    },
+    /// A message could not be decoded and `ON_DECODE_ERROR=fail`.
+    Undecodable {
+        client: &'static str,
+        topic: String,
+        partition: i32,
+        offset: i64,
+        error: Box<DecodeError>,
+    },
+    /// `ON_DECODE_ERROR=dlq` without a dead-letter producer (a bug, not a user error).
+    NoDeadLetterProducer { client: &'static str },
+    /// The producer could not enqueue a record for a reason other than a full queue.
+    Send { topic: String, error: KafkaError },
+    /// A thread could not be started.
+    Spawn { thread: &'static str, error: String },
+    /// A thread panicked.
+    Panicked { thread: &'static str },
+}
+
+impl fmt::Display for LoopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoopError::CreateClient { client, error } => {
+                write!(f, "{client}: cannot create the Kafka client: {error}")
+            }
+            LoopError::Subscribe {
+                client,
+                topic,
+                error,
+            } => write!(f, "{client}: cannot subscribe to {topic}: {error}"),
+            LoopError::FatalKafka { client, reason } => {
+                write!(f, "{client}: fatal Kafka error: {reason}")
+            }
+            LoopError::Authentication { client, reason } => write!(
+                f,
+                "{client}: Kafka authentication failed: {reason} (check LIBRDKAFKA_SASL_USERNAME and LIBRDKAFKA_SASL_PASSWORD)"
+            ),
+            LoopError::FatalConsumer { client, error } => {
+                let code = error
+                    .rdkafka_error_code()
+                    .map_or_else(|| error.to_string(), |code| code.to_string());
+                write!(f, "{client}: fatal consumer error: {code}")
+            }
+            LoopError::Undecodable {
+                client,
+                topic,
+                partition,
+                offset,
+                error,
+            } => write!(
+                f,
+                "{client}: undecodable message at {topic} p={partition} o={offset}: {error} (ON_DECODE_ERROR=fail)"
+            ),
+            LoopError::NoDeadLetterProducer { client } => {
+                write!(f, "{client}: ON_DECODE_ERROR=dlq but no dead-letter producer")
+            }
+            LoopError::Send { topic, error } => {
+                write!(f, "producer: cannot send to {topic}: {error}")
+            }
+            LoopError::Spawn { thread, error } => {
+                write!(f, "cannot start the {thread} thread: {error}")
+            }
+            LoopError::Panicked { thread } => write!(f, "the {thread} thread panicked"),
+        }
+    }
+}
+
+impl std::error::Error for LoopError {}
+
+/// What one turn of a loop tells its driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Turn {
+    /// Go on with the next turn (unless shutdown began).
+    Continue,
+    /// Shutdown began during the turn; what it held was not handled.
+    Stop,
+}

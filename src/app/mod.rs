@@ -1,0 +1,144 @@
+//! The daemon as a whole: start-up (the schema id, once), the threads, and the stop sequence.
+//!
+//! Stop sequence, in one place: a signal (or a failing loop, through [`Shutdown::fail`]) sets
+//! the shutdown flag and wakes every sleeper → each loop finishes its turn and leaves its
+//! loop → the producer flushes within `FLUSH_TIMEOUT_MS`, the batch consumer processes and
+//! commits its partial batch, each consumer closes (committing stored offsets) → the threads
+//! are joined here → [`run`] returns `Ok` or the [`DaemonError`] that `main` turns into the
+//! exit status.
+
+pub(crate) mod error;
+pub(crate) mod retry;
+pub(crate) mod shutdown;
+
+use std::thread;
+
+use error::{DaemonError, LoopError, StartError};
+use shutdown::{Shutdown, StopReason};
+
+use crate::config::{Config, OnDecodeError};
+use crate::consumer::{run_batch_consumer, run_single_consumer, ConsumerKind, Intake};
+use crate::format::UserCodec;
+use crate::ops::metrics::Groups;
+use crate::ops::monitor::run_monitor;
+use crate::ops::notify::Notifier;
+use crate::ops::stats::Stats;
+use crate::ops::{http, log_target};
+use crate::producer::{run_producer, DeadLetters};
+use crate::registry::{RegistryError, SchemaRegistryClient};
+
+/// One thread's body: runs until shutdown, `Err` when it cannot go on.
+type ThreadBody<'a> = Box<dyn FnOnce() -> Result<(), LoopError> + Send + 'a>;
+
+/// Runs the daemon until `shutdown` is triggered (by a signal or by a loop that fails).
+pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
+    let start = |error| Err(DaemonError::Start(error));
+    let codec = match UserCodec::new() {
+        Ok(codec) => codec,
+        Err(e) => return start(StartError::Schema(e)),
+    };
+    let metrics_listener = match config.metrics_addr.as_deref().map(http::bind).transpose() {
+        Ok(listener) => listener,
+        Err(e) => return start(e),
+    };
+    let registry = match SchemaRegistryClient::new(
+        &config.schema_registry_url,
+        config.schema_registry_user_info.as_ref(),
+        config.schema_registry_retries,
+        shutdown.clone(),
+    ) {
+        Ok(registry) => registry,
+        Err(e) => return start(StartError::RegistryClient(e)),
+    };
+    let subject = format!("{}-value", config.topic);
+    let schema_id = match registry.register(&subject, codec.registration_text()) {
+        Ok(id) => id,
+        // Stopped while waiting for the registry: a requested stop, not a failure.
+        Err(RegistryError::Interrupted) => return Ok(()),
+        Err(error) => return start(StartError::Register { subject, error }),
+    };
+    log::info!(
+        target: log_target::DAEMON,
+        "schema registered under subject {subject} with id {schema_id}"
+    );
+
+    let dead_letters = match config.on_decode_error {
+        OnDecodeError::DeadLetter => match DeadLetters::create(config, shutdown) {
+            Ok(dead_letters) => Some(dead_letters),
+            Err(e) => return start(StartError::DeadLetterProducer(e)),
+        },
+        OnDecodeError::Skip | OnDecodeError::Fail => None,
+    };
+    let intake = Intake {
+        config,
+        registry: &registry,
+        codec: &codec,
+        dead_letters: dead_letters.as_ref(),
+        shutdown,
+    };
+    let stats = Stats::default();
+    let groups = Groups::of(config);
+    let notifier = Notifier::from_env();
+    let (stats, groups, intake) = (&stats, &groups, &intake);
+    thread::scope(|scope| {
+        let mut bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
+            (
+                "producer",
+                Box::new(|| run_producer(config, schema_id, &codec, shutdown, stats)),
+            ),
+            (
+                ConsumerKind::Single.thread_name(),
+                Box::new(|| run_single_consumer(intake, stats.consumer(ConsumerKind::Single))),
+            ),
+            (
+                ConsumerKind::Batch.thread_name(),
+                Box::new(|| run_batch_consumer(intake, stats.consumer(ConsumerKind::Batch))),
+            ),
+            (
+                "monitor",
+                Box::new(|| {
+                    run_monitor(&notifier, stats, groups, config.stats_interval, shutdown);
+                    Ok(())
+                }),
+            ),
+        ];
+        if let Some(listener) = metrics_listener {
+            bodies.push((
+                "metrics",
+                Box::new(move || {
+                    http::serve(listener, stats, groups, shutdown);
+                    Ok(())
+                }),
+            ));
+        }
+        let mut handles = Vec::new();
+        for (name, body) in bodies {
+            let spawned =
+                thread::Builder::new()
+                    .name(name.to_string())
+                    .spawn_scoped(scope, move || {
+                        // A loop that ends on its own error takes the whole daemon down with it.
+                        if let Err(error) = body() {
+                            shutdown.fail(error);
+                        }
+                    });
+            match spawned {
+                Ok(handle) => handles.push((name, handle)),
+                Err(e) => shutdown.fail(LoopError::Spawn {
+                    thread: name,
+                    error: e.to_string(),
+                }),
+            }
+        }
+        for (thread, handle) in handles {
+            if handle.join().is_err() {
+                shutdown.fail(LoopError::Panicked { thread });
+            }
+        }
+    });
+
+    match shutdown.reason() {
+        Some(StopReason::Failed(error)) => Err(DaemonError::Stopped(error)),
+        _ => Ok(()),
+    }
+}

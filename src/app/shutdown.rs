@@ -1,0 +1,169 @@
+//! The one shared answer to "are we stopping?".
+//!
+//! A [`Shutdown`] is an `AtomicBool` for cheap checks in poll loops, plus a channel whose only
+//! sender is dropped on shutdown: a thread that sleeps (send interval, retry backoff) waits on
+//! that channel and wakes at once instead of finishing its sleep.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::app::error::LoopError;
+use crate::ops::log_target;
+
+/// Why the daemon stops, recorded by whoever stops it first.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopReason {
+    /// SIGINT or SIGTERM, or a clean end of work: exit 0.
+    Requested,
+    /// A loop hit an error it cannot recover from: exit non-zero with it.
+    Failed(LoopError),
+}
+
+/// A cloneable handle shared by every loop; all clones see the same state.
+#[derive(Clone)]
+pub struct Shutdown {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    stopping: AtomicBool,
+    /// Dropped (set to `None`) on shutdown so that every receiver wakes with `Disconnected`.
+    wake_sender: Mutex<Option<Sender<()>>>,
+    wake: Receiver<()>,
+    reason: Mutex<Option<StopReason>>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    /// A handle in the running state.
+    pub fn new() -> Shutdown {
+        let (sender, receiver) = crossbeam_channel::bounded(0);
+        Shutdown {
+            inner: Arc::new(Inner {
+                stopping: AtomicBool::new(false),
+                wake_sender: Mutex::new(Some(sender)),
+                wake: receiver,
+                reason: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Installs the SIGINT / SIGTERM handler that requests a clean stop.
+    pub fn install_signal_handler(&self) -> Result<(), ctrlc::Error> {
+        let shutdown = self.clone();
+        ctrlc::set_handler(move || {
+            if !shutdown.is_stopping() {
+                log::info!(target: log_target::SHUTDOWN, "Shutting down...");
+            }
+            shutdown.stop(StopReason::Requested);
+        })
+    }
+
+    /// Starts the shutdown. The first reason given is kept; later calls only make sure the
+    /// flag is set.
+    pub fn stop(&self, reason: StopReason) {
+        self.inner
+            .reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(reason);
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        self.inner
+            .wake_sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    /// Stops the daemon because of an unrecoverable error; logs it once, here, so the error
+    /// that [`crate::run`] returns is marked as already reported.
+    pub fn fail(&self, error: LoopError) {
+        if !self.is_stopping() {
+            log::error!(target: log_target::SHUTDOWN, "{error}");
+            log::info!(target: log_target::SHUTDOWN, "Shutting down...");
+        }
+        self.stop(StopReason::Failed(error));
+    }
+
+    /// Whether a shutdown has started.
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stopping.load(Ordering::SeqCst)
+    }
+
+    /// The reason recorded by the first [`Shutdown::stop`], if any.
+    pub fn reason(&self) -> Option<StopReason> {
+        self.inner
+            .reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sleeps for `duration` or until shutdown, whichever comes first. Returns `true` when
+    /// woken by shutdown.
+    pub fn sleep(&self, duration: Duration) -> bool {
+        if self.is_stopping() {
+            return true;
+        }
+        match self.inner.wake.recv_timeout(duration) {
+            Err(RecvTimeoutError::Timeout) => self.is_stopping(),
+            // Nobody ever sends: any other outcome means the sender was dropped.
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
+        }
+    }
+
+    /// Sleeps until `deadline` or until shutdown; `true` when woken by shutdown.
+    pub fn sleep_until(&self, deadline: Instant) -> bool {
+        self.sleep(deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// A receiver that becomes disconnected on shutdown, for `crossbeam_channel::select!`.
+    pub fn wake_receiver(&self) -> &Receiver<()> {
+        &self.inner.wake
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+
+    #[test]
+    fn sleep_returns_early_on_stop() {
+        let shutdown = Shutdown::new();
+        let other = shutdown.clone();
+        let start = Instant::now();
+        let sleeper = thread::spawn(move || other.sleep(Duration::from_secs(30)));
+        thread::sleep(Duration::from_millis(50));
+        shutdown.stop(StopReason::Requested);
+        assert!(sleeper.join().expect("sleeper thread"));
+        assert!(start.elapsed() < Duration::from_secs(30));
+    }
+
+    #[test]
+    fn sleep_without_stop_times_out() {
+        let shutdown = Shutdown::new();
+        assert!(!shutdown.sleep(Duration::from_millis(10)));
+        assert!(!shutdown.is_stopping());
+        assert_eq!(shutdown.reason(), None);
+    }
+
+    #[test]
+    fn first_reason_wins() {
+        let shutdown = Shutdown::new();
+        let failure = LoopError::Panicked { thread: "producer" };
+        shutdown.fail(failure.clone());
+        shutdown.stop(StopReason::Requested);
+        assert!(shutdown.is_stopping());
+        assert_eq!(shutdown.reason(), Some(StopReason::Failed(failure)));
+        assert!(shutdown.sleep(Duration::from_secs(30)));
+    }
+}

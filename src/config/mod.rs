@@ -1,0 +1,166 @@
+//! Configuration from environment variables.
+//!
+//! - `variables.rs`: every variable, declared once (name, default, help, parser, field);
+//! - `parse.rs`: the parsers of single values;
+//! - `secret.rs`: values that never reach a log line;
+//! - `help.rs`: the `--help` text;
+//! - here: reading the process environment, the checks across variables, and the
+//!   `LIBRDKAFKA_*` pass-through.
+//!
+//! Parsing is a pure function of `(name, value)` pairs ([`Config::from_vars`]) so tests need
+//! no process environment.
+
+mod help;
+mod parse;
+mod secret;
+mod variables;
+
+use std::fmt;
+
+pub use help::help_text;
+pub use secret::{LibrdkafkaProperties, Secret};
+pub use variables::{Config, VARIABLES};
+
+pub(crate) use secret::is_secret;
+
+/// Prefix for pass-through librdkafka properties: `LIBRDKAFKA_SECURITY_PROTOCOL=SASL_SSL`
+/// becomes `security.protocol=SASL_SSL` on every Kafka client. A dedicated prefix (rather than
+/// `KAFKA_`) keeps unrelated variables such as `KAFKA_HOME` or `KAFKA_OPTS` out of the clients.
+pub const LIBRDKAFKA_PREFIX: &str = "LIBRDKAFKA_";
+
+/// One environment variable the daemon understands, as `--help` and the docs show it.
+#[derive(Debug)]
+pub struct Variable {
+    /// The variable's name (`LIBRDKAFKA_*` stands for the pass-through family).
+    pub name: &'static str,
+    /// Its default, as the user would write it (empty: unset by default).
+    pub default: &'static str,
+    /// What it sets and which values it accepts.
+    pub help: &'static str,
+}
+
+/// The declared default of variable `name` (empty when unset by default or unknown).
+pub fn default_of(name: &str) -> &'static str {
+    VARIABLES
+        .iter()
+        .find(|v| v.name == name)
+        .map_or("", |v| v.default)
+}
+
+/// What the consumers do with a message they cannot decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDecodeError {
+    /// Log a warning and move past it.
+    Skip,
+    /// Copy it to `<topic>.dlq`, then move past it.
+    DeadLetter,
+    /// Stop the daemon with an error; the message stays uncommitted.
+    Fail,
+}
+
+/// A variable whose value the daemon cannot use; shown as one line for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable's name.
+    pub variable: String,
+    /// The value found (empty for a missing one).
+    pub value: String,
+    /// What the variable accepts.
+    pub expected: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}={:?} is invalid: expected {}",
+            self.variable, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the configuration from the process environment (variables that are not valid
+    /// UTF-8 are ignored).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Config::from_vars(&vars)
+    }
+
+    /// Builds the configuration from `(name, value)` pairs; the last pair of a name wins.
+    pub fn from_vars(vars: &[(String, String)]) -> Result<Config, ConfigError> {
+        let lookup = |name: &str| {
+            vars.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let mut config = variables::parse_fields(&lookup)?;
+        config.check_producer_settings()?;
+        config.librdkafka_properties = librdkafka_properties(vars)?;
+        Ok(config)
+    }
+
+    /// Idempotence needs `acks=all`: librdkafka would refuse to start otherwise, with a line
+    /// that does not name our variables.
+    fn check_producer_settings(&self) -> Result<(), ConfigError> {
+        if self.enable_idempotence && self.acks != "all" && self.acks != "-1" {
+            return Err(ConfigError {
+                variable: "PRODUCER_ACKS".to_string(),
+                value: self.acks.clone(),
+                expected: "all (or -1) while PRODUCER_ENABLE_IDEMPOTENCE=true".to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The `LIBRDKAFKA_*` pass-through properties, named as librdkafka names them.
+fn librdkafka_properties(vars: &[(String, String)]) -> Result<LibrdkafkaProperties, ConfigError> {
+    let mut properties: Vec<(String, String)> = Vec::new();
+    for (name, value) in vars {
+        let Some(suffix) = name.strip_prefix(LIBRDKAFKA_PREFIX) else {
+            continue;
+        };
+        let valid = !suffix.is_empty()
+            && suffix
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            return Err(ConfigError {
+                variable: name.clone(),
+                value: if is_secret(&suffix.to_ascii_lowercase()) {
+                    "<redacted>".to_string()
+                } else {
+                    value.clone()
+                },
+                expected: "a name like LIBRDKAFKA_SECURITY_PROTOCOL (upper case, '_' for '.')"
+                    .to_string(),
+            });
+        }
+        let property = suffix.to_ascii_lowercase().replace('_', ".");
+        properties.retain(|(k, _)| *k != property);
+        properties.push((property, value.clone()));
+    }
+    properties.sort();
+    Ok(LibrdkafkaProperties(properties))
+}
+
+#[cfg(test)]
+impl Config {
+    /// [`Config::from_vars`] from `(name, value)` string pairs: for the tests of every module.
+    pub(crate) fn from_pairs(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_vars(&vars)
+    }
+}
+
+#[cfg(test)]
+mod tests;

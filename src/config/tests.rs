@@ -1,0 +1,306 @@
+//! Parsing, defaults and error lines of every variable.
+use std::time::Duration;
+
+use super::*;
+
+fn error_for(name: &str, value: &str) -> ConfigError {
+    Config::from_pairs(&[(name, value)]).expect_err(&format!("{name}={value} should be rejected"))
+}
+
+#[test]
+fn defaults_match_the_design() {
+    let c = Config::from_pairs(&[]).expect("defaults are valid");
+    assert_eq!(c.bootstrap_servers, "localhost:9094");
+    assert_eq!(c.schema_registry_url, "http://localhost:8082");
+    assert_eq!(c.topic, "test-topic-homework-1");
+    assert_eq!(c.single_group_id, "consumer-group-1");
+    assert_eq!(c.batch_group_id, "consumer-group-2");
+    assert_eq!(c.batch_size, 10);
+    assert_eq!(c.batch_max_wait, Duration::from_millis(1000));
+    assert_eq!(c.produce_interval, Duration::from_millis(100));
+    assert_eq!(c.produce_count, None);
+    assert_eq!(c.producer_key, None);
+    assert_eq!(c.acks, "all");
+    assert!(c.enable_idempotence);
+    assert_eq!(c.retries, None);
+    assert_eq!(c.linger_ms, 5);
+    assert_eq!(c.schema_registry_retries, 5);
+    assert!(c.librdkafka_properties.0.is_empty());
+    assert_eq!(c.stats_interval, Some(Duration::from_secs(30)));
+    assert_eq!(c.metrics_addr, None);
+    assert_eq!(c.on_decode_error, OnDecodeError::Skip);
+}
+
+#[test]
+fn decode_error_policies() {
+    for (value, policy) in [
+        ("skip", OnDecodeError::Skip),
+        ("DLQ", OnDecodeError::DeadLetter),
+        ("fail", OnDecodeError::Fail),
+    ] {
+        assert_eq!(
+            Config::from_pairs(&[("ON_DECODE_ERROR", value)])
+                .expect("valid")
+                .on_decode_error,
+            policy
+        );
+    }
+    assert_eq!(
+        error_for("ON_DECODE_ERROR", "ignore").expected,
+        "skip, dlq or fail"
+    );
+}
+
+#[test]
+fn operations_variables() {
+    let c = Config::from_pairs(&[("STATS_INTERVAL_S", "0"), ("METRICS_ADDR", "0.0.0.0:9464")])
+        .expect("valid");
+    assert_eq!(c.stats_interval, None);
+    assert_eq!(c.metrics_addr.as_deref(), Some("0.0.0.0:9464"));
+    assert_eq!(error_for("METRICS_ADDR", "9464").variable, "METRICS_ADDR");
+    assert_eq!(
+        error_for("STATS_INTERVAL_S", "-5").variable,
+        "STATS_INTERVAL_S"
+    );
+}
+
+#[test]
+fn every_variable_is_read() {
+    let c = Config::from_pairs(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9094,127.0.0.1:9095"),
+        (
+            "SCHEMA_REGISTRY_URL",
+            "http://127.0.0.1:8082/apis/ccompat/v7/",
+        ),
+        ("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "u:p"),
+        ("SCHEMA_REGISTRY_RETRIES", "0"),
+        ("TEST_TOPIC_NAME", "t.1"),
+        ("CONSUMER_GROUP_ID_1", "g1"),
+        ("CONSUMER_GROUP_ID_2", "g2"),
+        ("BATCH_SIZE", "3"),
+        ("FETCH_WAIT_MAX_MS", "50"),
+        ("PRODUCE_INTERVAL_MS", "0"),
+        ("PRODUCE_COUNT", "7"),
+        ("PRODUCER_KEY", "k"),
+        ("PRODUCER_ACKS", "1"),
+        ("PRODUCER_ENABLE_IDEMPOTENCE", "false"),
+        ("PRODUCER_RETRIES", "3"),
+        ("PRODUCER_LINGER_MS", "0"),
+        ("FLUSH_TIMEOUT_MS", "20"),
+    ])
+    .expect("valid");
+    assert_eq!(c.bootstrap_servers, "127.0.0.1:9094,127.0.0.1:9095");
+    assert_eq!(
+        c.schema_registry_url,
+        "http://127.0.0.1:8082/apis/ccompat/v7"
+    );
+    assert_eq!(
+        c.schema_registry_user_info.as_ref().map(Secret::expose),
+        Some("u:p")
+    );
+    assert_eq!(c.schema_registry_retries, 0);
+    assert_eq!(
+        (
+            c.topic.as_str(),
+            c.single_group_id.as_str(),
+            c.batch_group_id.as_str()
+        ),
+        ("t.1", "g1", "g2")
+    );
+    assert_eq!(c.batch_size, 3);
+    assert_eq!(c.batch_max_wait, Duration::from_millis(50));
+    assert_eq!(c.produce_interval, Duration::ZERO);
+    assert_eq!(c.produce_count, Some(7));
+    assert_eq!(c.producer_key.as_deref(), Some("k"));
+    assert_eq!(c.acks, "1");
+    assert!(!c.enable_idempotence);
+    assert_eq!(c.retries, Some(3));
+    assert_eq!(c.linger_ms, 0);
+    assert_eq!(c.flush_timeout, Duration::from_millis(20));
+}
+
+#[test]
+fn blank_values_fall_back_to_defaults() {
+    let c = Config::from_pairs(&[("BATCH_SIZE", "  "), ("PRODUCER_KEY", "")]).expect("valid");
+    assert_eq!(c.batch_size, 10);
+    assert_eq!(c.producer_key, None);
+}
+
+#[test]
+fn batch_size_errors_name_the_variable_and_range() {
+    for bad in ["0", "abc", "-1", "1.5", "100001"] {
+        let err = error_for("BATCH_SIZE", bad);
+        assert_eq!(err.variable, "BATCH_SIZE");
+        assert_eq!(err.value, bad);
+        assert_eq!(
+            err.to_string(),
+            format!("BATCH_SIZE=\"{bad}\" is invalid: expected a whole number from 1 to 100000")
+        );
+    }
+}
+
+#[test]
+fn numeric_variables_reject_garbage() {
+    for name in [
+        "FETCH_WAIT_MAX_MS",
+        "PRODUCE_INTERVAL_MS",
+        "PRODUCE_COUNT",
+        "PRODUCER_RETRIES",
+        "PRODUCER_LINGER_MS",
+        "FLUSH_TIMEOUT_MS",
+        "SCHEMA_REGISTRY_RETRIES",
+    ] {
+        assert_eq!(error_for(name, "ten").variable, name);
+    }
+    assert_eq!(
+        error_for("FETCH_WAIT_MAX_MS", "0").variable,
+        "FETCH_WAIT_MAX_MS"
+    );
+    assert_eq!(
+        error_for("SCHEMA_REGISTRY_RETRIES", "21").variable,
+        "SCHEMA_REGISTRY_RETRIES"
+    );
+}
+
+#[test]
+fn registry_url_must_be_http_with_a_host() {
+    for bad in [
+        "not a url",
+        "localhost:8082",
+        "ftp://host/x",
+        "http://",
+        "http://u:p@host:8082",
+        "http://h/?q=1",
+    ] {
+        let err = error_for("SCHEMA_REGISTRY_URL", bad);
+        assert!(err.expected.contains("http://"), "{err}");
+    }
+    let c = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", "https://sr.example.com/prefix/")])
+        .expect("valid");
+    assert_eq!(c.schema_registry_url, "https://sr.example.com/prefix");
+}
+
+#[test]
+fn bootstrap_servers_need_host_and_port() {
+    for bad in [
+        "localhost",
+        "localhost:",
+        ":9094",
+        "h:99999",
+        "h:9094,,h:9095",
+        "h:abc",
+    ] {
+        assert_eq!(
+            error_for("KAFKA_BOOTSTRAP_SERVERS", bad).variable,
+            "KAFKA_BOOTSTRAP_SERVERS"
+        );
+    }
+    assert!(Config::from_pairs(&[(
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "SASL_SSL://broker-1:9093, broker-2:9093"
+    )])
+    .is_ok());
+}
+
+#[test]
+fn names_follow_kafka_rules() {
+    for name in [
+        "TEST_TOPIC_NAME",
+        "CONSUMER_GROUP_ID_1",
+        "CONSUMER_GROUP_ID_2",
+    ] {
+        assert_eq!(error_for(name, "has space").variable, name);
+        assert_eq!(error_for(name, "..").variable, name);
+        assert_eq!(error_for(name, &"x".repeat(250)).variable, name);
+    }
+}
+
+#[test]
+fn acks_and_idempotence_must_agree() {
+    assert_eq!(error_for("PRODUCER_ACKS", "2").variable, "PRODUCER_ACKS");
+    let err =
+        Config::from_pairs(&[("PRODUCER_ACKS", "1")]).expect_err("idempotence needs acks=all");
+    assert!(
+        err.expected.contains("PRODUCER_ENABLE_IDEMPOTENCE"),
+        "{err}"
+    );
+    assert_eq!(
+        error_for("PRODUCER_ENABLE_IDEMPOTENCE", "maybe").expected,
+        "true or false"
+    );
+    assert!(Config::from_pairs(&[("PRODUCER_ACKS", "-1")]).is_ok());
+}
+
+#[test]
+fn librdkafka_pass_through_maps_names_and_hides_secrets() {
+    let c = Config::from_pairs(&[
+        ("LIBRDKAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+        ("LIBRDKAFKA_SASL_PASSWORD", "hunter2"),
+        ("LIBRDKAFKA_SASL_USERNAME", "alice"),
+        ("KAFKA_HOME", "/opt/kafka"),
+    ])
+    .expect("valid");
+    assert_eq!(
+        c.librdkafka_properties.0,
+        vec![
+            ("sasl.password".to_string(), "hunter2".to_string()),
+            ("sasl.username".to_string(), "alice".to_string()),
+            ("security.protocol".to_string(), "SASL_SSL".to_string()),
+        ]
+    );
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("sasl.username=alice"), "{shown}");
+    let err = error_for("LIBRDKAFKA_sasl_password", "hunter2");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[test]
+fn registry_credentials_are_not_shown() {
+    let c = Config::from_pairs(&[("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "bob:s3cret")])
+        .expect("valid");
+    assert!(!format!("{c:?}").contains("s3cret"));
+}
+
+#[test]
+fn help_lists_every_variable_with_its_default() {
+    let help = help_text();
+    for var in VARIABLES {
+        assert!(help.contains(var.name), "{} missing from --help", var.name);
+    }
+    assert!(help.contains("[localhost:9094]"));
+    assert!(help.contains("[10]"));
+}
+
+#[test]
+fn debug_shows_every_field_but_no_secret() {
+    let c = Config::from_pairs(&[
+        ("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "bob:s3cret"),
+        ("PRODUCER_KEY", "fixed-key"),
+        ("PRODUCER_RETRIES", "3"),
+    ])
+    .expect("valid");
+    let shown = format!("{c:?}");
+    // The fields a hand-written Debug once left out, and the redacted secret.
+    for part in [
+        "producer_key: Some(\"fixed-key\")",
+        "retries: Some(3)",
+        "flush_timeout:",
+        "schema_registry_retries: 5",
+        "schema_registry_user_info: Some(<redacted>)",
+    ] {
+        assert!(shown.contains(part), "{part} missing from {shown}");
+    }
+    assert!(!shown.contains("s3cret"), "{shown}");
+}
+
+#[test]
+fn every_declared_variable_has_a_unique_name_and_help() {
+    let mut names: Vec<&str> = VARIABLES.iter().map(|v| v.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), VARIABLES.len(), "a variable is declared twice");
+    assert!(VARIABLES.iter().all(|v| !v.help.is_empty()));
+    assert_eq!(default_of("BATCH_SIZE"), "10");
+    assert_eq!(default_of("RUST_LOG"), "info");
+}

@@ -1,0 +1,207 @@
+//! Every environment variable the daemon reads, declared once: its name, default, help text,
+//! parser and the [`Config`] field it fills. Parsing, `--help`, `Debug` and the tests that
+//! hold README.md, `systemd/kafka-avro-daemon.env` and the compose file to this list all come
+//! from the one table below. To add a variable, add an entry here and use its field.
+
+use std::time::Duration;
+
+use super::parse;
+use super::secret::{LibrdkafkaProperties, Secret};
+use super::{ConfigError, OnDecodeError, Variable};
+
+/// Declares the [`Config`] struct, the [`VARIABLES`] table and the parser of every field from
+/// one list of entries `field: Type { name, default, parse, help }`.
+macro_rules! variables {
+    (
+        $(
+            $(#[$meta:meta])*
+            $field:ident : $ty:ty {
+                name: $name:literal,
+                default: $default:literal,
+                parse: $parse:expr,
+                help: $help:literal $(,)?
+            }
+        ),* $(,)?
+        ;
+        $( extra { name: $extra_name:literal, default: $extra_default:literal, help: $extra_help:literal $(,)? } ),* $(,)?
+    ) => {
+        /// The daemon's validated configuration; see [`VARIABLES`] for what sets each field.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct Config {
+            $( $(#[$meta])* pub $field: $ty, )*
+            /// Extra librdkafka properties from `LIBRDKAFKA_*` variables, sorted by name.
+            pub librdkafka_properties: LibrdkafkaProperties,
+        }
+
+        /// Every variable the daemon reads, in the order `--help` shows them.
+        pub const VARIABLES: &[Variable] = &[
+            $( Variable { name: $name, default: $default, help: $help }, )*
+            $( Variable { name: $extra_name, default: $extra_default, help: $extra_help }, )*
+        ];
+
+        /// Parses every declared field from `lookup` (blank counts as unset).
+        pub(super) fn parse_fields(
+            lookup: &dyn Fn(&str) -> Option<String>,
+        ) -> Result<Config, ConfigError> {
+            Ok(Config {
+                $( $field: parse::variable($name, $default, lookup, $parse)?, )*
+                librdkafka_properties: LibrdkafkaProperties::default(),
+            })
+        }
+    };
+}
+
+variables! {
+    /// `bootstrap.servers` for every client.
+    bootstrap_servers: String {
+        name: "KAFKA_BOOTSTRAP_SERVERS",
+        default: "localhost:9094",
+        parse: parse::bootstrap_servers,
+        help: "comma-separated host:port list of Kafka brokers",
+    },
+    /// Base URL of the registry, without a trailing slash.
+    schema_registry_url: String {
+        name: "SCHEMA_REGISTRY_URL",
+        default: "http://localhost:8082",
+        parse: parse::registry_url,
+        help: "base URL of a Confluent-compatible Schema Registry; may carry a path (http://host:8082/apis/ccompat/v7)",
+    },
+    /// `user:password` for the registry's basic auth.
+    schema_registry_user_info: Option<Secret> {
+        name: "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
+        default: "",
+        parse: parse::optional(parse::secret),
+        help: "user:password for the registry's HTTP basic auth (never logged)",
+    },
+    /// How often a failed registry request is retried.
+    schema_registry_retries: u32 {
+        name: "SCHEMA_REGISTRY_RETRIES",
+        default: "5",
+        parse: parse::number(0, 20),
+        help: "retries of a registry request on connection errors and 5xx, with exponential backoff (0-20)",
+    },
+    /// The topic produced to and consumed from.
+    topic: String {
+        name: "TEST_TOPIC_NAME",
+        default: "test-topic-homework-1",
+        parse: parse::kafka_name,
+        help: "topic the producer writes and both consumers read",
+    },
+    /// Group id of the single-message consumer.
+    single_group_id: String {
+        name: "CONSUMER_GROUP_ID_1",
+        default: "consumer-group-1",
+        parse: parse::kafka_name,
+        help: "group of the single-message consumer (auto-commit)",
+    },
+    /// Group id of the batch consumer.
+    batch_group_id: String {
+        name: "CONSUMER_GROUP_ID_2",
+        default: "consumer-group-2",
+        parse: parse::kafka_name,
+        help: "group of the batch consumer (manual synchronous commit)",
+    },
+    /// Largest batch the batch consumer collects.
+    batch_size: usize {
+        name: "BATCH_SIZE",
+        default: "10",
+        parse: parse::number(1, 100_000),
+        help: "messages per batch of the batch consumer (1-100000)",
+    },
+    /// Longest wait, from a batch's first record, before a partial batch is processed.
+    batch_max_wait: Duration {
+        name: "FETCH_WAIT_MAX_MS",
+        default: "1000",
+        parse: parse::millis(1, 600_000),
+        help: "longest wait for a batch to fill before a partial batch is processed (1-600000)",
+    },
+    /// Pause between produced records (zero: as fast as the queue allows).
+    produce_interval: Duration {
+        name: "PRODUCE_INTERVAL_MS",
+        default: "100",
+        parse: parse::millis(0, 86_400_000),
+        help: "pause between produced records; 0 sends as fast as the local queue allows",
+    },
+    /// Records to produce before the producer stops (`None`: no limit).
+    produce_count: Option<u64> {
+        name: "PRODUCE_COUNT",
+        default: "0",
+        parse: parse::zero_is_none(parse::number(0, u64::MAX)),
+        help: "stop producing after this many records (the consumers keep running); 0 = no limit",
+    },
+    /// Fixed key for every record (`None`: a random UUID per record).
+    producer_key: Option<String> {
+        name: "PRODUCER_KEY",
+        default: "",
+        parse: parse::optional(parse::text),
+        help: "key of every produced record; unset = a random UUID v4 per record",
+    },
+    /// librdkafka `acks`.
+    acks: String {
+        name: "PRODUCER_ACKS",
+        default: "all",
+        parse: parse::one_of(&["all", "-1", "0", "1"], "one of all, -1, 0, 1"),
+        help: "acks: all, -1, 0 or 1",
+    },
+    /// librdkafka `enable.idempotence`.
+    enable_idempotence: bool {
+        name: "PRODUCER_ENABLE_IDEMPOTENCE",
+        default: "true",
+        parse: parse::boolean,
+        help: "idempotent producer: true or false (true needs acks=all)",
+    },
+    /// librdkafka `message.send.max.retries`, when set.
+    retries: Option<u32> {
+        name: "PRODUCER_RETRIES",
+        default: "",
+        parse: parse::optional(parse::number(0, 2_147_483_647)),
+        help: "librdkafka message.send.max.retries; unset = librdkafka's default",
+    },
+    /// librdkafka `linger.ms`.
+    linger_ms: u32 {
+        name: "PRODUCER_LINGER_MS",
+        default: "5",
+        parse: parse::number(0, 900_000),
+        help: "linger.ms: how long the producer waits to fill a batch (0-900000)",
+    },
+    /// Time limit of the final producer flush.
+    flush_timeout: Duration {
+        name: "FLUSH_TIMEOUT_MS",
+        default: "10000",
+        parse: parse::millis(0, 3_600_000),
+        help: "on stop, how long the producer may take to deliver what is queued",
+    },
+    /// What to do with undecodable messages.
+    on_decode_error: OnDecodeError {
+        name: "ON_DECODE_ERROR",
+        default: "skip",
+        parse: parse::decode_error_policy,
+        help: "undecodable messages: skip (warn and move on), dlq (copy to <topic>.dlq, then move on) or fail (stop with an error)",
+    },
+    /// Interval of the stats log line (`None`: off).
+    stats_interval: Option<Duration> {
+        name: "STATS_INTERVAL_S",
+        default: "30",
+        parse: parse::zero_is_none(parse::seconds(0, 86_400)),
+        help: "seconds between stats log lines (produced, delivered, consumed, lag, ...); 0 = off",
+    },
+    /// Address of the metrics endpoint (`None`: off).
+    metrics_addr: Option<String> {
+        name: "METRICS_ADDR",
+        default: "",
+        parse: parse::optional(parse::listen_address),
+        help: "host:port for Prometheus /metrics and /healthz over HTTP, e.g. 127.0.0.1:9464; unset = off",
+    },
+    ;
+    // Read by other code than the field parsers: the pass-through in `super`, the logger.
+    extra {
+        name: "LIBRDKAFKA_*",
+        default: "",
+        help: "any librdkafka property for all clients: LIBRDKAFKA_SASL_USERNAME=u sets sasl.username=u (values never logged)",
+    },
+    extra {
+        name: "RUST_LOG",
+        default: "info",
+        help: "log filter (error, warn, info, debug, trace, or per module)",
+    },
+}

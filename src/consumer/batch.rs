@@ -1,0 +1,139 @@
+//! The batch consumer (group `CONSUMER_GROUP_ID_2`): collects up to `BATCH_SIZE` records,
+//! waiting at most `FETCH_WAIT_MAX_MS` for a batch to fill, processes them, then commits.
+//!
+//! Commit policy (at-least-once): auto-commit is off; after a batch is processed, exactly its
+//! offsets are committed synchronously, so nothing unprocessed is ever committed. A crash
+//! between processing and commit means that batch is processed again after restart (at most
+//! one batch of duplicates per partition). When partitions are revoked or lost, their buffered
+//! records are dropped unprocessed and uncommitted; their new owner reads them. On stop, the
+//! partial batch is processed and committed.
+
+use std::time::Instant;
+
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::batch_buffer::{offsets_to_commit, Batch};
+use super::client::{create_consumer, poll_message, ConsumerClient, POLL_TIMEOUT};
+use super::decoder::MessageDecoder;
+use super::intake::{log_record, Intake};
+use super::kind::ConsumerKind;
+use crate::app::error::{LoopError, Turn};
+use crate::ops::stats::{bump, ConsumerStats};
+
+const KIND: ConsumerKind = ConsumerKind::Batch;
+
+/// Runs the batch consumer until shutdown.
+pub(crate) fn run_batch_consumer(
+    intake: &Intake<'_>,
+    stats: &ConsumerStats,
+) -> Result<(), LoopError> {
+    let config = intake.config;
+    let mut consumer = BatchConsumer {
+        client: create_consumer(KIND, config, intake.shutdown, stats)?,
+        decoder: intake.decoder(),
+        batch: Batch::new(config.batch_size, config.batch_max_wait),
+        intake,
+        stats,
+    };
+    let outcome = consumer.run();
+    if outcome.is_ok() && !consumer.batch.is_empty() {
+        log::info!(
+            target: KIND.log_target(),
+            "{}: processing the partial batch before exiting",
+            KIND.name()
+        );
+        consumer.process_and_commit();
+    }
+    log::info!(target: KIND.log_target(), "{} exiting", KIND.name());
+    drop(consumer);
+    outcome
+}
+
+/// The loop's state: its client, its decoder and the batch being collected.
+struct BatchConsumer<'i, 'a> {
+    client: ConsumerClient<'a>,
+    decoder: MessageDecoder<'a>,
+    batch: Batch,
+    intake: &'i Intake<'a>,
+    stats: &'a ConsumerStats,
+}
+
+impl BatchConsumer<'_, '_> {
+    fn run(&mut self) -> Result<(), LoopError> {
+        while !self.intake.shutdown.is_stopping() {
+            if self.step()? == Turn::Stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls at most until the batch is due, adds what came to the batch, and processes and
+    /// commits the batch once it is full or its time is up.
+    fn step(&mut self) -> Result<Turn, LoopError> {
+        self.stats.heartbeat.beat();
+        let timeout = self
+            .batch
+            .time_left(Instant::now())
+            .map_or(POLL_TIMEOUT, |left| left.min(POLL_TIMEOUT));
+        let polled = poll_message(&self.client, timeout);
+        let revoked = self.client.context().role.take_revoked();
+        if !revoked.is_empty() {
+            let dropped = self.batch.forget_partitions(&revoked);
+            if dropped > 0 {
+                log::info!(
+                    target: KIND.log_target(),
+                    "{}: dropped {dropped} unprocessed records of revoked partitions",
+                    KIND.name()
+                );
+            }
+        }
+        // Read the clock again after the poll (it may have blocked); shared below.
+        let now = Instant::now();
+        if let Some(message) = polled? {
+            let Some(record) =
+                self.intake
+                    .decode_with_policy(KIND, &mut self.decoder, &message, self.stats)?
+            else {
+                return Ok(Turn::Stop);
+            };
+            self.batch.push(record, now);
+        }
+        if self.batch.is_due(now) {
+            self.process_and_commit();
+        }
+        Ok(Turn::Continue)
+    }
+
+    /// Processes every record of the batch, then commits their offsets synchronously.
+    fn process_and_commit(&mut self) {
+        let topic = &self.intake.config.topic;
+        let records = self.batch.take();
+        log::info!(target: KIND.log_target(), "received {} messages", records.len());
+        for record in &records {
+            log_record(KIND, topic, record, self.stats);
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (partition, next) in offsets_to_commit(&records) {
+            if let Err(e) = offsets.add_partition_offset(topic, partition, Offset::Offset(next)) {
+                log::error!(
+                    target: KIND.log_target(),
+                    "{}: cannot build the commit for p={partition}: {e}",
+                    KIND.name()
+                );
+                return;
+            }
+        }
+        match self.client.commit(&offsets, CommitMode::Sync) {
+            Ok(()) => bump(&self.stats.commits),
+            // Not committed means read again after a restart or rebalance: duplicates, no loss.
+            Err(e) => log::warn!(
+                target: KIND.log_target(),
+                "{}: commit of {} records failed, they may be processed again: {e}",
+                KIND.name(),
+                records.len()
+            ),
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The Kafka side of both consumers: creating a subscribed `BaseConsumer`, its role in the
+//! client context (rebalances, lag from statistics), and one poll with error triage. What
+//! differs between the two — the commit policy — lives in `single.rs` and `batch.rs`.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
+use rdkafka::statistics::Statistics;
+use rdkafka::TopicPartitionList;
+
+use super::kind::ConsumerKind;
+use crate::app::error::LoopError;
+use crate::app::shutdown::Shutdown;
+use crate::config::Config;
+use crate::kafka::{client_config_with, is_connection_noise, ClientEvents, ClientRole};
+use crate::ops::log_target;
+use crate::ops::stats::ConsumerStats;
+
+/// Longest a poll blocks, so each loop sees shutdown within this time.
+pub(crate) const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// How long librdkafka waits before fetching again for a partition whose local queue is full
+/// (`queued.min.messages`). Its default, 1 s, caps a consumer catching up on a backlog at about
+/// one queue's worth per partition per second: 150k msg/s on three partitions where the same
+/// consumer reads 1M+ msg/s with 50 ms. Below the threshold (any steady rate) it never applies.
+const FETCH_QUEUE_BACKOFF_MS: u32 = 50;
+
+/// A consumer client of the daemon.
+pub(crate) type ConsumerClient<'a> = BaseConsumer<ClientEvents<ConsumerEvents<'a>>>;
+
+/// A consumer's role in its client context: logs rebalances, remembers revoked partitions
+/// for the loop to act on after `poll` returns, and keeps the lag from librdkafka statistics.
+pub(crate) struct ConsumerEvents<'a> {
+    topic: String,
+    revoked: Mutex<Vec<i32>>,
+    stats: &'a ConsumerStats,
+}
+
+impl ConsumerEvents<'_> {
+    /// Partitions revoked since the last call.
+    pub(crate) fn take_revoked(&self) -> Vec<i32> {
+        std::mem::take(&mut *self.revoked.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl ClientRole for ConsumerEvents<'_> {
+    fn on_statistics(&self, statistics: Statistics) {
+        if let Some(lag) = total_lag(&statistics, &self.topic) {
+            self.stats.lag.store(lag, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Sum of the consumer lag over the assigned partitions of `topic`, if librdkafka knows any.
+fn total_lag(statistics: &Statistics, topic: &str) -> Option<i64> {
+    let lags: Vec<i64> = statistics
+        .topics
+        .get(topic)?
+        .partitions
+        .values()
+        // Partition -1 is librdkafka's internal "unassigned" bucket; -1 lag means unknown.
+        .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+        .map(|p| p.consumer_lag)
+        .collect();
+    (!lags.is_empty()).then(|| lags.iter().sum())
+}
+
+impl ConsumerContext for ClientEvents<ConsumerEvents<'_>> {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let name = self.name;
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let partitions = partitions_of(tpl);
+                let how = if consumer.assignment_lost() {
+                    "lost"
+                } else {
+                    "revoked"
+                };
+                log::info!(target: log_target::CONSUMER, "{name}: partitions {partitions:?} {how}");
+                self.role
+                    .revoked
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend(partitions);
+            }
+            Rebalance::Assign(tpl) => {
+                log::info!(
+                    target: log_target::CONSUMER,
+                    "{name}: partitions {:?} assigned",
+                    partitions_of(tpl)
+                );
+            }
+            Rebalance::Error(e) => {
+                log::warn!(target: log_target::CONSUMER, "{name}: rebalance error: {e}")
+            }
+        }
+    }
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<i32> {
+    tpl.elements().iter().map(|e| e.partition()).collect()
+}
+
+/// Creates the `kind` consumer, subscribed to the topic. With auto-commit (the single
+/// consumer), offsets are committed in the background, but only those the loop stored after
+/// handling a message.
+pub(crate) fn create_consumer<'a>(
+    kind: ConsumerKind,
+    config: &Config,
+    shutdown: &Shutdown,
+    stats: &'a ConsumerStats,
+) -> Result<ConsumerClient<'a>, LoopError> {
+    let client = kind.name();
+    let role = ConsumerEvents {
+        topic: config.topic.clone(),
+        revoked: Mutex::new(Vec::new()),
+        stats,
+    };
+    let consumer: ConsumerClient<'a> = consumer_config(config, kind)
+        .create_with_context(ClientEvents::new(client, shutdown, role))
+        .map_err(|error| LoopError::CreateClient { client, error })?;
+    consumer
+        .subscribe(&[&config.topic])
+        .map_err(|error| LoopError::Subscribe {
+            client,
+            topic: config.topic.clone(),
+            error,
+        })?;
+    Ok(consumer)
+}
+
+/// The librdkafka configuration of the `kind` consumer; `LIBRDKAFKA_*` overrides any of it.
+fn consumer_config(config: &Config, kind: ConsumerKind) -> ClientConfig {
+    let mut own = vec![
+        ("group.id", kind.group_id(config).to_string()),
+        ("enable.auto.commit", kind.auto_commit().to_string()),
+        // Store offsets by hand, after handling, so auto-commit never commits a message
+        // that was fetched but not yet handled.
+        ("enable.auto.offset.store", "false".to_string()),
+        ("auto.offset.reset", "earliest".to_string()),
+        ("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS.to_string()),
+    ];
+    if let Some(interval) = statistics_interval(config) {
+        own.push(("statistics.interval.ms", interval.as_millis().to_string()));
+    }
+    client_config_with(config, &own)
+}
+
+/// How often librdkafka reports statistics (for the lag): as often as the stats line or the
+/// metrics endpoint needs them, not at all when neither is on.
+fn statistics_interval(config: &Config) -> Option<Duration> {
+    let for_metrics = config.metrics_addr.as_ref().map(|_| Duration::from_secs(5));
+    match (config.stats_interval, for_metrics) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Polls once. Partition EOF and passing errors give `Ok(None)` (the latter logged); a fatal
+/// consumer error is returned as `Err`.
+pub(crate) fn poll_message<'c>(
+    consumer: &'c ConsumerClient<'_>,
+    timeout: Duration,
+) -> Result<Option<BorrowedMessage<'c>>, LoopError> {
+    let client = consumer.context().name;
+    match consumer.poll(timeout) {
+        None | Some(Err(KafkaError::PartitionEOF(_))) => Ok(None),
+        Some(Ok(message)) => Ok(Some(message)),
+        Some(Err(error @ KafkaError::MessageConsumptionFatal(_))) => {
+            Err(LoopError::FatalConsumer { client, error })
+        }
+        Some(Err(e)) if is_connection_noise(&e) => {
+            log::debug!(target: log_target::CONSUMER, "{client}: {e}");
+            Ok(None)
+        }
+        Some(Err(e)) => {
+            log::warn!(target: log_target::CONSUMER, "{client}: {e}");
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        Config::from_pairs(vars).expect("valid config")
+    }
+
+    #[test]
+    fn consumers_store_offsets_by_hand_and_refetch_quickly() {
+        let single = consumer_config(
+            &config(&[("CONSUMER_GROUP_ID_1", "g")]),
+            ConsumerKind::Single,
+        );
+        assert_eq!(single.get("group.id"), Some("g"));
+        assert_eq!(single.get("enable.auto.commit"), Some("true"));
+        assert_eq!(single.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(single.get("fetch.queue.backoff.ms"), Some("50"));
+        let batch = consumer_config(
+            &config(&[("CONSUMER_GROUP_ID_2", "g2")]),
+            ConsumerKind::Batch,
+        );
+        assert_eq!(batch.get("group.id"), Some("g2"));
+        assert_eq!(batch.get("enable.auto.commit"), Some("false"));
+    }
+
+    #[test]
+    fn librdkafka_variables_override_the_consumer_defaults() {
+        let client = consumer_config(
+            &config(&[
+                ("LIBRDKAFKA_FETCH_QUEUE_BACKOFF_MS", "1000"),
+                ("LIBRDKAFKA_AUTO_OFFSET_RESET", "latest"),
+            ]),
+            ConsumerKind::Single,
+        );
+        assert_eq!(client.get("fetch.queue.backoff.ms"), Some("1000"));
+        assert_eq!(client.get("auto.offset.reset"), Some("latest"));
+    }
+}

@@ -1,0 +1,149 @@
+//! From a consumed message to a record to handle, shared by both consumers: decoding (with
+//! waits for the registry), the `ON_DECODE_ERROR` policy for messages that cannot be decoded,
+//! and the per-record log line and counts.
+
+use std::time::Duration;
+
+use rdkafka::message::{BorrowedMessage, Message};
+
+use super::decoder::{DecodeError, MessageDecoder};
+use super::kind::ConsumerKind;
+use crate::app::error::LoopError;
+use crate::app::shutdown::Shutdown;
+use crate::config::{Config, OnDecodeError};
+use crate::format::{User, UserCodec};
+use crate::ops::log_target;
+use crate::ops::stats::{bump, ConsumerStats};
+use crate::producer::DeadLetters;
+use crate::registry::SchemaRegistryClient;
+
+/// One consumed message, decoded or not, ready to be handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Consumed {
+    /// Partition it came from.
+    pub(crate) partition: i32,
+    /// Its offset in that partition.
+    pub(crate) offset: i64,
+    /// Its timestamp (milliseconds since the Unix epoch), if it has one.
+    pub(crate) timestamp_ms: Option<i64>,
+    /// The record, or why it could not be decoded (it is still handled: as a skip).
+    pub(crate) outcome: Result<User, DecodeError>,
+}
+
+/// What both consumers need to turn messages into records; borrowed from start-up.
+pub(crate) struct Intake<'a> {
+    pub(crate) config: &'a Config,
+    /// Where writer schemas come from.
+    pub(crate) registry: &'a SchemaRegistryClient,
+    pub(crate) codec: &'a UserCodec,
+    /// The dead-letter producer, with `ON_DECODE_ERROR=dlq`.
+    pub(crate) dead_letters: Option<&'a DeadLetters>,
+    pub(crate) shutdown: &'a Shutdown,
+}
+
+impl<'a> Intake<'a> {
+    /// A decoder with its own schema cache, for one consumer.
+    pub(crate) fn decoder(&self) -> MessageDecoder<'a> {
+        MessageDecoder::new(self.registry, self.codec)
+    }
+
+    /// Decodes `message` and, if it cannot be decoded, applies `ON_DECODE_ERROR`.
+    /// - `Ok(Some(record))`: the record to handle; its offset may move once it is handled;
+    /// - `Ok(None)`: shutdown began first; the message was not handled and its offset must
+    ///   not move;
+    /// - `Err`: the daemon must stop (`ON_DECODE_ERROR=fail`); the offset must not move.
+    pub(crate) fn decode_with_policy(
+        &self,
+        kind: ConsumerKind,
+        decoder: &mut MessageDecoder<'_>,
+        message: &BorrowedMessage<'_>,
+        stats: &ConsumerStats,
+    ) -> Result<Option<Consumed>, LoopError> {
+        let name = kind.name();
+        let (partition, offset) = (message.partition(), message.offset());
+        // The topic name (a C string to check) is only needed for messages about errors.
+        let describe = || {
+            format!(
+                "{name}: message at {} p={partition} o={offset}",
+                message.topic()
+            )
+        };
+        let Some(outcome) =
+            decoder.decode_patiently(message.payload(), self.shutdown, &stats.heartbeat, describe)
+        else {
+            return Ok(None);
+        };
+        if let Err(error) = &outcome {
+            match self.config.on_decode_error {
+                OnDecodeError::Skip => {}
+                OnDecodeError::Fail => {
+                    return Err(LoopError::Undecodable {
+                        client: name,
+                        topic: message.topic().to_string(),
+                        partition,
+                        offset,
+                        error: Box::new(error.clone()),
+                    })
+                }
+                OnDecodeError::DeadLetter => {
+                    let Some(dead_letters) = self.dead_letters else {
+                        return Err(LoopError::NoDeadLetterProducer { client: name });
+                    };
+                    let group = kind.group_id(self.config);
+                    if !dead_letters.send(message, group, error, self.shutdown, &stats.heartbeat) {
+                        return Ok(None);
+                    }
+                    log::info!(
+                        target: log_target::CONSUMER,
+                        "{name}: copied p={partition} o={offset} to {}",
+                        dead_letters.topic()
+                    );
+                }
+            }
+        }
+        Ok(Some(Consumed {
+            partition,
+            offset,
+            timestamp_ms: message.timestamp().to_millis(),
+            outcome,
+        }))
+    }
+}
+
+/// Logs one handled record under the consumer's own target — `received {'name': …} (p=…, o=…)`
+/// — or, for an undecodable message, a warning naming where it is and why; counts either.
+pub(crate) fn log_record(
+    kind: ConsumerKind,
+    topic: &str,
+    record: &Consumed,
+    stats: &ConsumerStats,
+) {
+    let target = kind.log_target();
+    match &record.outcome {
+        Ok(user) => {
+            bump(&stats.consumed);
+            if let Some(produced_ms) = record.timestamp_ms {
+                stats.latency.record(since_unix_ms(produced_ms));
+            }
+            log::info!(target: target, "received {user} (p={}, o={})", record.partition, record.offset);
+        }
+        Err(error) => {
+            bump(&stats.decode_errors);
+            log::warn!(
+                target: target,
+                "undecodable message at {topic} p={} o={}: {error}",
+                record.partition,
+                record.offset
+            );
+        }
+    }
+}
+
+/// Time from `ms` (milliseconds since the Unix epoch) to now; zero if `ms` is in the future
+/// (clocks of producer hosts may run ahead).
+fn since_unix_ms(ms: i64) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.saturating_sub(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+}

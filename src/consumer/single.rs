@@ -1,0 +1,81 @@
+//! The single-message consumer (group `CONSUMER_GROUP_ID_1`): logs every record as it arrives.
+//!
+//! Commit policy: librdkafka auto-commits in the background, but only offsets this loop has
+//! stored, and it stores a message's offset only after handling it. A crash therefore never
+//! commits an unhandled message (at-least-once). On stop the consumer is closed, which commits
+//! the stored offsets.
+
+use rdkafka::consumer::Consumer;
+
+use super::client::{create_consumer, poll_message, ConsumerClient, POLL_TIMEOUT};
+use super::decoder::MessageDecoder;
+use super::intake::{log_record, Intake};
+use super::kind::ConsumerKind;
+use crate::app::error::{LoopError, Turn};
+use crate::ops::stats::{bump, ConsumerStats};
+
+const KIND: ConsumerKind = ConsumerKind::Single;
+
+/// Runs the single-message consumer until shutdown.
+pub(crate) fn run_single_consumer(
+    intake: &Intake<'_>,
+    stats: &ConsumerStats,
+) -> Result<(), LoopError> {
+    let mut consumer = SingleConsumer {
+        client: create_consumer(KIND, intake.config, intake.shutdown, stats)?,
+        decoder: intake.decoder(),
+        intake,
+        stats,
+    };
+    let outcome = consumer.run();
+    log::info!(target: KIND.log_target(), "{} exiting", KIND.name());
+    // Dropping the client leaves the group and commits the stored offsets.
+    drop(consumer);
+    outcome
+}
+
+/// The loop's state: its client, its decoder (with its schema cache) and where it counts.
+struct SingleConsumer<'i, 'a> {
+    client: ConsumerClient<'a>,
+    decoder: MessageDecoder<'a>,
+    intake: &'i Intake<'a>,
+    stats: &'a ConsumerStats,
+}
+
+impl SingleConsumer<'_, '_> {
+    fn run(&mut self) -> Result<(), LoopError> {
+        while !self.intake.shutdown.is_stopping() {
+            if self.step()? == Turn::Stop {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls one message, handles it, then stores its offset for the next auto-commit.
+    fn step(&mut self) -> Result<Turn, LoopError> {
+        self.stats.heartbeat.beat();
+        let Some(message) = poll_message(&self.client, POLL_TIMEOUT)? else {
+            return Ok(Turn::Continue);
+        };
+        let Some(record) =
+            self.intake
+                .decode_with_policy(KIND, &mut self.decoder, &message, self.stats)?
+        else {
+            return Ok(Turn::Stop);
+        };
+        log_record(KIND, &self.intake.config.topic, &record, self.stats);
+        match self.client.store_offset_from_message(&message) {
+            Ok(()) => bump(&self.stats.offsets_stored),
+            // The partition was revoked meanwhile: its new owner reads the message again.
+            Err(e) => log::warn!(
+                target: KIND.log_target(),
+                "{}: cannot store offset p={} o={}: {e}",
+                KIND.name(),
+                record.partition,
+                record.offset
+            ),
+        }
+        Ok(Turn::Continue)
+    }
+}

@@ -1,0 +1,337 @@
+//! Avro encoding of [`User`] and decoding with schema resolution.
+//!
+//! Two paths give the same bytes and the same records:
+//! - the direct path, used whenever the writer schema is our own `User` schema (the daemon's
+//!   records and any producer using the same schema): a `User` is a single Avro `string`, i.e.
+//!   a zig-zag varint length and UTF-8 bytes, so encoding and decoding need no allocation
+//!   beyond the string itself;
+//! - the generic path through apache-avro's `Value`, used for every other writer schema, so a
+//!   record written with another version (say, with an added field that has a default) is
+//!   resolved into the `User` reader schema exactly as Avro's resolution rules say.
+//!
+//! Tests check the two paths against each other.
+
+use std::fmt;
+
+use apache_avro::Schema;
+
+use super::user::{User, USER_SCHEMA_JSON};
+
+/// The most apache-avro may allocate for one string or byte array while decoding. Its default
+/// (512 MiB) would let a 20-byte hostile message claim half a gigabyte; no record on a Kafka
+/// topic (1 MiB per message by default) needs more than this.
+pub(crate) const MAX_DECODE_ALLOCATION: usize = 16 * 1024 * 1024;
+
+/// Why a datum could not be turned into a `User`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvroError(pub String);
+
+impl fmt::Display for AvroError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for AvroError {}
+
+/// A schema some producer wrote with, ready to decode its records into `User`s.
+#[derive(Debug)]
+pub struct WriterSchema {
+    schema: Schema,
+    /// The writer schema is our reader schema, so the direct path applies.
+    is_reader_schema: bool,
+}
+
+/// Encodes and decodes `User` records; holds the parsed reader schema.
+#[derive(Debug)]
+pub struct UserCodec {
+    reader: Schema,
+    reader_canonical: String,
+    registration_text: String,
+}
+
+impl UserCodec {
+    /// Parses `schemas/user.avsc` (compiled in) once.
+    pub fn new() -> Result<UserCodec, AvroError> {
+        // A process-wide setting that only the first call can make.
+        apache_avro::util::max_allocation_bytes(MAX_DECODE_ALLOCATION);
+        let reader = Schema::parse_str(USER_SCHEMA_JSON)
+            .map_err(|e| AvroError(format!("schemas/user.avsc is not a valid Avro schema: {e}")))?;
+        let json: serde_json::Value = serde_json::from_str(USER_SCHEMA_JSON)
+            .map_err(|e| AvroError(format!("schemas/user.avsc is not JSON: {e}")))?;
+        Ok(UserCodec {
+            reader_canonical: reader.canonical_form(),
+            reader,
+            // Compact JSON with sorted keys: the same text on every start, so registries
+            // that match schemas by content as sent (Apicurio) find the existing version.
+            registration_text: json.to_string(),
+        })
+    }
+
+    /// The schema text to register with the registry.
+    pub fn registration_text(&self) -> &str {
+        &self.registration_text
+    }
+
+    /// Parses a writer schema fetched from the registry and checks that its records can be
+    /// read as `User`s.
+    pub fn writer_schema(&self, schema_text: &str) -> Result<WriterSchema, AvroError> {
+        let schema = Schema::parse_str(schema_text)
+            .map_err(|e| AvroError(format!("writer schema is not valid Avro: {e}")))?;
+        let is_reader_schema = schema.canonical_form() == self.reader_canonical;
+        Ok(WriterSchema {
+            schema,
+            is_reader_schema,
+        })
+    }
+
+    /// Appends the Avro encoding of `user` to `out` (direct path).
+    pub fn encode(&self, user: &User, out: &mut Vec<u8>) {
+        write_long(user.name.len() as i64, out);
+        out.extend_from_slice(user.name.as_bytes());
+    }
+
+    /// Encodes through apache-avro's generic `Value` (kept for tests and benchmarks).
+    pub fn encode_generic(&self, user: &User) -> Result<Vec<u8>, AvroError> {
+        let value = apache_avro::to_value(user).map_err(|e| AvroError(e.to_string()))?;
+        apache_avro::to_avro_datum(&self.reader, value).map_err(|e| AvroError(e.to_string()))
+    }
+
+    /// Decodes one datum written with `writer` into a `User`. The whole datum must be used:
+    /// trailing bytes mean the payload is not what its schema id says.
+    pub fn decode(&self, writer: &WriterSchema, datum: &[u8]) -> Result<User, AvroError> {
+        if writer.is_reader_schema {
+            decode_direct(datum)
+        } else {
+            self.decode_generic(writer, datum)
+        }
+    }
+
+    /// Decodes through apache-avro's generic `Value` with schema resolution.
+    pub fn decode_generic(&self, writer: &WriterSchema, datum: &[u8]) -> Result<User, AvroError> {
+        let mut rest = datum;
+        let value = apache_avro::from_avro_datum(&writer.schema, &mut rest, Some(&self.reader))
+            .map_err(|e| AvroError(format!("body is not valid Avro for the writer schema: {e}")))?;
+        if !rest.is_empty() {
+            return Err(trailing_bytes(rest.len()));
+        }
+        apache_avro::from_value::<User>(&value)
+            .map_err(|e| AvroError(format!("record does not match User: {e}")))
+    }
+}
+
+fn trailing_bytes(count: usize) -> AvroError {
+    AvroError(format!("{count} bytes left over after the record"))
+}
+
+/// A `User` is one `string` field: a length then UTF-8 bytes.
+fn decode_direct(datum: &[u8]) -> Result<User, AvroError> {
+    let (len, used) = read_long(datum)?;
+    let rest = &datum[used..];
+    let len =
+        usize::try_from(len).map_err(|_| AvroError(format!("negative string length {len}")))?;
+    if len > rest.len() {
+        return Err(AvroError(format!(
+            "string length {len} is longer than the {} bytes left",
+            rest.len()
+        )));
+    }
+    let (bytes, rest) = rest.split_at(len);
+    if !rest.is_empty() {
+        return Err(trailing_bytes(rest.len()));
+    }
+    let name = std::str::from_utf8(bytes)
+        .map_err(|e| AvroError(format!("name is not valid UTF-8: {e}")))?;
+    Ok(User {
+        name: name.to_string(),
+    })
+}
+
+/// Writes an Avro `long`: zig-zag, then base-128 varint.
+fn write_long(n: i64, out: &mut Vec<u8>) {
+    let mut z = ((n << 1) ^ (n >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+/// Reads an Avro `long`; returns it and the bytes used.
+fn read_long(input: &[u8]) -> Result<(i64, usize), AvroError> {
+    let mut z: u64 = 0;
+    for (i, &byte) in input.iter().enumerate().take(10) {
+        if i == 9 && byte > 1 {
+            break;
+        }
+        z |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            let n = ((z >> 1) as i64) ^ -((z & 1) as i64);
+            return Ok((n, i + 1));
+        }
+    }
+    if input.len() < 10 && input.last().is_none_or(|b| b & 0x80 != 0) {
+        Err(AvroError("truncated length".to_string()))
+    } else {
+        Err(AvroError("length varint overflows 64 bits".to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codec() -> UserCodec {
+        UserCodec::new().expect("user.avsc parses")
+    }
+
+    fn names() -> Vec<String> {
+        let mut names: Vec<String> = vec![
+            String::new(),
+            "user_0".to_string(),
+            "o'neil \"quoted\"".to_string(),
+            "ünïcødé ✓ 🦀".to_string(),
+            "x".repeat(63),
+            "x".repeat(64),
+            "y".repeat(8191),
+            "z".repeat(70_000),
+        ];
+        names.extend((0..200).map(|n| format!("user_{}", n * 7919)));
+        names
+    }
+
+    #[test]
+    fn direct_encoding_equals_apache_avro() {
+        let codec = codec();
+        for name in names() {
+            let user = User { name };
+            let mut direct = Vec::new();
+            codec.encode(&user, &mut direct);
+            assert_eq!(
+                direct,
+                codec.encode_generic(&user).expect("encodes"),
+                "{user:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn both_decode_paths_round_trip() {
+        let codec = codec();
+        let writer = codec.writer_schema(USER_SCHEMA_JSON).expect("own schema");
+        assert!(writer.is_reader_schema);
+        for name in names() {
+            let user = User { name };
+            let mut datum = Vec::new();
+            codec.encode(&user, &mut datum);
+            assert_eq!(codec.decode(&writer, &datum), Ok(user.clone()));
+            assert_eq!(codec.decode_generic(&writer, &datum), Ok(user));
+        }
+    }
+
+    #[test]
+    fn record_from_a_newer_schema_with_a_defaulted_field_resolves() {
+        let codec = codec();
+        let newer = r#"{"namespace":"example.avro","type":"record","name":"User","fields":[
+            {"name":"name","type":"string"},
+            {"name":"favorite_number","type":["null","int"],"default":null},
+            {"name":"email","type":"string","default":""}]}"#;
+        let writer = codec.writer_schema(newer).expect("newer schema parses");
+        assert!(!writer.is_reader_schema);
+        let record = apache_avro::types::Value::Record(vec![
+            (
+                "name".into(),
+                apache_avro::types::Value::String("user_42".into()),
+            ),
+            (
+                "favorite_number".into(),
+                apache_avro::types::Value::Union(1, Box::new(apache_avro::types::Value::Int(7))),
+            ),
+            (
+                "email".into(),
+                apache_avro::types::Value::String("a@b.c".into()),
+            ),
+        ]);
+        let datum = apache_avro::to_avro_datum(&writer.schema, record).expect("encodes");
+        assert_eq!(codec.decode(&writer, &datum), Ok(User::numbered(42)));
+    }
+
+    #[test]
+    fn writer_schema_that_cannot_become_user_is_an_error() {
+        let codec = codec();
+        let other = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"long"}]}"#;
+        let writer = codec.writer_schema(other).expect("parses");
+        let datum = apache_avro::to_avro_datum(
+            &writer.schema,
+            apache_avro::types::Value::Record(vec![(
+                "id".into(),
+                apache_avro::types::Value::Long(1),
+            )]),
+        )
+        .expect("encodes");
+        assert!(codec.decode(&writer, &datum).is_err());
+        assert!(codec.writer_schema("{not json").is_err());
+    }
+
+    #[test]
+    fn bad_bodies_are_errors_on_both_paths() {
+        let codec = codec();
+        let writer = codec.writer_schema(USER_SCHEMA_JSON).expect("own schema");
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", vec![]),
+            ("truncated string", vec![0x0c, b'u', b's']),
+            ("truncated varint", vec![0x80]),
+            ("negative length", vec![0x01]),
+            (
+                "huge length",
+                vec![0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            ),
+            ("varint overflow", vec![0xff; 11]),
+            ("invalid UTF-8", vec![0x04, 0xff, 0xfe]),
+            ("trailing bytes", vec![0x02, b'a', b'b']),
+        ];
+        for (what, datum) in cases {
+            assert!(
+                codec.decode(&writer, &datum).is_err(),
+                "direct accepted {what}"
+            );
+            assert!(
+                codec.decode_generic(&writer, &datum).is_err(),
+                "generic accepted {what}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_encoding_matches_the_avro_spec() {
+        for (n, bytes) in [
+            (0i64, vec![0x00]),
+            (-1, vec![0x01]),
+            (1, vec![0x02]),
+            (-64, vec![0x7f]),
+            (64, vec![0x80, 0x01]),
+            (
+                i64::MAX,
+                vec![0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            ),
+            (
+                i64::MIN,
+                vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            ),
+        ] {
+            let mut out = Vec::new();
+            write_long(n, &mut out);
+            assert_eq!(out, bytes, "{n}");
+            assert_eq!(read_long(&bytes), Ok((n, bytes.len())), "{n}");
+        }
+    }
+
+    #[test]
+    fn registration_text_is_stable_compact_json() {
+        let codec = codec();
+        assert_eq!(
+            codec.registration_text(),
+            r#"{"fields":[{"name":"name","type":"string"}],"name":"User","namespace":"example.avro","type":"record"}"#
+        );
+    }
+}

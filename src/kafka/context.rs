@@ -1,0 +1,91 @@
+//! One client context for every Kafka client: librdkafka's log lines go to `log` under the
+//! `librdkafka` target, client errors are triaged once (fatal and authentication errors stop
+//! the daemon, passing connection failures stay quiet). What differs per client — delivery
+//! reports, rebalances, statistics — is its [`ClientRole`].
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::statistics::Statistics;
+
+use crate::app::error::LoopError;
+use crate::app::shutdown::Shutdown;
+use crate::ops::log_target;
+
+/// What a client does beyond logging and error triage.
+pub(crate) trait ClientRole: Send + Sync {
+    /// librdkafka's statistics, every `statistics.interval.ms` when that is set.
+    fn on_statistics(&self, _statistics: Statistics) {}
+}
+
+/// The context of one client: its name in log lines, the daemon's shutdown, and its role.
+pub(crate) struct ClientEvents<R> {
+    pub(crate) name: &'static str,
+    shutdown: Shutdown,
+    pub(crate) role: R,
+}
+
+impl<R> ClientEvents<R> {
+    pub(crate) fn new(name: &'static str, shutdown: &Shutdown, role: R) -> ClientEvents<R> {
+        ClientEvents {
+            name,
+            shutdown: shutdown.clone(),
+            role,
+        }
+    }
+}
+
+impl<R: ClientRole> ClientContext for ClientEvents<R> {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        // librdkafka logs passing connection failures at its error level; they are warnings
+        // here, because anything that really stops a client reaches `error` as well.
+        let level = match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical => {
+                log::Level::Error
+            }
+            RDKafkaLogLevel::Error | RDKafkaLogLevel::Warning => log::Level::Warn,
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => log::Level::Info,
+            RDKafkaLogLevel::Debug => log::Level::Debug,
+        };
+        log::log!(target: log_target::LIBRDKAFKA, level, "{}: {facility}: {message}", self.name);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let client = self.name;
+        let code = error.rdkafka_error_code();
+        if is_connection_noise(&error) {
+            // librdkafka's own log line already names the broker and the cause.
+            log::debug!(target: log_target::KAFKA, "{client}: {error}: {reason}");
+        } else if code == Some(RDKafkaErrorCode::Fatal) {
+            self.shutdown.fail(LoopError::FatalKafka {
+                client: client.to_string(),
+                reason: reason.to_string(),
+            });
+        } else if matches!(
+            code,
+            Some(RDKafkaErrorCode::Authentication)
+                | Some(RDKafkaErrorCode::SaslAuthenticationFailed)
+        ) {
+            // Wrong credentials do not fix themselves: stop with a clear error instead of
+            // retrying forever.
+            self.shutdown.fail(LoopError::Authentication {
+                client: client.to_string(),
+                reason: reason.to_string(),
+            });
+        } else if code == Some(RDKafkaErrorCode::SSL) {
+            log::error!(target: log_target::KAFKA, "{client}: {error}: {reason} (check the LIBRDKAFKA_SSL_* settings)");
+        } else {
+            log::warn!(target: log_target::KAFKA, "{client}: {error}: {reason}");
+        }
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        self.role.on_statistics(statistics);
+    }
+}
+
+/// Connection failures to a single broker: librdkafka reconnects by itself and logs each
+/// failure once, so repeating them from every callback only adds noise.
+pub(crate) fn is_connection_noise(error: &KafkaError) -> bool {
+    error.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure)
+}

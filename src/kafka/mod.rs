@@ -1,0 +1,9 @@
+//! What every Kafka client of the daemon shares: its librdkafka settings
+//! ([`client_config`]) and one client context for librdkafka's log and error hooks
+//! ([`context`]), which each client extends with its own role (delivery reports, rebalances).
+
+pub(crate) mod client_config;
+pub(crate) mod context;
+
+pub(crate) use client_config::{client_config_with, durable_producer_settings};
+pub(crate) use context::{is_connection_noise, ClientEvents, ClientRole};

@@ -1,0 +1,105 @@
+//! Liveness of the loops. Each loop beats its [`Heartbeat`] on every turn (a poll that
+//! returned, a record sent, a retry waited); a loop whose last beat is older than
+//! [`STALL_AFTER`] is stalled. The systemd watchdog and `/healthz` both ask [`stalled_loops`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A loop that has not turned for this long is stalled. Every loop turns at least every few
+/// hundred milliseconds when healthy (polls time out after 100 ms), so this is far from normal.
+pub(crate) const STALL_AFTER: Duration = Duration::from_secs(20);
+
+/// The process-wide reference point for beats (monotonic).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// The time of a loop's last turn.
+#[derive(Debug)]
+pub(crate) struct Heartbeat {
+    /// Milliseconds since [`epoch`] at the last beat.
+    last_ms: AtomicU64,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        let heartbeat = Heartbeat {
+            last_ms: AtomicU64::new(0),
+        };
+        heartbeat.beat();
+        heartbeat
+    }
+}
+
+impl Heartbeat {
+    /// Records that the loop made a turn now.
+    pub(crate) fn beat(&self) {
+        let now = epoch().elapsed().as_millis() as u64;
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Time since the last turn.
+    pub(crate) fn age(&self) -> Duration {
+        self.age_at(epoch().elapsed())
+    }
+
+    /// Time from the last turn to `now` (measured from the process epoch).
+    fn age_at(&self, now: Duration) -> Duration {
+        now.saturating_sub(Duration::from_millis(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// Names of the loops in `beats` that have not turned within [`STALL_AFTER`].
+pub(crate) fn stalled_loops<'a>(beats: &[(&'a str, &Heartbeat)]) -> Vec<&'a str> {
+    stalled_at(beats, epoch().elapsed())
+}
+
+fn stalled_at<'a>(beats: &[(&'a str, &Heartbeat)], now: Duration) -> Vec<&'a str> {
+    beats
+        .iter()
+        .filter(|(_, beat)| beat.age_at(now) > STALL_AFTER)
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beat_at(ms: u64) -> Heartbeat {
+        Heartbeat {
+            last_ms: AtomicU64::new(ms),
+        }
+    }
+
+    #[test]
+    fn a_fresh_heartbeat_is_not_stalled() {
+        let beat = Heartbeat::default();
+        assert!(beat.age() < Duration::from_secs(1));
+        assert!(stalled_loops(&[("producer", &beat)]).is_empty());
+    }
+
+    #[test]
+    fn only_loops_silent_for_longer_than_the_limit_are_stalled() {
+        let (old, recent) = (beat_at(1_000), beat_at(15_000));
+        let beats = [("batch", &old), ("single", &recent)];
+        assert!(stalled_at(&beats, Duration::from_millis(21_000)).is_empty());
+        assert_eq!(
+            stalled_at(&beats, Duration::from_millis(21_001)),
+            vec!["batch"]
+        );
+        assert_eq!(
+            stalled_at(&beats, Duration::from_secs(60)),
+            vec!["batch", "single"]
+        );
+    }
+
+    #[test]
+    fn beat_resets_the_age() {
+        let beat = beat_at(0);
+        beat.beat();
+        assert!(beat.age() < Duration::from_secs(1));
+    }
+}

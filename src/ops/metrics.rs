@@ -1,0 +1,231 @@
+//! The daemon's figures as operators read them: the one-line `stats:` summary for the log and
+//! the Prometheus text for `/metrics`. Metric names, labels and `stats:` fields are part of the
+//! interface: README.md lists them and a test holds the two together.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use super::stats::{read, Stats};
+use crate::config::Config;
+use crate::consumer::ConsumerKind;
+
+/// The consumer groups, to label per-consumer figures.
+#[derive(Debug, Clone)]
+pub(crate) struct Groups {
+    single: String,
+    batch: String,
+}
+
+impl Groups {
+    pub(crate) fn of(config: &Config) -> Groups {
+        Groups {
+            single: config.single_group_id.clone(),
+            batch: config.batch_group_id.clone(),
+        }
+    }
+
+    /// Each consumer with its label and group.
+    fn each(&self) -> [(ConsumerKind, &'static str, &str); 2] {
+        ConsumerKind::ALL.map(|kind| {
+            let group = match kind {
+                ConsumerKind::Single => self.single.as_str(),
+                ConsumerKind::Batch => self.batch.as_str(),
+            };
+            (kind, kind.label(), group)
+        })
+    }
+}
+
+/// The periodic log line: `stats: produced=… delivered=… …`.
+pub(crate) fn stats_line(stats: &Stats, groups: &Groups) -> String {
+    let mut line = format!(
+        "stats: produced={} delivered={} failed={}",
+        read(&stats.produced),
+        read(&stats.delivered),
+        read(&stats.delivery_failed)
+    );
+    for (consumer, kind, group) in groups.each() {
+        let c = stats.consumer(consumer);
+        let lag = c.lag.load(Ordering::Relaxed);
+        let _ = write!(
+            line,
+            " | {kind} ({group}): consumed={} decode_errors={} commits={} lag={} latency_p99={}",
+            read(&c.consumed),
+            read(&c.decode_errors),
+            c.commits_figure(),
+            if lag < 0 {
+                "unknown".to_string()
+            } else {
+                lag.to_string()
+            },
+            c.latency
+                .quantile(0.99)
+                .map_or("none".to_string(), |d| format!("{d:?}"))
+        );
+    }
+    line
+}
+
+/// The figures in the Prometheus text exposition format.
+pub(crate) fn prometheus_text(stats: &Stats, groups: &Groups) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
+        let _ = writeln!(out, "# HELP kafka_avro_daemon_{name} {help}");
+        let _ = writeln!(out, "# TYPE kafka_avro_daemon_{name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "kafka_avro_daemon_{name}{labels} {value}");
+        }
+    };
+    let plain = |v: u64| vec![(String::new(), v.to_string())];
+    family(
+        "produced_total",
+        "counter",
+        "Records handed to the producer queue.",
+        &plain(read(&stats.produced)),
+    );
+    family(
+        "delivered_total",
+        "counter",
+        "Records acknowledged by the brokers.",
+        &plain(read(&stats.delivered)),
+    );
+    family(
+        "delivery_failed_total",
+        "counter",
+        "Records whose delivery failed.",
+        &plain(read(&stats.delivery_failed)),
+    );
+    let per_consumer = |value: &dyn Fn(ConsumerKind) -> String| -> Vec<(String, String)> {
+        groups
+            .each()
+            .iter()
+            .map(|(consumer, kind, group)| {
+                (
+                    format!("{{consumer=\"{kind}\",group=\"{}\"}}", escape(group)),
+                    value(*consumer),
+                )
+            })
+            .collect()
+    };
+    family(
+        "consumed_total",
+        "counter",
+        "Records decoded and handled.",
+        &per_consumer(&|i| read(&stats.consumer(i).consumed).to_string()),
+    );
+    family(
+        "decode_errors_total",
+        "counter",
+        "Undecodable messages skipped.",
+        &per_consumer(&|i| read(&stats.consumer(i).decode_errors).to_string()),
+    );
+    family(
+        "commits_total",
+        "counter",
+        "Offset commits (batch) or offset stores (single).",
+        &per_consumer(&|i| stats.consumer(i).commits_figure().to_string()),
+    );
+    family(
+        "consumer_lag",
+        "gauge",
+        "Messages behind the partitions' ends (-1: not known yet).",
+        &per_consumer(&|i| stats.consumer(i).lag.load(Ordering::Relaxed).to_string()),
+    );
+    let mut latencies = Vec::new();
+    for (consumer, kind, group) in groups.each() {
+        let histogram = &stats.consumer(consumer).latency;
+        for (label, q) in [("0.5", 0.5), ("0.99", 0.99), ("1", 1.0)] {
+            let seconds = histogram.quantile(q).map_or(0.0, |d| d.as_secs_f64());
+            latencies.push((
+                format!(
+                    "{{consumer=\"{kind}\",group=\"{}\",quantile=\"{label}\"}}",
+                    escape(group)
+                ),
+                format!("{seconds:.6}"),
+            ));
+        }
+    }
+    family(
+        "latency_seconds",
+        "gauge",
+        "Produce-to-handled latency quantiles since start (0 until a record is handled).",
+        &latencies,
+    );
+    let ages: Vec<(String, String)> = stats
+        .heartbeats()
+        .iter()
+        .map(|(name, beat)| {
+            (
+                format!("{{loop=\"{name}\"}}"),
+                format!("{:.3}", beat.age().as_secs_f64()),
+            )
+        })
+        .collect();
+    family(
+        "loop_idle_seconds",
+        "gauge",
+        "Seconds since each loop last made progress.",
+        &ages,
+    );
+    out
+}
+
+/// Escapes a Prometheus label value.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::ops::stats::bump;
+
+    pub(crate) fn groups() -> Groups {
+        Groups {
+            single: "g1".to_string(),
+            batch: "g\"2".to_string(),
+        }
+    }
+
+    #[test]
+    fn stats_line_shows_every_figure() {
+        let stats = Stats::default();
+        bump(&stats.produced);
+        bump(&stats.produced);
+        bump(&stats.delivered);
+        bump(&stats.consumer(ConsumerKind::Batch).decode_errors);
+        stats
+            .consumer(ConsumerKind::Single)
+            .lag
+            .store(5, Ordering::Relaxed);
+        assert_eq!(
+            stats_line(&stats, &groups()),
+            "stats: produced=2 delivered=1 failed=0 \
+             | single (g1): consumed=0 decode_errors=0 commits=0 lag=5 latency_p99=none \
+             | batch (g\"2): consumed=0 decode_errors=1 commits=0 lag=unknown latency_p99=none"
+        );
+    }
+
+    #[test]
+    fn prometheus_text_has_typed_families_and_escaped_labels() {
+        let stats = Stats::default();
+        bump(&stats.consumer(ConsumerKind::Single).consumed);
+        let text = prometheus_text(&stats, &groups());
+        assert!(text.contains(
+            "# TYPE kafka_avro_daemon_produced_total counter\nkafka_avro_daemon_produced_total 0\n"
+        ));
+        assert!(
+            text.contains("kafka_avro_daemon_consumed_total{consumer=\"single\",group=\"g1\"} 1\n")
+        );
+        assert!(text
+            .contains("kafka_avro_daemon_consumer_lag{consumer=\"batch\",group=\"g\\\"2\"} -1\n"));
+        assert!(text.contains("kafka_avro_daemon_loop_idle_seconds{loop=\"producer\"} "));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().expect("value");
+            assert!(value.parse::<f64>().is_ok(), "bad sample line {line}");
+        }
+    }
+}

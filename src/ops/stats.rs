@@ -1,0 +1,89 @@
+//! Figures shared by every loop: counters that only grow, the consumers' lag, and each loop's
+//! heartbeat. Written by the loops, read by the stats line, `/metrics`, `/healthz` and the
+//! watchdog. Plain relaxed atomics: each figure is independent of the others.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use super::health::Heartbeat;
+use super::latency::LatencyHistogram;
+use crate::consumer::ConsumerKind;
+
+/// Figures of one daemon run.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    /// Records handed to the producer's queue.
+    pub(crate) produced: AtomicU64,
+    /// Records the broker acknowledged.
+    pub(crate) delivered: AtomicU64,
+    /// Records whose delivery failed for good.
+    pub(crate) delivery_failed: AtomicU64,
+    /// The producer's send loop.
+    pub(crate) producer_heartbeat: Heartbeat,
+    /// Per consumer, indexed by [`ConsumerKind::index`]; see [`Stats::consumer`].
+    consumers: [ConsumerStats; 2],
+}
+
+/// Figures of one consumer.
+#[derive(Debug)]
+pub(crate) struct ConsumerStats {
+    /// Records decoded and handled.
+    pub(crate) consumed: AtomicU64,
+    /// Messages that could not be decoded and were skipped.
+    pub(crate) decode_errors: AtomicU64,
+    /// Successful synchronous commits, one per batch (batch consumer).
+    pub(crate) commits: AtomicU64,
+    /// Offsets stored for auto-commit, one per handled record (single consumer).
+    pub(crate) offsets_stored: AtomicU64,
+    /// Messages behind the end of the assigned partitions, from librdkafka statistics;
+    /// -1 until known.
+    pub(crate) lag: AtomicI64,
+    /// Produce-to-handled latency of decoded records.
+    pub(crate) latency: LatencyHistogram,
+    /// The consumer's poll loop.
+    pub(crate) heartbeat: Heartbeat,
+}
+
+impl Default for ConsumerStats {
+    fn default() -> Self {
+        ConsumerStats {
+            consumed: AtomicU64::new(0),
+            decode_errors: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            offsets_stored: AtomicU64::new(0),
+            lag: AtomicI64::new(-1),
+            latency: LatencyHistogram::default(),
+            heartbeat: Heartbeat::default(),
+        }
+    }
+}
+
+impl ConsumerStats {
+    /// What the `commits` figure of the stats line and `/metrics` shows: commits of the batch
+    /// consumer, offset stores of the single consumer (each consumer only moves one of them;
+    /// the operator-visible name predates the split).
+    pub(crate) fn commits_figure(&self) -> u64 {
+        read(&self.commits) + read(&self.offsets_stored)
+    }
+}
+
+impl Stats {
+    /// The figures of one consumer.
+    pub(crate) fn consumer(&self, kind: ConsumerKind) -> &ConsumerStats {
+        &self.consumers[kind.index()]
+    }
+
+    /// Each loop's name and heartbeat, for liveness checks.
+    pub(crate) fn heartbeats(&self) -> [(&'static str, &Heartbeat); 3] {
+        let [single, batch] =
+            ConsumerKind::ALL.map(|kind| (kind.name(), &self.consumer(kind).heartbeat));
+        [("producer", &self.producer_heartbeat), single, batch]
+    }
+}
+
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(crate) fn read(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}

@@ -1,0 +1,176 @@
+//! The dead-letter queue for `ON_DECODE_ERROR=dlq`: an undecodable message is copied, key and
+//! value untouched, to `<topic>.dlq` with headers naming where it came from and why it failed.
+//! The copy is acknowledged by all in-sync replicas before the source offset may move, so a
+//! poison message is never lost, only moved aside.
+
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+
+use crate::app::retry::{retry_until_stopped, Backoff};
+use crate::app::shutdown::Shutdown;
+use crate::config::Config;
+use crate::consumer::DecodeError;
+use crate::kafka::{client_config_with, durable_producer_settings, ClientEvents, ClientRole};
+use crate::ops::health::Heartbeat;
+use crate::ops::log_target;
+
+/// Header naming the topic the message was read from.
+pub const HEADER_TOPIC: &str = "dlq.source.topic";
+/// Header with the source partition.
+pub const HEADER_PARTITION: &str = "dlq.source.partition";
+/// Header with the source offset.
+pub const HEADER_OFFSET: &str = "dlq.source.offset";
+/// Header naming the consumer group that gave up on the message (each group decides on its
+/// own, so a poison message is copied once per group).
+pub const HEADER_GROUP: &str = "dlq.consumer.group";
+/// Header with the decode error.
+pub const HEADER_ERROR: &str = "dlq.error";
+
+/// Name of this client in log lines.
+const CLIENT: &str = "dead-letter producer";
+
+/// How long one attempt waits for the acknowledgement.
+const ACK_WAIT: Duration = Duration::from_secs(10);
+
+/// Between attempts to get a copy acknowledged.
+const RETRY_BACKOFF: Backoff = Backoff::fixed(Duration::from_secs(1));
+
+/// The dead-letter producer's role: count failed deliveries, so a sender can tell whether its
+/// copy made it.
+pub(crate) struct FailedDeliveries(AtomicU64);
+
+impl ClientRole for FailedDeliveries {}
+
+impl ProducerContext for ClientEvents<FailedDeliveries> {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, _)) = result {
+            self.role.0.fetch_add(1, Ordering::SeqCst);
+            log::error!(target: log_target::DEAD_LETTER, "{CLIENT}: delivery failed: {error}");
+        }
+    }
+}
+
+/// A producer for the dead-letter topic, shared by both consumers.
+pub(crate) struct DeadLetters {
+    producer: BaseProducer<ClientEvents<FailedDeliveries>>,
+    topic: String,
+}
+
+impl DeadLetters {
+    /// Creates the producer for `<topic>.dlq` (acks=all, idempotent).
+    pub(crate) fn create(config: &Config, shutdown: &Shutdown) -> Result<DeadLetters, KafkaError> {
+        let mut own = durable_producer_settings().to_vec();
+        own.push(("linger.ms", "0".to_string()));
+        let producer = client_config_with(config, &own).create_with_context(ClientEvents::new(
+            CLIENT,
+            shutdown,
+            FailedDeliveries(AtomicU64::new(0)),
+        ))?;
+        Ok(DeadLetters {
+            producer,
+            topic: format!("{}.dlq", config.topic),
+        })
+    }
+
+    /// The dead-letter topic.
+    pub(crate) fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Copies `message` to the dead-letter topic and waits until it is acknowledged, trying
+    /// again until it is or shutdown begins. Returns whether the copy was acknowledged.
+    pub(crate) fn send(
+        &self,
+        message: &BorrowedMessage<'_>,
+        group: &str,
+        error: &DecodeError,
+        shutdown: &Shutdown,
+        heartbeat: &Heartbeat,
+    ) -> bool {
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        let reason = error.to_string();
+        let acknowledged = retry_until_stopped(
+            &RETRY_BACKOFF,
+            shutdown,
+            Some(heartbeat),
+            |_| {
+                if self.send_once(message, group, &partition, &offset, &reason) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+            |(), _, _| {
+                log::warn!(
+                    target: log_target::DEAD_LETTER,
+                    "{CLIENT}: copy of p={partition} o={offset} to {} not acknowledged yet; trying again",
+                    self.topic
+                );
+            },
+        );
+        acknowledged.is_some()
+    }
+
+    /// One attempt: enqueue the copy and wait up to [`ACK_WAIT`] for its acknowledgement.
+    fn send_once(
+        &self,
+        message: &BorrowedMessage<'_>,
+        group: &str,
+        partition: &str,
+        offset: &str,
+        reason: &str,
+    ) -> bool {
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: HEADER_TOPIC,
+                value: Some(message.topic()),
+            })
+            .insert(Header {
+                key: HEADER_PARTITION,
+                value: Some(partition),
+            })
+            .insert(Header {
+                key: HEADER_OFFSET,
+                value: Some(offset),
+            })
+            .insert(Header {
+                key: HEADER_GROUP,
+                value: Some(group),
+            })
+            .insert(Header {
+                key: HEADER_ERROR,
+                value: Some(reason),
+            });
+        let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic).headers(headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        let failed = &self.producer.context().role.0;
+        let failed_before = failed.load(Ordering::SeqCst);
+        match self.producer.send(record) {
+            Ok(()) => {
+                self.producer.flush(ACK_WAIT).is_ok()
+                    && failed.load(Ordering::SeqCst) == failed_before
+            }
+            Err((e, _)) => {
+                log::warn!(
+                    target: log_target::DEAD_LETTER,
+                    "{CLIENT}: cannot enqueue for {}: {e}",
+                    self.topic
+                );
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The producer loop: `User { name: "user_<n>" }` records, Avro in the Confluent wire format,
+//! one every `PRODUCE_INTERVAL_MS`.
+//!
+//! Delivery: `acks=all` and idempotence by default, so an acknowledged record is on every
+//! in-sync replica exactly once. A full local queue is waited out (poll, then send the same
+//! record again), never dropped. On stop the queue is flushed within `FLUSH_TIMEOUT_MS`, and
+//! the summary line says how many records were delivered, failed or left undelivered.
+//!
+//! Threads: the send loop below, and a poll thread that serves delivery reports
+//! ([`super::delivery`]) until the send loop has finished.
+
+use std::fmt::Write as _;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use uuid::Uuid;
+
+use super::delivery::DeliveryReports;
+use crate::app::error::{LoopError, Turn};
+use crate::app::retry::{retry_until_stopped, Backoff};
+use crate::app::shutdown::Shutdown;
+use crate::config::Config;
+use crate::format::{write_header, User, UserCodec};
+use crate::kafka::{client_config_with, ClientEvents};
+use crate::ops::log_target;
+use crate::ops::stats::{bump, read, Stats};
+
+/// Name of this client in log lines.
+const CLIENT: &str = "producer";
+
+/// How long one `poll` of the delivery-report thread blocks.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// While the local queue is full, try again this often: delivery reports free space within
+/// milliseconds once the brokers answer.
+const QUEUE_FULL_BACKOFF: Backoff = Backoff::fixed(Duration::from_millis(5));
+
+/// How often a full queue is reported while it stays full.
+const QUEUE_FULL_REPORT_EVERY: Duration = Duration::from_secs(5);
+
+type Client<'a> = BaseProducer<ClientEvents<DeliveryReports<'a>>>;
+
+/// Creates the producer with the configured acks, idempotence, retries and linger.
+fn create_producer<'a>(
+    config: &Config,
+    shutdown: &Shutdown,
+    stats: &'a Stats,
+) -> Result<Client<'a>, KafkaError> {
+    let mut own = vec![
+        ("acks", config.acks.clone()),
+        ("enable.idempotence", config.enable_idempotence.to_string()),
+        ("linger.ms", config.linger_ms.to_string()),
+    ];
+    if let Some(retries) = config.retries {
+        own.push(("message.send.max.retries", retries.to_string()));
+    }
+    client_config_with(config, &own).create_with_context(ClientEvents::new(
+        CLIENT,
+        shutdown,
+        DeliveryReports { stats },
+    ))
+}
+
+/// Runs the producer until shutdown (or `PRODUCE_COUNT` records), then flushes.
+pub(crate) fn run_producer(
+    config: &Config,
+    schema_id: u32,
+    codec: &UserCodec,
+    shutdown: &Shutdown,
+    stats: &Stats,
+) -> Result<(), LoopError> {
+    let producer =
+        create_producer(config, shutdown, stats).map_err(|error| LoopError::CreateClient {
+            client: CLIENT,
+            error,
+        })?;
+    let send_loop_done = AtomicBool::new(false);
+    let outcome = std::thread::scope(|scope| {
+        let poller = std::thread::Builder::new()
+            .name("producer-poll".to_string())
+            .spawn_scoped(scope, || {
+                while !send_loop_done.load(Ordering::Acquire) {
+                    producer.poll(POLL_INTERVAL);
+                }
+            })
+            .map_err(|e| LoopError::Spawn {
+                thread: "producer-poll",
+                error: e.to_string(),
+            })?;
+        let mut send_loop = SendLoop::new(&producer, config, schema_id, codec, shutdown, stats);
+        let outcome = send_loop.run();
+        send_loop_done.store(true, Ordering::Release);
+        poller.join().map_err(|_| LoopError::Panicked {
+            thread: "producer-poll",
+        })?;
+        outcome
+    });
+    flush(&producer, config.flush_timeout, stats);
+    log::info!(target: log_target::PRODUCER, "producer exiting");
+    outcome
+}
+
+/// The send loop's state: the client, the record counter and the buffers reused for every
+/// record, so the send path allocates nothing of its own.
+struct SendLoop<'p, 'a> {
+    producer: &'p Client<'a>,
+    config: &'p Config,
+    schema_id: u32,
+    codec: &'p UserCodec,
+    shutdown: &'p Shutdown,
+    stats: &'a Stats,
+    /// A ticker rather than a sleep: the interval is kept even when a send takes a while,
+    /// and `select!` wakes at once on shutdown. `None`: as fast as the queue allows.
+    ticker: Option<Receiver<Instant>>,
+    /// Number of the next record.
+    next: u64,
+    payload: Vec<u8>,
+    user: User,
+    key_buffer: [u8; uuid::fmt::Hyphenated::LENGTH],
+}
+
+impl<'p, 'a> SendLoop<'p, 'a> {
+    fn new(
+        producer: &'p Client<'a>,
+        config: &'p Config,
+        schema_id: u32,
+        codec: &'p UserCodec,
+        shutdown: &'p Shutdown,
+        stats: &'a Stats,
+    ) -> SendLoop<'p, 'a> {
+        SendLoop {
+            producer,
+            config,
+            schema_id,
+            codec,
+            shutdown,
+            stats,
+            ticker: (!config.produce_interval.is_zero())
+                .then(|| crossbeam_channel::tick(config.produce_interval)),
+            next: 0,
+            payload: Vec::with_capacity(64),
+            user: User::numbered(0),
+            key_buffer: [0u8; uuid::fmt::Hyphenated::LENGTH],
+        }
+    }
+
+    /// Sends until shutdown or until `PRODUCE_COUNT` records are sent; after the count, idles
+    /// (alive for the watchdog) until shutdown, so the stop sequence stays the same.
+    fn run(&mut self) -> Result<(), LoopError> {
+        while !self.shutdown.is_stopping() && !self.all_sent() {
+            if self.send_next()? == Turn::Stop {
+                return Ok(());
+            }
+        }
+        if self.all_sent() {
+            log::info!(
+                target: log_target::PRODUCER,
+                "producer: sent all {} records of PRODUCE_COUNT; idle until shutdown",
+                self.next
+            );
+            while !self.shutdown.sleep(Duration::from_secs(1)) {
+                self.stats.producer_heartbeat.beat();
+            }
+        }
+        Ok(())
+    }
+
+    fn all_sent(&self) -> bool {
+        self.config
+            .produce_count
+            .is_some_and(|count| self.next >= count)
+    }
+
+    /// Encodes, frames and enqueues the next record, then waits for the next tick.
+    fn send_next(&mut self) -> Result<Turn, LoopError> {
+        self.stats.producer_heartbeat.beat();
+        self.user.name.clear();
+        let _ = write!(self.user.name, "user_{}", self.next);
+        self.payload.clear();
+        write_header(self.schema_id, &mut self.payload);
+        self.codec.encode(&self.user, &mut self.payload);
+        let key: &str = match &self.config.producer_key {
+            Some(key) => key,
+            None => Uuid::new_v4()
+                .hyphenated()
+                .encode_lower(&mut self.key_buffer),
+        };
+        let record = BaseRecord::to(&self.config.topic)
+            .key(key)
+            .payload(&self.payload[..]);
+        if enqueue_patiently(self.producer, record, self.shutdown, self.stats)? == Turn::Stop {
+            return Ok(Turn::Stop);
+        }
+        bump(&self.stats.produced);
+        self.next += 1;
+        if let Some(ticker) = &self.ticker {
+            select! {
+                recv(ticker) -> _ => {},
+                recv(self.shutdown.wake_receiver()) -> _ => {},
+            }
+        }
+        Ok(Turn::Continue)
+    }
+}
+
+/// Enqueues one record, waiting while the local queue is full. [`Turn::Stop`]: shutdown began
+/// before the record could be enqueued (it was not sent).
+fn enqueue_patiently<'r>(
+    producer: &Client<'_>,
+    record: BaseRecord<'r, str, [u8]>,
+    shutdown: &Shutdown,
+    stats: &Stats,
+) -> Result<Turn, LoopError> {
+    let mut record = Some(record);
+    let mut full_since: Option<Instant> = None;
+    let outcome = retry_until_stopped(
+        &QUEUE_FULL_BACKOFF,
+        shutdown,
+        Some(&stats.producer_heartbeat),
+        |_| {
+            let Some(next) = record.take() else {
+                return ControlFlow::Break(Ok(()));
+            };
+            match producer.send(next) {
+                Ok(()) => ControlFlow::Break(Ok(())),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = Some(returned);
+                    ControlFlow::Continue(())
+                }
+                Err((error, returned)) => ControlFlow::Break(Err(LoopError::Send {
+                    topic: returned.topic.to_string(),
+                    error,
+                })),
+            }
+        },
+        // Delivery reports free queue space; the poll thread serves them, so just wait.
+        |(), _, _| {
+            let since = *full_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > QUEUE_FULL_REPORT_EVERY {
+                log::warn!(
+                    target: log_target::PRODUCER,
+                    "producer: local queue full for {:?}, waiting for the brokers",
+                    since.elapsed()
+                );
+                full_since = Some(Instant::now());
+            }
+        },
+    );
+    match outcome {
+        Some(Ok(())) => Ok(Turn::Continue),
+        Some(Err(error)) => Err(error),
+        None => Ok(Turn::Stop),
+    }
+}
+
+/// Delivers what is still queued, within `timeout`, and logs the run's figures.
+fn flush(producer: &Client<'_>, timeout: Duration, stats: &Stats) {
+    let queued = producer.in_flight_count();
+    if queued > 0 {
+        log::info!(
+            target: log_target::PRODUCER,
+            "producer: flushing {queued} queued records (at most {timeout:?})"
+        );
+    }
+    if let Err(e) = producer.flush(timeout) {
+        log::error!(
+            target: log_target::PRODUCER,
+            "producer: flush did not finish within {timeout:?}: {e}"
+        );
+    }
+    log::info!(
+        target: log_target::PRODUCER,
+        "producer: sent {}, delivered {}, failed {}, undelivered {}",
+        read(&stats.produced),
+        read(&stats.delivered),
+        read(&stats.delivery_failed),
+        producer.in_flight_count()
+    );
+}

@@ -1,0 +1,261 @@
+//! A blocking client for the Confluent Schema Registry REST API (also served by Apicurio's
+//! `/apis/ccompat/v7`): register a schema under a subject, fetch a schema by id.
+//!
+//! Connection errors, timeouts and 5xx answers are retried a bounded number of times with
+//! exponential backoff; a 4xx is final and reported with the registry's own message.
+
+use std::fmt;
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::StatusCode;
+use serde::Deserialize;
+
+use super::error::RegistryError;
+use crate::app::retry::{retry_until_stopped, Backoff};
+use crate::app::shutdown::Shutdown;
+use crate::config::Secret;
+use crate::ops::log_target;
+
+/// Content type the Confluent API speaks.
+const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+/// Between retries of a failed request: from 200 ms, doubling up to 5 s, so the default five
+/// retries span about 6 s, enough for a registry that restarts.
+const RETRY_BACKOFF: Backoff =
+    Backoff::exponential(Duration::from_millis(200), Duration::from_secs(5));
+
+/// The part of a registry answer we read.
+#[derive(Deserialize)]
+struct IdResponse {
+    id: u32,
+}
+
+#[derive(Deserialize)]
+struct SchemaResponse {
+    schema: String,
+    #[serde(rename = "schemaType")]
+    schema_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorResponse {
+    message: Option<String>,
+}
+
+/// Talks to one registry; cheap to share by reference between threads.
+pub struct SchemaRegistryClient {
+    base_url: String,
+    http: Client,
+    basic_auth: Option<(String, Option<String>)>,
+    retries: u32,
+    shutdown: Shutdown,
+}
+
+impl fmt::Debug for SchemaRegistryClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SchemaRegistryClient")
+            .field("base_url", &self.base_url)
+            .field("retries", &self.retries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SchemaRegistryClient {
+    /// A client for `base_url` (which may carry a path). `user_info` is `user:password` for
+    /// basic auth. Waits between retries end early when `shutdown` starts.
+    pub fn new(
+        base_url: &str,
+        user_info: Option<&Secret>,
+        retries: u32,
+        shutdown: Shutdown,
+    ) -> Result<SchemaRegistryClient, RegistryError> {
+        let http = Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .user_agent(concat!(
+                env!("CARGO_PKG_NAME"),
+                "/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(|e| RegistryError::BadResponse {
+                request: "HTTP client set-up".to_string(),
+                error: e.to_string(),
+            })?;
+        let basic_auth = user_info
+            .map(Secret::expose)
+            .map(|info| match info.split_once(':') {
+                Some((user, password)) => (user.to_string(), Some(password.to_string())),
+                None => (info.to_string(), None),
+            });
+        Ok(SchemaRegistryClient {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            http,
+            basic_auth,
+            retries,
+            shutdown,
+        })
+    }
+
+    /// Registers `schema` (Avro JSON) under `subject` and returns its id. Registering the same
+    /// schema again returns the same id.
+    pub fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let url = format!("{}/subjects/{subject}/versions", self.base_url);
+        let body = serde_json::json!({ "schema": schema }).to_string();
+        let request = format!("POST {url}");
+        let response = self.send(&request, || {
+            self.http
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+                .body(body.clone())
+        })?;
+        let parsed: IdResponse = parse_json(&request, response)?;
+        Ok(parsed.id)
+    }
+
+    /// Fetches the Avro schema text with the given id.
+    pub fn schema_by_id(&self, id: u32) -> Result<String, RegistryError> {
+        let url = format!("{}/schemas/ids/{id}", self.base_url);
+        let request = format!("GET {url}");
+        let response = self.send(&request, || self.http.get(&url))?;
+        let parsed: SchemaResponse = parse_json(&request, response)?;
+        match parsed.schema_type.as_deref() {
+            None | Some("AVRO") => Ok(parsed.schema),
+            Some(other) => Err(RegistryError::BadResponse {
+                request,
+                error: format!("schema {id} is of type {other}, not AVRO"),
+            }),
+        }
+    }
+
+    /// Sends the request built by `build`, retrying connection errors and 5xx answers.
+    fn send(
+        &self,
+        request: &str,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, RegistryError> {
+        let attempts = self.retries + 1;
+        let outcome = retry_until_stopped(
+            &RETRY_BACKOFF,
+            &self.shutdown,
+            None,
+            |attempt| match self.send_once(request, &build) {
+                Ok(response) => ControlFlow::Break(Ok(response)),
+                Err(Attempt::Final(error)) => ControlFlow::Break(Err(error)),
+                Err(Attempt::Retryable(error)) if attempt < attempts => {
+                    ControlFlow::Continue(error)
+                }
+                Err(Attempt::Retryable(error)) => {
+                    ControlFlow::Break(Err(RegistryError::Unavailable {
+                        request: request.to_string(),
+                        attempts,
+                        error,
+                    }))
+                }
+            },
+            |error, attempt, delay| {
+                log::warn!(
+                    target: log_target::REGISTRY,
+                    "schema registry: {request} failed (attempt {attempt} of {attempts}): {error}; retrying in {delay:?}"
+                );
+            },
+        );
+        outcome.unwrap_or(Err(RegistryError::Interrupted))
+    }
+
+    /// One try of a request.
+    fn send_once(
+        &self,
+        request: &str,
+        build: &impl Fn() -> RequestBuilder,
+    ) -> Result<Response, Attempt> {
+        let mut builder = build().header(
+            reqwest::header::ACCEPT,
+            "application/vnd.schemaregistry.v1+json, application/json",
+        );
+        if let Some((user, password)) = &self.basic_auth {
+            builder = builder.basic_auth(user, password.as_ref());
+        }
+        match builder.send() {
+            Ok(response) if response.status().is_success() => Ok(response),
+            Ok(response) if response.status().is_server_error() => {
+                Err(Attempt::Retryable(format!(
+                    "HTTP {}: {}",
+                    response.status().as_u16(),
+                    error_message(response)
+                )))
+            }
+            Ok(response) => {
+                let status = response.status();
+                Err(Attempt::Final(RegistryError::Rejected {
+                    request: request.to_string(),
+                    status: status.as_u16(),
+                    message: rejection_message(status, response),
+                }))
+            }
+            Err(e) => Err(Attempt::Retryable(describe_transport_error(&e))),
+        }
+    }
+}
+
+/// How one try of a request failed.
+enum Attempt {
+    /// Worth another try: no answer, or a 5xx (the error as text).
+    Retryable(String),
+    /// The registry's final word.
+    Final(RegistryError),
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(
+    request: &str,
+    response: Response,
+) -> Result<T, RegistryError> {
+    let text = response.text().map_err(|e| RegistryError::BadResponse {
+        request: request.to_string(),
+        error: format!("could not read the body: {e}"),
+    })?;
+    serde_json::from_str(&text).map_err(|e| RegistryError::BadResponse {
+        request: request.to_string(),
+        error: format!("{e} in {}", truncate(&text)),
+    })
+}
+
+fn rejection_message(status: StatusCode, response: Response) -> String {
+    let message = error_message(response);
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        format!("{message} (check SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO)")
+    } else {
+        message
+    }
+}
+
+/// The registry's `message` field, or the start of the body.
+fn error_message(response: Response) -> String {
+    let text = response.text().unwrap_or_default();
+    match serde_json::from_str::<ErrorResponse>(&text) {
+        Ok(ErrorResponse { message: Some(m) }) => m,
+        _ if text.trim().is_empty() => "(empty body)".to_string(),
+        _ => truncate(&text),
+    }
+}
+
+/// reqwest's top-level message hides the cause ("error sending request"); walk the chain.
+fn describe_transport_error(e: &reqwest::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+fn truncate(text: &str) -> String {
+    const LIMIT: usize = 200;
+    match text.char_indices().nth(LIMIT) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}

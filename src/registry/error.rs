@@ -1,0 +1,66 @@
+//! How a registry request can fail, and which failures may pass by themselves.
+
+use std::fmt;
+
+/// A registry request that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryError {
+    /// No answer, or only 5xx answers, after every retry.
+    Unavailable {
+        /// What was requested (method and URL).
+        request: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error seen.
+        error: String,
+    },
+    /// The registry answered 4xx: retrying will not help.
+    Rejected {
+        /// What was requested.
+        request: String,
+        /// HTTP status.
+        status: u16,
+        /// The registry's own message.
+        message: String,
+    },
+    /// A 2xx answer that is not what the API promises.
+    BadResponse {
+        /// What was requested.
+        request: String,
+        /// What was wrong with it.
+        error: String,
+    },
+    /// Shutdown began while waiting to retry.
+    Interrupted,
+}
+
+impl RegistryError {
+    /// Whether the same request may succeed later (the registry is down, not refusing).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Unavailable { .. } | RegistryError::Interrupted
+        )
+    }
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistryError::Unavailable { request, attempts, error } => write!(
+                f,
+                "schema registry unreachable: {request} failed {attempts} times, last error: {error} \
+                 (check SCHEMA_REGISTRY_URL and that the registry is running)"
+            ),
+            RegistryError::Rejected { request, status, message } => {
+                write!(f, "schema registry rejected {request}: HTTP {status}: {message}")
+            }
+            RegistryError::BadResponse { request, error } => {
+                write!(f, "schema registry gave an unexpected answer to {request}: {error}")
+            }
+            RegistryError::Interrupted => write!(f, "schema registry request interrupted by shutdown"),
+        }
+    }
+}
+
+impl std::error::Error for RegistryError {}
