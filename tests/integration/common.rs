@@ -89,8 +89,8 @@ fn mark_held() {
 /// missing stack is a failure.
 pub fn require_stack() -> ClusterGuard {
     mark_held();
-    // A test that panicked while it held the cluster poisons the lock; the stack itself is
-    // what the next test checks, so the poison is ignored.
+    // A test that failed while it held the cluster alone poisons the lock. The failure is that
+    // test's own, not every later test's, so the poison is ignored (here and for writers).
     let guard = ClusterGuard {
         _lock: ClusterLock::Shared(CLUSTER.read().unwrap_or_else(PoisonError::into_inner)),
     };
