@@ -2,14 +2,12 @@
 //! policy, and a registry outage in the middle of a run. Each poison message must be reported
 //! once per consumer, never stall its partition, and never lose the good records after it.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
-const USER_SCHEMA: &str = include_str!("../schemas/user.avsc");
+const USER_SCHEMA: &str = include_str!("../../schemas/user.avsc");
 
 /// One bad payload and the words its warning must contain.
 struct Poison {
@@ -120,7 +118,7 @@ fn wait_for_names(daemon: &Daemon, names: &[String]) {
 
 #[test]
 fn every_kind_of_poison_is_skipped_once_with_its_reason_and_nothing_after_it_is_lost() {
-    require_stack();
+    let _cluster = require_stack();
     let topic = unique("poison-skip");
     let id = register_schema(&format!("{topic}-value"), USER_SCHEMA);
     let (good, poison_count) = produce_mixed(&topic, id);
@@ -158,7 +156,7 @@ fn every_kind_of_poison_is_skipped_once_with_its_reason_and_nothing_after_it_is_
 
 #[test]
 fn dlq_policy_copies_each_poison_message_with_its_origin_before_moving_on() {
-    require_stack();
+    let _cluster = require_stack();
     let topic = unique("poison-dlq");
     let id = register_schema(&format!("{topic}-value"), USER_SCHEMA);
     let (good, poison_count) = produce_mixed(&topic, id);
@@ -205,7 +203,7 @@ fn dlq_policy_copies_each_poison_message_with_its_origin_before_moving_on() {
 
 #[test]
 fn fail_policy_stops_with_an_error_and_leaves_the_poison_uncommitted() {
-    require_stack();
+    let _cluster = require_stack();
     let topic = unique("poison-fail");
     let id = register_schema(&format!("{topic}-value"), USER_SCHEMA);
     ensure_topic(&topic);
@@ -250,7 +248,7 @@ fn fail_policy_stops_with_an_error_and_leaves_the_poison_uncommitted() {
 
 #[test]
 fn registry_outage_mid_run_loses_nothing() {
-    require_stack();
+    let _cluster = require_stack();
     let topic = unique("registry-outage");
     let proxy = TcpProxy::start(&registry_host_port());
     let mut env = env_with(

@@ -1,14 +1,12 @@
 //! What operators rely on: the metrics endpoint and the stats line during a real run, the
 //! systemd notify protocol, and journald-style log lines.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// The port the daemon reports in its `metrics on http://127.0.0.1:<port>/metrics` line.
 fn metrics_port(daemon: &Daemon) -> u16 {
@@ -43,7 +41,7 @@ fn sample(text: &str, series: &str) -> f64 {
 
 #[test]
 fn metrics_health_and_stats_line_during_a_run() {
-    require_stack();
+    let _cluster = require_stack();
     let topic = unique("metrics");
     let mut env = daemon_env(&topic);
     // Port 0: the kernel picks a free port and the daemon logs it.
@@ -91,7 +89,7 @@ fn metrics_health_and_stats_line_during_a_run() {
 
 #[test]
 fn systemd_hears_ready_watchdog_and_stopping_in_order() {
-    require_stack();
+    let _cluster = require_stack();
     let topic = unique("notify");
     let dir = std::env::temp_dir().join(unique("notify"));
     std::fs::create_dir_all(&dir).expect("temp dir");

@@ -1,15 +1,21 @@
-//! Shared by the integration tests: where the local stack is, a loud check that it runs, and a
-//! handle on a daemon process whose log lines the tests read.
+//! Shared by the integration tests: where the local stack is, a loud check that it runs, the
+//! lock that lets tests share the stack, and a handle on a daemon process whose log lines the
+//! tests read.
 //!
 //! Every test uses its own topic and group names, so tests run in parallel and again and again
-//! on the same stack.
+//! on the same stack. All modules run in one binary, so a test that disturbs the cluster (kills
+//! a broker, restarts the stack) would hit tests of every other module: [`CLUSTER`] keeps them
+//! apart. Every test that talks to the stack starts with `let _cluster = require_stack();`
+//! (shared), a disturbing one with `let _cluster = exclusive_cluster();` (alone). Tests that
+//! need no stack call neither, and pass with no Kafka running.
 
 #![allow(dead_code)]
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -38,9 +44,74 @@ pub fn expected_brokers() -> usize {
         .unwrap_or(3)
 }
 
-/// Panics with instructions unless the brokers and the registry answer. Integration tests
-/// never skip: a missing stack is a failure.
-pub fn require_stack() {
+/// The cluster, shared by the tests that use it (read guard) or held by one test that
+/// disturbs it (write guard). Take it only through [`require_stack`] or [`exclusive_cluster`].
+static CLUSTER: RwLock<()> = RwLock::new(());
+
+thread_local! {
+    /// Whether this test's thread holds a [`ClusterGuard`]: a second guard on one thread could
+    /// deadlock (a read lock waits behind a waiting writer), so it panics instead.
+    static HOLDS_CLUSTER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The cluster held by one test, shared or exclusive, until the guard drops. Bind it first
+/// thing in the test (`let _cluster = require_stack();`), so it drops last, after the test's
+/// daemons are stopped; `let _ = …` would release it at once.
+#[must_use = "bind it for the whole test: `let _cluster = require_stack();`"]
+pub struct ClusterGuard {
+    _lock: ClusterLock,
+}
+
+enum ClusterLock {
+    Shared(RwLockReadGuard<'static, ()>),
+    Exclusive(RwLockWriteGuard<'static, ()>),
+}
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        HOLDS_CLUSTER.with(|holds| holds.set(false));
+    }
+}
+
+/// Marks this thread as holding the cluster; panics if it already does.
+fn mark_held() {
+    HOLDS_CLUSTER.with(|holds| {
+        assert!(
+            !holds.replace(true),
+            "this test already holds the cluster: take it once per test (`let _cluster = require_stack();`), never in a helper the test calls after that"
+        );
+    });
+}
+
+/// Checks the stack and holds it shared for the whole test: tests that only use the stack
+/// run together, and none runs while an [`exclusive_cluster`] test disturbs it. Panics with
+/// instructions unless the brokers and the registry answer. Integration tests never skip: a
+/// missing stack is a failure.
+pub fn require_stack() -> ClusterGuard {
+    mark_held();
+    // A test that failed while it held the cluster alone poisons the lock. The failure is that
+    // test's own, not every later test's, so the poison is ignored (here and for writers).
+    let guard = ClusterGuard {
+        _lock: ClusterLock::Shared(CLUSTER.read().unwrap_or_else(PoisonError::into_inner)),
+    };
+    check_stack();
+    guard
+}
+
+/// Checks the stack and holds it alone for the whole test, for tests that disturb the cluster
+/// (kill or restart a broker or the registry, load it to the limit): waits until no other
+/// stack test runs, and keeps every other one waiting until the guard drops.
+pub fn exclusive_cluster() -> ClusterGuard {
+    mark_held();
+    let guard = ClusterGuard {
+        _lock: ClusterLock::Exclusive(CLUSTER.write().unwrap_or_else(PoisonError::into_inner)),
+    };
+    check_stack();
+    guard
+}
+
+/// Panics with instructions unless the brokers and the registry answer (checked once per run).
+fn check_stack() {
     static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
     let result = CHECKED.get_or_init(|| {
         let client: BaseConsumer = ClientConfig::new()

@@ -2,28 +2,17 @@
 //! daemon killed mid-batch, SIGTERM at full speed, a second instance joining and leaving the
 //! groups. Each test prints its figures (`figures: …`) for docs/RELIABILITY.md.
 //!
-//! These tests disturb the cluster, so they take turns (one lock for the whole file) and each
-//! leaves the stack whole again.
-
-mod common;
+//! These tests disturb the cluster, so each holds it alone (`exclusive_cluster()`): no other
+//! test of any module runs meanwhile, and each leaves the stack whole again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use rdkafka::producer::Producer;
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn exclusive() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -121,9 +110,8 @@ fn user_numbers(topic: &str) -> Vec<u64> {
 
 #[test]
 fn leader_killed_while_producing_loses_and_duplicates_nothing() {
-    require_stack();
+    let _cluster = exclusive_cluster();
     assert!(expected_brokers() >= 3, "needs the three-broker stack");
-    let _turn = exclusive();
     let topic = unique("fault-leader");
     ensure_topic(&topic);
     let victim = leader_of_partition_0(&topic);
@@ -178,8 +166,7 @@ fn leader_killed_while_producing_loses_and_duplicates_nothing() {
 
 #[test]
 fn daemon_killed_mid_batch_reprocesses_at_most_one_batch() {
-    require_stack();
-    let _turn = exclusive();
+    let _cluster = exclusive_cluster();
     let topic = unique("fault-kill9");
     let batch_size = 50;
     let env = env_with(
@@ -263,8 +250,7 @@ fn daemon_killed_mid_batch_reprocesses_at_most_one_batch() {
 
 #[test]
 fn sigterm_at_full_speed_delivers_every_acknowledged_record() {
-    require_stack();
-    let _turn = exclusive();
+    let _cluster = exclusive_cluster();
     let topic = unique("fault-sigterm");
     let mut daemon = Daemon::start(&env_with(
         &topic,
@@ -298,8 +284,7 @@ fn sigterm_at_full_speed_delivers_every_acknowledged_record() {
 
 #[test]
 fn second_instance_joining_and_leaving_loses_nothing() {
-    require_stack();
-    let _turn = exclusive();
+    let _cluster = exclusive_cluster();
     let topic = unique("fault-rebalance");
     let env = env_with(
         &topic,

@@ -1,13 +1,11 @@
 //! End to end: the daemon binary against the local stack.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
-const USER_SCHEMA: &str = include_str!("../schemas/user.avsc");
+const USER_SCHEMA: &str = include_str!("../../schemas/user.avsc");
 
 fn number_of(name: &str) -> u64 {
     name.strip_prefix("user_")
@@ -56,7 +54,7 @@ fn schema_id_of(subject: &str) -> (u32, serde_json::Value) {
 
 #[test]
 fn produces_and_both_groups_log_every_record_in_order() {
-    require_stack();
+    let _cluster = require_stack();
     let topic = unique("e2e");
     let n = 300;
     let mut daemon = Daemon::start(&env_with(
@@ -124,7 +122,7 @@ fn produces_and_both_groups_log_every_record_in_order() {
 
 #[test]
 fn records_from_an_independent_confluent_producer_are_decoded_and_resolved() {
-    require_stack();
+    let _cluster = require_stack();
     let topic = unique("foreign");
     let mut daemon = Daemon::start(&env_with(&topic, &[("PRODUCE_COUNT", "1")]));
     daemon.wait_for_line("schema registered", Duration::from_secs(60));
@@ -162,7 +160,7 @@ fn records_from_an_independent_confluent_producer_are_decoded_and_resolved() {
 }
 
 fn stop_with(signal: &str) {
-    require_stack();
+    let _cluster = require_stack();
     let topic = unique(&format!("stop-{}", signal.to_lowercase()));
     let mut daemon = Daemon::start(&env_with(&topic, &[("PRODUCE_INTERVAL_MS", "10")]));
     daemon.wait_for_received(20, Duration::from_secs(60));
@@ -210,7 +208,7 @@ fn sigterm_stops_cleanly_after_delivering_everything() {
 
 #[test]
 fn restart_continues_from_committed_offsets() {
-    require_stack();
+    let _cluster = require_stack();
     let topic = unique("restart");
     let env = env_with(
         &topic,
@@ -275,7 +273,7 @@ fn unreachable_registry_fails_after_bounded_retries() {
 
 #[test]
 fn unreachable_broker_warns_and_sigint_still_stops_promptly() {
-    require_stack();
+    let _cluster = require_stack();
     let topic = unique("no-broker");
     let mut env = env_with(&topic, &[("FLUSH_TIMEOUT_MS", "1000")]);
     env.push((
@@ -358,7 +356,7 @@ fn help_and_version() {
 
 #[test]
 fn partial_batch_is_processed_and_committed_on_stop() {
-    require_stack();
+    let _cluster = require_stack();
     let topic = unique("partial");
     // A batch that can neither fill nor time out: only the stop can process it.
     let env = env_with(

@@ -6,8 +6,6 @@
 //! Secrets must never reach the log: every test runs the daemon at `RUST_LOG=debug` and checks
 //! that no line holds the password it was given.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -17,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
@@ -58,9 +56,10 @@ fn sasl_password() -> String {
 }
 
 /// Panics with instructions unless the stack runs and its SASL_SSL listeners accept the
-/// stack's SCRAM user over TLS with the stack's CA. Never skips.
-fn require_sasl_stack() {
-    require_stack();
+/// stack's SCRAM user over TLS with the stack's CA. Never skips. Holds the cluster shared
+/// like [`require_stack`], until the returned guard drops.
+fn require_sasl_stack() -> ClusterGuard {
+    let cluster = require_stack();
     static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
     let result = CHECKED.get_or_init(|| {
         let password = sasl_password();
@@ -91,6 +90,7 @@ fn require_sasl_stack() {
     if let Err(e) = result {
         panic!("the security tests need the stack's SASL_SSL listeners: {e}. Restart the stack with `scripts/stack down && scripts/stack up` (without STACK_SASL_SSL=0).");
     }
+    cluster
 }
 
 /// The daemon's environment for the SASL_SSL listeners, logging at debug level.
@@ -146,7 +146,7 @@ fn assert_config_logged_redacted(lines: &[String]) {
 
 #[test]
 fn daemon_runs_over_sasl_ssl_with_scram() {
-    require_sasl_stack();
+    let _cluster = require_sasl_stack();
     let password = sasl_password();
     let topic = unique("sec");
     let n = 30;
@@ -182,7 +182,7 @@ fn daemon_runs_over_sasl_ssl_with_scram() {
 
 #[test]
 fn wrong_kafka_password_is_a_clear_error() {
-    require_sasl_stack();
+    let _cluster = require_sasl_stack();
     let wrong = format!("wrong-{}", unique("password"));
     let topic = unique("sec");
     let started = Instant::now();
@@ -457,7 +457,7 @@ fn registry_auth_env(
 
 #[test]
 fn registry_basic_auth_is_sent() {
-    require_stack();
+    let _cluster = require_stack();
     let password = format!("pw-{}", unique("registry"));
     let user_info = format!("registry-user:{password}");
     let proxy = AuthProxy::start(&user_info);
@@ -489,7 +489,7 @@ fn registry_basic_auth_is_sent() {
 
 #[test]
 fn wrong_registry_password_is_a_clear_error() {
-    require_stack();
+    let _cluster = require_stack();
     let right = format!("registry-user:pw-{}", unique("right"));
     let wrong_password = format!("pw-{}", unique("wrong"));
     let proxy = AuthProxy::start(&right);

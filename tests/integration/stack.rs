@@ -2,11 +2,9 @@
 //! Kafka cluster with every broker in the metadata, replicated topics, consumer groups, and a
 //! Confluent-compatible registry.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -14,7 +12,7 @@ use rdkafka::producer::{BaseRecord, Producer};
 
 #[test]
 fn every_broker_is_in_the_cluster_metadata() {
-    require_stack();
+    let _cluster = require_stack();
     let client: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .create()
@@ -30,7 +28,7 @@ fn every_broker_is_in_the_cluster_metadata() {
 
 #[test]
 fn registry_lists_subjects_and_reads_a_schema_back_by_id() {
-    require_stack();
+    let _cluster = require_stack();
     let subjects = registry_get("/subjects");
     assert!(subjects.is_array(), "GET /subjects answered {subjects}");
 
@@ -54,7 +52,7 @@ fn registry_lists_subjects_and_reads_a_schema_back_by_id() {
 
 #[test]
 fn acks_all_message_on_a_replicated_topic_reaches_a_consumer_group() {
-    require_stack();
+    let _cluster = require_stack();
     let topic = unique("stack-replicated");
     ensure_topic(&topic);
     let producer = test_producer();

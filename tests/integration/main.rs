@@ -1,0 +1,25 @@
+//! The integration tests, in one binary so that librdkafka is linked once, not once per suite.
+//! Each module is one suite: `stack` (the local stack itself), `daemon` (the binary end to
+//! end), `poison` (undecodable input), `faults` (a broker or the daemon killed, rebalances),
+//! `security` (SASL_SSL, registry basic auth), `operations` (metrics, systemd notify, journald
+//! lines), `deploy_files` (systemd unit, Dockerfile, compose file) and `fuzz_decoder` (the
+//! decoding path on arbitrary input); `common` is what they share.
+//!
+//! Run one module by its path prefix, e.g. `cargo test --test integration daemon::`, or one test
+//! by its full name, e.g. `cargo test --test integration faults::daemon_killed_mid_batch`.
+//! The stack tests need `scripts/stack up` (or run everything with `scripts/test`); the modules
+//! `deploy_files` and `fuzz_decoder`, and the tests that never reach the stack, run without it.
+//!
+//! Tests of every module run in parallel. Those that use the stack share it through
+//! `common::require_stack()`; those that disturb it (the `faults` module) hold it alone through
+//! `common::exclusive_cluster()`, so no other test runs meanwhile.
+
+mod common;
+mod daemon;
+mod deploy_files;
+mod faults;
+mod fuzz_decoder;
+mod operations;
+mod poison;
+mod security;
+mod stack;
