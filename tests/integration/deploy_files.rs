@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use kafka_avro_daemon::config::VARIABLES;
+use kafka_avro_daemon::config::{Config, VARIABLES};
 use serde_json::Value;
 
 const INSTALL_HINT: &str = "run scripts/ensure-deploy-tools to install it";
@@ -900,6 +900,15 @@ fn compose_problems(config: &Value, root: &Path) -> Vec<String> {
             "{app_name}: environment {key} is no variable the daemon reads"
         ));
     }
+    // Every value must be one the daemon accepts (RUST_LOG is env_logger's, not ours).
+    let vars: Vec<(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k.as_str() != "RUST_LOG")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Err(e) = Config::from_vars(&vars) {
+        problems.push(format!("{app_name}: {e}"));
+    }
     for dependency in broker_names
         .iter()
         .copied()
@@ -1005,6 +1014,9 @@ fn compose_checks_catch_broken_files() {
         "      STATS_INTERVAL: 30\n",
     );
     assert_problem(&check(&typo), "STATS_INTERVAL is no variable");
+
+    let bad_value = replace_once(&source, "      BATCH_SIZE: 10\n", "      BATCH_SIZE: 0\n");
+    assert_problem(&check(&bad_value), "BATCH_SIZE=\"0\" is invalid");
 
     let invalid = replace_once(
         &source,

@@ -19,6 +19,7 @@ mod daemon;
 mod deploy_files;
 mod faults;
 mod fuzz_decoder;
+mod interface;
 mod operations;
 mod poison;
 mod security;

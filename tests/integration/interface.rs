@@ -1,0 +1,344 @@
+//! The names operators rely on, held to README.md: the configuration table and `--help`
+//! against the one declaration in `config/variables.rs`; the log targets against
+//! `log_target::ALL`; and, from a real run through start, records, a rebalance and a stop,
+//! every line's target, the `RUST_LOG` example, the metric names and the `stats:` fields.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use kafka_avro_daemon::config::VARIABLES;
+use kafka_avro_daemon::log_target;
+
+use crate::common::*;
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+}
+
+/// The rows of the first Markdown table after `heading`, as trimmed cells.
+fn table_after(text: &str, heading: &str) -> Vec<Vec<String>> {
+    let start = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("README.md has no {heading:?}"));
+    text[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2) // header and separator
+        .map(|l| {
+            l.trim()
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// `` `x` `` → `x`.
+fn unquote(cell: &str) -> &str {
+    cell.trim().trim_matches('`')
+}
+
+#[test]
+fn readme_variable_table_and_help_match_the_declaration() {
+    let rows = table_after(&readme(), "## Configuration");
+    let documented: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            let default = match unquote(&r[1]) {
+                "unset" => "",
+                other => other,
+            };
+            (unquote(&r[0]).to_string(), default.to_string())
+        })
+        .collect();
+    let declared: Vec<(String, String)> = VARIABLES
+        .iter()
+        .map(|v| (v.name.to_string(), v.default.to_string()))
+        .collect();
+    assert_eq!(
+        documented, declared,
+        "README's configuration table (name, default) differs from config/variables.rs"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"))
+        .arg("--help")
+        .output()
+        .expect("run --help");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for variable in VARIABLES {
+        let default = if variable.default.is_empty() {
+            "unset"
+        } else {
+            variable.default
+        };
+        let line = help
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(variable.name))
+            .unwrap_or_else(|| panic!("{} missing from --help:\n{help}", variable.name));
+        assert!(line.ends_with(&format!("[{default}]")), "{line}");
+    }
+}
+
+/// The targets README.md documents.
+fn documented_targets() -> BTreeSet<String> {
+    table_after(&readme(), "### Log lines and their targets")
+        .iter()
+        .map(|r| unquote(&r[0]).to_string())
+        .collect()
+}
+
+#[test]
+fn readme_log_targets_match_the_code() {
+    let code: BTreeSet<String> = log_target::ALL.iter().map(|t| t.to_string()).collect();
+    assert_eq!(documented_targets(), code);
+}
+
+/// The level and target of an env_logger line `[<time> <LEVEL> <target>] <message>`.
+fn level_and_target(line: &str) -> Option<(&str, &str)> {
+    let header = line.strip_prefix('[')?.split_once(']')?.0;
+    let mut parts = header.split_whitespace();
+    let (_time, level, target) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((level, target))
+}
+
+/// The README's `RUST_LOG` example that silences per-record lines.
+const QUIET_EXAMPLE: &str =
+    "RUST_LOG=info,kafka_avro_daemon::delivery=warn,kafka_avro_daemon::single_consumer=warn";
+
+fn http_get(port: u16, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the metrics port");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
+/// `(name, type, label names)` of every metric family in Prometheus text.
+fn metric_families(text: &str) -> BTreeSet<(String, String, String)> {
+    let mut families = BTreeSet::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let (name, kind) = rest.split_once(' ').expect("# TYPE name kind");
+        let sample = text
+            .lines()
+            .find(|l| l.starts_with(name) && !l.starts_with('#'))
+            .unwrap_or_else(|| panic!("no sample of {name}"));
+        let labels: Vec<&str> = sample
+            .split_once('{')
+            .map(|(_, rest)| rest.split_once('}').expect("closing brace").0)
+            .map(|labels| {
+                labels
+                    .split("\",")
+                    .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+                    .collect()
+            })
+            .unwrap_or_default();
+        families.insert((name.to_string(), kind.to_string(), labels.join(", ")));
+    }
+    families
+}
+
+/// The metric families README.md documents, in the form of [`metric_families`].
+fn documented_metrics() -> BTreeSet<(String, String, String)> {
+    table_after(&readme(), "### Metrics and health")
+        .iter()
+        .map(|r| {
+            let labels: Vec<&str> = r[2]
+                .split(',')
+                .map(unquote)
+                .filter(|l| !l.is_empty())
+                .collect();
+            (unquote(&r[0]).to_string(), r[1].clone(), labels.join(", "))
+        })
+        .collect()
+}
+
+/// The field names of a `stats:` line, in order, each consumer's once.
+fn stats_fields(line: &str) -> Vec<String> {
+    let body = line.split_once("stats: ").expect("stats line").1;
+    let mut fields = Vec::new();
+    for (i, part) in body.split(" | ").enumerate() {
+        let part = if i == 0 {
+            part
+        } else {
+            part.split_once("): ").expect("consumer (group): fields").1
+        };
+        for field in part.split_whitespace() {
+            let name = field.split_once('=').expect("name=value").0.to_string();
+            if !fields.contains(&name) {
+                fields.push(name);
+            }
+        }
+    }
+    fields
+}
+
+/// The `stats:` fields README.md lists, in order.
+fn documented_stats_fields() -> Vec<String> {
+    let text = readme();
+    let start = text
+        .find("The `stats:` line has the fields")
+        .expect("stats fields");
+    let paragraph = text[start..].split("\n\n").next().expect("paragraph");
+    let (before, after) = paragraph
+        .split_once("then per consumer")
+        .expect("then per consumer");
+    let after = after.split_once(':').expect("colon").1;
+    [before, after]
+        .iter()
+        .flat_map(|p| p.split('`').skip(1).step_by(2))
+        .filter(|f| *f != "stats:")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_run_logs_only_documented_targets_and_names() {
+    let _cluster = require_stack();
+    assert!(
+        readme().contains(QUIET_EXAMPLE),
+        "README.md no longer shows {QUIET_EXAMPLE}"
+    );
+    let topic = unique("interface");
+    ensure_topic(&topic);
+    let first_env = env_with(
+        &topic,
+        &[
+            // Everything the daemon writes at debug, everything else at info.
+            ("RUST_LOG", "info,kafka_avro_daemon=debug"),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+            ("STATS_INTERVAL_S", "1"),
+            ("PRODUCE_INTERVAL_MS", "20"),
+        ],
+    );
+    let mut first = Daemon::start(&first_env);
+    first.wait_for_received(20, Duration::from_secs(60));
+
+    // A second member joins both groups: a rebalance in each, and its log uses the example.
+    let rust_log = QUIET_EXAMPLE.trim_start_matches("RUST_LOG=");
+    let mut second = Daemon::start(&env_with(
+        &topic,
+        &[("RUST_LOG", rust_log), ("PRODUCE_INTERVAL_MS", "20")],
+    ));
+    let batch_received = |lines: &[String]| {
+        lines.iter().any(|l| {
+            level_and_target(l) == Some(("INFO", log_target::BATCH_CONSUMER))
+                && l.contains("] received {'name': 'user_")
+        })
+    };
+    second.wait_until(
+        "the second member's batch consumer handling records",
+        Duration::from_secs(90),
+        batch_received,
+    );
+    first.wait_until(
+        "the first member giving partitions up",
+        Duration::from_secs(60),
+        |lines| lines.iter().any(|l| l.contains(" revoked")),
+    );
+    second.stop_cleanly();
+    first.wait_until(
+        "a stats line after the rebalance",
+        Duration::from_secs(30),
+        |lines| {
+            lines
+                .iter()
+                .filter(|l| l.contains("] stats: produced="))
+                .count()
+                >= 2
+        },
+    );
+
+    let port: u16 = first
+        .lines()
+        .iter()
+        .find_map(|l| l.split_once("metrics on http://127.0.0.1:"))
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .and_then(|(port, _)| port.parse().ok())
+        .expect("the metrics address line");
+    let metrics = http_get(port, "/metrics");
+    let stats_line = first
+        .lines()
+        .into_iter()
+        .rev()
+        .find(|l| l.contains("] stats: produced="))
+        .expect("a stats line");
+    first.stop_cleanly();
+
+    let documented = documented_targets();
+    for (who, daemon) in [("first", &first), ("second", &second)] {
+        for line in daemon.lines() {
+            let (_, target) =
+                level_and_target(&line).unwrap_or_else(|| panic!("{who}: not a log line: {line}"));
+            assert!(
+                documented.contains(target),
+                "{who}: target {target} is not in README.md: {line}"
+            );
+        }
+    }
+    // The first member logged at debug: its lines show every kind the run produced.
+    let first_lines = first.lines();
+    for wanted in [
+        log_target::DELIVERY,
+        log_target::SINGLE_CONSUMER,
+        log_target::BATCH_CONSUMER,
+        log_target::CONSUMER,
+        log_target::MONITOR,
+        log_target::SHUTDOWN,
+        log_target::MAIN,
+    ] {
+        assert!(
+            first_lines
+                .iter()
+                .any(|l| level_and_target(l).is_some_and(|(_, t)| t == wanted)),
+            "no {wanted} line in the first member's log"
+        );
+    }
+    // The example keeps everything but delivery reports and the single consumer's lines.
+    let second_lines = second.lines();
+    for line in &second_lines {
+        let (level, target) = level_and_target(line).expect("log line");
+        assert!(
+            !(target == log_target::DELIVERY || target == log_target::SINGLE_CONSUMER)
+                || level == "WARN"
+                || level == "ERROR",
+            "{QUIET_EXAMPLE} let through: {line}"
+        );
+        assert_ne!(level, "DEBUG", "{QUIET_EXAMPLE} let through: {line}");
+    }
+    for (what, target, text) in [
+        ("the schema id", log_target::DAEMON, "] schema registered"),
+        ("a rebalance", log_target::CONSUMER, " assigned"),
+        (
+            "the producer's summary",
+            log_target::PRODUCER,
+            "] producer: sent ",
+        ),
+        ("Shutting down", log_target::SHUTDOWN, "] Shutting down..."),
+    ] {
+        assert!(
+            second_lines.iter().any(|l| {
+                level_and_target(l).is_some_and(|(_, t)| t == target) && l.contains(text)
+            }),
+            "{QUIET_EXAMPLE} hid {what}"
+        );
+    }
+
+    assert_eq!(
+        metric_families(&metrics),
+        documented_metrics(),
+        "/metrics differs from README.md's table:\n{metrics}"
+    );
+    assert_eq!(
+        stats_fields(&stats_line),
+        documented_stats_fields(),
+        "{stats_line}"
+    );
+}
