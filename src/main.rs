@@ -28,6 +28,12 @@ fn main() -> ExitCode {
     }
 
     logging::init();
+    // A panic becomes one log line (the loop's thread then stops the daemon, exit 1).
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("unnamed");
+        log::error!(target: log_target::SHUTDOWN, "the {name} thread panicked: {info}");
+    }));
 
     let config = match Config::from_env() {
         Ok(config) => config,

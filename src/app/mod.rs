@@ -11,7 +11,8 @@ pub(crate) mod error;
 pub(crate) mod retry;
 pub(crate) mod shutdown;
 
-use std::thread;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::thread::{self, Scope};
 
 use error::{DaemonError, LoopError, StartError};
 use shutdown::{Shutdown, StopReason};
@@ -111,34 +112,100 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
                 }),
             ));
         }
-        let mut handles = Vec::new();
-        for (name, body) in bodies {
-            let spawned =
-                thread::Builder::new()
-                    .name(name.to_string())
-                    .spawn_scoped(scope, move || {
-                        // A loop that ends on its own error takes the whole daemon down with it.
-                        if let Err(error) = body() {
-                            shutdown.fail(error);
-                        }
-                    });
-            match spawned {
-                Ok(handle) => handles.push((name, handle)),
-                Err(e) => shutdown.fail(LoopError::Spawn {
-                    thread: name,
-                    error: e.to_string(),
-                }),
-            }
-        }
-        for (thread, handle) in handles {
-            if handle.join().is_err() {
-                shutdown.fail(LoopError::Panicked { thread });
-            }
-        }
+        run_threads(scope, bodies, shutdown);
     });
 
     match shutdown.reason() {
         Some(StopReason::Failed(error)) => Err(DaemonError::Stopped(error)),
         _ => Ok(()),
+    }
+}
+
+/// Runs each body on its own named thread and waits for all of them. A body that fails or
+/// panics stops the daemon at once through `shutdown` (so the others stop too, whatever the
+/// order they are joined in), with an error that names it.
+fn run_threads<'scope, 'env>(
+    scope: &'scope Scope<'scope, 'env>,
+    bodies: Vec<(&'static str, ThreadBody<'env>)>,
+    shutdown: &'env Shutdown,
+) {
+    let mut handles = Vec::new();
+    for (name, body) in bodies {
+        let spawned =
+            thread::Builder::new()
+                .name(name.to_string())
+                .spawn_scoped(scope, move || {
+                    match catch_unwind(AssertUnwindSafe(body)) {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => shutdown.fail(error),
+                        // The binary's panic hook logged the panic with its message and place.
+                        Err(_) => shutdown.fail_logged(LoopError::Panicked { thread: name }),
+                    }
+                });
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(e) => shutdown.fail(LoopError::Spawn {
+                thread: name,
+                error: e.to_string(),
+            }),
+        }
+    }
+    for handle in handles {
+        // A panic was caught in the thread itself; nothing more to learn from the join.
+        let _ = handle.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_panicking_thread_stops_the_others_at_once_and_is_named() {
+        let shutdown = Shutdown::new();
+        let started = Instant::now();
+        thread::scope(|scope| {
+            let bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
+                (
+                    "waits",
+                    Box::new(|| {
+                        // Joined first: it must end because the other one panicked.
+                        while !shutdown.sleep(Duration::from_secs(60)) {}
+                        Ok(())
+                    }),
+                ),
+                ("panics", Box::new(|| panic!("a bug in a loop"))),
+            ];
+            run_threads(scope, bodies, &shutdown);
+        });
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert_eq!(
+            shutdown.reason(),
+            Some(StopReason::Failed(LoopError::Panicked { thread: "panics" }))
+        );
+    }
+
+    #[test]
+    fn a_failing_thread_stops_the_daemon_with_its_error() {
+        let shutdown = Shutdown::new();
+        let error = LoopError::NoDeadLetterProducer {
+            client: "batch consumer",
+        };
+        thread::scope(|scope| {
+            let failing = error.clone();
+            let bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
+                (
+                    "waits",
+                    Box::new(|| {
+                        while !shutdown.sleep(Duration::from_secs(60)) {}
+                        Ok(())
+                    }),
+                ),
+                ("fails", Box::new(move || Err(failing))),
+            ];
+            run_threads(scope, bodies, &shutdown);
+        });
+        assert_eq!(shutdown.reason(), Some(StopReason::Failed(error)));
     }
 }

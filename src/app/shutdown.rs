@@ -93,6 +93,15 @@ impl Shutdown {
         self.stop(StopReason::Failed(error));
     }
 
+    /// Like [`Shutdown::fail`] for an error whose line was already logged (a panic, by the
+    /// panic hook the binary installs).
+    pub fn fail_logged(&self, error: LoopError) {
+        if !self.is_stopping() {
+            log::info!(target: log_target::SHUTDOWN, "Shutting down...");
+        }
+        self.stop(StopReason::Failed(error));
+    }
+
     /// Whether a shutdown has started.
     pub fn is_stopping(&self) -> bool {
         self.inner.stopping.load(Ordering::SeqCst)

@@ -91,9 +91,11 @@ pub(crate) fn run_producer(
                 thread: "producer-poll",
                 error: e.to_string(),
             })?;
+        // Set on the way out even if the send loop panics, or the poll thread would spin on.
+        let done = SetOnDrop(&send_loop_done);
         let mut send_loop = SendLoop::new(&producer, config, schema_id, codec, shutdown, stats);
         let outcome = send_loop.run();
-        send_loop_done.store(true, Ordering::Release);
+        drop(done);
         poller.join().map_err(|_| LoopError::Panicked {
             thread: "producer-poll",
         })?;
@@ -102,6 +104,15 @@ pub(crate) fn run_producer(
     flush(&producer, config.flush_timeout, stats);
     log::info!(target: log_target::PRODUCER, "producer exiting");
     outcome
+}
+
+/// Sets its flag when dropped, on every way out of a scope.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 /// The send loop's state: the client, the record counter and the buffers reused for every
