@@ -13,12 +13,15 @@ pub(crate) mod shutdown;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::{self, Scope};
+use std::time::Duration;
 
 use error::{DaemonError, LoopError, StartError};
 use shutdown::{Shutdown, StopReason};
 
 use crate::config::{Config, OnDecodeError};
-use crate::consumer::{run_batch_consumer, run_single_consumer, ConsumerKind, Intake};
+use crate::consumer::{
+    run_batch_consumer, run_single_consumer, ConsumerKind, Intake, UnknownSchemaIds,
+};
 use crate::format::UserCodec;
 use crate::ops::metrics::Groups;
 use crate::ops::monitor::run_monitor;
@@ -27,6 +30,9 @@ use crate::ops::stats::Stats;
 use crate::ops::{http, log_target};
 use crate::producer::{run_producer, DeadLetters};
 use crate::registry::{RegistryError, SchemaRegistryClient};
+
+/// Added to the longest registration for the rest of start-up (clients, threads).
+const START_MARGIN: Duration = Duration::from_secs(10);
 
 /// One thread's body: runs until shutdown, `Err` when it cannot go on.
 type ThreadBody<'a> = Box<dyn FnOnce() -> Result<(), LoopError> + Send + 'a>;
@@ -51,7 +57,14 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         Ok(registry) => registry,
         Err(e) => return start(StartError::RegistryClient(e)),
     };
+    let notifier = Notifier::from_env();
     let subject = format!("{}-value", config.topic);
+    // Registering waits out a registry that is down, within a bound systemd is told of, so a
+    // slow registry is not mistaken for a hung start (TimeoutStartSec=).
+    notifier.extend_start(
+        registry.longest_registration() + START_MARGIN,
+        "registering the schema",
+    );
     let schema_id = match registry.register(&subject, codec.registration_text()) {
         Ok(id) => id,
         // Stopped while waiting for the registry: a requested stop, not a failure.
@@ -70,16 +83,18 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         },
         OnDecodeError::Skip | OnDecodeError::Fail => None,
     };
+    let unknown_ids = UnknownSchemaIds::new(config.schema_not_found_grace);
     let intake = Intake {
         config,
         registry: &registry,
         codec: &codec,
         dead_letters: dead_letters.as_ref(),
+        unknown_ids: &unknown_ids,
+        own_schema_id: schema_id,
         shutdown,
     };
     let stats = Stats::default();
     let groups = Groups::of(config);
-    let notifier = Notifier::from_env();
     let (stats, groups, intake) = (&stats, &groups, &intake);
     thread::scope(|scope| {
         let mut bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
@@ -159,7 +174,7 @@ fn run_threads<'scope, 'env>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     #[test]
     fn a_panicking_thread_stops_the_others_at_once_and_is_named() {

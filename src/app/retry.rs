@@ -40,6 +40,11 @@ impl Backoff {
         }
     }
 
+    /// The longest wait after failed attempt `attempt` (1-based).
+    pub(crate) fn longest(&self, attempt: u32) -> Duration {
+        self.nominal(attempt)
+    }
+
     /// The wait after failed attempt `attempt` (1-based), before jitter.
     fn nominal(&self, attempt: u32) -> Duration {
         let factor = 1u32
@@ -77,6 +82,11 @@ pub(crate) fn retry_until_stopped<R, E>(
         };
         if shutdown.is_stopping() {
             return None;
+        }
+        // Beat before the wait as well as after it: an attempt may itself take a while (a
+        // request timing out), and attempt plus wait must not look like a stalled loop.
+        if let Some(heartbeat) = heartbeat {
+            heartbeat.beat();
         }
         let delay = backoff.delay(number);
         before_wait(error, number, delay);

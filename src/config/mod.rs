@@ -119,6 +119,40 @@ impl Config {
     }
 }
 
+/// Properties the daemon's guarantees depend on, which no `LIBRDKAFKA_*` variable may
+/// change: with what to use instead.
+const REFUSED_PROPERTIES: &[(&str, &str)] = &[
+    (
+        "group.id",
+        "use CONSUMER_GROUP_ID_1 and CONSUMER_GROUP_ID_2",
+    ),
+    (
+        "enable.auto.commit",
+        "each consumer's commit policy depends on it",
+    ),
+    (
+        "enable.auto.offset.store",
+        "offsets are stored only after a record is handled",
+    ),
+    ("enable.idempotence", "use PRODUCER_ENABLE_IDEMPOTENCE"),
+    (
+        "acks",
+        "use PRODUCER_ACKS; dead letters always use acks=all",
+    ),
+    (
+        "request.required.acks",
+        "use PRODUCER_ACKS; dead letters always use acks=all",
+    ),
+];
+
+/// What to use instead of `property`, if the daemon refuses it.
+fn refused_property(property: &str) -> Option<&'static str> {
+    REFUSED_PROPERTIES
+        .iter()
+        .find(|(name, _)| *name == property)
+        .map(|(_, instead)| *instead)
+}
+
 /// The `LIBRDKAFKA_*` pass-through properties, named as librdkafka names them.
 fn librdkafka_properties(vars: &[(String, String)]) -> Result<LibrdkafkaProperties, ConfigError> {
     let mut properties: Vec<(String, String)> = Vec::new();
@@ -143,6 +177,17 @@ fn librdkafka_properties(vars: &[(String, String)]) -> Result<LibrdkafkaProperti
             });
         }
         let property = suffix.to_ascii_lowercase().replace('_', ".");
+        if let Some(instead) = refused_property(&property) {
+            return Err(ConfigError {
+                variable: name.clone(),
+                value: if is_secret(&property) {
+                    "<redacted>".to_string()
+                } else {
+                    value.clone()
+                },
+                expected: format!("no value: {property} is set by the daemon ({instead})"),
+            });
+        }
         properties.retain(|(k, _)| *k != property);
         properties.push((property, value.clone()));
     }

@@ -42,9 +42,29 @@ pub(super) fn variable<T>(
     let value = set.as_deref().or((!default.is_empty()).then_some(default));
     parser.parse(value).map_err(|expected| ConfigError {
         variable: name.to_string(),
-        value: value.unwrap_or_default().to_string(),
+        value: without_credentials(value.unwrap_or_default()),
         expected,
     })
+}
+
+/// `value` with any `user:password@` of a URL in it replaced, so an error line that echoes a
+/// rejected value never shows a password (even in a value too broken to parse as a URL).
+fn without_credentials(value: &str) -> String {
+    let (prefix, rest) = match value.find("://") {
+        Some(i) => value.split_at(i + 3),
+        None => ("", value),
+    };
+    // With a scheme, credentials sit in the authority (before the first '/', '?' or '#');
+    // in a value too broken to have one, anything before an '@' may be credentials.
+    let authority = if prefix.is_empty() {
+        rest
+    } else {
+        &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())]
+    };
+    match authority.rfind('@') {
+        Some(at) => format!("{prefix}<redacted>@{}", &rest[at + 1..]),
+        None => value.to_string(),
+    }
 }
 
 /// Unset is `None`; a set value goes through `parser`.
@@ -160,7 +180,8 @@ pub(super) fn registry_url(value: &str) -> Result<String, String> {
     let usable = matches!(parsed.scheme(), "http" | "https")
         && parsed.host_str().is_some()
         && parsed.query().is_none()
-        && parsed.username().is_empty();
+        && parsed.username().is_empty()
+        && parsed.password().is_none();
     if usable {
         Ok(value.trim_end_matches('/').to_string())
     } else {

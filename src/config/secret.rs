@@ -49,9 +49,33 @@ impl fmt::Debug for LibrdkafkaProperties {
     }
 }
 
-/// Whether a librdkafka property holds a secret that must never be logged.
+/// Whether a librdkafka property holds a secret that must never be logged: every property
+/// librdkafka itself marks sensitive (`_RK_SENSITIVE` in rdkafka_conf.c: passwords, private
+/// keys and their passphrases, `sasl.oauthbearer.config`, client secrets) except
+/// `sasl.username`, which operators need to see, plus anything named like a secret.
 pub(crate) fn is_secret(property: &str) -> bool {
-    ["password", "secret", "key.pem", "token", "jaas"]
+    const SENSITIVE: &[&str] = &[
+        "ssl.key.location",
+        "ssl.key.password",
+        "ssl.key.pem",
+        "ssl_key",
+        "ssl.ca.pem",
+        "ssl.keystore.password",
+        "sasl.password",
+        "sasl.oauthbearer.config",
+        "sasl.oauthbearer.client.secret",
+    ];
+    SENSITIVE.contains(&property)
+        || property.starts_with("sasl.oauthbearer.assertion.private.key")
+        || [
+            "password",
+            "secret",
+            "passphrase",
+            "private",
+            "key.pem",
+            "token",
+            "jaas",
+        ]
         .iter()
         .any(|s| property.contains(s))
 }

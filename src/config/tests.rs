@@ -304,3 +304,61 @@ fn every_declared_variable_has_a_unique_name_and_help() {
     assert_eq!(default_of("BATCH_SIZE"), "10");
     assert_eq!(default_of("RUST_LOG"), "info");
 }
+
+#[test]
+fn properties_the_guarantees_depend_on_are_refused() {
+    for (name, hint) in [
+        ("LIBRDKAFKA_GROUP_ID", "CONSUMER_GROUP_ID_1"),
+        ("LIBRDKAFKA_ENABLE_AUTO_COMMIT", "commit policy"),
+        ("LIBRDKAFKA_ENABLE_AUTO_OFFSET_STORE", "handled"),
+        (
+            "LIBRDKAFKA_ENABLE_IDEMPOTENCE",
+            "PRODUCER_ENABLE_IDEMPOTENCE",
+        ),
+        ("LIBRDKAFKA_ACKS", "PRODUCER_ACKS"),
+        ("LIBRDKAFKA_REQUEST_REQUIRED_ACKS", "PRODUCER_ACKS"),
+    ] {
+        let err = error_for(name, "x");
+        assert_eq!(err.variable, name);
+        assert!(err.expected.contains(hint), "{err}");
+    }
+    assert!(Config::from_pairs(&[("LIBRDKAFKA_GROUP_INSTANCE_ID", "a")]).is_ok());
+}
+
+#[test]
+fn every_property_librdkafka_marks_sensitive_is_hidden_but_the_user_name() {
+    for property in [
+        "ssl.key.location",
+        "ssl.key.password",
+        "ssl.key.pem",
+        "ssl.keystore.password",
+        "sasl.password",
+        "sasl.oauthbearer.config",
+        "sasl.oauthbearer.client.secret",
+        "sasl.oauthbearer.assertion.private.key.file",
+        "sasl.oauthbearer.assertion.private.key.passphrase",
+        "sasl.oauthbearer.assertion.private.key.pem",
+    ] {
+        assert!(is_secret(property), "{property} is shown");
+    }
+    assert!(!is_secret("sasl.username"));
+    assert!(!is_secret("security.protocol"));
+}
+
+#[test]
+fn a_rejected_url_never_shows_its_password() {
+    for bad in [
+        "http://bob:s3cret@registry:8082?x=1",
+        "http://:s3cret@registry:8082",
+        "htp//bob:s3cret@registry",
+        "ftp://bob:s3cret@registry/path@x",
+    ] {
+        let err = error_for("SCHEMA_REGISTRY_URL", bad);
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(
+            err.expected.contains("without query or credentials") || err.expected.contains("URL")
+        );
+    }
+    let err = error_for("SCHEMA_REGISTRY_URL", "http://:s3cret@registry:8082");
+    assert_eq!(err.value, "http://<redacted>@registry:8082");
+}

@@ -78,7 +78,14 @@ variables! {
         name: "SCHEMA_REGISTRY_RETRIES",
         default: "5",
         parse: parse::number(0, 20),
-        help: "retries of a registry request on connection errors and 5xx, with exponential backoff (0-20)",
+        help: "retries of the schema registration at start-up on connection errors and 5xx, with exponential backoff (0-20); records wait for the registry as long as it takes",
+    },
+    /// How long a registry's 404 for a schema id must last before the record is undecodable.
+    schema_not_found_grace: Duration {
+        name: "SCHEMA_NOT_FOUND_GRACE_S",
+        default: "30",
+        parse: parse::seconds(0, 86_400),
+        help: "how long the registry must answer 404 for a record's schema id (while serving the daemon's own schema) before the record counts as undecodable; until then it waits",
     },
     /// The topic produced to and consumed from.
     topic: String {

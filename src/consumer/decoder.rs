@@ -5,13 +5,15 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::unknown_ids::UnknownSchemaIds;
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
 use crate::format::{decode_framed, AvroError, FrameError, User, UserCodec, WriterSchema};
-use crate::ops::health::{Heartbeat, STALL_AFTER};
+use crate::ops::health::STALL_AFTER;
 use crate::ops::log_target;
+use crate::ops::stats::ConsumerStats;
 use crate::registry::{RegistryError, SchemaRegistryClient};
 
 /// Why a message could not be decoded.
@@ -19,12 +21,20 @@ use crate::registry::{RegistryError, SchemaRegistryClient};
 pub enum DecodeError {
     /// Not a Confluent-framed payload.
     Frame(FrameError),
-    /// The writer schema could not be fetched.
+    /// The writer schema could not be fetched yet; waited out, never the record's fault.
     Registry {
         /// The schema id in the message.
         id: u32,
         /// What the registry said.
         error: RegistryError,
+    },
+    /// The registry, healthy and serving this daemon's own schema, has answered 404 for this
+    /// id for the whole grace period: the record's fault.
+    UnknownSchema {
+        /// The schema id in the message.
+        id: u32,
+        /// How long the 404s lasted at least.
+        grace: Duration,
     },
     /// The writer schema is not a usable Avro schema.
     Schema {
@@ -43,9 +53,10 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    /// Whether retrying later may succeed (the registry is down rather than the message bad).
+    /// Whether to wait and try again: the registry's failures (401/403/429/5xx, timeouts, a
+    /// body that is not a schema, a 404 not yet confirmed) are never the record's fault.
     pub fn is_transient(&self) -> bool {
-        matches!(self, DecodeError::Registry { error, .. } if error.is_transient())
+        matches!(self, DecodeError::Registry { .. })
     }
 }
 
@@ -54,6 +65,10 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::Frame(e) => write!(f, "{e}"),
             DecodeError::Registry { id, error } => write!(f, "writer schema {id}: {error}"),
+            DecodeError::UnknownSchema { id, grace } => write!(
+                f,
+                "writer schema {id} is unknown to the registry (HTTP 404 for at least {grace:?} while it served this daemon's own schema)"
+            ),
             DecodeError::Schema { id, error } => write!(f, "writer schema {id}: {error}"),
             DecodeError::Body { id, error } => write!(f, "schema id {id}: {error}"),
         }
@@ -69,6 +84,9 @@ const REGISTRY_OUTAGE_BACKOFF: Backoff =
     Backoff::exponential(Duration::from_secs(1), MAX_RETRY_WAIT);
 const _: () = assert!(MAX_RETRY_WAIT.as_secs() < STALL_AFTER.as_secs());
 
+/// While the registry stays in one state, it is reported again this often.
+const STILL_WAITING_EVERY: Duration = Duration::from_secs(60);
+
 /// Decodes payloads for one consumer; caches writer schemas by id.
 pub(crate) struct MessageDecoder<'a> {
     registry: &'a SchemaRegistryClient,
@@ -77,6 +95,11 @@ pub(crate) struct MessageDecoder<'a> {
     schemas: HashMap<u32, Arc<WriterSchema>>,
     /// The schema of the previous message: nearly always the one the next message needs.
     last: Option<(u32, Arc<WriterSchema>)>,
+    /// Ids the registry answered 404 for, shared with the other consumer.
+    unknown: &'a UnknownSchemaIds,
+    /// The daemon's own schema id: if the registry still serves it, the registry is healthy
+    /// and its 404s can be believed.
+    own_schema_id: u32,
 }
 
 impl<'a> MessageDecoder<'a> {
@@ -84,12 +107,16 @@ impl<'a> MessageDecoder<'a> {
     pub(crate) fn new(
         registry: &'a SchemaRegistryClient,
         codec: &'a UserCodec,
+        unknown: &'a UnknownSchemaIds,
+        own_schema_id: u32,
     ) -> MessageDecoder<'a> {
         MessageDecoder {
             registry,
             codec,
             schemas: HashMap::new(),
             last: None,
+            unknown,
+            own_schema_id,
         }
     }
 
@@ -106,38 +133,81 @@ impl<'a> MessageDecoder<'a> {
         decoded.map_err(|error| DecodeError::Body { id, error })
     }
 
-    /// Decodes one payload; while the registry is unreachable, waits and tries again until it
-    /// answers or shutdown begins, so the message is never skipped for a registry outage.
-    /// Returns `None` on shutdown: the message was not handled and its offset must not move.
+    /// Decodes one payload; while the registry cannot answer, waits and tries again until it
+    /// answers or shutdown begins, so a record is never skipped for the registry's fault. The
+    /// wait is logged once per change of what the registry answers (and once a minute while
+    /// it lasts), beats the loop's heartbeat and shows in the consumer's `registry_wait`
+    /// figure. Returns `None` on shutdown: the message was not handled and its offset must
+    /// not move.
     pub(crate) fn decode_patiently(
         &mut self,
         payload: Option<&[u8]>,
         shutdown: &Shutdown,
-        heartbeat: &Heartbeat,
+        stats: &ConsumerStats,
         describe: impl Fn() -> String,
     ) -> Option<Result<User, DecodeError>> {
-        retry_until_stopped(
+        let mut reported: Option<(String, Instant)> = None;
+        let outcome = retry_until_stopped(
             &REGISTRY_OUTAGE_BACKOFF,
             shutdown,
-            Some(heartbeat),
+            Some(&stats.heartbeat),
             |_| match self.decode(payload) {
                 Err(e) if e.is_transient() => ControlFlow::Continue(e),
                 outcome => ControlFlow::Break(outcome),
             },
             |e, _, wait| {
-                log::warn!(target: log_target::DECODE, "{}: {e}; will retry in {wait:?}", describe());
+                stats.registry_wait.start();
+                let text = e.to_string();
+                let changed = reported
+                    .as_ref()
+                    .is_none_or(|(last, at)| *last != text || at.elapsed() >= STILL_WAITING_EVERY);
+                if changed {
+                    log::warn!(
+                        target: log_target::DECODE,
+                        "{}: {text}; waiting for the registry (next try in {wait:?})",
+                        describe()
+                    );
+                    reported = Some((text, Instant::now()));
+                }
             },
-        )
+        );
+        if reported.is_some() {
+            stats.registry_wait.end();
+            if outcome.is_some() {
+                log::info!(target: log_target::DECODE, "{}: the registry answers again", describe());
+            }
+        }
+        outcome
     }
 
     fn writer_schema(&mut self, id: u32) -> Result<Arc<WriterSchema>, DecodeError> {
         if let Some(schema) = self.schemas.get(&id) {
             return Ok(Arc::clone(schema));
         }
-        let text = self
-            .registry
-            .schema_by_id(id)
-            .map_err(|error| DecodeError::Registry { id, error })?;
+        let now = Instant::now();
+        let grace = self.unknown.grace();
+        if self.unknown.is_confirmed(id, now) {
+            return Err(DecodeError::UnknownSchema { id, grace });
+        }
+        let text = match self.registry.schema_by_id(id) {
+            Ok(text) => text,
+            Err(error) if error.is_not_found() => {
+                if self.unknown.not_found(id, now) && self.registry_serves_own_schema() {
+                    self.unknown.confirm(id, now);
+                    return Err(DecodeError::UnknownSchema { id, grace });
+                }
+                return Err(DecodeError::Registry { id, error });
+            }
+            // The id names a Protobuf or JSON schema: the writer's choice.
+            Err(error @ RegistryError::NotAvro { .. }) => {
+                return Err(DecodeError::Schema {
+                    id,
+                    error: AvroError(error.to_string()),
+                })
+            }
+            Err(error) => return Err(DecodeError::Registry { id, error }),
+        };
+        self.unknown.found(id);
         let schema = Arc::new(
             self.codec
                 .writer_schema(&text)
@@ -145,5 +215,15 @@ impl<'a> MessageDecoder<'a> {
         );
         self.schemas.insert(id, Arc::clone(&schema));
         Ok(schema)
+    }
+
+    /// Whether the registry still serves this daemon's own schema, unchanged: then it is the
+    /// same, healthy registry, and its 404 for another id can be believed.
+    fn registry_serves_own_schema(&self) -> bool {
+        self.registry
+            .schema_by_id(self.own_schema_id)
+            .ok()
+            .and_then(|text| self.codec.writer_schema(&text).ok())
+            .is_some_and(|schema| schema.is_reader_schema())
     }
 }

@@ -8,6 +8,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 
 use super::decoder::{DecodeError, MessageDecoder};
 use super::kind::ConsumerKind;
+use super::unknown_ids::UnknownSchemaIds;
 use crate::app::error::LoopError;
 use crate::app::shutdown::Shutdown;
 use crate::config::{Config, OnDecodeError};
@@ -38,13 +39,22 @@ pub(crate) struct Intake<'a> {
     pub(crate) codec: &'a UserCodec,
     /// The dead-letter producer, with `ON_DECODE_ERROR=dlq`.
     pub(crate) dead_letters: Option<&'a DeadLetters>,
+    /// Ids the registry answered 404 for, shared by both consumers.
+    pub(crate) unknown_ids: &'a UnknownSchemaIds,
+    /// The id the daemon's own schema was registered under.
+    pub(crate) own_schema_id: u32,
     pub(crate) shutdown: &'a Shutdown,
 }
 
 impl<'a> Intake<'a> {
     /// A decoder with its own schema cache, for one consumer.
     pub(crate) fn decoder(&self) -> MessageDecoder<'a> {
-        MessageDecoder::new(self.registry, self.codec)
+        MessageDecoder::new(
+            self.registry,
+            self.codec,
+            self.unknown_ids,
+            self.own_schema_id,
+        )
     }
 
     /// Decodes `message` and, if it cannot be decoded, applies `ON_DECODE_ERROR`.
@@ -69,7 +79,7 @@ impl<'a> Intake<'a> {
             )
         };
         let Some(outcome) =
-            decoder.decode_patiently(message.payload(), self.shutdown, &stats.heartbeat, describe)
+            decoder.decode_patiently(message.payload(), self.shutdown, stats, describe)
         else {
             return Ok(None);
         };

@@ -11,9 +11,11 @@ mod decoder;
 mod intake;
 mod kind;
 mod single;
+mod unknown_ids;
 
 pub(crate) use batch::run_batch_consumer;
 pub use decoder::DecodeError;
 pub(crate) use intake::Intake;
 pub use kind::ConsumerKind;
 pub(crate) use single::run_single_consumer;
+pub(crate) use unknown_ids::UnknownSchemaIds;

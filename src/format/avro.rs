@@ -42,6 +42,13 @@ pub struct WriterSchema {
     is_reader_schema: bool,
 }
 
+impl WriterSchema {
+    /// Whether this is the daemon's own `User` schema.
+    pub fn is_reader_schema(&self) -> bool {
+        self.is_reader_schema
+    }
+}
+
 /// Encodes and decodes `User` records; holds the parsed reader schema.
 #[derive(Debug)]
 pub struct UserCodec {

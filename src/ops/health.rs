@@ -51,6 +51,39 @@ impl Heartbeat {
     }
 }
 
+/// Since when a loop waits for a peer it cannot do without (the registry): a healthy wait,
+/// distinct from a stall, that readiness reports once it lasts.
+#[derive(Debug, Default)]
+pub(crate) struct WaitClock {
+    /// Milliseconds since [`epoch`] plus one when the wait began; 0 while not waiting.
+    since_ms: AtomicU64,
+}
+
+impl WaitClock {
+    /// The loop starts (or goes on) waiting.
+    pub(crate) fn start(&self) {
+        let now = epoch().elapsed().as_millis() as u64 + 1;
+        let _ = self
+            .since_ms
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// The wait is over.
+    pub(crate) fn end(&self) {
+        self.since_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// How long the current wait has lasted; zero when not waiting.
+    pub(crate) fn waited(&self) -> Duration {
+        match self.since_ms.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            since => epoch()
+                .elapsed()
+                .saturating_sub(Duration::from_millis(since - 1)),
+        }
+    }
+}
+
 /// Names of the loops in `beats` that have not turned within [`STALL_AFTER`].
 pub(crate) fn stalled_loops<'a>(beats: &[(&'a str, &Heartbeat)]) -> Vec<&'a str> {
     stalled_at(beats, epoch().elapsed())
@@ -72,6 +105,18 @@ mod tests {
         Heartbeat {
             last_ms: AtomicU64::new(ms),
         }
+    }
+
+    #[test]
+    fn a_wait_clock_measures_only_while_waiting() {
+        let clock = WaitClock::default();
+        assert_eq!(clock.waited(), Duration::ZERO);
+        clock.start();
+        std::thread::sleep(Duration::from_millis(20));
+        clock.start(); // going on waiting keeps the first start
+        assert!(clock.waited() >= Duration::from_millis(20));
+        clock.end();
+        assert_eq!(clock.waited(), Duration::ZERO);
     }
 
     #[test]

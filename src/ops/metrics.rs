@@ -131,6 +131,12 @@ pub(crate) fn prometheus_text(stats: &Stats, groups: &Groups) -> String {
         "Messages behind the partitions' ends (-1: not known yet).",
         &per_consumer(&|i| stats.consumer(i).lag.load(Ordering::Relaxed).to_string()),
     );
+    family(
+        "registry_wait_seconds",
+        "gauge",
+        "Seconds the consumer has been waiting for the registry to give a writer schema (0: not waiting).",
+        &per_consumer(&|i| format!("{:.3}", stats.consumer(i).registry_wait.waited().as_secs_f64())),
+    );
     let mut latencies = Vec::new();
     for (consumer, kind, group) in groups.each() {
         let histogram = &stats.consumer(consumer).latency;

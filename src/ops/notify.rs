@@ -41,6 +41,15 @@ impl Notifier {
         self.target.as_ref().and(self.watchdog)
     }
 
+    /// Tells systemd that start-up may take `longest` from now (beyond `TimeoutStartSec=`),
+    /// with what it is doing.
+    pub(crate) fn extend_start(&self, longest: Duration, doing: &str) {
+        self.send(&format!(
+            "EXTEND_TIMEOUT_USEC={}\nSTATUS={doing}",
+            longest.as_micros()
+        ));
+    }
+
     /// Tells systemd the service is up.
     pub(crate) fn ready(&self) {
         self.send("READY=1\nSTATUS=running");

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use super::health::Heartbeat;
+use super::health::{Heartbeat, WaitClock};
 use super::latency::LatencyHistogram;
 use crate::consumer::ConsumerKind;
 
@@ -41,6 +41,8 @@ pub(crate) struct ConsumerStats {
     pub(crate) latency: LatencyHistogram,
     /// The consumer's poll loop.
     pub(crate) heartbeat: Heartbeat,
+    /// How long the consumer has been waiting for the registry to answer for a record.
+    pub(crate) registry_wait: WaitClock,
 }
 
 impl Default for ConsumerStats {
@@ -53,6 +55,7 @@ impl Default for ConsumerStats {
             lag: AtomicI64::new(-1),
             latency: LatencyHistogram::default(),
             heartbeat: Heartbeat::default(),
+            registry_wait: WaitClock::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! exponential backoff; a 4xx is final and reported with the registry's own message.
 
 use std::fmt;
+use std::io::Read;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
@@ -20,6 +21,14 @@ use crate::ops::log_target;
 
 /// Content type the Confluent API speaks.
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+/// Longest a request may take: connecting, then the whole answer.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The largest answer read: a schema is a few KiB; a registry that sends more is broken or
+/// hostile, and its answer is not read into memory.
+const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
+
 /// Between retries of a failed request: from 200 ms, doubling up to 5 s, so the default five
 /// retries span about 6 s, enough for a registry that restarts.
 const RETRY_BACKOFF: Backoff =
@@ -71,8 +80,8 @@ impl SchemaRegistryClient {
         shutdown: Shutdown,
     ) -> Result<SchemaRegistryClient, RegistryError> {
         let http = Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!(
                 env!("CARGO_PKG_NAME"),
                 "/",
@@ -104,7 +113,7 @@ impl SchemaRegistryClient {
         let url = format!("{}/subjects/{subject}/versions", self.base_url);
         let body = serde_json::json!({ "schema": schema }).to_string();
         let request = format!("POST {url}");
-        let response = self.send(&request, || {
+        let response = self.send(&request, self.retries, || {
             self.http
                 .post(&url)
                 .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
@@ -114,28 +123,39 @@ impl SchemaRegistryClient {
         Ok(parsed.id)
     }
 
-    /// Fetches the Avro schema text with the given id.
+    /// Fetches the Avro schema text with the given id, in one attempt: the consumers wait
+    /// out a failure themselves (with their heartbeat beating), so no retries are hidden here.
     pub fn schema_by_id(&self, id: u32) -> Result<String, RegistryError> {
         let url = format!("{}/schemas/ids/{id}", self.base_url);
         let request = format!("GET {url}");
-        let response = self.send(&request, || self.http.get(&url))?;
+        let response = self.send(&request, 0, || self.http.get(&url))?;
         let parsed: SchemaResponse = parse_json(&request, response)?;
         match parsed.schema_type.as_deref() {
             None | Some("AVRO") => Ok(parsed.schema),
-            Some(other) => Err(RegistryError::BadResponse {
-                request,
-                error: format!("schema {id} is of type {other}, not AVRO"),
+            Some(other) => Err(RegistryError::NotAvro {
+                id,
+                schema_type: other.to_string(),
             }),
         }
     }
 
-    /// Sends the request built by `build`, retrying connection errors and 5xx answers.
+    /// The longest [`SchemaRegistryClient::register`] can take before it gives up: every
+    /// attempt timing out, plus the longest waits between them. Start-up tells systemd.
+    pub fn longest_registration(&self) -> Duration {
+        let attempts = self.retries + 1;
+        let waits: Duration = (1..attempts).map(|a| RETRY_BACKOFF.longest(a)).sum();
+        (CONNECT_TIMEOUT + REQUEST_TIMEOUT) * attempts + waits
+    }
+
+    /// Sends the request built by `build`, retrying connection errors and 5xx answers up to
+    /// `retries` times.
     fn send(
         &self,
         request: &str,
+        retries: u32,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Response, RegistryError> {
-        let attempts = self.retries + 1;
+        let attempts = retries + 1;
         let outcome = retry_until_stopped(
             &RETRY_BACKOFF,
             &self.shutdown,
@@ -161,7 +181,14 @@ impl SchemaRegistryClient {
                 );
             },
         );
-        outcome.unwrap_or(Err(RegistryError::Interrupted))
+        match outcome {
+            // A stop that came during the last attempt: a requested stop, not a failure.
+            Some(Err(RegistryError::Unavailable { .. })) | None if self.shutdown.is_stopping() => {
+                Err(RegistryError::Interrupted)
+            }
+            Some(result) => result,
+            None => Err(RegistryError::Interrupted),
+        }
     }
 
     /// One try of a request.
@@ -207,13 +234,28 @@ enum Attempt {
     Final(RegistryError),
 }
 
+/// The body of `response`, at most [`MAX_RESPONSE_BYTES`] of it.
+fn bounded_text(response: Response) -> Result<String, String> {
+    let mut body = Vec::new();
+    response
+        .take(MAX_RESPONSE_BYTES + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("could not read the body: {e}"))?;
+    if body.len() as u64 > MAX_RESPONSE_BYTES {
+        return Err(format!(
+            "the answer is larger than {MAX_RESPONSE_BYTES} bytes"
+        ));
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
 fn parse_json<T: for<'de> Deserialize<'de>>(
     request: &str,
     response: Response,
 ) -> Result<T, RegistryError> {
-    let text = response.text().map_err(|e| RegistryError::BadResponse {
+    let text = bounded_text(response).map_err(|error| RegistryError::BadResponse {
         request: request.to_string(),
-        error: format!("could not read the body: {e}"),
+        error,
     })?;
     serde_json::from_str(&text).map_err(|e| RegistryError::BadResponse {
         request: request.to_string(),
@@ -232,7 +274,7 @@ fn rejection_message(status: StatusCode, response: Response) -> String {
 
 /// The registry's `message` field, or the start of the body.
 fn error_message(response: Response) -> String {
-    let text = response.text().unwrap_or_default();
+    let text = bounded_text(response).unwrap_or_default();
     match serde_json::from_str::<ErrorResponse>(&text) {
         Ok(ErrorResponse { message: Some(m) }) => m,
         _ if text.trim().is_empty() => "(empty body)".to_string(),

@@ -30,17 +30,23 @@ pub enum RegistryError {
         /// What was wrong with it.
         error: String,
     },
+    /// The id names a schema that is not Avro: the writer's choice, not an outage.
+    NotAvro {
+        /// The schema id.
+        id: u32,
+        /// What the registry says it is.
+        schema_type: String,
+    },
     /// Shutdown began while waiting to retry.
     Interrupted,
 }
 
 impl RegistryError {
-    /// Whether the same request may succeed later (the registry is down, not refusing).
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            RegistryError::Unavailable { .. } | RegistryError::Interrupted
-        )
+    /// Whether the registry said it has no such schema (HTTP 404). Only a definite answer
+    /// from a healthy registry makes a record's unknown schema id the record's fault; a
+    /// restarted, restored, lagging or wrong registry answers 404 too.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RegistryError::Rejected { status: 404, .. })
     }
 }
 
@@ -57,6 +63,9 @@ impl fmt::Display for RegistryError {
             }
             RegistryError::BadResponse { request, error } => {
                 write!(f, "schema registry gave an unexpected answer to {request}: {error}")
+            }
+            RegistryError::NotAvro { id, schema_type } => {
+                write!(f, "schema {id} is of type {schema_type}, not AVRO")
             }
             RegistryError::Interrupted => write!(f, "schema registry request interrupted by shutdown"),
         }

@@ -525,6 +525,31 @@ pub fn run_to_exit(env: &[(String, String)], timeout: Duration) -> (ExitStatus, 
     (status, daemon.lines())
 }
 
+/// The port the daemon reports in its `metrics on http://127.0.0.1:<port>/metrics` line.
+pub fn metrics_port(daemon: &Daemon) -> u16 {
+    daemon.wait_for_line("metrics on http://", Duration::from_secs(30));
+    let lines = daemon.lines();
+    let line = lines
+        .iter()
+        .find(|l| l.contains("metrics on http://"))
+        .expect("metrics line");
+    line.split_once("metrics on http://127.0.0.1:")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .and_then(|(port, _)| port.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line}"))
+}
+
+/// One `GET path` to the daemon's metrics endpoint on `port`; the whole answer.
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the metrics port");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
 /// Confluent framing built by the test itself, independent of the daemon's code:
 /// magic byte, big-endian id, Avro string (zig-zag varint length, UTF-8 bytes).
 pub fn confluent_user_bytes(schema_id: u32, name: &str) -> Vec<u8> {

@@ -4,8 +4,6 @@
 //! every line's target, the `RUST_LOG` example, the metric names and the `stats:` fields.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
@@ -109,14 +107,6 @@ fn level_and_target(line: &str) -> Option<(&str, &str)> {
 /// The README's `RUST_LOG` example that silences per-record lines.
 const QUIET_EXAMPLE: &str =
     "RUST_LOG=info,kafka_avro_daemon::delivery=warn,kafka_avro_daemon::single_consumer=warn";
-
-fn http_get(port: u16, path: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the metrics port");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    response
-}
 
 /// `(name, type, label names)` of every metric family in Prometheus text.
 fn metric_families(text: &str) -> BTreeSet<(String, String, String)> {
@@ -256,13 +246,7 @@ fn a_run_logs_only_documented_targets_and_names() {
         },
     );
 
-    let port: u16 = first
-        .lines()
-        .iter()
-        .find_map(|l| l.split_once("metrics on http://127.0.0.1:"))
-        .and_then(|(_, rest)| rest.split_once('/'))
-        .and_then(|(port, _)| port.parse().ok())
-        .expect("the metrics address line");
+    let port = metrics_port(&first);
     let metrics = http_get(port, "/metrics");
     let stats_line = first
         .lines()

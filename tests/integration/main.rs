@@ -22,5 +22,6 @@ mod fuzz_decoder;
 mod interface;
 mod operations;
 mod poison;
+mod registry_faults;
 mod security;
 mod stack;

@@ -1,34 +1,11 @@
 //! What operators rely on: the metrics endpoint and the stats line during a real run, the
 //! systemd notify protocol, and journald-style log lines.
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-
-/// The port the daemon reports in its `metrics on http://127.0.0.1:<port>/metrics` line.
-fn metrics_port(daemon: &Daemon) -> u16 {
-    daemon.wait_for_line("metrics on http://", Duration::from_secs(30));
-    let lines = daemon.lines();
-    let line = lines
-        .iter()
-        .find(|l| l.contains("metrics on http://"))
-        .expect("metrics line");
-    line.split_once("metrics on http://127.0.0.1:")
-        .and_then(|(_, rest)| rest.split_once('/'))
-        .and_then(|(port, _)| port.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line}"))
-}
-
-fn http_get(port: u16, path: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the metrics port");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    response
-}
 
 /// The value of the first sample line that starts with `series`.
 fn sample(text: &str, series: &str) -> f64 {
@@ -126,16 +103,26 @@ fn systemd_hears_ready_watchdog_and_stopping_in_order() {
         }
     }
     assert!(daemon.wait_exit(Duration::from_secs(30)).success());
+    // Start-up tells systemd how long registering the schema may take, then READY.
     assert!(
-        messages[0].starts_with("READY=1"),
-        "READY first: {messages:?}"
+        messages[0].starts_with("EXTEND_TIMEOUT_USEC=")
+            && messages[0]["EXTEND_TIMEOUT_USEC=".len()..]
+                .split('\n')
+                .next()
+                .and_then(|us| us.parse::<u64>().ok())
+                .is_some_and(|us| us >= 90_000_000),
+        "EXTEND_TIMEOUT_USEC first, covering the registry's retries: {messages:?}"
+    );
+    assert!(
+        messages[1].starts_with("READY=1"),
+        "READY next: {messages:?}"
     );
     assert!(
         messages.last().is_some_and(|m| m.starts_with("STOPPING=1")),
         "{messages:?}"
     );
     assert!(
-        messages[1..messages.len() - 1]
+        messages[2..messages.len() - 1]
             .iter()
             .all(|m| m == "WATCHDOG=1"),
         "{messages:?}"

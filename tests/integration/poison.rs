@@ -124,7 +124,12 @@ fn every_kind_of_poison_is_skipped_once_with_its_reason_and_nothing_after_it_is_
     let (good, poison_count) = produce_mixed(&topic, id);
     let mut daemon = Daemon::start(&env_with(
         &topic,
-        &[("PRODUCE_COUNT", "1"), ("BATCH_SIZE", "4")],
+        &[
+            ("PRODUCE_COUNT", "1"),
+            ("BATCH_SIZE", "4"),
+            // The unknown schema id is the record's fault once its 404s last a second.
+            ("SCHEMA_NOT_FOUND_GRACE_S", "1"),
+        ],
     ));
     wait_for_names(&daemon, &good);
     daemon.stop_cleanly();
@@ -162,7 +167,11 @@ fn dlq_policy_copies_each_poison_message_with_its_origin_before_moving_on() {
     let (good, poison_count) = produce_mixed(&topic, id);
     let mut daemon = Daemon::start(&env_with(
         &topic,
-        &[("PRODUCE_COUNT", "1"), ("ON_DECODE_ERROR", "dlq")],
+        &[
+            ("PRODUCE_COUNT", "1"),
+            ("ON_DECODE_ERROR", "dlq"),
+            ("SCHEMA_NOT_FOUND_GRACE_S", "1"),
+        ],
     ));
     wait_for_names(&daemon, &good);
     daemon.stop_cleanly();
@@ -217,7 +226,11 @@ fn fail_policy_stops_with_an_error_and_leaves_the_poison_uncommitted() {
     );
     let env = env_with(
         &topic,
-        &[("PRODUCE_COUNT", "1"), ("ON_DECODE_ERROR", "fail")],
+        &[
+            ("PRODUCE_COUNT", "1"),
+            ("ON_DECODE_ERROR", "fail"),
+            ("SCHEMA_NOT_FOUND_GRACE_S", "1"),
+        ],
     );
     let (status, lines) = run_to_exit(&env, Duration::from_secs(60));
     assert_eq!(status.code(), Some(1), "{lines:#?}");

@@ -1,0 +1,316 @@
+//! A registry that fails mid-run without it being any record's fault — it refuses with
+//! 401/429/503, it accepts connections and never answers, it answers 404 for everything —
+//! is waited out: nothing is skipped, `/healthz` stays 200, and the wait shows in
+//! `registry_wait_seconds`. Faults come from an HTTP proxy in front of the real registry.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// What the proxy does with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Forward to the real registry.
+    Pass,
+    /// Answer with this status and a Confluent-style error body.
+    Status(u16),
+    /// Hold the connection, answering nothing, until the mode changes.
+    Hang,
+}
+
+/// An HTTP proxy in front of the registry whose answers a test switches.
+struct RegistryProxy {
+    port: u16,
+    mode: Arc<Mutex<Mode>>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl RegistryProxy {
+    fn start() -> RegistryProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let mode = Arc::new(Mutex::new(Mode::Pass));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let (shared_mode, stop) = (Arc::clone(&mode), Arc::clone(&stopped));
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let mode = Arc::clone(&shared_mode);
+                let stop = Arc::clone(&stop);
+                thread::spawn(move || {
+                    let _ = serve(client, &mode, &stop);
+                });
+            }
+        });
+        RegistryProxy {
+            port,
+            mode,
+            stopped,
+        }
+    }
+
+    fn set(&self, mode: Mode) {
+        *self.mode.lock().expect("mode") = mode;
+    }
+}
+
+impl Drop for RegistryProxy {
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.set(Mode::Pass);
+        // Wake the accept loop so it sees the stop.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Answers one request (the proxy closes every connection after one answer).
+fn serve(client: TcpStream, mode: &Mutex<Mode>, stop: &AtomicBool) -> std::io::Result<()> {
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut head = Vec::new();
+    let mut content_length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            content_length = value.trim().parse().unwrap_or(0);
+        }
+        let end = line == "\r\n";
+        if !line.to_ascii_lowercase().starts_with("connection:") && !end {
+            head.push(line);
+        }
+        if end {
+            break;
+        }
+    }
+    let mut body = vec![0u8; content_length];
+    reader.read_exact(&mut body)?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut client = client;
+    loop {
+        let current = *mode.lock().expect("mode");
+        match current {
+            Mode::Hang if Instant::now() < deadline && !stop.load(Ordering::SeqCst) => {
+                thread::sleep(Duration::from_millis(50));
+            }
+            Mode::Hang => return Ok(()),
+            Mode::Status(status) => {
+                let body = format!(
+                    "{{\"error_code\":{status},\"message\":\"injected by the test proxy\"}}"
+                );
+                write!(
+                    client,
+                    "HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )?;
+                return client.flush();
+            }
+            Mode::Pass => {
+                let mut upstream = TcpStream::connect(registry_host_port())?;
+                for line in &head {
+                    upstream.write_all(line.as_bytes())?;
+                }
+                upstream.write_all(b"Connection: close\r\n\r\n")?;
+                upstream.write_all(&body)?;
+                let mut answer = Vec::new();
+                upstream.read_to_end(&mut answer)?;
+                client.write_all(&answer)?;
+                return client.flush();
+            }
+        }
+    }
+}
+
+/// `User` with an added optional field: a schema the daemon has not seen before the fault.
+const USER_V2: &str = r#"{"namespace":"example.avro","type":"record","name":"User","fields":[{"name":"name","type":"string"},{"name":"email","type":["null","string"],"default":null}]}"#;
+
+/// A v2 record: the name, then the union's null branch (index 0).
+fn v2_bytes(id: u32, name: &str) -> Vec<u8> {
+    let mut bytes = confluent_user_bytes(id, name);
+    bytes.push(0);
+    bytes
+}
+
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The largest `registry_wait_seconds` sample on `/metrics`.
+fn longest_registry_wait(port: u16) -> f64 {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("metrics port");
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n").expect("write");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read");
+    text.lines()
+        .filter(|l| l.starts_with("kafka_avro_daemon_registry_wait_seconds{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .fold(0.0, f64::max)
+}
+
+/// Received names per group (`single`, `batch`).
+fn names_by_group(daemon: &Daemon) -> (Vec<String>, Vec<String>) {
+    let received = daemon.received();
+    let of = |group: Group| -> Vec<String> {
+        received
+            .iter()
+            .filter(|r| r.group == group)
+            .map(|r| r.name.clone())
+            .collect()
+    };
+    (of(Group::Single), of(Group::Batch))
+}
+
+/// Starts a daemon that reaches the registry through `proxy` and has handled its own
+/// record in both groups.
+fn start_behind(proxy: &RegistryProxy, topic: &str, extra: &[(&str, &str)]) -> (Daemon, u16) {
+    let url = registry_url_via(proxy.port);
+    let mut vars = vec![
+        ("SCHEMA_REGISTRY_URL", url.as_str()),
+        ("METRICS_ADDR", "127.0.0.1:0"),
+        ("PRODUCE_COUNT", "1"),
+    ];
+    vars.extend_from_slice(extra);
+    let daemon = Daemon::start(&env_with(topic, &vars));
+    daemon.wait_for_received(1, Duration::from_secs(60));
+    let port = metrics_port(&daemon);
+    (daemon, port)
+}
+
+/// Holds `mode` for `how_long`, asking `/healthz` every 250 ms; returns the worst answer
+/// time and every status that was not 200.
+fn hold(
+    proxy: &RegistryProxy,
+    mode: Mode,
+    how_long: Duration,
+    port: u16,
+) -> (Duration, Vec<String>) {
+    proxy.set(mode);
+    let until = Instant::now() + how_long;
+    let (mut worst, mut bad) = (Duration::ZERO, Vec::new());
+    while Instant::now() < until {
+        let asked = Instant::now();
+        let status = http_status(port, "/healthz");
+        worst = worst.max(asked.elapsed());
+        if status != Some(200) {
+            bad.push(format!("{mode:?}: /healthz answered {status:?}"));
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+    (worst, bad)
+}
+
+#[test]
+fn refusals_and_a_hang_mid_run_are_waited_out_and_nothing_is_skipped() {
+    let _cluster = require_stack();
+    let topic = unique("registry-sick");
+    ensure_topic(&topic);
+    let proxy = RegistryProxy::start();
+    let (mut daemon, port) = start_behind(&proxy, &topic, &[]);
+
+    // A schema registered by another producer; the daemon has to ask the registry for it.
+    let v2 = register_schema(&format!("{topic}-value"), USER_V2);
+    proxy.set(Mode::Status(401));
+    let names: Vec<String> = (0..10).map(|n| format!("evolved_{n}")).collect();
+    let payloads: Vec<Vec<u8>> = names.iter().map(|n| v2_bytes(v2, n)).collect();
+    produce_raw(&topic, &payloads);
+
+    let mut worst = Duration::ZERO;
+    let mut bad = Vec::new();
+    for (mode, seconds) in [
+        (Mode::Status(401), 4),
+        (Mode::Status(429), 4),
+        (Mode::Status(503), 4),
+        // Longer than the registry client's 15 s request timeout.
+        (Mode::Hang, 20),
+    ] {
+        let (w, b) = hold(&proxy, mode, Duration::from_secs(seconds), port);
+        worst = worst.max(w);
+        bad.extend(b);
+    }
+    let waited = longest_registry_wait(port);
+    proxy.set(Mode::Pass);
+    daemon.wait_until(
+        "every evolved record in both groups",
+        Duration::from_secs(60),
+        |_| {
+            let (single, batch) = names_by_group(&daemon);
+            names
+                .iter()
+                .all(|n| single.contains(n) && batch.contains(n))
+        },
+    );
+    daemon.stop_cleanly();
+
+    let lines = daemon.lines();
+    let skipped: Vec<&String> = lines.iter().filter(|l| l.contains("undecodable")).collect();
+    assert!(skipped.is_empty(), "records skipped: {skipped:#?}");
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert!(
+        waited >= 20.0,
+        "registry_wait_seconds was {waited} during the fault"
+    );
+    let reports = lines
+        .iter()
+        .filter(|l| l.contains("waiting for the registry"))
+        .count();
+    // Once per change of answer and consumer (401, 429, 503, a timeout), not per retry.
+    assert!(
+        (2..=16).contains(&reports),
+        "{reports} waiting lines: {:#?}",
+        lines
+            .iter()
+            .filter(|l| l.contains("waiting for the registry"))
+            .collect::<Vec<_>>()
+    );
+    println!(
+        "figures: registry 401/429/503/hang for 32 s: 0 records skipped, /healthz 200 throughout (slowest answer {worst:?}), registry_wait_seconds reached {waited:.1}, {reports} waiting lines"
+    );
+}
+
+#[test]
+fn a_registry_that_answers_404_for_everything_is_not_believed() {
+    let _cluster = require_stack();
+    let topic = unique("registry-404");
+    ensure_topic(&topic);
+    let proxy = RegistryProxy::start();
+    let (mut daemon, port) = start_behind(&proxy, &topic, &[("SCHEMA_NOT_FOUND_GRACE_S", "1")]);
+
+    let v2 = register_schema(&format!("{topic}-value"), USER_V2);
+    // A registry that lost everything (a restarted in-memory one, a wrong URL): 404 for the
+    // new id and for the daemon's own id too, for far longer than the grace period.
+    proxy.set(Mode::Status(404));
+    produce_raw(&topic, &[v2_bytes(v2, "after_the_restart")]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while longest_registry_wait(port) < 5.0 {
+        assert!(Instant::now() < deadline, "the consumers never waited");
+        thread::sleep(Duration::from_millis(250));
+    }
+    proxy.set(Mode::Pass);
+    daemon.wait_until("the record in both groups", Duration::from_secs(60), |_| {
+        let (single, batch) = names_by_group(&daemon);
+        let name = "after_the_restart".to_string();
+        single.contains(&name) && batch.contains(&name)
+    });
+    daemon.stop_cleanly();
+    let skipped: Vec<String> = daemon
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("undecodable"))
+        .collect();
+    assert!(skipped.is_empty(), "records skipped: {skipped:#?}");
+}
