@@ -291,7 +291,7 @@ fn registry_outage_mid_run_loses_nothing() {
     let mut payload = confluent_user_bytes(v2, "during_outage");
     payload.push(0); // team = ""
     produce_raw(&topic, &[payload]);
-    daemon.wait_for_line("will retry", Duration::from_secs(30));
+    daemon.wait_for_line("waiting for the registry", Duration::from_secs(30));
     proxy.set_up(true);
     daemon.wait_until(
         "the new-schema record in both groups",
