@@ -27,7 +27,9 @@ mod ops;
 mod producer;
 mod registry;
 
-pub use app::error::{DaemonError, LoopError, StartError};
+pub use app::error::{
+    DaemonError, LoopError, StartError, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_STOP_DEADLINE,
+};
 pub use app::run;
 pub use app::shutdown::{Shutdown, StopReason};
 pub use consumer::{ConsumerKind, DecodeError};

@@ -3,12 +3,7 @@
 use std::process::ExitCode;
 
 use kafka_avro_daemon::config::{help_text, Config};
-use kafka_avro_daemon::{log_target, logging, Shutdown};
-
-/// Exit status for a configuration the daemon cannot use.
-const EXIT_CONFIG: u8 = 2;
-/// Exit status for a failure at start-up or while running.
-const EXIT_FAILURE: u8 = 1;
+use kafka_avro_daemon::{log_target, logging, Shutdown, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK};
 
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
@@ -53,7 +48,7 @@ fn main() -> ExitCode {
     match kafka_avro_daemon::run(&config, &shutdown) {
         Ok(()) => {
             log::info!(target: log_target::MAIN, "stopped");
-            ExitCode::SUCCESS
+            ExitCode::from(EXIT_OK)
         }
         Err(error) => {
             if !error.already_reported() {

@@ -9,6 +9,16 @@ use crate::consumer::DecodeError;
 use crate::format::AvroError;
 use crate::registry::RegistryError;
 
+/// Exit status of a daemon that stopped cleanly (also when asked to stop during start-up).
+pub const EXIT_OK: u8 = 0;
+/// Exit status of a failure at start-up or while running.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit status of a configuration the daemon cannot use (systemd does not restart it).
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit status of a stop that did not finish within `STOP_TIMEOUT_MS`: the process exits
+/// anyway, after one line saying what was left.
+pub const EXIT_STOP_DEADLINE: u8 = 3;
+
 /// Why `run` returned an error.
 #[derive(Debug)]
 pub enum DaemonError {

@@ -5,11 +5,13 @@
 //! loop → the producer flushes within `FLUSH_TIMEOUT_MS`, the batch consumer processes and
 //! commits its partial batch, each consumer closes (committing stored offsets) → the threads
 //! are joined here → [`run`] returns `Ok` or the [`DaemonError`] that `main` turns into the
-//! exit status.
+//! exit status. All of it within `STOP_TIMEOUT_MS`, or the `stop-deadline` thread exits the
+//! process with status 3 and a line saying what was left.
 
 pub(crate) mod error;
 pub(crate) mod retry;
 pub(crate) mod shutdown;
+mod stop_deadline;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::{self, Scope};
@@ -127,7 +129,20 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
                 }),
             ));
         }
+        let (loops_done, done) = crossbeam_channel::bounded::<()>(0);
+        let watcher = thread::Builder::new()
+            .name("stop-deadline".to_string())
+            .spawn_scoped(scope, move || {
+                stop_deadline::enforce(config.stop_timeout, shutdown, &done, stats)
+            });
+        if let Err(e) = watcher {
+            shutdown.fail(LoopError::Spawn {
+                thread: "stop-deadline",
+                error: e.to_string(),
+            });
+        }
         run_threads(scope, bodies, shutdown);
+        drop(loops_done);
     });
 
     match shutdown.reason() {

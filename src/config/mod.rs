@@ -100,14 +100,25 @@ impl Config {
                 .map(|(_, v)| v.clone())
         };
         let mut config = variables::parse_fields(&lookup)?;
-        config.check_producer_settings()?;
+        config.check_across_variables()?;
         config.librdkafka_properties = librdkafka_properties(vars)?;
         Ok(config)
     }
 
-    /// Idempotence needs `acks=all`: librdkafka would refuse to start otherwise, with a line
-    /// that does not name our variables.
-    fn check_producer_settings(&self) -> Result<(), ConfigError> {
+    /// What single variables cannot check: idempotence needs `acks=all` (librdkafka would
+    /// refuse to start otherwise, with a line that does not name our variables), and the flush
+    /// must fit in the stop deadline, or a stop would always end at the deadline.
+    fn check_across_variables(&self) -> Result<(), ConfigError> {
+        if self.flush_timeout >= self.stop_timeout {
+            return Err(ConfigError {
+                variable: "FLUSH_TIMEOUT_MS".to_string(),
+                value: self.flush_timeout.as_millis().to_string(),
+                expected: format!(
+                    "less than STOP_TIMEOUT_MS ({}), which covers the flush and the consumers' close",
+                    self.stop_timeout.as_millis()
+                ),
+            });
+        }
         if self.enable_idempotence && self.acks != "all" && self.acks != "-1" {
             return Err(ConfigError {
                 variable: "PRODUCER_ACKS".to_string(),

@@ -362,3 +362,17 @@ fn a_rejected_url_never_shows_its_password() {
     let err = error_for("SCHEMA_REGISTRY_URL", "http://:s3cret@registry:8082");
     assert_eq!(err.value, "http://<redacted>@registry:8082");
 }
+
+#[test]
+fn the_flush_must_fit_in_the_stop_deadline() {
+    let err = Config::from_pairs(&[("FLUSH_TIMEOUT_MS", "20000")]).expect_err("flush = stop");
+    assert_eq!(err.variable, "FLUSH_TIMEOUT_MS");
+    assert!(err.expected.contains("STOP_TIMEOUT_MS (20000)"), "{err}");
+    let c = Config::from_pairs(&[("FLUSH_TIMEOUT_MS", "20000"), ("STOP_TIMEOUT_MS", "25000")])
+        .expect("valid");
+    assert_eq!(c.stop_timeout, Duration::from_secs(25));
+    assert_eq!(
+        error_for("STOP_TIMEOUT_MS", "999").variable,
+        "STOP_TIMEOUT_MS"
+    );
+}

@@ -178,6 +178,13 @@ variables! {
         parse: parse::millis(0, 3_600_000),
         help: "on stop, how long the producer may take to deliver what is queued",
     },
+    /// The whole stop's limit: flush, the partial batch's commit, the consumers' close.
+    stop_timeout: Duration {
+        name: "STOP_TIMEOUT_MS",
+        default: "20000",
+        parse: parse::millis(1_000, 3_600_000),
+        help: "on stop, how long flushing, the last commit and closing may take in all; then the daemon exits with status 3, naming what was left (keep it under systemd's TimeoutStopSec)",
+    },
     /// What to do with undecodable messages.
     on_decode_error: OnDecodeError {
         name: "ON_DECODE_ERROR",

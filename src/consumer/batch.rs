@@ -8,6 +8,7 @@
 //! records are dropped unprocessed and uncommitted; their new owner reads them. On stop, the
 //! partial batch is processed and committed.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -81,6 +82,7 @@ impl BatchConsumer<'_, '_> {
         let revoked = self.client.context().role.take_revoked();
         if !revoked.is_empty() {
             let dropped = self.batch.forget_partitions(&revoked);
+            self.count_uncommitted(0);
             if dropped > 0 {
                 log::info!(
                     target: KIND.log_target(),
@@ -99,11 +101,19 @@ impl BatchConsumer<'_, '_> {
                 return Ok(Turn::Stop);
             };
             self.batch.push(record, now);
+            self.count_uncommitted(0);
         }
         if self.batch.is_due(now) {
             self.process_and_commit();
         }
         Ok(Turn::Continue)
+    }
+
+    /// Publishes how many records a stop now would leave uncommitted: those buffered plus
+    /// `committing`, the processed batch whose commit is under way.
+    fn count_uncommitted(&self, committing: usize) {
+        let uncommitted = (self.batch.len() + committing) as u64;
+        self.stats.uncommitted.store(uncommitted, Ordering::Relaxed);
     }
 
     /// Processes every record of the batch, then commits their offsets synchronously.
@@ -125,7 +135,10 @@ impl BatchConsumer<'_, '_> {
                 return;
             }
         }
-        match self.client.commit(&offsets, CommitMode::Sync) {
+        self.count_uncommitted(records.len());
+        let committed = self.client.commit(&offsets, CommitMode::Sync);
+        self.count_uncommitted(0);
+        match committed {
             Ok(()) => bump(&self.stats.commits),
             // Not committed means read again after a restart or rebalance: duplicates, no loss.
             Err(e) => log::warn!(

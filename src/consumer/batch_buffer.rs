@@ -32,6 +32,11 @@ impl Batch {
         self.records.push(record);
     }
 
+    /// Records waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
     /// Whether nothing waits.
     pub(crate) fn is_empty(&self) -> bool {
         self.records.is_empty()

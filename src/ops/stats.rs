@@ -34,6 +34,9 @@ pub(crate) struct ConsumerStats {
     pub(crate) commits: AtomicU64,
     /// Offsets stored for auto-commit, one per handled record (single consumer).
     pub(crate) offsets_stored: AtomicU64,
+    /// Records buffered or in a commit under way (batch consumer): what a stop cut short now
+    /// would leave uncommitted, to be read again after a restart.
+    pub(crate) uncommitted: AtomicU64,
     /// Messages behind the end of the assigned partitions, from librdkafka statistics;
     /// -1 until known.
     pub(crate) lag: AtomicI64,
@@ -52,6 +55,7 @@ impl Default for ConsumerStats {
             decode_errors: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             offsets_stored: AtomicU64::new(0),
+            uncommitted: AtomicU64::new(0),
             lag: AtomicI64::new(-1),
             latency: LatencyHistogram::default(),
             heartbeat: Heartbeat::default(),

@@ -143,12 +143,13 @@ fn parse_duration(span: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(total))
 }
 
-/// The daemon's default FLUSH_TIMEOUT_MS, from the same table `--help` and parsing use.
-fn flush_timeout() -> Duration {
+/// The daemon's default STOP_TIMEOUT_MS (which covers the flush and the consumers' close),
+/// from the same table `--help` and parsing use.
+fn stop_timeout() -> Duration {
     let variable = VARIABLES
         .iter()
-        .find(|v| v.name == "FLUSH_TIMEOUT_MS")
-        .expect("FLUSH_TIMEOUT_MS in config::VARIABLES");
+        .find(|v| v.name == "STOP_TIMEOUT_MS")
+        .expect("STOP_TIMEOUT_MS in config::VARIABLES");
     Duration::from_millis(variable.default.parse().expect("numeric default"))
 }
 
@@ -220,11 +221,11 @@ fn unit_essentials_problems(source: &str) -> Vec<String> {
             "[Service] WatchdogSec= must be set and non-zero: {other:?}"
         )),
     }
-    let flush = flush_timeout();
+    let stop = stop_timeout();
     match service("TimeoutStopSec").map(|s| (s, parse_duration(s))) {
-        Some((_, Some(span))) if span > flush => {}
+        Some((_, Some(span))) if span > stop => {}
         other => problems.push(format!(
-            "[Service] TimeoutStopSec= must exceed the {flush:?} flush limit (FLUSH_TIMEOUT_MS): {other:?}"
+            "[Service] TimeoutStopSec= must exceed the {stop:?} stop deadline (STOP_TIMEOUT_MS): {other:?}"
         )),
     }
     match service("EnvironmentFile") {
@@ -394,7 +395,7 @@ fn systemd_checks_catch_broken_units() {
     let score = exposure(bare);
     assert!(score > MAX_EXPOSURE, "an unhardened unit scored {score}");
 
-    let short_stop = replace_once(&unit, "TimeoutStopSec=30s", "TimeoutStopSec=5s");
+    let short_stop = replace_once(&unit, "TimeoutStopSec=30s", "TimeoutStopSec=15s");
     assert_problem(&unit_essentials_problems(&short_stop), "TimeoutStopSec");
     let term = replace_once(&unit, "KillSignal=SIGINT", "KillSignal=SIGTERM");
     assert_problem(&unit_essentials_problems(&term), "KillSignal");
@@ -934,11 +935,11 @@ fn compose_problems(config: &Value, root: &Path) -> Vec<String> {
         ));
     }
     let grace = scalar(&app["stop_grace_period"]).and_then(|g| parse_duration(&g));
-    if grace.is_none_or(|g| g <= flush_timeout()) {
+    if grace.is_none_or(|g| g <= stop_timeout()) {
         problems.push(format!(
-            "{app_name}: stop_grace_period {} must exceed the {:?} flush limit",
+            "{app_name}: stop_grace_period {} must exceed the {:?} stop deadline",
             app["stop_grace_period"],
-            flush_timeout()
+            stop_timeout()
         ));
     }
     problems
@@ -1005,7 +1006,7 @@ fn compose_checks_catch_broken_files() {
     );
     assert_problem(&check(&started), "depends_on schema-registry");
 
-    let quick = replace_once(&source, "stop_grace_period: 30s", "stop_grace_period: 5s");
+    let quick = replace_once(&source, "stop_grace_period: 30s", "stop_grace_period: 15s");
     assert_problem(&check(&quick), "stop_grace_period");
 
     let typo = replace_once(

@@ -359,3 +359,81 @@ fn second_instance_joining_and_leaving_loses_nothing() {
         );
     }
 }
+
+/// Sends `signal` to every broker of the stack.
+fn signal_brokers(signal: &str) {
+    for node in 1..=expected_brokers() as i32 {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &broker_pid(node).to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} broker {node}");
+    }
+}
+
+/// Frozen brokers (SIGSTOP) that are thawed (SIGCONT) however the test ends.
+struct FrozenBrokers;
+
+impl FrozenBrokers {
+    fn freeze() -> FrozenBrokers {
+        signal_brokers("STOP");
+        FrozenBrokers
+    }
+}
+
+impl Drop for FrozenBrokers {
+    fn drop(&mut self) {
+        signal_brokers("CONT");
+    }
+}
+
+#[test]
+fn a_frozen_cluster_at_stop_ends_within_the_stop_deadline_saying_what_was_left() {
+    let _cluster = exclusive_cluster();
+    let topic = unique("fault-frozen");
+    ensure_topic(&topic);
+    let (stop_timeout, flush_timeout) = (Duration::from_secs(8), Duration::from_secs(3));
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("PRODUCE_INTERVAL_MS", "5"),
+            ("STOP_TIMEOUT_MS", &stop_timeout.as_millis().to_string()),
+            ("FLUSH_TIMEOUT_MS", &flush_timeout.as_millis().to_string()),
+        ],
+    ));
+    daemon.wait_for_received(20, Duration::from_secs(60));
+
+    // Hung, not refusing: connections stay open and nothing answers.
+    let frozen = FrozenBrokers::freeze();
+    // A second for the producer to queue records no broker will acknowledge.
+    thread::sleep(Duration::from_secs(1));
+    let stopped_at = Instant::now();
+    daemon.signal("INT");
+    let status = daemon.wait_exit(stop_timeout + Duration::from_secs(10));
+    let took = stopped_at.elapsed();
+    drop(frozen);
+
+    let lines = daemon.lines();
+    let deadline_line = lines
+        .iter()
+        .find(|l| l.contains("stop deadline of"))
+        .unwrap_or_else(|| panic!("no stop deadline line:\n{}", daemon.tail(30)));
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "exit status; log:\n{}",
+        daemon.tail(30)
+    );
+    assert!(
+        took < stop_timeout + Duration::from_secs(3),
+        "stopped after {took:?}, deadline {stop_timeout:?}"
+    );
+    assert!(
+        deadline_line.contains("were not acknowledged") && deadline_line.contains("not committed"),
+        "{deadline_line}"
+    );
+    println!("figures: every broker frozen at stop: exit 3 after {took:?} (STOP_TIMEOUT_MS={}), {deadline_line}", stop_timeout.as_millis());
+
+    // Leave the stack whole for the next test.
+    wait_for_full_isr(&topic);
+}
