@@ -15,6 +15,7 @@
 //! `common::exclusive_cluster()`, so no other test runs meanwhile.
 
 mod common;
+mod compression;
 mod daemon;
 mod deploy_files;
 mod faults;
