@@ -8,10 +8,12 @@
 //! records are dropped unprocessed and uncommitted; their new owner reads them. On stop, the
 //! partial batch is processed and committed.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::batch_buffer::{offsets_to_commit, Batch};
@@ -20,6 +22,7 @@ use super::decoder::MessageDecoder;
 use super::intake::{log_record, Intake};
 use super::kind::ConsumerKind;
 use crate::app::error::{LoopError, Turn};
+use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::ops::stats::{bump, ConsumerStats};
 
 const KIND: ConsumerKind = ConsumerKind::Batch;
@@ -80,8 +83,12 @@ impl BatchConsumer<'_, '_> {
             .map_or(POLL_TIMEOUT, |left| left.min(POLL_TIMEOUT));
         let polled = poll_message(&self.client, timeout);
         let revoked = self.client.context().role.take_revoked();
-        if !revoked.is_empty() {
-            let dropped = self.batch.forget_partitions(&revoked);
+        if revoked.all || !revoked.partitions.is_empty() {
+            let dropped = if revoked.all {
+                self.batch.take().len()
+            } else {
+                self.batch.forget_partitions(&revoked.partitions)
+            };
             self.count_uncommitted(0);
             if dropped > 0 {
                 log::info!(
@@ -136,17 +143,100 @@ impl BatchConsumer<'_, '_> {
             }
         }
         self.count_uncommitted(records.len());
-        let committed = self.client.commit(&offsets, CommitMode::Sync);
+        let started = Instant::now();
+        let committed = retry_until_stopped(
+            &COMMIT_BACKOFF,
+            self.intake.shutdown,
+            Some(&self.stats.heartbeat),
+            |_| match self.client.commit(&offsets, CommitMode::Sync) {
+                Ok(()) => ControlFlow::Break(Ok(())),
+                Err(e) if commit_error_is_final(&e) || started.elapsed() >= COMMIT_RETRY_FOR => {
+                    ControlFlow::Break(Err(e))
+                }
+                Err(e) => ControlFlow::Continue(e),
+            },
+            |e, attempt, wait| {
+                log::warn!(
+                    target: KIND.log_target(),
+                    "{}: commit of {} records failed (attempt {attempt}): {e}; retrying in {wait:?}",
+                    KIND.name(),
+                    records.len()
+                );
+            },
+        );
         self.count_uncommitted(0);
         match committed {
-            Ok(()) => bump(&self.stats.commits),
+            Some(Ok(())) => bump(&self.stats.commits),
             // Not committed means read again after a restart or rebalance: duplicates, no loss.
-            Err(e) => log::warn!(
+            Some(Err(e)) => log::warn!(
                 target: KIND.log_target(),
                 "{}: commit of {} records failed, they may be processed again: {e}",
                 KIND.name(),
                 records.len()
             ),
+            None => log::warn!(
+                target: KIND.log_target(),
+                "{}: stopping before the commit of {} records succeeded; they may be processed again",
+                KIND.name(),
+                records.len()
+            ),
+        }
+    }
+}
+
+/// Between tries of a failed commit (a coordinator moving, a request timing out).
+const COMMIT_BACKOFF: Backoff =
+    Backoff::exponential(Duration::from_millis(100), Duration::from_secs(2));
+
+/// How long a failing commit is retried before the batch is left to be read again; well under
+/// `max.poll.interval.ms` (5 min), since the loop does not poll meanwhile.
+const COMMIT_RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// Whether retrying a failed commit is pointless: the group moved on (a rebalance, this
+/// member fenced or expelled), so the partitions' new owners read these records again.
+fn commit_error_is_final(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::RebalanceInProgress
+                | RDKafkaErrorCode::FencedInstanceId
+                | RDKafkaErrorCode::StaleMemberEpoch
+                | RDKafkaErrorCode::AssignmentLost
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+        )
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_is_retried_unless_the_group_moved_on() {
+        let final_codes = [
+            RDKafkaErrorCode::IllegalGeneration,
+            RDKafkaErrorCode::UnknownMemberId,
+            RDKafkaErrorCode::RebalanceInProgress,
+            RDKafkaErrorCode::FencedInstanceId,
+        ];
+        for code in final_codes {
+            assert!(
+                commit_error_is_final(&KafkaError::ConsumerCommit(code)),
+                "{code:?}"
+            );
+        }
+        for code in [
+            RDKafkaErrorCode::RequestTimedOut,
+            RDKafkaErrorCode::CoordinatorNotAvailable,
+            RDKafkaErrorCode::NotCoordinator,
+            RDKafkaErrorCode::AllBrokersDown,
+        ] {
+            assert!(
+                !commit_error_is_final(&KafkaError::ConsumerCommit(code)),
+                "{code:?}"
+            );
         }
     }
 }

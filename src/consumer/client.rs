@@ -33,18 +33,39 @@ const FETCH_QUEUE_BACKOFF_MS: u32 = 50;
 /// A consumer client of the daemon.
 pub(crate) type ConsumerClient<'a> = BaseConsumer<ClientEvents<ConsumerEvents<'a>>>;
 
+/// Partitions a consumer gave up since the loop last asked.
+#[derive(Debug, Default)]
+pub(crate) struct Revoked {
+    /// Partitions revoked or lost.
+    pub(crate) partitions: Vec<i32>,
+    /// A rebalance failed: which partitions are still ours is unknown, so treat all as gone.
+    pub(crate) all: bool,
+}
+
 /// A consumer's role in its client context: logs rebalances, remembers revoked partitions
-/// for the loop to act on after `poll` returns, and keeps the lag from librdkafka statistics.
+/// for a loop that buffers records (the batch consumer) to act on after `poll` returns, and
+/// keeps the lag from librdkafka statistics.
 pub(crate) struct ConsumerEvents<'a> {
     topic: String,
-    revoked: Mutex<Vec<i32>>,
+    /// `None` for a consumer that buffers nothing, so nothing accumulates unread.
+    revoked: Option<Mutex<Revoked>>,
     stats: &'a ConsumerStats,
 }
 
 impl ConsumerEvents<'_> {
     /// Partitions revoked since the last call.
-    pub(crate) fn take_revoked(&self) -> Vec<i32> {
-        std::mem::take(&mut *self.revoked.lock().unwrap_or_else(PoisonError::into_inner))
+    pub(crate) fn take_revoked(&self) -> Revoked {
+        self.revoked
+            .as_ref()
+            .map_or_else(Revoked::default, |revoked| {
+                std::mem::take(&mut *revoked.lock().unwrap_or_else(PoisonError::into_inner))
+            })
+    }
+
+    fn record_revoked(&self, record: impl FnOnce(&mut Revoked)) {
+        if let Some(revoked) = &self.revoked {
+            record(&mut revoked.lock().unwrap_or_else(PoisonError::into_inner));
+        }
     }
 }
 
@@ -83,10 +104,7 @@ impl ConsumerContext for ClientEvents<ConsumerEvents<'_>> {
                 };
                 log::info!(target: log_target::CONSUMER, "{name}: partitions {partitions:?} {how}");
                 self.role
-                    .revoked
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .extend(partitions);
+                    .record_revoked(|revoked| revoked.partitions.extend(partitions));
             }
             Rebalance::Assign(tpl) => {
                 log::info!(
@@ -96,7 +114,12 @@ impl ConsumerContext for ClientEvents<ConsumerEvents<'_>> {
                 );
             }
             Rebalance::Error(e) => {
-                log::warn!(target: log_target::CONSUMER, "{name}: rebalance error: {e}")
+                // What we own is unknown now; nothing buffered may be committed on a guess.
+                log::error!(
+                    target: log_target::CONSUMER,
+                    "{name}: rebalance error: {e}; records not yet committed are dropped and read again by whoever owns their partitions"
+                );
+                self.role.record_revoked(|revoked| revoked.all = true);
             }
         }
     }
@@ -118,7 +141,9 @@ pub(crate) fn create_consumer<'a>(
     let client = kind.name();
     let role = ConsumerEvents {
         topic: config.topic.clone(),
-        revoked: Mutex::new(Vec::new()),
+        revoked: kind
+            .buffers_records()
+            .then(|| Mutex::new(Revoked::default())),
         stats,
     };
     let consumer: ConsumerClient<'a> = consumer_config(config, kind)
@@ -188,6 +213,30 @@ pub(crate) fn poll_message<'c>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_consumer_that_buffers_keeps_revocations() {
+        let stats = ConsumerStats::default();
+        let batch = ConsumerEvents {
+            topic: "t".to_string(),
+            revoked: Some(Mutex::new(Revoked::default())),
+            stats: &stats,
+        };
+        batch.record_revoked(|r| r.partitions.extend([1, 2]));
+        batch.record_revoked(|r| r.all = true);
+        let taken = batch.take_revoked();
+        assert_eq!((taken.partitions, taken.all), (vec![1, 2], true));
+        assert!(batch.take_revoked().partitions.is_empty());
+        let single = ConsumerEvents {
+            topic: "t".to_string(),
+            revoked: None,
+            stats: &stats,
+        };
+        for _ in 0..1000 {
+            single.record_revoked(|r| r.partitions.extend([0, 1, 2]));
+        }
+        assert!(single.take_revoked().partitions.is_empty());
+    }
 
     fn config(vars: &[(&str, &str)]) -> Config {
         Config::from_pairs(vars).expect("valid config")

@@ -4,7 +4,8 @@
 //! poison message is never lost, only moved aside.
 
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
@@ -40,26 +41,49 @@ const ACK_WAIT: Duration = Duration::from_secs(10);
 /// Between attempts to get a copy acknowledged.
 const RETRY_BACKOFF: Backoff = Backoff::fixed(Duration::from_secs(1));
 
-/// The dead-letter producer's role: count failed deliveries, so a sender can tell whether its
-/// copy made it.
-pub(crate) struct FailedDeliveries(AtomicU64);
+/// The fate of one dead-letter copy, told by its own delivery report, so each sender knows
+/// about its copy alone even while the other consumer sends one too.
+#[derive(Debug)]
+pub(crate) struct CopyFate(AtomicU8);
 
-impl ClientRole for FailedDeliveries {}
+impl Default for CopyFate {
+    fn default() -> Self {
+        CopyFate(AtomicU8::new(Self::QUEUED))
+    }
+}
 
-impl ProducerContext for ClientEvents<FailedDeliveries> {
-    type DeliveryOpaque = ();
+impl CopyFate {
+    const QUEUED: u8 = 0;
+    const ACKNOWLEDGED: u8 = 1;
+    const FAILED: u8 = 2;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((error, _)) = result {
-            self.role.0.fetch_add(1, Ordering::SeqCst);
-            log::error!(target: log_target::DEAD_LETTER, "{CLIENT}: delivery failed: {error}");
+    fn get(&self) -> u8 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The dead-letter producer's role: report each copy's fate to its sender.
+pub(crate) struct CopyReports;
+
+impl ClientRole for CopyReports {}
+
+impl ProducerContext for ClientEvents<CopyReports> {
+    type DeliveryOpaque = Arc<CopyFate>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, fate: Arc<CopyFate>) {
+        match result {
+            Ok(_) => fate.0.store(CopyFate::ACKNOWLEDGED, Ordering::SeqCst),
+            Err((error, _)) => {
+                fate.0.store(CopyFate::FAILED, Ordering::SeqCst);
+                log::error!(target: log_target::DEAD_LETTER, "{CLIENT}: delivery failed: {error}");
+            }
         }
     }
 }
 
 /// A producer for the dead-letter topic, shared by both consumers.
 pub(crate) struct DeadLetters {
-    producer: BaseProducer<ClientEvents<FailedDeliveries>>,
+    producer: BaseProducer<ClientEvents<CopyReports>>,
     topic: String,
 }
 
@@ -71,7 +95,7 @@ impl DeadLetters {
         let producer = client_config_with(config, &own).create_with_context(ClientEvents::new(
             CLIENT,
             shutdown,
-            FailedDeliveries(AtomicU64::new(0)),
+            CopyReports,
         ))?;
         Ok(DeadLetters {
             producer,
@@ -85,7 +109,10 @@ impl DeadLetters {
     }
 
     /// Copies `message` to the dead-letter topic and waits until it is acknowledged, trying
-    /// again until it is or shutdown begins. Returns whether the copy was acknowledged.
+    /// again until it is or shutdown begins. A copy still queued (the brokers slow to answer)
+    /// is waited for, not sent again, so an outage leaves no duplicates in the dead-letter
+    /// topic; only a copy whose delivery failed is sent anew. Returns whether the copy was
+    /// acknowledged.
     pub(crate) fn send(
         &self,
         message: &BorrowedMessage<'_>,
@@ -97,21 +124,32 @@ impl DeadLetters {
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
         let reason = error.to_string();
+        let mut copy: Option<Arc<CopyFate>> = None;
         let acknowledged = retry_until_stopped(
             &RETRY_BACKOFF,
             shutdown,
             Some(heartbeat),
             |_| {
-                if self.send_once(message, group, &partition, &offset, &reason) {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
+                if copy
+                    .as_ref()
+                    .is_none_or(|fate| fate.get() == CopyFate::FAILED)
+                {
+                    copy = self.enqueue(message, group, &partition, &offset, &reason);
+                }
+                let Some(fate) = &copy else {
+                    return ControlFlow::Continue(());
+                };
+                // Serves delivery reports until the queue is empty or ACK_WAIT has passed.
+                let _ = self.producer.flush(ACK_WAIT);
+                match fate.get() {
+                    CopyFate::ACKNOWLEDGED => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
                 }
             },
             |(), _, _| {
                 log::warn!(
                     target: log_target::DEAD_LETTER,
-                    "{CLIENT}: copy of p={partition} o={offset} to {} not acknowledged yet; trying again",
+                    "{CLIENT}: copy of p={partition} o={offset} to {} not acknowledged yet; waiting",
                     self.topic
                 );
             },
@@ -119,15 +157,15 @@ impl DeadLetters {
         acknowledged.is_some()
     }
 
-    /// One attempt: enqueue the copy and wait up to [`ACK_WAIT`] for its acknowledgement.
-    fn send_once(
+    /// Enqueues one copy with the origin headers; `None` if the queue refused it.
+    fn enqueue(
         &self,
         message: &BorrowedMessage<'_>,
         group: &str,
         partition: &str,
         offset: &str,
         reason: &str,
-    ) -> bool {
+    ) -> Option<Arc<CopyFate>> {
         let headers = OwnedHeaders::new()
             .insert(Header {
                 key: HEADER_TOPIC,
@@ -149,27 +187,25 @@ impl DeadLetters {
                 key: HEADER_ERROR,
                 value: Some(reason),
             });
-        let mut record = BaseRecord::<[u8], [u8]>::to(&self.topic).headers(headers);
+        let fate = Arc::new(CopyFate::default());
+        let mut record =
+            BaseRecord::<[u8], [u8], Arc<CopyFate>>::with_opaque_to(&self.topic, Arc::clone(&fate))
+                .headers(headers);
         if let Some(key) = message.key() {
             record = record.key(key);
         }
         if let Some(payload) = message.payload() {
             record = record.payload(payload);
         }
-        let failed = &self.producer.context().role.0;
-        let failed_before = failed.load(Ordering::SeqCst);
         match self.producer.send(record) {
-            Ok(()) => {
-                self.producer.flush(ACK_WAIT).is_ok()
-                    && failed.load(Ordering::SeqCst) == failed_before
-            }
+            Ok(()) => Some(fate),
             Err((e, _)) => {
                 log::warn!(
                     target: log_target::DEAD_LETTER,
                     "{CLIENT}: cannot enqueue for {}: {e}",
                     self.topic
                 );
-                false
+                None
             }
         }
     }
