@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -28,6 +28,8 @@ struct RegistryProxy {
     port: u16,
     mode: Arc<Mutex<Mode>>,
     stopped: Arc<AtomicBool>,
+    /// Requests read so far.
+    requests: Arc<AtomicUsize>,
 }
 
 impl RegistryProxy {
@@ -36,7 +38,9 @@ impl RegistryProxy {
         let port = listener.local_addr().expect("addr").port();
         let mode = Arc::new(Mutex::new(Mode::Pass));
         let stopped = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicUsize::new(0));
         let (shared_mode, stop) = (Arc::clone(&mode), Arc::clone(&stopped));
+        let counter = Arc::clone(&requests);
         thread::spawn(move || {
             for client in listener.incoming() {
                 if stop.load(Ordering::SeqCst) {
@@ -45,8 +49,9 @@ impl RegistryProxy {
                 let Ok(client) = client else { continue };
                 let mode = Arc::clone(&shared_mode);
                 let stop = Arc::clone(&stop);
+                let counter = Arc::clone(&counter);
                 thread::spawn(move || {
-                    let _ = serve(client, &mode, &stop);
+                    let _ = serve(client, &mode, &stop, &counter);
                 });
             }
         });
@@ -54,6 +59,7 @@ impl RegistryProxy {
             port,
             mode,
             stopped,
+            requests,
         }
     }
 
@@ -72,7 +78,12 @@ impl Drop for RegistryProxy {
 }
 
 /// Answers one request (the proxy closes every connection after one answer).
-fn serve(client: TcpStream, mode: &Mutex<Mode>, stop: &AtomicBool) -> std::io::Result<()> {
+fn serve(
+    client: TcpStream,
+    mode: &Mutex<Mode>,
+    stop: &AtomicBool,
+    requests: &AtomicUsize,
+) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(client.try_clone()?);
     let mut head = Vec::new();
@@ -95,6 +106,7 @@ fn serve(client: TcpStream, mode: &Mutex<Mode>, stop: &AtomicBool) -> std::io::R
     }
     let mut body = vec![0u8; content_length];
     reader.read_exact(&mut body)?;
+    requests.fetch_add(1, Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut client = client;
     loop {
@@ -313,4 +325,39 @@ fn a_registry_that_answers_404_for_everything_is_not_believed() {
         .filter(|l| l.contains("undecodable"))
         .collect();
     assert!(skipped.is_empty(), "records skipped: {skipped:#?}");
+}
+
+#[test]
+fn a_stop_during_the_last_registration_attempt_is_a_clean_stop() {
+    // No stack: the daemon reaches no broker before its schema is registered.
+    let proxy = RegistryProxy::start();
+    proxy.set(Mode::Hang);
+    let url = registry_url_via(proxy.port);
+    let mut daemon = Daemon::start(&env_with(
+        "never-used",
+        &[
+            ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1"),
+            ("SCHEMA_REGISTRY_URL", &url),
+            // One attempt: the stop comes during the last one.
+            ("SCHEMA_REGISTRY_RETRIES", "0"),
+        ],
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while proxy.requests.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never asked the registry"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    daemon.signal("INT");
+    // The attempt ends at the registry client's 15 s request timeout.
+    let status = daemon.wait_exit(Duration::from_secs(30));
+    let lines = daemon.lines();
+    assert!(status.success(), "exit {status}; log:\n{}", daemon.tail(20));
+    assert!(
+        lines.last().is_some_and(|l| l.ends_with("] stopped")),
+        "{lines:#?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains(" ERROR ")), "{lines:#?}");
 }
