@@ -67,39 +67,59 @@ impl Shutdown {
         })
     }
 
-    /// Starts the shutdown. The first reason given is kept; later calls only make sure the
-    /// flag is set.
-    pub fn stop(&self, reason: StopReason) {
-        self.inner
-            .reason
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert(reason);
+    /// Starts the shutdown. The first reason is kept, except that a failure replaces a
+    /// requested stop: a loop that fails (or panics) while stopping still makes the exit
+    /// status non-zero. Returns whether `reason` was recorded.
+    pub fn stop(&self, reason: StopReason) -> bool {
+        let recorded = {
+            let mut current = self
+                .inner
+                .reason
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let replace = match (&*current, &reason) {
+                (None, _) => true,
+                (Some(StopReason::Requested), StopReason::Failed(_)) => true,
+                (Some(_), _) => false,
+            };
+            if replace {
+                *current = Some(reason);
+            }
+            replace
+        };
         self.inner.stopping.store(true, Ordering::SeqCst);
         self.inner
             .wake_sender
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        recorded
     }
 
     /// Stops the daemon because of an unrecoverable error; logs it once, here, so the error
-    /// that [`crate::run`] returns is marked as already reported.
+    /// that [`crate::run`] returns is marked as already reported. Only the first failure is
+    /// logged: later ones usually follow from it.
     pub fn fail(&self, error: LoopError) {
-        if !self.is_stopping() {
-            log::error!(target: log_target::SHUTDOWN, "{error}");
-            log::info!(target: log_target::SHUTDOWN, "Shutting down...");
-        }
-        self.stop(StopReason::Failed(error));
+        self.fail_with(error, true);
     }
 
     /// Like [`Shutdown::fail`] for an error whose line was already logged (a panic, by the
     /// panic hook the binary installs).
     pub fn fail_logged(&self, error: LoopError) {
-        if !self.is_stopping() {
-            log::info!(target: log_target::SHUTDOWN, "Shutting down...");
+        self.fail_with(error, false);
+    }
+
+    fn fail_with(&self, error: LoopError, log_it: bool) {
+        let was_stopping = self.is_stopping();
+        let line = error.to_string();
+        if self.stop(StopReason::Failed(error)) {
+            if log_it {
+                log::error!(target: log_target::SHUTDOWN, "{line}");
+            }
+            if !was_stopping {
+                log::info!(target: log_target::SHUTDOWN, "Shutting down...");
+            }
         }
-        self.stop(StopReason::Failed(error));
     }
 
     /// Whether a shutdown has started.
@@ -163,6 +183,18 @@ mod tests {
         assert!(!shutdown.sleep(Duration::from_millis(10)));
         assert!(!shutdown.is_stopping());
         assert_eq!(shutdown.reason(), None);
+    }
+
+    #[test]
+    fn a_failure_while_stopping_still_counts() {
+        let shutdown = Shutdown::new();
+        shutdown.stop(StopReason::Requested);
+        let failure = LoopError::Panicked {
+            thread: "batch-consumer",
+        };
+        shutdown.fail_logged(failure.clone());
+        shutdown.fail(LoopError::Panicked { thread: "producer" });
+        assert_eq!(shutdown.reason(), Some(StopReason::Failed(failure)));
     }
 
     #[test]
