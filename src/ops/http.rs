@@ -7,7 +7,7 @@
 //! # One thread, `poll(2)`
 //!
 //! The `metrics` thread owns every connection. All sockets are non-blocking; each turn waits
-//! in `poll(2)` ([`poll`]) until any of them is ready, then moves each ready connection on:
+//! in `poll(2)` ([`sys`]) until any of them is ready, then moves each ready connection on:
 //! take what arrived of the request head ([`request_head`]), or write what the socket takes of
 //! the answer. A slow or silent client holds a slot in the table and nothing else, so every
 //! other client is answered as soon as its bytes arrive. A turn never waits longer than
@@ -21,7 +21,8 @@
 //! one, and to stop — which takes shared state between the acceptor and the workers. Here one
 //! owner makes the cap, the eviction, the deadlines and the stop a few lines each, with no
 //! locks. The answers are built in microseconds from in-memory counters, so one thread is not
-//! a bottleneck. The price is one `unsafe` call, `poll(2)` through `libc`.
+//! a bottleneck. The price is two small `unsafe` calls through `libc`: `poll(2)`, and
+//! `listen(2)` to queue more connections than std's default (below).
 //!
 //! # Bounds ([`LIMITS`])
 //!
@@ -34,16 +35,18 @@
 //! - 5 s from accept to the end of the head, for the whole head rather than per read, else
 //!   `408 Request Timeout` (if the socket takes it at once) and close; 5 s to write the answer,
 //!   else close.
+//! - The kernel queues up to 1,024 connections not yet accepted, so a burst does not make it
+//!   drop the probe's connection attempt while the thread is descheduled.
 
-mod poll;
 mod request_head;
+mod sys;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use poll::{Interest, PollSet};
 use request_head::{Progress, Request, RequestHead};
+use sys::{Interest, PollSet};
 
 use super::health::stalled_loops;
 use super::log_target;
@@ -86,6 +89,13 @@ const LIMITS: Limits = Limits {
     write_deadline: Duration::from_secs(5),
 };
 
+/// Connections the kernel queues until the thread accepts them. std's 128 overflowed when
+/// 1,000 connections came at once while the thread was descheduled (the daemon and three
+/// brokers share two cores here): the kernel then drops new connection attempts, a probe's
+/// among them, and the client retries only after a second. A queued connection costs the
+/// kernel a socket, not the daemon a descriptor.
+const ACCEPT_BACKLOG: u16 = 1024;
+
 /// The longest `poll(2)` wait, so a stop is seen within about this, whatever the clients do.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
@@ -102,6 +112,7 @@ pub(crate) fn bind(address: &str) -> Result<TcpListener, StartError> {
     };
     let listener = TcpListener::bind(address).map_err(failed)?;
     listener.set_nonblocking(true).map_err(failed)?;
+    sys::set_backlog(&listener, ACCEPT_BACKLOG).map_err(failed)?;
     Ok(listener)
 }
 
@@ -817,6 +828,21 @@ mod tests {
         wait_until("every client closed by the stop", || {
             clients.iter().all(is_closed)
         });
+    }
+
+    #[test]
+    fn bind_queues_a_burst_of_connections_beyond_std_backlog_of_128() {
+        let listener = bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        // Nothing accepts: every connection waits in the kernel's queue. Past a full queue the
+        // kernel drops the attempt and connect times out.
+        let queued: Vec<TcpStream> = (0..300)
+            .map(|n| {
+                TcpStream::connect_timeout(&address, Duration::from_millis(500))
+                    .unwrap_or_else(|e| panic!("connection {n} not queued: {e}"))
+            })
+            .collect();
+        assert_eq!(queued.len(), 300);
     }
 
     #[test]

@@ -1,10 +1,24 @@
-//! `poll(2)`, the one system call the endpoint needs that std does not wrap: it waits until
-//! any of many sockets is ready, so one thread can serve every connection without blocking on
-//! any of them.
+//! The two system calls the endpoint needs that std does not offer: `poll(2)`, which waits
+//! until any of many sockets is ready, so one thread can serve every connection without
+//! blocking on any of them; and `listen(2)` with a backlog of the endpoint's choosing.
 
 use std::io;
+use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
+
+/// Sets how many connections the kernel queues for `listener` before it is accepted (std
+/// listens with 128). Calling `listen(2)` again on a listening socket only changes its
+/// backlog; the kernel caps it at `net.core.somaxconn`.
+pub(crate) fn set_backlog(listener: &TcpListener, backlog: u16) -> io::Result<()> {
+    // SAFETY: a plain system call on a descriptor `listener` owns and keeps open.
+    let result = unsafe { libc::listen(listener.as_raw_fd(), libc::c_int::from(backlog)) };
+    if result < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
 
 /// What a socket is waited for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
