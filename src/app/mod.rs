@@ -124,7 +124,13 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
             bodies.push((
                 "metrics",
                 Box::new(move || {
-                    http::serve(listener, stats, groups, shutdown);
+                    http::serve(
+                        listener,
+                        stats,
+                        groups,
+                        config.registry_degraded_after,
+                        shutdown,
+                    );
                     Ok(())
                 }),
             ));

@@ -87,6 +87,13 @@ variables! {
         parse: parse::seconds(0, 86_400),
         help: "how long the registry must answer 404 for a record's schema id (while serving the daemon's own schema) before the record counts as undecodable; until then it waits",
     },
+    /// How long a consumer may wait for the registry before `/readyz` says degraded.
+    registry_degraded_after: Duration {
+        name: "REGISTRY_DEGRADED_AFTER_S",
+        default: "60",
+        parse: parse::seconds(1, 86_400),
+        help: "seconds a consumer may wait for the registry to give a writer schema before /readyz answers 503 (degraded); /healthz stays 200 while it waits",
+    },
     /// The topic produced to and consumed from.
     topic: String {
         name: "TEST_TOPIC_NAME",

@@ -203,27 +203,33 @@ fn start_behind(proxy: &RegistryProxy, topic: &str, extra: &[(&str, &str)]) -> (
     (daemon, port)
 }
 
-/// Holds `mode` for `how_long`, asking `/healthz` every 250 ms; returns the worst answer
-/// time and every status that was not 200.
-fn hold(
-    proxy: &RegistryProxy,
-    mode: Mode,
-    how_long: Duration,
-    port: u16,
-) -> (Duration, Vec<String>) {
+/// What `/healthz` and `/readyz` said while a fault was held.
+#[derive(Default)]
+struct Probes {
+    /// The slowest `/healthz` answer.
+    worst: Duration,
+    /// `/healthz` answers that were not 200.
+    unhealthy: Vec<String>,
+    /// Whether `/readyz` said 503 (degraded) at least once.
+    degraded: bool,
+}
+
+/// Holds `mode` for `how_long`, asking `/healthz` and `/readyz` every 250 ms.
+fn hold(proxy: &RegistryProxy, mode: Mode, how_long: Duration, port: u16, probes: &mut Probes) {
     proxy.set(mode);
     let until = Instant::now() + how_long;
-    let (mut worst, mut bad) = (Duration::ZERO, Vec::new());
     while Instant::now() < until {
         let asked = Instant::now();
         let status = http_status(port, "/healthz");
-        worst = worst.max(asked.elapsed());
+        probes.worst = probes.worst.max(asked.elapsed());
         if status != Some(200) {
-            bad.push(format!("{mode:?}: /healthz answered {status:?}"));
+            probes
+                .unhealthy
+                .push(format!("{mode:?}: /healthz answered {status:?}"));
         }
+        probes.degraded |= http_status(port, "/readyz") == Some(503);
         thread::sleep(Duration::from_millis(250));
     }
-    (worst, bad)
 }
 
 #[test]
@@ -232,7 +238,7 @@ fn refusals_and_a_hang_mid_run_are_waited_out_and_nothing_is_skipped() {
     let topic = unique("registry-sick");
     ensure_topic(&topic);
     let proxy = RegistryProxy::start();
-    let (mut daemon, port) = start_behind(&proxy, &topic, &[]);
+    let (mut daemon, port) = start_behind(&proxy, &topic, &[("REGISTRY_DEGRADED_AFTER_S", "10")]);
 
     // A schema registered by another producer; the daemon has to ask the registry for it.
     let v2 = register_schema(&format!("{topic}-value"), USER_V2);
@@ -241,8 +247,7 @@ fn refusals_and_a_hang_mid_run_are_waited_out_and_nothing_is_skipped() {
     let payloads: Vec<Vec<u8>> = names.iter().map(|n| v2_bytes(v2, n)).collect();
     produce_raw(&topic, &payloads);
 
-    let mut worst = Duration::ZERO;
-    let mut bad = Vec::new();
+    let mut probes = Probes::default();
     for (mode, seconds) in [
         (Mode::Status(401), 4),
         (Mode::Status(429), 4),
@@ -250,9 +255,13 @@ fn refusals_and_a_hang_mid_run_are_waited_out_and_nothing_is_skipped() {
         // Longer than the registry client's 15 s request timeout.
         (Mode::Hang, 20),
     ] {
-        let (w, b) = hold(&proxy, mode, Duration::from_secs(seconds), port);
-        worst = worst.max(w);
-        bad.extend(b);
+        hold(
+            &proxy,
+            mode,
+            Duration::from_secs(seconds),
+            port,
+            &mut probes,
+        );
     }
     let waited = longest_registry_wait(port);
     proxy.set(Mode::Pass);
@@ -266,12 +275,22 @@ fn refusals_and_a_hang_mid_run_are_waited_out_and_nothing_is_skipped() {
                 .all(|n| single.contains(n) && batch.contains(n))
         },
     );
+    let ready_again = http_status(port, "/readyz");
     daemon.stop_cleanly();
 
     let lines = daemon.lines();
     let skipped: Vec<&String> = lines.iter().filter(|l| l.contains("undecodable")).collect();
     assert!(skipped.is_empty(), "records skipped: {skipped:#?}");
-    assert!(bad.is_empty(), "{bad:#?}");
+    assert!(probes.unhealthy.is_empty(), "{:#?}", probes.unhealthy);
+    assert!(
+        probes.degraded,
+        "/readyz never said degraded during a 32 s wait"
+    );
+    assert_eq!(
+        ready_again,
+        Some(200),
+        "/readyz after the registry recovered"
+    );
     assert!(
         waited >= 20.0,
         "registry_wait_seconds was {waited} during the fault"
@@ -290,7 +309,8 @@ fn refusals_and_a_hang_mid_run_are_waited_out_and_nothing_is_skipped() {
             .collect::<Vec<_>>()
     );
     println!(
-        "figures: registry 401/429/503/hang for 32 s: 0 records skipped, /healthz 200 throughout (slowest answer {worst:?}), registry_wait_seconds reached {waited:.1}, {reports} waiting lines"
+        "figures: registry 401/429/503/hang for 32 s: 0 records skipped, /healthz 200 throughout (slowest answer {:?}), /readyz 503 after REGISTRY_DEGRADED_AFTER_S=10 and 200 again after, registry_wait_seconds reached {waited:.1}, {reports} waiting lines",
+        probes.worst
     );
 }
 
