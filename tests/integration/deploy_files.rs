@@ -1029,3 +1029,50 @@ fn compose_checks_catch_broken_files() {
     let versioned = format!("version: \"3.9\"\n{source}");
     assert_problem(&compose_source_problems(&versioned), "version");
 }
+
+/// A `major.minor[.patch]` version as numbers, for comparing.
+fn version_numbers(version: &str) -> [u64; 3] {
+    let mut numbers = [0; 3];
+    for (slot, n) in numbers.iter_mut().zip(version.split('.')) {
+        *slot = n
+            .parse()
+            .unwrap_or_else(|_| panic!("bad version {version}"));
+    }
+    numbers
+}
+
+#[test]
+fn declared_rust_version_covers_every_locked_dependency() {
+    // `cargo metadata` reads the lock and the manifests already downloaded: no network, and
+    // no other toolchain needed to know which Rust the locked tree asks for.
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .current_dir(repo())
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("metadata JSON");
+    let packages = metadata["packages"].as_array().expect("packages");
+    let declared = packages
+        .iter()
+        .find(|p| p["name"] == "kafka-avro-daemon")
+        .and_then(|p| p["rust_version"].as_str())
+        .expect("rust-version in Cargo.toml");
+    let newer: Vec<String> = packages
+        .iter()
+        .filter_map(|p| {
+            let wanted = p["rust_version"].as_str()?;
+            (version_numbers(wanted) > version_numbers(declared))
+                .then(|| format!("{} {} needs Rust {wanted}", p["name"], p["version"]))
+                .map(|line| line.replace('"', ""))
+        })
+        .collect();
+    assert!(
+        newer.is_empty(),
+        "Cargo.toml declares rust-version {declared}, but: {newer:#?}"
+    );
+}
