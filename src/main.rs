@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use kafka_avro_daemon::config::{help_text, Config};
-use kafka_avro_daemon::{log_target, logging, Shutdown, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK};
+use kafka_avro_daemon::{
+    log_target, logging, BuildInfo, Shutdown, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK,
+};
 
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
@@ -13,7 +15,14 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some("-V" | "--version") => {
-            println!("{} {}", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+            let info = BuildInfo::get();
+            println!(
+                "{} {} (librdkafka {}, features {})",
+                env!("CARGO_PKG_NAME"),
+                info.version,
+                info.librdkafka,
+                info.features
+            );
             return ExitCode::SUCCESS;
         }
         Some(other) => {

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
+use super::build_info::BuildInfo;
 use super::stats::{read, Stats};
 use crate::config::Config;
 use crate::consumer::ConsumerKind;
@@ -77,6 +78,21 @@ pub(crate) fn prometheus_text(stats: &Stats, groups: &Groups) -> String {
         }
     };
     let plain = |v: u64| vec![(String::new(), v.to_string())];
+    let build = BuildInfo::get();
+    family(
+        "build_info",
+        "gauge",
+        "Always 1; the labels say what runs: the daemon's and librdkafka's versions and librdkafka's built-in features.",
+        &[(
+            format!(
+                "{{version=\"{}\",librdkafka=\"{}\",features=\"{}\"}}",
+                escape(build.version),
+                escape(&build.librdkafka),
+                escape(&build.features)
+            ),
+            "1".to_string(),
+        )],
+    );
     family(
         "produced_total",
         "counter",

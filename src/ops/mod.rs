@@ -3,6 +3,7 @@
 //! endpoint in [`http`]), systemd's notify socket ([`notify`]) driven by the [`monitor`]
 //! thread, and the log set-up with its pinned targets ([`logging`], [`log_target`]).
 
+pub mod build_info;
 pub(crate) mod health;
 pub(crate) mod http;
 pub(crate) mod latency;
