@@ -24,7 +24,7 @@ use crate::config::{Config, OnDecodeError};
 use crate::consumer::{
     run_batch_consumer, run_single_consumer, ConsumerKind, Intake, UnknownSchemaIds,
 };
-use crate::format::UserCodec;
+use crate::format::{UserCodec, USER_FULL_NAME};
 use crate::ops::metrics::Groups;
 use crate::ops::monitor::run_monitor;
 use crate::ops::notify::Notifier;
@@ -60,7 +60,9 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         Err(e) => return start(StartError::RegistryClient(e)),
     };
     let notifier = Notifier::from_env();
-    let subject = format!("{}-value", config.topic);
+    let subject = config
+        .subject_name_strategy
+        .subject(&config.topic, USER_FULL_NAME);
     // Registering waits out a registry that is down, within a bound systemd is told of, so a
     // slow registry is not mistaken for a hung start (TimeoutStartSec=).
     notifier.extend_start(

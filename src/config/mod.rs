@@ -58,6 +58,29 @@ pub enum OnDecodeError {
     Fail,
 }
 
+/// How the subject the schema is registered under is named, as Confluent's serializers name
+/// it (`value.subject.name.strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectNameStrategy {
+    /// `TopicNameStrategy`: `<topic>-value`.
+    Topic,
+    /// `RecordNameStrategy`: the record's full name, e.g. `example.avro.User`.
+    Record,
+    /// `TopicRecordNameStrategy`: `<topic>-<record full name>`.
+    TopicRecord,
+}
+
+impl SubjectNameStrategy {
+    /// The subject of the value schema of record `record_full_name` on `topic`.
+    pub fn subject(self, topic: &str, record_full_name: &str) -> String {
+        match self {
+            SubjectNameStrategy::Topic => format!("{topic}-value"),
+            SubjectNameStrategy::Record => record_full_name.to_string(),
+            SubjectNameStrategy::TopicRecord => format!("{topic}-{record_full_name}"),
+        }
+    }
+}
+
 /// A variable whose value the daemon cannot use; shown as one line for the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

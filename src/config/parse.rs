@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::secret::Secret;
-use super::{ConfigError, OnDecodeError};
+use super::{ConfigError, OnDecodeError, SubjectNameStrategy};
 
 /// A parser of one variable's value.
 pub(super) trait Parse<T> {
@@ -198,5 +198,17 @@ pub(super) fn decode_error_policy(value: &str) -> Result<OnDecodeError, String> 
         "dlq" => Ok(OnDecodeError::DeadLetter),
         "fail" => Ok(OnDecodeError::Fail),
         _ => Err("skip, dlq or fail".to_string()),
+    }
+}
+
+/// `SUBJECT_NAME_STRATEGY`: `topic`, `record`, `topic_record`, or Confluent's class names
+/// (`TopicNameStrategy`, `io.confluent.kafka.serializers.subject.RecordNameStrategy`, …).
+pub(super) fn subject_name_strategy(value: &str) -> Result<SubjectNameStrategy, String> {
+    let class = value.rsplit('.').next().unwrap_or(value);
+    match (value.to_ascii_lowercase().as_str(), class) {
+        ("topic", _) | (_, "TopicNameStrategy") => Ok(SubjectNameStrategy::Topic),
+        ("record", _) | (_, "RecordNameStrategy") => Ok(SubjectNameStrategy::Record),
+        ("topic_record", _) | (_, "TopicRecordNameStrategy") => Ok(SubjectNameStrategy::TopicRecord),
+        _ => Err("topic, record or topic_record (or Confluent's TopicNameStrategy, RecordNameStrategy, TopicRecordNameStrategy)".to_string()),
     }
 }

@@ -376,3 +376,29 @@ fn the_flush_must_fit_in_the_stop_deadline() {
         "STOP_TIMEOUT_MS"
     );
 }
+
+#[test]
+fn subject_name_strategies_name_subjects_as_confluent_does() {
+    for (value, subject) in [
+        ("topic", "t-value"),
+        ("TopicNameStrategy", "t-value"),
+        ("record", "example.avro.User"),
+        (
+            "io.confluent.kafka.serializers.subject.RecordNameStrategy",
+            "example.avro.User",
+        ),
+        ("topic_record", "t-example.avro.User"),
+        ("TopicRecordNameStrategy", "t-example.avro.User"),
+    ] {
+        let c = Config::from_pairs(&[("SUBJECT_NAME_STRATEGY", value)]).expect("valid");
+        assert_eq!(
+            c.subject_name_strategy.subject("t", "example.avro.User"),
+            subject,
+            "{value}"
+        );
+    }
+    assert_eq!(
+        error_for("SUBJECT_NAME_STRATEGY", "by_topic").variable,
+        "SUBJECT_NAME_STRATEGY"
+    );
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::parse;
 use super::secret::{LibrdkafkaProperties, Secret};
-use super::{ConfigError, OnDecodeError, Variable};
+use super::{ConfigError, OnDecodeError, SubjectNameStrategy, Variable};
 
 /// Declares the [`Config`] struct, the [`VARIABLES`] table and the parser of every field from
 /// one list of entries `field: Type { name, default, parse, help }`.
@@ -79,6 +79,13 @@ variables! {
         default: "5",
         parse: parse::number(0, 20),
         help: "retries of the schema registration at start-up on connection errors and 5xx, with exponential backoff (0-20); records wait for the registry as long as it takes",
+    },
+    /// How the subject of the schema is named.
+    subject_name_strategy: SubjectNameStrategy {
+        name: "SUBJECT_NAME_STRATEGY",
+        default: "topic",
+        parse: parse::subject_name_strategy,
+        help: "subject the schema is registered under: topic (<topic>-value), record (example.avro.User) or topic_record (<topic>-example.avro.User), as Confluent's TopicNameStrategy, RecordNameStrategy, TopicRecordNameStrategy",
     },
     /// How long a registry's 404 for a schema id must last before the record is undecodable.
     schema_not_found_grace: Duration {

@@ -8,4 +8,4 @@ mod user;
 
 pub use avro::{AvroError, UserCodec, WriterSchema};
 pub use frame::{decode_framed, encode_framed, write_header, FrameError, HEADER_LEN, MAGIC_BYTE};
-pub use user::{User, USER_SCHEMA_JSON};
+pub use user::{User, USER_FULL_NAME, USER_SCHEMA_JSON};

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 /// The text of `schemas/user.avsc`.
 pub const USER_SCHEMA_JSON: &str = include_str!("../../schemas/user.avsc");
 
+/// The full name of the record in `schemas/user.avsc` (namespace and name), which the
+/// record name strategies put in the subject; a test holds the two together.
+pub const USER_FULL_NAME: &str = "example.avro.User";
+
 /// One record on the topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
@@ -46,6 +50,19 @@ impl fmt::Display for User {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_full_name_is_the_schema_s() {
+        let schema: serde_json::Value = serde_json::from_str(USER_SCHEMA_JSON).expect("JSON");
+        assert_eq!(
+            format!(
+                "{}.{}",
+                schema["namespace"].as_str().expect("namespace"),
+                schema["name"].as_str().expect("name")
+            ),
+            USER_FULL_NAME
+        );
+    }
 
     #[test]
     fn displays_like_a_python_dict() {

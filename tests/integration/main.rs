@@ -28,3 +28,4 @@ mod poison;
 mod registry_faults;
 mod security;
 mod stack;
+mod subjects;
