@@ -13,6 +13,7 @@
 mod help;
 mod parse;
 mod secret;
+mod secret_files;
 mod variables;
 
 use std::fmt;
@@ -114,8 +115,12 @@ impl Config {
         Config::from_vars(&vars)
     }
 
-    /// Builds the configuration from `(name, value)` pairs; the last pair of a name wins.
+    /// Builds the configuration from `(name, value)` pairs; the last pair of a name wins. A
+    /// secret may come from a file instead (`<NAME>_FILE`, see [`secret_files`]), which is read
+    /// here.
     pub fn from_vars(vars: &[(String, String)]) -> Result<Config, ConfigError> {
+        let read_secrets = secret_files::read(vars)?;
+        let vars = &read_secrets;
         let lookup = |name: &str| {
             vars.iter()
                 .rev()

@@ -514,3 +514,57 @@ fn wrong_registry_password_is_a_clear_error() {
     assert_config_logged_redacted(&lines);
     assert_not_logged(&lines, &wrong_password);
 }
+
+#[test]
+fn secrets_from_files_reach_kafka_and_the_registry_and_stay_out_of_the_environment() {
+    let _cluster = require_sasl_stack();
+    let kafka_password = sasl_password();
+    let registry_password = format!("pw-{}", unique("registry"));
+    let user_info = format!("registry-user:{registry_password}");
+    let proxy = AuthProxy::start(&user_info);
+    let dir = std::env::temp_dir().join(unique("credentials"));
+    std::fs::create_dir_all(&dir).expect("credentials dir");
+    let (kafka_file, registry_file) = (dir.join("sasl-password"), dir.join("registry-user-info"));
+    std::fs::write(&kafka_file, format!("{kafka_password}\n")).expect("write");
+    std::fs::write(&registry_file, &user_info).expect("write");
+
+    let topic = unique("sec-files");
+    let env: Vec<(String, String)> = sasl_env(
+        &topic,
+        "unused",
+        &[
+            ("PRODUCE_INTERVAL_MS", "10"),
+            ("PRODUCE_COUNT", "10"),
+            ("SCHEMA_REGISTRY_URL", &proxy.url()),
+            (
+                "LIBRDKAFKA_SASL_PASSWORD_FILE",
+                &kafka_file.display().to_string(),
+            ),
+            (
+                "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO_FILE",
+                &registry_file.display().to_string(),
+            ),
+        ],
+    )
+    .into_iter()
+    .filter(|(k, _)| k != "LIBRDKAFKA_SASL_PASSWORD")
+    .collect();
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_for_received(10, Duration::from_secs(120));
+    let environ = std::fs::read(format!("/proc/{}/environ", daemon.pid())).expect("environ");
+    daemon.stop_cleanly();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    assert!(
+        proxy.authorized() >= 1 && proxy.rejected() == 0,
+        "registry auth from the file"
+    );
+    let environ = String::from_utf8_lossy(&environ);
+    for secret in [&kafka_password, &registry_password] {
+        assert!(
+            !environ.contains(secret.as_str()),
+            "a secret in /proc/<pid>/environ"
+        );
+        assert_not_logged(&daemon.lines(), secret);
+    }
+}
