@@ -33,6 +33,7 @@ pub use app::error::{
 pub use app::run;
 pub use app::shutdown::{Shutdown, StopReason};
 pub use consumer::{ConsumerKind, DecodeError};
+pub use kafka::property_scope;
 pub use ops::build_info::BuildInfo;
 pub use ops::{log_target, logging};
 pub use producer::{HEADER_ERROR, HEADER_GROUP, HEADER_OFFSET, HEADER_PARTITION, HEADER_TOPIC};

@@ -20,6 +20,9 @@ use std::fmt;
 
 pub use help::help_text;
 pub use secret::{LibrdkafkaProperties, Secret};
+
+use crate::kafka::ClientKind;
+use secret::PassThrough;
 pub use variables::{Config, VARIABLES};
 
 pub(crate) use secret::is_secret;
@@ -192,44 +195,66 @@ fn refused_property(property: &str) -> Option<&'static str> {
         .map(|(_, instead)| *instead)
 }
 
-/// The `LIBRDKAFKA_*` pass-through properties, named as librdkafka names them.
+/// The `LIBRDKAFKA_*` pass-through properties, named as librdkafka names them:
+/// `LIBRDKAFKA_<NAME>` for every client it applies to, `LIBRDKAFKA_PRODUCER_<NAME>` for the
+/// producers only, `LIBRDKAFKA_CONSUMER_<NAME>` for the consumers only.
 fn librdkafka_properties(vars: &[(String, String)]) -> Result<LibrdkafkaProperties, ConfigError> {
-    let mut properties: Vec<(String, String)> = Vec::new();
+    let mut properties: Vec<PassThrough> = Vec::new();
     for (name, value) in vars {
         let Some(suffix) = name.strip_prefix(LIBRDKAFKA_PREFIX) else {
             continue;
+        };
+        let (scope, suffix) = match (
+            suffix.strip_prefix("PRODUCER_"),
+            suffix.strip_prefix("CONSUMER_"),
+        ) {
+            (Some(rest), _) => (Some(ClientKind::Producer), rest),
+            (_, Some(rest)) => (Some(ClientKind::Consumer), rest),
+            _ => (None, suffix),
+        };
+        let property = suffix.to_ascii_lowercase().replace('_', ".");
+        let invalid = |expected: String| ConfigError {
+            variable: name.clone(),
+            value: if is_secret(&property) {
+                "<redacted>".to_string()
+            } else {
+                value.clone()
+            },
+            expected,
         };
         let valid = !suffix.is_empty()
             && suffix
                 .chars()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
         if !valid {
-            return Err(ConfigError {
-                variable: name.clone(),
-                value: if is_secret(&suffix.to_ascii_lowercase()) {
-                    "<redacted>".to_string()
-                } else {
-                    value.clone()
-                },
-                expected: "a name like LIBRDKAFKA_SECURITY_PROTOCOL (upper case, '_' for '.')"
-                    .to_string(),
-            });
+            return Err(invalid(
+                "a name like LIBRDKAFKA_SECURITY_PROTOCOL (upper case, '_' for '.')".to_string(),
+            ));
         }
-        let property = suffix.to_ascii_lowercase().replace('_', ".");
         if let Some(instead) = refused_property(&property) {
-            return Err(ConfigError {
-                variable: name.clone(),
-                value: if is_secret(&property) {
-                    "<redacted>".to_string()
-                } else {
-                    value.clone()
-                },
-                expected: format!("no value: {property} is set by the daemon ({instead})"),
-            });
+            return Err(invalid(format!(
+                "no value: {property} is set by the daemon ({instead})"
+            )));
         }
-        properties.retain(|(k, _)| *k != property);
-        properties.push((property, value.clone()));
+        if let Some(kind) = scope {
+            if !kind.accepts(&property) {
+                let (other, prefix) = match kind {
+                    ClientKind::Producer => ("consumers", "LIBRDKAFKA_CONSUMER_"),
+                    ClientKind::Consumer => ("producers", "LIBRDKAFKA_PRODUCER_"),
+                };
+                return Err(invalid(format!(
+                    "no value: {property} applies to {other} only (use {prefix}{suffix} or {LIBRDKAFKA_PREFIX}{suffix})"
+                )));
+            }
+        }
+        properties.retain(|p| !(p.scope == scope && p.property == property));
+        properties.push(PassThrough {
+            scope,
+            property,
+            value: value.clone(),
+        });
     }
+    // Unscoped first, so a scoped value of the same property is set after it and wins.
     properties.sort();
     Ok(LibrdkafkaProperties(properties))
 }

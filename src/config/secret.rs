@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::kafka::ClientKind;
+
 /// A secret value; only [`Secret::expose`] gives it out.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -25,26 +27,48 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The `LIBRDKAFKA_*` pass-through properties as librdkafka names them (`sasl.username`),
-/// sorted by name; `Debug` hides the values of secret ones.
+/// One pass-through property: for which clients (`None`: every client it applies to), its
+/// librdkafka name (`sasl.username`) and value.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct PassThrough {
+    pub(crate) scope: Option<ClientKind>,
+    pub(crate) property: String,
+    pub(crate) value: String,
+}
+
+/// The `LIBRDKAFKA_*`, `LIBRDKAFKA_PRODUCER_*` and `LIBRDKAFKA_CONSUMER_*` properties, those for
+/// every client first, each group sorted by name; `Debug` hides the values of secret ones.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct LibrdkafkaProperties(pub(crate) Vec<(String, String)>);
+pub struct LibrdkafkaProperties(pub(crate) Vec<PassThrough>);
 
 impl LibrdkafkaProperties {
-    /// `(property, value)` pairs in name order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    /// `(property, value)` pairs for a client of `kind`: only those that apply to it, a scoped
+    /// value after (so over) an unscoped one.
+    pub(crate) fn for_client(&self, kind: ClientKind) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .filter(move |p| p.scope.is_none_or(|scope| scope == kind))
+            .filter(move |p| kind.accepts(&p.property))
+            .map(|p| (p.property.as_str(), p.value.as_str()))
     }
 }
 
 impl fmt::Debug for LibrdkafkaProperties {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
-            .entries(
-                self.0
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", if is_secret(k) { "<redacted>" } else { v })),
-            )
+            .entries(self.0.iter().map(|p| {
+                let scope = match p.scope {
+                    None => "",
+                    Some(ClientKind::Producer) => "producer:",
+                    Some(ClientKind::Consumer) => "consumer:",
+                };
+                let value = if is_secret(&p.property) {
+                    "<redacted>"
+                } else {
+                    &p.value
+                };
+                format!("{scope}{}={value}", p.property)
+            }))
             .finish()
     }
 }

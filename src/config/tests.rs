@@ -2,6 +2,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::kafka::ClientKind;
 
 fn error_for(name: &str, value: &str) -> ConfigError {
     Config::from_pairs(&[(name, value)]).expect_err(&format!("{name}={value} should be rejected"))
@@ -240,8 +241,13 @@ fn librdkafka_pass_through_maps_names_and_hides_secrets() {
         ("KAFKA_HOME", "/opt/kafka"),
     ])
     .expect("valid");
+    let all: Vec<(String, String)> = c
+        .librdkafka_properties
+        .for_client(ClientKind::Consumer)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     assert_eq!(
-        c.librdkafka_properties.0,
+        all,
         vec![
             ("sasl.password".to_string(), "hunter2".to_string()),
             ("sasl.username".to_string(), "alice".to_string()),
@@ -401,4 +407,68 @@ fn subject_name_strategies_name_subjects_as_confluent_does() {
         error_for("SUBJECT_NAME_STRATEGY", "by_topic").variable,
         "SUBJECT_NAME_STRATEGY"
     );
+}
+
+fn for_client(c: &Config, kind: ClientKind) -> Vec<String> {
+    c.librdkafka_properties
+        .for_client(kind)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect()
+}
+
+#[test]
+fn each_client_gets_only_the_properties_that_apply_to_it() {
+    let c = Config::from_pairs(&[
+        ("LIBRDKAFKA_SESSION_TIMEOUT_MS", "30000"),
+        ("LIBRDKAFKA_LINGER_MS", "20"),
+        ("LIBRDKAFKA_CLIENT_ID", "everyone"),
+        ("LIBRDKAFKA_CONSUMER_CLIENT_ID", "consumers"),
+        ("LIBRDKAFKA_PRODUCER_COMPRESSION_TYPE", "zstd"),
+    ])
+    .expect("valid");
+    assert_eq!(
+        for_client(&c, ClientKind::Producer),
+        [
+            "client.id=everyone",
+            "linger.ms=20",
+            "compression.type=zstd"
+        ]
+    );
+    // The scoped client.id comes after the unscoped one, so it wins.
+    assert_eq!(
+        for_client(&c, ClientKind::Consumer),
+        [
+            "client.id=everyone",
+            "session.timeout.ms=30000",
+            "client.id=consumers"
+        ]
+    );
+}
+
+#[test]
+fn a_scoped_property_for_the_wrong_client_or_a_refused_one_is_an_error() {
+    let err = error_for("LIBRDKAFKA_PRODUCER_SESSION_TIMEOUT_MS", "30000");
+    assert!(err.expected.contains("applies to consumers only"), "{err}");
+    assert!(
+        err.expected
+            .contains("LIBRDKAFKA_CONSUMER_SESSION_TIMEOUT_MS"),
+        "{err}"
+    );
+    let err = error_for("LIBRDKAFKA_CONSUMER_LINGER_MS", "5");
+    assert!(err.expected.contains("applies to producers only"), "{err}");
+    for refused in [
+        "LIBRDKAFKA_CONSUMER_GROUP_ID",
+        "LIBRDKAFKA_CONSUMER_ENABLE_AUTO_COMMIT",
+        "LIBRDKAFKA_PRODUCER_ACKS",
+        "LIBRDKAFKA_PRODUCER_ENABLE_IDEMPOTENCE",
+    ] {
+        assert!(
+            error_for(refused, "x")
+                .expected
+                .contains("set by the daemon"),
+            "{refused}"
+        );
+    }
+    let c = Config::from_pairs(&[("LIBRDKAFKA_PRODUCER_SASL_PASSWORD", "hunter2")]).expect("valid");
+    assert!(!format!("{c:?}").contains("hunter2"));
 }

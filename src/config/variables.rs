@@ -225,7 +225,7 @@ variables! {
     extra {
         name: "LIBRDKAFKA_*",
         default: "",
-        help: "any librdkafka property for all clients: LIBRDKAFKA_SASL_USERNAME=u sets sasl.username=u (values never logged)",
+        help: "any librdkafka property: LIBRDKAFKA_SASL_USERNAME=u sets sasl.username=u on every client it applies to; LIBRDKAFKA_PRODUCER_* and LIBRDKAFKA_CONSUMER_* on one kind of client (secret values never logged, <NAME>_FILE reads one from a file)",
     },
     extra {
         name: "RUST_LOG",

@@ -17,7 +17,7 @@ use super::kind::ConsumerKind;
 use crate::app::error::LoopError;
 use crate::app::shutdown::Shutdown;
 use crate::config::Config;
-use crate::kafka::{client_config_with, is_connection_noise, ClientEvents, ClientRole};
+use crate::kafka::{client_config_with, is_connection_noise, ClientEvents, ClientKind, ClientRole};
 use crate::ops::log_target;
 use crate::ops::stats::ConsumerStats;
 
@@ -173,7 +173,7 @@ fn consumer_config(config: &Config, kind: ConsumerKind) -> ClientConfig {
     if let Some(interval) = statistics_interval(config) {
         own.push(("statistics.interval.ms", interval.as_millis().to_string()));
     }
-    client_config_with(config, &own)
+    client_config_with(config, ClientKind::Consumer, &own)
 }
 
 /// How often librdkafka reports statistics (for the lag): as often as the stats line or the

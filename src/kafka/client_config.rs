@@ -4,16 +4,22 @@
 
 use rdkafka::config::ClientConfig;
 
+use super::ClientKind;
 use crate::config::Config;
 
-/// The configuration of one client with its own settings `own`.
-pub(crate) fn client_config_with(config: &Config, own: &[(&str, String)]) -> ClientConfig {
+/// The configuration of one client of `kind` with its own settings `own`, then the
+/// pass-through properties that apply to that kind.
+pub(crate) fn client_config_with(
+    config: &Config,
+    kind: ClientKind,
+    own: &[(&str, String)],
+) -> ClientConfig {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.bootstrap_servers);
     for (key, value) in own {
         client.set(*key, value);
     }
-    for (key, value) in config.librdkafka_properties.iter() {
+    for (key, value) in config.librdkafka_properties.for_client(kind) {
         client.set(key, value);
     }
     client

@@ -4,6 +4,8 @@
 
 pub(crate) mod client_config;
 pub(crate) mod context;
+pub mod property_scope;
 
 pub(crate) use client_config::{client_config_with, durable_producer_settings};
 pub(crate) use context::{is_connection_noise, ClientEvents, ClientRole};
+pub use property_scope::ClientKind;

@@ -16,7 +16,9 @@ use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
 use crate::config::Config;
 use crate::consumer::DecodeError;
-use crate::kafka::{client_config_with, durable_producer_settings, ClientEvents, ClientRole};
+use crate::kafka::{
+    client_config_with, durable_producer_settings, ClientEvents, ClientKind, ClientRole,
+};
 use crate::ops::health::Heartbeat;
 use crate::ops::log_target;
 
@@ -92,11 +94,8 @@ impl DeadLetters {
     pub(crate) fn create(config: &Config, shutdown: &Shutdown) -> Result<DeadLetters, KafkaError> {
         let mut own = durable_producer_settings().to_vec();
         own.push(("linger.ms", "0".to_string()));
-        let producer = client_config_with(config, &own).create_with_context(ClientEvents::new(
-            CLIENT,
-            shutdown,
-            CopyReports,
-        ))?;
+        let producer = client_config_with(config, ClientKind::Producer, &own)
+            .create_with_context(ClientEvents::new(CLIENT, shutdown, CopyReports))?;
         Ok(DeadLetters {
             producer,
             topic: format!("{}.dlq", config.topic),

@@ -25,7 +25,7 @@ use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
 use crate::config::Config;
 use crate::format::{write_header, User, UserCodec};
-use crate::kafka::{client_config_with, ClientEvents};
+use crate::kafka::{client_config_with, ClientEvents, ClientKind};
 use crate::ops::log_target;
 use crate::ops::stats::{bump, read, Stats};
 
@@ -58,7 +58,7 @@ fn create_producer<'a>(
     if let Some(retries) = config.retries {
         own.push(("message.send.max.retries", retries.to_string()));
     }
-    client_config_with(config, &own).create_with_context(ClientEvents::new(
+    client_config_with(config, ClientKind::Producer, &own).create_with_context(ClientEvents::new(
         CLIENT,
         shutdown,
         DeliveryReports { stats },

@@ -422,3 +422,28 @@ fn partial_batch_is_processed_and_committed_on_stop() {
         .collect();
     assert_eq!(batch.len(), 1, "{batch:?}");
 }
+
+#[test]
+fn librdkafka_settings_reach_only_the_clients_they_apply_to() {
+    let _cluster = require_stack();
+    let topic = unique("scoped");
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("PRODUCE_COUNT", "3"),
+            // A consumer property and a producer property for every client, and scoped ones.
+            ("LIBRDKAFKA_SESSION_TIMEOUT_MS", "30000"),
+            ("LIBRDKAFKA_QUEUE_BUFFERING_MAX_MESSAGES", "50000"),
+            ("LIBRDKAFKA_CONSUMER_FETCH_WAIT_MAX_MS", "100"),
+            ("LIBRDKAFKA_PRODUCER_COMPRESSION_TYPE", "zstd"),
+        ],
+    ));
+    daemon.wait_for_received(3, Duration::from_secs(60));
+    daemon.stop_cleanly();
+    let warnings: Vec<String> = daemon
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("CONFWARN"))
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+}

@@ -7,13 +7,14 @@
 //! run the same checks on deliberately broken copies (in a temporary directory, never the real
 //! files) and prove that they do fail when they should.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use kafka_avro_daemon::config::{Config, VARIABLES};
+use kafka_avro_daemon::property_scope;
 use serde_json::Value;
 
 const INSTALL_HINT: &str = "run scripts/ensure-deploy-tools to install it";
@@ -1041,10 +1042,9 @@ fn version_numbers(version: &str) -> [u64; 3] {
     numbers
 }
 
-#[test]
-fn declared_rust_version_covers_every_locked_dependency() {
-    // `cargo metadata` reads the lock and the manifests already downloaded: no network, and
-    // no other toolchain needed to know which Rust the locked tree asks for.
+/// `cargo metadata` of the locked tree: it reads the lock and the manifests already
+/// downloaded, so no network and no other toolchain is needed.
+fn cargo_metadata() -> Value {
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
         .args(["metadata", "--format-version", "1", "--locked", "--offline"])
         .current_dir(repo())
@@ -1055,7 +1055,51 @@ fn declared_rust_version_covers_every_locked_dependency() {
         "cargo metadata: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let metadata: Value = serde_json::from_slice(&output.stdout).expect("metadata JSON");
+    serde_json::from_slice(&output.stdout).expect("metadata JSON")
+}
+
+#[test]
+fn librdkafka_property_scopes_match_its_configuration_md() {
+    let metadata = cargo_metadata();
+    let manifest = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["name"] == "rdkafka-sys")
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("rdkafka-sys in the locked tree");
+    let doc = Path::new(manifest)
+        .with_file_name("librdkafka")
+        .join("CONFIGURATION.md");
+    let text = std::fs::read_to_string(&doc)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", doc.display()));
+    // Table rows: `property | C/P | range | default | importance | description`.
+    let scoped = |mark: &str| -> BTreeSet<String> {
+        text.lines()
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_lowercase()))
+            .filter_map(|l| {
+                let mut cells = l.split('|').map(str::trim);
+                let (property, scope) = (cells.next()?, cells.next()?);
+                (scope == mark).then(|| property.to_string())
+            })
+            .collect()
+    };
+    let ours = |list: &[&str]| -> BTreeSet<String> { list.iter().map(|p| p.to_string()).collect() };
+    assert_eq!(
+        ours(property_scope::CONSUMER_ONLY),
+        scoped("C"),
+        "consumer-only properties"
+    );
+    assert_eq!(
+        ours(property_scope::PRODUCER_ONLY),
+        scoped("P"),
+        "producer-only properties"
+    );
+}
+
+#[test]
+fn declared_rust_version_covers_every_locked_dependency() {
+    let metadata = cargo_metadata();
     let packages = metadata["packages"].as_array().expect("packages");
     let declared = packages
         .iter()
