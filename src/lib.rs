@@ -36,5 +36,6 @@ pub use consumer::{ConsumerKind, DecodeError};
 pub use kafka::property_scope;
 pub use ops::build_info::BuildInfo;
 pub use ops::{log_target, logging};
+pub use producer::java_partition;
 pub use producer::{HEADER_ERROR, HEADER_GROUP, HEADER_OFFSET, HEADER_PARTITION, HEADER_TOPIC};
 pub use registry::RegistryError;

@@ -1,6 +1,9 @@
 //! The producer loop: `User { name: "user_<n>" }` records, Avro in the Confluent wire format,
 //! one every `PRODUCE_INTERVAL_MS`.
 //!
+//! Partitions: each record's partition is chosen here, from its key, as the Java client
+//! chooses it ([`super::partitioner`]).
+//!
 //! Delivery: `acks=all` and idempotence by default, so an acknowledged record is on every
 //! in-sync replica exactly once. A full local queue is waited out (poll, then send the same
 //! record again), never dropped. On stop the queue is flushed within `FLUSH_TIMEOUT_MS`, and
@@ -20,6 +23,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use uuid::Uuid;
 
 use super::delivery::DeliveryReports;
+use super::partitioner::{java_partition, PartitionCount};
 use crate::app::error::{LoopError, Turn};
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
@@ -93,8 +97,20 @@ pub(crate) fn run_producer(
             })?;
         // Set on the way out even if the send loop panics, or the poll thread would spin on.
         let done = SetOnDrop(&send_loop_done);
-        let mut send_loop = SendLoop::new(&producer, config, schema_id, codec, shutdown, stats);
-        let outcome = send_loop.run();
+        let partitions = PartitionCount::learn(
+            &producer,
+            &config.topic,
+            shutdown,
+            &stats.producer_heartbeat,
+        );
+        let outcome = match partitions {
+            Some(partitions) => SendLoop::new(
+                &producer, config, schema_id, codec, shutdown, stats, partitions,
+            )
+            .run(),
+            // Stopped before the topic's partitions were known: nothing was sent.
+            None => Ok(()),
+        };
         drop(done);
         poller.join().map_err(|_| LoopError::Panicked {
             thread: "producer-poll",
@@ -129,6 +145,8 @@ struct SendLoop<'p, 'a> {
     ticker: Option<Receiver<Instant>>,
     /// Number of the next record.
     next: u64,
+    /// The topic's partition count, for choosing each record's partition.
+    partitions: PartitionCount,
     payload: Vec<u8>,
     user: User,
     key_buffer: [u8; uuid::fmt::Hyphenated::LENGTH],
@@ -142,6 +160,7 @@ impl<'p, 'a> SendLoop<'p, 'a> {
         codec: &'p UserCodec,
         shutdown: &'p Shutdown,
         stats: &'a Stats,
+        partitions: PartitionCount,
     ) -> SendLoop<'p, 'a> {
         SendLoop {
             producer,
@@ -153,6 +172,7 @@ impl<'p, 'a> SendLoop<'p, 'a> {
             ticker: (!config.produce_interval.is_zero())
                 .then(|| crossbeam_channel::tick(config.produce_interval)),
             next: 0,
+            partitions,
             payload: Vec::with_capacity(64),
             user: User::numbered(0),
             key_buffer: [0u8; uuid::fmt::Hyphenated::LENGTH],
@@ -200,8 +220,12 @@ impl<'p, 'a> SendLoop<'p, 'a> {
                 .hyphenated()
                 .encode_lower(&mut self.key_buffer),
         };
+        let partitions = self
+            .partitions
+            .current(self.producer, &self.config.topic, self.next);
         let record = BaseRecord::to(&self.config.topic)
             .key(key)
+            .partition(java_partition(key.as_bytes(), partitions))
             .payload(&self.payload[..]);
         if enqueue_patiently(self.producer, record, self.shutdown, self.stats)? == Turn::Stop {
             return Ok(Turn::Stop);

@@ -202,6 +202,7 @@ pub fn ensure_topic(topic: &str) {
 pub struct Stored {
     pub partition: i32,
     pub offset: i64,
+    pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
     pub headers: Vec<(String, Vec<u8>)>,
 }
@@ -249,6 +250,7 @@ pub fn read_topic(topic: &str) -> Vec<Stored> {
                 stored.push(Stored {
                     partition: m.partition(),
                     offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
                     payload: m.payload().map(<[u8]>::to_vec),
                     headers,
                 });

@@ -24,6 +24,7 @@ mod fuzz_decoder;
 mod http_endpoint;
 mod interface;
 mod operations;
+mod partitioning;
 mod poison;
 mod registry_faults;
 mod security;

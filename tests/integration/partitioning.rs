@@ -1,0 +1,168 @@
+//! The daemon puts a key in the partition the Java client puts it in: compared with the Java
+//! producer's own code (`BuiltInPartitioner.partitionForKey`, from the stack's kafka-clients
+//! jar, run on a JVM), not with a copy of the daemon's function — for many keys and partition
+//! counts, and end to end for records the daemon writes.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use kafka_avro_daemon::java_partition;
+
+use crate::common::*;
+
+const JAVA_SOURCE: &str = r#"
+import org.apache.kafka.clients.producer.internals.BuiltInPartitioner;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+
+/** For each key on stdin (one a line), the Java producer's partition of it for each count. */
+public class JavaPartitions {
+    public static void main(String[] counts) throws Exception {
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        StringBuilder out = new StringBuilder();
+        for (String key; (key = in.readLine()) != null; ) {
+            byte[] bytes = key.getBytes(StandardCharsets.UTF_8);
+            for (String count : counts) {
+                out.append(BuiltInPartitioner.partitionForKey(bytes, Integer.parseInt(count))).append(' ');
+            }
+            out.append('\n');
+        }
+        System.out.print(out);
+    }
+}
+"#;
+
+/// The folder of Kafka jars `scripts/stack` downloaded (kafka-clients and what it needs).
+fn kafka_libs() -> PathBuf {
+    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache");
+    std::fs::read_dir(&cache)
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/stack up)", cache.display()))
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("libs"))
+        .find(|libs| {
+            std::fs::read_dir(libs).is_ok_and(|mut jars| {
+                jars.any(|jar| {
+                    jar.ok()
+                        .and_then(|j| j.file_name().into_string().ok())
+                        .is_some_and(|n| n.starts_with("kafka-clients-"))
+                })
+            })
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no kafka-clients jar under {} (run scripts/stack up)",
+                cache.display()
+            )
+        })
+}
+
+/// The directory with `JavaPartitions.class`, compiled once per test run.
+fn compiled() -> &'static (PathBuf, PathBuf) {
+    static COMPILED: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        let jars = kafka_libs().join("*");
+        let dir = std::env::temp_dir().join(unique("java-partitions"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let source = dir.join("JavaPartitions.java");
+        std::fs::write(&source, JAVA_SOURCE).expect("write source");
+        let output = Command::new("javac")
+            .arg("-cp")
+            .arg(&jars)
+            .arg("-d")
+            .arg(&dir)
+            .arg(&source)
+            .output()
+            .expect("javac (a JDK, installed by scripts/stack)");
+        assert!(
+            output.status.success(),
+            "javac: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (dir, jars)
+    })
+}
+
+/// Java's partition of each key, for each count: `result[key][count index]`.
+fn java_partitions(keys: &[String], counts: &[i32]) -> Vec<Vec<i32>> {
+    let (dir, jars) = compiled();
+    let classpath = format!("{}:{}", dir.display(), jars.display());
+    let mut child = Command::new("java")
+        .args(["-cp", &classpath, "JavaPartitions"])
+        .args(counts.iter().map(|c| c.to_string()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("java");
+    {
+        let mut stdin = child.stdin.take().expect("stdin");
+        for key in keys {
+            writeln!(stdin, "{key}").expect("write key");
+        }
+    }
+    let output = child.wait_with_output().expect("java output");
+    assert!(
+        output.status.success(),
+        "java: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            line.split_whitespace()
+                .map(|p| p.parse().expect("a partition"))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn keys_land_where_the_java_client_puts_them() {
+    let mut keys: Vec<String> = (0..500)
+        .map(|_| uuid::Uuid::new_v4().hyphenated().to_string())
+        .collect();
+    keys.extend((0..500).map(|n| format!("user_{n}")));
+    keys.extend(["".to_string(), "k".to_string(), "ünïcødé ✓".to_string()]);
+    let counts: Vec<i32> = (1..=12).chain([50, 100, 1000]).collect();
+    let java = java_partitions(&keys, &counts);
+    assert_eq!(java.len(), keys.len());
+    for (key, java_row) in keys.iter().zip(&java) {
+        let ours: Vec<i32> = counts
+            .iter()
+            .map(|&n| java_partition(key.as_bytes(), n))
+            .collect();
+        assert_eq!(&ours, java_row, "key {key:?} over counts {counts:?}");
+    }
+}
+
+#[test]
+fn the_daemon_writes_each_key_to_the_java_partition() {
+    let _cluster = require_stack();
+    let topic = unique("java-partition");
+    ensure_topic(&topic);
+    let keys = ["order-17", "customer-42", "a-third-key"];
+    let java = java_partitions(&keys.map(String::from), &[3]);
+    for (key, java_row) in keys.iter().zip(&java) {
+        let mut daemon = Daemon::start(&env_with(
+            &topic,
+            &[("PRODUCER_KEY", key), ("PRODUCE_COUNT", "5")],
+        ));
+        daemon.wait_for_line("sent all 5 records", Duration::from_secs(60));
+        daemon.stop_cleanly();
+        let on_topic: Vec<i32> = read_topic(&topic)
+            .iter()
+            .filter(|m| m.key.as_deref() == Some(key.as_bytes()))
+            .map(|m| m.partition)
+            .collect();
+        assert_eq!(on_topic.len(), 5, "{key}");
+        assert!(
+            on_topic.iter().all(|&p| p == java_row[0]),
+            "{key}: the daemon wrote to {on_topic:?}, Java puts it in {}",
+            java_row[0]
+        );
+    }
+}
