@@ -63,6 +63,11 @@ pub enum StartError {
         subject: String,
         error: RegistryError,
     },
+    /// `SCHEMA_REGISTRY_AUTO_REGISTER=false` and the schema is not under the subject.
+    Lookup {
+        subject: String,
+        error: RegistryError,
+    },
     /// The dead-letter producer cannot be created.
     DeadLetterProducer(KafkaError),
 }
@@ -78,6 +83,14 @@ impl fmt::Display for StartError {
             StartError::Register { subject, error } => write!(
                 f,
                 "cannot register the User schema under subject {subject}: {error}"
+            ),
+            StartError::Lookup { subject, error } if error.is_not_found() => write!(
+                f,
+                "the User schema is not registered under subject {subject} and SCHEMA_REGISTRY_AUTO_REGISTER=false: {error}; register schemas/user.avsc under {subject} first (POST {{\"schema\": …}} to <registry>/subjects/{subject}/versions), or let the daemon register it (SCHEMA_REGISTRY_AUTO_REGISTER=true)"
+            ),
+            StartError::Lookup { subject, error } => write!(
+                f,
+                "cannot look up the User schema under subject {subject}: {error}"
             ),
             StartError::DeadLetterProducer(e) => {
                 write!(

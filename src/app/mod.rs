@@ -69,15 +69,24 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         registry.longest_registration() + START_MARGIN,
         "registering the schema",
     );
-    let schema_id = match registry.register(&subject, codec.registration_text()) {
+    let schema = codec.registration_text();
+    let (found, verb) = if config.schema_registry_auto_register {
+        (registry.register(&subject, schema), "registered")
+    } else {
+        (registry.lookup(&subject, schema), "found")
+    };
+    let schema_id = match found {
         Ok(id) => id,
         // Stopped while waiting for the registry: a requested stop, not a failure.
         Err(RegistryError::Interrupted) => return Ok(()),
-        Err(error) => return start(StartError::Register { subject, error }),
+        Err(error) if config.schema_registry_auto_register => {
+            return start(StartError::Register { subject, error })
+        }
+        Err(error) => return start(StartError::Lookup { subject, error }),
     };
     log::info!(
         target: log_target::DAEMON,
-        "schema registered under subject {subject} with id {schema_id}"
+        "schema {verb} under subject {subject} with id {schema_id}"
     );
 
     let dead_letters = match config.on_decode_error {

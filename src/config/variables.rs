@@ -73,6 +73,13 @@ variables! {
         parse: parse::optional(parse::secret),
         help: "user:password for the registry's HTTP basic auth (never logged)",
     },
+    /// Whether the daemon registers its schema, or only looks its id up.
+    schema_registry_auto_register: bool {
+        name: "SCHEMA_REGISTRY_AUTO_REGISTER",
+        default: "true",
+        parse: parse::boolean,
+        help: "true: register the schema at start-up; false: only look up its id under the subject and never write to the registry (the schema must be registered already)",
+    },
     /// How often a failed registry request is retried.
     schema_registry_retries: u32 {
         name: "SCHEMA_REGISTRY_RETRIES",

@@ -123,6 +123,23 @@ impl SchemaRegistryClient {
         Ok(parsed.id)
     }
 
+    /// Looks up the id of `schema` (Avro JSON) among the versions of `subject`, without writing
+    /// to the registry: `POST /subjects/{subject}?normalize=true`, so a schema registered by
+    /// another client with other formatting still matches. Retried like [`Self::register`].
+    pub fn lookup(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let url = format!("{}/subjects/{subject}?normalize=true", self.base_url);
+        let body = serde_json::json!({ "schema": schema }).to_string();
+        let request = format!("POST {url}");
+        let response = self.send(&request, self.retries, || {
+            self.http
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+                .body(body.clone())
+        })?;
+        let parsed: IdResponse = parse_json(&request, response)?;
+        Ok(parsed.id)
+    }
+
     /// Fetches the Avro schema text with the given id, in one attempt: the consumers wait
     /// out a failure themselves (with their heartbeat beating), so no retries are hidden here.
     pub fn schema_by_id(&self, id: u32) -> Result<String, RegistryError> {

@@ -30,6 +30,10 @@ struct RegistryProxy {
     stopped: Arc<AtomicBool>,
     /// Requests read so far.
     requests: Arc<AtomicUsize>,
+    /// While set, every write (a new version, config, mode, a delete) is refused with 403.
+    read_only: Arc<AtomicBool>,
+    /// Writes refused so far.
+    writes: Arc<AtomicUsize>,
 }
 
 impl RegistryProxy {
@@ -41,6 +45,9 @@ impl RegistryProxy {
         let requests = Arc::new(AtomicUsize::new(0));
         let (shared_mode, stop) = (Arc::clone(&mode), Arc::clone(&stopped));
         let counter = Arc::clone(&requests);
+        let read_only = Arc::new(AtomicBool::new(false));
+        let writes = Arc::new(AtomicUsize::new(0));
+        let (only_reads, refused) = (Arc::clone(&read_only), Arc::clone(&writes));
         thread::spawn(move || {
             for client in listener.incoming() {
                 if stop.load(Ordering::SeqCst) {
@@ -50,8 +57,12 @@ impl RegistryProxy {
                 let mode = Arc::clone(&shared_mode);
                 let stop = Arc::clone(&stop);
                 let counter = Arc::clone(&counter);
+                let guard = Guard {
+                    read_only: Arc::clone(&only_reads),
+                    refused: Arc::clone(&refused),
+                };
                 thread::spawn(move || {
-                    let _ = serve(client, &mode, &stop, &counter);
+                    let _ = serve(client, &mode, &stop, &counter, &guard);
                 });
             }
         });
@@ -60,6 +71,8 @@ impl RegistryProxy {
             mode,
             stopped,
             requests,
+            read_only,
+            writes,
         }
     }
 
@@ -78,11 +91,32 @@ impl Drop for RegistryProxy {
 }
 
 /// Answers one request (the proxy closes every connection after one answer).
+/// A registry's write endpoints, refused while `read_only` is set.
+struct Guard {
+    read_only: Arc<AtomicBool>,
+    refused: Arc<AtomicUsize>,
+}
+
+impl Guard {
+    /// Whether `request_line` writes: a new version, compatibility or mode settings, a delete.
+    fn is_write(request_line: &str) -> bool {
+        let mut parts = request_line.split_whitespace();
+        let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let path = path.split('?').next().unwrap_or("");
+        matches!(method, "DELETE" | "PUT")
+            || (method == "POST"
+                && (path.ends_with("/versions")
+                    || path.contains("/config")
+                    || path.contains("/mode")))
+    }
+}
+
 fn serve(
     client: TcpStream,
     mode: &Mutex<Mode>,
     stop: &AtomicBool,
     requests: &AtomicUsize,
+    guard: &Guard,
 ) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(client.try_clone()?);
@@ -107,6 +141,18 @@ fn serve(
     let mut body = vec![0u8; content_length];
     reader.read_exact(&mut body)?;
     requests.fetch_add(1, Ordering::SeqCst);
+    if guard.read_only.load(Ordering::SeqCst) && head.first().is_some_and(|l| Guard::is_write(l)) {
+        guard.refused.fetch_add(1, Ordering::SeqCst);
+        let body =
+            r#"{"error_code":40301,"message":"read-only: writes are refused by the test proxy"}"#;
+        let mut client = client;
+        write!(
+            client,
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        return client.flush();
+    }
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut client = client;
     loop {
@@ -380,4 +426,68 @@ fn a_stop_during_the_last_registration_attempt_is_a_clean_stop() {
         "{lines:#?}"
     );
     assert!(!lines.iter().any(|l| l.contains(" ERROR ")), "{lines:#?}");
+}
+
+#[test]
+fn without_auto_register_the_daemon_only_reads_the_registry() {
+    let _cluster = require_stack();
+    let topic = unique("read-only");
+    let subject = format!("{topic}-value");
+    // Registered by someone else, with other formatting (whitespace, key order).
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schemas/user.avsc")).expect("user.avsc");
+    let reformatted = serde_json::to_string_pretty(&schema).expect("JSON");
+    let id = register_schema(&subject, &reformatted);
+    let proxy = RegistryProxy::start();
+    proxy.read_only.store(true, Ordering::SeqCst);
+    let url = registry_url_via(proxy.port);
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("SCHEMA_REGISTRY_URL", &url),
+            ("SCHEMA_REGISTRY_AUTO_REGISTER", "false"),
+            ("PRODUCE_COUNT", "3"),
+        ],
+    ));
+    daemon.wait_for_received(3, Duration::from_secs(60));
+    daemon.stop_cleanly();
+    let found = format!("schema found under subject {subject} with id {id}");
+    assert!(
+        daemon.lines().iter().any(|l| l.contains(&found)),
+        "{}",
+        daemon.tail(20)
+    );
+    assert!(proxy.requests.load(Ordering::SeqCst) >= 1);
+    assert_eq!(
+        proxy.writes.load(Ordering::SeqCst),
+        0,
+        "a write reached the proxy"
+    );
+
+    // A subject nobody registered: one clear line, exit 1, still no write.
+    let missing = unique("read-only-missing");
+    let (status, lines) = run_to_exit(
+        &env_with(
+            &missing,
+            &[
+                ("SCHEMA_REGISTRY_URL", &url),
+                ("SCHEMA_REGISTRY_AUTO_REGISTER", "false"),
+            ],
+        ),
+        Duration::from_secs(60),
+    );
+    assert_eq!(status.code(), Some(1), "{lines:#?}");
+    let errors: Vec<&String> = lines.iter().filter(|l| l.contains(" ERROR ")).collect();
+    assert_eq!(errors.len(), 1, "{lines:#?}");
+    assert!(
+        errors[0].contains(&format!("not registered under subject {missing}-value"))
+            && errors[0].contains("register schemas/user.avsc"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(
+        proxy.writes.load(Ordering::SeqCst),
+        0,
+        "a write reached the proxy"
+    );
 }
