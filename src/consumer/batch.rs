@@ -21,7 +21,7 @@ use super::client::{create_consumer, poll_message, ConsumerClient, POLL_TIMEOUT}
 use super::decoder::MessageDecoder;
 use super::intake::{log_record, Intake};
 use super::kind::ConsumerKind;
-use crate::app::error::{LoopError, Turn};
+use crate::app::error::{turn_until_stopped, LoopError, Turn};
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::ops::stats::{bump, ConsumerStats};
 
@@ -65,12 +65,7 @@ struct BatchConsumer<'i, 'a> {
 
 impl BatchConsumer<'_, '_> {
     fn run(&mut self) -> Result<(), LoopError> {
-        while !self.intake.shutdown.is_stopping() {
-            if self.step()? == Turn::Stop {
-                break;
-            }
-        }
-        Ok(())
+        turn_until_stopped(self.intake.shutdown, || self.step())
     }
 
     /// Polls at most until the batch is due, adds what came to the batch, and processes and

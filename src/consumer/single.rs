@@ -11,7 +11,7 @@ use super::client::{create_consumer, poll_message, ConsumerClient, POLL_TIMEOUT}
 use super::decoder::MessageDecoder;
 use super::intake::{log_record, Intake};
 use super::kind::ConsumerKind;
-use crate::app::error::{LoopError, Turn};
+use crate::app::error::{turn_until_stopped, LoopError, Turn};
 use crate::ops::stats::{bump, ConsumerStats};
 
 const KIND: ConsumerKind = ConsumerKind::Single;
@@ -44,12 +44,7 @@ struct SingleConsumer<'i, 'a> {
 
 impl SingleConsumer<'_, '_> {
     fn run(&mut self) -> Result<(), LoopError> {
-        while !self.intake.shutdown.is_stopping() {
-            if self.step()? == Turn::Stop {
-                break;
-            }
-        }
-        Ok(())
+        turn_until_stopped(self.intake.shutdown, || self.step())
     }
 
     /// Polls one message, handles it, then stores its offset for the next auto-commit.

@@ -110,17 +110,10 @@ impl SchemaRegistryClient {
     /// Registers `schema` (Avro JSON) under `subject` and returns its id. Registering the same
     /// schema again returns the same id.
     pub fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
-        let url = format!("{}/subjects/{subject}/versions", self.base_url);
-        let body = serde_json::json!({ "schema": schema }).to_string();
-        let request = format!("POST {url}");
-        let response = self.send(&request, self.retries, || {
-            self.http
-                .post(&url)
-                .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-                .body(body.clone())
-        })?;
-        let parsed: IdResponse = parse_json(&request, response)?;
-        Ok(parsed.id)
+        self.post_schema(
+            &format!("{}/subjects/{subject}/versions", self.base_url),
+            schema,
+        )
     }
 
     /// Looks up the id of `schema` (Avro JSON) among the versions of `subject`, without writing
@@ -128,11 +121,16 @@ impl SchemaRegistryClient {
     /// another client with other formatting still matches. Retried like [`Self::register`].
     pub fn lookup(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
         let url = format!("{}/subjects/{subject}?normalize=true", self.base_url);
+        self.post_schema(&url, schema)
+    }
+
+    /// POSTs `{"schema": schema}` to `url` (with retries) and reads the `id` of the answer.
+    fn post_schema(&self, url: &str, schema: &str) -> Result<u32, RegistryError> {
         let body = serde_json::json!({ "schema": schema }).to_string();
         let request = format!("POST {url}");
         let response = self.send(&request, self.retries, || {
             self.http
-                .post(&url)
+                .post(url)
                 .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
                 .body(body.clone())
         })?;

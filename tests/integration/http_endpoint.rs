@@ -25,18 +25,9 @@ const HEALTHZ_WITHIN: Duration = Duration::from_secs(1);
 /// How long the daemon may take to stop after SIGINT (it flushes and closes its clients).
 const STOP_WITHIN: Duration = Duration::from_secs(15);
 
-/// The port the daemon reports in its `metrics on http://127.0.0.1:<port>/metrics` line.
+/// Where the daemon's endpoint listens (it names its port in a log line).
 fn metrics_address(daemon: &Daemon) -> SocketAddr {
-    daemon.wait_for_line("metrics on http://", Duration::from_secs(60));
-    let lines = daemon.lines();
-    let line = lines
-        .iter()
-        .find(|l| l.contains("metrics on http://"))
-        .expect("metrics line");
-    line.split_once("metrics on http://")
-        .and_then(|(_, rest)| rest.split_once("/metrics"))
-        .and_then(|(address, _)| address.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line}"))
+    SocketAddr::from(([127, 0, 0, 1], metrics_port(daemon)))
 }
 
 /// Makes sure this process may hold `needed` descriptors, raising the soft limit only if it
