@@ -212,3 +212,41 @@ pub(super) fn subject_name_strategy(value: &str) -> Result<SubjectNameStrategy, 
         _ => Err("topic, record or topic_record (or Confluent's TopicNameStrategy, RecordNameStrategy, TopicRecordNameStrategy)".to_string()),
     }
 }
+
+/// `CONSUMER_INSTANCE_ID`: a static member id (Kafka's legal name characters), or `hostname`
+/// for this host's name. Each consumer adds its own suffix, so the longest id leaves room.
+pub(super) fn instance_id(value: &str) -> Result<String, String> {
+    let expected = || {
+        "hostname, or 1 to 240 characters of a-z, A-Z, 0-9, '.', '_' and '-' (a static group member id)"
+            .to_string()
+    };
+    let id = if value == "hostname" {
+        host_name().ok_or_else(|| "hostname: but this host's name cannot be read".to_string())?
+    } else {
+        value.to_string()
+    };
+    let legal = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if legal && !id.is_empty() && id.len() <= 240 {
+        Ok(id)
+    } else if value == "hostname" {
+        Err(format!(
+            "hostname: but this host's name {id:?} is not a legal member id; set one"
+        ))
+    } else {
+        Err(expected())
+    }
+}
+
+/// This host's name, as `gethostname(2)` gives it.
+fn host_name() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: `gethostname` writes at most `buffer.len()` bytes into the buffer it is given.
+    let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if result != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8(buffer[..end].to_vec()).ok()
+}

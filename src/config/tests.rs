@@ -472,3 +472,19 @@ fn a_scoped_property_for_the_wrong_client_or_a_refused_one_is_an_error() {
     let c = Config::from_pairs(&[("LIBRDKAFKA_PRODUCER_SASL_PASSWORD", "hunter2")]).expect("valid");
     assert!(!format!("{c:?}").contains("hunter2"));
 }
+
+#[test]
+fn an_instance_id_is_a_legal_name_or_the_host_s() {
+    let c = Config::from_pairs(&[("CONSUMER_INSTANCE_ID", "node-1.eu")]).expect("valid");
+    assert_eq!(c.consumer_instance_id.as_deref(), Some("node-1.eu"));
+    let host = Config::from_pairs(&[("CONSUMER_INSTANCE_ID", "hostname")]).expect("host name");
+    assert!(host
+        .consumer_instance_id
+        .is_some_and(|h| !h.is_empty() && h != "hostname"));
+    for bad in ["has space", "ü", &"x".repeat(241)] {
+        assert_eq!(
+            error_for("CONSUMER_INSTANCE_ID", bad).variable,
+            "CONSUMER_INSTANCE_ID"
+        );
+    }
+}

@@ -129,6 +129,13 @@ variables! {
         parse: parse::kafka_name,
         help: "group of the batch consumer (manual synchronous commit)",
     },
+    /// Static group membership: this instance's id, each consumer's derived from it.
+    consumer_instance_id: Option<String> {
+        name: "CONSUMER_INSTANCE_ID",
+        default: "",
+        parse: parse::optional(parse::instance_id),
+        help: "static group membership (classic protocol): this instance's id, or hostname; each consumer uses <id>-single / <id>-batch as group.instance.id, so a restart within session.timeout.ms gets its partitions back without a rebalance; unset = dynamic members",
+    },
     /// Largest batch the batch consumer collects.
     batch_size: usize {
         name: "BATCH_SIZE",

@@ -173,6 +173,10 @@ fn consumer_config(config: &Config, kind: ConsumerKind) -> ClientConfig {
     if let Some(interval) = statistics_interval(config) {
         own.push(("statistics.interval.ms", interval.as_millis().to_string()));
     }
+    if let Some(id) = &config.consumer_instance_id {
+        // One member id per group, as Kafka requires a member id to be unique in its group.
+        own.push(("group.instance.id", format!("{id}-{}", kind.label())));
+    }
     client_config_with(config, ClientKind::Consumer, &own)
 }
 
@@ -258,6 +262,23 @@ mod tests {
         );
         assert_eq!(batch.get("group.id"), Some("g2"));
         assert_eq!(batch.get("enable.auto.commit"), Some("false"));
+    }
+
+    #[test]
+    fn a_static_member_id_per_consumer_derived_from_the_instance_id() {
+        let c = config(&[("CONSUMER_INSTANCE_ID", "host-7")]);
+        assert_eq!(
+            consumer_config(&c, ConsumerKind::Single).get("group.instance.id"),
+            Some("host-7-single")
+        );
+        assert_eq!(
+            consumer_config(&c, ConsumerKind::Batch).get("group.instance.id"),
+            Some("host-7-batch")
+        );
+        assert_eq!(
+            consumer_config(&config(&[]), ConsumerKind::Single).get("group.instance.id"),
+            None
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod faults;
 mod fuzz_decoder;
 mod http_endpoint;
 mod interface;
+mod membership;
 mod operations;
 mod partitioning;
 mod poison;
