@@ -2,8 +2,9 @@
 //! Each module is one suite: `stack` (the local stack itself), `daemon` (the binary end to
 //! end), `poison` (undecodable input), `faults` (a broker or the daemon killed, rebalances),
 //! `security` (SASL_SSL, registry basic auth), `operations` (metrics, systemd notify, journald
-//! lines), `deploy_files` (systemd unit, Dockerfile, compose file) and `fuzz_decoder` (the
-//! decoding path on arbitrary input); `common` is what they share.
+//! lines), `deploy_files` (systemd unit, Dockerfile, compose file), `fuzz_decoder` (the
+//! decoding path on arbitrary input and generated writer schemas) and `hostile_schema` (a
+//! recursive writer schema and a record nested 100,000 deep); `common` is what they share.
 //!
 //! Run one module by its path prefix, e.g. `cargo test --test integration daemon::`, or one test
 //! by its full name, e.g. `cargo test --test integration faults::daemon_killed_mid_batch`.
@@ -19,6 +20,7 @@ mod daemon;
 mod deploy_files;
 mod faults;
 mod fuzz_decoder;
+mod hostile_schema;
 mod interface;
 mod operations;
 mod poison;
