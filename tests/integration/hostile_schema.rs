@@ -106,7 +106,10 @@ fn recursive_record_nested_100000_deep_is_one_decode_error_per_group_and_nothing
     let subject = format!("{topic}-value");
     let user_id = register_schema(&subject, USER_SCHEMA);
     let hostile_id = register_schema(&subject, RECURSIVE_USER);
-    assert_ne!(user_id, hostile_id, "the registry gave the new version its own id");
+    assert_ne!(
+        user_id, hostile_id,
+        "the registry gave the new version its own id"
+    );
     ensure_topic(&topic);
 
     let mut good: Vec<String> = vec!["before_hostile".to_string()];
