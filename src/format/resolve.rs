@@ -7,10 +7,10 @@
 //!
 //! Bounds, each an ordinary [`AvroError`] when exceeded:
 //! - **Depth**: at most [`MAX_DEPTH`] records, arrays and maps inside one another. Unions are
-//!   followed in a loop, not by recursion, so each level costs one frame of [`Reader::skip`]
-//!   (about 270 bytes in a release build, 1.6 KiB in a debug one; an array adds a frame of
-//!   `skip_blocks`): 64 levels take under 20 KiB of a consumer thread's 2 MiB, and a test
-//!   runs the deepest datums on a 256 KiB thread in a debug build.
+//!   followed in a loop, not by recursion, so each level costs one frame of `Reader::skip`
+//!   (about 270 bytes in a release build, 1.6 KiB in a debug one; an array or map adds a
+//!   frame of `skip_blocks`): 64 levels take tens of KiB of a consumer thread's 2 MiB, and a
+//!   test runs the deepest datums on a 256 KiB thread in a debug build.
 //! - **Bytes**: every length, `fixed` size and block count is checked against the bytes left
 //!   before it is used. Every value visited takes at least one byte (admission leaves out the
 //!   types that take none and counts a block of them as one visit), so a block cannot claim
