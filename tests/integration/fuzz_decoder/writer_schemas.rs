@@ -206,6 +206,10 @@ impl Generator<'_> {
                 ty => ty,
             };
             let kind = match &ty {
+                // apache-avro parses every `duration` into one type, whatever its name.
+                Ty::Named(i) if matches!(self.named[*i], Named::Fixed { duration: true, .. }) => {
+                    "duration".to_string()
+                }
                 Ty::Named(i) => format!("named{i}"),
                 other => format!("{:?}", std::mem::discriminant(&unlogical(other))),
             };
