@@ -124,11 +124,11 @@ pub(crate) fn admit(schema: &Schema) -> Result<Plan, AvroError> {
     })
 }
 
-/// A writer schema refused, and why.
+/// A writer schema refused, and why (the caller names the schema: "writer schema 7: …").
 pub(crate) fn rejected(reason: String) -> AvroError {
     AvroError::new(
         AvroErrorKind::Schema,
-        format!("writer schema cannot be read as User: {reason}"),
+        format!("cannot be read as User: {reason}"),
     )
 }
 
