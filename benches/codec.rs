@@ -10,10 +10,14 @@
 //! - encode+frame, generic: apache-avro's `Value` path (`to_value` + `to_avro_datum`) framed
 //!   by `format::encode_framed`;
 //! - decode, direct: `format::decode_framed` + `UserCodec::decode` with our own writer schema;
-//! - decode, generic: `format::decode_framed` + `UserCodec::decode_generic` (same schema);
+//! - decode, generic: `format::decode_framed` + `UserCodec::decode_generic` (same schema,
+//!   through the resolving decoder that every other writer schema takes);
 //! - decode, resolved: a record written with a newer schema that has an extra defaulted
-//!   field, through `UserCodec::decode` (which takes the generic path with resolution, as the
-//!   daemon's consumers would).
+//!   field, through `UserCodec::decode` (which takes the resolving decoder, as the daemon's
+//!   consumers would).
+//!
+//! Both decode paths have the direct path's target, 200 ns: until the bounded resolving
+//! decoder replaced apache-avro's generic one, they took 740 and 900 ns.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -179,7 +183,7 @@ fn main() {
     ));
     figures.push(figure(
         "decode        generic (decode_framed + decode_generic)",
-        None,
+        Some(200.0),
         iters,
         runs,
         |i| {
@@ -190,7 +194,7 @@ fn main() {
     ));
     figures.push(figure(
         "decode        resolved (writer has an extra defaulted field)",
-        None,
+        Some(200.0),
         iters,
         runs,
         |i| {

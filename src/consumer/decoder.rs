@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use super::unknown_ids::UnknownSchemaIds;
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
-use crate::format::{decode_framed, AvroError, FrameError, User, UserCodec, WriterSchema};
+use crate::format::{
+    decode_framed, AvroError, AvroErrorKind, FrameError, User, UserCodec, WriterSchema,
+};
 use crate::ops::health::STALL_AFTER;
 use crate::ops::log_target;
 use crate::ops::stats::ConsumerStats;
@@ -91,8 +93,9 @@ const STILL_WAITING_EVERY: Duration = Duration::from_secs(60);
 pub(crate) struct MessageDecoder<'a> {
     registry: &'a SchemaRegistryClient,
     codec: &'a UserCodec,
-    /// Schema ids never change their schema, so a fetched one is kept for the run.
-    schemas: HashMap<u32, Arc<WriterSchema>>,
+    /// Schema ids never change their schema, so a fetched one is kept for the run — and so is
+    /// a refusal: a schema that cannot become `User` is fetched once, not once per message.
+    schemas: HashMap<u32, Result<Arc<WriterSchema>, AvroError>>,
     /// The schema of the previous message: nearly always the one the next message needs.
     last: Option<(u32, Arc<WriterSchema>)>,
     /// Ids the registry answered 404 for, shared with the other consumer.
@@ -181,8 +184,10 @@ impl<'a> MessageDecoder<'a> {
     }
 
     fn writer_schema(&mut self, id: u32) -> Result<Arc<WriterSchema>, DecodeError> {
-        if let Some(schema) = self.schemas.get(&id) {
-            return Ok(Arc::clone(schema));
+        if let Some(known) = self.schemas.get(&id) {
+            return known
+                .clone()
+                .map_err(|error| DecodeError::Schema { id, error });
         }
         let now = Instant::now();
         let grace = self.unknown.grace();
@@ -202,19 +207,17 @@ impl<'a> MessageDecoder<'a> {
             Err(error @ RegistryError::NotAvro { .. }) => {
                 return Err(DecodeError::Schema {
                     id,
-                    error: AvroError(error.to_string()),
+                    error: AvroError::new(AvroErrorKind::Schema, error.to_string()),
                 })
             }
             Err(error) => return Err(DecodeError::Registry { id, error }),
         };
         self.unknown.found(id);
-        let schema = Arc::new(
-            self.codec
-                .writer_schema(&text)
-                .map_err(|error| DecodeError::Schema { id, error })?,
-        );
-        self.schemas.insert(id, Arc::clone(&schema));
-        Ok(schema)
+        // Refused schemas are kept too: every message with their id is an error, and none
+        // costs another registry request.
+        let admitted = self.codec.writer_schema(&text).map(Arc::new);
+        self.schemas.insert(id, admitted.clone());
+        admitted.map_err(|error| DecodeError::Schema { id, error })
     }
 
     /// Whether the registry still serves this daemon's own schema, unchanged: then it is the
@@ -225,5 +228,59 @@ impl<'a> MessageDecoder<'a> {
             .ok()
             .and_then(|text| self.codec.writer_schema(&text).ok())
             .is_some_and(|schema| schema.is_reader_schema())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A registry on a local port that answers every request with `schema` and counts them.
+    fn registry_serving(schema: &str) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&requests);
+        let body = serde_json::json!({ "schema": schema }).to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let mut reader = BufReader::new(&stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                let _ = write!(
+                    &stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (url, requests)
+    }
+
+    #[test]
+    fn a_refused_writer_schema_is_fetched_once_and_every_message_of_its_id_is_an_error() {
+        let no_name = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"long"}]}"#;
+        let (url, requests) = registry_serving(no_name);
+        let registry =
+            SchemaRegistryClient::new(&url, None, 0, Shutdown::new()).expect("registry client");
+        let codec = UserCodec::new().expect("codec");
+        let unknown = UnknownSchemaIds::new(Duration::from_secs(30));
+        let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, 1);
+        for _ in 0..5 {
+            match decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02])) {
+                Err(DecodeError::Schema { id: 7, error }) => {
+                    assert!(error.to_string().contains("no field `name`"), "{error}")
+                }
+                other => panic!("expected a schema error, got {other:?}"),
+            }
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "fetched once");
     }
 }

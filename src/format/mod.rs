@@ -1,11 +1,20 @@
 //! What a record looks like on the wire: the Confluent frame (magic byte, schema id) written
-//! by hand ([`frame`]), the `User` record and its schema ([`user`]), and its Avro encoding,
-//! with schema resolution for other writers ([`avro`]).
+//! by hand ([`frame`]), the `User` record and its schema ([`user`]), and its Avro encoding
+//! ([`avro`]), with schema resolution for other writers: which writer schemas can become a
+//! `User` ([`admission`]) and the bounded decoder that reads them ([`resolve`]).
 
+mod admission;
 mod avro;
+#[cfg(test)]
+mod bounds_tests;
 mod frame;
+mod nodes;
+#[cfg(test)]
+mod resolution_tests;
+mod resolve;
 mod user;
+mod varint;
 
-pub use avro::{AvroError, UserCodec, WriterSchema};
+pub use avro::{AvroError, AvroErrorKind, UserCodec, WriterSchema};
 pub use frame::{decode_framed, encode_framed, write_header, FrameError, HEADER_LEN, MAGIC_BYTE};
 pub use user::{User, USER_FULL_NAME, USER_SCHEMA_JSON};

@@ -3,8 +3,13 @@
 //! end), `poison` (undecodable input), `faults` (a broker or the daemon killed, rebalances),
 //! `security` (SASL_SSL, registry basic auth), `operations` (metrics, systemd notify, journald
 //! lines), `http_endpoint` (the metrics endpoint against idle and slow clients),
-//! `deploy_files` (systemd unit, Dockerfile, compose file) and `fuzz_decoder` (the decoding
-//! path on arbitrary input); `common` is what they share.
+//! `registry_faults` (a registry that refuses, hangs or forgot everything; read-only mode),
+//! `compression` (records other clients compressed), `partitioning` (keys where the Java
+//! client puts them), `subjects` (subject name strategies), `membership` (static members),
+//! `interface` (names operators rely on, against README.md), `deploy_files` (systemd unit,
+//! Dockerfile, compose file, toolchain), `fuzz_decoder` (the decoding path on arbitrary input
+//! and generated writer schemas) and `hostile_schema` (a recursive writer schema and a record
+//! nested 100,000 deep); `common` is what they share.
 //!
 //! Run one module by its path prefix, e.g. `cargo test --test integration daemon::`, or one test
 //! by its full name, e.g. `cargo test --test integration faults::daemon_killed_mid_batch`.
@@ -21,6 +26,7 @@ mod daemon;
 mod deploy_files;
 mod faults;
 mod fuzz_decoder;
+mod hostile_schema;
 mod http_endpoint;
 mod interface;
 mod membership;
