@@ -272,4 +272,6 @@ impl Config {
 }
 
 #[cfg(test)]
+mod pass_through_tests;
+#[cfg(test)]
 mod tests;
