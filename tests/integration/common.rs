@@ -698,3 +698,86 @@ pub fn produce_to_partition(
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
 }
+
+/// The folder of Kafka jars `scripts/stack` downloaded (kafka-clients and what it needs).
+pub fn kafka_libs() -> std::path::PathBuf {
+    let cache = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache");
+    std::fs::read_dir(&cache)
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/stack up)", cache.display()))
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("libs"))
+        .find(|libs| {
+            std::fs::read_dir(libs).is_ok_and(|mut jars| {
+                jars.any(|jar| {
+                    jar.ok()
+                        .and_then(|j| j.file_name().into_string().ok())
+                        .is_some_and(|n| n.starts_with("kafka-clients-"))
+                })
+            })
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no Kafka jars under {} (run scripts/stack up)",
+                cache.display()
+            )
+        })
+}
+
+/// Compiles the Java class `name` from `source` against the Kafka jars (once per test run)
+/// and runs it with `args` and `stdin`; its standard output.
+pub fn run_java(name: &str, source: &str, args: &[String], stdin: &str) -> String {
+    use std::io::Write;
+    static COMPILED: OnceLock<Mutex<BTreeMap<String, std::path::PathBuf>>> = OnceLock::new();
+    let jars = kafka_libs().join("*");
+    let dir = {
+        let mut compiled = COMPILED
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        compiled
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                let dir = std::env::temp_dir().join(unique("java"));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                let file = dir.join(format!("{name}.java"));
+                std::fs::write(&file, source).expect("write source");
+                let output = Command::new("javac")
+                    .arg("-cp")
+                    .arg(&jars)
+                    .arg("-d")
+                    .arg(&dir)
+                    .arg(&file)
+                    .output()
+                    .expect("javac (a JDK, installed by scripts/stack)");
+                assert!(
+                    output.status.success(),
+                    "javac {name}: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                dir
+            })
+            .clone()
+    };
+    let classpath = format!("{}:{}", dir.display(), jars.display());
+    let mut child = Command::new("java")
+        .args(["-cp", &classpath, name])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("java");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("java output");
+    assert!(
+        output.status.success(),
+        "java {name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

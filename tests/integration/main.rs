@@ -33,6 +33,7 @@ mod membership;
 mod operations;
 mod partitioning;
 mod poison;
+mod rebalance_protocols;
 mod registry_faults;
 mod security;
 mod stack;

@@ -3,10 +3,6 @@
 //! jar, run on a JVM), not with a copy of the daemon's function — for many keys and partition
 //! counts, and end to end for records the daemon writes.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use kafka_avro_daemon::java_partition;
@@ -36,81 +32,11 @@ public class JavaPartitions {
 }
 "#;
 
-/// The folder of Kafka jars `scripts/stack` downloaded (kafka-clients and what it needs).
-fn kafka_libs() -> PathBuf {
-    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache");
-    std::fs::read_dir(&cache)
-        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/stack up)", cache.display()))
-        .filter_map(Result::ok)
-        .map(|entry| entry.path().join("libs"))
-        .find(|libs| {
-            std::fs::read_dir(libs).is_ok_and(|mut jars| {
-                jars.any(|jar| {
-                    jar.ok()
-                        .and_then(|j| j.file_name().into_string().ok())
-                        .is_some_and(|n| n.starts_with("kafka-clients-"))
-                })
-            })
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "no kafka-clients jar under {} (run scripts/stack up)",
-                cache.display()
-            )
-        })
-}
-
-/// The directory with `JavaPartitions.class`, compiled once per test run.
-fn compiled() -> &'static (PathBuf, PathBuf) {
-    static COMPILED: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    COMPILED.get_or_init(|| {
-        let jars = kafka_libs().join("*");
-        let dir = std::env::temp_dir().join(unique("java-partitions"));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let source = dir.join("JavaPartitions.java");
-        std::fs::write(&source, JAVA_SOURCE).expect("write source");
-        let output = Command::new("javac")
-            .arg("-cp")
-            .arg(&jars)
-            .arg("-d")
-            .arg(&dir)
-            .arg(&source)
-            .output()
-            .expect("javac (a JDK, installed by scripts/stack)");
-        assert!(
-            output.status.success(),
-            "javac: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (dir, jars)
-    })
-}
-
 /// Java's partition of each key, for each count: `result[key][count index]`.
 fn java_partitions(keys: &[String], counts: &[i32]) -> Vec<Vec<i32>> {
-    let (dir, jars) = compiled();
-    let classpath = format!("{}:{}", dir.display(), jars.display());
-    let mut child = Command::new("java")
-        .args(["-cp", &classpath, "JavaPartitions"])
-        .args(counts.iter().map(|c| c.to_string()))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("java");
-    {
-        let mut stdin = child.stdin.take().expect("stdin");
-        for key in keys {
-            writeln!(stdin, "{key}").expect("write key");
-        }
-    }
-    let output = child.wait_with_output().expect("java output");
-    assert!(
-        output.status.success(),
-        "java: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
+    let args: Vec<String> = counts.iter().map(|c| c.to_string()).collect();
+    let stdin: String = keys.iter().map(|k| format!("{k}\n")).collect();
+    run_java("JavaPartitions", JAVA_SOURCE, &args, &stdin)
         .lines()
         .map(|line| {
             line.split_whitespace()
