@@ -201,17 +201,3 @@ pub(crate) enum Turn {
     /// Shutdown began during the turn; what it held was not handled.
     Stop,
 }
-
-/// Drives a loop: `step` turn after turn until it says [`Turn::Stop`], fails, or `shutdown`
-/// begins.
-pub(crate) fn turn_until_stopped(
-    shutdown: &crate::app::shutdown::Shutdown,
-    mut step: impl FnMut() -> Result<Turn, LoopError>,
-) -> Result<(), LoopError> {
-    while !shutdown.is_stopping() {
-        if step()? == Turn::Stop {
-            break;
-        }
-    }
-    Ok(())
-}

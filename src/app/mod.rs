@@ -17,7 +17,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::{self, Scope};
 use std::time::Duration;
 
-use error::{DaemonError, LoopError, StartError};
+use error::{DaemonError, LoopError, StartError, Turn};
 use shutdown::{Shutdown, StopReason};
 
 use crate::config::{Config, OnDecodeError};
@@ -166,6 +166,20 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         Some(StopReason::Failed(error)) => Err(DaemonError::Stopped(error)),
         _ => Ok(()),
     }
+}
+
+/// Drives a loop: `step` turn after turn until it says [`Turn::Stop`], fails, or `shutdown`
+/// begins.
+pub(crate) fn turn_until_stopped(
+    shutdown: &Shutdown,
+    mut step: impl FnMut() -> Result<Turn, LoopError>,
+) -> Result<(), LoopError> {
+    while !shutdown.is_stopping() {
+        if step()? == Turn::Stop {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Runs each body on its own named thread and waits for all of them. A body that fails or

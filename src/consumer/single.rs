@@ -11,7 +11,8 @@ use super::client::{create_consumer, poll_message, ConsumerClient, POLL_TIMEOUT}
 use super::decoder::MessageDecoder;
 use super::intake::{log_record, Intake};
 use super::kind::ConsumerKind;
-use crate::app::error::{turn_until_stopped, LoopError, Turn};
+use crate::app::error::{LoopError, Turn};
+use crate::app::turn_until_stopped;
 use crate::ops::stats::{bump, ConsumerStats};
 
 const KIND: ConsumerKind = ConsumerKind::Single;

@@ -323,6 +323,19 @@ pub fn parse_received(line: &str) -> Option<Received> {
     })
 }
 
+/// The `undecodable message` warnings `group`'s consumer logged.
+pub fn undecodable_lines(lines: &[String], group: Group) -> Vec<String> {
+    let target = match group {
+        Group::Single => "kafka_avro_daemon::single_consumer]",
+        Group::Batch => "kafka_avro_daemon::batch_consumer]",
+    };
+    lines
+        .iter()
+        .filter(|l| l.contains(target) && l.contains("undecodable message"))
+        .cloned()
+        .collect()
+}
+
 /// A running daemon binary with its log (stderr and stdout) collected line by line.
 pub struct Daemon {
     child: Child,

@@ -33,18 +33,6 @@ fn nested_record(schema_id: u32) -> Vec<u8> {
     payload
 }
 
-fn undecodable_lines(lines: &[String], group: Group) -> Vec<String> {
-    let target = match group {
-        Group::Single => "kafka_avro_daemon::single_consumer]",
-        Group::Batch => "kafka_avro_daemon::batch_consumer]",
-    };
-    lines
-        .iter()
-        .filter(|l| l.contains(target) && l.contains("undecodable message"))
-        .cloned()
-        .collect()
-}
-
 /// Whether the process died in a way the daemon itself never logs (a stack overflow aborts
 /// with Rust's runtime message; a panic is logged as one line).
 fn died(lines: &[String]) -> bool {

@@ -89,18 +89,6 @@ fn produce_mixed(topic: &str, id: u32) -> (Vec<String>, usize) {
     (good, poisons.len())
 }
 
-fn undecodable_lines(lines: &[String], group: Group) -> Vec<String> {
-    let target = match group {
-        Group::Single => "kafka_avro_daemon::single_consumer]",
-        Group::Batch => "kafka_avro_daemon::batch_consumer]",
-    };
-    lines
-        .iter()
-        .filter(|l| l.contains(target) && l.contains("undecodable message"))
-        .cloned()
-        .collect()
-}
-
 fn wait_for_names(daemon: &Daemon, names: &[String]) {
     daemon.wait_until(
         "every good record in both groups",

@@ -210,11 +210,8 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 
 /// The largest `registry_wait_seconds` sample on `/metrics`.
 fn longest_registry_wait(port: u16) -> f64 {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("metrics port");
-    write!(stream, "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n").expect("write");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read");
-    text.lines()
+    http_get(port, "/metrics")
+        .lines()
         .filter(|l| l.starts_with("kafka_avro_daemon_registry_wait_seconds{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .fold(0.0, f64::max)
