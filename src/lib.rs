@@ -12,6 +12,7 @@
 //! - `producer/` — the send loop, delivery reports, dead letters;
 //! - `kafka/` — what every Kafka client shares (settings, one client context);
 //! - `consumer/` — poll → intake (decode, `ON_DECODE_ERROR`) → each consumer's commit policy;
+//! - `audit/` — the delivery audit: the producer's stamps, each group's ledger of them;
 //! - `ops/` — stats, health, metrics and their HTTP endpoint, systemd notify, logging;
 //! - `app/` — start-up, threads, shutdown, the retry helper, typed errors.
 //!
@@ -19,6 +20,7 @@
 //! what the binary, the tests and the benchmarks use; everything else is crate-private.
 
 mod app;
+mod audit;
 pub mod config;
 mod consumer;
 pub mod format;
@@ -28,10 +30,12 @@ mod producer;
 mod registry;
 
 pub use app::error::{
-    DaemonError, LoopError, StartError, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_STOP_DEADLINE,
+    DaemonError, LoopError, StartError, EXIT_AUDIT_LOSS, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK,
+    EXIT_STOP_DEADLINE,
 };
 pub use app::run;
 pub use app::shutdown::{Shutdown, StopReason};
+pub use audit::HEADER_AUDIT;
 pub use consumer::{ConsumerKind, DecodeError};
 pub use kafka::property_scope;
 pub use ops::build_info::BuildInfo;

@@ -63,7 +63,7 @@ fn main() -> ExitCode {
             if !error.already_reported() {
                 log::error!(target: log_target::MAIN, "{error}");
             }
-            ExitCode::from(EXIT_FAILURE)
+            ExitCode::from(error.exit_status())
         }
     }
 }

@@ -19,6 +19,10 @@ pub const EXIT_CONFIG: u8 = 2;
 /// anyway, after one line saying what was left.
 pub const EXIT_STOP_DEADLINE: u8 = 3;
 
+/// Exit status of a stop after the delivery audit found lost records, with
+/// `AUDIT_FAIL_ON_LOSS=true` (the unit file keeps systemd from restarting away the evidence).
+pub const EXIT_AUDIT_LOSS: u8 = 4;
+
 /// Why `run` returned an error.
 #[derive(Debug)]
 pub enum DaemonError {
@@ -26,12 +30,24 @@ pub enum DaemonError {
     Start(StartError),
     /// A loop failed and stopped the daemon; logged when it happened.
     Stopped(LoopError),
+    /// The daemon stopped as asked, but the delivery audit found lost records and
+    /// `AUDIT_FAIL_ON_LOSS=true`: `(group, records lost)` per group that lost any; not logged
+    /// yet.
+    AuditLoss { lost: Vec<(String, u64)> },
 }
 
 impl DaemonError {
     /// Whether the error line was already logged.
     pub fn already_reported(&self) -> bool {
         matches!(self, DaemonError::Stopped(_))
+    }
+
+    /// The process's exit status for this error.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            DaemonError::Start(_) | DaemonError::Stopped(_) => EXIT_FAILURE,
+            DaemonError::AuditLoss { .. } => EXIT_AUDIT_LOSS,
+        }
     }
 }
 
@@ -40,6 +56,14 @@ impl fmt::Display for DaemonError {
         match self {
             DaemonError::Start(e) => e.fmt(f),
             DaemonError::Stopped(e) => e.fmt(f),
+            DaemonError::AuditLoss { lost } => {
+                write!(f, "the delivery audit found lost records:")?;
+                for (i, (group, count)) in lost.iter().enumerate() {
+                    let comma = if i == 0 { "" } else { "," };
+                    write!(f, "{comma} {count} in group {group}")?;
+                }
+                write!(f, " (AUDIT_FAIL_ON_LOSS=true; the audit: lines say which)")
+            }
         }
     }
 }

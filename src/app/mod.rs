@@ -164,8 +164,25 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
 
     match shutdown.reason() {
         Some(StopReason::Failed(error)) => Err(DaemonError::Stopped(error)),
-        _ => Ok(()),
+        _ => audit_verdict(config, stats),
     }
+}
+
+/// With `AUDIT_FAIL_ON_LOSS=true`, a stop after the audit found lost records is an error of
+/// its own (records the producer reported as failed deliveries do not count: it said so).
+fn audit_verdict(config: &Config, stats: &Stats) -> Result<(), DaemonError> {
+    let lost: Vec<(String, u64)> = ConsumerKind::ALL
+        .iter()
+        .map(|kind| {
+            let lost = crate::ops::stats::read(&stats.consumer(*kind).audit.lost);
+            (kind.group_id(config).to_string(), lost)
+        })
+        .filter(|(_, lost)| *lost > 0)
+        .collect();
+    if config.audit_fail_on_loss && !lost.is_empty() {
+        return Err(DaemonError::AuditLoss { lost });
+    }
+    Ok(())
 }
 
 /// Drives a loop: `step` turn after turn until it says [`Turn::Stop`], fails, or `shutdown`

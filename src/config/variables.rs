@@ -220,6 +220,20 @@ variables! {
         parse: parse::decode_error_policy,
         help: "undecodable messages: skip (warn and move on), dlq (copy to <topic>.dlq, then move on) or fail (stop with an error)",
     },
+    /// How long a missing sequence number of an audited record stays pending before it is lost.
+    audit_loss_grace: Duration {
+        name: "AUDIT_LOSS_GRACE_S",
+        default: "30",
+        parse: parse::seconds(1, 86_400),
+        help: "delivery audit: seconds a skipped sequence number stays pending (a late record cancels it) before it counts as lost",
+    },
+    /// Exit with [`crate::EXIT_AUDIT_LOSS`] at stop when the audit found a loss.
+    audit_fail_on_loss: bool {
+        name: "AUDIT_FAIL_ON_LOSS",
+        default: "false",
+        parse: parse::boolean,
+        help: "delivery audit as a canary check: true = exit with status 4 at stop if any record was lost (the loops keep running meanwhile)",
+    },
     /// Interval of the stats log line (`None`: off).
     stats_interval: Option<Duration> {
         name: "STATS_INTERVAL_S",

@@ -24,6 +24,7 @@ use super::kind::ConsumerKind;
 use crate::app::error::{LoopError, Turn};
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::turn_until_stopped;
+use crate::audit::Auditor;
 use crate::ops::stats::{bump, ConsumerStats};
 
 const KIND: ConsumerKind = ConsumerKind::Batch;
@@ -38,6 +39,7 @@ pub(crate) fn run_batch_consumer(
         client: create_consumer(KIND, config, intake.shutdown, stats)?,
         decoder: intake.decoder(),
         batch: Batch::new(config.batch_size, config.batch_max_wait),
+        auditor: Auditor::new(KIND, config.audit_loss_grace, &stats.audit),
         intake,
         stats,
     };
@@ -50,6 +52,7 @@ pub(crate) fn run_batch_consumer(
         );
         consumer.process_and_commit();
     }
+    consumer.auditor.finish(KIND.group_id(config));
     log::info!(target: KIND.log_target(), "{} exiting", KIND.name());
     drop(consumer);
     outcome
@@ -60,6 +63,7 @@ struct BatchConsumer<'i, 'a> {
     client: ConsumerClient<'a>,
     decoder: MessageDecoder<'a>,
     batch: Batch,
+    auditor: Auditor<'a>,
     intake: &'i Intake<'a>,
     stats: &'a ConsumerStats,
 }
@@ -79,7 +83,8 @@ impl BatchConsumer<'_, '_> {
             .map_or(POLL_TIMEOUT, |left| left.min(POLL_TIMEOUT));
         let polled = poll_message(&self.client, timeout);
         let revoked = self.client.context().role.take_revoked();
-        if revoked.all || !revoked.partitions.is_empty() {
+        if !revoked.is_empty() {
+            self.auditor.revoked(&revoked.partitions, revoked.all);
             let dropped = if revoked.all {
                 self.batch.take().len()
             } else {
@@ -96,6 +101,7 @@ impl BatchConsumer<'_, '_> {
         }
         // Read the clock again after the poll (it may have blocked); shared below.
         let now = Instant::now();
+        self.auditor.tick(now);
         if let Some(message) = polled? {
             let Some(record) =
                 self.intake
@@ -124,8 +130,11 @@ impl BatchConsumer<'_, '_> {
         let topic = &self.intake.config.topic;
         let records = self.batch.take();
         log::info!(target: KIND.log_target(), "received {} messages", records.len());
+        let now = Instant::now();
         for record in &records {
             log_record(KIND, topic, record, self.stats);
+            self.auditor
+                .handled(record.partition, record.offset, &record.stamp, now);
         }
         let mut offsets = TopicPartitionList::new();
         for (partition, next) in offsets_to_commit(&records) {

@@ -98,6 +98,7 @@ mod tests {
             offset,
             timestamp_ms: None,
             outcome: Ok(User::numbered(offset as u64)),
+            stamp: None,
         }
     }
 
@@ -158,6 +159,7 @@ mod tests {
             offset: 41,
             timestamp_ms: None,
             outcome: Err(DecodeError::Frame(FrameError::Missing)),
+            stamp: None,
         }];
         assert_eq!(offsets_to_commit(&records).get(&3), Some(&42));
     }

@@ -2,7 +2,7 @@
 //! client context (rebalances, lag from statistics), and one poll with error triage. What
 //! differs between the two — the commit policy — lives in `single.rs` and `batch.rs`.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -36,36 +36,45 @@ pub(crate) type ConsumerClient<'a> = BaseConsumer<ClientEvents<ConsumerEvents<'a
 /// Partitions a consumer gave up since the loop last asked.
 #[derive(Debug, Default)]
 pub(crate) struct Revoked {
-    /// Partitions revoked or lost.
+    /// Partitions revoked or lost, each once (so the list stays as short as the topic's
+    /// partition count however many rebalances come before the loop asks).
     pub(crate) partitions: Vec<i32>,
     /// A rebalance failed: which partitions are still ours is unknown, so treat all as gone.
     pub(crate) all: bool,
 }
 
-/// A consumer's role in its client context: logs rebalances, remembers revoked partitions
-/// for a loop that buffers records (the batch consumer) to act on after `poll` returns, and
-/// keeps the lag from librdkafka statistics.
+impl Revoked {
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.all && self.partitions.is_empty()
+    }
+}
+
+/// A consumer's role in its client context: logs rebalances, remembers revoked partitions for
+/// the loop to act on after `poll` returns (the batch consumer drops their buffered records;
+/// both tell their audit), and keeps the lag from librdkafka statistics.
 pub(crate) struct ConsumerEvents<'a> {
     topic: String,
-    /// `None` for a consumer that buffers nothing, so nothing accumulates unread.
-    revoked: Option<Mutex<Revoked>>,
+    revoked: Mutex<Revoked>,
+    /// Whether `revoked` holds anything, so the loop's turn costs no lock without a rebalance.
+    any_revoked: AtomicBool,
     stats: &'a ConsumerStats,
 }
 
 impl ConsumerEvents<'_> {
     /// Partitions revoked since the last call.
     pub(crate) fn take_revoked(&self) -> Revoked {
-        self.revoked
-            .as_ref()
-            .map_or_else(Revoked::default, |revoked| {
-                std::mem::take(&mut *revoked.lock().unwrap_or_else(PoisonError::into_inner))
-            })
+        if !self.any_revoked.swap(false, Ordering::Acquire) {
+            return Revoked::default();
+        }
+        std::mem::take(&mut *self.revoked.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn record_revoked(&self, record: impl FnOnce(&mut Revoked)) {
-        if let Some(revoked) = &self.revoked {
-            record(&mut revoked.lock().unwrap_or_else(PoisonError::into_inner));
-        }
+        let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+        record(&mut revoked);
+        revoked.partitions.sort_unstable();
+        revoked.partitions.dedup();
+        self.any_revoked.store(true, Ordering::Release);
     }
 }
 
@@ -141,9 +150,8 @@ pub(crate) fn create_consumer<'a>(
     let client = kind.name();
     let role = ConsumerEvents {
         topic: config.topic.clone(),
-        revoked: kind
-            .buffers_records()
-            .then(|| Mutex::new(Revoked::default())),
+        revoked: Mutex::new(Revoked::default()),
+        any_revoked: AtomicBool::new(false),
         stats,
     };
     let consumer: ConsumerClient<'a> = consumer_config(config, kind)
@@ -219,27 +227,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_consumer_that_buffers_keeps_revocations() {
+    fn revocations_are_kept_once_each_until_taken() {
         let stats = ConsumerStats::default();
-        let batch = ConsumerEvents {
+        let events = ConsumerEvents {
             topic: "t".to_string(),
-            revoked: Some(Mutex::new(Revoked::default())),
+            revoked: Mutex::new(Revoked::default()),
+            any_revoked: AtomicBool::new(false),
             stats: &stats,
         };
-        batch.record_revoked(|r| r.partitions.extend([1, 2]));
-        batch.record_revoked(|r| r.all = true);
-        let taken = batch.take_revoked();
-        assert_eq!((taken.partitions, taken.all), (vec![1, 2], true));
-        assert!(batch.take_revoked().partitions.is_empty());
-        let single = ConsumerEvents {
-            topic: "t".to_string(),
-            revoked: None,
-            stats: &stats,
-        };
+        assert!(events.take_revoked().is_empty());
         for _ in 0..1000 {
-            single.record_revoked(|r| r.partitions.extend([0, 1, 2]));
+            events.record_revoked(|r| r.partitions.extend([2, 0, 1]));
         }
-        assert!(single.take_revoked().partitions.is_empty());
+        events.record_revoked(|r| r.all = true);
+        let taken = events.take_revoked();
+        assert_eq!((taken.partitions, taken.all), (vec![0, 1, 2], true));
+        assert!(events.take_revoked().is_empty());
     }
 
     fn config(vars: &[(&str, &str)]) -> Config {

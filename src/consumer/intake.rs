@@ -4,13 +4,15 @@
 
 use std::time::Duration;
 
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 
 use super::decoder::{DecodeError, MessageDecoder};
 use super::kind::ConsumerKind;
 use super::unknown_ids::UnknownSchemaIds;
 use crate::app::error::LoopError;
 use crate::app::shutdown::Shutdown;
+use crate::audit::stamp::find_stamp;
+use crate::audit::FoundStamp;
 use crate::config::{Config, OnDecodeError};
 use crate::format::{User, UserCodec};
 use crate::ops::log_target;
@@ -29,6 +31,8 @@ pub(crate) struct Consumed {
     pub(crate) timestamp_ms: Option<i64>,
     /// The record, or why it could not be decoded (it is still handled: as a skip).
     pub(crate) outcome: Result<User, DecodeError>,
+    /// Its delivery-audit stamp, read before decoding: an undecodable record is still audited.
+    pub(crate) stamp: FoundStamp,
 }
 
 /// What both consumers need to turn messages into records; borrowed from start-up.
@@ -116,6 +120,9 @@ impl<'a> Intake<'a> {
             offset,
             timestamp_ms: message.timestamp().to_millis(),
             outcome,
+            stamp: message
+                .headers()
+                .and_then(|headers| find_stamp(headers.iter().map(|h| (h.key, h.value)))),
         }))
     }
 }

@@ -68,11 +68,6 @@ impl ConsumerKind {
         }
     }
 
-    /// Whether it holds records between polls (and must drop those of revoked partitions).
-    pub(crate) fn buffers_records(self) -> bool {
-        self == ConsumerKind::Batch
-    }
-
     /// Its slot in per-consumer arrays.
     pub(crate) fn index(self) -> usize {
         match self {

@@ -5,6 +5,8 @@
 //! commits an unhandled message (at-least-once). On stop the consumer is closed, which commits
 //! the stored offsets.
 
+use std::time::Instant;
+
 use rdkafka::consumer::Consumer;
 
 use super::client::{create_consumer, poll_message, ConsumerClient, POLL_TIMEOUT};
@@ -13,6 +15,7 @@ use super::intake::{log_record, Intake};
 use super::kind::ConsumerKind;
 use crate::app::error::{LoopError, Turn};
 use crate::app::turn_until_stopped;
+use crate::audit::Auditor;
 use crate::ops::stats::{bump, ConsumerStats};
 
 const KIND: ConsumerKind = ConsumerKind::Single;
@@ -25,10 +28,12 @@ pub(crate) fn run_single_consumer(
     let mut consumer = SingleConsumer {
         client: create_consumer(KIND, intake.config, intake.shutdown, stats)?,
         decoder: intake.decoder(),
+        auditor: Auditor::new(KIND, intake.config.audit_loss_grace, &stats.audit),
         intake,
         stats,
     };
     let outcome = consumer.run();
+    consumer.auditor.finish(KIND.group_id(intake.config));
     log::info!(target: KIND.log_target(), "{} exiting", KIND.name());
     // Dropping the client leaves the group and commits the stored offsets.
     drop(consumer);
@@ -39,6 +44,7 @@ pub(crate) fn run_single_consumer(
 struct SingleConsumer<'i, 'a> {
     client: ConsumerClient<'a>,
     decoder: MessageDecoder<'a>,
+    auditor: Auditor<'a>,
     intake: &'i Intake<'a>,
     stats: &'a ConsumerStats,
 }
@@ -51,7 +57,14 @@ impl SingleConsumer<'_, '_> {
     /// Polls one message, handles it, then stores its offset for the next auto-commit.
     fn step(&mut self) -> Result<Turn, LoopError> {
         self.stats.heartbeat.beat();
-        let Some(message) = poll_message(&self.client, POLL_TIMEOUT)? else {
+        let polled = poll_message(&self.client, POLL_TIMEOUT);
+        let revoked = self.client.context().role.take_revoked();
+        if !revoked.is_empty() {
+            self.auditor.revoked(&revoked.partitions, revoked.all);
+        }
+        let now = Instant::now();
+        self.auditor.tick(now);
+        let Some(message) = polled? else {
             return Ok(Turn::Continue);
         };
         let Some(record) =
@@ -61,6 +74,8 @@ impl SingleConsumer<'_, '_> {
             return Ok(Turn::Stop);
         };
         log_record(KIND, &self.intake.config.topic, &record, self.stats);
+        self.auditor
+            .handled(record.partition, record.offset, &record.stamp, now);
         match self.client.store_offset_from_message(&message) {
             Ok(()) => bump(&self.stats.offsets_stored),
             // The partition was revoked meanwhile: its new owner reads the message again.

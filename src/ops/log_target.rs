@@ -20,6 +20,8 @@ pub const CONSUMER: &str = "kafka_avro_daemon::consumer";
 pub const SINGLE_CONSUMER: &str = "kafka_avro_daemon::single_consumer";
 /// The batch consumer's `received` lines and its own events.
 pub const BATCH_CONSUMER: &str = "kafka_avro_daemon::batch_consumer";
+/// The delivery audit: losses, duplicate writes, reorderings, the `audit:` summary at stop.
+pub const AUDIT: &str = "kafka_avro_daemon::audit";
 /// Waiting for a writer schema the registry cannot give yet.
 pub const DECODE: &str = "kafka_avro_daemon::decode";
 /// Registry requests that are retried.
@@ -46,6 +48,7 @@ pub const ALL: &[&str] = &[
     CONSUMER,
     SINGLE_CONSUMER,
     BATCH_CONSUMER,
+    AUDIT,
     DECODE,
     REGISTRY,
     KAFKA,

@@ -3,10 +3,12 @@
 //! interface: README.md lists them and a test holds the two together.
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::build_info::BuildInfo;
 use super::stats::{read, Stats};
+use crate::audit::figures::LATENCY_BOUNDS_S;
+use crate::audit::AuditFigures;
 use crate::config::Config;
 use crate::consumer::ConsumerKind;
 
@@ -50,7 +52,7 @@ pub(crate) fn stats_line(stats: &Stats, groups: &Groups) -> String {
         let lag = c.lag.load(Ordering::Relaxed);
         let _ = write!(
             line,
-            " | {kind} ({group}): consumed={} decode_errors={} commits={} lag={} latency_p99={}",
+            " | {kind} ({group}): consumed={} decode_errors={} commits={} lag={} latency_p99={} lost={} duplicate_writes={} out_of_order={} redeliveries={}",
             read(&c.consumed),
             read(&c.decode_errors),
             c.commits_figure(),
@@ -61,7 +63,11 @@ pub(crate) fn stats_line(stats: &Stats, groups: &Groups) -> String {
             },
             c.latency
                 .quantile(0.99)
-                .map_or("none".to_string(), |d| format!("{d:?}"))
+                .map_or("none".to_string(), |d| format!("{d:?}")),
+            read(&c.audit.lost),
+            read(&c.audit.duplicate_writes),
+            read(&c.audit.out_of_order),
+            read(&c.audit.redeliveries),
         );
     }
     line
@@ -173,6 +179,55 @@ pub(crate) fn prometheus_text(stats: &Stats, groups: &Groups) -> String {
         "Produce-to-handled latency quantiles since start (0 until a record is handled).",
         &latencies,
     );
+    type Counter = fn(&AuditFigures) -> &AtomicU64;
+    let audit_counters: [(&str, &str, Counter); 9] = [
+        ("audit_audited_total", "Stamped records the delivery audit judged (redeliveries not included).", |a| &a.audited),
+        ("audit_lost_total", "Records lost: a sequence number still missing after AUDIT_LOSS_GRACE_S that the producer had not reported as a failed delivery.", |a| &a.lost),
+        ("audit_lost_reported_by_producer_total", "Records lost whose delivery the producer had reported as failed.", |a| &a.lost_reported_by_producer),
+        ("audit_duplicate_writes_total", "Sequence numbers seen again at a new offset, from an idempotent acks=all producer.", |a| &a.duplicate_writes),
+        ("audit_out_of_order_total", "Sequence numbers that came after a higher one, from an idempotent acks=all producer.", |a| &a.out_of_order),
+        ("audit_tolerated_total", "Duplicates and reorderings from producers without idempotence or acks=all (allowed there).", |a| &a.tolerated),
+        ("audit_redeliveries_total", "Offsets this process handled again (at-least-once after a rebalance, a failed commit or a lost session).", |a| &a.redeliveries),
+        ("audit_unaudited_total", "Handled records without a readable kad.audit stamp (other producers, malformed stamps).", |a| &a.unaudited),
+        ("audit_malformed_total", "Records whose kad.audit header is not a readable stamp.", |a| &a.malformed),
+    ];
+    for (name, help, counter) in audit_counters {
+        family(
+            name,
+            "counter",
+            help,
+            &per_consumer(&|i| read(counter(&stats.consumer(i).audit)).to_string()),
+        );
+    }
+    family(
+        "audit_pending",
+        "gauge",
+        "Missing sequence numbers still within AUDIT_LOSS_GRACE_S.",
+        &per_consumer(&|i| read(&stats.consumer(i).audit.pending).to_string()),
+    );
+    // A histogram's samples carry suffixes (`_bucket`, `_sum`, `_count`): written before the
+    // labels, as `family` appends the labels to the family's name.
+    let mut histogram = Vec::new();
+    for (consumer, kind, group) in groups.each() {
+        let (counts, sum) = stats.consumer(consumer).audit.latency.cumulative();
+        let labels = format!("consumer=\"{kind}\",group=\"{}\"", escape(group));
+        let bounds = LATENCY_BOUNDS_S.iter().map(|b| b.to_string());
+        for (le, count) in bounds.chain(["+Inf".to_string()]).zip(counts) {
+            histogram.push((
+                format!("_bucket{{{labels},le=\"{le}\"}}"),
+                count.to_string(),
+            ));
+        }
+        histogram.push((format!("_sum{{{labels}}}"), format!("{sum:.6}")));
+        let total = counts[LATENCY_BOUNDS_S.len()];
+        histogram.push((format!("_count{{{labels}}}"), total.to_string()));
+    }
+    family(
+        "audit_latency_seconds",
+        "histogram",
+        "Send-to-handled latency of stamped records, from the stamp's send time.",
+        &histogram,
+    );
     let ages: Vec<(String, String)> = stats
         .heartbeats()
         .iter()
@@ -226,8 +281,8 @@ pub(crate) mod tests {
         assert_eq!(
             stats_line(&stats, &groups()),
             "stats: produced=2 delivered=1 failed=0 \
-             | single (g1): consumed=0 decode_errors=0 commits=0 lag=5 latency_p99=none \
-             | batch (g\"2): consumed=0 decode_errors=1 commits=0 lag=unknown latency_p99=none"
+             | single (g1): consumed=0 decode_errors=0 commits=0 lag=5 latency_p99=none lost=0 duplicate_writes=0 out_of_order=0 redeliveries=0 \
+             | batch (g\"2): consumed=0 decode_errors=1 commits=0 lag=unknown latency_p99=none lost=0 duplicate_writes=0 out_of_order=0 redeliveries=0"
         );
     }
 
@@ -235,7 +290,19 @@ pub(crate) mod tests {
     fn prometheus_text_has_typed_families_and_escaped_labels() {
         let stats = Stats::default();
         bump(&stats.consumer(ConsumerKind::Single).consumed);
+        let audit = &stats.consumer(ConsumerKind::Single).audit;
+        audit.latency.record(std::time::Duration::from_millis(20));
+        bump(&audit.lost);
         let text = prometheus_text(&stats, &groups());
+        assert!(text
+            .contains("kafka_avro_daemon_audit_lost_total{consumer=\"single\",group=\"g1\"} 1\n"));
+        assert!(text.contains("kafka_avro_daemon_audit_latency_seconds_bucket{consumer=\"single\",group=\"g1\",le=\"0.01\"} 0\n"));
+        assert!(text.contains("kafka_avro_daemon_audit_latency_seconds_bucket{consumer=\"single\",group=\"g1\",le=\"0.025\"} 1\n"));
+        assert!(text.contains("kafka_avro_daemon_audit_latency_seconds_bucket{consumer=\"single\",group=\"g1\",le=\"+Inf\"} 1\n"));
+        assert!(text.contains(
+            "kafka_avro_daemon_audit_latency_seconds_count{consumer=\"single\",group=\"g1\"} 1\n"
+        ));
+        assert!(text.contains("kafka_avro_daemon_audit_latency_seconds_sum{consumer=\"single\",group=\"g1\"} 0.020000\n"));
         assert!(text.contains(
             "# TYPE kafka_avro_daemon_produced_total counter\nkafka_avro_daemon_produced_total 0\n"
         ));

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use super::health::{Heartbeat, WaitClock};
 use super::latency::LatencyHistogram;
+use crate::audit::AuditFigures;
 use crate::consumer::ConsumerKind;
 
 /// Figures of one daemon run.
@@ -46,6 +47,8 @@ pub(crate) struct ConsumerStats {
     pub(crate) heartbeat: Heartbeat,
     /// How long the consumer has been waiting for the registry to answer for a record.
     pub(crate) registry_wait: WaitClock,
+    /// The delivery audit of the group's records.
+    pub(crate) audit: AuditFigures,
 }
 
 impl Default for ConsumerStats {
@@ -60,6 +63,7 @@ impl Default for ConsumerStats {
             latency: LatencyHistogram::default(),
             heartbeat: Heartbeat::default(),
             registry_wait: WaitClock::default(),
+            audit: AuditFigures::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use uuid::Uuid;
 
@@ -27,6 +28,7 @@ use super::partitioner::{java_partition, PartitionCount};
 use crate::app::error::{LoopError, Turn};
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
+use crate::audit::{Stamper, HEADER_AUDIT};
 use crate::config::Config;
 use crate::format::{write_header, User, UserCodec};
 use crate::kafka::{client_config_with, ClientEvents, ClientKind};
@@ -147,6 +149,8 @@ struct SendLoop<'p, 'a> {
     next: u64,
     /// The topic's partition count, for choosing each record's partition.
     partitions: PartitionCount,
+    /// The audit stamp of each record: run id and per-partition sequence numbers.
+    stamper: Stamper,
     payload: Vec<u8>,
     user: User,
     key_buffer: [u8; uuid::fmt::Hyphenated::LENGTH],
@@ -173,6 +177,9 @@ impl<'p, 'a> SendLoop<'p, 'a> {
                 .then(|| crossbeam_channel::tick(config.produce_interval)),
             next: 0,
             partitions,
+            stamper: Stamper::new(
+                config.enable_idempotence && matches!(config.acks.as_str(), "all" | "-1"),
+            ),
             payload: Vec::with_capacity(64),
             user: User::numbered(0),
             key_buffer: [0u8; uuid::fmt::Hyphenated::LENGTH],
@@ -182,6 +189,11 @@ impl<'p, 'a> SendLoop<'p, 'a> {
     /// Sends until shutdown or until `PRODUCE_COUNT` records are sent; after the count, idles
     /// (alive for the watchdog) until shutdown, so the stop sequence stays the same.
     fn run(&mut self) -> Result<(), LoopError> {
+        log::info!(
+            target: log_target::PRODUCER,
+            "producer: audit run {} (header {HEADER_AUDIT})",
+            self.stamper.run()
+        );
         while !self.shutdown.is_stopping() && !self.all_sent() {
             if self.send_next()? == Turn::Stop {
                 return Ok(());
@@ -223,13 +235,23 @@ impl<'p, 'a> SendLoop<'p, 'a> {
         let partitions = self
             .partitions
             .current(self.producer, &self.config.topic, self.next);
+        let partition = java_partition(key.as_bytes(), partitions);
+        let stamp = self
+            .stamper
+            .stamp(partition, read(&self.stats.delivery_failed));
+        let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
+            key: HEADER_AUDIT,
+            value: Some(&stamp[..]),
+        });
         let record = BaseRecord::to(&self.config.topic)
             .key(key)
-            .partition(java_partition(key.as_bytes(), partitions))
-            .payload(&self.payload[..]);
+            .partition(partition)
+            .payload(&self.payload[..])
+            .headers(headers);
         if enqueue_patiently(self.producer, record, self.shutdown, self.stats)? == Turn::Stop {
             return Ok(Turn::Stop);
         }
+        self.stamper.accepted(partition);
         bump(&self.stats.produced);
         self.next += 1;
         if let Some(ticker) = &self.ticker {

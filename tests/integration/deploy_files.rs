@@ -229,6 +229,21 @@ fn unit_essentials_problems(source: &str) -> Vec<String> {
             "[Service] TimeoutStopSec= must exceed the {stop:?} stop deadline (STOP_TIMEOUT_MS): {other:?}"
         )),
     }
+    // Statuses a restart cannot fix (configuration) or would hide (the audit's verdict).
+    let no_restart: Vec<&str> = service("RestartPreventExitStatus")
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    for status in [
+        kafka_avro_daemon::EXIT_CONFIG,
+        kafka_avro_daemon::EXIT_AUDIT_LOSS,
+    ] {
+        if !no_restart.contains(&status.to_string().as_str()) {
+            problems.push(format!(
+                "[Service] RestartPreventExitStatus= must list exit status {status}: {no_restart:?}"
+            ));
+        }
+    }
     match service("EnvironmentFile") {
         Some(path) if !path.is_empty() => {}
         other => problems.push(format!("[Service] EnvironmentFile= is missing: {other:?}")),
@@ -404,6 +419,12 @@ fn systemd_checks_catch_broken_units() {
     assert_problem(&unit_essentials_problems(&simple), "Type");
     let root = replace_once(&unit, "DynamicUser=yes", "User=root");
     assert_problem(&unit_essentials_problems(&root), "DynamicUser");
+    let restarts_away = replace_once(
+        &unit,
+        "RestartPreventExitStatus=2 4",
+        "RestartPreventExitStatus=2",
+    );
+    assert_problem(&unit_essentials_problems(&restarts_away), "exit status 4");
 }
 
 // ---- Dockerfile ----------------------------------------------------------------------------

@@ -8,8 +8,8 @@
 //! client puts them), `subjects` (subject name strategies), `membership` (static members),
 //! `interface` (names operators rely on, against README.md), `deploy_files` (systemd unit,
 //! Dockerfile, compose file, toolchain), `fuzz_decoder` (the decoding path on arbitrary input
-//! and generated writer schemas) and `hostile_schema` (a recursive writer schema and a record
-//! nested 100,000 deep); `common` is what they share.
+//! and generated writer schemas), `hostile_schema` (a recursive writer schema and a record
+//! nested 100,000 deep) and `audit` (the delivery audit's figures); `common` is what they share.
 //!
 //! Run one module by its path prefix, e.g. `cargo test --test integration daemon::`, or one test
 //! by its full name, e.g. `cargo test --test integration faults::daemon_killed_mid_batch`.
@@ -20,6 +20,7 @@
 //! `common::require_stack()`; those that disturb it (the `faults` module) hold it alone through
 //! `common::exclusive_cluster()`, so no other test runs meanwhile.
 
+mod audit;
 mod common;
 mod compression;
 mod daemon;

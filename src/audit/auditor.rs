@@ -1,0 +1,188 @@
+//! The audit in a consumer loop: reads each handled record's stamp into the group's
+//! [`Ledger`], publishes the figures, and says in the log what it found. One per consumer
+//! thread; nothing shared but the figures.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::figures::AuditFigures;
+use super::ledger::{Event, Ledger, Loss, Verdict};
+use super::stamp::{Stamp, StampError};
+use crate::consumer::ConsumerKind;
+use crate::ops::log_target;
+use crate::ops::stats::bump;
+
+/// A record's stamp as found in its headers: `None` without a `kad.audit` header.
+pub(crate) type FoundStamp = Option<Result<Stamp, StampError>>;
+
+pub(crate) struct Auditor<'a> {
+    ledger: Ledger,
+    figures: &'a AuditFigures,
+    name: &'static str,
+}
+
+impl<'a> Auditor<'a> {
+    pub(crate) fn new(kind: ConsumerKind, grace: Duration, figures: &'a AuditFigures) -> Self {
+        Auditor {
+            ledger: Ledger::new(grace),
+            figures,
+            name: kind.name(),
+        }
+    }
+
+    /// Judges one handled record, decoded or not (a skipped or dead-lettered record was
+    /// handled too, so it is not missing).
+    pub(crate) fn handled(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        stamp: &FoundStamp,
+        now: Instant,
+    ) {
+        let figures = self.figures;
+        let stamp = match stamp {
+            None => None,
+            Some(Ok(stamp)) => Some(stamp),
+            Some(Err(error)) => {
+                bump(&figures.malformed);
+                log::warn!(
+                    target: log_target::AUDIT,
+                    "audit: {}: record at p={partition} o={offset} not audited: {error}",
+                    self.name
+                );
+                None
+            }
+        };
+        let Some(verdict) = self.ledger.observe(partition, offset, stamp, now) else {
+            if stamp.is_none() {
+                bump(&figures.unaudited);
+            }
+            return;
+        };
+        let (ordered, event, stamp) = match (verdict, stamp) {
+            (Verdict::Redelivery, _) => {
+                bump(&figures.redeliveries);
+                log::debug!(
+                    target: log_target::AUDIT,
+                    "audit: {}: p={partition} o={offset} handled again (redelivery)",
+                    self.name
+                );
+                return;
+            }
+            (Verdict::Audited { ordered, event }, Some(stamp)) => (ordered, event, stamp),
+            // The ledger audits stamped records only.
+            (Verdict::Audited { .. }, None) => return,
+        };
+        bump(&figures.audited);
+        figures.latency.record(since_unix_us(stamp.sent_us));
+        let what = match event {
+            Event::InOrder => return,
+            Event::Gap { from, to } => {
+                figures.pending.store(self.ledger.pending(), Relaxed);
+                log::debug!(
+                    target: log_target::AUDIT,
+                    "audit: {}: p={partition} o={offset}: sequence numbers {from}..{to} of run {} missing; lost unless they arrive within the grace period",
+                    self.name,
+                    stamp.run
+                );
+                return;
+            }
+            Event::LateFill => {
+                figures.pending.store(self.ledger.pending(), Relaxed);
+                "came after a higher number (out of order; its pending loss is cancelled)"
+            }
+            Event::OutOfOrder => "came after a higher number (out of order)",
+            Event::DuplicateWrite => "was seen before at another offset (duplicate write)",
+        };
+        if !ordered {
+            bump(&figures.tolerated);
+            log::debug!(
+                target: log_target::AUDIT,
+                "audit: {}: p={partition} o={offset}: sequence number {} of run {} {what}; expected from a producer without idempotence or acks=all",
+                self.name,
+                stamp.sequence,
+                stamp.run
+            );
+            return;
+        }
+        bump(match event {
+            Event::DuplicateWrite => &figures.duplicate_writes,
+            _ => &figures.out_of_order,
+        });
+        log::warn!(
+            target: log_target::AUDIT,
+            "audit: {}: p={partition} o={offset}: sequence number {} of run {} {what}",
+            self.name,
+            stamp.sequence,
+            stamp.run
+        );
+    }
+
+    /// The partitions are no longer this consumer's.
+    pub(crate) fn revoked(&mut self, partitions: &[i32], all: bool) {
+        if all {
+            self.ledger.revoked_all();
+        } else {
+            self.ledger.revoked(partitions);
+        }
+    }
+
+    /// Declares lost what waited past the grace period; cheap when nothing is due, so every
+    /// turn of the loop calls it.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        let losses = self.ledger.sweep(now);
+        if losses.is_empty() {
+            return;
+        }
+        for loss in &losses {
+            self.declare(loss);
+        }
+        self.figures.pending.store(self.ledger.pending(), Relaxed);
+    }
+
+    /// The `audit:` line at stop. Numbers still pending are not declared lost: a stop cannot
+    /// tell a loss from a record not yet read.
+    pub(crate) fn finish(&mut self, group: &str) {
+        self.tick(Instant::now());
+        log::info!(
+            target: log_target::AUDIT,
+            "audit: {} ({group}): {}",
+            self.name,
+            self.figures.summary()
+        );
+    }
+
+    fn declare(&self, loss: &Loss) {
+        let figures = self.figures;
+        let by_producer = loss.reported_by_producer;
+        let unexplained = loss.count() - by_producer;
+        figures.lost.fetch_add(unexplained, Relaxed);
+        figures
+            .lost_reported_by_producer
+            .fetch_add(by_producer, Relaxed);
+        let reported = if by_producer > 0 {
+            format!("; the producer reported {by_producer} of them as failed deliveries")
+        } else {
+            String::new()
+        };
+        log::warn!(
+            target: log_target::AUDIT,
+            "audit: {}: {} records lost in p={} of run {}: sequence numbers {}..{}{reported}",
+            self.name,
+            loss.count(),
+            loss.partition,
+            loss.run,
+            loss.from,
+            loss.to
+        );
+    }
+}
+
+/// Time from `us` (microseconds since the Unix epoch) to now; zero if it is in the future
+/// (the producer's clock may run ahead).
+fn since_unix_us(us: u64) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    now.saturating_sub(Duration::from_micros(us))
+}

@@ -1,0 +1,421 @@
+//! One consumer group's audit, as pure bookkeeping: which offsets this process handled in each
+//! partition, and for each (producer run, partition) which sequence numbers it saw. No Kafka
+//! here; the consumer loop feeds it handled records and revocations, and asks it for the losses
+//! whose grace period ran out.
+//!
+//! The judgement, record by record:
+//! - an offset this process already handled in the partition is a **redelivery** (at-least-once
+//!   reading again after a rebalance, a failed commit or a lost session); its sequence number is
+//!   not looked at again;
+//! - otherwise the record's sequence number `s` in its (run, partition), expecting `next`:
+//!   `s == next` is in order; `s > next` opens a gap `next..s`, pending until the grace period
+//!   ends; `s < next` fills a pending gap (**out of order**, the loss is cancelled), or is **out
+//!   of order** (below what this process saw, or after its gap was declared lost), or else a
+//!   **duplicate write** (a number already seen, at a new offset).
+//! - a gap still open after the grace period is **lost**, and as many of its records as the
+//!   producer's own count of failed deliveries has grown by since are put down to the producer
+//!   (it logged them when their delivery failed), the rest to the platform.
+//!
+//! Ownership: when a partition comes back after a revocation and the group starts it past the
+//! last offset this process handled there, another member handled the records in between, so
+//! every run's sequence in that partition starts again from the next record seen (no false
+//! loss). A jump while this process owned the partition throughout (an offset reset after
+//! retention, records deleted) is not excused: it shows as a gap.
+//!
+//! Bounds, since anyone who can write to the topic can forge stamps: at most [`MAX_RUNS`] runs
+//! (the least recently seen is forgotten first), runs idle for [`RUN_EXPIRY`] are forgotten,
+//! at most [`MAX_GAPS`] pending gaps per (run, partition) (the oldest is declared lost early)
+//! and [`MAX_LOST_RANGES`] remembered lost ranges. Memory stays bounded whatever the stamps
+//! say; a forged gap can inflate `lost`, never stop a loop.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::stamp::{RunId, Stamp};
+
+/// Runs tracked at once per group.
+pub(crate) const MAX_RUNS: usize = 64;
+/// A run not seen for this long (and with no pending gap) is forgotten.
+pub(crate) const RUN_EXPIRY: Duration = Duration::from_secs(3600);
+/// Pending gaps per (run, partition).
+pub(crate) const MAX_GAPS: usize = 64;
+/// Lost ranges remembered per (run, partition), to tell a record that comes after its loss was
+/// declared (out of order) from a duplicate.
+pub(crate) const MAX_LOST_RANGES: usize = 16;
+/// How often runs are checked for expiry when no gap is pending.
+const EXPIRY_CHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// What one handled record was, in the audit's eyes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// At an offset this process already handled in that partition.
+    Redelivery,
+    /// Audited; `ordered`: its producer ran with idempotence and `acks=all`, so a duplicate or
+    /// a reordering is a fault, not what at-least-once writing allows.
+    Audited { ordered: bool, event: Event },
+}
+
+/// A sequence number compared with what came before in its (run, partition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// The next number, or the first this process sees of the sequence.
+    InOrder,
+    /// Numbers skipped: pending until the grace period ends.
+    Gap { from: u64, to: u64 },
+    /// Filled a pending gap (the numbers after it came first).
+    LateFill,
+    /// Below what this process saw of the sequence, or after its gap was declared lost.
+    OutOfOrder,
+    /// A number already seen, at a new offset.
+    DuplicateWrite,
+}
+
+/// Records declared lost: `from..to` of `run` in `partition`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Loss {
+    pub(crate) run: RunId,
+    pub(crate) partition: i32,
+    pub(crate) from: u64,
+    pub(crate) to: u64,
+    /// How many of them the producer had counted as failed deliveries.
+    pub(crate) reported_by_producer: u64,
+}
+
+impl Loss {
+    pub(crate) fn count(&self) -> u64 {
+        self.to - self.from
+    }
+}
+
+/// What this process handled in one partition.
+#[derive(Debug)]
+struct Ownership {
+    handled_up_to: i64,
+    /// False after a revocation, until the next record.
+    continuous: bool,
+    /// Bumped when another member handled records here meanwhile.
+    epoch: u64,
+}
+
+#[derive(Debug)]
+struct Run {
+    ordered: bool,
+    last_seen: Instant,
+    /// Highest failed-delivery count in the run's stamps.
+    failed_seen: u64,
+    /// Failed deliveries already matched with lost records.
+    failed_attributed: u64,
+    sequences: HashMap<i32, Sequence>,
+}
+
+/// One (run, partition).
+#[derive(Debug)]
+struct Sequence {
+    epoch: u64,
+    /// Lowest number this process saw (since its baseline).
+    low: u64,
+    next: u64,
+    gaps: VecDeque<Gap>,
+    lost: VecDeque<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Gap {
+    from: u64,
+    to: u64,
+    deadline: Instant,
+}
+
+/// The audit of one consumer group in this process.
+#[derive(Debug)]
+pub(crate) struct Ledger {
+    grace: Duration,
+    partitions: HashMap<i32, Ownership>,
+    runs: HashMap<RunId, Run>,
+    /// Losses declared outside [`Ledger::sweep`] (a gap pushed out by newer ones, or a run
+    /// forgotten with gaps open), handed out by the next sweep.
+    declared: Vec<Loss>,
+    /// When the next sweep has work: the earliest gap deadline or run expiry check.
+    next_sweep: Option<Instant>,
+    /// Numbers in pending gaps (forged stamps can make gaps of nearly 2^64 each).
+    pending: u128,
+}
+
+impl Ledger {
+    pub(crate) fn new(grace: Duration) -> Ledger {
+        Ledger {
+            grace,
+            partitions: HashMap::new(),
+            runs: HashMap::new(),
+            declared: Vec::new(),
+            next_sweep: None,
+            pending: 0,
+        }
+    }
+
+    /// Numbers in gaps still within their grace period.
+    pub(crate) fn pending(&self) -> u64 {
+        u64::try_from(self.pending).unwrap_or(u64::MAX)
+    }
+
+    /// The partitions are no longer this process's; where the group starts them when they
+    /// come back decides whether records in between were someone else's.
+    pub(crate) fn revoked(&mut self, partitions: &[i32]) {
+        for p in partitions {
+            if let Some(o) = self.partitions.get_mut(p) {
+                o.continuous = false;
+            }
+        }
+    }
+
+    /// What owned is unknown (a failed rebalance): as if every partition was revoked.
+    pub(crate) fn revoked_all(&mut self) {
+        for o in self.partitions.values_mut() {
+            o.continuous = false;
+        }
+    }
+
+    /// Judges one handled record: `stamp` is `None` for a record without one (it still counts
+    /// as handled at its offset).
+    pub(crate) fn observe(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        stamp: Option<&Stamp>,
+        now: Instant,
+    ) -> Option<Verdict> {
+        let owner = self.partitions.entry(partition).or_insert(Ownership {
+            handled_up_to: offset - 1,
+            continuous: true,
+            epoch: 0,
+        });
+        if offset <= owner.handled_up_to {
+            owner.continuous = true;
+            return Some(Verdict::Redelivery);
+        }
+        if !owner.continuous && offset > owner.handled_up_to + 1 {
+            owner.epoch += 1;
+        }
+        owner.continuous = true;
+        owner.handled_up_to = offset;
+        let epoch = owner.epoch;
+        let stamp = stamp?;
+        self.make_room(stamp.run, now);
+        let run = self.runs.entry(stamp.run).or_insert(Run {
+            ordered: stamp.ordered,
+            last_seen: now,
+            failed_seen: 0,
+            failed_attributed: 0,
+            sequences: HashMap::new(),
+        });
+        run.last_seen = now;
+        run.failed_seen = run.failed_seen.max(stamp.failed_deliveries);
+        let ordered = run.ordered;
+        let s = stamp.sequence;
+        let Some(seq) = run.sequences.get_mut(&partition) else {
+            run.sequences
+                .insert(partition, Sequence::starting_at(s, epoch));
+            return Some(Verdict::Audited {
+                ordered,
+                event: Event::InOrder,
+            });
+        };
+        if seq.epoch != epoch {
+            // Another member handled this partition meanwhile: start from here.
+            seq.epoch = epoch;
+            if s >= seq.next {
+                seq.next = s.saturating_add(1);
+                return Some(Verdict::Audited {
+                    ordered,
+                    event: Event::InOrder,
+                });
+            }
+        }
+        let event = if s == seq.next {
+            seq.next = s.saturating_add(1);
+            Event::InOrder
+        } else if s > seq.next {
+            let gap = Gap {
+                from: seq.next,
+                to: s,
+                deadline: now + self.grace,
+            };
+            seq.next = s.saturating_add(1);
+            self.pending += u128::from(gap.to - gap.from);
+            if seq.gaps.len() == MAX_GAPS {
+                if let Some(oldest) = seq.gaps.pop_front() {
+                    self.pending -= u128::from(oldest.to - oldest.from);
+                    seq.remember_lost(oldest.from, oldest.to);
+                    self.declared.push(Loss {
+                        run: stamp.run,
+                        partition,
+                        from: oldest.from,
+                        to: oldest.to,
+                        reported_by_producer: 0,
+                    });
+                }
+            }
+            seq.gaps.push_back(gap);
+            self.next_sweep = Some(
+                self.next_sweep
+                    .map_or(gap.deadline, |t| t.min(gap.deadline)),
+            );
+            Event::Gap {
+                from: gap.from,
+                to: gap.to,
+            }
+        } else if seq.fill(s) {
+            self.pending -= 1;
+            Event::LateFill
+        } else if s < seq.low || seq.was_lost(s) {
+            Event::OutOfOrder
+        } else {
+            Event::DuplicateWrite
+        };
+        Some(Verdict::Audited { ordered, event })
+    }
+
+    /// Makes room for the run `id` if it is new: forgets the least recently seen run when
+    /// [`MAX_RUNS`] are tracked, and schedules expiry checks once there is a run.
+    fn make_room(&mut self, id: RunId, now: Instant) {
+        if self.runs.contains_key(&id) {
+            return;
+        }
+        if self.runs.len() >= MAX_RUNS {
+            let oldest = self
+                .runs
+                .iter()
+                .min_by_key(|(_, run)| run.last_seen)
+                .map(|(id, _)| *id);
+            if let Some(oldest) = oldest {
+                self.forget(oldest);
+            }
+        }
+        let check = now + EXPIRY_CHECK_EVERY;
+        self.next_sweep = Some(self.next_sweep.map_or(check, |t| t.min(check)));
+    }
+
+    /// Forgets a run; its open gaps are declared lost now, as they could no longer be.
+    fn forget(&mut self, id: RunId) {
+        let Some(mut run) = self.runs.remove(&id) else {
+            return;
+        };
+        for (partition, seq) in &mut run.sequences {
+            for gap in seq.gaps.drain(..) {
+                self.pending -= u128::from(gap.to - gap.from);
+                self.declared.push(Loss {
+                    run: id,
+                    partition: *partition,
+                    from: gap.from,
+                    to: gap.to,
+                    reported_by_producer: 0,
+                });
+            }
+        }
+    }
+
+    /// Gaps whose grace period is over, declared lost, with the losses declared since the last
+    /// sweep; forgets idle runs. Cheap when nothing is due.
+    pub(crate) fn sweep(&mut self, now: Instant) -> Vec<Loss> {
+        if self.next_sweep.is_none_or(|t| now < t) {
+            return std::mem::take(&mut self.declared);
+        }
+        let mut losses = std::mem::take(&mut self.declared);
+        let expired: Vec<RunId> = self
+            .runs
+            .iter()
+            .filter(|(_, run)| {
+                now.saturating_duration_since(run.last_seen) >= RUN_EXPIRY
+                    && run.sequences.values().all(|s| s.gaps.is_empty())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.runs.remove(&id);
+        }
+        let mut next: Option<Instant> = None;
+        for (id, run) in &mut self.runs {
+            for (partition, seq) in &mut run.sequences {
+                while let Some(gap) = seq.gaps.front().copied() {
+                    if gap.deadline > now {
+                        next = Some(next.map_or(gap.deadline, |t| t.min(gap.deadline)));
+                        break;
+                    }
+                    seq.gaps.pop_front();
+                    seq.remember_lost(gap.from, gap.to);
+                    self.pending -= u128::from(gap.to - gap.from);
+                    losses.push(Loss {
+                        run: *id,
+                        partition: *partition,
+                        from: gap.from,
+                        to: gap.to,
+                        reported_by_producer: 0,
+                    });
+                }
+            }
+        }
+        if !self.runs.is_empty() {
+            let check = now + EXPIRY_CHECK_EVERY;
+            next = Some(next.map_or(check, |t| t.min(check)));
+        }
+        self.next_sweep = next;
+        for loss in &mut losses {
+            if let Some(run) = self.runs.get_mut(&loss.run) {
+                let unmatched = run.failed_seen.saturating_sub(run.failed_attributed);
+                loss.reported_by_producer = unmatched.min(loss.count());
+                run.failed_attributed += loss.reported_by_producer;
+            }
+        }
+        losses
+    }
+}
+
+impl Sequence {
+    fn starting_at(s: u64, epoch: u64) -> Sequence {
+        Sequence {
+            epoch,
+            low: s,
+            next: s.saturating_add(1),
+            gaps: VecDeque::new(),
+            lost: VecDeque::new(),
+        }
+    }
+
+    /// Takes `s` out of the pending gap it is in, if any.
+    fn fill(&mut self, s: u64) -> bool {
+        let Some(i) = self.gaps.iter().position(|g| g.from <= s && s < g.to) else {
+            return false;
+        };
+        let gap = self.gaps[i];
+        let before = Gap { to: s, ..gap };
+        let after = Gap { from: s + 1, ..gap };
+        match (before.from < before.to, after.from < after.to) {
+            (true, true) => {
+                self.gaps[i] = before;
+                // Splitting may exceed MAX_GAPS by one until the next gap pushes the oldest out.
+                self.gaps.insert(i + 1, after);
+            }
+            (true, false) => self.gaps[i] = before,
+            (false, true) => self.gaps[i] = after,
+            (false, false) => {
+                self.gaps.remove(i);
+            }
+        }
+        true
+    }
+
+    fn remember_lost(&mut self, from: u64, to: u64) {
+        if self.lost.len() == MAX_LOST_RANGES {
+            self.lost.pop_front();
+        }
+        self.lost.push_back((from, to));
+    }
+
+    fn was_lost(&self, s: u64) -> bool {
+        self.lost.iter().any(|&(from, to)| from <= s && s < to)
+    }
+}
+
+#[cfg(test)]
+#[path = "ledger_tests.rs"]
+mod tests;

@@ -1,0 +1,274 @@
+use super::*;
+
+const GRACE: Duration = Duration::from_secs(30);
+
+/// A ledger fed by hand: offsets per partition advance by one per record unless set.
+struct Feed {
+    ledger: Ledger,
+    start: Instant,
+    now: Instant,
+}
+
+fn run_id(n: u8) -> RunId {
+    RunId([n; 16])
+}
+
+fn stamp(run: u8, sequence: u64, failed: u64) -> Stamp {
+    Stamp {
+        run: run_id(run),
+        ordered: true,
+        sequence,
+        sent_us: 0,
+        failed_deliveries: failed,
+    }
+}
+
+impl Feed {
+    fn new() -> Feed {
+        let start = Instant::now();
+        Feed {
+            ledger: Ledger::new(GRACE),
+            start,
+            now: start,
+        }
+    }
+
+    fn at(&mut self, partition: i32, offset: i64, s: Stamp) -> Verdict {
+        self.ledger
+            .observe(partition, offset, Some(&s), self.now)
+            .expect("a stamped record is judged")
+    }
+
+    fn event(&mut self, partition: i32, offset: i64, sequence: u64) -> Event {
+        match self.at(partition, offset, stamp(1, sequence, 0)) {
+            Verdict::Audited { event, .. } => event,
+            Verdict::Redelivery => panic!("offset {offset} judged a redelivery"),
+        }
+    }
+
+    fn later(&mut self, by: Duration) -> Vec<Loss> {
+        self.now += by;
+        self.ledger.sweep(self.now)
+    }
+}
+
+#[test]
+fn numbers_in_order_are_in_order_and_nothing_is_lost() {
+    let mut f = Feed::new();
+    for i in 0..100 {
+        assert_eq!(f.event(0, 1000 + i, 50 + i as u64), Event::InOrder);
+    }
+    assert!(f.later(GRACE * 10).is_empty());
+    assert_eq!(f.ledger.pending(), 0);
+}
+
+#[test]
+fn a_gap_is_lost_only_after_the_grace_period_with_its_numbers() {
+    let mut f = Feed::new();
+    f.event(0, 0, 0);
+    f.event(0, 1, 1);
+    assert_eq!(f.event(0, 2, 5), Event::Gap { from: 2, to: 5 });
+    assert_eq!(f.ledger.pending(), 3);
+    assert!(f.later(GRACE - Duration::from_secs(1)).is_empty());
+    let losses = f.later(Duration::from_secs(1));
+    assert_eq!(
+        losses,
+        vec![Loss {
+            run: run_id(1),
+            partition: 0,
+            from: 2,
+            to: 5,
+            reported_by_producer: 0
+        }]
+    );
+    assert_eq!(f.ledger.pending(), 0);
+    assert!(f.later(GRACE).is_empty(), "a loss is declared once");
+}
+
+#[test]
+fn a_late_record_cancels_its_pending_loss_and_splits_the_gap() {
+    let mut f = Feed::new();
+    f.event(0, 0, 0);
+    f.event(0, 1, 10); // 1..10 missing
+    assert_eq!(f.event(0, 2, 4), Event::LateFill);
+    assert_eq!(f.event(0, 3, 1), Event::LateFill);
+    assert_eq!(f.event(0, 4, 9), Event::LateFill);
+    assert_eq!(f.ledger.pending(), 6); // 2, 3, 5, 6, 7, 8
+    let losses: Vec<(u64, u64)> = f.later(GRACE).iter().map(|l| (l.from, l.to)).collect();
+    assert_eq!(losses, vec![(2, 4), (5, 9)]);
+    // A fully filled gap is no loss at all.
+    let mut f = Feed::new();
+    f.event(1, 0, 0);
+    f.event(1, 1, 2);
+    assert_eq!(f.event(1, 2, 1), Event::LateFill);
+    assert!(f.later(GRACE).is_empty());
+}
+
+#[test]
+fn a_record_after_its_loss_was_declared_is_out_of_order_and_stays_lost() {
+    let mut f = Feed::new();
+    f.event(0, 0, 0);
+    f.event(0, 1, 3);
+    assert_eq!(f.later(GRACE).len(), 1);
+    assert_eq!(f.event(0, 2, 1), Event::OutOfOrder);
+    assert_eq!(f.event(0, 3, 4), Event::InOrder);
+}
+
+#[test]
+fn a_number_seen_again_at_a_new_offset_is_a_duplicate_write() {
+    let mut f = Feed::new();
+    for i in 0..5 {
+        f.event(0, i, i as u64);
+    }
+    assert_eq!(f.event(0, 5, 2), Event::DuplicateWrite);
+    assert_eq!(f.event(0, 6, 5), Event::InOrder);
+    assert_eq!(f.event(0, 7, 0), Event::DuplicateWrite);
+    // Below the first number this process saw: it cannot tell, so out of order.
+    let mut g = Feed::new();
+    g.event(0, 0, 10);
+    assert_eq!(g.event(0, 1, 3), Event::OutOfOrder);
+}
+
+#[test]
+fn an_offset_handled_before_is_a_redelivery_and_not_a_duplicate() {
+    let mut f = Feed::new();
+    for i in 0..10 {
+        f.event(0, i, i as u64);
+    }
+    f.ledger.revoked(&[0]);
+    // The group restarts the partition at offset 6: 6..=9 again, then new records.
+    for i in 6..10 {
+        assert_eq!(
+            f.at(0, i, stamp(1, i as u64, 0)),
+            Verdict::Redelivery,
+            "offset {i}"
+        );
+    }
+    assert_eq!(f.event(0, 10, 10), Event::InOrder);
+    assert!(f.later(GRACE).is_empty());
+}
+
+#[test]
+fn a_partition_back_from_another_member_starts_afresh_without_false_losses() {
+    let mut f = Feed::new();
+    for i in 0..10 {
+        f.event(2, 100 + i, i as u64);
+    }
+    f.ledger.revoked(&[2]);
+    // Another member handled offsets 110..150 (numbers 10..50); back here at 150.
+    assert_eq!(f.event(2, 150, 50), Event::InOrder);
+    assert_eq!(f.event(2, 151, 51), Event::InOrder);
+    assert!(f.later(GRACE).is_empty());
+    assert_eq!(f.ledger.pending(), 0);
+    // A number the other member handled, written again later: a duplicate write.
+    assert_eq!(f.event(2, 152, 20), Event::DuplicateWrite);
+}
+
+#[test]
+fn a_jump_while_owned_throughout_is_loss() {
+    let mut f = Feed::new();
+    for i in 0..10 {
+        f.event(0, i, i as u64);
+    }
+    // Retention removed offsets 10..40 before they were read: the reset lands at 40.
+    assert_eq!(f.event(0, 40, 40), Event::Gap { from: 10, to: 40 });
+    let losses = f.later(GRACE);
+    assert_eq!(losses.iter().map(Loss::count).sum::<u64>(), 30);
+    // After a revocation, the same jump is put down to another member.
+    let mut g = Feed::new();
+    g.event(0, 0, 0);
+    g.ledger.revoked_all();
+    assert_eq!(g.event(0, 40, 40), Event::InOrder);
+}
+
+#[test]
+fn losses_the_producer_reported_are_told_apart() {
+    let mut f = Feed::new();
+    f.at(0, 0, stamp(1, 0, 0));
+    // Numbers 1..4 missing; the producer's failed count grew by 2 meanwhile.
+    f.at(0, 1, stamp(1, 4, 2));
+    f.at(1, 0, stamp(1, 0, 2));
+    f.at(1, 1, stamp(1, 3, 2)); // 1..3 missing in partition 1
+    let losses = f.later(GRACE);
+    let reported: u64 = losses.iter().map(|l| l.reported_by_producer).sum();
+    let lost: u64 = losses.iter().map(Loss::count).sum();
+    assert_eq!((lost, reported), (5, 2), "{losses:?}");
+}
+
+#[test]
+fn runs_and_partitions_are_audited_apart() {
+    let mut f = Feed::new();
+    f.at(0, 0, stamp(1, 0, 0));
+    f.at(0, 1, stamp(2, 0, 0));
+    f.at(1, 0, stamp(1, 7, 0));
+    f.at(0, 2, stamp(1, 1, 0));
+    f.at(0, 3, stamp(2, 1, 0));
+    f.at(1, 1, stamp(1, 8, 0));
+    assert!(f.later(GRACE).is_empty());
+}
+
+#[test]
+fn unstamped_records_are_not_judged_but_count_as_handled() {
+    let mut f = Feed::new();
+    assert_eq!(f.ledger.observe(0, 5, None, f.now), None);
+    assert_eq!(
+        f.ledger.observe(0, 5, None, f.now),
+        Some(Verdict::Redelivery)
+    );
+    assert_eq!(f.event(0, 6, 0), Event::InOrder);
+}
+
+#[test]
+fn the_producer_settings_travel_with_the_verdict() {
+    let mut f = Feed::new();
+    let loose = Stamp {
+        ordered: false,
+        ..stamp(3, 0, 0)
+    };
+    assert_eq!(
+        f.at(0, 0, loose),
+        Verdict::Audited {
+            ordered: false,
+            event: Event::InOrder
+        }
+    );
+}
+
+#[test]
+fn forged_stamps_keep_memory_bounded_and_never_panic() {
+    let mut f = Feed::new();
+    let mut offset = 0;
+    for run in 0..=255u8 {
+        for s in [0, u64::MAX, 3, u64::MAX - 1, 0] {
+            f.at(run as i32 % 4, offset, stamp(run, s, u64::MAX));
+            offset += 1;
+        }
+    }
+    assert!(f.ledger.runs.len() <= MAX_RUNS);
+    // One run, gaps galore: at most MAX_GAPS (+1 while split) pending per sequence.
+    let mut g = Feed::new();
+    for i in 0..10_000u64 {
+        g.at(0, i as i64, stamp(9, i * 2, 0));
+    }
+    let seq = &g.ledger.runs[&run_id(9)].sequences[&0];
+    assert!(seq.gaps.len() <= MAX_GAPS + 1);
+    assert!(seq.lost.len() <= MAX_LOST_RANGES);
+    let early: u64 = g.ledger.sweep(g.now).iter().map(Loss::count).sum();
+    let late: u64 = g.later(GRACE).iter().map(Loss::count).sum();
+    assert_eq!(
+        early + late,
+        9_999,
+        "every missing number is lost exactly once"
+    );
+    let _ = f.later(GRACE);
+}
+
+#[test]
+fn idle_runs_are_forgotten() {
+    let mut f = Feed::new();
+    f.event(0, 0, 0);
+    assert_eq!(f.ledger.runs.len(), 1);
+    f.later(RUN_EXPIRY + EXPIRY_CHECK_EVERY);
+    assert!(f.ledger.runs.is_empty());
+    assert!(f.now > f.start);
+}

@@ -1,0 +1,190 @@
+//! The audit stamp: one header, `kad.audit`, that the producer puts on every record and the
+//! consumers read back. The Avro value stays `User { name }`; other producers' records simply
+//! have no stamp and are not audited.
+//!
+//! One fixed-size binary header rather than one header per field: one header to add per record
+//! and one to look up, a length check that rejects anything else, and a version byte to grow
+//! by. Layout (42 bytes, integers big-endian):
+//!
+//! | bytes  | field                                                              |
+//! |--------|--------------------------------------------------------------------|
+//! | 0      | version, 1                                                         |
+//! | 1      | flags: bit 0 idempotence on, bit 1 `acks=all`                      |
+//! | 2..18  | run id: a random UUID per producer start                           |
+//! | 18..26 | sequence number of the record in its partition, within the run     |
+//! | 26..34 | send time, microseconds since the Unix epoch                       |
+//! | 34..42 | the producer's count of failed deliveries when it sent the record  |
+
+use std::fmt;
+
+/// Header key of the stamp.
+pub const HEADER_AUDIT: &str = "kad.audit";
+
+/// Length of a version-1 stamp.
+pub(crate) const STAMP_LEN: usize = 42;
+
+const VERSION: u8 = 1;
+const FLAG_IDEMPOTENT: u8 = 1;
+const FLAG_ACKS_ALL: u8 = 2;
+
+/// A producer run: one start of a producer, with its own sequence numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct RunId(pub(crate) [u8; 16]);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        uuid::Uuid::from_bytes(self.0).hyphenated().fmt(f)
+    }
+}
+
+/// What one record's stamp says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub(crate) run: RunId,
+    /// Whether the producer wrote with idempotence and `acks=all`: then its records are in a
+    /// partition exactly once and in order, and a duplicate or a reordering is a fault.
+    pub(crate) ordered: bool,
+    pub(crate) sequence: u64,
+    pub(crate) sent_us: u64,
+    pub(crate) failed_deliveries: u64,
+}
+
+/// Why a `kad.audit` header is not a stamp this daemon can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StampError {
+    Length(usize),
+    Version(u8),
+}
+
+impl fmt::Display for StampError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StampError::Length(n) => {
+                write!(f, "{HEADER_AUDIT} header of {n} bytes, not {STAMP_LEN}")
+            }
+            StampError::Version(v) => write!(f, "{HEADER_AUDIT} header version {v}, not {VERSION}"),
+        }
+    }
+}
+
+impl Stamp {
+    pub(crate) fn encode(&self) -> [u8; STAMP_LEN] {
+        let mut out = [0u8; STAMP_LEN];
+        out[0] = VERSION;
+        out[1] = if self.ordered {
+            FLAG_IDEMPOTENT | FLAG_ACKS_ALL
+        } else {
+            0
+        };
+        out[2..18].copy_from_slice(&self.run.0);
+        out[18..26].copy_from_slice(&self.sequence.to_be_bytes());
+        out[26..34].copy_from_slice(&self.sent_us.to_be_bytes());
+        out[34..42].copy_from_slice(&self.failed_deliveries.to_be_bytes());
+        out
+    }
+
+    /// Reads a stamp; anything but exactly the version-1 layout is refused (unknown flag bits
+    /// are ignored, so a later producer can add some).
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Stamp, StampError> {
+        let bytes: &[u8; STAMP_LEN] = bytes
+            .try_into()
+            .map_err(|_| StampError::Length(bytes.len()))?;
+        if bytes[0] != VERSION {
+            return Err(StampError::Version(bytes[0]));
+        }
+        let u64_at = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[at..at + 8]);
+            u64::from_be_bytes(b)
+        };
+        let mut run = [0u8; 16];
+        run.copy_from_slice(&bytes[2..18]);
+        let flags = bytes[1];
+        Ok(Stamp {
+            run: RunId(run),
+            ordered: flags & (FLAG_IDEMPOTENT | FLAG_ACKS_ALL) == FLAG_IDEMPOTENT | FLAG_ACKS_ALL,
+            sequence: u64_at(18),
+            sent_us: u64_at(26),
+            failed_deliveries: u64_at(34),
+        })
+    }
+}
+
+/// Finds the stamp among a message's headers: `None` without a `kad.audit` header. With
+/// several, the last one counts (as for Kafka headers generally).
+pub(crate) fn find_stamp<'h>(
+    headers: impl Iterator<Item = (&'h str, Option<&'h [u8]>)>,
+) -> Option<Result<Stamp, StampError>> {
+    let mut found = None;
+    for (key, value) in headers {
+        if key == HEADER_AUDIT {
+            found = Some(value.unwrap_or_default());
+        }
+    }
+    found.map(Stamp::parse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp() -> Stamp {
+        Stamp {
+            run: RunId([7; 16]),
+            ordered: true,
+            sequence: 0x0102_0304_0506_0708,
+            sent_us: 1_700_000_000_000_000,
+            failed_deliveries: 3,
+        }
+    }
+
+    #[test]
+    fn a_stamp_reads_back_as_written() {
+        for ordered in [true, false] {
+            let s = Stamp { ordered, ..stamp() };
+            assert_eq!(Stamp::parse(&s.encode()), Ok(s));
+        }
+        let bytes = stamp().encode();
+        assert_eq!(bytes[0], 1);
+        assert_eq!(&bytes[18..26], &[1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn anything_but_the_layout_is_refused() {
+        let good = stamp().encode();
+        assert_eq!(Stamp::parse(&good[..41]), Err(StampError::Length(41)));
+        assert_eq!(Stamp::parse(&[]), Err(StampError::Length(0)));
+        let mut longer = good.to_vec();
+        longer.push(0);
+        assert_eq!(Stamp::parse(&longer), Err(StampError::Length(43)));
+        let mut v2 = good;
+        v2[0] = 2;
+        assert_eq!(Stamp::parse(&v2), Err(StampError::Version(2)));
+        // Only both flags make an ordered run; unknown bits are ignored.
+        let mut one_flag = good;
+        one_flag[1] = FLAG_IDEMPOTENT | 0x80;
+        assert!(!Stamp::parse(&one_flag).map(|s| s.ordered).unwrap_or(true));
+    }
+
+    #[test]
+    fn the_last_audit_header_counts_and_others_are_ignored() {
+        let first = stamp().encode();
+        let second = Stamp {
+            sequence: 9,
+            ..stamp()
+        }
+        .encode();
+        let headers = [
+            ("other", Some(&b"x"[..])),
+            (HEADER_AUDIT, Some(&first[..])),
+            (HEADER_AUDIT, Some(&second[..])),
+        ];
+        let found = find_stamp(headers.iter().copied());
+        assert_eq!(found.and_then(Result::ok).map(|s| s.sequence), Some(9));
+        assert_eq!(find_stamp([("other", None)].into_iter()), None);
+        assert_eq!(
+            find_stamp([(HEADER_AUDIT, None)].into_iter()),
+            Some(Err(StampError::Length(0)))
+        );
+    }
+}

@@ -1,0 +1,406 @@
+//! The delivery audit end to end: stamps written by the test itself (the layout README and
+//! docs/AUDIT.md document, built here independently of the daemon's code), read by a running
+//! daemon whose figures come from `/metrics` and its log; and the daemon's own stamps across a
+//! rebalance and a lost session, cross-checked with an independent count of the topic.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer};
+
+use crate::common::*;
+
+/// The stamp's layout: version 1, flags (idempotence | acks=all), run id, sequence number,
+/// send time in µs, the producer's failed deliveries; integers big-endian.
+fn stamp(run: [u8; 16], ordered: bool, sequence: u64, failed: u64) -> Vec<u8> {
+    let mut out = vec![1u8, if ordered { 3 } else { 0 }];
+    out.extend_from_slice(&run);
+    out.extend_from_slice(&sequence.to_be_bytes());
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_micros() as u64;
+    out.extend_from_slice(&now_us.to_be_bytes());
+    out.extend_from_slice(&failed.to_be_bytes());
+    assert_eq!(out.len(), 42);
+    out
+}
+
+/// One record the test writes: its `kad.audit` header value (if any) and its payload.
+struct Written {
+    header: Option<Vec<u8>>,
+    payload: Vec<u8>,
+}
+
+/// Writes `records` to partition 0 of `topic`, in order, and waits for their acknowledgement.
+fn write(topic: &str, records: &[Written]) {
+    let producer = test_producer();
+    for r in records {
+        let mut record = BaseRecord::<(), [u8]>::to(topic)
+            .partition(0)
+            .payload(&r.payload);
+        if let Some(header) = &r.header {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: kafka_avro_daemon::HEADER_AUDIT,
+                value: Some(header),
+            }));
+        }
+        producer.send(record).map_err(|(e, _)| e).expect("enqueue");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// The audit figure `name` (`lost`, `duplicate_writes`, …) of `consumer` from `/metrics`.
+fn figure(metrics: &str, name: &str, consumer: &str) -> u64 {
+    // Counters end in `_total`; the one gauge, `pending`, does not.
+    let counter = format!("kafka_avro_daemon_audit_{name}_total{{consumer=\"{consumer}\",");
+    let gauge = format!("kafka_avro_daemon_audit_{name}{{consumer=\"{consumer}\",");
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&counter) || l.starts_with(&gauge))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} of {consumer} in /metrics:\n{metrics}"))
+}
+
+/// Waits until `done` holds for the figures of both consumers.
+fn wait_for_figures(daemon: &Daemon, port: u16, what: &str, done: impl Fn(&str, &str) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let metrics = http_get(port, "/metrics");
+        if ["single", "batch"].iter().all(|c| done(&metrics, c)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} not reached in 90 s; /metrics:\n{metrics}\nlog:\n{}",
+            daemon.tail(40)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The schema id the daemon logged at start-up.
+fn schema_id(daemon: &Daemon) -> u32 {
+    daemon.wait_for_line("with id ", Duration::from_secs(60));
+    let lines = daemon.lines();
+    let line = lines
+        .iter()
+        .find(|l| l.contains("with id "))
+        .expect("schema id line");
+    line.rsplit(' ')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no id in {line}"))
+}
+
+fn user(schema_id: u32, name: &str, header: Option<Vec<u8>>) -> Written {
+    Written {
+        header,
+        payload: confluent_user_bytes(schema_id, name),
+    }
+}
+
+#[test]
+fn a_gap_is_reported_lost_after_the_grace_period_and_a_late_record_cancels_it() {
+    let _cluster = require_stack();
+    let topic = unique("audit-loss");
+    ensure_topic(&topic);
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("PRODUCE_COUNT", "1"),
+            ("AUDIT_LOSS_GRACE_S", "4"),
+            ("AUDIT_FAIL_ON_LOSS", "true"),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+        ],
+    ));
+    let port = metrics_port(&daemon);
+    let id = schema_id(&daemon);
+    let (lossy, late) = ([0xaa; 16], [0xbb; 16]);
+    write(
+        &topic,
+        &[
+            user(id, "a0", Some(stamp(lossy, true, 0, 0))),
+            user(id, "a1", Some(stamp(lossy, true, 1, 0))),
+            // Undecodable (skipped by ON_DECODE_ERROR=skip), yet audited: not missing.
+            Written {
+                header: Some(stamp(lossy, true, 2, 0)),
+                payload: b"not avro".to_vec(),
+            },
+            // 3 and 4 never written; the producer counted one failed delivery meanwhile.
+            user(id, "a5", Some(stamp(lossy, true, 5, 1))),
+            user(id, "a6", Some(stamp(lossy, true, 6, 1))),
+            user(id, "b0", Some(stamp(late, true, 0, 0))),
+            user(id, "b1", Some(stamp(late, true, 1, 0))),
+            user(id, "b3", Some(stamp(late, true, 3, 0))),
+            // Late, but within the grace period: cancels the pending loss of b's 2.
+            user(id, "b2", Some(stamp(late, true, 2, 0))),
+        ],
+    );
+    wait_for_figures(&daemon, port, "2 records declared lost", |m, c| {
+        figure(m, "audited", c) >= 9
+            && figure(m, "pending", c) == 0
+            && figure(m, "lost", c) + figure(m, "lost_reported_by_producer", c) == 2
+    });
+    let metrics = http_get(port, "/metrics");
+    for consumer in ["single", "batch"] {
+        let f = |name| figure(&metrics, name, consumer);
+        assert_eq!(
+            (f("lost"), f("lost_reported_by_producer")),
+            (1, 1),
+            "{consumer}: of 3 and 4, one was the producer's reported failure"
+        );
+        assert_eq!(f("out_of_order"), 1, "{consumer}: b's 2 came after its 3");
+        assert_eq!(
+            (f("duplicate_writes"), f("tolerated")),
+            (0, 0),
+            "{consumer}"
+        );
+        // The daemon's own record is audited too.
+        assert_eq!(f("audited"), 10, "{consumer}");
+    }
+    let lines = daemon.lines();
+    let run = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa";
+    let loss_lines: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("records lost in p=0 of run"))
+        .collect();
+    assert_eq!(loss_lines.len(), 2, "one per group: {loss_lines:#?}");
+    for line in &loss_lines {
+        assert!(
+            line.contains("kafka_avro_daemon::audit")
+                && line.contains(&format!(
+                    "2 records lost in p=0 of run {run}: sequence numbers 3..5"
+                ))
+                && line.contains("the producer reported 1 of them as failed deliveries"),
+            "{line}"
+        );
+    }
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("bbbbbbbb-bbbb") && l.contains("lost")),
+        "the late record's run lost nothing"
+    );
+
+    daemon.signal("INT");
+    let status = daemon.wait_exit(Duration::from_secs(30));
+    assert_eq!(
+        status.code(),
+        Some(kafka_avro_daemon::EXIT_AUDIT_LOSS as i32),
+        "{}",
+        daemon.tail(20)
+    );
+    let lines = daemon.lines();
+    let last = lines.last().expect("a last line");
+    assert!(
+        last.contains(&format!(
+            "the delivery audit found lost records: 1 in group {topic}-g1, 1 in group {topic}-g2"
+        )),
+        "{last}"
+    );
+    for group in ["g1", "g2"] {
+        assert!(
+            lines.iter().any(|l| l.contains(&format!("-{group}): audited=10 lost=1 lost_reported_by_producer=1 duplicate_writes=0 out_of_order=1"))),
+            "no audit: summary for {group}:\n{}",
+            daemon.tail(20)
+        );
+    }
+}
+
+#[test]
+fn duplicates_are_faults_only_from_an_idempotent_producer_and_foreign_records_are_not_judged() {
+    let _cluster = require_stack();
+    let topic = unique("audit-dup");
+    ensure_topic(&topic);
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("PRODUCE_COUNT", "1"),
+            ("AUDIT_LOSS_GRACE_S", "2"),
+            ("AUDIT_FAIL_ON_LOSS", "true"),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+        ],
+    ));
+    let port = metrics_port(&daemon);
+    let id = schema_id(&daemon);
+    let (strict, loose) = ([0x11; 16], [0x22; 16]);
+    write(
+        &topic,
+        &[
+            user(id, "s0", Some(stamp(strict, true, 0, 0))),
+            user(id, "s1", Some(stamp(strict, true, 1, 0))),
+            // Written twice, at two offsets.
+            user(id, "s1", Some(stamp(strict, true, 1, 0))),
+            user(id, "l0", Some(stamp(loose, false, 0, 0))),
+            user(id, "l1", Some(stamp(loose, false, 1, 0))),
+            user(id, "l1", Some(stamp(loose, false, 1, 0))),
+            // Another producer's record, and a header that is no stamp.
+            user(id, "foreign", None),
+            user(id, "forged", Some(vec![1; 10])),
+        ],
+    );
+    wait_for_figures(&daemon, port, "8 records judged", |m, c| {
+        figure(m, "audited", c) >= 7 && figure(m, "malformed", c) >= 1
+    });
+    let metrics = http_get(port, "/metrics");
+    for consumer in ["single", "batch"] {
+        let f = |name| figure(&metrics, name, consumer);
+        assert_eq!(f("duplicate_writes"), 1, "{consumer}");
+        assert_eq!(
+            f("tolerated"),
+            1,
+            "{consumer}: the loose producer's duplicate"
+        );
+        assert_eq!((f("unaudited"), f("malformed")), (2, 1), "{consumer}");
+        assert_eq!(f("audited"), 7, "{consumer}: 6 written + the daemon's own");
+        assert_eq!((f("lost"), f("out_of_order")), (0, 0), "{consumer}");
+    }
+    assert!(
+        daemon.lines().iter().any(|l| l.contains(
+            "sequence number 1 of run 11111111-1111-1111-1111-111111111111 was seen before at another offset (duplicate write)"
+        )),
+        "{}",
+        daemon.tail(30)
+    );
+    // No loss, so AUDIT_FAIL_ON_LOSS=true changes nothing.
+    daemon.stop_cleanly();
+}
+
+/// `(partition, offset)` of every record `lines` show one consumer handling, with repeats.
+fn handled(lines: &[String], group: Group) -> Vec<(i32, i64)> {
+    lines
+        .iter()
+        .filter_map(|l| parse_received(l))
+        .filter(|r| r.group == group)
+        .map(|r| (r.partition, r.offset))
+        .collect()
+}
+
+/// The figures of one group's `audit:` line at stop, by name.
+fn audit_summary(lines: &[String], group: &str) -> BTreeMap<String, u64> {
+    let line = lines
+        .iter()
+        .find(|l| l.contains(&format!("({group}): audited=")))
+        .unwrap_or_else(|| panic!("no audit: line for {group}"));
+    line.split_once("): ")
+        .expect("fields")
+        .1
+        .split_whitespace()
+        .filter_map(|f| f.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().expect("number")))
+        .collect()
+}
+
+#[test]
+fn partitions_moving_away_and_back_lose_nothing_and_a_lost_session_shows_redeliveries() {
+    let _cluster = require_stack();
+    let topic = unique("audit-rebalance");
+    ensure_topic(&topic);
+    let env = env_with(
+        &topic,
+        &[
+            ("PRODUCE_INTERVAL_MS", "20"),
+            ("AUDIT_LOSS_GRACE_S", "5"),
+            ("AUDIT_FAIL_ON_LOSS", "true"),
+            // A frozen process loses its session in 6 s, and the single consumer commits its
+            // stored offsets only on a rebalance or at stop: what it handled since is read
+            // again after the lost session.
+            ("LIBRDKAFKA_CONSUMER_SESSION_TIMEOUT_MS", "6000"),
+            ("LIBRDKAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS", "1000"),
+            ("LIBRDKAFKA_CONSUMER_AUTO_COMMIT_INTERVAL_MS", "600000"),
+        ],
+    );
+    let mut first = Daemon::start(&env);
+    first.wait_for_received(100, Duration::from_secs(60));
+
+    // A second instance: partitions move away from the first, then back when it stops.
+    let mut second = Daemon::start(&env);
+    second.wait_until(
+        "the second instance handles records",
+        Duration::from_secs(90),
+        |lines| lines.iter().filter(|l| parse_received(l).is_some()).count() >= 100,
+    );
+    second.stop_cleanly();
+    let whole = |lines: &[String]| {
+        lines
+            .iter()
+            .filter(|l| l.contains("partitions [0, 1, 2] assigned"))
+            .count()
+    };
+    // Both consumers held all three partitions at the start; again once the second left.
+    first.wait_until(
+        "partitions back at the first instance",
+        Duration::from_secs(90),
+        |lines| whole(lines) >= 4,
+    );
+    let back = first.received().len();
+    first.wait_until(
+        "records after the partitions came back",
+        Duration::from_secs(60),
+        |lines| lines.iter().filter(|l| parse_received(l).is_some()).count() > back + 100,
+    );
+
+    // Freeze the first instance past its session: its group forgets it; on waking it gets
+    // its partitions again from the last commit and handles some records a second time.
+    let handled_before = first.received().len();
+    first.signal("STOP");
+    std::thread::sleep(Duration::from_secs(12));
+    first.signal("CONT");
+    first.wait_until(
+        "records after the lost session",
+        Duration::from_secs(90),
+        |lines| lines.iter().filter(|l| parse_received(l).is_some()).count() > handled_before + 400,
+    );
+    first.signal("INT");
+    let status = first.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "exit {status}: {}", first.tail(30));
+
+    let (a, b) = (first.lines(), second.lines());
+    let stored: BTreeSet<(i32, i64)> = read_topic(&topic)
+        .iter()
+        .map(|s| (s.partition, s.offset))
+        .collect();
+    for (group, label) in [(Group::Single, "g1"), (Group::Batch, "g2")] {
+        let name = format!("{topic}-{label}");
+        let (fa, fb) = (audit_summary(&a, &name), audit_summary(&b, &name));
+        for f in [&fa, &fb] {
+            for fault in [
+                "lost",
+                "lost_reported_by_producer",
+                "duplicate_writes",
+                "out_of_order",
+                "malformed",
+            ] {
+                assert_eq!(f[fault], 0, "{name}: {fault} in {f:?}");
+            }
+        }
+        // Independently: every offset up to the last the first instance handled was handled
+        // by one of the two instances.
+        let ha = handled(&a, group);
+        let hb = handled(&b, group);
+        let last: BTreeMap<i32, i64> = ha.iter().fold(BTreeMap::new(), |mut m, (p, o)| {
+            let e = m.entry(*p).or_insert(*o);
+            *e = (*e).max(*o);
+            m
+        });
+        let seen: BTreeSet<(i32, i64)> = ha.iter().chain(&hb).copied().collect();
+        let missing: Vec<&(i32, i64)> = stored
+            .iter()
+            .filter(|(p, o)| last.get(p).is_some_and(|l| o <= l) && !seen.contains(&(*p, *o)))
+            .collect();
+        assert!(missing.is_empty(), "{name}: never handled: {missing:?}");
+        // Redeliveries: offsets the first instance handled more than once, counted from its log.
+        let mut times: BTreeMap<(i32, i64), u64> = BTreeMap::new();
+        for key in &ha {
+            *times.entry(*key).or_default() += 1;
+        }
+        let again: u64 = times.values().map(|n| n - 1).sum();
+        assert_eq!(fa["redeliveries"], again, "{name}: redeliveries");
+        if group == Group::Single {
+            assert!(again > 0, "{name}: the lost session redelivered nothing");
+        }
+    }
+}
