@@ -133,6 +133,15 @@ pub enum LoopError {
         offset: i64,
         error: Box<DecodeError>,
     },
+    /// A message names its writer schema by GUID, the registry has no GUID endpoint, and
+    /// `ON_DECODE_ERROR` is not `dlq`: the record is not at fault, so it is not skipped.
+    RegistryLacksGuids {
+        client: &'static str,
+        topic: String,
+        partition: i32,
+        offset: i64,
+        error: Box<DecodeError>,
+    },
     /// `ON_DECODE_ERROR=dlq` without a dead-letter producer (a bug, not a user error).
     NoDeadLetterProducer { client: &'static str },
     /// The producer could not enqueue a record for a reason other than a full queue.
@@ -176,6 +185,16 @@ impl fmt::Display for LoopError {
             } => write!(
                 f,
                 "{client}: undecodable message at {topic} p={partition} o={offset}: {error} (ON_DECODE_ERROR=fail)"
+            ),
+            LoopError::RegistryLacksGuids {
+                client,
+                topic,
+                partition,
+                offset,
+                error,
+            } => write!(
+                f,
+                "{client}: message at {topic} p={partition} o={offset} not skipped: {error}, or ON_DECODE_ERROR=dlq to move such records to {topic}.dlq"
             ),
             LoopError::NoDeadLetterProducer { client } => {
                 write!(f, "{client}: ON_DECODE_ERROR=dlq but no dead-letter producer")

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 
 use super::decoder::{DecodeError, MessageDecoder};
 use super::kind::ConsumerKind;
@@ -12,7 +12,7 @@ use super::unknown_ids::UnknownSchemaIds;
 use crate::app::error::LoopError;
 use crate::app::shutdown::Shutdown;
 use crate::config::{Config, OnDecodeError};
-use crate::format::{User, UserCodec};
+use crate::format::{User, UserCodec, VALUE_SCHEMA_ID_HEADER};
 use crate::ops::log_target;
 use crate::ops::stats::{bump, ConsumerStats};
 use crate::producer::DeadLetters;
@@ -78,13 +78,29 @@ impl<'a> Intake<'a> {
                 message.topic()
             )
         };
-        let Some(outcome) =
-            decoder.decode_patiently(message.payload(), self.shutdown, stats, describe)
-        else {
+        let Some(outcome) = decoder.decode_patiently(
+            message.payload(),
+            schema_id_header(message),
+            self.shutdown,
+            stats,
+            describe,
+        ) else {
             return Ok(None);
         };
         if let Err(error) = &outcome {
             match self.config.on_decode_error {
+                // The registry's shortcoming, not the record's: skipping would lose it.
+                OnDecodeError::Skip | OnDecodeError::Fail
+                    if matches!(error, DecodeError::NoGuidSupport { .. }) =>
+                {
+                    return Err(LoopError::RegistryLacksGuids {
+                        client: name,
+                        topic: message.topic().to_string(),
+                        partition,
+                        offset,
+                        error: Box::new(error.clone()),
+                    })
+                }
                 OnDecodeError::Skip => {}
                 OnDecodeError::Fail => {
                     return Err(LoopError::Undecodable {
@@ -118,6 +134,17 @@ impl<'a> Intake<'a> {
             outcome,
         }))
     }
+}
+
+/// The value of the message's last `__value_schema_id` header that has a value, as Confluent's
+/// deserializer reads it (`lastHeader`; a null one means no header).
+fn schema_id_header<'m>(message: &'m BorrowedMessage<'_>) -> Option<&'m [u8]> {
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .filter(|header| header.key == VALUE_SCHEMA_ID_HEADER)
+        .filter_map(|header| header.value)
+        .last()
 }
 
 /// Logs one handled record under the consumer's own target — `received {'name': …} (p=…, o=…)`

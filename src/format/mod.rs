@@ -16,5 +16,8 @@ mod user;
 mod varint;
 
 pub use avro::{AvroError, AvroErrorKind, UserCodec, WriterSchema};
-pub use frame::{decode_framed, encode_framed, write_header, FrameError, HEADER_LEN, MAGIC_BYTE};
+pub use frame::{
+    decode_framed, encode_framed, locate_datum, parse_schema_id_header, write_header, FrameError,
+    SchemaRef, HEADER_LEN, MAGIC_BYTE, VALUE_SCHEMA_ID_HEADER,
+};
 pub use user::{User, USER_FULL_NAME, USER_SCHEMA_JSON};
