@@ -4,6 +4,7 @@
 //! `security` (SASL_SSL, registry basic auth), `operations` (metrics, systemd notify, journald
 //! lines), `http_endpoint` (the metrics endpoint against idle and slow clients),
 //! `registry_faults` (a registry that refuses, hangs or forgot everything; read-only mode),
+//! `header_framing` (records whose schema a `__value_schema_id` header names),
 //! `compression` (records other clients compressed), `partitioning` (keys where the Java
 //! client puts them), `subjects` (subject name strategies), `membership` (static members),
 //! `interface` (names operators rely on, against README.md), `deploy_files` (systemd unit,
@@ -26,6 +27,7 @@ mod daemon;
 mod deploy_files;
 mod faults;
 mod fuzz_decoder;
+mod header_framing;
 mod hostile_schema;
 mod http_endpoint;
 mod interface;
