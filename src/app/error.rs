@@ -68,6 +68,17 @@ pub enum StartError {
         subject: String,
         error: RegistryError,
     },
+    /// `SCHEMA_REGISTRY_USE_LATEST=true` and the subject's latest version cannot be fetched.
+    Latest {
+        subject: String,
+        error: RegistryError,
+    },
+    /// `SCHEMA_REGISTRY_USE_LATEST=true` and a `User` cannot be written with the latest version.
+    LatestUnusable {
+        subject: String,
+        id: u32,
+        error: AvroError,
+    },
     /// The dead-letter producer cannot be created.
     DeadLetterProducer(KafkaError),
 }
@@ -91,6 +102,18 @@ impl fmt::Display for StartError {
             StartError::Lookup { subject, error } => write!(
                 f,
                 "cannot look up the User schema under subject {subject}: {error}"
+            ),
+            StartError::Latest { subject, error } if error.is_not_found() => write!(
+                f,
+                "SCHEMA_REGISTRY_USE_LATEST=true but subject {subject} has no version to produce with: {error}; register a version of the User schema under {subject} first"
+            ),
+            StartError::Latest { subject, error } => write!(
+                f,
+                "cannot fetch the latest version under subject {subject} (SCHEMA_REGISTRY_USE_LATEST=true): {error}"
+            ),
+            StartError::LatestUnusable { subject, id, error } => write!(
+                f,
+                "SCHEMA_REGISTRY_USE_LATEST=true but the latest version under subject {subject} (schema id {id}) does not fit: {error}"
             ),
             StartError::DeadLetterProducer(e) => {
                 write!(

@@ -12,7 +12,8 @@ use super::unknown_ids::UnknownSchemaIds;
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
 use crate::format::{
-    locate_datum, AvroError, AvroErrorKind, FrameError, SchemaRef, User, UserCodec, WriterSchema,
+    canonical_form, locate_datum, AvroError, AvroErrorKind, FrameError, OwnSchema, SchemaRef, User,
+    UserCodec, WriterSchema,
 };
 use crate::ops::health::STALL_AFTER;
 use crate::ops::log_target;
@@ -125,9 +126,9 @@ pub(crate) struct MessageDecoder<'a> {
     no_guid_support: Option<(Instant, RegistryError)>,
     /// Ids the registry answered 404 for, shared with the other consumer.
     unknown: &'a UnknownSchemaIds,
-    /// The daemon's own schema id: if the registry still serves it, the registry is healthy
-    /// and its 404s can be believed.
-    own_schema_id: u32,
+    /// The schema the daemon writes with: if the registry still serves it under its id, the
+    /// registry is healthy and its 404s can be believed.
+    own: &'a OwnSchema,
 }
 
 impl<'a> MessageDecoder<'a> {
@@ -136,7 +137,7 @@ impl<'a> MessageDecoder<'a> {
         registry: &'a SchemaRegistryClient,
         codec: &'a UserCodec,
         unknown: &'a UnknownSchemaIds,
-        own_schema_id: u32,
+        own: &'a OwnSchema,
     ) -> MessageDecoder<'a> {
         MessageDecoder {
             registry,
@@ -145,7 +146,7 @@ impl<'a> MessageDecoder<'a> {
             last: None,
             no_guid_support: None,
             unknown,
-            own_schema_id,
+            own,
         }
     }
 
@@ -271,10 +272,10 @@ impl<'a> MessageDecoder<'a> {
     /// same, healthy registry, and its 404 for another id can be believed.
     fn registry_serves_own_schema(&self) -> bool {
         self.registry
-            .schema_by_id(self.own_schema_id)
+            .schema_by_id(self.own.id)
             .ok()
-            .and_then(|text| self.codec.writer_schema(&text).ok())
-            .is_some_and(|schema| schema.is_reader_schema())
+            .and_then(|text| canonical_form(&text).ok())
+            .is_some_and(|canonical| canonical == self.own.canonical)
     }
 }
 
@@ -285,7 +286,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::format::USER_SCHEMA_JSON;
+    use crate::format::{UserLayout, USER_SCHEMA_JSON};
 
     /// A registry on a local port that answers each request with `answer(request line)`
     /// (status and body) and counts them.
@@ -328,8 +329,18 @@ mod tests {
             SchemaRegistryClient::new(url, None, 0, Shutdown::new()).expect("registry client");
         let codec = UserCodec::new().expect("codec");
         let unknown = UnknownSchemaIds::new(Duration::from_secs(30));
-        let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, 1);
+        let own = own_schema(&codec);
+        let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, &own);
         test(&mut decoder)
+    }
+
+    /// Our own schema under id 1.
+    fn own_schema(codec: &UserCodec) -> OwnSchema {
+        OwnSchema {
+            id: 1,
+            canonical: codec.reader_canonical().to_string(),
+            layout: UserLayout::own(),
+        }
     }
 
     const GUID: &str = "0b8f3d3c-1111-2222-3333-444455556666";
@@ -434,7 +445,8 @@ mod tests {
             SchemaRegistryClient::new(&url, None, 0, Shutdown::new()).expect("registry client");
         let codec = UserCodec::new().expect("codec");
         let unknown = UnknownSchemaIds::new(Duration::ZERO);
-        let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, 1);
+        let own = own_schema(&codec);
+        let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, &own);
         match decoder.decode(Some(b"\x02a"), Some(&guid_header())) {
             Err(DecodeError::UnknownSchema { id, .. }) => {
                 assert_eq!(id.to_string(), format!("guid {GUID}"))

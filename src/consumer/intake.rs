@@ -12,7 +12,7 @@ use super::unknown_ids::UnknownSchemaIds;
 use crate::app::error::LoopError;
 use crate::app::shutdown::Shutdown;
 use crate::config::{Config, OnDecodeError};
-use crate::format::{User, UserCodec, VALUE_SCHEMA_ID_HEADER};
+use crate::format::{OwnSchema, User, UserCodec, VALUE_SCHEMA_ID_HEADER};
 use crate::ops::log_target;
 use crate::ops::stats::{bump, ConsumerStats};
 use crate::producer::DeadLetters;
@@ -41,20 +41,15 @@ pub(crate) struct Intake<'a> {
     pub(crate) dead_letters: Option<&'a DeadLetters>,
     /// Ids the registry answered 404 for, shared by both consumers.
     pub(crate) unknown_ids: &'a UnknownSchemaIds,
-    /// The id the daemon's own schema was registered under.
-    pub(crate) own_schema_id: u32,
+    /// The schema the daemon writes with.
+    pub(crate) own_schema: &'a OwnSchema,
     pub(crate) shutdown: &'a Shutdown,
 }
 
 impl<'a> Intake<'a> {
     /// A decoder with its own schema cache, for one consumer.
     pub(crate) fn decoder(&self) -> MessageDecoder<'a> {
-        MessageDecoder::new(
-            self.registry,
-            self.codec,
-            self.unknown_ids,
-            self.own_schema_id,
-        )
+        MessageDecoder::new(self.registry, self.codec, self.unknown_ids, self.own_schema)
     }
 
     /// Decodes `message` and, if it cannot be decoded, applies `ON_DECODE_ERROR`.

@@ -49,6 +49,14 @@ struct SchemaResponse {
 }
 
 #[derive(Deserialize)]
+struct VersionResponse {
+    id: u32,
+    schema: String,
+    #[serde(rename = "schemaType")]
+    schema_type: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct ErrorResponse {
     message: Option<String>,
     error_code: Option<u32>,
@@ -124,6 +132,23 @@ impl SchemaRegistryClient {
     pub fn lookup(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
         let url = format!("{}/subjects/{subject}?normalize=true", self.base_url);
         self.post_schema(&url, schema)
+    }
+
+    /// The id and Avro schema text of the latest version under `subject`
+    /// (`GET /subjects/{subject}/versions/latest`), without writing to the registry. Retried
+    /// like [`Self::register`].
+    pub fn latest(&self, subject: &str) -> Result<(u32, String), RegistryError> {
+        let url = format!("{}/subjects/{subject}/versions/latest", self.base_url);
+        let request = format!("GET {url}");
+        let response = self.send(&request, self.retries, || self.http.get(&url))?;
+        let parsed: VersionResponse = parse_json(&request, response)?;
+        match parsed.schema_type.as_deref() {
+            None | Some("AVRO") => Ok((parsed.id, parsed.schema)),
+            Some(other) => Err(RegistryError::NotAvro {
+                schema: SchemaRef::Id(parsed.id),
+                schema_type: other.to_string(),
+            }),
+        }
     }
 
     /// POSTs `{"schema": schema}` to `url` (with retries) and reads the `id` of the answer.
