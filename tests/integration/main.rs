@@ -5,8 +5,9 @@
 //! lines), `http_endpoint` (the metrics endpoint against idle and slow clients),
 //! `registry_faults` (a registry that refuses, hangs or forgot everything; read-only mode),
 //! `header_framing` (records whose schema a `__value_schema_id` header names),
-//! `compression` (records other clients compressed), `partitioning` (keys where the Java
-//! client puts them), `subjects` (subject name strategies), `membership` (static members),
+//! `use_latest` (producing with the subject's latest version), `compression` (records other
+//! clients compressed), `partitioning` (keys where the Java client puts them), `subjects`
+//! (subject name strategies), `membership` (static members),
 //! `interface` (names operators rely on, against README.md), `deploy_files` (systemd unit,
 //! Dockerfile, compose file, toolchain), `fuzz_decoder` (the decoding path on arbitrary input
 //! and generated writer schemas) and `hostile_schema` (a recursive writer schema and a record
@@ -40,3 +41,4 @@ mod registry_faults;
 mod security;
 mod stack;
 mod subjects;
+mod use_latest;

@@ -32,11 +32,11 @@ pub(crate) struct RegistryProxy {
     mode: Arc<Mutex<Mode>>,
     stopped: Arc<AtomicBool>,
     /// Requests read so far.
-    requests: Arc<AtomicUsize>,
+    pub(crate) requests: Arc<AtomicUsize>,
     /// While set, every write (a new version, config, mode, a delete) is refused with 403.
-    read_only: Arc<AtomicBool>,
+    pub(crate) read_only: Arc<AtomicBool>,
     /// Writes refused so far.
-    writes: Arc<AtomicUsize>,
+    pub(crate) writes: Arc<AtomicUsize>,
     /// Schemas served by GUID (canonical UUID text → schema); any other GUID is answered
     /// 404 with Confluent's `error_code` 40403.
     guids: Arc<Mutex<HashMap<String, String>>>,
