@@ -92,6 +92,17 @@ pub enum StartError {
         subject: String,
         error: RegistryError,
     },
+    /// `SCHEMA_REGISTRY_USE_LATEST=true` and the subject's latest version cannot be fetched.
+    Latest {
+        subject: String,
+        error: RegistryError,
+    },
+    /// `SCHEMA_REGISTRY_USE_LATEST=true` and a `User` cannot be written with the latest version.
+    LatestUnusable {
+        subject: String,
+        id: u32,
+        error: AvroError,
+    },
     /// The dead-letter producer cannot be created.
     DeadLetterProducer(KafkaError),
 }
@@ -115,6 +126,18 @@ impl fmt::Display for StartError {
             StartError::Lookup { subject, error } => write!(
                 f,
                 "cannot look up the User schema under subject {subject}: {error}"
+            ),
+            StartError::Latest { subject, error } if error.is_not_found() => write!(
+                f,
+                "SCHEMA_REGISTRY_USE_LATEST=true but subject {subject} has no version to produce with: {error}; register a version of the User schema under {subject} first"
+            ),
+            StartError::Latest { subject, error } => write!(
+                f,
+                "cannot fetch the latest version under subject {subject} (SCHEMA_REGISTRY_USE_LATEST=true): {error}"
+            ),
+            StartError::LatestUnusable { subject, id, error } => write!(
+                f,
+                "SCHEMA_REGISTRY_USE_LATEST=true but the latest version under subject {subject} (schema id {id}) does not fit: {error}"
             ),
             StartError::DeadLetterProducer(e) => {
                 write!(
@@ -151,6 +174,15 @@ pub enum LoopError {
     },
     /// A message could not be decoded and `ON_DECODE_ERROR=fail`.
     Undecodable {
+        client: &'static str,
+        topic: String,
+        partition: i32,
+        offset: i64,
+        error: Box<DecodeError>,
+    },
+    /// A message names its writer schema by GUID, the registry has no GUID endpoint, and
+    /// `ON_DECODE_ERROR` is not `dlq`: the record is not at fault, so it is not skipped.
+    RegistryLacksGuids {
         client: &'static str,
         topic: String,
         partition: i32,
@@ -200,6 +232,16 @@ impl fmt::Display for LoopError {
             } => write!(
                 f,
                 "{client}: undecodable message at {topic} p={partition} o={offset}: {error} (ON_DECODE_ERROR=fail)"
+            ),
+            LoopError::RegistryLacksGuids {
+                client,
+                topic,
+                partition,
+                offset,
+                error,
+            } => write!(
+                f,
+                "{client}: message at {topic} p={partition} o={offset} not skipped: {error}, or ON_DECODE_ERROR=dlq to move such records to {topic}.dlq"
             ),
             LoopError::NoDeadLetterProducer { client } => {
                 write!(f, "{client}: ON_DECODE_ERROR=dlq but no dead-letter producer")

@@ -24,7 +24,7 @@ use crate::config::{Config, OnDecodeError};
 use crate::consumer::{
     run_batch_consumer, run_single_consumer, ConsumerKind, Intake, UnknownSchemaIds,
 };
-use crate::format::{UserCodec, USER_FULL_NAME};
+use crate::format::{OwnSchema, UserCodec, UserLayout, USER_FULL_NAME};
 use crate::ops::metrics::Groups;
 use crate::ops::monitor::run_monitor;
 use crate::ops::notify::Notifier;
@@ -69,25 +69,12 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         registry.longest_registration() + START_MARGIN,
         "registering the schema",
     );
-    let schema = codec.registration_text();
-    let (found, verb) = if config.schema_registry_auto_register {
-        (registry.register(&subject, schema), "registered")
-    } else {
-        (registry.lookup(&subject, schema), "found")
-    };
-    let schema_id = match found {
-        Ok(id) => id,
+    let own_schema = match schema_to_write_with(config, &registry, &codec, &subject) {
+        Ok(Some(own)) => own,
         // Stopped while waiting for the registry: a requested stop, not a failure.
-        Err(RegistryError::Interrupted) => return Ok(()),
-        Err(error) if config.schema_registry_auto_register => {
-            return start(StartError::Register { subject, error })
-        }
-        Err(error) => return start(StartError::Lookup { subject, error }),
+        Ok(None) => return Ok(()),
+        Err(e) => return start(e),
     };
-    log::info!(
-        target: log_target::DAEMON,
-        "schema {verb} under subject {subject} with id {schema_id}"
-    );
 
     let dead_letters = match config.on_decode_error {
         OnDecodeError::DeadLetter => match DeadLetters::create(config, shutdown) {
@@ -103,7 +90,7 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         codec: &codec,
         dead_letters: dead_letters.as_ref(),
         unknown_ids: &unknown_ids,
-        own_schema_id: schema_id,
+        own_schema: &own_schema,
         shutdown,
     };
     let stats = Stats::default();
@@ -113,7 +100,7 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         let mut bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
             (
                 "producer",
-                Box::new(|| run_producer(config, schema_id, &codec, shutdown, stats)),
+                Box::new(|| run_producer(config, &own_schema, shutdown, stats)),
             ),
             (
                 ConsumerKind::Single.thread_name(),
@@ -232,6 +219,70 @@ fn run_threads<'scope, 'env>(
         // A panic was caught in the thread itself; nothing more to learn from the join.
         let _ = handle.join();
     }
+}
+
+/// The schema the daemon writes with, from the registry under `subject`: its own, registered
+/// or looked up (`SCHEMA_REGISTRY_AUTO_REGISTER`), or the latest version there
+/// (`SCHEMA_REGISTRY_USE_LATEST`). `None`: stopped while waiting for the registry.
+fn schema_to_write_with(
+    config: &Config,
+    registry: &SchemaRegistryClient,
+    codec: &UserCodec,
+    subject: &str,
+) -> Result<Option<OwnSchema>, StartError> {
+    let subject = subject.to_string();
+    if config.schema_registry_use_latest {
+        let (id, text) = match registry.latest(&subject) {
+            Ok(latest) => latest,
+            Err(RegistryError::Interrupted) => return Ok(None),
+            Err(error) => return Err(StartError::Latest { subject, error }),
+        };
+        let (layout, canonical) =
+            codec
+                .layout_for(&text)
+                .map_err(|error| StartError::LatestUnusable {
+                    subject: subject.clone(),
+                    id,
+                    error,
+                })?;
+        let defaults = if layout.has_defaults() {
+            ", its other fields written from their defaults"
+        } else {
+            ""
+        };
+        log::info!(
+            target: log_target::DAEMON,
+            "producing with the latest version under subject {subject}, id {id}{defaults}"
+        );
+        return Ok(Some(OwnSchema {
+            id,
+            canonical,
+            layout,
+        }));
+    }
+    let schema = codec.registration_text();
+    let (found, verb) = if config.schema_registry_auto_register {
+        (registry.register(&subject, schema), "registered")
+    } else {
+        (registry.lookup(&subject, schema), "found")
+    };
+    let id = match found {
+        Ok(id) => id,
+        Err(RegistryError::Interrupted) => return Ok(None),
+        Err(error) if config.schema_registry_auto_register => {
+            return Err(StartError::Register { subject, error })
+        }
+        Err(error) => return Err(StartError::Lookup { subject, error }),
+    };
+    log::info!(
+        target: log_target::DAEMON,
+        "schema {verb} under subject {subject} with id {id}"
+    );
+    Ok(Some(OwnSchema {
+        id,
+        canonical: codec.reader_canonical().to_string(),
+        layout: UserLayout::own(),
+    }))
 }
 
 #[cfg(test)]

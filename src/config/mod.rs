@@ -150,6 +150,13 @@ impl Config {
                 ),
             });
         }
+        if self.schema_registry_use_latest && self.schema_registry_auto_register {
+            return Err(ConfigError {
+                variable: "SCHEMA_REGISTRY_AUTO_REGISTER".to_string(),
+                value: "true".to_string(),
+                expected: "false while SCHEMA_REGISTRY_USE_LATEST=true, which produces with the version already under the subject and never registers one".to_string(),
+            });
+        }
         if self.enable_idempotence && self.acks != "all" && self.acks != "-1" {
             return Err(ConfigError {
                 variable: "PRODUCER_ACKS".to_string(),

@@ -232,6 +232,28 @@ fn acks_and_idempotence_must_agree() {
 }
 
 #[test]
+fn using_the_latest_version_excludes_registering() {
+    let err = Config::from_pairs(&[("SCHEMA_REGISTRY_USE_LATEST", "true")])
+        .expect_err("auto-register is on by default");
+    assert_eq!(err.variable, "SCHEMA_REGISTRY_AUTO_REGISTER");
+    assert!(
+        err.expected.contains("SCHEMA_REGISTRY_USE_LATEST=true"),
+        "{err}"
+    );
+    let config = Config::from_pairs(&[
+        ("SCHEMA_REGISTRY_USE_LATEST", "true"),
+        ("SCHEMA_REGISTRY_AUTO_REGISTER", "false"),
+    ])
+    .expect("a read-only producer with the latest version");
+    assert!(config.schema_registry_use_latest);
+    assert!(
+        !Config::from_pairs(&[])
+            .expect("defaults")
+            .schema_registry_use_latest
+    );
+}
+
+#[test]
 fn help_lists_every_variable_with_its_default() {
     let help = help_text();
     for var in VARIABLES {

@@ -80,6 +80,13 @@ variables! {
         parse: parse::boolean,
         help: "true: register the schema at start-up; false: only look up its id under the subject and never write to the registry (the schema must be registered already)",
     },
+    /// Whether the producer writes with the subject's latest version instead of its own schema.
+    schema_registry_use_latest: bool {
+        name: "SCHEMA_REGISTRY_USE_LATEST",
+        default: "false",
+        parse: parse::boolean,
+        help: "true: produce with the subject's latest version (GET /subjects/<subject>/versions/latest) if a User can be written with it: a record whose name is a string and whose other fields have defaults, written from those defaults; needs SCHEMA_REGISTRY_AUTO_REGISTER=false (it never writes to the registry)",
+    },
     /// How often a failed registry request is retried.
     schema_registry_retries: u32 {
         name: "SCHEMA_REGISTRY_RETRIES",

@@ -1,5 +1,6 @@
-//! From a Kafka payload to a `User`: Confluent framing, writer schema by id (fetched from the
-//! registry once per id), Avro decoding with resolution. Shared by both consumers.
+//! From a Kafka payload to a `User`: Confluent framing (the 5-byte prefix, or a
+//! `__value_schema_id` header), writer schema by id or GUID (fetched from the registry once
+//! per id or GUID), Avro decoding with resolution. Shared by both consumers.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -11,7 +12,8 @@ use super::unknown_ids::UnknownSchemaIds;
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
 use crate::format::{
-    decode_framed, AvroError, AvroErrorKind, FrameError, User, UserCodec, WriterSchema,
+    canonical_form, locate_datum, AvroError, AvroErrorKind, FrameError, OwnSchema, SchemaRef, User,
+    UserCodec, WriterSchema,
 };
 use crate::ops::health::STALL_AFTER;
 use crate::ops::log_target;
@@ -25,32 +27,42 @@ pub enum DecodeError {
     Frame(FrameError),
     /// The writer schema could not be fetched yet; waited out, never the record's fault.
     Registry {
-        /// The schema id in the message.
-        id: u32,
+        /// The schema id or GUID in the message.
+        id: SchemaRef,
         /// What the registry said.
         error: RegistryError,
     },
     /// The registry, healthy and serving this daemon's own schema, has answered 404 for this
     /// id for the whole grace period: the record's fault.
     UnknownSchema {
-        /// The schema id in the message.
-        id: u32,
+        /// The schema id or GUID in the message.
+        id: SchemaRef,
         /// How long the 404s lasted at least.
         grace: Duration,
     },
     /// The writer schema is not a usable Avro schema.
     Schema {
-        /// The schema id in the message.
-        id: u32,
+        /// The schema id or GUID in the message.
+        id: SchemaRef,
         /// Why it is unusable.
         error: AvroError,
     },
     /// The body does not decode with the writer schema into a `User`.
     Body {
-        /// The schema id in the message.
-        id: u32,
+        /// The schema id or GUID in the message.
+        id: SchemaRef,
         /// What was wrong with the body.
         error: AvroError,
+    },
+    /// The message names its writer schema by GUID, and the registry — healthy, serving this
+    /// daemon's own schema by id — has no `/schemas/guids/…` endpoint (Apicurio). Not the
+    /// record's fault, so never skipped: dead-lettered under `ON_DECODE_ERROR=dlq`, otherwise
+    /// the daemon stops.
+    NoGuidSupport {
+        /// The GUID in the message.
+        id: SchemaRef,
+        /// What the registry answered.
+        error: RegistryError,
     },
 }
 
@@ -72,7 +84,14 @@ impl fmt::Display for DecodeError {
                 "writer schema {id} is unknown to the registry (HTTP 404 for at least {grace:?} while it served this daemon's own schema)"
             ),
             DecodeError::Schema { id, error } => write!(f, "writer schema {id}: {error}"),
-            DecodeError::Body { id, error } => write!(f, "schema id {id}: {error}"),
+            DecodeError::Body { id: SchemaRef::Id(id), error } => {
+                write!(f, "schema id {id}: {error}")
+            }
+            DecodeError::Body { id, error } => write!(f, "schema {id}: {error}"),
+            DecodeError::NoGuidSupport { id, error } => write!(
+                f,
+                "writer schema {id} (from the __value_schema_id header) cannot be fetched: the schema registry has no GUID endpoint ({error}); it needs a registry that serves GET /schemas/guids/{{guid}} (Confluent 8+)"
+            ),
         }
     }
 }
@@ -89,20 +108,27 @@ const _: () = assert!(MAX_RETRY_WAIT.as_secs() < STALL_AFTER.as_secs());
 /// While the registry stays in one state, it is reported again this often.
 const STILL_WAITING_EVERY: Duration = Duration::from_secs(60);
 
-/// Decodes payloads for one consumer; caches writer schemas by id.
+/// How long the registry's lack of a GUID endpoint is believed before it is asked again (a
+/// registry upgraded in place): bounds the requests a flood of GUID-framed records costs.
+const NO_GUID_SUPPORT_FOR: Duration = Duration::from_secs(60);
+
+/// Decodes payloads for one consumer; caches writer schemas by id and GUID.
 pub(crate) struct MessageDecoder<'a> {
     registry: &'a SchemaRegistryClient,
     codec: &'a UserCodec,
     /// Schema ids never change their schema, so a fetched one is kept for the run — and so is
     /// a refusal: a schema that cannot become `User` is fetched once, not once per message.
-    schemas: HashMap<u32, Result<Arc<WriterSchema>, AvroError>>,
+    /// A GUID names one schema for good too.
+    schemas: HashMap<SchemaRef, Result<Arc<WriterSchema>, AvroError>>,
     /// The schema of the previous message: nearly always the one the next message needs.
-    last: Option<(u32, Arc<WriterSchema>)>,
+    last: Option<(SchemaRef, Arc<WriterSchema>)>,
+    /// When the registry last showed it has no GUID endpoint, with what it answered.
+    no_guid_support: Option<(Instant, RegistryError)>,
     /// Ids the registry answered 404 for, shared with the other consumer.
     unknown: &'a UnknownSchemaIds,
-    /// The daemon's own schema id: if the registry still serves it, the registry is healthy
-    /// and its 404s can be believed.
-    own_schema_id: u32,
+    /// The schema the daemon writes with: if the registry still serves it under its id, the
+    /// registry is healthy and its 404s can be believed.
+    own: &'a OwnSchema,
 }
 
 impl<'a> MessageDecoder<'a> {
@@ -111,21 +137,27 @@ impl<'a> MessageDecoder<'a> {
         registry: &'a SchemaRegistryClient,
         codec: &'a UserCodec,
         unknown: &'a UnknownSchemaIds,
-        own_schema_id: u32,
+        own: &'a OwnSchema,
     ) -> MessageDecoder<'a> {
         MessageDecoder {
             registry,
             codec,
             schemas: HashMap::new(),
             last: None,
+            no_guid_support: None,
             unknown,
-            own_schema_id,
+            own,
         }
     }
 
-    /// Decodes one payload (`None` for a null value).
-    pub(crate) fn decode(&mut self, payload: Option<&[u8]>) -> Result<User, DecodeError> {
-        let (id, datum) = decode_framed(payload).map_err(DecodeError::Frame)?;
+    /// Decodes one payload (`None` for a null value), whose writer schema the value's
+    /// `__value_schema_id` header names if it has one, else the payload's prefix.
+    pub(crate) fn decode(
+        &mut self,
+        payload: Option<&[u8]>,
+        schema_id_header: Option<&[u8]>,
+    ) -> Result<User, DecodeError> {
+        let (id, datum) = locate_datum(payload, schema_id_header).map_err(DecodeError::Frame)?;
         // Moved out and back rather than cloned: no reference-count traffic per record.
         let writer = match self.last.take() {
             Some((last_id, schema)) if last_id == id => schema,
@@ -145,6 +177,7 @@ impl<'a> MessageDecoder<'a> {
     pub(crate) fn decode_patiently(
         &mut self,
         payload: Option<&[u8]>,
+        schema_id_header: Option<&[u8]>,
         shutdown: &Shutdown,
         stats: &ConsumerStats,
         describe: impl Fn() -> String,
@@ -154,7 +187,7 @@ impl<'a> MessageDecoder<'a> {
             &REGISTRY_OUTAGE_BACKOFF,
             shutdown,
             Some(&stats.heartbeat),
-            |_| match self.decode(payload) {
+            |_| match self.decode(payload, schema_id_header) {
                 Err(e) if e.is_transient() => ControlFlow::Continue(e),
                 outcome => ControlFlow::Break(outcome),
             },
@@ -183,7 +216,7 @@ impl<'a> MessageDecoder<'a> {
         outcome
     }
 
-    fn writer_schema(&mut self, id: u32) -> Result<Arc<WriterSchema>, DecodeError> {
+    fn writer_schema(&mut self, id: SchemaRef) -> Result<Arc<WriterSchema>, DecodeError> {
         if let Some(known) = self.schemas.get(&id) {
             return known
                 .clone()
@@ -194,8 +227,23 @@ impl<'a> MessageDecoder<'a> {
         if self.unknown.is_confirmed(id, now) {
             return Err(DecodeError::UnknownSchema { id, grace });
         }
-        let text = match self.registry.schema_by_id(id) {
+        if let (SchemaRef::Guid(_), Some((since, error))) = (id, &self.no_guid_support) {
+            if now.saturating_duration_since(*since) < NO_GUID_SUPPORT_FOR {
+                let error = error.clone();
+                return Err(DecodeError::NoGuidSupport { id, error });
+            }
+        }
+        let text = match self.registry.schema(id) {
             Ok(text) => text,
+            // Only believed of a healthy registry: a wrong URL or a proxy in between answers
+            // every path with a bare 404, and that is waited out like any outage.
+            Err(error) if matches!(id, SchemaRef::Guid(_)) && error.is_missing_endpoint() => {
+                if self.registry_serves_own_schema() {
+                    self.no_guid_support = Some((now, error.clone()));
+                    return Err(DecodeError::NoGuidSupport { id, error });
+                }
+                return Err(DecodeError::Registry { id, error });
+            }
             Err(error) if error.is_not_found() => {
                 if self.unknown.not_found(id, now) && self.registry_serves_own_schema() {
                     self.unknown.confirm(id, now);
@@ -224,10 +272,10 @@ impl<'a> MessageDecoder<'a> {
     /// same, healthy registry, and its 404 for another id can be believed.
     fn registry_serves_own_schema(&self) -> bool {
         self.registry
-            .schema_by_id(self.own_schema_id)
+            .schema_by_id(self.own.id)
             .ok()
-            .and_then(|text| self.codec.writer_schema(&text).ok())
-            .is_some_and(|schema| schema.is_reader_schema())
+            .and_then(|text| canonical_form(&text).ok())
+            .is_some_and(|canonical| canonical == self.own.canonical)
     }
 }
 
@@ -238,25 +286,31 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::format::{UserLayout, USER_SCHEMA_JSON};
 
-    /// A registry on a local port that answers every request with `schema` and counts them.
-    fn registry_serving(schema: &str) -> (String, Arc<AtomicUsize>) {
+    /// A registry on a local port that answers each request with `answer(request line)`
+    /// (status and body) and counts them.
+    fn registry_answering(
+        answer: impl Fn(&str) -> (u16, String) + Send + 'static,
+    ) -> (String, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let requests = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&requests);
-        let body = serde_json::json!({ "schema": schema }).to_string();
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
                 let mut reader = BufReader::new(&stream);
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
                 let mut line = String::new();
                 while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
                     line.clear();
                 }
                 counted.fetch_add(1, Ordering::SeqCst);
+                let (status, body) = answer(&request_line);
                 let _ = write!(
                     &stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             }
@@ -264,23 +318,140 @@ mod tests {
         (url, requests)
     }
 
+    /// A registry that answers every request with `schema`.
+    fn registry_serving(schema: &str) -> (String, Arc<AtomicUsize>) {
+        let body = serde_json::json!({ "schema": schema }).to_string();
+        registry_answering(move |_| (200, body.clone()))
+    }
+
+    fn decoder_test<T>(url: &str, test: impl FnOnce(&mut MessageDecoder<'_>) -> T) -> T {
+        let registry =
+            SchemaRegistryClient::new(url, None, 0, Shutdown::new()).expect("registry client");
+        let codec = UserCodec::new().expect("codec");
+        let unknown = UnknownSchemaIds::new(Duration::from_secs(30));
+        let own = own_schema(&codec);
+        let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, &own);
+        test(&mut decoder)
+    }
+
+    /// Our own schema under id 1.
+    fn own_schema(codec: &UserCodec) -> OwnSchema {
+        OwnSchema {
+            id: 1,
+            canonical: codec.reader_canonical().to_string(),
+            layout: UserLayout::own(),
+        }
+    }
+
+    const GUID: &str = "0b8f3d3c-1111-2222-3333-444455556666";
+
+    fn guid_header() -> Vec<u8> {
+        let mut header = vec![1];
+        header.extend_from_slice(uuid::Uuid::parse_str(GUID).expect("uuid").as_bytes());
+        header
+    }
+
     #[test]
     fn a_refused_writer_schema_is_fetched_once_and_every_message_of_its_id_is_an_error() {
         let no_name = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"long"}]}"#;
         let (url, requests) = registry_serving(no_name);
+        decoder_test(&url, |decoder| {
+            for _ in 0..5 {
+                match decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02]), None) {
+                    Err(DecodeError::Schema {
+                        id: SchemaRef::Id(7),
+                        error,
+                    }) => assert!(error.to_string().contains("no field `name`"), "{error}"),
+                    other => panic!("expected a schema error, got {other:?}"),
+                }
+            }
+        });
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "fetched once");
+    }
+
+    #[test]
+    fn a_guid_header_is_resolved_by_guid_once_and_the_payload_is_all_datum() {
+        // Four ints before the name: the datum begins 0x00 0x00 0x00 0x00, like a prefix.
+        let ints_first = r#"{"type":"record","name":"User","fields":[{"name":"a","type":"int"},{"name":"b","type":"int"},{"name":"c","type":"int"},{"name":"d","type":"int"},{"name":"name","type":"string"}]}"#;
+        let body = serde_json::json!({ "schema": ints_first }).to_string();
+        let (url, requests) = registry_answering(move |line| {
+            if line.starts_with(&format!("GET /schemas/guids/{GUID} ")) {
+                (200, body.clone())
+            } else {
+                (500, String::new())
+            }
+        });
+        let datum = b"\x00\x00\x00\x00\x0cuser_1";
+        decoder_test(&url, |decoder| {
+            for _ in 0..3 {
+                let user = decoder.decode(Some(datum), Some(&guid_header()));
+                assert_eq!(user, Ok(User::numbered(1)));
+            }
+        });
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "fetched once");
+    }
+
+    #[test]
+    fn a_registry_without_a_guid_endpoint_is_named_and_asked_again_only_after_a_while() {
+        let own = serde_json::json!({ "schema": USER_SCHEMA_JSON }).to_string();
+        let (url, requests) = registry_answering(move |line| {
+            if line.starts_with("GET /schemas/ids/1 ") {
+                (200, own.clone())
+            } else {
+                (404, String::new())
+            }
+        });
+        decoder_test(&url, |decoder| {
+            for _ in 0..3 {
+                match decoder.decode(Some(b"\x02a"), Some(&guid_header())) {
+                    Err(error @ DecodeError::NoGuidSupport { .. }) => {
+                        assert!(!error.is_transient());
+                        assert!(error.to_string().contains("no GUID endpoint"), "{error}");
+                    }
+                    other => panic!("expected no GUID support, got {other:?}"),
+                }
+            }
+        });
+        // The GUID, then the own schema to believe the 404; then nothing for a while.
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_bare_404_for_a_guid_from_a_registry_that_forgot_everything_is_waited_out() {
+        let (url, _) = registry_answering(|_| (404, String::new()));
+        decoder_test(&url, |decoder| {
+            let outcome = decoder.decode(Some(b"\x02a"), Some(&guid_header()));
+            assert!(
+                matches!(&outcome, Err(e @ DecodeError::Registry { .. }) if e.is_transient()),
+                "{outcome:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn an_unknown_guid_is_an_unknown_schema_like_an_unknown_id() {
+        let own = serde_json::json!({ "schema": USER_SCHEMA_JSON }).to_string();
+        let (url, _) = registry_answering(move |line| {
+            if line.starts_with("GET /schemas/ids/1 ") {
+                (200, own.clone())
+            } else {
+                (
+                    404,
+                    r#"{"error_code":40403,"message":"Schema not found"}"#.to_string(),
+                )
+            }
+        });
         let registry =
             SchemaRegistryClient::new(&url, None, 0, Shutdown::new()).expect("registry client");
         let codec = UserCodec::new().expect("codec");
-        let unknown = UnknownSchemaIds::new(Duration::from_secs(30));
-        let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, 1);
-        for _ in 0..5 {
-            match decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02])) {
-                Err(DecodeError::Schema { id: 7, error }) => {
-                    assert!(error.to_string().contains("no field `name`"), "{error}")
-                }
-                other => panic!("expected a schema error, got {other:?}"),
+        let unknown = UnknownSchemaIds::new(Duration::ZERO);
+        let own = own_schema(&codec);
+        let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, &own);
+        match decoder.decode(Some(b"\x02a"), Some(&guid_header())) {
+            Err(DecodeError::UnknownSchema { id, .. }) => {
+                assert_eq!(id.to_string(), format!("guid {GUID}"))
             }
+            other => panic!("expected an unknown schema, got {other:?}"),
         }
-        assert_eq!(requests.load(Ordering::SeqCst), 1, "fetched once");
     }
 }

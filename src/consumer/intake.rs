@@ -14,7 +14,7 @@ use crate::app::shutdown::Shutdown;
 use crate::audit::stamp::find_stamp;
 use crate::audit::FoundStamp;
 use crate::config::{Config, OnDecodeError};
-use crate::format::{User, UserCodec};
+use crate::format::{OwnSchema, User, UserCodec, VALUE_SCHEMA_ID_HEADER};
 use crate::ops::log_target;
 use crate::ops::stats::{bump, ConsumerStats};
 use crate::producer::DeadLetters;
@@ -45,20 +45,15 @@ pub(crate) struct Intake<'a> {
     pub(crate) dead_letters: Option<&'a DeadLetters>,
     /// Ids the registry answered 404 for, shared by both consumers.
     pub(crate) unknown_ids: &'a UnknownSchemaIds,
-    /// The id the daemon's own schema was registered under.
-    pub(crate) own_schema_id: u32,
+    /// The schema the daemon writes with.
+    pub(crate) own_schema: &'a OwnSchema,
     pub(crate) shutdown: &'a Shutdown,
 }
 
 impl<'a> Intake<'a> {
     /// A decoder with its own schema cache, for one consumer.
     pub(crate) fn decoder(&self) -> MessageDecoder<'a> {
-        MessageDecoder::new(
-            self.registry,
-            self.codec,
-            self.unknown_ids,
-            self.own_schema_id,
-        )
+        MessageDecoder::new(self.registry, self.codec, self.unknown_ids, self.own_schema)
     }
 
     /// Decodes `message` and, if it cannot be decoded, applies `ON_DECODE_ERROR`.
@@ -82,13 +77,29 @@ impl<'a> Intake<'a> {
                 message.topic()
             )
         };
-        let Some(outcome) =
-            decoder.decode_patiently(message.payload(), self.shutdown, stats, describe)
-        else {
+        let Some(outcome) = decoder.decode_patiently(
+            message.payload(),
+            schema_id_header(message),
+            self.shutdown,
+            stats,
+            describe,
+        ) else {
             return Ok(None);
         };
         if let Err(error) = &outcome {
             match self.config.on_decode_error {
+                // The registry's shortcoming, not the record's: skipping would lose it.
+                OnDecodeError::Skip | OnDecodeError::Fail
+                    if matches!(error, DecodeError::NoGuidSupport { .. }) =>
+                {
+                    return Err(LoopError::RegistryLacksGuids {
+                        client: name,
+                        topic: message.topic().to_string(),
+                        partition,
+                        offset,
+                        error: Box::new(error.clone()),
+                    })
+                }
                 OnDecodeError::Skip => {}
                 OnDecodeError::Fail => {
                     return Err(LoopError::Undecodable {
@@ -125,6 +136,17 @@ impl<'a> Intake<'a> {
                 .and_then(|headers| find_stamp(headers.iter().map(|h| (h.key, h.value)))),
         }))
     }
+}
+
+/// The value of the message's last `__value_schema_id` header that has a value, as Confluent's
+/// deserializer reads it (`lastHeader`; a null one means no header).
+fn schema_id_header<'m>(message: &'m BorrowedMessage<'_>) -> Option<&'m [u8]> {
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .filter(|header| header.key == VALUE_SCHEMA_ID_HEADER)
+        .filter_map(|header| header.value)
+        .last()
 }
 
 /// Logs one handled record under the consumer's own target — `received {'name': …} (p=…, o=…)`

@@ -1,4 +1,4 @@
-//! Schema ids the registry answered 404 for. Such an answer is the record's fault only when
+//! Schema ids (and GUIDs) the registry answered 404 for. Such an answer is the record's fault only when
 //! it lasts: a restarted in-memory registry, a restored backup, a lagging follower or a wrong
 //! URL answer 404 too. An id becomes *confirmed* unknown once its 404s have lasted the grace
 //! period (`SCHEMA_NOT_FOUND_GRACE_S`) and the registry meanwhile still serves the daemon's
@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use crate::format::SchemaRef;
 
 /// How long a confirmed unknown id is answered from memory.
 const CONFIRMED_FOR: Duration = Duration::from_secs(300);
@@ -28,7 +30,7 @@ enum Entry {
 #[derive(Debug)]
 pub(crate) struct UnknownSchemaIds {
     grace: Duration,
-    entries: Mutex<HashMap<u32, Entry>>,
+    entries: Mutex<HashMap<SchemaRef, Entry>>,
 }
 
 impl UnknownSchemaIds {
@@ -44,17 +46,17 @@ impl UnknownSchemaIds {
         self.grace
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Entry>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<SchemaRef, Entry>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether `id` is confirmed unknown (no need to ask the registry again).
-    pub(crate) fn is_confirmed(&self, id: u32, now: Instant) -> bool {
+    pub(crate) fn is_confirmed(&self, id: SchemaRef, now: Instant) -> bool {
         matches!(self.entries().get(&id), Some(Entry::Confirmed { until }) if *until > now)
     }
 
     /// Records a 404 for `id`; returns whether its 404s have lasted the grace period.
-    pub(crate) fn not_found(&self, id: u32, now: Instant) -> bool {
+    pub(crate) fn not_found(&self, id: SchemaRef, now: Instant) -> bool {
         let mut entries = self.entries();
         if !entries.contains_key(&id) && entries.len() >= MAX_TRACKED {
             let grace = self.grace;
@@ -83,7 +85,7 @@ impl UnknownSchemaIds {
     }
 
     /// Confirms `id` unknown from `now` on.
-    pub(crate) fn confirm(&self, id: u32, now: Instant) {
+    pub(crate) fn confirm(&self, id: SchemaRef, now: Instant) {
         self.entries().insert(
             id,
             Entry::Confirmed {
@@ -93,7 +95,7 @@ impl UnknownSchemaIds {
     }
 
     /// The registry knows `id` after all.
-    pub(crate) fn found(&self, id: u32) {
+    pub(crate) fn found(&self, id: SchemaRef) {
         self.entries().remove(&id);
     }
 }
@@ -102,26 +104,28 @@ impl UnknownSchemaIds {
 mod tests {
     use super::*;
 
+    const SEVEN: SchemaRef = SchemaRef::Id(7);
+
     #[test]
     fn an_id_is_unknown_only_after_its_404s_last_the_grace_period() {
         let ids = UnknownSchemaIds::new(Duration::from_secs(30));
         let t0 = Instant::now();
-        assert!(!ids.not_found(7, t0));
-        assert!(!ids.not_found(7, t0 + Duration::from_secs(29)));
-        assert!(ids.not_found(7, t0 + Duration::from_secs(30)));
-        assert!(!ids.is_confirmed(7, t0 + Duration::from_secs(30)));
-        ids.confirm(7, t0 + Duration::from_secs(30));
-        assert!(ids.is_confirmed(7, t0 + Duration::from_secs(31)));
-        assert!(!ids.is_confirmed(7, t0 + Duration::from_secs(30) + CONFIRMED_FOR));
+        assert!(!ids.not_found(SEVEN, t0));
+        assert!(!ids.not_found(SEVEN, t0 + Duration::from_secs(29)));
+        assert!(ids.not_found(SEVEN, t0 + Duration::from_secs(30)));
+        assert!(!ids.is_confirmed(SEVEN, t0 + Duration::from_secs(30)));
+        ids.confirm(SEVEN, t0 + Duration::from_secs(30));
+        assert!(ids.is_confirmed(SEVEN, t0 + Duration::from_secs(31)));
+        assert!(!ids.is_confirmed(SEVEN, t0 + Duration::from_secs(30) + CONFIRMED_FOR));
     }
 
     #[test]
     fn a_found_id_starts_over() {
         let ids = UnknownSchemaIds::new(Duration::from_secs(30));
         let t0 = Instant::now();
-        ids.not_found(7, t0);
-        ids.found(7);
-        assert!(!ids.not_found(7, t0 + Duration::from_secs(31)));
+        ids.not_found(SEVEN, t0);
+        ids.found(SEVEN);
+        assert!(!ids.not_found(SEVEN, t0 + Duration::from_secs(31)));
     }
 
     #[test]
@@ -129,7 +133,7 @@ mod tests {
         let ids = UnknownSchemaIds::new(Duration::from_secs(30));
         let t0 = Instant::now();
         for id in 0..(3 * MAX_TRACKED as u32) {
-            assert!(!ids.not_found(id, t0 + Duration::from_millis(u64::from(id))));
+            assert!(!ids.not_found(SchemaRef::Id(id), t0 + Duration::from_millis(u64::from(id))));
         }
         assert!(ids.entries().len() <= MAX_TRACKED);
     }

@@ -20,6 +20,7 @@ use std::fmt;
 use apache_avro::Schema;
 
 use super::admission::{admit, Plan};
+use super::layout::UserLayout;
 use super::resolve::read_user;
 use super::user::{User, USER_SCHEMA_JSON};
 use super::varint::{read_long, write_long, VarintError};
@@ -132,6 +133,23 @@ impl UserCodec {
         })
     }
 
+    /// How to write a `User` with `schema_text` (the subject's latest version): it must be a
+    /// record whose `name` is a string and whose other fields have defaults (see
+    /// `format/layout.rs`), and its records must read back as `User`s. Also returns the
+    /// schema's canonical form, which names it for the consumers' registry health check.
+    pub fn layout_for(&self, schema_text: &str) -> Result<(UserLayout, String), AvroError> {
+        let schema = Schema::parse_str(schema_text)
+            .map_err(|e| schema_error(format!("the schema is not valid Avro: {e}")))?;
+        let layout = UserLayout::of(&schema)?;
+        admit(&schema)?;
+        Ok((layout, schema.canonical_form()))
+    }
+
+    /// The Parsing Canonical Form of our own schema.
+    pub fn reader_canonical(&self) -> &str {
+        &self.reader_canonical
+    }
+
     /// Appends the Avro encoding of `user` to `out` (direct path).
     pub fn encode(&self, user: &User, out: &mut Vec<u8>) {
         write_long(user.name.len() as i64, out);
@@ -159,6 +177,13 @@ impl UserCodec {
     pub fn decode_generic(&self, writer: &WriterSchema, datum: &[u8]) -> Result<User, AvroError> {
         read_user(&writer.plan, datum)
     }
+}
+
+/// The Parsing Canonical Form of `schema_text`, which two texts of one schema share.
+pub fn canonical_form(schema_text: &str) -> Result<String, AvroError> {
+    Schema::parse_str(schema_text)
+        .map(|schema| schema.canonical_form())
+        .map_err(|e| schema_error(format!("not a valid Avro schema: {e}")))
 }
 
 fn schema_error(message: String) -> AvroError {

@@ -1,13 +1,15 @@
 //! What a record looks like on the wire: the Confluent frame (magic byte, schema id) written
 //! by hand ([`frame`]), the `User` record and its schema ([`user`]), and its Avro encoding
 //! ([`avro`]), with schema resolution for other writers: which writer schemas can become a
-//! `User` ([`admission`]) and the bounded decoder that reads them ([`resolve`]).
+//! `User` ([`admission`]) and the bounded decoder that reads them ([`resolve`]); and how a
+//! `User` is written with another schema, the subject's latest version ([`layout`]).
 
 mod admission;
 mod avro;
 #[cfg(test)]
 mod bounds_tests;
 mod frame;
+mod layout;
 mod nodes;
 #[cfg(test)]
 mod resolution_tests;
@@ -15,6 +17,10 @@ mod resolve;
 mod user;
 mod varint;
 
-pub use avro::{AvroError, AvroErrorKind, UserCodec, WriterSchema};
-pub use frame::{decode_framed, encode_framed, write_header, FrameError, HEADER_LEN, MAGIC_BYTE};
+pub use avro::{canonical_form, AvroError, AvroErrorKind, UserCodec, WriterSchema};
+pub use frame::{
+    decode_framed, encode_framed, locate_datum, parse_schema_id_header, write_header, FrameError,
+    SchemaRef, HEADER_LEN, MAGIC_BYTE, VALUE_SCHEMA_ID_HEADER,
+};
+pub use layout::{OwnSchema, UserLayout};
 pub use user::{User, USER_FULL_NAME, USER_SCHEMA_JSON};

@@ -1,5 +1,6 @@
-//! The dead-letter queue for `ON_DECODE_ERROR=dlq`: an undecodable message is copied, key and
-//! value untouched, to `<topic>.dlq` with headers naming where it came from and why it failed.
+//! The dead-letter queue for `ON_DECODE_ERROR=dlq`: an undecodable message is copied, key,
+//! value and headers untouched (a `__value_schema_id` header is half of a header-framed
+//! record), to `<topic>.dlq` with headers added naming where it came from and why it failed.
 //! The copy is acknowledged by all in-sync replicas before the source offset may move, so a
 //! poison message is never lost, only moved aside.
 
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
 use crate::app::retry::{retry_until_stopped, Backoff};
@@ -156,7 +157,7 @@ impl DeadLetters {
         acknowledged.is_some()
     }
 
-    /// Enqueues one copy with the origin headers; `None` if the queue refused it.
+    /// Enqueues one copy with the message's own headers and the origin headers; `None` if the queue refused it.
     fn enqueue(
         &self,
         message: &BorrowedMessage<'_>,
@@ -165,7 +166,9 @@ impl DeadLetters {
         offset: &str,
         reason: &str,
     ) -> Option<Arc<CopyFate>> {
-        let headers = OwnedHeaders::new()
+        let headers = message
+            .headers()
+            .map_or_else(OwnedHeaders::new, BorrowedHeaders::detach)
             .insert(Header {
                 key: HEADER_TOPIC,
                 value: Some(message.topic()),

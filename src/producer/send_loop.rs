@@ -30,7 +30,7 @@ use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
 use crate::audit::{Stamper, HEADER_AUDIT};
 use crate::config::Config;
-use crate::format::{write_header, User, UserCodec};
+use crate::format::{write_header, OwnSchema, User};
 use crate::kafka::{client_config_with, ClientEvents, ClientKind};
 use crate::ops::log_target;
 use crate::ops::stats::{bump, read, Stats};
@@ -74,8 +74,7 @@ fn create_producer<'a>(
 /// Runs the producer until shutdown (or `PRODUCE_COUNT` records), then flushes.
 pub(crate) fn run_producer(
     config: &Config,
-    schema_id: u32,
-    codec: &UserCodec,
+    own: &OwnSchema,
     shutdown: &Shutdown,
     stats: &Stats,
 ) -> Result<(), LoopError> {
@@ -106,10 +105,9 @@ pub(crate) fn run_producer(
             &stats.producer_heartbeat,
         );
         let outcome = match partitions {
-            Some(partitions) => SendLoop::new(
-                &producer, config, schema_id, codec, shutdown, stats, partitions,
-            )
-            .run(),
+            Some(partitions) => {
+                SendLoop::new(&producer, config, own, shutdown, stats, partitions).run()
+            }
             // Stopped before the topic's partitions were known: nothing was sent.
             None => Ok(()),
         };
@@ -138,8 +136,8 @@ impl Drop for SetOnDrop<'_> {
 struct SendLoop<'p, 'a> {
     producer: &'p Client<'a>,
     config: &'p Config,
-    schema_id: u32,
-    codec: &'p UserCodec,
+    /// The schema id in each record's prefix, and how the `User` is written.
+    own: &'p OwnSchema,
     shutdown: &'p Shutdown,
     stats: &'a Stats,
     /// A ticker rather than a sleep: the interval is kept even when a send takes a while,
@@ -160,8 +158,7 @@ impl<'p, 'a> SendLoop<'p, 'a> {
     fn new(
         producer: &'p Client<'a>,
         config: &'p Config,
-        schema_id: u32,
-        codec: &'p UserCodec,
+        own: &'p OwnSchema,
         shutdown: &'p Shutdown,
         stats: &'a Stats,
         partitions: PartitionCount,
@@ -169,8 +166,7 @@ impl<'p, 'a> SendLoop<'p, 'a> {
         SendLoop {
             producer,
             config,
-            schema_id,
-            codec,
+            own,
             shutdown,
             stats,
             ticker: (!config.produce_interval.is_zero())
@@ -224,8 +220,8 @@ impl<'p, 'a> SendLoop<'p, 'a> {
         self.user.name.clear();
         let _ = write!(self.user.name, "user_{}", self.next);
         self.payload.clear();
-        write_header(self.schema_id, &mut self.payload);
-        self.codec.encode(&self.user, &mut self.payload);
+        write_header(self.own.id, &mut self.payload);
+        self.own.layout.encode(&self.user, &mut self.payload);
         let key: &str = match &self.config.producer_key {
             Some(key) => key,
             None => Uuid::new_v4()

@@ -17,6 +17,7 @@ use super::error::RegistryError;
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
 use crate::config::Secret;
+use crate::format::SchemaRef;
 use crate::ops::log_target;
 
 /// Content type the Confluent API speaks.
@@ -48,8 +49,17 @@ struct SchemaResponse {
 }
 
 #[derive(Deserialize)]
+struct VersionResponse {
+    id: u32,
+    schema: String,
+    #[serde(rename = "schemaType")]
+    schema_type: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct ErrorResponse {
     message: Option<String>,
+    error_code: Option<u32>,
 }
 
 /// Talks to one registry; cheap to share by reference between threads.
@@ -124,6 +134,23 @@ impl SchemaRegistryClient {
         self.post_schema(&url, schema)
     }
 
+    /// The id and Avro schema text of the latest version under `subject`
+    /// (`GET /subjects/{subject}/versions/latest`), without writing to the registry. Retried
+    /// like [`Self::register`].
+    pub fn latest(&self, subject: &str) -> Result<(u32, String), RegistryError> {
+        let url = format!("{}/subjects/{subject}/versions/latest", self.base_url);
+        let request = format!("GET {url}");
+        let response = self.send(&request, self.retries, || self.http.get(&url))?;
+        let parsed: VersionResponse = parse_json(&request, response)?;
+        match parsed.schema_type.as_deref() {
+            None | Some("AVRO") => Ok((parsed.id, parsed.schema)),
+            Some(other) => Err(RegistryError::NotAvro {
+                schema: SchemaRef::Id(parsed.id),
+                schema_type: other.to_string(),
+            }),
+        }
+    }
+
     /// POSTs `{"schema": schema}` to `url` (with retries) and reads the `id` of the answer.
     fn post_schema(&self, url: &str, schema: &str) -> Result<u32, RegistryError> {
         let body = serde_json::json!({ "schema": schema }).to_string();
@@ -141,14 +168,24 @@ impl SchemaRegistryClient {
     /// Fetches the Avro schema text with the given id, in one attempt: the consumers wait
     /// out a failure themselves (with their heartbeat beating), so no retries are hidden here.
     pub fn schema_by_id(&self, id: u32) -> Result<String, RegistryError> {
-        let url = format!("{}/schemas/ids/{id}", self.base_url);
+        self.schema(SchemaRef::Id(id))
+    }
+
+    /// Fetches the Avro schema text an id (`GET /schemas/ids/{id}`) or a GUID
+    /// (`GET /schemas/guids/{guid}`, Confluent 8+) names, in one attempt like
+    /// [`Self::schema_by_id`].
+    pub fn schema(&self, schema: SchemaRef) -> Result<String, RegistryError> {
+        let url = match schema {
+            SchemaRef::Id(id) => format!("{}/schemas/ids/{id}", self.base_url),
+            SchemaRef::Guid(guid) => format!("{}/schemas/guids/{guid}", self.base_url),
+        };
         let request = format!("GET {url}");
         let response = self.send(&request, 0, || self.http.get(&url))?;
         let parsed: SchemaResponse = parse_json(&request, response)?;
         match parsed.schema_type.as_deref() {
             None | Some("AVRO") => Ok(parsed.schema),
             Some(other) => Err(RegistryError::NotAvro {
-                id,
+                schema,
                 schema_type: other.to_string(),
             }),
         }
@@ -222,18 +259,18 @@ impl SchemaRegistryClient {
         match builder.send() {
             Ok(response) if response.status().is_success() => Ok(response),
             Ok(response) if response.status().is_server_error() => {
-                Err(Attempt::Retryable(format!(
-                    "HTTP {}: {}",
-                    response.status().as_u16(),
-                    error_message(response)
-                )))
+                let status = response.status().as_u16();
+                let (message, _) = error_body(response);
+                Err(Attempt::Retryable(format!("HTTP {status}: {message}")))
             }
             Ok(response) => {
                 let status = response.status();
+                let (message, error_code) = error_body(response);
                 Err(Attempt::Final(RegistryError::Rejected {
                     request: request.to_string(),
                     status: status.as_u16(),
-                    message: rejection_message(status, response),
+                    message: rejection_message(status, message),
+                    error_code,
                 }))
             }
             Err(e) => Err(Attempt::Retryable(describe_transport_error(&e))),
@@ -278,8 +315,7 @@ fn parse_json<T: for<'de> Deserialize<'de>>(
     })
 }
 
-fn rejection_message(status: StatusCode, response: Response) -> String {
-    let message = error_message(response);
+fn rejection_message(status: StatusCode, message: String) -> String {
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         format!("{message} (check SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO)")
     } else {
@@ -287,14 +323,19 @@ fn rejection_message(status: StatusCode, response: Response) -> String {
     }
 }
 
-/// The registry's `message` field, or the start of the body.
-fn error_message(response: Response) -> String {
+/// The registry's `message` field, or the start of the body; and its `error_code`, if any.
+fn error_body(response: Response) -> (String, Option<u32>) {
     let text = bounded_text(response).unwrap_or_default();
-    match serde_json::from_str::<ErrorResponse>(&text) {
-        Ok(ErrorResponse { message: Some(m) }) => m,
+    let parsed = serde_json::from_str::<ErrorResponse>(&text).ok();
+    let error_code = parsed.as_ref().and_then(|p| p.error_code);
+    let message = match parsed {
+        Some(ErrorResponse {
+            message: Some(m), ..
+        }) => m,
         _ if text.trim().is_empty() => "(empty body)".to_string(),
         _ => truncate(&text),
-    }
+    };
+    (message, error_code)
 }
 
 /// reqwest's top-level message hides the cause ("error sending request"); walk the chain.

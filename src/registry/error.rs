@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::format::SchemaRef;
+
 /// A registry request that did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistryError {
@@ -22,6 +24,8 @@ pub enum RegistryError {
         status: u16,
         /// The registry's own message.
         message: String,
+        /// The Confluent `error_code` of the answer's body, if it had one.
+        error_code: Option<u32>,
     },
     /// A 2xx answer that is not what the API promises.
     BadResponse {
@@ -32,8 +36,8 @@ pub enum RegistryError {
     },
     /// The id names a schema that is not Avro: the writer's choice, not an outage.
     NotAvro {
-        /// The schema id.
-        id: u32,
+        /// The schema's id or GUID.
+        schema: SchemaRef,
         /// What the registry says it is.
         schema_type: String,
     },
@@ -48,6 +52,19 @@ impl RegistryError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, RegistryError::Rejected { status: 404, .. })
     }
+
+    /// Whether a 404 says the registry has no such *endpoint*, rather than no such schema: a
+    /// registry that serves the path answers an unknown schema with a Confluent error body
+    /// whose `error_code` is a 404xx (40403 "Schema not found"); Apicurio's ccompat API, which
+    /// has no `/schemas/guids/…`, answers with an empty body, and Confluent's own REST layer
+    /// answers an unmatched path with `error_code` 404.
+    pub fn is_missing_endpoint(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Rejected { status: 404, error_code, .. }
+                if !error_code.is_some_and(|code| code / 100 == 404)
+        )
+    }
 }
 
 impl fmt::Display for RegistryError {
@@ -58,14 +75,14 @@ impl fmt::Display for RegistryError {
                 "schema registry unreachable: {request} failed {attempts} times, last error: {error} \
                  (check SCHEMA_REGISTRY_URL and that the registry is running)"
             ),
-            RegistryError::Rejected { request, status, message } => {
+            RegistryError::Rejected { request, status, message, .. } => {
                 write!(f, "schema registry rejected {request}: HTTP {status}: {message}")
             }
             RegistryError::BadResponse { request, error } => {
                 write!(f, "schema registry gave an unexpected answer to {request}: {error}")
             }
-            RegistryError::NotAvro { id, schema_type } => {
-                write!(f, "schema {id} is of type {schema_type}, not AVRO")
+            RegistryError::NotAvro { schema, schema_type } => {
+                write!(f, "schema {schema} is of type {schema_type}, not AVRO")
             }
             RegistryError::Interrupted => write!(f, "schema registry request interrupted by shutdown"),
         }
@@ -73,3 +90,40 @@ impl fmt::Display for RegistryError {
 }
 
 impl std::error::Error for RegistryError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_found(error_code: Option<u32>) -> RegistryError {
+        RegistryError::Rejected {
+            request: "GET /schemas/guids/x".to_string(),
+            status: 404,
+            message: "(empty body)".to_string(),
+            error_code,
+        }
+    }
+
+    #[test]
+    fn a_404_without_a_schema_not_found_code_is_a_missing_endpoint() {
+        assert!(
+            not_found(None).is_missing_endpoint(),
+            "Apicurio: empty body"
+        );
+        assert!(
+            not_found(Some(404)).is_missing_endpoint(),
+            "Confluent: no such path"
+        );
+        for code in [40401, 40402, 40403] {
+            assert!(!not_found(Some(code)).is_missing_endpoint(), "{code}");
+            assert!(not_found(Some(code)).is_not_found());
+        }
+        let forbidden = RegistryError::Rejected {
+            request: "GET /schemas/guids/x".to_string(),
+            status: 403,
+            message: String::new(),
+            error_code: None,
+        };
+        assert!(!forbidden.is_missing_endpoint());
+    }
+}

@@ -279,21 +279,6 @@ fn handled(lines: &[String], group: Group) -> Vec<(i32, i64)> {
         .collect()
 }
 
-/// The figures of one group's `audit:` line at stop, by name.
-fn audit_summary(lines: &[String], group: &str) -> BTreeMap<String, u64> {
-    let line = lines
-        .iter()
-        .find(|l| l.contains(&format!("({group}): audited=")))
-        .unwrap_or_else(|| panic!("no audit: line for {group}"));
-    line.split_once("): ")
-        .expect("fields")
-        .1
-        .split_whitespace()
-        .filter_map(|f| f.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.parse().expect("number")))
-        .collect()
-}
-
 #[test]
 fn partitions_moving_away_and_back_lose_nothing_and_a_lost_session_shows_redeliveries() {
     let _cluster = require_stack();

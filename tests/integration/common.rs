@@ -794,3 +794,40 @@ pub fn run_java(name: &str, source: &str, args: &[String], stdin: &str) -> Strin
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// The figures of one group's `audit: <consumer> (<group>): audited=… lost=… …` line, logged
+/// at stop, by name.
+pub fn audit_summary(lines: &[String], group: &str) -> BTreeMap<String, u64> {
+    let line = lines
+        .iter()
+        .find(|l| l.contains(&format!("({group}): audited=")))
+        .unwrap_or_else(|| panic!("no audit: line for group {group}"));
+    line.split_once("): ")
+        .expect("fields")
+        .1
+        .split_whitespace()
+        .filter_map(|f| f.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().expect("number")))
+        .collect()
+}
+
+/// Asserts that an `audit:` summary found no fault: nothing lost, written twice or reordered.
+pub fn assert_audit_clean(figures: &BTreeMap<String, u64>, group: &str) {
+    for fault in [
+        "lost",
+        "lost_reported_by_producer",
+        "duplicate_writes",
+        "out_of_order",
+        "malformed",
+    ] {
+        assert_eq!(figures[fault], 0, "{group}: {fault} in {figures:?}");
+    }
+}
+
+/// The group ids [`daemon_env`] gives a topic's consumers, with the consumer each belongs to.
+pub fn groups_of(topic: &str) -> [(Group, String); 2] {
+    [
+        (Group::Single, format!("{topic}-g1")),
+        (Group::Batch, format!("{topic}-g2")),
+    ]
+}

@@ -4,8 +4,10 @@
 //! `security` (SASL_SSL, registry basic auth), `operations` (metrics, systemd notify, journald
 //! lines), `http_endpoint` (the metrics endpoint against idle and slow clients),
 //! `registry_faults` (a registry that refuses, hangs or forgot everything; read-only mode),
-//! `compression` (records other clients compressed), `partitioning` (keys where the Java
-//! client puts them), `subjects` (subject name strategies), `membership` (static members),
+//! `header_framing` (records whose schema a `__value_schema_id` header names),
+//! `use_latest` (producing with the subject's latest version), `compression` (records other
+//! clients compressed), `partitioning` (keys where the Java client puts them), `subjects`
+//! (subject name strategies), `membership` (static members),
 //! `interface` (names operators rely on, against README.md), `deploy_files` (systemd unit,
 //! Dockerfile, compose file, toolchain), `fuzz_decoder` (the decoding path on arbitrary input
 //! and generated writer schemas), `hostile_schema` (a recursive writer schema and a record
@@ -27,6 +29,7 @@ mod daemon;
 mod deploy_files;
 mod faults;
 mod fuzz_decoder;
+mod header_framing;
 mod hostile_schema;
 mod http_endpoint;
 mod interface;
@@ -39,3 +42,4 @@ mod registry_faults;
 mod security;
 mod stack;
 mod subjects;
+mod use_latest;

@@ -1,8 +1,11 @@
 //! A registry that fails mid-run without it being any record's fault — it refuses with
 //! 401/429/503, it accepts connections and never answers, it answers 404 for everything —
 //! is waited out: nothing is skipped, `/healthz` stays 200, and the wait shows in
-//! `registry_wait_seconds`. Faults come from an HTTP proxy in front of the real registry.
+//! `registry_wait_seconds`. Faults come from an HTTP proxy in front of the real registry,
+//! which also serves `GET /schemas/guids/{guid}` as Confluent 8 does (the local Apicurio has no
+//! such endpoint) for the `header_framing` tests.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,20 +27,23 @@ enum Mode {
 }
 
 /// An HTTP proxy in front of the registry whose answers a test switches.
-struct RegistryProxy {
-    port: u16,
+pub(crate) struct RegistryProxy {
+    pub(crate) port: u16,
     mode: Arc<Mutex<Mode>>,
     stopped: Arc<AtomicBool>,
     /// Requests read so far.
-    requests: Arc<AtomicUsize>,
+    pub(crate) requests: Arc<AtomicUsize>,
     /// While set, every write (a new version, config, mode, a delete) is refused with 403.
-    read_only: Arc<AtomicBool>,
+    pub(crate) read_only: Arc<AtomicBool>,
     /// Writes refused so far.
-    writes: Arc<AtomicUsize>,
+    pub(crate) writes: Arc<AtomicUsize>,
+    /// Schemas served by GUID (canonical UUID text → schema); any other GUID is answered
+    /// 404 with Confluent's `error_code` 40403.
+    guids: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl RegistryProxy {
-    fn start() -> RegistryProxy {
+    pub(crate) fn start() -> RegistryProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = listener.local_addr().expect("addr").port();
         let mode = Arc::new(Mutex::new(Mode::Pass));
@@ -48,6 +54,8 @@ impl RegistryProxy {
         let read_only = Arc::new(AtomicBool::new(false));
         let writes = Arc::new(AtomicUsize::new(0));
         let (only_reads, refused) = (Arc::clone(&read_only), Arc::clone(&writes));
+        let guids = Arc::new(Mutex::new(HashMap::new()));
+        let served = Arc::clone(&guids);
         thread::spawn(move || {
             for client in listener.incoming() {
                 if stop.load(Ordering::SeqCst) {
@@ -61,8 +69,9 @@ impl RegistryProxy {
                     read_only: Arc::clone(&only_reads),
                     refused: Arc::clone(&refused),
                 };
+                let guids = Arc::clone(&served);
                 thread::spawn(move || {
-                    let _ = serve(client, &mode, &stop, &counter, &guard);
+                    let _ = serve(client, &mode, &stop, &counter, &guard, &guids);
                 });
             }
         });
@@ -73,11 +82,20 @@ impl RegistryProxy {
             requests,
             read_only,
             writes,
+            guids,
         }
     }
 
     fn set(&self, mode: Mode) {
         *self.mode.lock().expect("mode") = mode;
+    }
+
+    /// Serves `schema` at `GET /schemas/guids/{guid}` from now on.
+    pub(crate) fn serve_guid(&self, guid: &str, schema: &str) {
+        self.guids
+            .lock()
+            .expect("guids")
+            .insert(guid.to_string(), schema.to_string());
     }
 }
 
@@ -117,6 +135,7 @@ fn serve(
     stop: &AtomicBool,
     requests: &AtomicUsize,
     guard: &Guard,
+    guids: &Mutex<HashMap<String, String>>,
 ) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(client.try_clone()?);
@@ -149,6 +168,29 @@ fn serve(
         write!(
             client,
             "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        return client.flush();
+    }
+    let guid = head.first().and_then(|line| {
+        let path = line.strip_prefix("GET ")?.split_whitespace().next()?;
+        Some(path.split_once("/schemas/guids/")?.1.to_string())
+    });
+    if let Some(guid) = guid {
+        let (status, body) = match guids.lock().expect("guids").get(&guid) {
+            Some(schema) => (
+                "200 OK",
+                serde_json::json!({ "schema": schema }).to_string(),
+            ),
+            None => (
+                "404 Not Found",
+                r#"{"error_code":40403,"message":"Schema not found"}"#.to_string(),
+            ),
+        };
+        let mut client = client;
+        write!(
+            client,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )?;
         return client.flush();
