@@ -60,13 +60,21 @@ impl<'a> Auditor<'a> {
             return;
         };
         let (ordered, event, stamp) = match (verdict, stamp) {
-            (Verdict::Redelivery, _) => {
+            (Verdict::Redelivery { starts }, _) => {
                 bump(&figures.redeliveries);
-                log::debug!(
-                    target: log_target::AUDIT,
-                    "audit: {}: p={partition} o={offset} handled again (redelivery)",
-                    self.name
-                );
+                if let Some(reread) = starts {
+                    let why = if reread.after_rebalance {
+                        "after the partition was revoked or lost"
+                    } else {
+                        "without a rebalance (the position moved back)"
+                    };
+                    log::info!(
+                        target: log_target::AUDIT,
+                        "audit: {}: p={partition} read again from o={offset}, {why}; handled up to o={} before: redeliveries (at-least-once)",
+                        self.name,
+                        reread.handled_up_to
+                    );
+                }
                 return;
             }
             (Verdict::Audited { ordered, event }, Some(stamp)) => (ordered, event, stamp),

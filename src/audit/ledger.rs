@@ -48,11 +48,23 @@ const EXPIRY_CHECK_EVERY: Duration = Duration::from_secs(60);
 /// What one handled record was, in the audit's eyes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// At an offset this process already handled in that partition.
-    Redelivery,
+    /// At an offset this process already handled in that partition. `starts`: the first of a
+    /// run of them, with why the partition is read again and how far it had been handled.
+    Redelivery { starts: Option<Reread> },
     /// Audited; `ordered`: its producer ran with idempotence and `acks=all`, so a duplicate or
     /// a reordering is a fault, not what at-least-once writing allows.
     Audited { ordered: bool, event: Event },
+}
+
+/// Why and from where a partition is read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reread {
+    /// The partition had been revoked or lost since its last record (a rebalance, a lost
+    /// session); otherwise the consumer's position moved back without one (a seek, an offset
+    /// reset).
+    pub(crate) after_rebalance: bool,
+    /// The highest offset this process had handled there.
+    pub(crate) handled_up_to: i64,
 }
 
 /// A sequence number compared with what came before in its (run, partition).
@@ -93,6 +105,8 @@ struct Ownership {
     handled_up_to: i64,
     /// False after a revocation, until the next record.
     continuous: bool,
+    /// The last record was a redelivery.
+    rereading: bool,
     /// Bumped when another member handled records here meanwhile.
     epoch: u64,
 }
@@ -187,12 +201,19 @@ impl Ledger {
         let owner = self.partitions.entry(partition).or_insert(Ownership {
             handled_up_to: offset - 1,
             continuous: true,
+            rereading: false,
             epoch: 0,
         });
         if offset <= owner.handled_up_to {
+            let starts = (!owner.rereading).then_some(Reread {
+                after_rebalance: !owner.continuous,
+                handled_up_to: owner.handled_up_to,
+            });
             owner.continuous = true;
-            return Some(Verdict::Redelivery);
+            owner.rereading = true;
+            return Some(Verdict::Redelivery { starts });
         }
+        owner.rereading = false;
         if !owner.continuous && offset > owner.handled_up_to + 1 {
             owner.epoch += 1;
         }

@@ -42,7 +42,7 @@ impl Feed {
     fn event(&mut self, partition: i32, offset: i64, sequence: u64) -> Event {
         match self.at(partition, offset, stamp(1, sequence, 0)) {
             Verdict::Audited { event, .. } => event,
-            Verdict::Redelivery => panic!("offset {offset} judged a redelivery"),
+            Verdict::Redelivery { .. } => panic!("offset {offset} judged a redelivery"),
         }
     }
 
@@ -137,15 +137,34 @@ fn an_offset_handled_before_is_a_redelivery_and_not_a_duplicate() {
     }
     f.ledger.revoked(&[0]);
     // The group restarts the partition at offset 6: 6..=9 again, then new records.
-    for i in 6..10 {
+    assert_eq!(
+        f.at(0, 6, stamp(1, 6, 0)),
+        Verdict::Redelivery {
+            starts: Some(Reread {
+                after_rebalance: true,
+                handled_up_to: 9
+            })
+        }
+    );
+    for i in 7..10 {
         assert_eq!(
             f.at(0, i, stamp(1, i as u64, 0)),
-            Verdict::Redelivery,
+            Verdict::Redelivery { starts: None },
             "offset {i}"
         );
     }
     assert_eq!(f.event(0, 10, 10), Event::InOrder);
     assert!(f.later(GRACE).is_empty());
+    // Moved back without a rebalance (a seek): said so.
+    assert_eq!(
+        f.at(0, 3, stamp(1, 3, 0)),
+        Verdict::Redelivery {
+            starts: Some(Reread {
+                after_rebalance: false,
+                handled_up_to: 10
+            })
+        }
+    );
 }
 
 #[test]
@@ -211,10 +230,10 @@ fn runs_and_partitions_are_audited_apart() {
 fn unstamped_records_are_not_judged_but_count_as_handled() {
     let mut f = Feed::new();
     assert_eq!(f.ledger.observe(0, 5, None, f.now), None);
-    assert_eq!(
+    assert!(matches!(
         f.ledger.observe(0, 5, None, f.now),
-        Some(Verdict::Redelivery)
-    );
+        Some(Verdict::Redelivery { .. })
+    ));
     assert_eq!(f.event(0, 6, 0), Event::InOrder);
 }
 

@@ -386,6 +386,12 @@ fn partitions_moving_away_and_back_lose_nothing_and_a_lost_session_shows_redeliv
         assert_eq!(fa["redeliveries"], again, "{name}: redeliveries");
         if group == Group::Single {
             assert!(again > 0, "{name}: the lost session redelivered nothing");
+            assert!(
+                a.iter().any(|l| l.contains("single-message consumer: p=")
+                    && l.contains("read again from o=")
+                    && l.contains("after the partition was revoked or lost")),
+                "no line saying why records were read again"
+            );
         }
     }
 }
