@@ -7,6 +7,7 @@ use rdkafka::error::KafkaError;
 
 use crate::consumer::DecodeError;
 use crate::format::AvroError;
+use crate::kafka::TopicCheckError;
 use crate::registry::RegistryError;
 
 /// Exit status of a daemon that stopped cleanly (also when asked to stop during start-up).
@@ -70,6 +71,8 @@ pub enum StartError {
     },
     /// The dead-letter producer cannot be created.
     DeadLetterProducer(KafkaError),
+    /// A topic the daemon uses is missing, not permitted, or could not be checked.
+    Topics(TopicCheckError),
 }
 
 impl fmt::Display for StartError {
@@ -92,6 +95,7 @@ impl fmt::Display for StartError {
                 f,
                 "cannot look up the User schema under subject {subject}: {error}"
             ),
+            StartError::Topics(e) => e.fmt(f),
             StartError::DeadLetterProducer(e) => {
                 write!(
                     f,
