@@ -2,6 +2,7 @@
 //! whether that line was already logged, so `main` neither repeats it nor loses it.
 
 use std::fmt;
+use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 
@@ -129,6 +130,12 @@ pub enum LoopError {
         client: &'static str,
         error: KafkaError,
     },
+    /// The broker kept refusing the static member id (UNRELEASED_INSTANCE_ID).
+    InstanceIdHeld {
+        client: &'static str,
+        instance_id: String,
+        waited: Duration,
+    },
     /// A message could not be decoded and `ON_DECODE_ERROR=fail`.
     Undecodable {
         client: &'static str,
@@ -171,6 +178,15 @@ impl fmt::Display for LoopError {
                     .map_or_else(|| error.to_string(), |code| code.to_string());
                 write!(f, "{client}: fatal consumer error: {code}")
             }
+            LoopError::InstanceIdHeld {
+                client,
+                instance_id,
+                waited,
+            } => write!(
+                f,
+                "{client}: group.instance.id {instance_id} is still held by another member after {} s: another instance may run with the same CONSUMER_INSTANCE_ID (give each its own), or the broker's session timeout is longer than the wait",
+                waited.as_secs()
+            ),
             LoopError::Undecodable {
                 client,
                 topic,
