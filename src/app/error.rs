@@ -2,11 +2,13 @@
 //! whether that line was already logged, so `main` neither repeats it nor loses it.
 
 use std::fmt;
+use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 
 use crate::consumer::DecodeError;
 use crate::format::AvroError;
+use crate::kafka::TopicCheckError;
 use crate::registry::RegistryError;
 
 /// Exit status of a daemon that stopped cleanly (also when asked to stop during start-up).
@@ -105,6 +107,8 @@ pub enum StartError {
     },
     /// The dead-letter producer cannot be created.
     DeadLetterProducer(KafkaError),
+    /// A topic the daemon uses is missing, not permitted, or could not be checked.
+    Topics(TopicCheckError),
 }
 
 impl fmt::Display for StartError {
@@ -139,6 +143,7 @@ impl fmt::Display for StartError {
                 f,
                 "SCHEMA_REGISTRY_USE_LATEST=true but the latest version under subject {subject} (schema id {id}) does not fit: {error}"
             ),
+            StartError::Topics(e) => e.fmt(f),
             StartError::DeadLetterProducer(e) => {
                 write!(
                     f,
@@ -171,6 +176,12 @@ pub enum LoopError {
     FatalConsumer {
         client: &'static str,
         error: KafkaError,
+    },
+    /// The broker kept refusing the static member id (UNRELEASED_INSTANCE_ID).
+    InstanceIdHeld {
+        client: &'static str,
+        instance_id: String,
+        waited: Duration,
     },
     /// A message could not be decoded and `ON_DECODE_ERROR=fail`.
     Undecodable {
@@ -223,6 +234,15 @@ impl fmt::Display for LoopError {
                     .map_or_else(|| error.to_string(), |code| code.to_string());
                 write!(f, "{client}: fatal consumer error: {code}")
             }
+            LoopError::InstanceIdHeld {
+                client,
+                instance_id,
+                waited,
+            } => write!(
+                f,
+                "{client}: group.instance.id {instance_id} is still held by another member after {} s: another instance may run with the same CONSUMER_INSTANCE_ID (give each its own), or the broker's session timeout is longer than the wait",
+                waited.as_secs()
+            ),
             LoopError::Undecodable {
                 client,
                 topic,

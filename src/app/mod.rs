@@ -25,6 +25,8 @@ use crate::consumer::{
     run_batch_consumer, run_single_consumer, ConsumerKind, Intake, UnknownSchemaIds,
 };
 use crate::format::{OwnSchema, UserCodec, UserLayout, USER_FULL_NAME};
+use crate::kafka::topic_check::check_topics;
+use crate::kafka::TopicCheckError;
 use crate::ops::metrics::Groups;
 use crate::ops::monitor::run_monitor;
 use crate::ops::notify::Notifier;
@@ -60,6 +62,24 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         Err(e) => return start(StartError::RegistryClient(e)),
     };
     let notifier = Notifier::from_env();
+    // Before the schema is registered: nothing is written anywhere for a topic that is not
+    // there.
+    notifier.extend_start(
+        config.topic_check_timeout + START_MARGIN,
+        "checking the topics",
+    );
+    match check_topics(config, shutdown) {
+        Ok(()) => {}
+        // Stopped during the check: by a signal (a clean stop), or by a client error that
+        // was already logged (wrong credentials).
+        Err(TopicCheckError::Interrupted) => {
+            return match shutdown.reason() {
+                Some(StopReason::Failed(error)) => Err(DaemonError::Stopped(error)),
+                _ => Ok(()),
+            }
+        }
+        Err(e) => return start(StartError::Topics(e)),
+    }
     let subject = config
         .subject_name_strategy
         .subject(&config.topic, USER_FULL_NAME);

@@ -53,7 +53,7 @@ impl Backoff {
         self.first.saturating_mul(factor).min(self.max)
     }
 
-    fn delay(&self, attempt: u32) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
         let nominal = self.nominal(attempt);
         if !self.jitter || nominal.is_zero() {
             return nominal;

@@ -122,6 +122,34 @@ variables! {
         parse: parse::kafka_name,
         help: "topic the producer writes and both consumers read",
     },
+    /// Whether missing topics are created at start-up.
+    create_topics: bool {
+        name: "CREATE_TOPICS",
+        default: "false",
+        parse: parse::boolean,
+        help: "false: a missing topic (or <topic>.dlq with ON_DECODE_ERROR=dlq) stops the start with exit 1; true: the daemon creates it with CREATE_TOPIC_PARTITIONS and CREATE_TOPIC_REPLICATION_FACTOR",
+    },
+    /// Partitions of a topic the daemon creates (`None`: the brokers' `num.partitions`).
+    create_topic_partitions: Option<u32> {
+        name: "CREATE_TOPIC_PARTITIONS",
+        default: "",
+        parse: parse::optional(parse::number(1, 100_000)),
+        help: "partitions of a topic created with CREATE_TOPICS=true (1-100000); unset = the brokers' num.partitions",
+    },
+    /// Replication factor of a topic the daemon creates (`None`: the brokers' default).
+    create_topic_replication_factor: Option<u16> {
+        name: "CREATE_TOPIC_REPLICATION_FACTOR",
+        default: "",
+        parse: parse::optional(parse::number(1, 32_767)),
+        help: "replication factor of a topic created with CREATE_TOPICS=true (1-32767); unset = the brokers' default.replication.factor",
+    },
+    /// Longest wait for the brokers to answer the start-up topic check.
+    topic_check_timeout: Duration {
+        name: "TOPIC_CHECK_TIMEOUT_S",
+        default: "30",
+        parse: parse::seconds(1, 3_600),
+        help: "how long the start-up check (and creation) of the topics may wait for the brokers before the daemon stops with exit 1 (1-3600)",
+    },
     /// Group id of the single-message consumer.
     single_group_id: String {
         name: "CONSUMER_GROUP_ID_1",

@@ -17,7 +17,9 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::batch_buffer::{offsets_to_commit, Batch};
-use super::client::{create_consumer, poll_message, ConsumerClient, POLL_TIMEOUT};
+use super::client::{
+    create_consumer, poll_message, ConsumerClient, InstanceIdRelease, POLL_TIMEOUT,
+};
 use super::decoder::MessageDecoder;
 use super::intake::{log_record, Intake};
 use super::kind::ConsumerKind;
@@ -69,8 +71,23 @@ struct BatchConsumer<'i, 'a> {
 }
 
 impl BatchConsumer<'_, '_> {
+    /// Turns until stopped; a consumer refused its static member id is created again, within
+    /// the bounded wait of [`InstanceIdRelease`]. What it had buffered is dropped then: a
+    /// fatal client can commit nothing, and whoever owns the partitions reads it again.
     fn run(&mut self) -> Result<(), LoopError> {
-        turn_until_stopped(self.intake.shutdown, || self.step())
+        let (config, shutdown) = (self.intake.config, self.intake.shutdown);
+        let mut release = InstanceIdRelease::new(KIND);
+        loop {
+            let outcome = turn_until_stopped(shutdown, || self.step());
+            if !release.wait_after(outcome, config, shutdown, self.stats)? {
+                return Ok(());
+            }
+            self.batch.take();
+            self.count_uncommitted(0);
+            self.client = create_consumer(KIND, config, shutdown, self.stats)?;
+            // A new member: whatever the old client owned is no longer this consumer's.
+            self.auditor.revoked(&[], true);
+        }
     }
 
     /// Polls at most until the batch is due, adds what came to the batch, and processes and

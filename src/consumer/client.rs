@@ -4,17 +4,18 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::statistics::Statistics;
 use rdkafka::TopicPartitionList;
 
 use super::kind::ConsumerKind;
 use crate::app::error::LoopError;
+use crate::app::retry::Backoff;
 use crate::app::shutdown::Shutdown;
 use crate::config::Config;
 use crate::kafka::{client_config_with, is_connection_noise, ClientEvents, ClientKind, ClientRole};
@@ -222,6 +223,119 @@ pub(crate) fn poll_message<'c>(
     }
 }
 
+/// How long a consumer waits for the broker to release its `group.instance.id`. Under the
+/// consumer protocol (KIP-848) a static member that died without leaving keeps its id until
+/// its session expires, and a new member asking for it meanwhile is refused with
+/// UNRELEASED_INSTANCE_ID, which librdkafka makes fatal. The broker allows sessions up to
+/// `group.consumer.max.session.timeout.ms` (60 s by default); 15 s on top for the expiry to be
+/// noticed.
+pub(crate) const INSTANCE_ID_RELEASE_WAIT: Duration = Duration::from_secs(75);
+
+/// Between attempts to join under a held instance id: soon at first (the old session may be
+/// about to expire), then every 5 s, which is plenty against a 45 s session.
+const INSTANCE_ID_BACKOFF: Backoff =
+    Backoff::exponential(Duration::from_secs(1), Duration::from_secs(5));
+
+/// A refusal this long after the consumer was last created again starts a new wait.
+const NEW_WAIT_AFTER: Duration = Duration::from_secs(30);
+
+/// The wait of one consumer for its static member id to be released: while the loop ends with
+/// UNRELEASED_INSTANCE_ID, the consumer is created again after a backoff, up to
+/// [`INSTANCE_ID_RELEASE_WAIT`] from the first refusal; then the daemon stops with a clear line.
+pub(crate) struct InstanceIdRelease {
+    kind: ConsumerKind,
+    /// The first refusal of this wait.
+    since: Option<Instant>,
+    /// When the consumer was last created again after a refusal.
+    retried_at: Option<Instant>,
+    attempt: u32,
+    limit: Duration,
+}
+
+impl InstanceIdRelease {
+    pub(crate) fn new(kind: ConsumerKind) -> InstanceIdRelease {
+        InstanceIdRelease {
+            kind,
+            since: None,
+            retried_at: None,
+            attempt: 0,
+            limit: INSTANCE_ID_RELEASE_WAIT,
+        }
+    }
+
+    /// After the loop ended with `outcome`: `Ok(true)` when the consumer is to be created
+    /// again (the wait is done), `Ok(false)` when shutdown began while waiting; any other
+    /// outcome is handed back, and so is the refusal once the wait is over.
+    pub(crate) fn wait_after(
+        &mut self,
+        outcome: Result<(), LoopError>,
+        config: &Config,
+        shutdown: &Shutdown,
+        stats: &ConsumerStats,
+    ) -> Result<bool, LoopError> {
+        let error = match outcome {
+            Err(error) if is_unreleased_instance_id(&error) => error,
+            other => return other.map(|()| false),
+        };
+        let client = self.kind.name();
+        let id = config
+            .consumer_instance_id
+            .as_ref()
+            .map_or_else(String::new, |id| format!("{id}-{}", self.kind.label()));
+        // A refused join comes within a heartbeat of creating the consumer; a refusal long
+        // after the last retry means the consumer had joined, and this is a new wait.
+        if self
+            .retried_at
+            .is_some_and(|at| at.elapsed() > NEW_WAIT_AFTER)
+        {
+            self.since = None;
+            self.attempt = 0;
+        }
+        let since = *self.since.get_or_insert_with(Instant::now);
+        let waited = since.elapsed();
+        if waited >= self.limit {
+            return Err(LoopError::InstanceIdHeld {
+                client,
+                instance_id: id,
+                waited,
+            });
+        }
+        self.attempt = self.attempt.saturating_add(1);
+        let delay = INSTANCE_ID_BACKOFF
+            .delay(self.attempt)
+            .min(self.limit - waited);
+        if self.attempt == 1 {
+            log::warn!(
+                target: log_target::CONSUMER,
+                "{client}: group.instance.id {id} is still held by a previous member (not yet expired by the broker); waiting up to {} s for its release",
+                self.limit.as_secs()
+            );
+        } else {
+            log::info!(
+                target: log_target::CONSUMER,
+                "{client}: group.instance.id {id} still held after {} s; trying again in {:.1} s ({error})",
+                waited.as_secs(),
+                delay.as_secs_f64()
+            );
+        }
+        // Waiting for the broker is progress, not a stalled loop.
+        stats.heartbeat.beat();
+        let stopped = shutdown.sleep(delay);
+        stats.heartbeat.beat();
+        self.retried_at = Some(Instant::now());
+        Ok(!stopped)
+    }
+}
+
+/// Whether `error` is the broker refusing a static member id still held by another member.
+fn is_unreleased_instance_id(error: &LoopError) -> bool {
+    matches!(
+        error,
+        LoopError::FatalConsumer { error, .. }
+            if error.rdkafka_error_code() == Some(RDKafkaErrorCode::UnreleasedInstanceId)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +361,63 @@ mod tests {
 
     fn config(vars: &[(&str, &str)]) -> Config {
         Config::from_pairs(vars).expect("valid config")
+    }
+
+    fn refused(kind: ConsumerKind) -> Result<(), LoopError> {
+        Err(LoopError::FatalConsumer {
+            client: kind.name(),
+            error: KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::UnreleasedInstanceId),
+        })
+    }
+
+    #[test]
+    fn a_held_instance_id_is_waited_for_within_a_bound_and_other_outcomes_pass() {
+        let c = config(&[("CONSUMER_INSTANCE_ID", "host-7")]);
+        let (shutdown, stats) = (Shutdown::new(), ConsumerStats::default());
+        let mut release = InstanceIdRelease::new(ConsumerKind::Batch);
+        assert_eq!(release.wait_after(Ok(()), &c, &shutdown, &stats), Ok(false));
+        let other = LoopError::NoDeadLetterProducer { client: "x" };
+        assert_eq!(
+            release.wait_after(Err(other.clone()), &c, &shutdown, &stats),
+            Err(other)
+        );
+        release.limit = Duration::from_millis(1500);
+        let started = Instant::now();
+        assert_eq!(
+            release.wait_after(refused(ConsumerKind::Batch), &c, &shutdown, &stats),
+            Ok(true)
+        );
+        let mut outcome = Ok(true);
+        while outcome == Ok(true) {
+            outcome = release.wait_after(refused(ConsumerKind::Batch), &c, &shutdown, &stats);
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        match outcome {
+            Err(LoopError::InstanceIdHeld { instance_id, .. }) => {
+                assert_eq!(instance_id, "host-7-batch")
+            }
+            other => panic!("{other:?}"),
+        }
+        let line = release
+            .wait_after(refused(ConsumerKind::Batch), &c, &shutdown, &stats)
+            .expect_err("still over")
+            .to_string();
+        assert!(
+            line.contains("group.instance.id host-7-batch is still held"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_stop_ends_the_wait_for_a_held_instance_id() {
+        let c = config(&[("CONSUMER_INSTANCE_ID", "host-7")]);
+        let (shutdown, stats) = (Shutdown::new(), ConsumerStats::default());
+        shutdown.stop(crate::app::shutdown::StopReason::Requested);
+        let mut release = InstanceIdRelease::new(ConsumerKind::Single);
+        assert_eq!(
+            release.wait_after(refused(ConsumerKind::Single), &c, &shutdown, &stats),
+            Ok(false)
+        );
     }
 
     #[test]

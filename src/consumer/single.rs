@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use rdkafka::consumer::Consumer;
 
-use super::client::{create_consumer, poll_message, ConsumerClient, POLL_TIMEOUT};
+use super::client::{
+    create_consumer, poll_message, ConsumerClient, InstanceIdRelease, POLL_TIMEOUT,
+};
 use super::decoder::MessageDecoder;
 use super::intake::{log_record, Intake};
 use super::kind::ConsumerKind;
@@ -50,8 +52,20 @@ struct SingleConsumer<'i, 'a> {
 }
 
 impl SingleConsumer<'_, '_> {
+    /// Turns until stopped; a consumer refused its static member id is created again, within
+    /// the bounded wait of [`InstanceIdRelease`].
     fn run(&mut self) -> Result<(), LoopError> {
-        turn_until_stopped(self.intake.shutdown, || self.step())
+        let (config, shutdown) = (self.intake.config, self.intake.shutdown);
+        let mut release = InstanceIdRelease::new(KIND);
+        loop {
+            let outcome = turn_until_stopped(shutdown, || self.step());
+            if !release.wait_after(outcome, config, shutdown, self.stats)? {
+                return Ok(());
+            }
+            self.client = create_consumer(KIND, config, shutdown, self.stats)?;
+            // A new member: whatever the old client owned is no longer this consumer's.
+            self.auditor.revoked(&[], true);
+        }
     }
 
     /// Polls one message, handles it, then stores its offset for the next auto-commit.

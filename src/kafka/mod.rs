@@ -1,11 +1,16 @@
 //! What every Kafka client of the daemon shares: its librdkafka settings
 //! ([`client_config`]) and one client context for librdkafka's log and error hooks
-//! ([`context`]), which each client extends with its own role (delivery reports, rebalances).
+//! ([`context`]), which each client extends with its own role (delivery reports, rebalances);
+//! and the start-up check of the topics ([`topic_check`], on the synchronous admin requests of
+//! [`admin`]).
 
+pub(crate) mod admin;
 pub(crate) mod client_config;
 pub(crate) mod context;
 pub mod property_scope;
+pub(crate) mod topic_check;
 
 pub(crate) use client_config::{client_config_with, durable_producer_settings};
 pub(crate) use context::{is_connection_noise, ClientEvents, ClientRole};
 pub use property_scope::ClientKind;
+pub use topic_check::TopicCheckError;

@@ -23,6 +23,11 @@ use crate::kafka::{
 use crate::ops::health::Heartbeat;
 use crate::ops::log_target;
 
+/// The dead-letter topic of `topic`: `<topic>.dlq`.
+pub(crate) fn dead_letter_topic(topic: &str) -> String {
+    format!("{topic}.dlq")
+}
+
 /// Header naming the topic the message was read from.
 pub const HEADER_TOPIC: &str = "dlq.source.topic";
 /// Header with the source partition.
@@ -99,7 +104,7 @@ impl DeadLetters {
             .create_with_context(ClientEvents::new(CLIENT, shutdown, CopyReports))?;
         Ok(DeadLetters {
             producer,
-            topic: format!("{}.dlq", config.topic),
+            topic: dead_letter_topic(&config.topic),
         })
     }
 

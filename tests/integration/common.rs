@@ -352,6 +352,9 @@ pub fn daemon_env(topic: &str) -> Vec<(String, String)> {
         ("CONSUMER_GROUP_ID_1", format!("{topic}-g1")),
         ("CONSUMER_GROUP_ID_2", format!("{topic}-g2")),
         ("RUST_LOG", "info".to_string()),
+        // Tests use fresh topics; the daemon creates them (and `<topic>.dlq`) as it would on a
+        // platform without auto-creation. `topic_check` tests the default, `false`.
+        ("CREATE_TOPICS", "true".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -281,6 +281,8 @@ fn unreachable_broker_warns_and_sigint_still_stops_promptly() {
         "127.0.0.1:9".to_string(),
     ));
     let mut daemon = Daemon::start(&env);
+    // The start-up topic check waits for the brokers (TOPIC_CHECK_TIMEOUT_S, 30 s); a stop
+    // ends that wait at once. What follows a longer outage: `topic_check::*`.
     daemon.wait_for_line("WARN", Duration::from_secs(30));
     daemon.wait_for_line("127.0.0.1:9", Duration::from_secs(30));
     daemon.signal("INT");
@@ -291,12 +293,6 @@ fn unreachable_broker_warns_and_sigint_still_stops_promptly() {
         asked.elapsed() < Duration::from_secs(15),
         "stop took {:?}",
         asked.elapsed()
-    );
-    let (sent, delivered, _, undelivered) = producer_summary(&daemon.lines()).expect("summary");
-    assert_eq!(delivered, 0);
-    assert_eq!(
-        undelivered, sent,
-        "undelivered records are reported, not hidden"
     );
 }
 

@@ -11,7 +11,8 @@
 //! `interface` (names operators rely on, against README.md), `deploy_files` (systemd unit,
 //! Dockerfile, compose file, toolchain), `fuzz_decoder` (the decoding path on arbitrary input
 //! and generated writer schemas), `hostile_schema` (a recursive writer schema and a record
-//! nested 100,000 deep) and `audit` (the delivery audit's figures); `common` is what they share.
+//! nested 100,000 deep), `topic_check` (the start-up check and creation of the topics) and
+//! `audit` (the delivery audit's figures); `common` is what they share.
 //!
 //! Run one module by its path prefix, e.g. `cargo test --test integration daemon::`, or one test
 //! by its full name, e.g. `cargo test --test integration faults::daemon_killed_mid_batch`.
@@ -42,4 +43,5 @@ mod registry_faults;
 mod security;
 mod stack;
 mod subjects;
+mod topic_check;
 mod use_latest;

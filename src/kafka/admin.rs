@@ -1,0 +1,579 @@
+//! Two Kafka admin requests, synchronously: describe topics (with the operations the client's
+//! principal may perform on them, KIP-430) and create topics. rdkafka's `AdminClient` answers
+//! with futures, which this daemon has no executor for; so this module calls librdkafka's C
+//! admin API directly, on a queue of its own that it polls with a timeout, in slices short
+//! enough to see shutdown.
+//!
+//! Every C object is owned by a small RAII type below and destroyed on every path; nothing
+//! outside this file touches a raw pointer. librdkafka copies the options, topic names and
+//! new-topic specifications a request is given, so each can be freed as soon as the call
+//! returns (librdkafka's `rdkafka.h`: "the caller may destroy … after the call").
+
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use rdkafka::bindings as rd;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
+
+use crate::app::shutdown::Shutdown;
+use crate::kafka::{ClientEvents, ClientRole};
+
+/// Longest single wait on the admin queue, so shutdown is seen within this time.
+const POLL_SLICE: Duration = Duration::from_millis(100);
+
+/// librdkafka answers a request that timed out itself; our own deadline comes this much
+/// later, so its answer (naming what it waited for) wins over a bare "timed out".
+const ANSWER_GRACE: Duration = Duration::from_secs(1);
+
+/// An operation a principal may be allowed on a topic (librdkafka's `rd_kafka_AclOperation_t`,
+/// Kafka's `AclOperation`); only those the daemon needs are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Read,
+    Write,
+    Describe,
+    Other,
+}
+
+impl Operation {
+    fn from_native(operation: rd::rd_kafka_AclOperation_t) -> Operation {
+        use rd::rd_kafka_AclOperation_t as Op;
+        match operation {
+            Op::RD_KAFKA_ACL_OPERATION_READ => Operation::Read,
+            Op::RD_KAFKA_ACL_OPERATION_WRITE => Operation::Write,
+            Op::RD_KAFKA_ACL_OPERATION_DESCRIBE => Operation::Describe,
+            _ => Operation::Other,
+        }
+    }
+}
+
+/// What the brokers say about one existing topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TopicDescription {
+    pub(crate) partitions: usize,
+    /// Replicas of the first partition (every partition has as many, unless reassigned by hand).
+    pub(crate) replication_factor: usize,
+    /// The operations the principal may perform, or `None` when the brokers did not say: a
+    /// cluster without an authorizer answers with every operation (Kafka's `AuthHelper`), and
+    /// `None` only comes from brokers older than KIP-430 (2.3): not restricted as far as we
+    /// can know.
+    pub(crate) authorized: Option<Vec<Operation>>,
+}
+
+/// A per-topic error from the brokers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TopicError {
+    pub(crate) code: RDKafkaErrorCode,
+    pub(crate) message: String,
+}
+
+/// Why a request got no per-topic answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum AdminError {
+    /// No answer within the deadline (brokers unreachable or hung).
+    TimedOut { reason: String },
+    /// Shutdown began while waiting.
+    Interrupted,
+    /// The request as a whole failed.
+    Failed {
+        code: RDKafkaErrorCode,
+        message: String,
+    },
+}
+
+/// The admin client's role in the shared context: nothing beyond logs and error triage (an
+/// authentication failure stops the daemon with its usual line).
+pub(crate) struct AdminRole;
+
+impl ClientRole for AdminRole {}
+
+impl ProducerContext for ClientEvents<AdminRole> {
+    type DeliveryOpaque = ();
+
+    // It never produces; a producer handle is only the cheapest client to send requests from.
+    fn delivery(&self, _: &DeliveryResult<'_>, _: ()) {}
+}
+
+/// A client that sends admin requests and waits for their answers.
+pub(crate) struct AdminClient {
+    /// Serves librdkafka's log and error events (the main queue) while a request is waited for.
+    client: BaseProducer<ClientEvents<AdminRole>>,
+    shutdown: Shutdown,
+}
+
+impl AdminClient {
+    /// A client named `name` in log lines, from `config` (bootstrap servers and security).
+    pub(crate) fn new(
+        name: &'static str,
+        config: &ClientConfig,
+        shutdown: &Shutdown,
+    ) -> Result<AdminClient, KafkaError> {
+        let client = config.create_with_context(ClientEvents::new(name, shutdown, AdminRole))?;
+        Ok(AdminClient {
+            client,
+            shutdown: shutdown.clone(),
+        })
+    }
+
+    /// Describes `topics`, asking for the operations the principal may perform on each.
+    /// Answers in the order asked. Never creates a topic: librdkafka sends the metadata request
+    /// behind it with `allow_auto_topic_creation=false`.
+    pub(crate) fn describe_topics(
+        &self,
+        topics: &[&str],
+        deadline: Instant,
+    ) -> Result<Vec<Result<TopicDescription, TopicError>>, AdminError> {
+        let names = c_strings(topics)?;
+        let options = Options::new(
+            self,
+            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
+        )?;
+        options.set_request_timeout(deadline)?;
+        // SAFETY: `options` is a live AdminOptions of this client; the returned error, if any,
+        // is owned here and destroyed by `take_error`.
+        take_error(unsafe {
+            rd::rd_kafka_AdminOptions_set_include_authorized_operations(options.0.as_ptr(), 1)
+        })?;
+        let mut pointers: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
+        // SAFETY: `pointers` holds `pointers.len()` NUL-terminated strings that outlive the call;
+        // librdkafka copies them into the collection it returns.
+        let collection = unsafe {
+            rd::rd_kafka_TopicCollection_of_topic_names(pointers.as_mut_ptr(), pointers.len())
+        };
+        let collection = TopicCollection(
+            NonNull::new(collection)
+                .ok_or_else(|| failed(RDKafkaErrorCode::InvalidArgument, "no topic collection"))?,
+        );
+        let queue = Queue::new(self)?;
+        // SAFETY: client, collection, options and queue are live; librdkafka copies what it
+        // needs from each before returning, and answers on `queue`.
+        unsafe {
+            rd::rd_kafka_DescribeTopics(
+                self.client.client().native_ptr(),
+                collection.0.as_ptr(),
+                options.0.as_ptr(),
+                queue.0.as_ptr(),
+            )
+        };
+        let event = self.wait(&queue, deadline)?;
+        // SAFETY: `event` is live; the result is a view into it, valid while it lives.
+        let result = unsafe { rd::rd_kafka_event_DescribeTopics_result(event.0.as_ptr()) };
+        if result.is_null() {
+            return Err(failed(
+                RDKafkaErrorCode::Fail,
+                "not a DescribeTopics answer",
+            ));
+        }
+        let mut count = 0;
+        // SAFETY: `result` is valid while `event` lives; the array has `count` elements.
+        let descriptions = unsafe {
+            slice(
+                rd::rd_kafka_DescribeTopics_result_topics(result, &mut count),
+                count,
+            )
+        };
+        let mut answers = Vec::with_capacity(topics.len());
+        for topic in topics {
+            let answer = descriptions
+                .iter()
+                // SAFETY: each element is a description valid while `event` lives.
+                .find(|d| unsafe { text(rd::rd_kafka_TopicDescription_name(**d)) } == *topic)
+                .map_or_else(
+                    || {
+                        Err(TopicError {
+                            code: RDKafkaErrorCode::UnknownTopicOrPartition,
+                            message: "not in the answer".to_string(),
+                        })
+                    },
+                    // SAFETY: as above.
+                    |d| unsafe { describe(*d) },
+                );
+            answers.push(answer);
+        }
+        Ok(answers)
+    }
+
+    /// Creates `topics` with `partitions` and `replication_factor` (`None`: the brokers'
+    /// `num.partitions` and `default.replication.factor`). Answers in the order asked; a topic
+    /// another client created meanwhile answers `TopicAlreadyExists`.
+    pub(crate) fn create_topics(
+        &self,
+        topics: &[&str],
+        partitions: Option<u32>,
+        replication_factor: Option<u16>,
+        deadline: Instant,
+    ) -> Result<Vec<Result<(), TopicError>>, AdminError> {
+        let names = c_strings(topics)?;
+        // -1: the broker's default (KIP-464, Kafka 2.4).
+        let partitions = partitions.map_or(-1, |p| c_int::try_from(p).unwrap_or(c_int::MAX));
+        let replication = replication_factor.map_or(-1, c_int::from);
+        let mut new_topics = NewTopics(Vec::with_capacity(names.len()));
+        for name in &names {
+            let mut error = ErrorText::new();
+            // SAFETY: `name` is NUL-terminated and copied by librdkafka; `error` is a
+            // writable buffer of the size passed.
+            let topic = unsafe {
+                rd::rd_kafka_NewTopic_new(
+                    name.as_ptr(),
+                    partitions,
+                    replication,
+                    error.as_mut_ptr(),
+                    error.size(),
+                )
+            };
+            match NonNull::new(topic) {
+                Some(topic) => new_topics.0.push(topic),
+                None => return Err(failed(RDKafkaErrorCode::InvalidArgument, &error.text())),
+            }
+        }
+        let options = Options::new(
+            self,
+            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_CREATETOPICS,
+        )?;
+        options.set_request_timeout(deadline)?;
+        options.set_operation_timeout(deadline)?;
+        let queue = Queue::new(self)?;
+        let mut pointers: Vec<*mut rd::rd_kafka_NewTopic_t> =
+            new_topics.0.iter().map(|t| t.as_ptr()).collect();
+        // SAFETY: every pointer is a live NewTopic owned by `new_topics`; librdkafka copies
+        // them (and the options) before returning, and answers on `queue`.
+        unsafe {
+            rd::rd_kafka_CreateTopics(
+                self.client.client().native_ptr(),
+                pointers.as_mut_ptr(),
+                pointers.len(),
+                options.0.as_ptr(),
+                queue.0.as_ptr(),
+            )
+        };
+        let event = self.wait(&queue, deadline)?;
+        // SAFETY: `event` is live; the result is a view into it.
+        let result = unsafe { rd::rd_kafka_event_CreateTopics_result(event.0.as_ptr()) };
+        if result.is_null() {
+            return Err(failed(RDKafkaErrorCode::Fail, "not a CreateTopics answer"));
+        }
+        let mut count = 0;
+        // SAFETY: valid while `event` lives; `count` elements.
+        let results = unsafe {
+            slice(
+                rd::rd_kafka_CreateTopics_result_topics(result, &mut count),
+                count,
+            )
+        };
+        let mut answers = Vec::with_capacity(topics.len());
+        for topic in topics {
+            let answer = results
+                .iter()
+                // SAFETY: each element is a topic result valid while `event` lives.
+                .find(|r| unsafe { text(rd::rd_kafka_topic_result_name(**r)) } == *topic)
+                .map_or_else(
+                    || {
+                        Err(TopicError {
+                            code: RDKafkaErrorCode::Fail,
+                            message: "not in the answer".to_string(),
+                        })
+                    },
+                    |r| {
+                        // SAFETY: as above.
+                        let code = unsafe { rd::rd_kafka_topic_result_error(*r) };
+                        match RDKafkaErrorCode::from(code) {
+                            RDKafkaErrorCode::NoError => Ok(()),
+                            code => Err(TopicError {
+                                code,
+                                // SAFETY: as above; NULL or a NUL-terminated string.
+                                message: unsafe {
+                                    text(rd::rd_kafka_topic_result_error_string(*r))
+                                },
+                            }),
+                        }
+                    },
+                );
+            answers.push(answer);
+        }
+        Ok(answers)
+    }
+
+    /// Waits for the answer on `queue` until `deadline` (plus [`ANSWER_GRACE`]), serving the
+    /// client's log and error events meanwhile; a stop ends the wait at once.
+    fn wait(&self, queue: &Queue, deadline: Instant) -> Result<Event, AdminError> {
+        let deadline = deadline + ANSWER_GRACE;
+        loop {
+            // Logs and errors (an authentication failure stops the daemon from here).
+            self.client.poll(Duration::ZERO);
+            if self.shutdown.is_stopping() {
+                return Err(AdminError::Interrupted);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(AdminError::TimedOut {
+                    reason: "no answer from the brokers".to_string(),
+                });
+            }
+            let slice = left.min(POLL_SLICE);
+            // SAFETY: `queue` is live; a returned event is owned by the caller.
+            let event = unsafe { rd::rd_kafka_queue_poll(queue.0.as_ptr(), millis(slice)) };
+            if let Some(event) = NonNull::new(event).map(Event) {
+                // SAFETY: `event` is live.
+                let code =
+                    RDKafkaErrorCode::from(unsafe { rd::rd_kafka_event_error(event.0.as_ptr()) });
+                return match code {
+                    RDKafkaErrorCode::NoError => Ok(event),
+                    code => {
+                        // SAFETY: `event` is live; NULL or a NUL-terminated string.
+                        let message =
+                            unsafe { text(rd::rd_kafka_event_error_string(event.0.as_ptr())) };
+                        if code == RDKafkaErrorCode::OperationTimedOut {
+                            Err(AdminError::TimedOut { reason: message })
+                        } else {
+                            Err(AdminError::Failed { code, message })
+                        }
+                    }
+                };
+            }
+        }
+    }
+
+    fn native(&self) -> *mut rd::rd_kafka_t {
+        self.client.client().native_ptr()
+    }
+}
+
+/// # Safety
+/// `description` must be a live `rd_kafka_TopicDescription_t`.
+unsafe fn describe(
+    description: *const rd::rd_kafka_TopicDescription_t,
+) -> Result<TopicDescription, TopicError> {
+    let error = rd::rd_kafka_TopicDescription_error(description);
+    if !error.is_null() {
+        let code = RDKafkaErrorCode::from(rd::rd_kafka_error_code(error));
+        if code != RDKafkaErrorCode::NoError {
+            return Err(TopicError {
+                code,
+                message: text(rd::rd_kafka_error_string(error)),
+            });
+        }
+    }
+    let mut count = 0;
+    let partitions = slice(
+        rd::rd_kafka_TopicDescription_partitions(description, &mut count),
+        count,
+    );
+    let replication_factor = partitions.first().map_or(0, |p| {
+        let mut replicas = 0;
+        rd::rd_kafka_TopicPartitionInfo_replicas(*p, &mut replicas);
+        replicas
+    });
+    let mut count = 0;
+    let operations = rd::rd_kafka_TopicDescription_authorized_operations(description, &mut count);
+    let authorized = (!operations.is_null()).then(|| {
+        slice(operations, count)
+            .iter()
+            .map(|o| Operation::from_native(*o))
+            .collect()
+    });
+    Ok(TopicDescription {
+        partitions: partitions.len(),
+        replication_factor,
+        authorized,
+    })
+}
+
+/// The `count` elements at `items`; empty for NULL.
+///
+/// # Safety
+/// `items` must be NULL or an array of `count` elements that stays valid while the slice is
+/// used (an array librdkafka returned, valid while the event it came from lives).
+unsafe fn slice<'a, T>(items: *const T, count: usize) -> &'a [T] {
+    if items.is_null() || count == 0 {
+        return &[];
+    }
+    std::slice::from_raw_parts(items, count)
+}
+
+/// A C string librdkafka returned, copied; empty for NULL.
+///
+/// # Safety
+/// `s` must be NULL or a NUL-terminated string live for the call.
+unsafe fn text(s: *const c_char) -> String {
+    if s.is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(s).to_string_lossy().into_owned()
+    }
+}
+
+fn c_strings(topics: &[&str]) -> Result<Vec<CString>, AdminError> {
+    topics
+        .iter()
+        .map(|t| CString::new(*t))
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            failed(
+                RDKafkaErrorCode::InvalidArgument,
+                "a topic name with a NUL byte",
+            )
+        })
+}
+
+fn failed(code: RDKafkaErrorCode, message: &str) -> AdminError {
+    AdminError::Failed {
+        code,
+        message: message.to_string(),
+    }
+}
+
+fn millis(duration: Duration) -> c_int {
+    c_int::try_from(duration.as_millis()).unwrap_or(c_int::MAX)
+}
+
+/// Turns an `rd_kafka_error_t` a setter returned (owned by us) into a result, destroying it.
+fn take_error(error: *mut rd::rd_kafka_error_t) -> Result<(), AdminError> {
+    let Some(error) = NonNull::new(error) else {
+        return Ok(());
+    };
+    // SAFETY: `error` is a live error object we own; destroyed once, here.
+    unsafe {
+        let code = RDKafkaErrorCode::from(rd::rd_kafka_error_code(error.as_ptr()));
+        let message = text(rd::rd_kafka_error_string(error.as_ptr()));
+        rd::rd_kafka_error_destroy(error.as_ptr());
+        Err(AdminError::Failed { code, message })
+    }
+}
+
+/// librdkafka's error text buffer for calls that report through `errstr`.
+struct ErrorText([c_char; 512]);
+
+impl ErrorText {
+    fn new() -> ErrorText {
+        ErrorText([0; 512])
+    }
+    fn as_mut_ptr(&mut self) -> *mut c_char {
+        self.0.as_mut_ptr()
+    }
+    fn size(&self) -> usize {
+        self.0.len()
+    }
+    fn text(&self) -> String {
+        // SAFETY: zero-initialised and librdkafka writes at most `size` bytes NUL-terminated,
+        // so the buffer always holds a NUL.
+        unsafe { text(self.0.as_ptr()) }
+    }
+}
+
+/// An `rd_kafka_AdminOptions_t`.
+struct Options(NonNull<rd::rd_kafka_AdminOptions_t>);
+
+impl Options {
+    fn new(client: &AdminClient, api: rd::rd_kafka_admin_op_t) -> Result<Options, AdminError> {
+        // SAFETY: the client is live; the options are owned by the returned value.
+        let options = unsafe { rd::rd_kafka_AdminOptions_new(client.native(), api) };
+        NonNull::new(options)
+            .map(Options)
+            .ok_or_else(|| failed(RDKafkaErrorCode::InvalidArgument, "no admin options"))
+    }
+
+    /// How long librdkafka waits for a broker and its answer.
+    fn set_request_timeout(&self, deadline: Instant) -> Result<(), AdminError> {
+        let mut error = ErrorText::new();
+        let left = millis(deadline.saturating_duration_since(Instant::now())).max(1);
+        // SAFETY: live options; `error` is a buffer of the size passed.
+        let code = unsafe {
+            rd::rd_kafka_AdminOptions_set_request_timeout(
+                self.0.as_ptr(),
+                left,
+                error.as_mut_ptr(),
+                error.size(),
+            )
+        };
+        check(code, &error)
+    }
+
+    /// How long the controller may take to finish creating a topic before answering.
+    fn set_operation_timeout(&self, deadline: Instant) -> Result<(), AdminError> {
+        let mut error = ErrorText::new();
+        let left = millis(deadline.saturating_duration_since(Instant::now())).max(1);
+        // SAFETY: live options; `error` is a buffer of the size passed.
+        let code = unsafe {
+            rd::rd_kafka_AdminOptions_set_operation_timeout(
+                self.0.as_ptr(),
+                left,
+                error.as_mut_ptr(),
+                error.size(),
+            )
+        };
+        check(code, &error)
+    }
+}
+
+fn check(code: rd::rd_kafka_resp_err_t, error: &ErrorText) -> Result<(), AdminError> {
+    match RDKafkaErrorCode::from(code) {
+        RDKafkaErrorCode::NoError => Ok(()),
+        code => Err(AdminError::Failed {
+            code,
+            message: error.text(),
+        }),
+    }
+}
+
+impl Drop for Options {
+    fn drop(&mut self) {
+        // SAFETY: owned, destroyed once.
+        unsafe { rd::rd_kafka_AdminOptions_destroy(self.0.as_ptr()) }
+    }
+}
+
+/// An `rd_kafka_queue_t` of our own, for one request's answer.
+struct Queue(NonNull<rd::rd_kafka_queue_t>);
+
+impl Queue {
+    fn new(client: &AdminClient) -> Result<Queue, AdminError> {
+        // SAFETY: the client is live; the queue is owned by the returned value.
+        let queue = unsafe { rd::rd_kafka_queue_new(client.native()) };
+        NonNull::new(queue)
+            .map(Queue)
+            .ok_or_else(|| failed(RDKafkaErrorCode::Fail, "no queue"))
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        // SAFETY: owned, destroyed once. A request still in flight holds its own reference to
+        // the queue (librdkafka counts them), so an answer arriving later is freed with it.
+        unsafe { rd::rd_kafka_queue_destroy(self.0.as_ptr()) }
+    }
+}
+
+/// An `rd_kafka_event_t` taken from a queue.
+struct Event(NonNull<rd::rd_kafka_event_t>);
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        // SAFETY: owned, destroyed once; every view into it is gone by now (borrows above).
+        unsafe { rd::rd_kafka_event_destroy(self.0.as_ptr()) }
+    }
+}
+
+/// An `rd_kafka_TopicCollection_t`.
+struct TopicCollection(NonNull<rd::rd_kafka_TopicCollection_t>);
+
+impl Drop for TopicCollection {
+    fn drop(&mut self) {
+        // SAFETY: owned, destroyed once.
+        unsafe { rd::rd_kafka_TopicCollection_destroy(self.0.as_ptr()) }
+    }
+}
+
+/// The `rd_kafka_NewTopic_t`s of one request.
+struct NewTopics(Vec<NonNull<rd::rd_kafka_NewTopic_t>>);
+
+impl Drop for NewTopics {
+    fn drop(&mut self) {
+        for topic in &self.0 {
+            // SAFETY: owned, destroyed once each.
+            unsafe { rd::rd_kafka_NewTopic_destroy(topic.as_ptr()) }
+        }
+    }
+}

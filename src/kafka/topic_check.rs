@@ -1,0 +1,442 @@
+//! The start-up check of the topics the daemon uses: the topic (and `<topic>.dlq` with
+//! `ON_DECODE_ERROR=dlq`) must exist and the client's principal must be allowed what the daemon
+//! does with it, or the daemon stops with one line saying what to fix. Many platforms turn the
+//! brokers' topic auto-creation off; `CREATE_TOPICS=true` creates what is missing instead.
+//!
+//! Permissions come from the topic description (KIP-430 authorized operations). A cluster
+//! without an authorizer reports every operation as allowed; brokers that report none (older
+//! than Kafka 2.3) are taken as not restricting anything, since nothing better can be known
+//! before trying.
+//!
+//! The whole check, creation included, waits at most `TOPIC_CHECK_TIMEOUT_S` for the brokers
+//! and ends at once on a stop.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use rdkafka::error::RDKafkaErrorCode;
+
+use super::admin::{AdminClient, AdminError, Operation, TopicDescription, TopicError};
+use super::{client_config_with, ClientKind};
+use crate::app::shutdown::Shutdown;
+use crate::config::{Config, OnDecodeError};
+use crate::ops::log_target;
+use crate::producer::dead_letter_topic;
+
+/// Pause between descriptions of a topic just created, until every broker knows it.
+const CREATED_RECHECK: Duration = Duration::from_millis(200);
+
+/// A topic the daemon uses and what it does with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TopicUse {
+    pub(crate) topic: String,
+    /// The operations the daemon performs on it.
+    pub(crate) needs: &'static [Operation],
+}
+
+/// The producer writes the topic, the consumers read it (and every client describes it).
+const MAIN_TOPIC_NEEDS: &[Operation] = &[Operation::Describe, Operation::Write, Operation::Read];
+/// Only the dead-letter producer uses `<topic>.dlq`.
+const DEAD_LETTER_NEEDS: &[Operation] = &[Operation::Describe, Operation::Write];
+
+/// The topics `config` makes the daemon use.
+pub(crate) fn topics_in_use(config: &Config) -> Vec<TopicUse> {
+    let mut uses = vec![TopicUse {
+        topic: config.topic.clone(),
+        needs: MAIN_TOPIC_NEEDS,
+    }];
+    if config.on_decode_error == OnDecodeError::DeadLetter {
+        uses.push(TopicUse {
+            topic: dead_letter_topic(&config.topic),
+            needs: DEAD_LETTER_NEEDS,
+        });
+    }
+    uses
+}
+
+/// Why the topics are not usable.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TopicCheckError {
+    /// The admin client could not be created.
+    Client(String),
+    /// The brokers did not answer in time, or refused the request as a whole.
+    Unanswered {
+        topics: Vec<String>,
+        bootstrap: String,
+        waited: Duration,
+        reason: String,
+    },
+    /// Topics that do not exist, with `CREATE_TOPICS=false`.
+    Missing(Vec<String>),
+    /// The principal may not perform `missing` on `topic`.
+    NotPermitted {
+        topic: String,
+        missing: Vec<Operation>,
+    },
+    /// The brokers answered about a topic with an error.
+    Topic {
+        topic: String,
+        code: RDKafkaErrorCode,
+        message: String,
+    },
+    /// `CREATE_TOPICS=true` and the brokers refused to create `topic`.
+    Create {
+        topic: String,
+        code: RDKafkaErrorCode,
+        message: String,
+    },
+    /// Shutdown began during the check.
+    Interrupted,
+}
+
+impl fmt::Display for TopicCheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TopicCheckError::Client(e) => {
+                write!(f, "topic check: cannot create the Kafka client: {e}")
+            }
+            TopicCheckError::Unanswered {
+                topics,
+                bootstrap,
+                waited,
+                reason,
+            } => write!(
+                f,
+                "cannot check topic {} within TOPIC_CHECK_TIMEOUT_S={}: {reason} (check that the brokers at KAFKA_BOOTSTRAP_SERVERS={bootstrap} are up and reachable)",
+                topics.join(", "),
+                waited.as_secs()
+            ),
+            TopicCheckError::Missing(topics) => {
+                let (noun, verb) = if topics.len() == 1 {
+                    ("topic", "does")
+                } else {
+                    ("topics", "do")
+                };
+                let list = topics.join(", ");
+                write!(
+                    f,
+                    "{noun} {list} {verb} not exist and CREATE_TOPICS=false: create {} (kafka-topics.sh --create --topic {}) or set CREATE_TOPICS=true (with CREATE_TOPIC_PARTITIONS and CREATE_TOPIC_REPLICATION_FACTOR)",
+                    if topics.len() == 1 { "it" } else { "them" },
+                    topics.first().map_or("", String::as_str)
+                )
+            }
+            TopicCheckError::NotPermitted { topic, missing } => {
+                let names: Vec<&str> = missing.iter().map(|o| operation_name(*o)).collect();
+                write!(
+                    f,
+                    "the Kafka principal may not {} topic {topic}: grant it (kafka-acls.sh --add --operation {} --topic {topic}) or check LIBRDKAFKA_SASL_USERNAME",
+                    names.join(", "),
+                    names.join(" --operation ")
+                )
+            }
+            TopicCheckError::Topic {
+                topic,
+                code,
+                message,
+            } => write!(f, "cannot check topic {topic}: {code:?}: {message}"),
+            TopicCheckError::Create {
+                topic,
+                code,
+                message,
+            } => write!(
+                f,
+                "cannot create topic {topic} (CREATE_TOPICS=true): {code:?}: {message} (check CREATE_TOPIC_PARTITIONS, CREATE_TOPIC_REPLICATION_FACTOR and the principal's CREATE permission)"
+            ),
+            TopicCheckError::Interrupted => write!(f, "stopped during the topic check"),
+        }
+    }
+}
+
+fn operation_name(operation: Operation) -> &'static str {
+    match operation {
+        Operation::Read => "Read",
+        Operation::Write => "Write",
+        Operation::Describe => "Describe",
+        Operation::Other => "Other",
+    }
+}
+
+/// What one description says about a topic in use.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Verdict {
+    /// It exists and the principal may do what the daemon needs.
+    Usable(TopicDescription),
+    /// It does not exist.
+    Missing,
+}
+
+/// Judges one answer about `wanted`: usable, missing, or why not.
+pub(crate) fn judge(
+    wanted: &TopicUse,
+    answer: Result<TopicDescription, TopicError>,
+) -> Result<Verdict, TopicCheckError> {
+    let topic = wanted.topic.clone();
+    match answer {
+        Ok(description) => {
+            let missing: Vec<Operation> = match &description.authorized {
+                // Not reported: nothing known to be refused.
+                None => Vec::new(),
+                Some(allowed) => wanted
+                    .needs
+                    .iter()
+                    .copied()
+                    .filter(|need| !allowed.contains(need))
+                    .collect(),
+            };
+            if missing.is_empty() {
+                Ok(Verdict::Usable(description))
+            } else {
+                Err(TopicCheckError::NotPermitted { topic, missing })
+            }
+        }
+        Err(error) if error.code == RDKafkaErrorCode::UnknownTopicOrPartition => {
+            Ok(Verdict::Missing)
+        }
+        // Kafka answers this whether or not the topic exists, so as not to reveal it.
+        Err(error) if error.code == RDKafkaErrorCode::TopicAuthorizationFailed => {
+            Err(TopicCheckError::NotPermitted {
+                topic,
+                missing: vec![Operation::Describe],
+            })
+        }
+        Err(error) => Err(TopicCheckError::Topic {
+            topic,
+            code: error.code,
+            message: error.message,
+        }),
+    }
+}
+
+/// Checks (and with `CREATE_TOPICS=true` creates) every topic the daemon uses.
+pub(crate) fn check_topics(config: &Config, shutdown: &Shutdown) -> Result<(), TopicCheckError> {
+    let uses = topics_in_use(config);
+    let admin = AdminClient::new(
+        "topic check",
+        &client_config_with(config, ClientKind::Producer, &[]),
+        shutdown,
+    )
+    .map_err(|e| TopicCheckError::Client(e.to_string()))?;
+    let deadline = Instant::now() + config.topic_check_timeout;
+    let unanswered = |uses: &[&TopicUse], error: AdminError| match error {
+        AdminError::Interrupted => TopicCheckError::Interrupted,
+        AdminError::TimedOut { reason }
+        | AdminError::Failed {
+            message: reason, ..
+        } => TopicCheckError::Unanswered {
+            topics: uses.iter().map(|u| u.topic.clone()).collect(),
+            bootstrap: config.bootstrap_servers.clone(),
+            waited: config.topic_check_timeout,
+            reason,
+        },
+    };
+
+    let all: Vec<&TopicUse> = uses.iter().collect();
+    let answers = describe(&admin, &all, deadline).map_err(|e| unanswered(&all, e))?;
+    let mut missing = Vec::new();
+    for (wanted, answer) in all.iter().zip(answers) {
+        match judge(wanted, answer)? {
+            Verdict::Usable(description) => log_usable(wanted, &description, "found"),
+            Verdict::Missing => missing.push(*wanted),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !config.create_topics {
+        return Err(TopicCheckError::Missing(
+            missing.iter().map(|u| u.topic.clone()).collect(),
+        ));
+    }
+
+    let names: Vec<&str> = missing.iter().map(|u| u.topic.as_str()).collect();
+    let created = admin
+        .create_topics(
+            &names,
+            config.create_topic_partitions,
+            config.create_topic_replication_factor,
+            deadline,
+        )
+        .map_err(|e| unanswered(&missing, e))?;
+    for (wanted, result) in missing.iter().zip(created) {
+        match result {
+            // Another instance created it meanwhile: as good.
+            Ok(()) => {}
+            Err(error) if error.code == RDKafkaErrorCode::TopicAlreadyExists => {}
+            Err(error) => {
+                return Err(TopicCheckError::Create {
+                    topic: wanted.topic.clone(),
+                    code: error.code,
+                    message: error.message,
+                })
+            }
+        }
+    }
+    // Every broker learns of a new topic a moment after the controller; until then it may
+    // answer "unknown topic".
+    loop {
+        let answers = describe(&admin, &missing, deadline).map_err(|e| unanswered(&missing, e))?;
+        let mut still_missing = Vec::new();
+        for (wanted, answer) in missing.iter().zip(answers) {
+            match judge(wanted, answer)? {
+                Verdict::Usable(description) => log_usable(wanted, &description, "created"),
+                Verdict::Missing => still_missing.push(*wanted),
+            }
+        }
+        if still_missing.is_empty() {
+            return Ok(());
+        }
+        missing = still_missing;
+        if Instant::now() + CREATED_RECHECK >= deadline {
+            return Err(unanswered(
+                &missing,
+                AdminError::TimedOut {
+                    reason: "created, but the brokers still do not know it".to_string(),
+                },
+            ));
+        }
+        if shutdown.sleep(CREATED_RECHECK) {
+            return Err(TopicCheckError::Interrupted);
+        }
+    }
+}
+
+fn describe(
+    admin: &AdminClient,
+    uses: &[&TopicUse],
+    deadline: Instant,
+) -> Result<Vec<Result<TopicDescription, TopicError>>, AdminError> {
+    let names: Vec<&str> = uses.iter().map(|u| u.topic.as_str()).collect();
+    admin.describe_topics(&names, deadline)
+}
+
+fn log_usable(wanted: &TopicUse, description: &TopicDescription, how: &str) {
+    let permissions = if description.authorized.is_some() {
+        "permissions checked"
+    } else {
+        "permissions not reported by the brokers"
+    };
+    log::info!(
+        target: log_target::KAFKA,
+        "topic {} {how}: {} partitions, replication factor {}, {permissions}",
+        wanted.topic,
+        description.partitions,
+        description.replication_factor
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn main_topic() -> TopicUse {
+        TopicUse {
+            topic: "t".to_string(),
+            needs: MAIN_TOPIC_NEEDS,
+        }
+    }
+
+    fn described(authorized: Option<Vec<Operation>>) -> Result<TopicDescription, TopicError> {
+        Ok(TopicDescription {
+            partitions: 3,
+            replication_factor: 3,
+            authorized,
+        })
+    }
+
+    fn refused(code: RDKafkaErrorCode) -> Result<TopicDescription, TopicError> {
+        Err(TopicError {
+            code,
+            message: "m".to_string(),
+        })
+    }
+
+    #[test]
+    fn the_dead_letter_topic_is_checked_only_with_the_dlq_policy() {
+        let skip = Config::from_pairs(&[("TEST_TOPIC_NAME", "orders")]).expect("config");
+        assert_eq!(
+            topics_in_use(&skip)
+                .iter()
+                .map(|u| u.topic.as_str())
+                .collect::<Vec<_>>(),
+            ["orders"]
+        );
+        let dlq = Config::from_pairs(&[("TEST_TOPIC_NAME", "orders"), ("ON_DECODE_ERROR", "dlq")])
+            .expect("config");
+        let uses = topics_in_use(&dlq);
+        assert_eq!(uses[1].topic, "orders.dlq");
+        assert_eq!(uses[1].needs, DEAD_LETTER_NEEDS);
+        assert!(!uses[1].needs.contains(&Operation::Read));
+    }
+
+    #[test]
+    fn a_topic_is_usable_when_every_needed_operation_is_allowed_or_none_are_reported() {
+        let all = vec![
+            Operation::Describe,
+            Operation::Write,
+            Operation::Read,
+            Operation::Other,
+        ];
+        assert!(matches!(
+            judge(&main_topic(), described(Some(all))),
+            Ok(Verdict::Usable(_))
+        ));
+        assert!(matches!(
+            judge(&main_topic(), described(None)),
+            Ok(Verdict::Usable(_))
+        ));
+    }
+
+    #[test]
+    fn a_missing_permission_is_named_with_how_to_grant_it() {
+        let error = judge(&main_topic(), described(Some(vec![Operation::Describe])))
+            .expect_err("not permitted");
+        assert_eq!(
+            error,
+            TopicCheckError::NotPermitted {
+                topic: "t".to_string(),
+                missing: vec![Operation::Write, Operation::Read],
+            }
+        );
+        let line = error.to_string();
+        assert!(line.contains("may not Write, Read topic t"), "{line}");
+        assert!(
+            line.contains("--operation Write --operation Read"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn unknown_is_missing_and_an_authorization_failure_is_a_refused_describe() {
+        assert_eq!(
+            judge(
+                &main_topic(),
+                refused(RDKafkaErrorCode::UnknownTopicOrPartition)
+            ),
+            Ok(Verdict::Missing)
+        );
+        assert_eq!(
+            judge(
+                &main_topic(),
+                refused(RDKafkaErrorCode::TopicAuthorizationFailed)
+            ),
+            Err(TopicCheckError::NotPermitted {
+                topic: "t".to_string(),
+                missing: vec![Operation::Describe],
+            })
+        );
+        assert!(matches!(
+            judge(&main_topic(), refused(RDKafkaErrorCode::LeaderNotAvailable)),
+            Err(TopicCheckError::Topic { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_topics_are_one_line_naming_each_and_the_two_fixes() {
+        let line = TopicCheckError::Missing(vec!["t".to_string(), "t.dlq".to_string()]).to_string();
+        assert!(line.starts_with("topics t, t.dlq do not exist"), "{line}");
+        assert!(line.contains("CREATE_TOPICS=true"), "{line}");
+        assert!(!line.contains('\n'));
+        let one = TopicCheckError::Missing(vec!["t".to_string()]).to_string();
+        assert!(one.starts_with("topic t does not exist"), "{one}");
+    }
+}
