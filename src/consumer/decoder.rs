@@ -238,6 +238,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::config::Config;
 
     /// A registry on a local port that answers every request with `schema` and counts them.
     fn registry_serving(schema: &str) -> (String, Arc<AtomicUsize>) {
@@ -268,8 +269,9 @@ mod tests {
     fn a_refused_writer_schema_is_fetched_once_and_every_message_of_its_id_is_an_error() {
         let no_name = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"long"}]}"#;
         let (url, requests) = registry_serving(no_name);
+        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", &url)]).expect("config");
         let registry =
-            SchemaRegistryClient::new(&url, None, 0, Shutdown::new()).expect("registry client");
+            SchemaRegistryClient::new(&config, Shutdown::new()).expect("registry client");
         let codec = UserCodec::new().expect("codec");
         let unknown = UnknownSchemaIds::new(Duration::from_secs(30));
         let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, 1);
