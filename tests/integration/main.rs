@@ -4,6 +4,7 @@
 //! `security` (SASL_SSL, registry basic auth), `operations` (metrics, systemd notify, journald
 //! lines), `http_endpoint` (the metrics endpoint against idle and slow clients),
 //! `registry_faults` (a registry that refuses, hangs or forgot everything; read-only mode),
+//! `registry_tls` (the registry over TLS, with mutual TLS, and with a rotated bearer token),
 //! `compression` (records other clients compressed), `partitioning` (keys where the Java
 //! client puts them), `subjects` (subject name strategies), `membership` (static members),
 //! `interface` (names operators rely on, against README.md), `deploy_files` (systemd unit,
@@ -35,6 +36,7 @@ mod partitioning;
 mod poison;
 mod rebalance_protocols;
 mod registry_faults;
+mod registry_tls;
 mod security;
 mod stack;
 mod subjects;
