@@ -316,7 +316,7 @@ impl AuthProxy {
                                 Arc::clone(&rejected),
                             );
                             thread::spawn(move || {
-                                if let Err(e) = serve(stream, &*check, &authorized, &rejected) {
+                                if let Err(e) = serve(stream, &check, &authorized, &rejected) {
                                     eprintln!("auth proxy: {e}");
                                 }
                             });
@@ -367,7 +367,7 @@ impl Drop for AuthProxy {
 /// One request on one connection.
 fn serve(
     client: TcpStream,
-    check: &(dyn Fn(&[(String, String)]) -> bool + Send + Sync),
+    check: &CredentialCheck,
     authorized: &AtomicUsize,
     rejected: &AtomicUsize,
 ) -> std::io::Result<()> {
