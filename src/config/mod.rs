@@ -23,6 +23,7 @@ use std::fmt;
 pub use help::help_text;
 pub use registry_access::{PemFile, TokenFile};
 pub use secret::{LibrdkafkaProperties, Secret};
+pub use secret_files::is_secret_file_variable;
 
 use crate::kafka::ClientKind;
 use secret::PassThrough;
