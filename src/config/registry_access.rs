@@ -314,6 +314,39 @@ mod tests {
     }
 
     #[test]
+    fn credentials_and_client_certificates_come_in_whole_sets() {
+        use crate::config::Config;
+        let token = file("t0k3n");
+        let key = file("-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n");
+        let refused = |pairs: &[(&str, &str)]| Config::from_pairs(pairs).expect_err("refused");
+        let both = refused(&[
+            ("SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE", &token),
+            ("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "u:pa55word"),
+        ]);
+        assert_eq!(both.variable, "SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE");
+        assert!(!both.to_string().contains("pa55word") && !both.to_string().contains("t0k3n"));
+        let header = refused(&[("SCHEMA_REGISTRY_BEARER_AUTH_LOGICAL_CLUSTER", "lsrc-1")]);
+        assert_eq!(
+            header.variable,
+            "SCHEMA_REGISTRY_BEARER_AUTH_LOGICAL_CLUSTER"
+        );
+        let no_certificate = refused(&[("SCHEMA_REGISTRY_SSL_KEY_LOCATION", &key)]);
+        assert_eq!(
+            no_certificate.variable,
+            "SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION"
+        );
+        let config = Config::from_pairs(&[
+            ("SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE", &token),
+            ("SCHEMA_REGISTRY_BEARER_AUTH_LOGICAL_CLUSTER", "lsrc-1"),
+            ("SCHEMA_REGISTRY_BEARER_AUTH_IDENTITY_POOL_ID", "pool-1"),
+        ])
+        .expect("a token with its headers");
+        assert!(!format!("{config:?}").contains("t0k3n"));
+        let _ = std::fs::remove_file(token);
+        let _ = std::fs::remove_file(key);
+    }
+
+    #[test]
     fn a_ca_file_without_certificates_is_refused() {
         let path = file("not a certificate\n");
         assert!(ca_certificates(&path)

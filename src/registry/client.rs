@@ -241,12 +241,17 @@ impl SchemaRegistryClient {
         request: &str,
         build: &impl Fn() -> RequestBuilder,
     ) -> Result<Response, Attempt> {
-        let mut outcome = self.send_with_credentials(build);
-        if let (Credentials::Bearer(bearer), Ok(response)) = (&self.credentials, &outcome) {
+        let bearer = match &self.credentials {
+            Credentials::Bearer(bearer) => Some(bearer),
+            Credentials::None | Credentials::Basic { .. } => None,
+        };
+        let token = bearer.map(BearerAuth::current);
+        let mut outcome = self.send_with_credentials(build, token.as_ref());
+        if let (Some(bearer), Some(refused), Ok(response)) = (bearer, &token, &outcome) {
             if response.status() == StatusCode::UNAUTHORIZED {
-                match bearer.reread() {
-                    Ok(true) => outcome = self.send_with_credentials(build),
-                    Ok(false) => {}
+                match bearer.reread(refused) {
+                    Ok(Some(fresh)) => outcome = self.send_with_credentials(build, Some(&fresh)),
+                    Ok(None) => {}
                     Err(error) => {
                         return Err(Attempt::Final(RegistryError::Rejected {
                             request: request.to_string(),
@@ -283,10 +288,12 @@ impl SchemaRegistryClient {
         }
     }
 
-    /// Sends the request built by `build` with the client's credentials.
+    /// Sends the request built by `build` with the client's credentials (`token`: the bearer
+    /// token to send, with bearer auth).
     fn send_with_credentials(
         &self,
         build: &impl Fn() -> RequestBuilder,
+        token: Option<&Secret>,
     ) -> reqwest::Result<Response> {
         let mut builder = build().header(
             reqwest::header::ACCEPT,
@@ -298,7 +305,9 @@ impl SchemaRegistryClient {
                 builder = builder.basic_auth(user, password.as_ref());
             }
             Credentials::Bearer(bearer) => {
-                builder = builder.bearer_auth(bearer.current().expose());
+                if let Some(token) = token {
+                    builder = builder.bearer_auth(token.expose());
+                }
                 if let Some(cluster) = &bearer.logical_cluster {
                     builder = builder.header("target-sr-cluster", cluster);
                 }
@@ -360,21 +369,21 @@ impl BearerAuth {
             .clone()
     }
 
-    /// Reads the token file again after a 401: `Ok(true)` when it holds another token than
-    /// the one refused (or than another thread already took), so a retry may succeed.
-    fn reread(&self) -> Result<bool, String> {
+    /// Reads the token file again after the registry refused `refused` with a 401: the token
+    /// to try once more, when the file holds another one (compared with the refused token, not
+    /// the current one: another thread may have read the new token first).
+    fn reread(&self, refused: &Secret) -> Result<Option<Secret>, String> {
         let fresh = self.file.read()?;
         let mut token = self.token.lock().unwrap_or_else(PoisonError::into_inner);
-        let changed = *token != fresh;
-        if changed {
+        if *token != fresh {
             log::info!(
                 target: log_target::REGISTRY,
                 "schema registry answered 401: read a new bearer token from {}",
                 self.file.path
             );
-            *token = fresh;
+            *token = fresh.clone();
         }
-        Ok(changed)
+        Ok((fresh != *refused).then_some(fresh))
     }
 }
 
@@ -504,5 +513,39 @@ fn truncate(text: &str) -> String {
     match text.char_indices().nth(LIMIT) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_request_refused_with_the_old_token_is_retried_with_the_new_one() {
+        let path = std::env::temp_dir().join(format!("token-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, "old").expect("write token");
+        let bearer = BearerAuth {
+            file: TokenFile {
+                path: path.display().to_string(),
+            },
+            token: Mutex::new(Secret::new("old")),
+            logical_cluster: None,
+            identity_pool: None,
+        };
+        let old = bearer.current();
+        std::fs::write(&path, "new\n").expect("rotate token");
+        // Two threads sent the old token; the first to meet the 401 reads the new one, and
+        // the second must still retry, although the shared token changed under it.
+        for _ in 0..2 {
+            let retry = bearer.reread(&old).expect("readable").expect("a new token");
+            assert_eq!(retry.expose(), "new");
+        }
+        assert_eq!(bearer.current().expose(), "new");
+        // Refused with the newest token: nothing new to try.
+        assert!(bearer
+            .reread(&bearer.current())
+            .expect("readable")
+            .is_none());
+        let _ = std::fs::remove_file(path);
     }
 }
