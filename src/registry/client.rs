@@ -75,10 +75,7 @@ impl SchemaRegistryClient {
     /// A client for the registry `config` names, with its credentials and TLS settings. Waits
     /// between retries end early when `shutdown` starts.
     pub fn new(config: &Config, shutdown: Shutdown) -> Result<SchemaRegistryClient, RegistryError> {
-        let setup_error = |error: String| RegistryError::BadResponse {
-            request: "HTTP client set-up".to_string(),
-            error,
-        };
+        let setup_error = |error: String| RegistryError::Setup { error };
         let mut builder = Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
@@ -450,9 +447,11 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
     message
 }
 
-/// What failed in the TLS handshake of `request`, if `e` is such a failure (an untrusted certificate, a
-/// refused or missing client certificate): a configuration fault that no retry mends, unlike a
-/// refused connection. Said as OpenSSL's reasons and the certificate check's result, e.g.
+/// What failed in the TLS handshake of `request`, if `e` is such a failure (an untrusted
+/// certificate, a refused or missing client certificate): a configuration fault that no retry
+/// mends, unlike a refused connection. Only a failure OpenSSL gives reasons for counts; a
+/// connection that dropped during the handshake (no reason, only an I/O error) is retried like
+/// any other. Said as OpenSSL's reasons and the certificate check's result, e.g.
 /// "certificate verify failed (unable to get local issuer certificate)", without OpenSSL's
 /// codes and source lines.
 fn tls_failure(request: &str, e: &reqwest::Error) -> Option<RegistryError> {
@@ -492,7 +491,6 @@ fn tls_failure(request: &str, e: &reqwest::Error) -> Option<RegistryError> {
                     .and_then(|rest| rest.strip_prefix(" ("))
                     .and_then(|rest| rest.strip_suffix(')'))
                     .map(str::to_string);
-                reasons.get_or_insert(text);
             }
         }
         source = cause.source();

@@ -23,6 +23,11 @@ pub enum RegistryError {
         /// The registry's own message.
         message: String,
     },
+    /// The HTTP client cannot be built with the configured TLS files or token.
+    Setup {
+        /// What is wrong.
+        error: String,
+    },
     /// The TLS handshake failed: the registry's certificate is not trusted, or it refused
     /// the client's certificate (or its absence). Retrying will not help.
     Tls {
@@ -71,6 +76,9 @@ impl fmt::Display for RegistryError {
             ),
             RegistryError::Rejected { request, status, message } => {
                 write!(f, "schema registry rejected {request}: HTTP {status}: {message}")
+            }
+            RegistryError::Setup { error } => {
+                write!(f, "cannot set up the schema registry client: {error}")
             }
             RegistryError::Tls { request, error, refused_by_registry: true } => write!(
                 f,
