@@ -46,7 +46,8 @@ scripts/stack down > "$out" 2>&1
 check "down exits 0" test $? -eq 0
 # "[k]afka": the pattern must not match the command line of the check itself.
 check "no java process of the stack is left" bash -c "! pgrep -f '[k]afka[.]avro[.]daemon[.]stack=$stack_dir' > /dev/null"
-ports="9094 9095 9096 19094 19095 19096 9194 9195 9196 8082 18082"
+check "no TLS terminator of the stack is left" bash -c "! pgrep -f '[s]ocat -lf $stack_dir/' > /dev/null"
+ports="9094 9095 9096 19094 19095 19096 9194 9195 9196 8082 18082 8443 8444"
 listening() { ss -Hltn | awk '{print $4}' | grep -qE ":($1)\$"; }
 check "ports $ports are free" bash -c "$(declare -f listening); ! listening '${ports// /|}'"
 
@@ -54,6 +55,8 @@ scripts/stack up > "$out" 2>&1
 check "a new stack comes up" test $? -eq 0
 subjects=$(curl -fsS http://127.0.0.1:8082/apis/ccompat/v7/subjects)
 check "the new registry answers [] for subjects" test "$subjects" = "[]"
+subjects=$(curl -fsS --cacert "$stack_dir/tls/ca.pem" --cert "$stack_dir/tls/client.pem" --key "$stack_dir/tls/client.key" https://127.0.0.1:8444/apis/ccompat/v7/subjects)
+check "the new registry answers over mutual TLS with the new CA" test "$subjects" = "[]"
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

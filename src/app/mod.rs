@@ -52,12 +52,7 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         Ok(listener) => listener,
         Err(e) => return start(e),
     };
-    let registry = match SchemaRegistryClient::new(
-        &config.schema_registry_url,
-        config.schema_registry_user_info.as_ref(),
-        config.schema_registry_retries,
-        shutdown.clone(),
-    ) {
+    let registry = match SchemaRegistryClient::new(config, shutdown.clone()) {
         Ok(registry) => registry,
         Err(e) => return start(StartError::RegistryClient(e)),
     };

@@ -3,6 +3,7 @@
 //! - `variables.rs`: every variable, declared once (name, default, help, parser, field);
 //! - `parse.rs`: the parsers of single values;
 //! - `secret.rs`: values that never reach a log line;
+//! - `registry_access.rs`: the registry's TLS files and bearer token file;
 //! - `help.rs`: the `--help` text;
 //! - here: reading the process environment, the checks across variables, and the
 //!   `LIBRDKAFKA_*` pass-through.
@@ -12,6 +13,7 @@
 
 mod help;
 mod parse;
+mod registry_access;
 mod secret;
 mod secret_files;
 mod variables;
@@ -19,12 +21,15 @@ mod variables;
 use std::fmt;
 
 pub use help::help_text;
+pub use registry_access::{PemFile, TokenFile};
 pub use secret::{LibrdkafkaProperties, Secret};
+pub use secret_files::is_secret_file_variable;
 
 use crate::kafka::ClientKind;
 use secret::PassThrough;
 pub use variables::{Config, VARIABLES};
 
+pub(crate) use registry_access::identity as registry_identity;
 pub(crate) use secret::is_secret;
 
 /// Prefix for pass-through librdkafka properties: `LIBRDKAFKA_SECURITY_PROTOCOL=SASL_SSL`
@@ -137,8 +142,9 @@ impl Config {
     }
 
     /// What single variables cannot check: idempotence needs `acks=all` (librdkafka would
-    /// refuse to start otherwise, with a line that does not name our variables), and the flush
-    /// must fit in the stop deadline, or a stop would always end at the deadline.
+    /// refuse to start otherwise, with a line that does not name our variables), the flush
+    /// must fit in the stop deadline, or a stop would always end at the deadline, and the
+    /// registry's credentials and client certificate come in whole sets.
     fn check_across_variables(&self) -> Result<(), ConfigError> {
         if self.flush_timeout >= self.stop_timeout {
             return Err(ConfigError {
@@ -164,7 +170,7 @@ impl Config {
                 expected: "all (or -1) while PRODUCER_ENABLE_IDEMPOTENCE=true".to_string(),
             });
         }
-        Ok(())
+        registry_access::check(self)
     }
 }
 

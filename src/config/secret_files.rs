@@ -38,6 +38,11 @@ fn secret_of(name: &str) -> Option<&str> {
         .then_some(base)
 }
 
+/// Whether `name` is the `<NAME>_FILE` form of a secret variable, which the daemon reads.
+pub fn is_secret_file_variable(name: &str) -> bool {
+    secret_of(name).is_some()
+}
+
 /// `vars` with every `<NAME>_FILE` replaced by `<NAME>` and the file's contents (without a
 /// final line break). Setting both, or a file that cannot be read, is an error naming the
 /// variable; the secret itself is never shown.

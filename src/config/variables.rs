@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::parse;
+use super::registry_access::{self, PemFile, TokenFile};
 use super::secret::{LibrdkafkaProperties, Secret};
 use super::{ConfigError, OnDecodeError, SubjectNameStrategy, Variable};
 
@@ -72,6 +73,48 @@ variables! {
         default: "",
         parse: parse::optional(parse::secret),
         help: "user:password for the registry's HTTP basic auth (never logged)",
+    },
+    /// The file holding the registry's bearer token, re-read on a 401.
+    schema_registry_bearer_token: Option<TokenFile> {
+        name: "SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE",
+        default: "",
+        parse: parse::optional(registry_access::token_file),
+        help: "file holding a bearer token for the registry (Authorization: Bearer), read at start and again whenever the registry answers 401, so a rotated token is picked up; not with SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO (never logged)",
+    },
+    /// Confluent Cloud's `target-sr-cluster` header (`bearer.auth.logical.cluster`).
+    schema_registry_logical_cluster: Option<String> {
+        name: "SCHEMA_REGISTRY_BEARER_AUTH_LOGICAL_CLUSTER",
+        default: "",
+        parse: parse::optional(registry_access::header_value),
+        help: "with a bearer token: the registry's logical cluster id (lsrc-...), sent as the target-sr-cluster header Confluent Cloud needs",
+    },
+    /// Confluent Cloud's `Confluent-Identity-Pool-Id` header (`bearer.auth.identity.pool.id`).
+    schema_registry_identity_pool: Option<String> {
+        name: "SCHEMA_REGISTRY_BEARER_AUTH_IDENTITY_POOL_ID",
+        default: "",
+        parse: parse::optional(registry_access::header_value),
+        help: "with a bearer token: the identity pool id (pool-...), sent as the Confluent-Identity-Pool-Id header Confluent Cloud needs",
+    },
+    /// The CAs the registry's certificate must chain to (instead of the system's).
+    schema_registry_ca: Option<PemFile> {
+        name: "SCHEMA_REGISTRY_SSL_CA_LOCATION",
+        default: "",
+        parse: parse::optional(registry_access::ca_certificates),
+        help: "PEM file of the CA certificates an https registry's certificate must chain to; replaces the system's trusted CAs (as Confluent's schema.registry.ssl.truststore does); unset = the system's",
+    },
+    /// The client certificate chain for mutual TLS.
+    schema_registry_certificate: Option<PemFile> {
+        name: "SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION",
+        default: "",
+        parse: parse::optional(registry_access::certificate_chain),
+        help: "PEM file of the client certificate (chain, leaf first) for a registry that requires mutual TLS; needs SCHEMA_REGISTRY_SSL_KEY_LOCATION",
+    },
+    /// The client certificate's private key.
+    schema_registry_key: Option<PemFile> {
+        name: "SCHEMA_REGISTRY_SSL_KEY_LOCATION",
+        default: "",
+        parse: parse::optional(registry_access::private_key),
+        help: "the client certificate's private key: an unencrypted PKCS#8 PEM file (BEGIN PRIVATE KEY); PKCS#1 and encrypted keys are refused (convert with openssl pkcs8 -topk8 -nocrypt) (never logged)",
     },
     /// Whether the daemon registers its schema, or only looks its id up.
     schema_registry_auto_register: bool {

@@ -286,6 +286,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::config::Config;
     use crate::format::{UserLayout, USER_SCHEMA_JSON};
 
     /// A registry on a local port that answers each request with `answer(request line)`
@@ -325,8 +326,13 @@ mod tests {
     }
 
     fn decoder_test<T>(url: &str, test: impl FnOnce(&mut MessageDecoder<'_>) -> T) -> T {
+        let config = Config::from_pairs(&[
+            ("SCHEMA_REGISTRY_URL", url),
+            ("SCHEMA_REGISTRY_RETRIES", "0"),
+        ])
+        .expect("config");
         let registry =
-            SchemaRegistryClient::new(url, None, 0, Shutdown::new()).expect("registry client");
+            SchemaRegistryClient::new(&config, Shutdown::new()).expect("registry client");
         let codec = UserCodec::new().expect("codec");
         let unknown = UnknownSchemaIds::new(Duration::from_secs(30));
         let own = own_schema(&codec);
@@ -441,8 +447,9 @@ mod tests {
                 )
             }
         });
+        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", &url)]).expect("config");
         let registry =
-            SchemaRegistryClient::new(&url, None, 0, Shutdown::new()).expect("registry client");
+            SchemaRegistryClient::new(&config, Shutdown::new()).expect("registry client");
         let codec = UserCodec::new().expect("codec");
         let unknown = UnknownSchemaIds::new(Duration::ZERO);
         let own = own_schema(&codec);

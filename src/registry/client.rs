@@ -7,6 +7,7 @@
 use std::fmt;
 use std::io::Read;
 use std::ops::ControlFlow;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -16,7 +17,7 @@ use serde::Deserialize;
 use super::error::RegistryError;
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
-use crate::config::Secret;
+use crate::config::{registry_identity as identity, Config, Secret, TokenFile};
 use crate::format::SchemaRef;
 use crate::ops::log_target;
 
@@ -66,7 +67,7 @@ struct ErrorResponse {
 pub struct SchemaRegistryClient {
     base_url: String,
     http: Client,
-    basic_auth: Option<(String, Option<String>)>,
+    credentials: Credentials,
     retries: u32,
     shutdown: Shutdown,
 }
@@ -81,38 +82,62 @@ impl fmt::Debug for SchemaRegistryClient {
 }
 
 impl SchemaRegistryClient {
-    /// A client for `base_url` (which may carry a path). `user_info` is `user:password` for
-    /// basic auth. Waits between retries end early when `shutdown` starts.
-    pub fn new(
-        base_url: &str,
-        user_info: Option<&Secret>,
-        retries: u32,
-        shutdown: Shutdown,
-    ) -> Result<SchemaRegistryClient, RegistryError> {
-        let http = Client::builder()
+    /// A client for the registry `config` names, with its credentials and TLS settings. Waits
+    /// between retries end early when `shutdown` starts.
+    pub fn new(config: &Config, shutdown: Shutdown) -> Result<SchemaRegistryClient, RegistryError> {
+        let setup_error = |error: String| RegistryError::Setup { error };
+        let mut builder = Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!(
                 env!("CARGO_PKG_NAME"),
                 "/",
                 env!("CARGO_PKG_VERSION")
-            ))
+            ));
+        if let Some(ca) = &config.schema_registry_ca {
+            // Only the given CAs, as Confluent's clients use schema.registry.ssl.truststore: a
+            // private registry's certificate must not be accepted because a public CA signed it.
+            let certificates = reqwest::Certificate::from_pem_bundle(&ca.pem)
+                .map_err(|e| setup_error(format!("{}: {e}", ca.path)))?;
+            builder = builder.tls_built_in_root_certs(false);
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        if let (Some(certificate), Some(key)) = (
+            &config.schema_registry_certificate,
+            &config.schema_registry_key,
+        ) {
+            builder = builder.identity(identity(certificate, key).map_err(setup_error)?);
+        }
+        let http = builder
             .build()
-            .map_err(|e| RegistryError::BadResponse {
-                request: "HTTP client set-up".to_string(),
-                error: e.to_string(),
-            })?;
-        let basic_auth = user_info
-            .map(Secret::expose)
-            .map(|info| match info.split_once(':') {
-                Some((user, password)) => (user.to_string(), Some(password.to_string())),
-                None => (info.to_string(), None),
-            });
+            .map_err(|e| setup_error(describe_transport_error(&e)))?;
+        let credentials = match (
+            &config.schema_registry_user_info,
+            &config.schema_registry_bearer_token,
+        ) {
+            (Some(user_info), _) => {
+                let info = user_info.expose();
+                let (user, password) = match info.split_once(':') {
+                    Some((user, password)) => (user.to_string(), Some(password.to_string())),
+                    None => (info.to_string(), None),
+                };
+                Credentials::Basic { user, password }
+            }
+            (None, Some(file)) => Credentials::Bearer(BearerAuth {
+                token: Mutex::new(file.read().map_err(setup_error)?),
+                file: file.clone(),
+                logical_cluster: config.schema_registry_logical_cluster.clone(),
+                identity_pool: config.schema_registry_identity_pool.clone(),
+            }),
+            (None, None) => Credentials::None,
+        };
         Ok(SchemaRegistryClient {
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base_url: config.schema_registry_url.trim_end_matches('/').to_string(),
             http,
-            basic_auth,
-            retries,
+            credentials,
+            retries: config.schema_registry_retries,
             shutdown,
         })
     }
@@ -243,20 +268,38 @@ impl SchemaRegistryClient {
         }
     }
 
-    /// One try of a request.
+    /// One try of a request. A 401 to a bearer token is answered by reading the token file
+    /// again: when it holds a new token, the request is sent once more with it.
     fn send_once(
         &self,
         request: &str,
         build: &impl Fn() -> RequestBuilder,
     ) -> Result<Response, Attempt> {
-        let mut builder = build().header(
-            reqwest::header::ACCEPT,
-            "application/vnd.schemaregistry.v1+json, application/json",
-        );
-        if let Some((user, password)) = &self.basic_auth {
-            builder = builder.basic_auth(user, password.as_ref());
+        let bearer = match &self.credentials {
+            Credentials::Bearer(bearer) => Some(bearer),
+            Credentials::None | Credentials::Basic { .. } => None,
+        };
+        let token = bearer.map(BearerAuth::current);
+        let mut outcome = self.send_with_credentials(build, token.as_ref());
+        if let (Some(bearer), Some(refused), Ok(response)) = (bearer, &token, &outcome) {
+            if response.status() == StatusCode::UNAUTHORIZED {
+                match bearer.reread(refused) {
+                    Ok(Some(fresh)) => outcome = self.send_with_credentials(build, Some(&fresh)),
+                    Ok(None) => {}
+                    Err(error) => {
+                        return Err(Attempt::Final(RegistryError::Rejected {
+                            request: request.to_string(),
+                            status: StatusCode::UNAUTHORIZED.as_u16(),
+                            message: format!(
+                                "the bearer token was refused, and reading it again failed: {error}"
+                            ),
+                            error_code: None,
+                        }))
+                    }
+                }
+            }
         }
-        match builder.send() {
+        match outcome {
             Ok(response) if response.status().is_success() => Ok(response),
             Ok(response) if response.status().is_server_error() => {
                 let status = response.status().as_u16();
@@ -269,12 +312,112 @@ impl SchemaRegistryClient {
                 Err(Attempt::Final(RegistryError::Rejected {
                     request: request.to_string(),
                     status: status.as_u16(),
-                    message: rejection_message(status, message),
+                    message: self.rejection_message(status, message),
                     error_code,
                 }))
             }
-            Err(e) => Err(Attempt::Retryable(describe_transport_error(&e))),
+            Err(e) => match tls_failure(request, &e) {
+                Some(error) => Err(Attempt::Final(error)),
+                None => Err(Attempt::Retryable(describe_transport_error(&e))),
+            },
         }
+    }
+
+    /// Sends the request built by `build` with the client's credentials (`token`: the bearer
+    /// token to send, with bearer auth).
+    fn send_with_credentials(
+        &self,
+        build: &impl Fn() -> RequestBuilder,
+        token: Option<&Secret>,
+    ) -> reqwest::Result<Response> {
+        let mut builder = build().header(
+            reqwest::header::ACCEPT,
+            "application/vnd.schemaregistry.v1+json, application/json",
+        );
+        match &self.credentials {
+            Credentials::None => {}
+            Credentials::Basic { user, password } => {
+                builder = builder.basic_auth(user, password.as_ref());
+            }
+            Credentials::Bearer(bearer) => {
+                if let Some(token) = token {
+                    builder = builder.bearer_auth(token.expose());
+                }
+                if let Some(cluster) = &bearer.logical_cluster {
+                    builder = builder.header("target-sr-cluster", cluster);
+                }
+                if let Some(pool) = &bearer.identity_pool {
+                    builder = builder.header("Confluent-Identity-Pool-Id", pool);
+                }
+            }
+        }
+        builder.send()
+    }
+
+    /// A 4xx's message, with what to check when the credentials were refused.
+    fn rejection_message(&self, status: StatusCode, message: String) -> String {
+        if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+            return message;
+        }
+        match &self.credentials {
+            Credentials::None => format!(
+                "{message} (the registry wants credentials: set SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO or SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE)"
+            ),
+            Credentials::Basic { .. } => {
+                format!("{message} (check SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO)")
+            }
+            Credentials::Bearer(bearer) => format!(
+                "{message} (check the token in SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE={}, read again after the 401, and SCHEMA_REGISTRY_BEARER_AUTH_LOGICAL_CLUSTER, SCHEMA_REGISTRY_BEARER_AUTH_IDENTITY_POOL_ID)",
+                bearer.file.path
+            ),
+        }
+    }
+}
+
+/// What the client proves itself with to the registry.
+enum Credentials {
+    None,
+    /// HTTP basic auth (`SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO`).
+    Basic {
+        user: String,
+        password: Option<String>,
+    },
+    /// A bearer token from a file, with the headers Confluent Cloud routes it by.
+    Bearer(BearerAuth),
+}
+
+/// A bearer token and where it comes from. The token is shared by every thread that asks the
+/// registry; the one that meets a 401 reads the file again for all of them.
+struct BearerAuth {
+    file: TokenFile,
+    token: Mutex<Secret>,
+    logical_cluster: Option<String>,
+    identity_pool: Option<String>,
+}
+
+impl BearerAuth {
+    fn current(&self) -> Secret {
+        self.token
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reads the token file again after the registry refused `refused` with a 401: the token
+    /// to try once more, when the file holds another one (compared with the refused token, not
+    /// the current one: another thread may have read the new token first).
+    fn reread(&self, refused: &Secret) -> Result<Option<Secret>, String> {
+        let fresh = self.file.read()?;
+        let mut token = self.token.lock().unwrap_or_else(PoisonError::into_inner);
+        if *token != fresh {
+            log::info!(
+                target: log_target::REGISTRY,
+                "schema registry answered 401: read a new bearer token from {}",
+                self.file.path
+            );
+            *token = fresh.clone();
+        }
+        Ok((fresh != *refused).then_some(fresh))
     }
 }
 
@@ -315,14 +458,6 @@ fn parse_json<T: for<'de> Deserialize<'de>>(
     })
 }
 
-fn rejection_message(status: StatusCode, message: String) -> String {
-    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        format!("{message} (check SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO)")
-    } else {
-        message
-    }
-}
-
 /// The registry's `message` field, or the start of the body; and its `error_code`, if any.
 fn error_body(response: Response) -> (String, Option<u32>) {
     let text = bounded_text(response).unwrap_or_default();
@@ -343,11 +478,74 @@ fn describe_transport_error(e: &reqwest::Error) -> String {
     let mut message = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
+        // Some errors repeat their cause in their own message.
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
         source = cause.source();
     }
     message
+}
+
+/// What failed in the TLS handshake of `request`, if `e` is such a failure (an untrusted
+/// certificate, a refused or missing client certificate): a configuration fault that no retry
+/// mends, unlike a refused connection. Only a failure OpenSSL gives reasons for counts; a
+/// connection that dropped during the handshake (no reason, only an I/O error) is retried like
+/// any other. Said as OpenSSL's reasons and the certificate check's result, e.g.
+/// "certificate verify failed (unable to get local issuer certificate)", without OpenSSL's
+/// codes and source lines.
+fn tls_failure(request: &str, e: &reqwest::Error) -> Option<RegistryError> {
+    let mut reasons: Option<String> = None;
+    let mut verify_result: Option<String> = None;
+    let mut refused_by_peer = false;
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        // An `io::Error` hides the error it wraps from `source()` (a failure after the
+        // handshake, such as a TLS 1.3 "certificate required" alert, arrives as one).
+        let wrapped = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        for error in std::iter::once(cause).chain(wrapped) {
+            // native-tls's `source()` skips its `ssl::Error` and gives the `ErrorStack`.
+            let stack = error
+                .downcast_ref::<openssl::error::ErrorStack>()
+                .or_else(|| error.downcast_ref::<openssl::ssl::Error>()?.ssl_error());
+            if let Some(stack) = stack {
+                // OpenSSL's reason for a received alert is 1000 + the alert's number.
+                refused_by_peer |= stack
+                    .errors()
+                    .iter()
+                    .any(|e| (1000..1256).contains(&(e.code() & 0x7F_FFFF)));
+                let text: Vec<&str> = stack.errors().iter().filter_map(|e| e.reason()).collect();
+                if !text.is_empty() {
+                    reasons = Some(text.join("; "));
+                }
+            }
+            if error.is::<native_tls::Error>() {
+                // native-tls appends the certificate check's result as " (<result>)".
+                let text = error.to_string();
+                verify_result = error
+                    .source()
+                    .and_then(|inner| text.strip_prefix(&inner.to_string()))
+                    .and_then(|rest| rest.strip_prefix(" ("))
+                    .and_then(|rest| rest.strip_suffix(')'))
+                    .map(str::to_string);
+            }
+        }
+        source = cause.source();
+    }
+    let reasons = reasons?;
+    Some(RegistryError::Tls {
+        request: request.to_string(),
+        error: match verify_result {
+            Some(result) => format!("{reasons} ({result})"),
+            None => reasons,
+        },
+        refused_by_registry: refused_by_peer,
+    })
 }
 
 fn truncate(text: &str) -> String {
@@ -355,5 +553,39 @@ fn truncate(text: &str) -> String {
     match text.char_indices().nth(LIMIT) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_request_refused_with_the_old_token_is_retried_with_the_new_one() {
+        let path = std::env::temp_dir().join(format!("token-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, "old").expect("write token");
+        let bearer = BearerAuth {
+            file: TokenFile {
+                path: path.display().to_string(),
+            },
+            token: Mutex::new(Secret::new("old")),
+            logical_cluster: None,
+            identity_pool: None,
+        };
+        let old = bearer.current();
+        std::fs::write(&path, "new\n").expect("rotate token");
+        // Two threads sent the old token; the first to meet the 401 reads the new one, and
+        // the second must still retry, although the shared token changed under it.
+        for _ in 0..2 {
+            let retry = bearer.reread(&old).expect("readable").expect("a new token");
+            assert_eq!(retry.expose(), "new");
+        }
+        assert_eq!(bearer.current().expose(), "new");
+        // Refused with the newest token: nothing new to try.
+        assert!(bearer
+            .reread(&bearer.current())
+            .expect("readable")
+            .is_none());
+        let _ = std::fs::remove_file(path);
     }
 }

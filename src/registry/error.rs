@@ -27,6 +27,22 @@ pub enum RegistryError {
         /// The Confluent `error_code` of the answer's body, if it had one.
         error_code: Option<u32>,
     },
+    /// The HTTP client cannot be built with the configured TLS files or token.
+    Setup {
+        /// What is wrong.
+        error: String,
+    },
+    /// The TLS handshake failed: the registry's certificate is not trusted, or it refused
+    /// the client's certificate (or its absence). Retrying will not help.
+    Tls {
+        /// What was requested.
+        request: String,
+        /// The handshake's error, cause included.
+        error: String,
+        /// Whether the registry ended it with an alert (it refused the client's certificate
+        /// or its absence), rather than the client refusing the registry's certificate.
+        refused_by_registry: bool,
+    },
     /// A 2xx answer that is not what the API promises.
     BadResponse {
         /// What was requested.
@@ -78,6 +94,17 @@ impl fmt::Display for RegistryError {
             RegistryError::Rejected { request, status, message, .. } => {
                 write!(f, "schema registry rejected {request}: HTTP {status}: {message}")
             }
+            RegistryError::Setup { error } => {
+                write!(f, "cannot set up the schema registry client: {error}")
+            }
+            RegistryError::Tls { request, error, refused_by_registry: true } => write!(
+                f,
+                "schema registry TLS handshake failed: {request}: the registry refused the connection: {error} (it wants a client certificate it trusts: check SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION and SCHEMA_REGISTRY_SSL_KEY_LOCATION)"
+            ),
+            RegistryError::Tls { request, error, refused_by_registry: false } => write!(
+                f,
+                "schema registry TLS handshake failed: {request}: the registry's certificate is not trusted: {error} (check SCHEMA_REGISTRY_SSL_CA_LOCATION: it must hold the CA that signed the registry's certificate)"
+            ),
             RegistryError::BadResponse { request, error } => {
                 write!(f, "schema registry gave an unexpected answer to {request}: {error}")
             }

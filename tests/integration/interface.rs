@@ -326,3 +326,94 @@ fn a_run_logs_only_documented_targets_and_names() {
         "{stats_line}"
     );
 }
+
+/// The variables assigned in the fenced `sh` blocks of `docs/SECURED_PLATFORM.md`, with their
+/// values: `NAME=value` words, `export` or not.
+fn secured_platform_assignments() -> Vec<(String, String)> {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/SECURED_PLATFORM.md"
+    ))
+    .expect("docs/SECURED_PLATFORM.md");
+    let mut in_block = false;
+    let mut assignments = Vec::new();
+    for line in page.lines() {
+        if line.starts_with("```") {
+            in_block = line == "```sh";
+            continue;
+        }
+        if !in_block {
+            continue;
+        }
+        for word in line.trim_start_matches("export ").split_whitespace() {
+            let Some((name, value)) = word.split_once('=') else {
+                continue;
+            };
+            let upper = name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            if upper && !name.is_empty() {
+                assignments.push((name.to_string(), value.trim_matches('"').to_string()));
+            }
+        }
+    }
+    assignments
+}
+
+#[test]
+fn secured_platform_examples_name_only_declared_variables() {
+    use kafka_avro_daemon::config::{is_secret_file_variable, LIBRDKAFKA_PREFIX};
+    let assignments = secured_platform_assignments();
+    assert!(
+        assignments.len() > 20,
+        "no env blocks found: {assignments:?}"
+    );
+    let mut problems = Vec::new();
+    for (name, value) in &assignments {
+        if VARIABLES.iter().any(|v| v.name == name) {
+            continue;
+        }
+        let Some(rest) = name.strip_prefix(LIBRDKAFKA_PREFIX) else {
+            if !is_secret_file_variable(name) {
+                problems.push(format!("{name} is not a variable the daemon reads"));
+            }
+            continue;
+        };
+        // The property as librdkafka names it; the linked librdkafka must accept it.
+        let rest = rest
+            .strip_prefix("PRODUCER_")
+            .or_else(|| rest.strip_prefix("CONSUMER_"))
+            .unwrap_or(rest);
+        let (rest, value) = match rest.strip_suffix("_FILE") {
+            Some(base) if is_secret_file_variable(name) => (base, "from-a-file"),
+            _ => (rest, value.as_str()),
+        };
+        let property = rest.to_ascii_lowercase().replace('_', ".");
+        if let Err(e) = rdkafka::ClientConfig::new()
+            .set(&property, value)
+            .create_native_config()
+        {
+            problems.push(format!(
+                "{name}: librdkafka refuses {property}={value}: {e}"
+            ));
+        }
+    }
+    // The page shows every registry setting, so it cannot fall behind the declaration.
+    for variable in VARIABLES
+        .iter()
+        .filter(|v| v.name.starts_with("SCHEMA_REGISTRY_"))
+        .filter(|v| !["SCHEMA_REGISTRY_RETRIES"].contains(&v.name))
+    {
+        let shown = assignments.iter().any(|(name, _)| {
+            name == variable.name || name.strip_suffix("_FILE") == Some(variable.name)
+        });
+        if !shown {
+            problems.push(format!("{} is in no example", variable.name));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "docs/SECURED_PLATFORM.md:\n{}",
+        problems.join("\n")
+    );
+}

@@ -5,7 +5,8 @@
 //! lines), `http_endpoint` (the metrics endpoint against idle and slow clients),
 //! `registry_faults` (a registry that refuses, hangs or forgot everything; read-only mode),
 //! `header_framing` (records whose schema a `__value_schema_id` header names),
-//! `use_latest` (producing with the subject's latest version), `compression` (records other
+//! `use_latest` (producing with the subject's latest version), `registry_tls` (the registry
+//! over TLS, with mutual TLS, and with a rotated bearer token), `compression` (records other
 //! clients compressed), `partitioning` (keys where the Java client puts them), `subjects`
 //! (subject name strategies), `membership` (static members),
 //! `interface` (names operators rely on, against README.md), `deploy_files` (systemd unit,
@@ -40,6 +41,7 @@ mod partitioning;
 mod poison;
 mod rebalance_protocols;
 mod registry_faults;
+mod registry_tls;
 mod security;
 mod stack;
 mod subjects;

@@ -260,11 +260,15 @@ const PROXY_LIFETIME: Duration = Duration::from_secs(300);
 /// Connections one proxy serves at most.
 const PROXY_MAX_CONNECTIONS: usize = 2000;
 
+/// Whether a request's headers (names in lower case) carry the credentials a proxy wants.
+pub(crate) type CredentialCheck = Arc<dyn Fn(&[(String, String)]) -> bool + Send + Sync>;
+
 /// A reverse proxy on 127.0.0.1 (ephemeral port) in front of the stack's registry that
-/// demands `Authorization: Basic base64(user:password)`: without it, 401 with a Confluent-style
-/// error; with it, the request is forwarded (one request per connection, `Connection: close`)
-/// and the response relayed as it comes.
-struct AuthProxy {
+/// demands credentials (`Authorization: Basic base64(user:password)`, or what a
+/// [`CredentialCheck`] accepts): without them, 401 with a Confluent-style error; with them, the
+/// request is forwarded (one request per connection, `Connection: close`) and the response
+/// relayed as it comes.
+pub(crate) struct AuthProxy {
     port: u16,
     stop: Arc<AtomicBool>,
     authorized: Arc<AtomicUsize>,
@@ -274,10 +278,19 @@ struct AuthProxy {
 
 impl AuthProxy {
     fn start(user_info: &str) -> AuthProxy {
+        let expected = format!("Basic {}", base64(user_info.as_bytes()));
+        AuthProxy::checking(Arc::new(move |headers| {
+            headers
+                .iter()
+                .any(|(name, value)| name == "authorization" && *value == expected)
+        }))
+    }
+
+    /// A proxy that forwards the requests `check` accepts.
+    pub(crate) fn checking(check: CredentialCheck) -> AuthProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         listener.set_nonblocking(true).expect("non-blocking");
         let port = listener.local_addr().expect("address").port();
-        let expected = format!("Basic {}", base64(user_info.as_bytes()));
         let stop = Arc::new(AtomicBool::new(false));
         let authorized = Arc::new(AtomicUsize::new(0));
         let rejected = Arc::new(AtomicUsize::new(0));
@@ -297,13 +310,13 @@ impl AuthProxy {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             served += 1;
-                            let (expected, authorized, rejected) = (
-                                expected.clone(),
+                            let (check, authorized, rejected) = (
+                                Arc::clone(&check),
                                 Arc::clone(&authorized),
                                 Arc::clone(&rejected),
                             );
                             thread::spawn(move || {
-                                if let Err(e) = serve(stream, &expected, &authorized, &rejected) {
+                                if let Err(e) = serve(stream, &check, &authorized, &rejected) {
                                     eprintln!("auth proxy: {e}");
                                 }
                             });
@@ -329,15 +342,15 @@ impl AuthProxy {
     }
 
     /// The registry's Confluent API through the proxy.
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/apis/ccompat/v7", self.port)
     }
 
-    fn authorized(&self) -> usize {
+    pub(crate) fn authorized(&self) -> usize {
         self.authorized.load(Ordering::SeqCst)
     }
 
-    fn rejected(&self) -> usize {
+    pub(crate) fn rejected(&self) -> usize {
         self.rejected.load(Ordering::SeqCst)
     }
 }
@@ -354,7 +367,7 @@ impl Drop for AuthProxy {
 /// One request on one connection.
 fn serve(
     client: TcpStream,
-    expected_authorization: &str,
+    check: &CredentialCheck,
     authorized: &AtomicUsize,
     rejected: &AtomicUsize,
 ) -> std::io::Result<()> {
@@ -397,7 +410,7 @@ fn serve(
     reader.read_exact(&mut body)?;
     let mut client = client;
 
-    if header("authorization") != Some(expected_authorization) {
+    if !check(&headers) {
         rejected.fetch_add(1, Ordering::SeqCst);
         let body = r#"{"error_code":401,"message":"Unauthorized"}"#;
         write!(

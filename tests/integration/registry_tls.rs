@@ -1,0 +1,467 @@
+//! The registry over TLS and with bearer tokens: the stack's registry behind its two TLS
+//! listeners (`scripts/stack up`: https on 8443 with the stack's CA, and 8444 that requires a
+//! client certificate of that CA, `.stack/tls/client.pem` and its PKCS#8 key `client.key`), and
+//! behind a proxy in this file that wants a bearer token and Confluent Cloud's two headers.
+//!
+//! A failed handshake must reach the operator as one line naming the registry and which side
+//! refused; no key or token may reach the log (the daemons run at `RUST_LOG=debug`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::common::*;
+use crate::security::AuthProxy;
+
+/// The stack's registry over TLS, and over TLS with a client certificate required.
+const HTTPS_URL: &str = "https://127.0.0.1:8443/apis/ccompat/v7";
+const MTLS_URL: &str = "https://127.0.0.1:8444/apis/ccompat/v7";
+
+/// `.stack/tls/` of this checkout: the stack's CA and the registry client's certificate.
+fn tls_file(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(".stack/tls")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: the stack has no registry TLS listeners; run `scripts/stack up`",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+/// Panics with instructions unless both TLS listeners serve the registry; holds the cluster
+/// shared like [`require_stack`].
+fn require_tls_stack() -> ClusterGuard {
+    let cluster = require_stack();
+    let ca = std::fs::read(tls_file("ca.pem")).expect("read ca.pem");
+    let client = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca.pem"))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    if let Err(e) = client.get(format!("{HTTPS_URL}/subjects")).send() {
+        panic!("the registry's TLS listener does not answer at {HTTPS_URL} ({e}): run `scripts/stack up`");
+    }
+    cluster
+}
+
+/// A scratch directory of this test's own.
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("registry-tls"));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Runs `openssl` with `args` in `dir`; panics with its output when it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl (installed by scripts/stack)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The base64 lines of a PEM file: what must never appear in a log.
+fn pem_body_lines(path: &str) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("read PEM")
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() > 20)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `ERROR` lines of a run.
+fn errors(lines: &[String]) -> Vec<&String> {
+    lines.iter().filter(|l| l.contains(" ERROR ")).collect()
+}
+
+#[test]
+fn an_https_registry_signed_by_the_given_ca_serves_registration_and_writer_schemas() {
+    let _cluster = require_tls_stack();
+    let topic = unique("registry-https");
+    let ca = tls_file("ca.pem");
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("SCHEMA_REGISTRY_URL", HTTPS_URL),
+            ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &ca),
+            ("PRODUCE_COUNT", "3"),
+        ],
+    ));
+    daemon.wait_for_received(3, Duration::from_secs(60));
+    daemon.stop_cleanly();
+    assert!(errors(&daemon.lines()).is_empty(), "{}", daemon.tail(40));
+}
+
+#[test]
+fn a_registry_certificate_of_another_ca_is_one_line_and_exit_1_at_once() {
+    let _cluster = require_tls_stack();
+    let dir = scratch();
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other-ca.pem",
+            "-subj",
+            "/CN=another CA",
+        ],
+    );
+    let other_ca = dir.join("other-ca.pem").display().to_string();
+    let (status, lines) = run_to_exit(
+        &env_with(
+            &unique("registry-wrong-ca"),
+            &[
+                ("SCHEMA_REGISTRY_URL", HTTPS_URL),
+                ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &other_ca),
+            ],
+        ),
+        Duration::from_secs(60),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let log = lines.join("\n");
+    assert_eq!(status.code(), Some(1), "{log}");
+    let errors = errors(&lines);
+    assert_eq!(errors.len(), 1, "one ERROR line:\n{log}");
+    for wanted in [
+        "https://127.0.0.1:8443/apis/ccompat/v7/subjects/",
+        "certificate verify failed",
+        "not trusted",
+        "SCHEMA_REGISTRY_SSL_CA_LOCATION",
+    ] {
+        assert!(errors[0].contains(wanted), "{wanted:?} missing:\n{log}");
+    }
+    // A certificate that is not trusted stays so: no retries.
+    assert!(!log.contains("retrying"), "{log}");
+}
+
+#[test]
+fn mutual_tls_with_a_client_certificate_of_the_registry_s_ca_works_and_the_key_is_not_logged() {
+    let _cluster = require_tls_stack();
+    let topic = unique("registry-mtls");
+    let (ca, certificate, key) = (
+        tls_file("ca.pem"),
+        tls_file("client.pem"),
+        tls_file("client.key"),
+    );
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("SCHEMA_REGISTRY_URL", MTLS_URL),
+            ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &ca),
+            ("SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION", &certificate),
+            ("SCHEMA_REGISTRY_SSL_KEY_LOCATION", &key),
+            ("PRODUCE_COUNT", "3"),
+            ("RUST_LOG", "debug"),
+        ],
+    ));
+    daemon.wait_for_received(3, Duration::from_secs(60));
+    daemon.stop_cleanly();
+    let log = daemon.lines().join("\n");
+    assert!(log.contains("configuration: "), "the debug line is there");
+    for line in pem_body_lines(&key) {
+        assert!(!log.contains(&line), "key material in the log");
+    }
+}
+
+#[test]
+fn an_mtls_registry_without_a_client_certificate_is_one_line_and_exit_1() {
+    let _cluster = require_tls_stack();
+    let ca = tls_file("ca.pem");
+    let (status, lines) = run_to_exit(
+        &env_with(
+            &unique("registry-no-client-cert"),
+            &[
+                ("SCHEMA_REGISTRY_URL", MTLS_URL),
+                ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &ca),
+            ],
+        ),
+        Duration::from_secs(60),
+    );
+    let log = lines.join("\n");
+    assert_eq!(status.code(), Some(1), "{log}");
+    let errors = errors(&lines);
+    assert_eq!(errors.len(), 1, "one ERROR line:\n{log}");
+    for wanted in [
+        "https://127.0.0.1:8444/apis/ccompat/v7/subjects/",
+        "the registry refused the connection",
+        "certificate required",
+        "SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION",
+    ] {
+        assert!(errors[0].contains(wanted), "{wanted:?} missing:\n{log}");
+    }
+}
+
+#[test]
+fn a_pkcs1_or_encrypted_key_is_refused_at_start_with_the_conversion_and_without_the_key() {
+    // No stack needed: the key is checked while the configuration is read.
+    let dir = scratch();
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.pem",
+            "-subj",
+            "/CN=client",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "pkey",
+            "-in",
+            "key.pem",
+            "-traditional",
+            "-out",
+            "pkcs1.pem",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-in",
+            "key.pem",
+            "-passout",
+            "pass:secret",
+            "-out",
+            "encrypted.pem",
+        ],
+    );
+    let certificate = dir.join("cert.pem").display().to_string();
+    for (file, named) in [("pkcs1.pem", "PKCS#1"), ("encrypted.pem", "encrypted")] {
+        let key = dir.join(file).display().to_string();
+        let (status, lines) = run_to_exit(
+            &env_with(
+                &unique("registry-bad-key"),
+                &[
+                    ("SCHEMA_REGISTRY_URL", HTTPS_URL),
+                    ("SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION", &certificate),
+                    ("SCHEMA_REGISTRY_SSL_KEY_LOCATION", &key),
+                ],
+            ),
+            Duration::from_secs(30),
+        );
+        let log = lines.join("\n");
+        assert_eq!(status.code(), Some(2), "{log}");
+        assert_eq!(lines.len(), 1, "one line:\n{log}");
+        assert!(
+            lines[0].contains("SCHEMA_REGISTRY_SSL_KEY_LOCATION"),
+            "{log}"
+        );
+        assert!(lines[0].contains(named), "{log}");
+        assert!(lines[0].contains("openssl pkcs8 -topk8 -nocrypt"), "{log}");
+        for line in pem_body_lines(&key) {
+            assert!(!log.contains(&line), "key material in the log");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `User` with an added optional field: a writer schema the daemon has not fetched yet, so
+/// a record of it makes the daemon ask the registry mid-run.
+const USER_V2: &str = r#"{"namespace":"example.avro","type":"record","name":"User","fields":[{"name":"name","type":"string"},{"name":"email","type":["null","string"],"default":null}]}"#;
+
+/// What the bearer proxy wants and saw.
+#[derive(Default)]
+struct BearerState {
+    /// The one token accepted now.
+    accepted: String,
+    /// Requests without `target-sr-cluster: lsrc-test` or `Confluent-Identity-Pool-Id: pool-test`.
+    without_headers: usize,
+}
+
+/// A proxy in front of the registry that accepts `Authorization: Bearer <accepted>` only, and
+/// counts requests that lack Confluent Cloud's two headers.
+fn bearer_proxy(state: &Arc<Mutex<BearerState>>) -> AuthProxy {
+    let state = Arc::clone(state);
+    AuthProxy::checking(Arc::new(move |headers| {
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let mut state = state.lock().expect("state");
+        if header("target-sr-cluster") != Some("lsrc-test")
+            || header("confluent-identity-pool-id") != Some("pool-test")
+        {
+            state.without_headers += 1;
+        }
+        header("authorization") == Some(&format!("Bearer {}", state.accepted))
+    }))
+}
+
+/// Replaces `path`'s contents at once, as a token agent does (write aside, rename).
+fn rotate(path: &Path, token: &str) {
+    let aside = path.with_extension("new");
+    std::fs::write(&aside, format!("{token}\n")).expect("write token");
+    std::fs::rename(&aside, path).expect("rename token");
+}
+
+#[test]
+fn a_rotated_bearer_token_is_read_again_on_a_401_and_no_record_is_skipped() {
+    let _cluster = require_stack();
+    let dir = scratch();
+    let token_file = dir.join("token");
+    let (old, new) = (unique("token-old"), unique("token-new"));
+    rotate(&token_file, &old);
+    let state = Arc::new(Mutex::new(BearerState {
+        accepted: old.clone(),
+        ..BearerState::default()
+    }));
+    let proxy = bearer_proxy(&state);
+    let topic = unique("registry-bearer");
+    let url = proxy.url();
+    let path = token_file.display().to_string();
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("SCHEMA_REGISTRY_URL", &url),
+            ("SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE", &path),
+            ("SCHEMA_REGISTRY_BEARER_AUTH_LOGICAL_CLUSTER", "lsrc-test"),
+            ("SCHEMA_REGISTRY_BEARER_AUTH_IDENTITY_POOL_ID", "pool-test"),
+            ("PRODUCE_COUNT", "1"),
+            ("RUST_LOG", "debug"),
+        ],
+    ));
+    daemon.wait_for_received(1, Duration::from_secs(60));
+    assert_eq!(proxy.rejected(), 0, "the first token was accepted");
+
+    // The token expires: the registry refuses it from now on, and the agent has written the
+    // new one. A record of a schema the daemon has not fetched yet makes it ask again.
+    rotate(&token_file, &new);
+    state.lock().expect("state").accepted = new.clone();
+    let v2 = register_schema(&format!("{topic}-v2"), USER_V2);
+    let mut record = confluent_user_bytes(v2, "after-rotation");
+    record.push(0); // the email union's null branch
+    produce_raw(&topic, &[record]);
+    daemon.wait_until(
+        "the record after the rotation in both groups",
+        Duration::from_secs(60),
+        |lines| {
+            [Group::Single, Group::Batch].iter().all(|group| {
+                lines
+                    .iter()
+                    .filter_map(|l| parse_received(l))
+                    .any(|r| r.group == *group && r.name == "after-rotation")
+            })
+        },
+    );
+    daemon.stop_cleanly();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let lines = daemon.lines();
+    let log = lines.join("\n");
+    assert!(proxy.rejected() >= 1, "the old token met a 401:\n{log}");
+    assert!(
+        log.contains(&format!("read a new bearer token from {path}")),
+        "{log}"
+    );
+    for group in [Group::Single, Group::Batch] {
+        assert!(undecodable_lines(&lines, group).is_empty(), "{log}");
+    }
+    assert_eq!(
+        state.lock().expect("state").without_headers,
+        0,
+        "every request carried target-sr-cluster and Confluent-Identity-Pool-Id"
+    );
+    assert!(
+        !log.contains(&old) && !log.contains(&new),
+        "a token in the log"
+    );
+}
+
+#[test]
+fn a_bearer_token_still_refused_after_reading_it_again_is_one_line_naming_the_file() {
+    let _cluster = require_stack();
+    let dir = scratch();
+    let token_file = dir.join("token");
+    let token = unique("token-refused");
+    rotate(&token_file, &token);
+    let state = Arc::new(Mutex::new(BearerState {
+        accepted: unique("token-other"),
+        ..BearerState::default()
+    }));
+    let proxy = bearer_proxy(&state);
+    let (url, path) = (proxy.url(), token_file.display().to_string());
+    let (status, lines) = run_to_exit(
+        &env_with(
+            &unique("registry-bearer-refused"),
+            &[
+                ("SCHEMA_REGISTRY_URL", &url),
+                ("SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE", &path),
+                ("RUST_LOG", "debug"),
+            ],
+        ),
+        Duration::from_secs(60),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let log = lines.join("\n");
+    assert_eq!(status.code(), Some(1), "{log}");
+    let errors = errors(&lines);
+    assert_eq!(errors.len(), 1, "one ERROR line:\n{log}");
+    assert!(errors[0].contains("HTTP 401"), "{log}");
+    assert!(
+        errors[0].contains(&format!("SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE={path}")),
+        "{log}"
+    );
+    assert!(!log.contains(&token), "the token in the log");
+}
+
+#[test]
+fn bearer_and_basic_auth_together_are_refused_at_start() {
+    let dir = scratch();
+    let token_file = dir.join("token");
+    rotate(&token_file, "t0k3n-value");
+    let path = token_file.display().to_string();
+    let (status, lines) = run_to_exit(
+        &env_with(
+            &unique("registry-both-auth"),
+            &[
+                ("SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE", &path),
+                ("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "user:pa55word"),
+            ],
+        ),
+        Duration::from_secs(30),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let log = lines.join("\n");
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains("SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE"),
+        "{log}"
+    );
+    assert!(lines[0].contains("set one of the two"), "{log}");
+    assert!(
+        !log.contains("t0k3n-value") && !log.contains("pa55word"),
+        "{log}"
+    );
+}
