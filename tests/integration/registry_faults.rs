@@ -434,14 +434,16 @@ fn a_registry_that_answers_404_for_everything_is_not_believed() {
 
 #[test]
 fn a_stop_during_the_last_registration_attempt_is_a_clean_stop() {
-    // No stack: the daemon reaches no broker before its schema is registered.
+    // The topic check comes first and needs the brokers; the registration then hangs.
+    let _cluster = require_stack();
+    let topic = unique("registry-stop");
+    ensure_topic(&topic);
     let proxy = RegistryProxy::start();
     proxy.set(Mode::Hang);
     let url = registry_url_via(proxy.port);
     let mut daemon = Daemon::start(&env_with(
-        "never-used",
+        &topic,
         &[
-            ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1"),
             ("SCHEMA_REGISTRY_URL", &url),
             // One attempt: the stop comes during the last one.
             ("SCHEMA_REGISTRY_RETRIES", "0"),
