@@ -81,20 +81,6 @@ fn wait_for_figures(daemon: &Daemon, port: u16, what: &str, done: impl Fn(&str, 
     }
 }
 
-/// The schema id the daemon logged at start-up.
-fn schema_id(daemon: &Daemon) -> u32 {
-    daemon.wait_for_line("with id ", Duration::from_secs(60));
-    let lines = daemon.lines();
-    let line = lines
-        .iter()
-        .find(|l| l.contains("with id "))
-        .expect("schema id line");
-    line.rsplit(' ')
-        .next()
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("no id in {line}"))
-}
-
 fn user(schema_id: u32, name: &str, header: Option<Vec<u8>>) -> Written {
     Written {
         header,
@@ -117,7 +103,7 @@ fn a_gap_is_reported_lost_after_the_grace_period_and_a_late_record_cancels_it() 
         ],
     ));
     let port = metrics_port(&daemon);
-    let id = schema_id(&daemon);
+    let id = logged_schema_id(&daemon);
     let (lossy, late) = ([0xaa; 16], [0xbb; 16]);
     write(
         &topic,
@@ -225,7 +211,7 @@ fn duplicates_are_faults_only_from_an_idempotent_producer_and_foreign_records_ar
         ],
     ));
     let port = metrics_port(&daemon);
-    let id = schema_id(&daemon);
+    let id = logged_schema_id(&daemon);
     let (strict, loose) = ([0x11; 16], [0x22; 16]);
     write(
         &topic,

@@ -543,14 +543,28 @@ pub fn run_to_exit(env: &[(String, String)], timeout: Duration) -> (ExitStatus, 
     (status, daemon.lines())
 }
 
+/// The first line of `daemon` that contains `marker`, once it is logged (within 60 s).
+pub fn first_line_with(daemon: &Daemon, marker: &str) -> String {
+    daemon.wait_for_line(marker, Duration::from_secs(60));
+    daemon
+        .lines()
+        .into_iter()
+        .find(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("no line with {marker:?}"))
+}
+
+/// The schema id the daemon logged at start-up (`… with id <id>`).
+pub fn logged_schema_id(daemon: &Daemon) -> u32 {
+    let line = first_line_with(daemon, " with id ");
+    line.rsplit(' ')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no id in {line}"))
+}
+
 /// The port the daemon reports in its `metrics on http://127.0.0.1:<port>/metrics` line.
 pub fn metrics_port(daemon: &Daemon) -> u16 {
-    daemon.wait_for_line("metrics on http://", Duration::from_secs(30));
-    let lines = daemon.lines();
-    let line = lines
-        .iter()
-        .find(|l| l.contains("metrics on http://"))
-        .expect("metrics line");
+    let line = first_line_with(daemon, "metrics on http://");
     line.split_once("metrics on http://127.0.0.1:")
         .and_then(|(_, rest)| rest.split_once('/'))
         .and_then(|(port, _)| port.parse().ok())
