@@ -130,8 +130,8 @@ impl AdminClient {
         let options = Options::new(
             self,
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
+            deadline,
         )?;
-        options.set_request_timeout(deadline)?;
         // SAFETY: `options` is a live AdminOptions of this client; the returned error, if any,
         // is owned here and destroyed by `take_error`.
         take_error(unsafe {
@@ -147,53 +147,28 @@ impl AdminClient {
             NonNull::new(collection)
                 .ok_or_else(|| failed(RDKafkaErrorCode::InvalidArgument, "no topic collection"))?,
         );
-        let queue = Queue::new(self)?;
-        // SAFETY: client, collection, options and queue are live; librdkafka copies what it
-        // needs from each before returning, and answers on `queue`.
-        unsafe {
-            rd::rd_kafka_DescribeTopics(
-                self.client.client().native_ptr(),
-                collection.0.as_ptr(),
-                options.0.as_ptr(),
-                queue.0.as_ptr(),
-            )
-        };
-        let event = self.wait(&queue, deadline)?;
-        // SAFETY: `event` is live; the result is a view into it, valid while it lives.
-        let result = unsafe { rd::rd_kafka_event_DescribeTopics_result(event.0.as_ptr()) };
-        if result.is_null() {
-            return Err(failed(
-                RDKafkaErrorCode::Fail,
-                "not a DescribeTopics answer",
-            ));
-        }
-        let mut count = 0;
-        // SAFETY: `result` is valid while `event` lives; the array has `count` elements.
+        let event = self.request(&options, deadline, |client, options, queue| {
+            // SAFETY: client, collection, options and queue are live; librdkafka copies what it
+            // needs from each before returning, and answers on `queue`.
+            unsafe { rd::rd_kafka_DescribeTopics(client, collection.0.as_ptr(), options, queue) }
+        })?;
+        // SAFETY: the two accessors of a DescribeTopics answer.
         let descriptions = unsafe {
-            slice(
-                rd::rd_kafka_DescribeTopics_result_topics(result, &mut count),
-                count,
+            event.topics(
+                "DescribeTopics",
+                rd::rd_kafka_event_DescribeTopics_result,
+                rd::rd_kafka_DescribeTopics_result_topics,
             )
-        };
-        let mut answers = Vec::with_capacity(topics.len());
-        for topic in topics {
-            let answer = descriptions
-                .iter()
-                // SAFETY: each element is a description valid while `event` lives.
-                .find(|d| unsafe { text(rd::rd_kafka_TopicDescription_name(**d)) } == *topic)
-                .map_or_else(
-                    || {
-                        Err(TopicError {
-                            code: RDKafkaErrorCode::UnknownTopicOrPartition,
-                            message: "not in the answer".to_string(),
-                        })
-                    },
-                    // SAFETY: as above.
-                    |d| unsafe { describe(*d) },
-                );
-            answers.push(answer);
-        }
-        Ok(answers)
+        }?;
+        Ok(in_order_asked(
+            topics,
+            descriptions,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+            // SAFETY: each element is a description valid while `event` lives.
+            |d| unsafe { text(rd::rd_kafka_TopicDescription_name(*d)) },
+            // SAFETY: as above.
+            |d| unsafe { describe(*d) },
+        ))
     }
 
     /// Creates `topics` with `partitions` and `replication_factor` (`None`: the brokers'
@@ -232,68 +207,69 @@ impl AdminClient {
         let options = Options::new(
             self,
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_CREATETOPICS,
+            deadline,
         )?;
-        options.set_request_timeout(deadline)?;
-        options.set_operation_timeout(deadline)?;
-        let queue = Queue::new(self)?;
+        // How long the controller may take to finish creating a topic before answering.
+        options.set_timeout(rd::rd_kafka_AdminOptions_set_operation_timeout, deadline)?;
         let mut pointers: Vec<*mut rd::rd_kafka_NewTopic_t> =
             new_topics.0.iter().map(|t| t.as_ptr()).collect();
-        // SAFETY: every pointer is a live NewTopic owned by `new_topics`; librdkafka copies
-        // them (and the options) before returning, and answers on `queue`.
-        unsafe {
-            rd::rd_kafka_CreateTopics(
-                self.client.client().native_ptr(),
-                pointers.as_mut_ptr(),
-                pointers.len(),
-                options.0.as_ptr(),
-                queue.0.as_ptr(),
-            )
-        };
-        let event = self.wait(&queue, deadline)?;
-        // SAFETY: `event` is live; the result is a view into it.
-        let result = unsafe { rd::rd_kafka_event_CreateTopics_result(event.0.as_ptr()) };
-        if result.is_null() {
-            return Err(failed(RDKafkaErrorCode::Fail, "not a CreateTopics answer"));
-        }
-        let mut count = 0;
-        // SAFETY: valid while `event` lives; `count` elements.
+        let event = self.request(&options, deadline, |client, options, queue| {
+            // SAFETY: every pointer is a live NewTopic owned by `new_topics`; librdkafka copies
+            // them (and the options) before returning, and answers on `queue`.
+            unsafe {
+                rd::rd_kafka_CreateTopics(
+                    client,
+                    pointers.as_mut_ptr(),
+                    pointers.len(),
+                    options,
+                    queue,
+                )
+            }
+        })?;
+        // SAFETY: the two accessors of a CreateTopics answer.
         let results = unsafe {
-            slice(
-                rd::rd_kafka_CreateTopics_result_topics(result, &mut count),
-                count,
+            event.topics(
+                "CreateTopics",
+                rd::rd_kafka_event_CreateTopics_result,
+                rd::rd_kafka_CreateTopics_result_topics,
             )
-        };
-        let mut answers = Vec::with_capacity(topics.len());
-        for topic in topics {
-            let answer = results
-                .iter()
-                // SAFETY: each element is a topic result valid while `event` lives.
-                .find(|r| unsafe { text(rd::rd_kafka_topic_result_name(**r)) } == *topic)
-                .map_or_else(
-                    || {
-                        Err(TopicError {
-                            code: RDKafkaErrorCode::Fail,
-                            message: "not in the answer".to_string(),
-                        })
-                    },
-                    |r| {
-                        // SAFETY: as above.
-                        let code = unsafe { rd::rd_kafka_topic_result_error(*r) };
-                        match RDKafkaErrorCode::from(code) {
-                            RDKafkaErrorCode::NoError => Ok(()),
-                            code => Err(TopicError {
-                                code,
-                                // SAFETY: as above; NULL or a NUL-terminated string.
-                                message: unsafe {
-                                    text(rd::rd_kafka_topic_result_error_string(*r))
-                                },
-                            }),
-                        }
-                    },
-                );
-            answers.push(answer);
-        }
-        Ok(answers)
+        }?;
+        Ok(in_order_asked(
+            topics,
+            results,
+            RDKafkaErrorCode::Fail,
+            // SAFETY: each element is a topic result valid while `event` lives.
+            |r| unsafe { text(rd::rd_kafka_topic_result_name(*r)) },
+            |r| {
+                // SAFETY: as above.
+                let code = unsafe { rd::rd_kafka_topic_result_error(*r) };
+                match RDKafkaErrorCode::from(code) {
+                    RDKafkaErrorCode::NoError => Ok(()),
+                    code => Err(TopicError {
+                        code,
+                        // SAFETY: as above; NULL or a NUL-terminated string.
+                        message: unsafe { text(rd::rd_kafka_topic_result_error_string(*r)) },
+                    }),
+                }
+            },
+        ))
+    }
+
+    /// Sends one request and waits for its answer until `deadline`: `send` calls the C function
+    /// with the client, `options` and a queue of this request's own, and keeps none of them.
+    fn request(
+        &self,
+        options: &Options,
+        deadline: Instant,
+        send: impl FnOnce(
+            *mut rd::rd_kafka_t,
+            *mut rd::rd_kafka_AdminOptions_t,
+            *mut rd::rd_kafka_queue_t,
+        ),
+    ) -> Result<Event, AdminError> {
+        let queue = Queue::new(self)?;
+        send(self.native(), options.0.as_ptr(), queue.0.as_ptr());
+        self.wait(&queue, deadline)
     }
 
     /// Waits for the answer on `queue` until `deadline` (plus [`ANSWER_GRACE`]), serving the
@@ -379,6 +355,31 @@ unsafe fn describe(
         replication_factor,
         authorized,
     })
+}
+
+/// The answer for each of `topics`, in the order asked: the item `name` says is that topic,
+/// turned into an answer by `answer`, or a `missing` error when the brokers left the topic out.
+fn in_order_asked<T, A>(
+    topics: &[&str],
+    items: &[T],
+    missing: RDKafkaErrorCode,
+    name: impl Fn(&T) -> String,
+    answer: impl Fn(&T) -> Result<A, TopicError>,
+) -> Vec<Result<A, TopicError>> {
+    topics
+        .iter()
+        .map(|topic| {
+            items.iter().find(|item| name(item) == *topic).map_or_else(
+                || {
+                    Err(TopicError {
+                        code: missing,
+                        message: "not in the answer".to_string(),
+                    })
+                },
+                &answer,
+            )
+        })
+        .collect()
 }
 
 /// The `count` elements at `items`; empty for NULL.
@@ -467,46 +468,40 @@ impl ErrorText {
 struct Options(NonNull<rd::rd_kafka_AdminOptions_t>);
 
 impl Options {
-    fn new(client: &AdminClient, api: rd::rd_kafka_admin_op_t) -> Result<Options, AdminError> {
+    /// Options for one `api` request, with librdkafka's request timeout (how long it waits for
+    /// a broker and its answer) ending at `deadline`.
+    fn new(
+        client: &AdminClient,
+        api: rd::rd_kafka_admin_op_t,
+        deadline: Instant,
+    ) -> Result<Options, AdminError> {
         // SAFETY: the client is live; the options are owned by the returned value.
         let options = unsafe { rd::rd_kafka_AdminOptions_new(client.native(), api) };
-        NonNull::new(options)
+        let options = NonNull::new(options)
             .map(Options)
-            .ok_or_else(|| failed(RDKafkaErrorCode::InvalidArgument, "no admin options"))
+            .ok_or_else(|| failed(RDKafkaErrorCode::InvalidArgument, "no admin options"))?;
+        options.set_timeout(rd::rd_kafka_AdminOptions_set_request_timeout, deadline)?;
+        Ok(options)
     }
 
-    /// How long librdkafka waits for a broker and its answer.
-    fn set_request_timeout(&self, deadline: Instant) -> Result<(), AdminError> {
+    /// Sets the timeout `setter` names (one of librdkafka's `rd_kafka_AdminOptions_set_*_timeout`)
+    /// to the time left until `deadline`.
+    fn set_timeout(&self, setter: TimeoutSetter, deadline: Instant) -> Result<(), AdminError> {
         let mut error = ErrorText::new();
         let left = millis(deadline.saturating_duration_since(Instant::now())).max(1);
         // SAFETY: live options; `error` is a buffer of the size passed.
-        let code = unsafe {
-            rd::rd_kafka_AdminOptions_set_request_timeout(
-                self.0.as_ptr(),
-                left,
-                error.as_mut_ptr(),
-                error.size(),
-            )
-        };
-        check(code, &error)
-    }
-
-    /// How long the controller may take to finish creating a topic before answering.
-    fn set_operation_timeout(&self, deadline: Instant) -> Result<(), AdminError> {
-        let mut error = ErrorText::new();
-        let left = millis(deadline.saturating_duration_since(Instant::now())).max(1);
-        // SAFETY: live options; `error` is a buffer of the size passed.
-        let code = unsafe {
-            rd::rd_kafka_AdminOptions_set_operation_timeout(
-                self.0.as_ptr(),
-                left,
-                error.as_mut_ptr(),
-                error.size(),
-            )
-        };
+        let code = unsafe { setter(self.0.as_ptr(), left, error.as_mut_ptr(), error.size()) };
         check(code, &error)
     }
 }
+
+/// The shape of librdkafka's `rd_kafka_AdminOptions_set_*_timeout` functions.
+type TimeoutSetter = unsafe extern "C" fn(
+    *mut rd::rd_kafka_AdminOptions_t,
+    c_int,
+    *mut c_char,
+    usize,
+) -> rd::rd_kafka_resp_err_t;
 
 fn check(code: rd::rd_kafka_resp_err_t, error: &ErrorText) -> Result<(), AdminError> {
     match RDKafkaErrorCode::from(code) {
@@ -549,6 +544,33 @@ impl Drop for Queue {
 /// An `rd_kafka_event_t` taken from a queue.
 struct Event(NonNull<rd::rd_kafka_event_t>);
 
+impl Event {
+    /// The per-topic array of this answer, borrowed from it: `result` is librdkafka's view of
+    /// the event as one kind of answer (NULL for another kind), `topics` that answer's array;
+    /// `kind` names the answer in the error.
+    ///
+    /// # Safety
+    /// `result` and `topics` must be the two accessors of one kind of answer (e.g.
+    /// `rd_kafka_event_CreateTopics_result` and `rd_kafka_CreateTopics_result_topics`).
+    unsafe fn topics<R, T>(
+        &self,
+        kind: &str,
+        result: unsafe extern "C" fn(*mut rd::rd_kafka_event_t) -> *const R,
+        topics: unsafe extern "C" fn(*const R, *mut usize) -> *mut *const T,
+    ) -> Result<&[*const T], AdminError> {
+        let result = result(self.0.as_ptr());
+        if result.is_null() {
+            return Err(failed(
+                RDKafkaErrorCode::Fail,
+                &format!("not a {kind} answer"),
+            ));
+        }
+        let mut count = 0;
+        // The array is the event's: the returned borrow of `self` keeps it alive while used.
+        Ok(slice(topics(result, &mut count), count))
+    }
+}
+
 impl Drop for Event {
     fn drop(&mut self) {
         // SAFETY: owned, destroyed once; every view into it is gone by now (borrows above).
@@ -575,5 +597,33 @@ impl Drop for NewTopics {
             // SAFETY: owned, destroyed once each.
             unsafe { rd::rd_kafka_NewTopic_destroy(topic.as_ptr()) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_come_in_the_order_asked_and_a_topic_left_out_gets_the_missing_code() {
+        let items = [("b", 2), ("a", 1)];
+        let answers = in_order_asked(
+            &["a", "c", "b"],
+            &items,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+            |(name, _)| name.to_string(),
+            |(_, value)| Ok(*value),
+        );
+        assert_eq!(
+            answers,
+            vec![
+                Ok(1),
+                Err(TopicError {
+                    code: RDKafkaErrorCode::UnknownTopicOrPartition,
+                    message: "not in the answer".to_string(),
+                }),
+                Ok(2),
+            ]
+        );
     }
 }

@@ -217,28 +217,9 @@ pub(crate) fn check_topics(config: &Config, shutdown: &Shutdown) -> Result<(), T
     )
     .map_err(|e| TopicCheckError::Client(e.to_string()))?;
     let deadline = Instant::now() + config.topic_check_timeout;
-    let unanswered = |uses: &[&TopicUse], error: AdminError| match error {
-        AdminError::Interrupted => TopicCheckError::Interrupted,
-        AdminError::TimedOut { reason }
-        | AdminError::Failed {
-            message: reason, ..
-        } => TopicCheckError::Unanswered {
-            topics: uses.iter().map(|u| u.topic.clone()).collect(),
-            bootstrap: config.bootstrap_servers.clone(),
-            waited: config.topic_check_timeout,
-            reason,
-        },
-    };
 
     let all: Vec<&TopicUse> = uses.iter().collect();
-    let answers = describe(&admin, &all, deadline).map_err(|e| unanswered(&all, e))?;
-    let mut missing = Vec::new();
-    for (wanted, answer) in all.iter().zip(answers) {
-        match judge(wanted, answer)? {
-            Verdict::Usable(description) => log_usable(wanted, &description, "found"),
-            Verdict::Missing => missing.push(*wanted),
-        }
-    }
+    let mut missing = missing_of(&admin, config, &all, deadline, "found")?;
     if missing.is_empty() {
         return Ok(());
     }
@@ -256,7 +237,7 @@ pub(crate) fn check_topics(config: &Config, shutdown: &Shutdown) -> Result<(), T
             config.create_topic_replication_factor,
             deadline,
         )
-        .map_err(|e| unanswered(&missing, e))?;
+        .map_err(|e| unanswered(config, &missing, e))?;
     for (wanted, result) in missing.iter().zip(created) {
         match result {
             // Another instance created it meanwhile: as good.
@@ -274,20 +255,14 @@ pub(crate) fn check_topics(config: &Config, shutdown: &Shutdown) -> Result<(), T
     // Every broker learns of a new topic a moment after the controller; until then it may
     // answer "unknown topic".
     loop {
-        let answers = describe(&admin, &missing, deadline).map_err(|e| unanswered(&missing, e))?;
-        let mut still_missing = Vec::new();
-        for (wanted, answer) in missing.iter().zip(answers) {
-            match judge(wanted, answer)? {
-                Verdict::Usable(description) => log_usable(wanted, &description, "created"),
-                Verdict::Missing => still_missing.push(*wanted),
-            }
-        }
+        let still_missing = missing_of(&admin, config, &missing, deadline, "created")?;
         if still_missing.is_empty() {
             return Ok(());
         }
         missing = still_missing;
         if Instant::now() + CREATED_RECHECK >= deadline {
             return Err(unanswered(
+                config,
                 &missing,
                 AdminError::TimedOut {
                     reason: "created, but the brokers still do not know it".to_string(),
@@ -300,13 +275,43 @@ pub(crate) fn check_topics(config: &Config, shutdown: &Shutdown) -> Result<(), T
     }
 }
 
-fn describe(
+/// Describes `uses`, logging each usable one as `how` ("found", "created"); returns those the
+/// brokers do not know (yet). A topic that exists but is not usable is the error.
+fn missing_of<'u>(
     admin: &AdminClient,
-    uses: &[&TopicUse],
+    config: &Config,
+    uses: &[&'u TopicUse],
     deadline: Instant,
-) -> Result<Vec<Result<TopicDescription, TopicError>>, AdminError> {
+    how: &str,
+) -> Result<Vec<&'u TopicUse>, TopicCheckError> {
     let names: Vec<&str> = uses.iter().map(|u| u.topic.as_str()).collect();
-    admin.describe_topics(&names, deadline)
+    let answers = admin
+        .describe_topics(&names, deadline)
+        .map_err(|e| unanswered(config, uses, e))?;
+    let mut missing = Vec::new();
+    for (wanted, answer) in uses.iter().zip(answers) {
+        match judge(wanted, answer)? {
+            Verdict::Usable(description) => log_usable(wanted, &description, how),
+            Verdict::Missing => missing.push(*wanted),
+        }
+    }
+    Ok(missing)
+}
+
+/// The error for a request about `uses` that got no per-topic answer.
+fn unanswered(config: &Config, uses: &[&TopicUse], error: AdminError) -> TopicCheckError {
+    match error {
+        AdminError::Interrupted => TopicCheckError::Interrupted,
+        AdminError::TimedOut { reason }
+        | AdminError::Failed {
+            message: reason, ..
+        } => TopicCheckError::Unanswered {
+            topics: uses.iter().map(|u| u.topic.clone()).collect(),
+            bootstrap: config.bootstrap_servers.clone(),
+            waited: config.topic_check_timeout,
+            reason,
+        },
+    }
 }
 
 fn log_usable(wanted: &TopicUse, description: &TopicDescription, how: &str) {

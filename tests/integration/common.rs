@@ -207,6 +207,17 @@ pub struct Stored {
     pub headers: Vec<(String, Vec<u8>)>,
 }
 
+impl Stored {
+    /// The value of header `key`; panics naming the message when it has none.
+    pub fn header(&self, key: &str) -> &[u8] {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, value)| value.as_slice())
+            .unwrap_or_else(|| panic!("no {key} header on {self:?}"))
+    }
+}
+
 /// Every message on `topic` (all partitions, from the start to the high watermark).
 pub fn read_topic(topic: &str) -> Vec<Stored> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -472,6 +483,20 @@ impl Daemon {
         );
     }
 
+    /// Waits until both groups logged a record of every name in `names`.
+    pub fn wait_for_names(&self, names: &[impl AsRef<str>], timeout: Duration) {
+        self.wait_until("every name in both groups", timeout, |lines| {
+            let received: Vec<Received> = lines.iter().filter_map(|l| parse_received(l)).collect();
+            names.iter().all(|name| {
+                [Group::Single, Group::Batch].iter().all(|g| {
+                    received
+                        .iter()
+                        .any(|r| r.group == *g && r.name == name.as_ref())
+                })
+            })
+        });
+    }
+
     /// The last `n` lines, for failure messages.
     pub fn tail(&self, n: usize) -> String {
         let lines = self.lines();
@@ -560,6 +585,28 @@ pub fn logged_schema_id(daemon: &Daemon) -> u32 {
         .next()
         .and_then(|id| id.parse().ok())
         .unwrap_or_else(|| panic!("no id in {line}"))
+}
+
+/// The `ERROR` lines of a run.
+pub fn error_lines(lines: &[String]) -> Vec<&String> {
+    lines.iter().filter(|l| l.contains(" ERROR ")).collect()
+}
+
+/// Asserts that a run ended with exit 1 and exactly one `ERROR` line, containing each of
+/// `wanted`; returns that line. Panics with the log otherwise.
+pub fn assert_exit_1_with_one_error_line<'a>(
+    status: ExitStatus,
+    lines: &'a [String],
+    wanted: &[&str],
+) -> &'a String {
+    let log = lines.join("\n");
+    assert_eq!(status.code(), Some(1), "{log}");
+    let errors = error_lines(lines);
+    assert_eq!(errors.len(), 1, "one ERROR line:\n{log}");
+    for wanted in wanted {
+        assert!(errors[0].contains(wanted), "{wanted:?} missing:\n{log}");
+    }
+    errors[0]
 }
 
 /// The port the daemon reports in its `metrics on http://127.0.0.1:<port>/metrics` line.

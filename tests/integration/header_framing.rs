@@ -54,22 +54,6 @@ fn produce_framed(topic: &str, records: &[(Vec<u8>, Option<Vec<u8>>)]) {
     producer.flush(Duration::from_secs(30)).expect("flush");
 }
 
-/// Waits until both groups logged every name in `names`.
-fn wait_for_both_groups(daemon: &Daemon, names: &[&str]) {
-    daemon.wait_until(
-        "every name in both groups",
-        Duration::from_secs(90),
-        |lines| {
-            let received: Vec<Received> = lines.iter().filter_map(|l| parse_received(l)).collect();
-            names.iter().all(|name| {
-                [Group::Single, Group::Batch]
-                    .iter()
-                    .all(|g| received.iter().any(|r| r.group == *g && r.name == *name))
-            })
-        },
-    );
-}
-
 #[test]
 fn a_guid_framed_record_the_registry_cannot_resolve_is_dead_lettered_with_its_header() {
     let _cluster = require_stack();
@@ -88,26 +72,19 @@ fn a_guid_framed_record_the_registry_cannot_resolve_is_dead_lettered_with_its_he
         &topic,
         &[("PRODUCE_COUNT", "1"), ("ON_DECODE_ERROR", "dlq")],
     ));
-    wait_for_both_groups(&daemon, &["before", "after"]);
+    daemon.wait_for_names(&["before", "after"], Duration::from_secs(90));
     daemon.stop_cleanly();
 
     let dead = read_topic(&format!("{topic}.dlq"));
     assert_eq!(dead.len(), 2, "one copy per group: {dead:#?}");
     for copy in &dead {
         assert_eq!(copy.payload.as_deref(), Some(&user_datum("by_guid")[..]));
-        let value = |key: &str| {
-            copy.headers
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| panic!("no {key} header on {copy:?}"))
-        };
         assert_eq!(
-            value(HEADER),
+            copy.header(HEADER),
             header,
             "the schema header travels with the copy"
         );
-        let reason = String::from_utf8_lossy(&value("dlq.error")).to_string();
+        let reason = String::from_utf8_lossy(copy.header("dlq.error"));
         assert!(reason.contains("no GUID endpoint"), "{reason}");
     }
 }
@@ -130,22 +107,17 @@ fn a_guid_framed_record_the_registry_cannot_resolve_stops_the_daemon_unless_dlq(
         &env_with(&topic, &[("PRODUCE_COUNT", "1")]),
         Duration::from_secs(90),
     );
-    assert_eq!(status.code(), Some(1), "{lines:#?}");
-    let errors: Vec<&String> = lines.iter().filter(|l| l.contains(" ERROR ")).collect();
-    assert_eq!(errors.len(), 1, "one ERROR line: {errors:#?}");
-    for expected in [
-        &format!("{topic} p=0 o=0 not skipped"),
-        &format!("writer schema guid {guid}"),
-        "no GUID endpoint",
-        "GET /schemas/guids/{guid}",
-        "ON_DECODE_ERROR=dlq",
-    ] {
-        assert!(
-            errors[0].contains(expected),
-            "{expected:?} in {}",
-            errors[0]
-        );
-    }
+    assert_exit_1_with_one_error_line(
+        status,
+        &lines,
+        &[
+            &format!("{topic} p=0 o=0 not skipped"),
+            &format!("writer schema guid {guid}"),
+            "no GUID endpoint",
+            "GET /schemas/guids/{guid}",
+            "ON_DECODE_ERROR=dlq",
+        ],
+    );
     let after: Vec<&String> = lines.iter().filter(|l| l.contains("'after'")).collect();
     assert!(after.is_empty(), "nothing after it handled: {after:#?}");
 }
@@ -180,7 +152,7 @@ fn the_header_schema_decodes_a_body_that_begins_with_zero_and_malformed_headers_
             ("PRODUCE_COUNT", "1"),
         ],
     ));
-    wait_for_both_groups(&daemon, &["guid_1", "by_id_header"]);
+    daemon.wait_for_names(&["guid_1", "by_id_header"], Duration::from_secs(90));
     daemon.wait_until(
         "both malformed headers reported by both groups",
         Duration::from_secs(60),

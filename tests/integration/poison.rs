@@ -89,21 +89,6 @@ fn produce_mixed(topic: &str, id: u32) -> (Vec<String>, usize) {
     (good, poisons.len())
 }
 
-fn wait_for_names(daemon: &Daemon, names: &[String]) {
-    daemon.wait_until(
-        "every good record in both groups",
-        Duration::from_secs(90),
-        |lines| {
-            let received: Vec<Received> = lines.iter().filter_map(|l| parse_received(l)).collect();
-            names.iter().all(|name| {
-                [Group::Single, Group::Batch]
-                    .iter()
-                    .all(|g| received.iter().any(|r| r.group == *g && &r.name == name))
-            })
-        },
-    );
-}
-
 #[test]
 fn every_kind_of_poison_is_skipped_once_with_its_reason_and_nothing_after_it_is_lost() {
     let _cluster = require_stack();
@@ -119,7 +104,7 @@ fn every_kind_of_poison_is_skipped_once_with_its_reason_and_nothing_after_it_is_
             ("SCHEMA_NOT_FOUND_GRACE_S", "1"),
         ],
     ));
-    wait_for_names(&daemon, &good);
+    daemon.wait_for_names(&good, Duration::from_secs(90));
     daemon.stop_cleanly();
     let lines = daemon.lines();
     assert!(!lines.iter().any(|l| l.contains("panicked")));
@@ -161,7 +146,7 @@ fn dlq_policy_copies_each_poison_message_with_its_origin_before_moving_on() {
             ("SCHEMA_NOT_FOUND_GRACE_S", "1"),
         ],
     ));
-    wait_for_names(&daemon, &good);
+    daemon.wait_for_names(&good, Duration::from_secs(90));
     daemon.stop_cleanly();
 
     let source = read_topic(&topic);
@@ -171,14 +156,7 @@ fn dlq_policy_copies_each_poison_message_with_its_origin_before_moving_on() {
         2 * poison_count,
         "one copy per poison message and group"
     );
-    let header = |m: &Stored, key: &str| -> String {
-        let (_, value) = m
-            .headers
-            .iter()
-            .find(|(k, _)| k == key)
-            .unwrap_or_else(|| panic!("no {key} header"));
-        String::from_utf8_lossy(value).to_string()
-    };
+    let header = |m: &Stored, key: &str| String::from_utf8_lossy(m.header(key)).to_string();
     let mut copies = BTreeSet::new();
     for copy in &dead {
         assert_eq!(header(copy, "dlq.source.topic"), topic);
@@ -281,18 +259,7 @@ fn registry_outage_mid_run_loses_nothing() {
     produce_raw(&topic, &[payload]);
     daemon.wait_for_line("waiting for the registry", Duration::from_secs(30));
     proxy.set_up(true);
-    daemon.wait_until(
-        "the new-schema record in both groups",
-        Duration::from_secs(90),
-        |lines| {
-            let received: Vec<Received> = lines.iter().filter_map(|l| parse_received(l)).collect();
-            [Group::Single, Group::Batch].iter().all(|g| {
-                received
-                    .iter()
-                    .any(|r| r.group == *g && r.name == "during_outage")
-            })
-        },
-    );
+    daemon.wait_for_names(&["during_outage"], Duration::from_secs(90));
     // Everything this run produced reaches both groups.
     daemon.wait_for_received(401, Duration::from_secs(90));
     daemon.stop_cleanly();

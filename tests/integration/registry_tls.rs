@@ -7,7 +7,7 @@
 //! refused; no key or token may reach the log (the daemons run at `RUST_LOG=debug`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,168 +68,163 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-/// The base64 lines of a PEM file: what must never appear in a log.
-fn pem_body_lines(path: &str) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .expect("read PEM")
-        .lines()
-        .filter(|l| !l.starts_with("-----") && l.len() > 20)
-        .map(str::to_string)
-        .collect()
+/// Writes a self-signed certificate for `subject` and its unencrypted key into `dir`.
+fn self_signed(dir: &Path, key: &str, certificate: &str, subject: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            key,
+            "-out",
+            certificate,
+            "-subj",
+            subject,
+        ],
+    );
 }
 
-/// The `ERROR` lines of a run.
-fn errors(lines: &[String]) -> Vec<&String> {
-    lines.iter().filter(|l| l.contains(" ERROR ")).collect()
+/// Asserts that no base64 line of the PEM file at `key` is in `log`.
+fn assert_no_key_material(log: &str, key: &str) {
+    let body = std::fs::read_to_string(key).expect("read PEM");
+    for line in body
+        .lines()
+        .filter(|l| !l.starts_with("-----") && l.len() > 20)
+    {
+        assert!(!log.contains(line), "key material in the log");
+    }
+}
+
+/// Runs the daemon with `extra` on a topic of its own until it exits.
+fn run_with(prefix: &str, extra: &[(&str, &str)], timeout: Duration) -> (ExitStatus, Vec<String>) {
+    run_to_exit(&env_with(&unique(prefix), extra), timeout)
+}
+
+/// Asserts that a run was refused at start: exit 2 and one line, containing each of `wanted`.
+/// Returns the log.
+fn assert_refused_at_start(status: ExitStatus, lines: &[String], wanted: &[&str]) -> String {
+    let log = lines.join("\n");
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert_eq!(lines.len(), 1, "one line:\n{log}");
+    for wanted in wanted {
+        assert!(lines[0].contains(wanted), "{wanted:?} missing:\n{log}");
+    }
+    log
+}
+
+/// Runs the daemon with `extra` until both groups received its 3 records, and stops it; the
+/// log must have no `ERROR` line. Returns the log.
+fn three_records_through(prefix: &str, extra: &[(&str, &str)]) -> String {
+    let mut env = extra.to_vec();
+    env.push(("PRODUCE_COUNT", "3"));
+    let mut daemon = Daemon::start(&env_with(&unique(prefix), &env));
+    daemon.wait_for_received(3, Duration::from_secs(60));
+    daemon.stop_cleanly();
+    assert!(
+        error_lines(&daemon.lines()).is_empty(),
+        "{}",
+        daemon.tail(40)
+    );
+    daemon.lines().join("\n")
 }
 
 #[test]
 fn an_https_registry_signed_by_the_given_ca_serves_registration_and_writer_schemas() {
     let _cluster = require_tls_stack();
-    let topic = unique("registry-https");
-    let ca = tls_file("ca.pem");
-    let mut daemon = Daemon::start(&env_with(
-        &topic,
+    three_records_through(
+        "registry-https",
         &[
             ("SCHEMA_REGISTRY_URL", HTTPS_URL),
-            ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &ca),
-            ("PRODUCE_COUNT", "3"),
+            ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &tls_file("ca.pem")),
         ],
-    ));
-    daemon.wait_for_received(3, Duration::from_secs(60));
-    daemon.stop_cleanly();
-    assert!(errors(&daemon.lines()).is_empty(), "{}", daemon.tail(40));
+    );
 }
 
 #[test]
 fn a_registry_certificate_of_another_ca_is_one_line_and_exit_1_at_once() {
     let _cluster = require_tls_stack();
     let dir = scratch();
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-keyout",
-            "other.key",
-            "-out",
-            "other-ca.pem",
-            "-subj",
-            "/CN=another CA",
-        ],
-    );
+    self_signed(&dir, "other.key", "other-ca.pem", "/CN=another CA");
     let other_ca = dir.join("other-ca.pem").display().to_string();
-    let (status, lines) = run_to_exit(
-        &env_with(
-            &unique("registry-wrong-ca"),
-            &[
-                ("SCHEMA_REGISTRY_URL", HTTPS_URL),
-                ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &other_ca),
-            ],
-        ),
+    let (status, lines) = run_with(
+        "registry-wrong-ca",
+        &[
+            ("SCHEMA_REGISTRY_URL", HTTPS_URL),
+            ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &other_ca),
+        ],
         Duration::from_secs(60),
     );
     let _ = std::fs::remove_dir_all(&dir);
-    let log = lines.join("\n");
-    assert_eq!(status.code(), Some(1), "{log}");
-    let errors = errors(&lines);
-    assert_eq!(errors.len(), 1, "one ERROR line:\n{log}");
-    for wanted in [
-        "https://127.0.0.1:8443/apis/ccompat/v7/subjects/",
-        "certificate verify failed",
-        "not trusted",
-        "SCHEMA_REGISTRY_SSL_CA_LOCATION",
-    ] {
-        assert!(errors[0].contains(wanted), "{wanted:?} missing:\n{log}");
-    }
+    assert_exit_1_with_one_error_line(
+        status,
+        &lines,
+        &[
+            "https://127.0.0.1:8443/apis/ccompat/v7/subjects/",
+            "certificate verify failed",
+            "not trusted",
+            "SCHEMA_REGISTRY_SSL_CA_LOCATION",
+        ],
+    );
     // A certificate that is not trusted stays so: no retries.
+    let log = lines.join("\n");
     assert!(!log.contains("retrying"), "{log}");
 }
 
 #[test]
 fn mutual_tls_with_a_client_certificate_of_the_registry_s_ca_works_and_the_key_is_not_logged() {
     let _cluster = require_tls_stack();
-    let topic = unique("registry-mtls");
-    let (ca, certificate, key) = (
-        tls_file("ca.pem"),
-        tls_file("client.pem"),
-        tls_file("client.key"),
-    );
-    let mut daemon = Daemon::start(&env_with(
-        &topic,
+    let key = tls_file("client.key");
+    let log = three_records_through(
+        "registry-mtls",
         &[
             ("SCHEMA_REGISTRY_URL", MTLS_URL),
-            ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &ca),
-            ("SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION", &certificate),
+            ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &tls_file("ca.pem")),
+            (
+                "SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION",
+                &tls_file("client.pem"),
+            ),
             ("SCHEMA_REGISTRY_SSL_KEY_LOCATION", &key),
-            ("PRODUCE_COUNT", "3"),
             ("RUST_LOG", "debug"),
         ],
-    ));
-    daemon.wait_for_received(3, Duration::from_secs(60));
-    daemon.stop_cleanly();
-    let log = daemon.lines().join("\n");
+    );
     assert!(log.contains("configuration: "), "the debug line is there");
-    for line in pem_body_lines(&key) {
-        assert!(!log.contains(&line), "key material in the log");
-    }
+    assert_no_key_material(&log, &key);
 }
 
 #[test]
 fn an_mtls_registry_without_a_client_certificate_is_one_line_and_exit_1() {
     let _cluster = require_tls_stack();
-    let ca = tls_file("ca.pem");
-    let (status, lines) = run_to_exit(
-        &env_with(
-            &unique("registry-no-client-cert"),
-            &[
-                ("SCHEMA_REGISTRY_URL", MTLS_URL),
-                ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &ca),
-            ],
-        ),
+    let (status, lines) = run_with(
+        "registry-no-client-cert",
+        &[
+            ("SCHEMA_REGISTRY_URL", MTLS_URL),
+            ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &tls_file("ca.pem")),
+        ],
         Duration::from_secs(60),
     );
-    let log = lines.join("\n");
-    assert_eq!(status.code(), Some(1), "{log}");
-    let errors = errors(&lines);
-    assert_eq!(errors.len(), 1, "one ERROR line:\n{log}");
-    for wanted in [
-        "https://127.0.0.1:8444/apis/ccompat/v7/subjects/",
-        "the registry refused the connection",
-        "certificate required",
-        "SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION",
-    ] {
-        assert!(errors[0].contains(wanted), "{wanted:?} missing:\n{log}");
-    }
+    assert_exit_1_with_one_error_line(
+        status,
+        &lines,
+        &[
+            "https://127.0.0.1:8444/apis/ccompat/v7/subjects/",
+            "the registry refused the connection",
+            "certificate required",
+            "SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION",
+        ],
+    );
 }
 
 #[test]
 fn a_pkcs1_or_encrypted_key_is_refused_at_start_with_the_conversion_and_without_the_key() {
     // No stack needed: the key is checked while the configuration is read.
     let dir = scratch();
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.pem",
-            "-subj",
-            "/CN=client",
-        ],
-    );
+    self_signed(&dir, "key.pem", "cert.pem", "/CN=client");
     openssl(
         &dir,
         &[
@@ -257,29 +252,25 @@ fn a_pkcs1_or_encrypted_key_is_refused_at_start_with_the_conversion_and_without_
     let certificate = dir.join("cert.pem").display().to_string();
     for (file, named) in [("pkcs1.pem", "PKCS#1"), ("encrypted.pem", "encrypted")] {
         let key = dir.join(file).display().to_string();
-        let (status, lines) = run_to_exit(
-            &env_with(
-                &unique("registry-bad-key"),
-                &[
-                    ("SCHEMA_REGISTRY_URL", HTTPS_URL),
-                    ("SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION", &certificate),
-                    ("SCHEMA_REGISTRY_SSL_KEY_LOCATION", &key),
-                ],
-            ),
+        let (status, lines) = run_with(
+            "registry-bad-key",
+            &[
+                ("SCHEMA_REGISTRY_URL", HTTPS_URL),
+                ("SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION", &certificate),
+                ("SCHEMA_REGISTRY_SSL_KEY_LOCATION", &key),
+            ],
             Duration::from_secs(30),
         );
-        let log = lines.join("\n");
-        assert_eq!(status.code(), Some(2), "{log}");
-        assert_eq!(lines.len(), 1, "one line:\n{log}");
-        assert!(
-            lines[0].contains("SCHEMA_REGISTRY_SSL_KEY_LOCATION"),
-            "{log}"
+        let log = assert_refused_at_start(
+            status,
+            &lines,
+            &[
+                "SCHEMA_REGISTRY_SSL_KEY_LOCATION",
+                named,
+                "openssl pkcs8 -topk8 -nocrypt",
+            ],
         );
-        assert!(lines[0].contains(named), "{log}");
-        assert!(lines[0].contains("openssl pkcs8 -topk8 -nocrypt"), "{log}");
-        for line in pem_body_lines(&key) {
-            assert!(!log.contains(&line), "key material in the log");
-        }
+        assert_no_key_material(&log, &key);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -297,25 +288,31 @@ struct BearerState {
     without_headers: usize,
 }
 
-/// A proxy in front of the registry that accepts `Authorization: Bearer <accepted>` only, and
-/// counts requests that lack Confluent Cloud's two headers.
-fn bearer_proxy(state: &Arc<Mutex<BearerState>>) -> AuthProxy {
-    let state = Arc::clone(state);
-    AuthProxy::checking(Arc::new(move |headers| {
+/// A proxy in front of the registry that accepts `Authorization: Bearer <accepted>` only (the
+/// test may change it in the state returned), and counts requests that lack Confluent Cloud's
+/// two headers.
+fn bearer_proxy(accepted: &str) -> (AuthProxy, Arc<Mutex<BearerState>>) {
+    let state = Arc::new(Mutex::new(BearerState {
+        accepted: accepted.to_string(),
+        ..BearerState::default()
+    }));
+    let seen = Arc::clone(&state);
+    let proxy = AuthProxy::checking(Arc::new(move |headers| {
         let header = |name: &str| {
             headers
                 .iter()
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v.as_str())
         };
-        let mut state = state.lock().expect("state");
+        let mut state = seen.lock().expect("state");
         if header("target-sr-cluster") != Some("lsrc-test")
             || header("confluent-identity-pool-id") != Some("pool-test")
         {
             state.without_headers += 1;
         }
         header("authorization") == Some(&format!("Bearer {}", state.accepted))
-    }))
+    }));
+    (proxy, state)
 }
 
 /// Replaces `path`'s contents at once, as a token agent does (write aside, rename).
@@ -325,21 +322,22 @@ fn rotate(path: &Path, token: &str) {
     std::fs::rename(&aside, path).expect("rename token");
 }
 
+/// A token file holding `token`, in a scratch directory of its own: (the directory, the file).
+fn token_file(token: &str) -> (PathBuf, String) {
+    let dir = scratch();
+    let file = dir.join("token");
+    rotate(&file, token);
+    (dir, file.display().to_string())
+}
+
 #[test]
 fn a_rotated_bearer_token_is_read_again_on_a_401_and_no_record_is_skipped() {
     let _cluster = require_stack();
-    let dir = scratch();
-    let token_file = dir.join("token");
     let (old, new) = (unique("token-old"), unique("token-new"));
-    rotate(&token_file, &old);
-    let state = Arc::new(Mutex::new(BearerState {
-        accepted: old.clone(),
-        ..BearerState::default()
-    }));
-    let proxy = bearer_proxy(&state);
+    let (dir, path) = token_file(&old);
+    let (proxy, state) = bearer_proxy(&old);
     let topic = unique("registry-bearer");
     let url = proxy.url();
-    let path = token_file.display().to_string();
     let mut daemon = Daemon::start(&env_with(
         &topic,
         &[
@@ -356,24 +354,13 @@ fn a_rotated_bearer_token_is_read_again_on_a_401_and_no_record_is_skipped() {
 
     // The token expires: the registry refuses it from now on, and the agent has written the
     // new one. A record of a schema the daemon has not fetched yet makes it ask again.
-    rotate(&token_file, &new);
+    rotate(Path::new(&path), &new);
     state.lock().expect("state").accepted = new.clone();
     let v2 = register_schema(&format!("{topic}-v2"), USER_V2);
     let mut record = confluent_user_bytes(v2, "after-rotation");
     record.push(0); // the email union's null branch
     produce_raw(&topic, &[record]);
-    daemon.wait_until(
-        "the record after the rotation in both groups",
-        Duration::from_secs(60),
-        |lines| {
-            [Group::Single, Group::Batch].iter().all(|group| {
-                lines
-                    .iter()
-                    .filter_map(|l| parse_received(l))
-                    .any(|r| r.group == *group && r.name == "after-rotation")
-            })
-        },
-    );
+    daemon.wait_for_names(&["after-rotation"], Duration::from_secs(60));
     daemon.stop_cleanly();
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -401,65 +388,50 @@ fn a_rotated_bearer_token_is_read_again_on_a_401_and_no_record_is_skipped() {
 #[test]
 fn a_bearer_token_still_refused_after_reading_it_again_is_one_line_naming_the_file() {
     let _cluster = require_stack();
-    let dir = scratch();
-    let token_file = dir.join("token");
     let token = unique("token-refused");
-    rotate(&token_file, &token);
-    let state = Arc::new(Mutex::new(BearerState {
-        accepted: unique("token-other"),
-        ..BearerState::default()
-    }));
-    let proxy = bearer_proxy(&state);
-    let (url, path) = (proxy.url(), token_file.display().to_string());
-    let (status, lines) = run_to_exit(
-        &env_with(
-            &unique("registry-bearer-refused"),
-            &[
-                ("SCHEMA_REGISTRY_URL", &url),
-                ("SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE", &path),
-                ("RUST_LOG", "debug"),
-            ],
-        ),
+    let (dir, path) = token_file(&token);
+    let (proxy, _state) = bearer_proxy(&unique("token-other"));
+    let (status, lines) = run_with(
+        "registry-bearer-refused",
+        &[
+            ("SCHEMA_REGISTRY_URL", &proxy.url()),
+            ("SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE", &path),
+            ("RUST_LOG", "debug"),
+        ],
         Duration::from_secs(60),
     );
     let _ = std::fs::remove_dir_all(&dir);
-    let log = lines.join("\n");
-    assert_eq!(status.code(), Some(1), "{log}");
-    let errors = errors(&lines);
-    assert_eq!(errors.len(), 1, "one ERROR line:\n{log}");
-    assert!(errors[0].contains("HTTP 401"), "{log}");
-    assert!(
-        errors[0].contains(&format!("SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE={path}")),
-        "{log}"
+    assert_exit_1_with_one_error_line(
+        status,
+        &lines,
+        &[
+            "HTTP 401",
+            &format!("SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE={path}"),
+        ],
     );
-    assert!(!log.contains(&token), "the token in the log");
+    assert!(!lines.join("\n").contains(&token), "the token in the log");
 }
 
 #[test]
 fn bearer_and_basic_auth_together_are_refused_at_start() {
-    let dir = scratch();
-    let token_file = dir.join("token");
-    rotate(&token_file, "t0k3n-value");
-    let path = token_file.display().to_string();
-    let (status, lines) = run_to_exit(
-        &env_with(
-            &unique("registry-both-auth"),
-            &[
-                ("SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE", &path),
-                ("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "user:pa55word"),
-            ],
-        ),
+    let (dir, path) = token_file("t0k3n-value");
+    let (status, lines) = run_with(
+        "registry-both-auth",
+        &[
+            ("SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE", &path),
+            ("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "user:pa55word"),
+        ],
         Duration::from_secs(30),
     );
     let _ = std::fs::remove_dir_all(&dir);
-    let log = lines.join("\n");
-    assert_eq!(status.code(), Some(2), "{log}");
-    assert_eq!(lines.len(), 1, "{log}");
-    assert!(
-        lines[0].contains("SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE"),
-        "{log}"
+    let log = assert_refused_at_start(
+        status,
+        &lines,
+        &[
+            "SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE",
+            "set one of the two",
+        ],
     );
-    assert!(lines[0].contains("set one of the two"), "{log}");
     assert!(
         !log.contains("t0k3n-value") && !log.contains("pa55word"),
         "{log}"

@@ -642,13 +642,10 @@ fn a_topic_the_principal_may_not_write_or_read_is_one_line_and_exit_1() {
             &sasl_env(&topic, &password, &[("RUST_LOG", "info")]),
             Duration::from_secs(90),
         );
-        assert_eq!(status.code(), Some(1), "{lines:#?}");
-        let errors: Vec<&String> = lines.iter().filter(|l| l.contains(" ERROR ")).collect();
-        assert_eq!(errors.len(), 1, "one line: {errors:#?}");
-        assert!(
-            errors[0].contains(&format!("may not {operation} topic {topic}")),
-            "{}",
-            errors[0]
+        assert_exit_1_with_one_error_line(
+            status,
+            &lines,
+            &[&format!("may not {operation} topic {topic}")],
         );
         assert!(
             !lines.iter().any(|l| l.contains("schema registered")),

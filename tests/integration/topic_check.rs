@@ -4,8 +4,9 @@
 //! configured partitions and replication factor; an existing topic starts as before; brokers
 //! that refuse or hang end the check within `TOPIC_CHECK_TIMEOUT_S`.
 //!
-//! The stack has no authorizer, so every operation is allowed there: the permission paths are
-//! unit-tested on parsed answers (`kafka::topic_check::tests`).
+//! The stack's brokers allow everything on a topic without ACLs, as here: the refusals are
+//! tested against real ACLs in `security::a_topic_the_principal_may_not_write_or_read_is_one_line_and_exit_1`
+//! and unit-tested on parsed answers (`kafka::topic_check::tests`).
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -38,28 +39,33 @@ fn topic_layout(topic: &str) -> Option<(usize, Vec<usize>)> {
     }
 }
 
-fn error_lines(lines: &[String]) -> Vec<&String> {
-    lines.iter().filter(|l| l.contains("ERROR")).collect()
+/// Runs the daemon on `topic` with `extra` until it exits, and asserts exit 1 with one `ERROR`
+/// line saying that `missing` does not exist and `CREATE_TOPICS=false`, and that nothing was
+/// created behind the check's back (the stack auto-creates topics on metadata requests that
+/// allow it; the check must not).
+fn assert_missing_stops_the_daemon(
+    topic: &str,
+    extra: &[(&str, &str)],
+    missing: &str,
+) -> Vec<String> {
+    let (status, lines) = run_to_exit(&env_with(topic, extra), Duration::from_secs(60));
+    assert_exit_1_with_one_error_line(
+        status,
+        &lines,
+        &[&format!(
+            "topic {missing} does not exist and CREATE_TOPICS=false"
+        )],
+    );
+    assert_eq!(topic_layout(missing), None, "the check created {missing}");
+    lines
 }
 
 #[test]
 fn a_missing_topic_without_creation_is_exit_1_with_one_line_and_nothing_is_created() {
     let _cluster = require_stack();
     let topic = unique("tc-missing");
-    let (status, lines) = run_to_exit(
-        &env_with(&topic, &[("CREATE_TOPICS", "false")]),
-        Duration::from_secs(60),
-    );
-    assert_eq!(status.code(), Some(1), "{lines:#?}");
+    let lines = assert_missing_stops_the_daemon(&topic, &[("CREATE_TOPICS", "false")], &topic);
     let errors = error_lines(&lines);
-    assert_eq!(errors.len(), 1, "{lines:#?}");
-    assert!(
-        errors[0].contains(&format!(
-            "topic {topic} does not exist and CREATE_TOPICS=false"
-        )),
-        "{}",
-        errors[0]
-    );
     assert!(
         errors[0].contains("set CREATE_TOPICS=true"),
         "{}",
@@ -69,8 +75,6 @@ fn a_missing_topic_without_creation_is_exit_1_with_one_line_and_nothing_is_creat
         !lines.iter().any(|l| l.contains("schema registered")),
         "nothing is registered for a missing topic: {lines:#?}"
     );
-    // The stack auto-creates topics on metadata requests that allow it; the check must not.
-    assert_eq!(topic_layout(&topic), None, "the check created {topic}");
 }
 
 #[test]
@@ -106,24 +110,11 @@ fn a_missing_dead_letter_topic_is_exit_1_naming_it_and_created_on_request() {
     let topic = unique("tc-dlq");
     ensure_topic(&topic);
     let dlq = format!("{topic}.dlq");
-    let (status, lines) = run_to_exit(
-        &env_with(
-            &topic,
-            &[("CREATE_TOPICS", "false"), ("ON_DECODE_ERROR", "dlq")],
-        ),
-        Duration::from_secs(60),
+    assert_missing_stops_the_daemon(
+        &topic,
+        &[("CREATE_TOPICS", "false"), ("ON_DECODE_ERROR", "dlq")],
+        &dlq,
     );
-    assert_eq!(status.code(), Some(1), "{lines:#?}");
-    let errors = error_lines(&lines);
-    assert_eq!(errors.len(), 1, "{lines:#?}");
-    assert!(
-        errors[0].contains(&format!(
-            "topic {dlq} does not exist and CREATE_TOPICS=false"
-        )),
-        "{}",
-        errors[0]
-    );
-    assert_eq!(topic_layout(&dlq), None, "the check created {dlq}");
 
     let mut daemon = Daemon::start(&env_with(
         &topic,
