@@ -517,14 +517,11 @@ fn without_auto_register_the_daemon_only_reads_the_registry() {
         ),
         Duration::from_secs(60),
     );
-    assert_eq!(status.code(), Some(1), "{lines:#?}");
-    let errors: Vec<&String> = lines.iter().filter(|l| l.contains(" ERROR ")).collect();
-    assert_eq!(errors.len(), 1, "{lines:#?}");
-    assert!(
-        errors[0].contains(&format!("not registered under subject {missing}-value"))
-            && errors[0].contains("register schemas/user.avsc"),
-        "{}",
-        errors[0]
+    let not_registered = format!("not registered under subject {missing}-value");
+    assert_exit_1_with_one_error_line(
+        status,
+        &lines,
+        &[&not_registered, "register schemas/user.avsc"],
     );
     assert_eq!(
         proxy.writes.load(Ordering::SeqCst),

@@ -107,24 +107,12 @@ fn a_latest_version_a_user_cannot_be_written_with_or_none_is_one_line_and_exit_1
             &use_latest_env(&topic, &registry, &[]),
             Duration::from_secs(60),
         );
-        assert_eq!(status.code(), Some(1), "{lines:#?}");
-        let errors: Vec<&String> = lines.iter().filter(|l| l.contains(" ERROR ")).collect();
-        assert_eq!(errors.len(), 1, "{lines:#?}");
-        assert!(
-            errors[0].contains(expected),
-            "{expected:?} in {}",
-            errors[0]
-        );
-        assert!(
-            errors[0].contains(&format!("subject {subject}")),
-            "{}",
-            errors[0]
-        );
+        let subject_named = format!("subject {subject}");
+        let error = assert_exit_1_with_one_error_line(status, &lines, &[expected, &subject_named]);
         if let Some(id) = id {
             assert!(
-                errors[0].contains(&format!("(schema id {id}) does not fit")),
-                "{}",
-                errors[0]
+                error.contains(&format!("(schema id {id}) does not fit")),
+                "{error}"
             );
         }
     }
