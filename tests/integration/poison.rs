@@ -246,7 +246,7 @@ fn registry_outage_mid_run_loses_nothing() {
     let before = daemon.received().len();
     daemon.wait_until(
         "records decoded with the cached id during the outage",
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         |lines| lines.iter().filter_map(|l| parse_received(l)).count() >= before + 40,
     );
     // A record written with a schema the daemon has never seen must wait, not be skipped.
@@ -257,7 +257,7 @@ fn registry_outage_mid_run_loses_nothing() {
     let mut payload = confluent_user_bytes(v2, "during_outage");
     payload.push(0); // team = ""
     produce_raw(&topic, &[payload]);
-    daemon.wait_for_line("waiting for the registry", Duration::from_secs(30));
+    daemon.wait_for_line("waiting for the registry", Duration::from_secs(90));
     proxy.set_up(true);
     daemon.wait_for_names(&["during_outage"], Duration::from_secs(90));
     // Everything this run produced reaches both groups.
