@@ -25,12 +25,13 @@
 //! Bounds, since anyone who can write to the topic can forge stamps: at most [`MAX_RUNS`] runs
 //! (the least recently seen is forgotten first), runs idle for [`RUN_EXPIRY`] are forgotten,
 //! at most [`MAX_GAPS`] pending gaps per (run, partition) (the oldest is declared lost early)
-//! and [`MAX_LOST_RANGES`] remembered lost ranges. Memory stays bounded whatever the stamps
-//! say; a forged gap can inflate `lost`, never stop a loop.
+//! and [`MAX_LOST_RANGES`](super::sequence::MAX_LOST_RANGES) remembered lost ranges. Memory
+//! stays bounded whatever the stamps say; a forged gap can inflate `lost`, never stop a loop.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::sequence::{Gap, Sequence};
 use super::stamp::{RunId, Stamp};
 
 /// Runs tracked at once per group.
@@ -39,9 +40,6 @@ pub(crate) const MAX_RUNS: usize = 64;
 pub(crate) const RUN_EXPIRY: Duration = Duration::from_secs(3600);
 /// Pending gaps per (run, partition).
 pub(crate) const MAX_GAPS: usize = 64;
-/// Lost ranges remembered per (run, partition), to tell a record that comes after its loss was
-/// declared (out of order) from a duplicate.
-pub(crate) const MAX_LOST_RANGES: usize = 16;
 /// How often runs are checked for expiry when no gap is pending.
 const EXPIRY_CHECK_EVERY: Duration = Duration::from_secs(60);
 
@@ -120,24 +118,6 @@ struct Run {
     /// Failed deliveries already matched with lost records.
     failed_attributed: u64,
     sequences: HashMap<i32, Sequence>,
-}
-
-/// One (run, partition).
-#[derive(Debug)]
-struct Sequence {
-    epoch: u64,
-    /// Lowest number this process saw (since its baseline).
-    low: u64,
-    next: u64,
-    gaps: VecDeque<Gap>,
-    lost: VecDeque<(u64, u64)>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Gap {
-    from: u64,
-    to: u64,
-    deadline: Instant,
 }
 
 /// The audit of one consumer group in this process.
@@ -388,52 +368,6 @@ impl Ledger {
             }
         }
         losses
-    }
-}
-
-impl Sequence {
-    fn starting_at(s: u64, epoch: u64) -> Sequence {
-        Sequence {
-            epoch,
-            low: s,
-            next: s.saturating_add(1),
-            gaps: VecDeque::new(),
-            lost: VecDeque::new(),
-        }
-    }
-
-    /// Takes `s` out of the pending gap it is in, if any.
-    fn fill(&mut self, s: u64) -> bool {
-        let Some(i) = self.gaps.iter().position(|g| g.from <= s && s < g.to) else {
-            return false;
-        };
-        let gap = self.gaps[i];
-        let before = Gap { to: s, ..gap };
-        let after = Gap { from: s + 1, ..gap };
-        match (before.from < before.to, after.from < after.to) {
-            (true, true) => {
-                self.gaps[i] = before;
-                // Splitting may exceed MAX_GAPS by one until the next gap pushes the oldest out.
-                self.gaps.insert(i + 1, after);
-            }
-            (true, false) => self.gaps[i] = before,
-            (false, true) => self.gaps[i] = after,
-            (false, false) => {
-                self.gaps.remove(i);
-            }
-        }
-        true
-    }
-
-    fn remember_lost(&mut self, from: u64, to: u64) {
-        if self.lost.len() == MAX_LOST_RANGES {
-            self.lost.pop_front();
-        }
-        self.lost.push_back((from, to));
-    }
-
-    fn was_lost(&self, s: u64) -> bool {
-        self.lost.iter().any(|&(from, to)| from <= s && s < to)
     }
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::audit::sequence::MAX_LOST_RANGES;
 
 const GRACE: Duration = Duration::from_secs(30);
 

@@ -7,6 +7,7 @@
 pub(crate) mod auditor;
 pub(crate) mod figures;
 pub(crate) mod ledger;
+pub(crate) mod sequence;
 pub(crate) mod stamp;
 pub(crate) mod stamper;
 
