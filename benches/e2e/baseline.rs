@@ -17,11 +17,16 @@
 //! Whatever the daemon puts on the wire changes here too (a test of the daemon's frame is not
 //! enough: the bench compares like with like only while this file follows the daemon).
 //!
-//! Prints its figures as `key value` lines on stdout (see `Figures`); exit status 1 when a
-//! client did not reach its count before `--stall-s` without progress.
+//! The bench times it as it times the daemon: it serves the same counters at
+//! `127.0.0.1:<--metrics-port>/` (produced, delivered, consumed per group), and the bench reads
+//! its CPU and memory from /proc at the same moments. Once every client is done it waits for
+//! stdin to close, then prints the batch group's median times as `key value` lines on stdout;
+//! exit status 1 when a client made no progress for `--stall-s`.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -33,7 +38,6 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::args::Args;
-use crate::proc::self_cpu_and_rss;
 
 /// The daemon's `kad.audit` stamp length (src/audit/stamp.rs).
 const STAMP_LEN: usize = 42;
@@ -52,6 +56,7 @@ pub(crate) struct Options {
     batch: u64,
     batch_size: usize,
     stall: Duration,
+    metrics_port: u16,
 }
 
 impl Options {
@@ -67,12 +72,58 @@ impl Options {
             batch: args.number("--batch")?,
             batch_size: args.number("--batch-size")?,
             stall: Duration::from_secs(args.number("--stall-s")?),
+            metrics_port: args.number("--metrics-port")?,
         })
     }
 }
 
-/// Runs the producer and both groups at once, as the daemon does; prints the figures.
+/// The counts the bench reads, served as the daemon's /metrics names so that the bench times
+/// the baseline exactly as it times the daemon (same scrapes, same CPU reads).
+#[derive(Default)]
+struct Counts {
+    produced: AtomicU64,
+    delivered: AtomicU64,
+    single: AtomicU64,
+    batch: AtomicU64,
+}
+
+impl Counts {
+    fn text(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "kafka_avro_daemon_produced_total {}\nkafka_avro_daemon_delivered_total {}\n\
+             kafka_avro_daemon_consumed_total{{consumer=\"single\"}} {}\n\
+             kafka_avro_daemon_consumed_total{{consumer=\"batch\"}} {}\n",
+            get(&self.produced),
+            get(&self.delivered),
+            get(&self.single),
+            get(&self.batch)
+        )
+    }
+}
+
+/// Answers every connection with the counts (HTTP/1.0, then close), until the process ends.
+fn serve(listener: TcpListener, counts: &Counts) {
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let mut request = [0u8; 512];
+        let _ = stream.read(&mut request);
+        let body = counts.text();
+        let _ = write!(
+            stream,
+            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+    }
+}
+
+/// Runs the producer and both groups at once, as the daemon does; then waits for stdin to
+/// close (the bench has read the final counts) and prints the figures.
 pub(crate) fn run(options: &Options) -> Result<(), String> {
+    let listener = TcpListener::bind(("127.0.0.1", options.metrics_port))
+        .map_err(|e| format!("baseline: port {}: {e}", options.metrics_port))?;
+    let counts: &'static Counts = Box::leak(Box::default());
+    std::thread::spawn(move || serve(listener, counts));
     let figures = Mutex::new(Vec::<(String, f64)>::new());
     let put = |key: &str, value: f64| {
         figures
@@ -83,13 +134,13 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
     let outcome: Result<(), String> = std::thread::scope(|scope| {
         let mut handles = Vec::new();
         if options.produce > 0 {
-            handles.push(scope.spawn(|| produce(options, &put)));
+            handles.push(scope.spawn(|| produce(options, counts)));
         }
         if options.single > 0 {
-            handles.push(scope.spawn(|| consume_single(options, &put)));
+            handles.push(scope.spawn(|| consume_single(options, &counts.single)));
         }
         if options.batch > 0 {
-            handles.push(scope.spawn(|| consume_batch(options, &put)));
+            handles.push(scope.spawn(|| consume_batch(options, &counts.batch, &put)));
         }
         let mut outcome = Ok(());
         for handle in handles {
@@ -100,9 +151,8 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         }
         outcome
     });
-    let (cpu_s, rss_kb) = self_cpu_and_rss();
-    put("cpu_end_s", cpu_s);
-    put("hwm_mb", rss_kb as f64 / 1024.0);
+    // The bench closes stdin once it has seen the final counts.
+    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
     for (key, value) in figures.into_inner().unwrap_or_default() {
         println!("{key} {value}");
     }
@@ -111,10 +161,8 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
 
 /// Counts delivery reports; notes the time and CPU when the last one arrives.
 struct Deliveries {
-    target: u64,
-    delivered: AtomicU64,
+    counts: &'static Counts,
     failed: AtomicU64,
-    done: Mutex<Option<(Instant, f64)>>,
 }
 
 impl ClientContext for Deliveries {}
@@ -126,20 +174,14 @@ impl ProducerContext for Deliveries {
             self.failed.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if self.delivered.fetch_add(1, Ordering::Relaxed) + 1 == self.target {
-            let cpu = self_cpu_and_rss().0;
-            *self.done.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                Some((Instant::now(), cpu));
-        }
+        self.counts.delivered.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-fn produce(options: &Options, put: &(dyn Fn(&str, f64) + Sync)) -> Result<(), String> {
+fn produce(options: &Options, counts: &'static Counts) -> Result<(), String> {
     let context = Deliveries {
-        target: options.produce,
-        delivered: AtomicU64::new(0),
+        counts,
         failed: AtomicU64::new(0),
-        done: Mutex::new(None),
     };
     let producer: BaseProducer<Deliveries> = ClientConfig::new()
         .set("bootstrap.servers", &options.bootstrap)
@@ -160,7 +202,6 @@ fn produce(options: &Options, put: &(dyn Fn(&str, f64) + Sync)) -> Result<(), St
         let mut key_buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let mut stamp = [0u8; STAMP_LEN];
         stamp[0] = 1;
-        let started = Instant::now();
         for n in 0..options.produce {
             name.clear();
             use std::fmt::Write as _;
@@ -189,7 +230,10 @@ fn produce(options: &Options, put: &(dyn Fn(&str, f64) + Sync)) -> Result<(), St
                 .headers(headers);
             loop {
                 match producer.send(record) {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        counts.produced.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
                     Err((_, returned)) => {
                         // Queue full: the polling thread frees room as reports arrive.
                         record = returned;
@@ -200,24 +244,15 @@ fn produce(options: &Options, put: &(dyn Fn(&str, f64) + Sync)) -> Result<(), St
         }
         let flushed = producer.flush(options.stall);
         sending.store(false, Ordering::Release);
-        let context = producer.context();
-        let done = *context
-            .done
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match (flushed, done) {
-            (Ok(()), Some((at, cpu))) => {
-                put("prod_rate", options.produce as f64 / at.duration_since(started).as_secs_f64());
-                put("cpu_delivered_s", cpu);
-                Ok(())
-            }
-            _ => Err(format!(
-                "baseline producer: {} of {} delivered, {} failed",
-                context.delivered.load(Ordering::Relaxed),
-                options.produce,
-                context.failed.load(Ordering::Relaxed)
-            )),
+        let delivered = counts.delivered.load(Ordering::Relaxed);
+        if flushed.is_ok() && delivered == options.produce {
+            return Ok(());
         }
+        Err(format!(
+            "baseline producer: {delivered} of {} delivered, {} failed",
+            options.produce,
+            producer.context().failed.load(Ordering::Relaxed)
+        ))
     })
 }
 
@@ -280,9 +315,9 @@ impl Progress {
     }
 }
 
-fn consume_single(options: &Options, put: &(dyn Fn(&str, f64) + Sync)) -> Result<(), String> {
+fn consume_single(options: &Options, counter: &AtomicU64) -> Result<(), String> {
     let consumer = consumer(options, "g1", true)?;
-    let (mut count, mut sink, mut first) = (0u64, 0usize, None);
+    let (mut count, mut sink) = (0u64, 0usize);
     let mut progress = Progress { last: 0, since: Instant::now(), stall: options.stall };
     while count < options.single {
         match consumer.poll(POLL) {
@@ -292,7 +327,7 @@ fn consume_single(options: &Options, put: &(dyn Fn(&str, f64) + Sync)) -> Result
                     eprintln!("baseline single: store: {e}");
                 }
                 count += 1;
-                first.get_or_insert_with(Instant::now);
+                counter.store(count, Ordering::Relaxed);
             }
             Some(Err(e)) => eprintln!("baseline single: {e}"),
             None => {}
@@ -302,15 +337,16 @@ fn consume_single(options: &Options, put: &(dyn Fn(&str, f64) + Sync)) -> Result
         }
     }
     black_box(sink);
-    let elapsed = first.map_or(0.0, |t: Instant| t.elapsed().as_secs_f64());
-    put("single_rate", (count - 1) as f64 / elapsed);
-    put("cpu_single_done_s", self_cpu_and_rss().0);
     Ok(())
 }
 
-fn consume_batch(options: &Options, put: &(dyn Fn(&str, f64) + Sync)) -> Result<(), String> {
+fn consume_batch(
+    options: &Options,
+    counter: &AtomicU64,
+    put: &(dyn Fn(&str, f64) + Sync),
+) -> Result<(), String> {
     let consumer = consumer(options, "g2", false)?;
-    let (mut count, mut sink, mut first) = (0u64, 0usize, None);
+    let (mut count, mut sink) = (0u64, 0usize);
     let mut progress = Progress { last: 0, since: Instant::now(), stall: options.stall };
     let mut collect_s = Vec::new();
     let mut commit_s = Vec::new();
@@ -322,7 +358,6 @@ fn consume_batch(options: &Options, put: &(dyn Fn(&str, f64) + Sync)) -> Result<
                 Some(Ok(message)) => {
                     sink += handle(&message);
                     batch.push((message.partition(), message.offset()));
-                    first.get_or_insert_with(Instant::now);
                 }
                 Some(Err(e)) => eprintln!("baseline batch: {e}"),
                 None => {}
@@ -354,12 +389,11 @@ fn consume_batch(options: &Options, put: &(dyn Fn(&str, f64) + Sync)) -> Result<
         }
         commit_s.push(committing.elapsed().as_secs_f64());
         count += batch.len() as u64;
+        // Counted once committed, as the daemon counts a batch once it is handled.
+        counter.store(count, Ordering::Relaxed);
         batch.clear();
     }
     black_box(sink);
-    let elapsed = first.map_or(0.0, |t: Instant| t.elapsed().as_secs_f64());
-    put("batch_rate", (count - 1) as f64 / elapsed);
-    put("cpu_batch_done_s", self_cpu_and_rss().0);
     put("commit_median_s", median(&mut commit_s));
     put("collect_median_s", median(&mut collect_s));
     Ok(())

@@ -28,7 +28,7 @@
 
 mod args;
 mod baseline;
-mod daemon;
+mod measured;
 mod proc;
 mod report;
 mod run;

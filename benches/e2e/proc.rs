@@ -3,14 +3,6 @@
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-/// This process's CPU seconds (user + system, all threads) and peak RSS in KB.
-pub(crate) fn self_cpu_and_rss() -> (f64, i64) {
-    // SAFETY: getrusage writes into the zeroed struct we own.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    (cpu_of(&usage), usage.ru_maxrss)
-}
-
 fn cpu_of(usage: &libc::rusage) -> f64 {
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     seconds(usage.ru_utime) + seconds(usage.ru_stime)

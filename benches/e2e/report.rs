@@ -45,11 +45,11 @@ struct Derived {
 }
 
 fn derive(f: &Figures) -> Derived {
-    let bound = |size: usize| ratio(get(f, &format!("d.batch{size}")), get(f, &format!("bound{size}")));
+    let bound = |size: usize| ratio(get(f, &format!("d.drain{size}.batch")), get(f, &format!("bound{size}")));
     Derived {
-        producer: ratio(get(f, "d.prod"), get(f, "b.prod_rate")),
-        single: ratio(get(f, "d.single"), get(f, "b.single_rate")),
-        drain: ratio(get(f, "d.drain10"), get(f, "b.drain10.single_rate")),
+        producer: ratio(get(f, "d.prod"), get(f, "b.prod")),
+        single: ratio(get(f, "d.single"), get(f, "b.single")),
+        drain: ratio(get(f, "d.drain10.single"), get(f, "b.drain10.single")),
         // The worse of the two sizes with a target (1000 is reported only).
         batch_bound: bound(10).min(bound(100)),
         cpu_per_record: ratio(get(f, "d.cpu_consumed_s"), get(f, "b.cpu_consumed_s")),
@@ -78,13 +78,13 @@ pub(crate) fn print(paths: &[String]) -> Result<(), String> {
         let rate_row = |what: &str, d: f64, b: f64, raw: f64| {
             row(s, what, show(d, 0), show(b, 0), ratio(d, b), show(raw, 0), ratio(d, raw));
         };
-        rate_row("produce msg/s (max rate)", get(f, "d.prod"), get(f, "b.prod_rate"), get(f, "raw.prod"));
-        rate_row("single group msg/s while producing", get(f, "d.single"), get(f, "b.single_rate"), get(f, "raw.single"));
-        rate_row("batch group msg/s while producing (BATCH_SIZE=1000)", get(f, "d.batch"), get(f, "b.batch_rate"), f64::NAN);
-        rate_row("drain msg/s, single group (BATCH_SIZE=10 run)", get(f, "d.drain10"), get(f, "b.drain10.single_rate"), get(f, "raw.drain"));
+        rate_row("produce msg/s (max rate)", get(f, "d.prod"), get(f, "b.prod"), get(f, "raw.prod"));
+        rate_row("single group msg/s while producing", get(f, "d.single"), get(f, "b.single"), get(f, "raw.single"));
+        rate_row("batch group msg/s while producing (BATCH_SIZE=1000)", get(f, "d.batch"), get(f, "b.batch"), f64::NAN);
+        rate_row("drain msg/s, single group (BATCH_SIZE=10 run)", get(f, "d.drain10.single"), get(f, "b.drain10.single"), get(f, "raw.drain"));
         for size in [100, 1000] {
             let what = format!("  same, BATCH_SIZE={size} run");
-            rate_row(&what, get(f, &format!("d.drain{size}")), get(f, &format!("b.drain{size}.single_rate")), f64::NAN);
+            rate_row(&what, get(f, &format!("d.drain{size}.single")), get(f, &format!("b.drain{size}.single")), f64::NAN);
         }
         let cpu_row = |what: &str, d: f64, b: f64, raw: f64| {
             row(s, what, show(per_record(d), 1), show(per_record(b), 1), ratio(d, b), show(per_record(raw), 1), ratio(d, raw));
@@ -93,19 +93,19 @@ pub(crate) fn print(paths: &[String]) -> Result<(), String> {
         cpu_row("CPU µs/record until both groups have all", get(f, "d.cpu_consumed_s"), get(f, "b.cpu_consumed_s"), get(f, "raw.cpu_s"));
         let (dh, bh, rh) = (get(f, "d.hwm_mb"), get(f, "b.hwm_mb"), get(f, "raw.hwm_mb"));
         row(s, "peak RSS MB, max-rate run (raw: 3 processes)", show(dh, 1), show(bh, 1), ratio(dh, bh), show(rh, 1), ratio(dh, rh));
-        let (pb, pr) = (get(f, "pace.prod_rate"), get(f, "pace.raw"));
+        let (pb, pr) = (get(f, "pace.prod"), get(f, "pace.raw"));
         row(s, "pace: produce msg/s, one fixed key + 42-byte header", "-".into(), show(pb, 0), f64::NAN, show(pr, 0), f64::NAN);
         println!("{s:<3} {:<50} {:>10}", "  baseline / rdkafka_performance", show(ratio(pb, pr), 2));
         if f.contains_key("info.prod") {
             let what = format!("produce msg/s, RUST_LOG=info ({} MB log)", show(get(f, "info.log_mb"), 0));
-            rate_row(&what, get(f, "info.prod"), get(f, "b.prod_rate"), get(f, "raw.prod"));
+            rate_row(&what, get(f, "info.prod"), get(f, "b.prod"), get(f, "raw.prod"));
         }
         println!("{s:<3} batch bound = BATCH_SIZE / (median commit + median collect and handle), baseline, drain runs");
         println!("{s:<3}   {:>10} {:>10} {:>10} {:>11} {:>11} {:>12} {:>12}", "BATCH_SIZE", "commit ms", "collect ms", "bound msg/s", "daemon msg/s", "daemon/bound", "baseline/bnd");
         for size in [10, 100, 1000] {
             let key = |k: &str| get(f, &format!("b.drain{size}.{k}"));
             let bound = get(f, &format!("bound{size}"));
-            let d = get(f, &format!("d.batch{size}"));
+            let d = get(f, &format!("d.drain{size}.batch"));
             println!(
                 "{s:<3}   {size:>10} {:>10} {:>10} {:>11} {:>11} {:>12} {:>12}",
                 show(key("commit_median_s") * 1e3, 2),
@@ -113,7 +113,7 @@ pub(crate) fn print(paths: &[String]) -> Result<(), String> {
                 show(bound, 0),
                 show(d, 0),
                 show(ratio(d, bound), 2),
-                show(ratio(key("batch_rate"), bound), 2)
+                show(ratio(key("batch"), bound), 2)
             );
         }
         for (label, key) in [("steady", "lat.steady"), ("since the start", "lat")] {

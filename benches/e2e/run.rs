@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::args::Args;
 use crate::baseline::FIXED_KEY;
-use crate::daemon::{sample, Counts, Daemon};
+use crate::measured::{sample, Counts, Measured};
 use crate::proc::{cpu_s, status_mb, wait_with_usage};
 
 const REGISTRY: &str = "http://127.0.0.1:8082/apis/ccompat/v7";
@@ -151,6 +151,13 @@ fn rate(n0: f64, t0: Instant, n1: f64, t1: Instant) -> f64 {
     (n1 - n0) / window
 }
 
+/// What a watched process must reach; `None`: not watched.
+struct Want {
+    produce: Option<f64>,
+    single: Option<f64>,
+    batch: Option<f64>,
+}
+
 /// The first look at a count above zero and the time it reached its target.
 #[derive(Default)]
 struct Window {
@@ -215,12 +222,12 @@ impl Bench<'_> {
             .ok_or_else(|| format!("cannot create topic {topic}"))
     }
 
-    fn daemon(&self, topic: &str, groups: &str, extra: &[(&str, String)]) -> Result<Daemon, String> {
+    fn daemon(&self, topic: &str, groups: &str, extra: &[(&str, String)]) -> Result<Measured, String> {
         self.note("group", &format!("{groups}-g1"))?;
         self.note("group", &format!("{groups}-g2"))?;
         self.note("subject", &format!("{topic}-value"))?;
         let log = format!("{}/{groups}.log", self.s.work);
-        Daemon::start(&self.s.daemon, &self.s.bootstrap, REGISTRY, topic, groups, &log, extra)
+        Measured::start(&self.s.daemon, &self.s.bootstrap, REGISTRY, topic, groups, &log, extra)
     }
 
     fn stall(&self) -> Duration {
@@ -283,8 +290,61 @@ impl Bench<'_> {
         Ok(())
     }
 
-    /// The daemon at full speed: `key.prod`, `.single`, `.batch` rates, CPU when all N are
-    /// delivered and when both groups have all N, peak RSS.
+    /// Watches `m` (every 50 ms on /metrics) until it has delivered `want.produce` and its
+    /// groups have handled `want.single` and `want.batch` records; puts under `key`: the rates
+    /// (`.prod`, `.single`, `.batch`: first record seen → target), its CPU seconds when all were
+    /// delivered (`.cpu_delivered_s`) and when everything was (`.cpu_consumed_s`), its peak RSS.
+    fn watch(&mut self, key: &str, m: &mut Measured, want: Want) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while m.counts().is_none() {
+            if !m.alive() || Instant::now() > deadline {
+                return Err(format!("{key}: did not start: {}", m.last_words()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (mut prod, mut single, mut batch) = (Window::default(), Window::default(), Window::default());
+        let mut last: Option<Counts> = None;
+        let mut last_change = Instant::now();
+        loop {
+            if let Some(c) = m.counts() {
+                if let Some(n) = want.produce {
+                    prod.see(c.at, c.produced, c.delivered, n);
+                    if prod.done == Some(c.at) {
+                        self.put(&format!("{key}.cpu_delivered_s"), cpu_s(m.pid()).unwrap_or(f64::NAN));
+                    }
+                }
+                single.see(c.at, c.single, c.single, want.single.unwrap_or(0.0));
+                batch.see(c.at, c.batch, c.batch, want.batch.unwrap_or(0.0));
+                let done = |w: &Window, target: Option<f64>| target.is_none() || w.done.is_some();
+                if done(&prod, want.produce) && done(&single, want.single) && done(&batch, want.batch) {
+                    self.put(&format!("{key}.cpu_consumed_s"), cpu_s(m.pid()).unwrap_or(f64::NAN));
+                    self.put(&format!("{key}.hwm_mb"), status_mb(m.pid(), "VmHWM").unwrap_or(f64::NAN));
+                    break;
+                }
+                let moved = last.is_none_or(|l| (l.delivered, l.single, l.batch) != (c.delivered, c.single, c.batch));
+                if moved {
+                    last = Some(c);
+                    last_change = Instant::now();
+                }
+            }
+            if !m.alive() {
+                return Err(format!("{key}: ended early: {}", m.last_words()));
+            }
+            if last_change.elapsed() > self.stall() {
+                let c = last.map(|c| format!("delivered={} single={} batch={}", c.delivered, c.single, c.batch));
+                return Err(format!("{key}: no progress for {}s at {} ({})", self.s.stall_s, c.unwrap_or_default(), m.log));
+            }
+            std::thread::sleep(SCRAPE_EVERY);
+        }
+        for (name, window, target) in [("prod", &prod, want.produce), ("single", &single, want.single), ("batch", &batch, want.batch)] {
+            if let Some(n) = target {
+                self.put(&format!("{key}.{name}"), window.rate(n));
+            }
+        }
+        Ok(())
+    }
+
+    /// The daemon at full speed (`d.*`), or its producer only (`info.*`, at RUST_LOG=info).
     fn daemon_max_rate(&mut self, key: &str, topic: &str, extra: &[(&str, &str)], producer_only: bool) -> Result<(), String> {
         let n = self.s.count as f64;
         self.new_topic(topic)?;
@@ -295,81 +355,51 @@ impl Bench<'_> {
         ];
         env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         let mut daemon = self.daemon(topic, topic, &env)?;
-        daemon.wait_up()?;
-        let (mut prod, mut single, mut batch) = (Window::default(), Window::default(), Window::default());
-        let mut last: Option<Counts> = None;
-        let mut last_change = Instant::now();
-        loop {
-            if let Some(c) = daemon.counts() {
-                prod.see(c.at, c.produced, c.delivered, n);
-                if prod.done == Some(c.at) {
-                    self.put(&format!("{key}.cpu_delivered_s"), cpu_s(daemon.pid()).unwrap_or(f64::NAN));
-                }
-                single.see(c.at, c.single, c.single, n);
-                batch.see(c.at, c.batch, c.batch, n);
-                let finished = prod.done.is_some() && (producer_only || (single.done.is_some() && batch.done.is_some()));
-                if finished {
-                    self.put(&format!("{key}.cpu_consumed_s"), cpu_s(daemon.pid()).unwrap_or(f64::NAN));
-                    self.put(&format!("{key}.hwm_mb"), status_mb(daemon.pid(), "VmHWM").unwrap_or(f64::NAN));
-                    break;
-                }
-                let moved = last.is_none_or(|l| (l.delivered, l.single, l.batch) != (c.delivered, c.single, c.batch));
-                if moved {
-                    last = Some(c);
-                    last_change = Instant::now();
-                }
-            }
-            if !daemon.alive() {
-                return Err(format!("the daemon died (log: {})", daemon.log));
-            }
-            if last_change.elapsed() > self.stall() {
-                let c = last.map(|c| format!("delivered={} single={} batch={}", c.delivered, c.single, c.batch));
-                return Err(format!("no progress for {}s: {} of {n} (log: {})", self.s.stall_s, c.unwrap_or_default(), daemon.log));
-            }
-            std::thread::sleep(SCRAPE_EVERY);
-        }
-        if key == "info" {
-            let size = std::fs::metadata(&daemon.log).map_or(f64::NAN, |m| m.len() as f64 / 1048576.0);
-            self.put("info.log_mb", size);
-        }
+        let want = if producer_only {
+            Want { produce: Some(n), single: None, batch: None }
+        } else {
+            Want { produce: Some(n), single: Some(n), batch: Some(n) }
+        };
+        self.watch(key, &mut daemon, want)?;
         let log = daemon.log.clone();
         daemon.stop()?;
         if key == "info" {
+            let size = std::fs::metadata(&log).map_or(f64::NAN, |m| m.len() as f64 / 1048576.0);
+            self.put("info.log_mb", size);
             // Hundreds of MB: keep the tail only.
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(20).collect();
             let _ = std::fs::write(&log, tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
         }
-        self.put(&format!("{key}.prod"), prod.rate(n));
-        if !producer_only {
-            self.put(&format!("{key}.single"), single.rate(n));
-            self.put(&format!("{key}.batch"), batch.rate(n));
-        }
         Ok(())
     }
 
-    /// Starts the baseline with `args`; its figures under `key.*`.
-    fn baseline(&mut self, key: &str, topic: &str, groups: &str, args: &[(&str, String)]) -> Result<(), String> {
+    /// Runs the baseline on `topic` with groups `<groups>-g1/-g2`; its figures under `key.*`.
+    fn baseline(&mut self, key: &str, topic: &str, groups: &str, produce: u64, key_kind: &str, single: u64, batch: u64, batch_size: usize) -> Result<(), String> {
         self.note("group", &format!("{groups}-g1"))?;
         self.note("group", &format!("{groups}-g2"))?;
-        let mut command = Command::new(&self.s.me);
-        command.args(["baseline", "--bootstrap", &self.s.bootstrap, "--topic", topic, "--groups", groups]);
-        command.args(["--partitions", &PARTITIONS.to_string(), "--stall-s", &self.s.stall_s.to_string()]);
-        for (name, value) in args {
-            command.args([*name, value.as_str()]);
-        }
+        let args: Vec<String> = [
+            ("--bootstrap", self.s.bootstrap.clone()),
+            ("--topic", topic.to_string()),
+            ("--groups", groups.to_string()),
+            ("--partitions", PARTITIONS.to_string()),
+            ("--stall-s", self.s.stall_s.to_string()),
+            ("--produce", produce.to_string()),
+            ("--key", key_kind.to_string()),
+            ("--single", single.to_string()),
+            ("--batch", batch.to_string()),
+            ("--batch-size", batch_size.to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(k, v)| [k.to_string(), v])
+        .collect();
         let log = format!("{}/{groups}-baseline.log", self.s.work);
-        let err = std::fs::File::create(&log).map_err(|e| format!("{log}: {e}"))?;
-        let output = command
-            .stderr(err)
-            .stdout(Stdio::piped())
-            .output()
-            .map_err(|e| format!("cannot start the baseline: {e}"))?;
-        if !output.status.success() {
-            let why = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(format!("the baseline failed: {}", why.lines().last().unwrap_or("")));
-        }
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let mut m = Measured::baseline(&self.s.me, &args, &log)?;
+        let positive = |x: u64| (x > 0).then_some(x as f64);
+        let want = Want { produce: positive(produce), single: positive(single), batch: positive(batch) };
+        self.watch(key, &mut m, want)?;
+        let out = m.finish_baseline()?;
+        for line in out.lines() {
             if let Some((name, value)) = line.split_once(' ') {
                 let value = value.parse().unwrap_or(f64::NAN);
                 self.put(&format!("{key}.{name}"), value);
@@ -380,18 +410,8 @@ impl Bench<'_> {
 
     fn baseline_max_rate(&mut self, topic: &str) -> Result<(), String> {
         self.new_topic(topic)?;
-        let n = self.s.count.to_string();
-        self.baseline("b", topic, topic, &[
-            ("--produce", n.clone()),
-            ("--key", "random".into()),
-            ("--single", n.clone()),
-            ("--batch", n),
-            ("--batch-size", MAX_RATE_BATCH.to_string()),
-        ])?;
-        let get = |k: &str| self.figures.get(k).copied().unwrap_or(f64::NAN);
-        let consumed = get("b.cpu_single_done_s").max(get("b.cpu_batch_done_s"));
-        self.put("b.cpu_consumed_s", consumed);
-        Ok(())
+        let n = self.s.count;
+        self.baseline("b", topic, topic, n, "random", n, n, MAX_RATE_BATCH)
     }
 
     fn raw_run(&mut self, topic: &str) -> Result<(), String> {
@@ -415,61 +435,35 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// The baseline's producer against rdkafka_performance, both with one fixed 36-byte key and
+    /// a 42-byte `kad.audit` header (rdkafka_performance has no key per record).
     fn pace(&mut self, base: &str) -> Result<(), String> {
         let (raw_topic, own_topic) = (format!("{base}-raw"), format!("{base}-own"));
         self.new_topic(&raw_topic)?;
         self.new_topic(&own_topic)?;
         let n = self.s.count.to_string();
-        // The header's value: 42 bytes, as the daemon's stamp.
         let header = format!("kad.audit={}", "s".repeat(42));
         let mut p = self.raw("pace-p", &["-P", "-t", &raw_topic, "-s", RAW_PAYLOAD, "-k", FIXED_KEY, "-H", &header, "-c", &n, "-X", "acks=all", "-X", "enable.idempotence=true", "-X", "linger.ms=5"])?;
-        let (rate, ended) = self.raw_result("pace-p", &mut p, "messages produced")?;
+        let (rate, _) = self.raw_result("pace-p", &mut p, "messages produced")?;
         self.put("pace.raw", rate);
-        self.put("pace.raw_cpu_s", ended.cpu_s);
-        self.baseline("pace", &own_topic, &own_topic, &[
-            ("--produce", n),
-            ("--key", "fixed".into()),
-            ("--single", "0".into()),
-            ("--batch", "0".into()),
-            ("--batch-size", "1".into()),
-        ])
+        self.baseline("pace", &own_topic, &own_topic, self.s.count, "fixed", 0, 0, 1)
     }
 
-    /// The daemon reads the max-rate topic again in new groups: the single group all N+1 (its
-    /// own producer adds one), the batch group `batch_target` records.
+    /// The daemon reads the max-rate topic again in new groups at BATCH_SIZE=`size`: the single
+    /// group all N+1 records (its own producer adds one), the batch group `batch_target`.
     fn daemon_drain(&mut self, topic: &str, size: usize) -> Result<(), String> {
-        let n = self.s.count as f64 + 1.0;
-        let batch_target = self.batch_target(size) as f64;
         let groups = format!("{topic}-drain{size}");
         let mut daemon = self.daemon(topic, &groups, &[
             ("PRODUCE_INTERVAL_MS", "86400000".into()),
             ("BATCH_SIZE", size.to_string()),
         ])?;
-        daemon.wait_up()?;
-        let (mut single, mut batch) = (Window::default(), Window::default());
-        let mut last = (0.0, 0.0);
-        let mut last_change = Instant::now();
-        while single.done.is_none() || batch.done.is_none() {
-            if let Some(c) = daemon.counts() {
-                single.see(c.at, c.single, c.single, n);
-                batch.see(c.at, c.batch, c.batch, batch_target);
-                if (c.single, c.batch) != last {
-                    last = (c.single, c.batch);
-                    last_change = Instant::now();
-                }
-            }
-            if !daemon.alive() {
-                return Err(format!("drain: the daemon died (log: {})", daemon.log));
-            }
-            if last_change.elapsed() > self.stall() {
-                return Err(format!("drain: no progress for {}s at single={} batch={} (log: {})", self.s.stall_s, last.0, last.1, daemon.log));
-            }
-            std::thread::sleep(SCRAPE_EVERY);
-        }
-        daemon.stop()?;
-        self.put(&format!("d.drain{size}"), single.rate(n));
-        self.put(&format!("d.batch{size}"), batch.rate(batch_target));
-        Ok(())
+        let want = Want {
+            produce: None,
+            single: Some(self.s.count as f64 + 1.0),
+            batch: Some(self.batch_target(size) as f64),
+        };
+        self.watch(&format!("d.drain{size}"), &mut daemon, want)?;
+        daemon.stop()
     }
 
     fn batch_target(&self, size: usize) -> u64 {
@@ -477,16 +471,12 @@ impl Bench<'_> {
         (size as u64 * batches).min(self.s.count)
     }
 
+    /// The baseline reads its max-rate topic again, as `daemon_drain`; its median commit and
+    /// collect+handle times give the batch bound at `size`.
     fn baseline_drain(&mut self, topic: &str, size: usize) -> Result<(), String> {
         let groups = format!("{topic}-drain{size}");
         let key = format!("b.drain{size}");
-        self.baseline(&key, topic, &groups, &[
-            ("--produce", "0".into()),
-            ("--key", "random".into()),
-            ("--single", self.s.count.to_string()),
-            ("--batch", self.batch_target(size).to_string()),
-            ("--batch-size", size.to_string()),
-        ])?;
+        self.baseline(&key, topic, &groups, 0, "random", self.s.count, self.batch_target(size), size)?;
         let get = |k: &str| self.figures.get(&format!("{key}.{k}")).copied().unwrap_or(f64::NAN);
         let bound = size as f64 / (get("commit_median_s") + get("collect_median_s"));
         self.put(&format!("bound{size}"), bound);

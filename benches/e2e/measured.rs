@@ -1,5 +1,7 @@
-//! The daemon under test: started with the bench's environment, its /metrics read (Prometheus
-//! text, parsed here), stopped with SIGINT and checked to exit 0.
+//! A process the bench measures through its /metrics endpoint (Prometheus text, parsed here):
+//! the daemon, started with the bench's environment and stopped with SIGINT (exit status 0
+//! expected), or the same-work baseline, which serves the same counters and ends when its
+//! stdin closes.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -8,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::proc::{interrupt, wait_with_usage};
 
-pub(crate) struct Daemon {
+pub(crate) struct Measured {
     child: Child,
     port: u16,
     pub(crate) log: String,
@@ -24,7 +26,7 @@ pub(crate) struct Counts {
     pub(crate) batch: f64,
 }
 
-impl Daemon {
+impl Measured {
     /// Starts `bin` on `topic` with groups `<groups>-g1` and `<groups>-g2`, its log to `log`.
     pub(crate) fn start(
         bin: &str,
@@ -34,7 +36,7 @@ impl Daemon {
         groups: &str,
         log: &str,
         extra: &[(&str, String)],
-    ) -> Result<Daemon, String> {
+    ) -> Result<Measured, String> {
         let port = free_port()?;
         let file = std::fs::File::create(log).map_err(|e| format!("{log}: {e}"))?;
         let err = file.try_clone().map_err(|e| format!("{log}: {e}"))?;
@@ -57,7 +59,49 @@ impl Daemon {
             .stderr(err)
             .spawn()
             .map_err(|e| format!("cannot start {bin}: {e}"))?;
-        Ok(Daemon { child, port, log: log.to_string() })
+        Ok(Measured { child, port, log: log.to_string() })
+    }
+
+    /// Starts the baseline (this program's `baseline` command) with `args`, serving its counts
+    /// on a port of its own; its log (stderr) to `log`.
+    pub(crate) fn baseline(me: &str, args: &[String], log: &str) -> Result<Measured, String> {
+        let port = free_port()?;
+        let err = std::fs::File::create(log).map_err(|e| format!("{log}: {e}"))?;
+        let child = Command::new(me)
+            .arg("baseline")
+            .args(args)
+            .args(["--metrics-port", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("cannot start the baseline: {e}"))?;
+        Ok(Measured { child, port, log: log.to_string() })
+    }
+
+    /// Closes the baseline's stdin, which ends it, and returns what it printed.
+    pub(crate) fn finish_baseline(mut self) -> Result<String, String> {
+        drop(self.child.stdin.take());
+        let mut out = String::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            let _ = stdout.read_to_string(&mut out);
+        }
+        let ended = wait_with_usage(&mut self.child, Duration::from_secs(60));
+        if ended.code != Some(0) {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            return Err(format!(
+                "the baseline failed: {} (log: {})",
+                log.lines().last().unwrap_or(""),
+                self.log
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The last line of its log, to say why it ended.
+    pub(crate) fn last_words(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        format!("{} (log: {})", log.lines().last().unwrap_or(""), self.log)
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -137,7 +181,7 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
+impl Drop for Measured {
     fn drop(&mut self) {
         if self.alive() {
             let _ = self.child.kill();
