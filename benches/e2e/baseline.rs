@@ -24,9 +24,9 @@
 //! exit status 1 when a client made no progress for `--stall-s`.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -134,17 +134,22 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
     let outcome: Result<(), String> = std::thread::scope(|scope| {
         let mut handles = Vec::new();
         if options.produce > 0 {
-            handles.push(scope.spawn(|| produce(options, counts)));
+            handles.push(spawn(scope, "producer", || produce(options, counts))?);
         }
         if options.single > 0 {
-            handles.push(scope.spawn(|| consume_single(options, &counts.single)));
+            handles.push(spawn(scope, "single-consumer", || {
+                consume_single(options, &counts.single)
+            })?);
         }
         if options.batch > 0 {
-            handles.push(scope.spawn(|| consume_batch(options, &counts.batch, &put)));
+            let batch = || consume_batch(options, &counts.batch, &put);
+            handles.push(spawn(scope, "batch-consumer", batch)?);
         }
         let mut outcome = Ok(());
         for handle in handles {
-            let result = handle.join().unwrap_or_else(|_| Err("a thread panicked".into()));
+            let result = handle
+                .join()
+                .unwrap_or_else(|_| Err("a thread panicked".into()));
             if outcome.is_ok() {
                 outcome = result;
             }
@@ -157,6 +162,18 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         println!("{key} {value}");
     }
     outcome
+}
+
+/// A thread named as the daemon's, so that profiles of both read alike.
+fn spawn<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    name: &str,
+    work: impl FnOnce() -> Result<(), String> + Send + 'scope,
+) -> Result<std::thread::ScopedJoinHandle<'scope, Result<(), String>>, String> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn_scoped(scope, work)
+        .map_err(|e| format!("cannot start a thread: {e}"))
 }
 
 /// Counts delivery reports; notes the time and CPU when the last one arrives.
@@ -192,11 +209,16 @@ fn produce(options: &Options, counts: &'static Counts) -> Result<(), String> {
         .map_err(|e| format!("baseline producer: {e}"))?;
     let sending = AtomicBool::new(true);
     std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while sending.load(Ordering::Acquire) {
-                producer.poll(POLL);
-            }
-        });
+        let poller = std::thread::Builder::new()
+            .name("producer-poll".to_string())
+            .spawn_scoped(scope, || {
+                while sending.load(Ordering::Acquire) {
+                    producer.poll(POLL);
+                }
+            });
+        if let Err(e) = poller {
+            return Err(format!("cannot start a thread: {e}"));
+        }
         let mut payload = Vec::with_capacity(32);
         let mut name = String::with_capacity(24);
         let mut key_buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
@@ -271,7 +293,11 @@ fn zigzag(n: i64, out: &mut Vec<u8>) {
 fn handle(message: &BorrowedMessage<'_>) -> usize {
     let stamp = message
         .headers()
-        .and_then(|h| h.iter().find(|h| h.key == HEADER_AUDIT).and_then(|h| h.value))
+        .and_then(|h| {
+            h.iter()
+                .find(|h| h.key == HEADER_AUDIT)
+                .and_then(|h| h.value)
+        })
         .map_or(0, |v| v.len());
     let name = message.payload().and_then(|p| {
         let body = p.strip_prefix(&[0u8])?.get(4..)?;
@@ -318,7 +344,11 @@ impl Progress {
 fn consume_single(options: &Options, counter: &AtomicU64) -> Result<(), String> {
     let consumer = consumer(options, "g1", true)?;
     let (mut count, mut sink) = (0u64, 0usize);
-    let mut progress = Progress { last: 0, since: Instant::now(), stall: options.stall };
+    let mut progress = Progress {
+        last: 0,
+        since: Instant::now(),
+        stall: options.stall,
+    };
     while count < options.single {
         match consumer.poll(POLL) {
             Some(Ok(message)) => {
@@ -333,7 +363,10 @@ fn consume_single(options: &Options, counter: &AtomicU64) -> Result<(), String> 
             None => {}
         }
         if progress.stalled(count) {
-            return Err(format!("baseline single: stalled at {count} of {}", options.single));
+            return Err(format!(
+                "baseline single: stalled at {count} of {}",
+                options.single
+            ));
         }
     }
     black_box(sink);
@@ -347,7 +380,11 @@ fn consume_batch(
 ) -> Result<(), String> {
     let consumer = consumer(options, "g2", false)?;
     let (mut count, mut sink) = (0u64, 0usize);
-    let mut progress = Progress { last: 0, since: Instant::now(), stall: options.stall };
+    let mut progress = Progress {
+        last: 0,
+        since: Instant::now(),
+        stall: options.stall,
+    };
     let mut collect_s = Vec::new();
     let mut commit_s = Vec::new();
     let mut batch: Vec<(i32, i64)> = Vec::with_capacity(options.batch_size);
@@ -363,7 +400,10 @@ fn consume_batch(
                 None => {}
             }
             if progress.stalled(count + batch.len() as u64) {
-                return Err(format!("baseline batch: stalled at {count} of {}", options.batch));
+                return Err(format!(
+                    "baseline batch: stalled at {count} of {}",
+                    options.batch
+                ));
             }
         }
         // The first batch waits for the group join and the first fetch: not a batch's cost.

@@ -59,7 +59,11 @@ impl Measured {
             .stderr(err)
             .spawn()
             .map_err(|e| format!("cannot start {bin}: {e}"))?;
-        Ok(Measured { child, port, log: log.to_string() })
+        Ok(Measured {
+            child,
+            port,
+            log: log.to_string(),
+        })
     }
 
     /// Starts the baseline (this program's `baseline` command) with `args`, serving its counts
@@ -76,7 +80,11 @@ impl Measured {
             .stderr(err)
             .spawn()
             .map_err(|e| format!("cannot start the baseline: {e}"))?;
-        Ok(Measured { child, port, log: log.to_string() })
+        Ok(Measured {
+            child,
+            port,
+            log: log.to_string(),
+        })
     }
 
     /// Closes the baseline's stdin, which ends it, and returns what it printed.
@@ -135,7 +143,10 @@ impl Measured {
             at,
             produced: get("kafka_avro_daemon_produced_total", &[]),
             delivered: get("kafka_avro_daemon_delivered_total", &[]),
-            single: get("kafka_avro_daemon_consumed_total", &[("consumer", "single")]),
+            single: get(
+                "kafka_avro_daemon_consumed_total",
+                &[("consumer", "single")],
+            ),
             batch: get("kafka_avro_daemon_consumed_total", &[("consumer", "batch")]),
         })
     }
@@ -156,11 +167,17 @@ impl Measured {
     pub(crate) fn wait_receiving(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            if self.counts().is_some_and(|c| c.single > 0.0 && c.batch > 0.0) {
+            if self
+                .counts()
+                .is_some_and(|c| c.single > 0.0 && c.batch > 0.0)
+            {
                 return Ok(());
             }
             if !self.alive() || Instant::now() > deadline {
-                return Err(format!("the daemon did not start consuming (log: {})", self.log));
+                return Err(format!(
+                    "the daemon did not start consuming (log: {})",
+                    self.log
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -174,7 +191,9 @@ impl Measured {
             Some(0) => Ok(()),
             code => Err(format!(
                 "the daemon exited with {} after SIGINT (log: {})",
-                code.map_or("a signal or a timeout".to_string(), |c| format!("status {c}")),
+                code.map_or("a signal or a timeout".to_string(), |c| format!(
+                    "status {c}"
+                )),
                 self.log
             )),
         }
@@ -226,7 +245,10 @@ mod tests {
     fn sample_matches_name_and_labels() {
         let text = "a_total 3\nb{consumer=\"single\",group=\"g\"} 4\nb{consumer=\"batch\",group=\"g\"} 5\n";
         assert_eq!(super::sample(text, "a_total", &[]), Some(3.0));
-        assert_eq!(super::sample(text, "b", &[("consumer", "batch")]), Some(5.0));
+        assert_eq!(
+            super::sample(text, "b", &[("consumer", "batch")]),
+            Some(5.0)
+        );
         assert_eq!(super::sample(text, "b", &[("consumer", "x")]), None);
     }
 }

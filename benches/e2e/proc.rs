@@ -22,7 +22,9 @@ pub(crate) fn cpu_s(pid: u32) -> Option<f64> {
 /// A field of /proc/PID/status in MB (VmRSS, VmHWM).
 pub(crate) fn status_mb(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
@@ -53,7 +55,11 @@ pub(crate) fn wait_with_usage(child: &mut Child, limit: Duration) -> Ended {
             };
         }
         if got < 0 {
-            return Ended { code: None, cpu_s: f64::NAN, hwm_mb: f64::NAN };
+            return Ended {
+                code: None,
+                cpu_s: f64::NAN,
+                hwm_mb: f64::NAN,
+            };
         }
         if Instant::now() > deadline {
             let _ = child.kill();

@@ -80,19 +80,28 @@ struct Bench<'s> {
 }
 
 pub(crate) fn run(settings: &Settings) -> Result<(), String> {
-    let mut bench = Bench { s: settings, figures: BTreeMap::new(), failures: Vec::new() };
+    let mut bench = Bench {
+        s: settings,
+        figures: BTreeMap::new(),
+        failures: Vec::new(),
+    };
     bench.put("brokers", f64::from(settings.replication));
     bench.put("count", settings.count as f64);
     let base = format!("{}-b{}", settings.run_id, settings.replication);
     let say = |what: &str| eprintln!("bench: {what}");
     let n = settings.count;
 
-    say(&format!("warming the brokers up (rdkafka_performance, {} records)", warm_count(n)));
+    say(&format!(
+        "warming the brokers up (rdkafka_performance, {} records)",
+        warm_count(n)
+    ));
     bench.attempt(|b| b.warm_up(&format!("{base}-warmup")));
     say(&format!("daemon max rate (PRODUCE_INTERVAL_MS=0 PRODUCE_COUNT={n} BATCH_SIZE={MAX_RATE_BATCH} RUST_LOG=warn)"));
     let max_topic = format!("{base}-max");
     let daemon_ok = bench.attempt(|b| b.daemon_max_rate("d", &max_topic, &[], false));
-    say("same-work baseline (baseline.rs: the daemon's keys, header, value, partitioner, settings)");
+    say(
+        "same-work baseline (baseline.rs: the daemon's keys, header, value, partitioner, settings)",
+    );
     let base_topic = format!("{base}-base");
     let baseline_ok = bench.attempt(|b| b.baseline_max_rate(&base_topic));
     say("raw librdkafka, keyless (rdkafka_performance: 1 producer, 2 consumer groups)");
@@ -101,7 +110,9 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
     say("pace: the baseline's producer against rdkafka_performance, one fixed key and the header");
     bench.attempt(|b| b.pace(&format!("{base}-pace")));
     for size in BATCH_SIZES {
-        say(&format!("drain at BATCH_SIZE={size}: daemon, then baseline, in new groups"));
+        say(&format!(
+            "drain at BATCH_SIZE={size}: daemon, then baseline, in new groups"
+        ));
         if daemon_ok {
             bench.attempt(|b| b.daemon_drain(&max_topic, size));
         }
@@ -116,12 +127,23 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
     if settings.log_info {
         say("daemon max rate with RUST_LOG=info (log to a file; producer figure only)");
         bench.attempt(|b| {
-            b.daemon_max_rate("info", &format!("{base}-info"), &[("RUST_LOG", "info")], true)
+            b.daemon_max_rate(
+                "info",
+                &format!("{base}-info"),
+                &[("RUST_LOG", "info")],
+                true,
+            )
         });
     }
-    say(&format!("latency: 1,000 msg/s for {}s (a second daemon measures steady state)", settings.latency_s));
+    say(&format!(
+        "latency: 1,000 msg/s for {}s (a second daemon measures steady state)",
+        settings.latency_s
+    ));
     bench.attempt(|b| b.latency(&format!("{base}-lat")));
-    say(&format!("default rate: 10 msg/s for {}s", settings.default_s));
+    say(&format!(
+        "default rate: 10 msg/s for {}s",
+        settings.default_s
+    ));
     bench.attempt(|b| b.default_rate(&format!("{base}-idle")));
 
     bench.put("failures", bench.failures.len() as f64);
@@ -132,7 +154,11 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
     std::fs::write(&settings.out, text).map_err(|e| format!("{}: {e}", settings.out))?;
     let cleaned = cleanup_ledger(&settings.admin, &settings.bootstrap, &settings.ledger);
     if !bench.failures.is_empty() {
-        return Err(format!("{} run(s) failed: {}", bench.failures.len(), bench.failures.join("; ")));
+        return Err(format!(
+            "{} run(s) failed: {}",
+            bench.failures.len(),
+            bench.failures.join("; ")
+        ));
     }
     cleaned
 }
@@ -222,12 +248,25 @@ impl Bench<'_> {
             .ok_or_else(|| format!("cannot create topic {topic}"))
     }
 
-    fn daemon(&self, topic: &str, groups: &str, extra: &[(&str, String)]) -> Result<Measured, String> {
+    fn daemon(
+        &self,
+        topic: &str,
+        groups: &str,
+        extra: &[(&str, String)],
+    ) -> Result<Measured, String> {
         self.note("group", &format!("{groups}-g1"))?;
         self.note("group", &format!("{groups}-g2"))?;
         self.note("subject", &format!("{topic}-value"))?;
         let log = format!("{}/{groups}.log", self.s.work);
-        Measured::start(&self.s.daemon, &self.s.bootstrap, REGISTRY, topic, groups, &log, extra)
+        Measured::start(
+            &self.s.daemon,
+            &self.s.bootstrap,
+            REGISTRY,
+            topic,
+            groups,
+            &log,
+            extra,
+        )
     }
 
     fn stall(&self) -> Duration {
@@ -249,7 +288,12 @@ impl Bench<'_> {
     }
 
     /// Waits for an rdkafka_performance run and reads its rate (msg/s) from its summary line.
-    fn raw_result(&self, name: &str, child: &mut Child, what: &str) -> Result<(f64, crate::proc::Ended), String> {
+    fn raw_result(
+        &self,
+        name: &str,
+        child: &mut Child,
+        what: &str,
+    ) -> Result<(f64, crate::proc::Ended), String> {
         let limit = self.stall() + Duration::from_millis(self.s.count);
         let ended = wait_with_usage(child, limit);
         let out = format!("{}/{name}.out", self.s.work);
@@ -283,8 +327,38 @@ impl Bench<'_> {
         self.new_topic(topic)?;
         let group = format!("{topic}-w");
         self.note("group", &group)?;
-        let mut c = self.raw("warm-c", &["-C", "-G", &group, "-t", topic, "-c", &n, "-X", "auto.offset.reset=earliest"])?;
-        let mut p = self.raw("warm-p", &["-P", "-t", topic, "-s", RAW_PAYLOAD, "-c", &n, "-X", "acks=all", "-X", "enable.idempotence=true", "-X", "linger.ms=5"])?;
+        let mut c = self.raw(
+            "warm-c",
+            &[
+                "-C",
+                "-G",
+                &group,
+                "-t",
+                topic,
+                "-c",
+                &n,
+                "-X",
+                "auto.offset.reset=earliest",
+            ],
+        )?;
+        let mut p = self.raw(
+            "warm-p",
+            &[
+                "-P",
+                "-t",
+                topic,
+                "-s",
+                RAW_PAYLOAD,
+                "-c",
+                &n,
+                "-X",
+                "acks=all",
+                "-X",
+                "enable.idempotence=true",
+                "-X",
+                "linger.ms=5",
+            ],
+        )?;
         wait_with_usage(&mut p, self.stall());
         wait_with_usage(&mut c, self.stall());
         Ok(())
@@ -302,7 +376,8 @@ impl Bench<'_> {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let (mut prod, mut single, mut batch) = (Window::default(), Window::default(), Window::default());
+        let (mut prod, mut single, mut batch) =
+            (Window::default(), Window::default(), Window::default());
         let mut last: Option<Counts> = None;
         let mut last_change = Instant::now();
         loop {
@@ -310,18 +385,32 @@ impl Bench<'_> {
                 if let Some(n) = want.produce {
                     prod.see(c.at, c.produced, c.delivered, n);
                     if prod.done == Some(c.at) {
-                        self.put(&format!("{key}.cpu_delivered_s"), cpu_s(m.pid()).unwrap_or(f64::NAN));
+                        self.put(
+                            &format!("{key}.cpu_delivered_s"),
+                            cpu_s(m.pid()).unwrap_or(f64::NAN),
+                        );
                     }
                 }
                 single.see(c.at, c.single, c.single, want.single.unwrap_or(0.0));
                 batch.see(c.at, c.batch, c.batch, want.batch.unwrap_or(0.0));
                 let done = |w: &Window, target: Option<f64>| target.is_none() || w.done.is_some();
-                if done(&prod, want.produce) && done(&single, want.single) && done(&batch, want.batch) {
-                    self.put(&format!("{key}.cpu_consumed_s"), cpu_s(m.pid()).unwrap_or(f64::NAN));
-                    self.put(&format!("{key}.hwm_mb"), status_mb(m.pid(), "VmHWM").unwrap_or(f64::NAN));
+                if done(&prod, want.produce)
+                    && done(&single, want.single)
+                    && done(&batch, want.batch)
+                {
+                    self.put(
+                        &format!("{key}.cpu_consumed_s"),
+                        cpu_s(m.pid()).unwrap_or(f64::NAN),
+                    );
+                    self.put(
+                        &format!("{key}.hwm_mb"),
+                        status_mb(m.pid(), "VmHWM").unwrap_or(f64::NAN),
+                    );
                     break;
                 }
-                let moved = last.is_none_or(|l| (l.delivered, l.single, l.batch) != (c.delivered, c.single, c.batch));
+                let moved = last.is_none_or(|l| {
+                    (l.delivered, l.single, l.batch) != (c.delivered, c.single, c.batch)
+                });
                 if moved {
                     last = Some(c);
                     last_change = Instant::now();
@@ -331,12 +420,26 @@ impl Bench<'_> {
                 return Err(format!("{key}: ended early: {}", m.last_words()));
             }
             if last_change.elapsed() > self.stall() {
-                let c = last.map(|c| format!("delivered={} single={} batch={}", c.delivered, c.single, c.batch));
-                return Err(format!("{key}: no progress for {}s at {} ({})", self.s.stall_s, c.unwrap_or_default(), m.log));
+                let c = last.map(|c| {
+                    format!(
+                        "delivered={} single={} batch={}",
+                        c.delivered, c.single, c.batch
+                    )
+                });
+                return Err(format!(
+                    "{key}: no progress for {}s at {} ({})",
+                    self.s.stall_s,
+                    c.unwrap_or_default(),
+                    m.log
+                ));
             }
             std::thread::sleep(SCRAPE_EVERY);
         }
-        for (name, window, target) in [("prod", &prod, want.produce), ("single", &single, want.single), ("batch", &batch, want.batch)] {
+        for (name, window, target) in [
+            ("prod", &prod, want.produce),
+            ("single", &single, want.single),
+            ("batch", &batch, want.batch),
+        ] {
             if let Some(n) = target {
                 self.put(&format!("{key}.{name}"), window.rate(n));
             }
@@ -345,7 +448,13 @@ impl Bench<'_> {
     }
 
     /// The daemon at full speed (`d.*`), or its producer only (`info.*`, at RUST_LOG=info).
-    fn daemon_max_rate(&mut self, key: &str, topic: &str, extra: &[(&str, &str)], producer_only: bool) -> Result<(), String> {
+    fn daemon_max_rate(
+        &mut self,
+        key: &str,
+        topic: &str,
+        extra: &[(&str, &str)],
+        producer_only: bool,
+    ) -> Result<(), String> {
         let n = self.s.count as f64;
         self.new_topic(topic)?;
         let mut env: Vec<(&str, String)> = vec![
@@ -356,9 +465,17 @@ impl Bench<'_> {
         env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         let mut daemon = self.daemon(topic, topic, &env)?;
         let want = if producer_only {
-            Want { produce: Some(n), single: None, batch: None }
+            Want {
+                produce: Some(n),
+                single: None,
+                batch: None,
+            }
         } else {
-            Want { produce: Some(n), single: Some(n), batch: Some(n) }
+            Want {
+                produce: Some(n),
+                single: Some(n),
+                batch: Some(n),
+            }
         };
         self.watch(key, &mut daemon, want)?;
         let log = daemon.log.clone();
@@ -375,7 +492,17 @@ impl Bench<'_> {
     }
 
     /// Runs the baseline on `topic` with groups `<groups>-g1/-g2`; its figures under `key.*`.
-    fn baseline(&mut self, key: &str, topic: &str, groups: &str, produce: u64, key_kind: &str, single: u64, batch: u64, batch_size: usize) -> Result<(), String> {
+    fn baseline(
+        &mut self,
+        key: &str,
+        topic: &str,
+        groups: &str,
+        produce: u64,
+        key_kind: &str,
+        single: u64,
+        batch: u64,
+        batch_size: usize,
+    ) -> Result<(), String> {
         self.note("group", &format!("{groups}-g1"))?;
         self.note("group", &format!("{groups}-g2"))?;
         let args: Vec<String> = [
@@ -396,7 +523,11 @@ impl Bench<'_> {
         let log = format!("{}/{groups}-baseline.log", self.s.work);
         let mut m = Measured::baseline(&self.s.me, &args, &log)?;
         let positive = |x: u64| (x > 0).then_some(x as f64);
-        let want = Want { produce: positive(produce), single: positive(single), batch: positive(batch) };
+        let want = Want {
+            produce: positive(produce),
+            single: positive(single),
+            batch: positive(batch),
+        };
         self.watch(key, &mut m, want)?;
         let out = m.finish_baseline()?;
         for line in out.lines() {
@@ -420,11 +551,48 @@ impl Bench<'_> {
         let (g1, g2) = (format!("{topic}-r1"), format!("{topic}-r2"));
         self.note("group", &g1)?;
         self.note("group", &g2)?;
-        let c1_args = ["-C", "-G", &g1, "-t", topic, "-c", &n, "-X", "auto.offset.reset=earliest"];
-        let c2_args = ["-C", "-G", &g2, "-t", topic, "-c", &n, "-X", "auto.offset.reset=earliest"];
+        let c1_args = [
+            "-C",
+            "-G",
+            &g1,
+            "-t",
+            topic,
+            "-c",
+            &n,
+            "-X",
+            "auto.offset.reset=earliest",
+        ];
+        let c2_args = [
+            "-C",
+            "-G",
+            &g2,
+            "-t",
+            topic,
+            "-c",
+            &n,
+            "-X",
+            "auto.offset.reset=earliest",
+        ];
         let mut c1 = self.raw("raw-c1", &c1_args)?;
         let mut c2 = self.raw("raw-c2", &c2_args)?;
-        let mut p = self.raw("raw-p", &["-P", "-t", topic, "-s", RAW_PAYLOAD, "-c", &n, "-X", "acks=all", "-X", "enable.idempotence=true", "-X", "linger.ms=5"])?;
+        let mut p = self.raw(
+            "raw-p",
+            &[
+                "-P",
+                "-t",
+                topic,
+                "-s",
+                RAW_PAYLOAD,
+                "-c",
+                &n,
+                "-X",
+                "acks=all",
+                "-X",
+                "enable.idempotence=true",
+                "-X",
+                "linger.ms=5",
+            ],
+        )?;
         let (prod, pe) = self.raw_result("raw-p", &mut p, "messages produced")?;
         let (r1, e1) = self.raw_result("raw-c1", &mut c1, "consumed in")?;
         let (r2, e2) = self.raw_result("raw-c2", &mut c2, "consumed in")?;
@@ -443,20 +611,54 @@ impl Bench<'_> {
         self.new_topic(&own_topic)?;
         let n = self.s.count.to_string();
         let header = format!("kad.audit={}", "s".repeat(42));
-        let mut p = self.raw("pace-p", &["-P", "-t", &raw_topic, "-s", RAW_PAYLOAD, "-k", FIXED_KEY, "-H", &header, "-c", &n, "-X", "acks=all", "-X", "enable.idempotence=true", "-X", "linger.ms=5"])?;
+        let mut p = self.raw(
+            "pace-p",
+            &[
+                "-P",
+                "-t",
+                &raw_topic,
+                "-s",
+                RAW_PAYLOAD,
+                "-k",
+                FIXED_KEY,
+                "-H",
+                &header,
+                "-c",
+                &n,
+                "-X",
+                "acks=all",
+                "-X",
+                "enable.idempotence=true",
+                "-X",
+                "linger.ms=5",
+            ],
+        )?;
         let (rate, _) = self.raw_result("pace-p", &mut p, "messages produced")?;
         self.put("pace.raw", rate);
-        self.baseline("pace", &own_topic, &own_topic, self.s.count, "fixed", 0, 0, 1)
+        self.baseline(
+            "pace",
+            &own_topic,
+            &own_topic,
+            self.s.count,
+            "fixed",
+            0,
+            0,
+            1,
+        )
     }
 
     /// The daemon reads the max-rate topic again in new groups at BATCH_SIZE=`size`: the single
     /// group all N+1 records (its own producer adds one), the batch group `batch_target`.
     fn daemon_drain(&mut self, topic: &str, size: usize) -> Result<(), String> {
         let groups = format!("{topic}-drain{size}");
-        let mut daemon = self.daemon(topic, &groups, &[
-            ("PRODUCE_INTERVAL_MS", "86400000".into()),
-            ("BATCH_SIZE", size.to_string()),
-        ])?;
+        let mut daemon = self.daemon(
+            topic,
+            &groups,
+            &[
+                ("PRODUCE_INTERVAL_MS", "86400000".into()),
+                ("BATCH_SIZE", size.to_string()),
+            ],
+        )?;
         let want = Want {
             produce: None,
             single: Some(self.s.count as f64 + 1.0),
@@ -467,7 +669,11 @@ impl Bench<'_> {
     }
 
     fn batch_target(&self, size: usize) -> u64 {
-        let batches = if self.s.smoke { BATCH_DRAIN_BATCHES / 6 } else { BATCH_DRAIN_BATCHES };
+        let batches = if self.s.smoke {
+            BATCH_DRAIN_BATCHES / 6
+        } else {
+            BATCH_DRAIN_BATCHES
+        };
         (size as u64 * batches).min(self.s.count)
     }
 
@@ -476,8 +682,22 @@ impl Bench<'_> {
     fn baseline_drain(&mut self, topic: &str, size: usize) -> Result<(), String> {
         let groups = format!("{topic}-drain{size}");
         let key = format!("b.drain{size}");
-        self.baseline(&key, topic, &groups, 0, "random", self.s.count, self.batch_target(size), size)?;
-        let get = |k: &str| self.figures.get(&format!("{key}.{k}")).copied().unwrap_or(f64::NAN);
+        self.baseline(
+            &key,
+            topic,
+            &groups,
+            0,
+            "random",
+            self.s.count,
+            self.batch_target(size),
+            size,
+        )?;
+        let get = |k: &str| {
+            self.figures
+                .get(&format!("{key}.{k}"))
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
         let bound = size as f64 / (get("commit_median_s") + get("collect_median_s"));
         self.put(&format!("bound{size}"), bound);
         Ok(())
@@ -487,7 +707,20 @@ impl Bench<'_> {
         let group = format!("{topic}-r3");
         self.note("group", &group)?;
         let n = self.s.count.to_string();
-        let mut c = self.raw("raw-drain", &["-C", "-G", &group, "-t", topic, "-c", &n, "-X", "auto.offset.reset=earliest"])?;
+        let mut c = self.raw(
+            "raw-drain",
+            &[
+                "-C",
+                "-G",
+                &group,
+                "-t",
+                topic,
+                "-c",
+                &n,
+                "-X",
+                "auto.offset.reset=earliest",
+            ],
+        )?;
         let (rate, _) = self.raw_result("raw-drain", &mut c, "consumed in")?;
         self.put("raw.drain", rate);
         Ok(())
@@ -498,7 +731,8 @@ impl Bench<'_> {
         for kind in ["single", "batch"] {
             for (name, q) in [("p50", "0.5"), ("p99", "0.99"), ("max", "1")] {
                 let labels = [("consumer", kind), ("quantile", q)];
-                let value = sample(text, "kafka_avro_daemon_latency_seconds", &labels).map_or(f64::NAN, |s| s * 1000.0);
+                let value = sample(text, "kafka_avro_daemon_latency_seconds", &labels)
+                    .map_or(f64::NAN, |s| s * 1000.0);
                 self.put(&format!("{key}.{kind}.{name}"), value);
             }
         }
@@ -512,20 +746,28 @@ impl Bench<'_> {
         let mut a = self.daemon(topic, topic, &[("PRODUCE_INTERVAL_MS", "1".into())])?;
         a.wait_up()?;
         a.wait_receiving()?;
-        let mut b = self.daemon(topic, &format!("{topic}-steady"), &[
-            ("PRODUCE_INTERVAL_MS", "86400000".into()),
-            ("PRODUCER_ACKS", "1".into()),
-            ("PRODUCER_ENABLE_IDEMPOTENCE", "false".into()),
-            ("LIBRDKAFKA_AUTO_OFFSET_RESET", "latest".into()),
-        ])?;
+        let mut b = self.daemon(
+            topic,
+            &format!("{topic}-steady"),
+            &[
+                ("PRODUCE_INTERVAL_MS", "86400000".into()),
+                ("PRODUCER_ACKS", "1".into()),
+                ("PRODUCER_ENABLE_IDEMPOTENCE", "false".into()),
+                ("LIBRDKAFKA_AUTO_OFFSET_RESET", "latest".into()),
+            ],
+        )?;
         b.wait_up()?;
         b.wait_receiving()?;
         let start = a.counts().ok_or("latency: /metrics did not answer")?;
         std::thread::sleep(Duration::from_secs(self.s.latency_s));
         let (text_a, at) = a.metrics().ok_or("latency: /metrics did not answer")?;
         let (text_b, _) = b.metrics().ok_or("latency: /metrics did not answer")?;
-        let delivered = sample(&text_a, "kafka_avro_daemon_delivered_total", &[]).unwrap_or(f64::NAN);
-        self.put("lat.rate", (delivered - start.delivered) / at.duration_since(start.at).as_secs_f64());
+        let delivered =
+            sample(&text_a, "kafka_avro_daemon_delivered_total", &[]).unwrap_or(f64::NAN);
+        self.put(
+            "lat.rate",
+            (delivered - start.delivered) / at.duration_since(start.at).as_secs_f64(),
+        );
         self.quantiles("lat", &text_a);
         self.quantiles("lat.steady", &text_b);
         b.stop()?;
@@ -540,9 +782,18 @@ impl Bench<'_> {
         let (cpu0, t0) = (cpu_s(daemon.pid()).unwrap_or(f64::NAN), Instant::now());
         std::thread::sleep(Duration::from_secs(self.s.default_s));
         let cpu1 = cpu_s(daemon.pid()).ok_or("default rate: the daemon died")?;
-        self.put("idle.cpu_pct", 100.0 * (cpu1 - cpu0) / t0.elapsed().as_secs_f64());
-        self.put("idle.rss_mb", status_mb(daemon.pid(), "VmRSS").unwrap_or(f64::NAN));
-        self.put("idle.hwm_mb", status_mb(daemon.pid(), "VmHWM").unwrap_or(f64::NAN));
+        self.put(
+            "idle.cpu_pct",
+            100.0 * (cpu1 - cpu0) / t0.elapsed().as_secs_f64(),
+        );
+        self.put(
+            "idle.rss_mb",
+            status_mb(daemon.pid(), "VmRSS").unwrap_or(f64::NAN),
+        );
+        self.put(
+            "idle.hwm_mb",
+            status_mb(daemon.pid(), "VmHWM").unwrap_or(f64::NAN),
+        );
         daemon.stop()
     }
 }
@@ -561,10 +812,15 @@ fn cleanup_ledger(admin: &str, bootstrap: &str, ledger: &str) -> Result<(), Stri
         return Ok(());
     };
     let of = |what: &str| -> Vec<&str> {
-        text.lines().filter_map(|l| l.strip_prefix(what)?.strip_prefix(' ')).collect()
+        text.lines()
+            .filter_map(|l| l.strip_prefix(what)?.strip_prefix(' '))
+            .collect()
     };
     let mut problems = Vec::new();
-    for (what, names) in [("delete-groups", of("group")), ("delete-topics", of("topic"))] {
+    for (what, names) in [
+        ("delete-groups", of("group")),
+        ("delete-topics", of("topic")),
+    ] {
         if names.is_empty() {
             continue;
         }
@@ -583,13 +839,18 @@ fn cleanup_ledger(admin: &str, bootstrap: &str, ledger: &str) -> Result<(), Stri
         .map_err(|e| e.to_string())?;
     for subject in of("subject") {
         for suffix in ["", "?permanent=true"] {
-            let _ = http.delete(format!("{REGISTRY}/subjects/{subject}{suffix}")).send();
+            let _ = http
+                .delete(format!("{REGISTRY}/subjects/{subject}{suffix}"))
+                .send();
         }
     }
     let _ = std::fs::remove_file(ledger);
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("could not delete everything the bench created: {}", problems.join(", ")))
+        Err(format!(
+            "could not delete everything the bench created: {}",
+            problems.join(", ")
+        ))
     }
 }
