@@ -238,17 +238,3 @@ pub(crate) fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<
         labels.iter().all(has).then(|| value.parse().ok())?
     })
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sample_matches_name_and_labels() {
-        let text = "a_total 3\nb{consumer=\"single\",group=\"g\"} 4\nb{consumer=\"batch\",group=\"g\"} 5\n";
-        assert_eq!(super::sample(text, "a_total", &[]), Some(3.0));
-        assert_eq!(
-            super::sample(text, "b", &[("consumer", "batch")]),
-            Some(5.0)
-        );
-        assert_eq!(super::sample(text, "b", &[("consumer", "x")]), None);
-    }
-}

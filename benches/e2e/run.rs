@@ -177,6 +177,16 @@ fn rate(n0: f64, t0: Instant, n1: f64, t1: Instant) -> f64 {
     (n1 - n0) / window
 }
 
+/// What the baseline does: records to produce (with a random key each, or one fixed key), to
+/// handle in the single group and in the batch group, and the batch size.
+struct Work {
+    produce: u64,
+    key: &'static str,
+    single: u64,
+    batch: u64,
+    batch_size: usize,
+}
+
 /// What a watched process must reach; `None`: not watched.
 struct Want {
     produce: Option<f64>,
@@ -492,17 +502,14 @@ impl Bench<'_> {
     }
 
     /// Runs the baseline on `topic` with groups `<groups>-g1/-g2`; its figures under `key.*`.
-    fn baseline(
-        &mut self,
-        key: &str,
-        topic: &str,
-        groups: &str,
-        produce: u64,
-        key_kind: &str,
-        single: u64,
-        batch: u64,
-        batch_size: usize,
-    ) -> Result<(), String> {
+    fn baseline(&mut self, key: &str, topic: &str, groups: &str, work: Work) -> Result<(), String> {
+        let Work {
+            produce,
+            key: key_kind,
+            single,
+            batch,
+            batch_size,
+        } = work;
         self.note("group", &format!("{groups}-g1"))?;
         self.note("group", &format!("{groups}-g2"))?;
         let args: Vec<String> = [
@@ -542,7 +549,14 @@ impl Bench<'_> {
     fn baseline_max_rate(&mut self, topic: &str) -> Result<(), String> {
         self.new_topic(topic)?;
         let n = self.s.count;
-        self.baseline("b", topic, topic, n, "random", n, n, MAX_RATE_BATCH)
+        let work = Work {
+            produce: n,
+            key: "random",
+            single: n,
+            batch: n,
+            batch_size: MAX_RATE_BATCH,
+        };
+        self.baseline("b", topic, topic, work)
     }
 
     fn raw_run(&mut self, topic: &str) -> Result<(), String> {
@@ -635,16 +649,14 @@ impl Bench<'_> {
         )?;
         let (rate, _) = self.raw_result("pace-p", &mut p, "messages produced")?;
         self.put("pace.raw", rate);
-        self.baseline(
-            "pace",
-            &own_topic,
-            &own_topic,
-            self.s.count,
-            "fixed",
-            0,
-            0,
-            1,
-        )
+        let work = Work {
+            produce: self.s.count,
+            key: "fixed",
+            single: 0,
+            batch: 0,
+            batch_size: 1,
+        };
+        self.baseline("pace", &own_topic, &own_topic, work)
     }
 
     /// The daemon reads the max-rate topic again in new groups at BATCH_SIZE=`size`: the single
@@ -682,16 +694,14 @@ impl Bench<'_> {
     fn baseline_drain(&mut self, topic: &str, size: usize) -> Result<(), String> {
         let groups = format!("{topic}-drain{size}");
         let key = format!("b.drain{size}");
-        self.baseline(
-            &key,
-            topic,
-            &groups,
-            0,
-            "random",
-            self.s.count,
-            self.batch_target(size),
-            size,
-        )?;
+        let work = Work {
+            produce: 0,
+            key: "random",
+            single: self.s.count,
+            batch: self.batch_target(size),
+            batch_size: size,
+        };
+        self.baseline(&key, topic, &groups, work)?;
         let get = |k: &str| {
             self.figures
                 .get(&format!("{key}.{k}"))
@@ -699,7 +709,9 @@ impl Bench<'_> {
                 .unwrap_or(f64::NAN)
         };
         let bound = size as f64 / (get("commit_median_s") + get("collect_median_s"));
+        let by_means = size as f64 / (get("commit_mean_s") + get("collect_mean_s"));
         self.put(&format!("bound{size}"), bound);
+        self.put(&format!("bound_by_means{size}"), by_means);
         Ok(())
     }
 
