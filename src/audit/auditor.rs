@@ -3,7 +3,7 @@
 //! thread; nothing shared but the figures.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::figures::AuditFigures;
 use super::ledger::{Event, Ledger, Loss, Verdict};
@@ -38,6 +38,7 @@ impl<'a> Auditor<'a> {
         offset: i64,
         stamp: &FoundStamp,
         now: Instant,
+        now_since_epoch: Duration,
     ) {
         let figures = self.figures;
         let stamp = match stamp {
@@ -82,7 +83,9 @@ impl<'a> Auditor<'a> {
             (Verdict::Audited { .. }, None) => return,
         };
         bump(&figures.audited);
-        figures.latency.record(since_unix_us(stamp.sent_us));
+        figures
+            .latency
+            .record(since_unix_us(stamp.sent_us, now_since_epoch));
         let what = match event {
             Event::InOrder => return,
             Event::Gap { from, to } => {
@@ -186,11 +189,8 @@ impl<'a> Auditor<'a> {
     }
 }
 
-/// Time from `us` (microseconds since the Unix epoch) to now; zero if it is in the future
+/// Time from `us` (microseconds since the Unix epoch) to `now`; zero if it is in the future
 /// (the producer's clock may run ahead).
-fn since_unix_us(us: u64) -> Duration {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+fn since_unix_us(us: u64, now: Duration) -> Duration {
     now.saturating_sub(Duration::from_micros(us))
 }

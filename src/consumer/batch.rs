@@ -27,6 +27,7 @@ use crate::app::error::{LoopError, Turn};
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::turn_until_stopped;
 use crate::audit::Auditor;
+use crate::ops::latency::WallClock;
 use crate::ops::stats::{bump, ConsumerStats};
 
 const KIND: ConsumerKind = ConsumerKind::Batch;
@@ -42,6 +43,8 @@ pub(crate) fn run_batch_consumer(
         decoder: intake.decoder(),
         batch: Batch::new(config.batch_size, config.batch_max_wait),
         auditor: Auditor::new(KIND, config.audit_loss_grace, &stats.audit),
+        last_poll: Instant::now(),
+        wall_clock: WallClock::new(),
         intake,
         stats,
     };
@@ -66,6 +69,11 @@ struct BatchConsumer<'i, 'a> {
     decoder: MessageDecoder<'a>,
     batch: Batch,
     auditor: Auditor<'a>,
+    /// When the last poll returned: the clock read each turn makes, reused for the next
+    /// poll's deadline (it is older by one record's handling) rather than read again.
+    last_poll: Instant,
+    /// Wall-clock time for latencies without a system clock read per record.
+    wall_clock: WallClock,
     intake: &'i Intake<'a>,
     stats: &'a ConsumerStats,
 }
@@ -92,13 +100,17 @@ impl BatchConsumer<'_, '_> {
 
     /// Polls at most until the batch is due, adds what came to the batch, and processes and
     /// commits the batch once it is full or its time is up.
+    /// One clock read per turn serves the deadline, the heartbeat and the audit.
     fn step(&mut self) -> Result<Turn, LoopError> {
-        self.stats.heartbeat.beat();
         let timeout = self
             .batch
-            .time_left(Instant::now())
+            .time_left(self.last_poll)
             .map_or(POLL_TIMEOUT, |left| left.min(POLL_TIMEOUT));
         let polled = poll_message(&self.client, timeout);
+        // After the poll (it may have blocked); shared below and by the next turn.
+        let now = Instant::now();
+        self.last_poll = now;
+        self.stats.heartbeat.beat_at(now);
         let revoked = self.client.context().role.take_revoked();
         if !revoked.is_empty() {
             self.auditor.revoked(&revoked.partitions, revoked.all);
@@ -116,8 +128,6 @@ impl BatchConsumer<'_, '_> {
                 );
             }
         }
-        // Read the clock again after the poll (it may have blocked); shared below.
-        let now = Instant::now();
         self.auditor.tick(now);
         if let Some(message) = polled? {
             let Some(record) =
@@ -148,10 +158,16 @@ impl BatchConsumer<'_, '_> {
         let records = self.batch.take();
         log::info!(target: KIND.log_target(), "received {} messages", records.len());
         let now = Instant::now();
+        let now_since_epoch = self.wall_clock.since_epoch(now);
         for record in &records {
-            log_record(KIND, topic, record, self.stats);
-            self.auditor
-                .handled(record.partition, record.offset, &record.stamp, now);
+            log_record(KIND, topic, record, now_since_epoch, self.stats);
+            self.auditor.handled(
+                record.partition,
+                record.offset,
+                &record.stamp,
+                now,
+                now_since_epoch,
+            );
         }
         let mut offsets = TopicPartitionList::new();
         for (partition, next) in offsets_to_commit(&records) {

@@ -151,10 +151,12 @@ fn schema_id_header<'m>(message: &'m BorrowedMessage<'_>) -> Option<&'m [u8]> {
 
 /// Logs one handled record under the consumer's own target — `received {'name': …} (p=…, o=…)`
 /// — or, for an undecodable message, a warning naming where it is and why; counts either.
+/// `now_since_epoch`: the wall-clock time it was handled, for its latency.
 pub(crate) fn log_record(
     kind: ConsumerKind,
     topic: &str,
     record: &Consumed,
+    now_since_epoch: Duration,
     stats: &ConsumerStats,
 ) {
     let target = kind.log_target();
@@ -162,7 +164,9 @@ pub(crate) fn log_record(
         Ok(user) => {
             bump(&stats.consumed);
             if let Some(produced_ms) = record.timestamp_ms {
-                stats.latency.record(since_unix_ms(produced_ms));
+                stats
+                    .latency
+                    .record(since_unix_ms(produced_ms, now_since_epoch));
             }
             log::info!(target: target, "received {user} (p={}, o={})", record.partition, record.offset);
         }
@@ -178,11 +182,8 @@ pub(crate) fn log_record(
     }
 }
 
-/// Time from `ms` (milliseconds since the Unix epoch) to now; zero if `ms` is in the future
+/// Time from `ms` (milliseconds since the Unix epoch) to `now`; zero if `ms` is in the future
 /// (clocks of producer hosts may run ahead).
-fn since_unix_ms(ms: i64) -> Duration {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+fn since_unix_ms(ms: i64, now: Duration) -> Duration {
     now.saturating_sub(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }

@@ -18,6 +18,7 @@ use super::kind::ConsumerKind;
 use crate::app::error::{LoopError, Turn};
 use crate::app::turn_until_stopped;
 use crate::audit::Auditor;
+use crate::ops::latency::WallClock;
 use crate::ops::stats::{bump, ConsumerStats};
 
 const KIND: ConsumerKind = ConsumerKind::Single;
@@ -31,6 +32,7 @@ pub(crate) fn run_single_consumer(
         client: create_consumer(KIND, intake.config, intake.shutdown, stats)?,
         decoder: intake.decoder(),
         auditor: Auditor::new(KIND, intake.config.audit_loss_grace, &stats.audit),
+        wall_clock: WallClock::new(),
         intake,
         stats,
     };
@@ -47,6 +49,8 @@ struct SingleConsumer<'i, 'a> {
     client: ConsumerClient<'a>,
     decoder: MessageDecoder<'a>,
     auditor: Auditor<'a>,
+    /// Wall-clock time for latencies without a system clock read per record.
+    wall_clock: WallClock,
     intake: &'i Intake<'a>,
     stats: &'a ConsumerStats,
 }
@@ -69,14 +73,15 @@ impl SingleConsumer<'_, '_> {
     }
 
     /// Polls one message, handles it, then stores its offset for the next auto-commit.
+    /// One clock read per turn serves the heartbeat, the audit and the latency.
     fn step(&mut self) -> Result<Turn, LoopError> {
-        self.stats.heartbeat.beat();
         let polled = poll_message(&self.client, POLL_TIMEOUT);
+        let now = Instant::now();
+        self.stats.heartbeat.beat_at(now);
         let revoked = self.client.context().role.take_revoked();
         if !revoked.is_empty() {
             self.auditor.revoked(&revoked.partitions, revoked.all);
         }
-        let now = Instant::now();
         self.auditor.tick(now);
         let Some(message) = polled? else {
             return Ok(Turn::Continue);
@@ -87,9 +92,21 @@ impl SingleConsumer<'_, '_> {
         else {
             return Ok(Turn::Stop);
         };
-        log_record(KIND, &self.intake.config.topic, &record, self.stats);
-        self.auditor
-            .handled(record.partition, record.offset, &record.stamp, now);
+        let now_since_epoch = self.wall_clock.since_epoch(now);
+        log_record(
+            KIND,
+            &self.intake.config.topic,
+            &record,
+            now_since_epoch,
+            self.stats,
+        );
+        self.auditor.handled(
+            record.partition,
+            record.offset,
+            &record.stamp,
+            now,
+            now_since_epoch,
+        );
         match self.client.store_offset_from_message(&message) {
             Ok(()) => bump(&self.stats.offsets_stored),
             // The partition was revoked meanwhile: its new owner reads the message again.

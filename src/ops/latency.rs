@@ -4,7 +4,45 @@
 //! every record.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often [`WallClock`] reads the system clock again.
+const WALL_CLOCK_REREAD: Duration = Duration::from_secs(1);
+
+/// The wall-clock time (since the Unix epoch) at an `Instant` the consumer loop already read:
+/// the system clock is read once a second, not once per record. A wall-clock read per record
+/// was a tenth of a consumer thread's CPU at full speed (docs/PERFORMANCE.md, profiles); the
+/// price is that a step of the system clock shows in latencies up to a second late.
+#[derive(Debug)]
+pub(crate) struct WallClock {
+    read_at: Instant,
+    since_epoch: Duration,
+}
+
+impl WallClock {
+    pub(crate) fn new() -> WallClock {
+        WallClock {
+            read_at: Instant::now(),
+            since_epoch: system_since_epoch(),
+        }
+    }
+
+    /// Time since the Unix epoch at `now`.
+    pub(crate) fn since_epoch(&mut self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.read_at);
+        if elapsed >= WALL_CLOCK_REREAD {
+            *self = WallClock::new();
+            return self.since_epoch;
+        }
+        self.since_epoch + elapsed
+    }
+}
+
+fn system_since_epoch() -> Duration {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+}
 
 /// Sub-buckets per power of two.
 const SUB_BUCKETS: usize = 8;
@@ -97,6 +135,26 @@ impl LatencyHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wall_clock_follows_the_instant_and_rereads_the_system_clock_after_a_second() {
+        let mut clock = WallClock::new();
+        let start = clock.read_at;
+        let at_start = clock.since_epoch(start);
+        assert!(at_start.abs_diff(system_since_epoch()) < Duration::from_millis(100));
+        let later = start + Duration::from_millis(500);
+        assert_eq!(
+            clock.since_epoch(later),
+            at_start + Duration::from_millis(500)
+        );
+        // Earlier instants (another loop's) never go before the reading.
+        assert_eq!(
+            clock.since_epoch(start - Duration::from_millis(5)),
+            at_start
+        );
+        clock.since_epoch(start + WALL_CLOCK_REREAD);
+        assert!(clock.read_at > start, "read the system clock again");
+    }
 
     #[test]
     fn every_value_falls_in_a_bucket_whose_bound_is_within_an_eighth() {

@@ -1,0 +1,456 @@
+//! The same-work baseline: the bare loops a careful engineer would write on the same rdkafka
+//! crate to do what the daemon does, and nothing else, so the daemon's ratio to it is the
+//! daemon's own cost.
+//!
+//! Same work means the same bytes on the wire and the same client settings:
+//! - producer: a 36-byte random UUID key per record (or one fixed key, `--key fixed`, to match
+//!   `rdkafka_performance -k`), the partition chosen by the Java murmur2 partitioner and set
+//!   explicitly, one 42-byte `kad.audit` header, the Confluent frame (5 bytes) around the Avro
+//!   string `user_<n>`, `acks=all`, idempotence, `linger.ms=5`; delivery reports served by a
+//!   polling thread, as in the daemon;
+//! - "single" group: `poll` per message, read the frame and the stamp header, then store the
+//!   offset (auto-commit commits stored offsets): stored ≤ handled, as in the daemon;
+//! - "batch" group: collect `--batch` records (each read as above), then one synchronous
+//!   commit of the next offsets; it times each collect+handle and each commit, whose medians
+//!   give the batch bound.
+//!
+//! Whatever the daemon puts on the wire changes here too (a test of the daemon's frame is not
+//! enough: the bench compares like with like only while this file follows the daemon).
+//!
+//! The bench times it as it times the daemon: it serves the same counters at
+//! `127.0.0.1:<--metrics-port>/` (produced, delivered, consumed per group), and the bench reads
+//! its CPU and memory from /proc at the same moments. Once every client is done it waits for
+//! stdin to close, then prints the batch group's median times as `key value` lines on stdout;
+//! exit status 1 when a client made no progress for `--stall-s`.
+
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kafka_avro_daemon::{java_partition, HEADER_AUDIT};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use crate::args::Args;
+
+/// The daemon's `kad.audit` stamp length (src/audit/stamp.rs).
+const STAMP_LEN: usize = 42;
+/// The key `rdkafka_performance -k` gets for the pace check: a UUID's length.
+pub(crate) const FIXED_KEY: &str = "00000000-0000-4000-8000-000000000000";
+const POLL: Duration = Duration::from_millis(100);
+
+pub(crate) struct Options {
+    bootstrap: String,
+    topic: String,
+    groups: String,
+    partitions: i32,
+    produce: u64,
+    fixed_key: bool,
+    single: u64,
+    batch: u64,
+    batch_size: usize,
+    stall: Duration,
+    metrics_port: u16,
+}
+
+impl Options {
+    pub(crate) fn parse(args: &mut Args) -> Result<Options, String> {
+        Ok(Options {
+            bootstrap: args.value("--bootstrap")?,
+            topic: args.value("--topic")?,
+            groups: args.value("--groups")?,
+            partitions: args.number("--partitions")?,
+            produce: args.number("--produce")?,
+            fixed_key: args.value("--key")? == "fixed",
+            single: args.number("--single")?,
+            batch: args.number("--batch")?,
+            batch_size: args.number("--batch-size")?,
+            stall: Duration::from_secs(args.number("--stall-s")?),
+            metrics_port: args.number("--metrics-port")?,
+        })
+    }
+}
+
+/// The counts the bench reads, served as the daemon's /metrics names so that the bench times
+/// the baseline exactly as it times the daemon (same scrapes, same CPU reads).
+#[derive(Default)]
+struct Counts {
+    produced: AtomicU64,
+    delivered: AtomicU64,
+    single: AtomicU64,
+    batch: AtomicU64,
+}
+
+impl Counts {
+    fn text(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "kafka_avro_daemon_produced_total {}\nkafka_avro_daemon_delivered_total {}\n\
+             kafka_avro_daemon_consumed_total{{consumer=\"single\"}} {}\n\
+             kafka_avro_daemon_consumed_total{{consumer=\"batch\"}} {}\n",
+            get(&self.produced),
+            get(&self.delivered),
+            get(&self.single),
+            get(&self.batch)
+        )
+    }
+}
+
+/// Answers every connection with the counts (HTTP/1.0, then close), until the process ends.
+fn serve(listener: TcpListener, counts: &Counts) {
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let mut request = [0u8; 512];
+        let _ = stream.read(&mut request);
+        let body = counts.text();
+        let _ = write!(
+            stream,
+            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+    }
+}
+
+/// Runs the producer and both groups at once, as the daemon does; then waits for stdin to
+/// close (the bench has read the final counts) and prints the figures.
+pub(crate) fn run(options: &Options) -> Result<(), String> {
+    let listener = TcpListener::bind(("127.0.0.1", options.metrics_port))
+        .map_err(|e| format!("baseline: port {}: {e}", options.metrics_port))?;
+    let counts: &'static Counts = Box::leak(Box::default());
+    std::thread::spawn(move || serve(listener, counts));
+    let figures = Mutex::new(Vec::<(String, f64)>::new());
+    let put = |key: &str, value: f64| {
+        figures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((key.to_string(), value))
+    };
+    let outcome: Result<(), String> = std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        if options.produce > 0 {
+            handles.push(spawn(scope, "producer", || produce(options, counts))?);
+        }
+        if options.single > 0 {
+            handles.push(spawn(scope, "single-consumer", || {
+                consume_single(options, &counts.single)
+            })?);
+        }
+        if options.batch > 0 {
+            let batch = || consume_batch(options, &counts.batch, &put);
+            handles.push(spawn(scope, "batch-consumer", batch)?);
+        }
+        let mut outcome = Ok(());
+        for handle in handles {
+            let result = handle
+                .join()
+                .unwrap_or_else(|_| Err("a thread panicked".into()));
+            if outcome.is_ok() {
+                outcome = result;
+            }
+        }
+        outcome
+    });
+    // The bench closes stdin once it has seen the final counts.
+    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+    for (key, value) in figures.into_inner().unwrap_or_default() {
+        println!("{key} {value}");
+    }
+    outcome
+}
+
+/// A thread named as the daemon's, so that profiles of both read alike.
+fn spawn<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    name: &str,
+    work: impl FnOnce() -> Result<(), String> + Send + 'scope,
+) -> Result<std::thread::ScopedJoinHandle<'scope, Result<(), String>>, String> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn_scoped(scope, work)
+        .map_err(|e| format!("cannot start a thread: {e}"))
+}
+
+/// Counts delivery reports; notes the time and CPU when the last one arrives.
+struct Deliveries {
+    counts: &'static Counts,
+    failed: AtomicU64,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if result.is_err() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.counts.delivered.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn produce(options: &Options, counts: &'static Counts) -> Result<(), String> {
+    let context = Deliveries {
+        counts,
+        failed: AtomicU64::new(0),
+    };
+    let producer: BaseProducer<Deliveries> = ClientConfig::new()
+        .set("bootstrap.servers", &options.bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create_with_context(context)
+        .map_err(|e| format!("baseline producer: {e}"))?;
+    let sending = AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        let poller = std::thread::Builder::new()
+            .name("producer-poll".to_string())
+            .spawn_scoped(scope, || {
+                while sending.load(Ordering::Acquire) {
+                    producer.poll(POLL);
+                }
+            });
+        if let Err(e) = poller {
+            return Err(format!("cannot start a thread: {e}"));
+        }
+        let mut payload = Vec::with_capacity(32);
+        let mut name = String::with_capacity(24);
+        let mut key_buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let mut stamp = [0u8; STAMP_LEN];
+        stamp[0] = 1;
+        for n in 0..options.produce {
+            name.clear();
+            use std::fmt::Write as _;
+            let _ = write!(name, "user_{n}");
+            payload.clear();
+            payload.push(0);
+            payload.extend_from_slice(&1u32.to_be_bytes());
+            zigzag(name.len() as i64, &mut payload);
+            payload.extend_from_slice(name.as_bytes());
+            let key: &str = if options.fixed_key {
+                FIXED_KEY
+            } else {
+                uuid::Uuid::new_v4()
+                    .hyphenated()
+                    .encode_lower(&mut key_buffer)
+            };
+            stamp[18..26].copy_from_slice(&n.to_be_bytes());
+            let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
+                key: HEADER_AUDIT,
+                value: Some(&stamp[..]),
+            });
+            let mut record = BaseRecord::to(&options.topic)
+                .key(key)
+                .partition(java_partition(key.as_bytes(), options.partitions))
+                .payload(&payload[..])
+                .headers(headers);
+            loop {
+                match producer.send(record) {
+                    Ok(()) => {
+                        counts.produced.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Err((_, returned)) => {
+                        // Queue full: the polling thread frees room as reports arrive.
+                        record = returned;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+        }
+        let flushed = producer.flush(options.stall);
+        sending.store(false, Ordering::Release);
+        let delivered = counts.delivered.load(Ordering::Relaxed);
+        if flushed.is_ok() && delivered == options.produce {
+            return Ok(());
+        }
+        Err(format!(
+            "baseline producer: {delivered} of {} delivered, {} failed",
+            options.produce,
+            producer.context().failed.load(Ordering::Relaxed)
+        ))
+    })
+}
+
+/// Appends `n` as an Avro long (zigzag varint).
+fn zigzag(n: i64, out: &mut Vec<u8>) {
+    let mut z = ((n << 1) ^ (n >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+/// The handling both groups do: find the stamp, read the frame and the name. Returns the name's
+/// length (summed by the callers so that nothing is optimised away).
+fn handle(message: &BorrowedMessage<'_>) -> usize {
+    let stamp = message
+        .headers()
+        .and_then(|h| {
+            h.iter()
+                .find(|h| h.key == HEADER_AUDIT)
+                .and_then(|h| h.value)
+        })
+        .map_or(0, |v| v.len());
+    let name = message.payload().and_then(|p| {
+        let body = p.strip_prefix(&[0u8])?.get(4..)?;
+        let (&len, rest) = body.split_first()?;
+        std::str::from_utf8(rest.get(..usize::from(len / 2))?).ok()
+    });
+    stamp + name.map_or(0, str::len)
+}
+
+fn consumer(options: &Options, group: &str, auto_commit: bool) -> Result<BaseConsumer, String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &options.bootstrap)
+        .set("group.id", format!("{}-{group}", options.groups))
+        .set("enable.auto.commit", auto_commit.to_string())
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        // As the daemon (src/consumer/client.rs): a catching-up consumer is not held at 1 s.
+        .set("fetch.queue.backoff.ms", "50")
+        .create()
+        .map_err(|e| format!("baseline {group} consumer: {e}"))?;
+    consumer
+        .subscribe(&[&options.topic])
+        .map_err(|e| format!("baseline {group} consumer: {e}"))?;
+    Ok(consumer)
+}
+
+/// Tells when a consumer stopped progressing for longer than `--stall-s`.
+struct Progress {
+    last: u64,
+    since: Instant,
+    stall: Duration,
+}
+
+impl Progress {
+    fn stalled(&mut self, count: u64) -> bool {
+        if count != self.last {
+            self.last = count;
+            self.since = Instant::now();
+        }
+        self.since.elapsed() > self.stall
+    }
+}
+
+fn consume_single(options: &Options, counter: &AtomicU64) -> Result<(), String> {
+    let consumer = consumer(options, "g1", true)?;
+    let (mut count, mut sink) = (0u64, 0usize);
+    let mut progress = Progress {
+        last: 0,
+        since: Instant::now(),
+        stall: options.stall,
+    };
+    while count < options.single {
+        match consumer.poll(POLL) {
+            Some(Ok(message)) => {
+                sink += handle(&message);
+                if let Err(e) = consumer.store_offset_from_message(&message) {
+                    eprintln!("baseline single: store: {e}");
+                }
+                count += 1;
+                counter.store(count, Ordering::Relaxed);
+            }
+            Some(Err(e)) => eprintln!("baseline single: {e}"),
+            None => {}
+        }
+        if progress.stalled(count) {
+            return Err(format!(
+                "baseline single: stalled at {count} of {}",
+                options.single
+            ));
+        }
+    }
+    black_box(sink);
+    Ok(())
+}
+
+fn consume_batch(
+    options: &Options,
+    counter: &AtomicU64,
+    put: &(dyn Fn(&str, f64) + Sync),
+) -> Result<(), String> {
+    let consumer = consumer(options, "g2", false)?;
+    let (mut count, mut sink) = (0u64, 0usize);
+    let mut progress = Progress {
+        last: 0,
+        since: Instant::now(),
+        stall: options.stall,
+    };
+    let mut collect_s = Vec::new();
+    let mut commit_s = Vec::new();
+    let mut batch: Vec<(i32, i64)> = Vec::with_capacity(options.batch_size);
+    while count < options.batch {
+        let collecting = Instant::now();
+        while batch.len() < options.batch_size && count + (batch.len() as u64) < options.batch {
+            match consumer.poll(POLL) {
+                Some(Ok(message)) => {
+                    sink += handle(&message);
+                    batch.push((message.partition(), message.offset()));
+                }
+                Some(Err(e)) => eprintln!("baseline batch: {e}"),
+                None => {}
+            }
+            if progress.stalled(count + batch.len() as u64) {
+                return Err(format!(
+                    "baseline batch: stalled at {count} of {}",
+                    options.batch
+                ));
+            }
+        }
+        // The first batch waits for the group join and the first fetch: not a batch's cost.
+        if count > 0 {
+            collect_s.push(collecting.elapsed().as_secs_f64());
+        }
+        let mut offsets = TopicPartitionList::new();
+        let mut next: Vec<(i32, i64)> = Vec::new();
+        for &(partition, offset) in &batch {
+            match next.iter_mut().find(|(p, _)| *p == partition) {
+                Some(entry) => entry.1 = entry.1.max(offset + 1),
+                None => next.push((partition, offset + 1)),
+            }
+        }
+        for (partition, offset) in next {
+            offsets
+                .add_partition_offset(&options.topic, partition, Offset::Offset(offset))
+                .map_err(|e| format!("baseline batch: {e}"))?;
+        }
+        let committing = Instant::now();
+        if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
+            eprintln!("baseline batch: commit: {e}");
+        }
+        commit_s.push(committing.elapsed().as_secs_f64());
+        count += batch.len() as u64;
+        // Counted once committed, as the daemon counts a batch once it is handled.
+        counter.store(count, Ordering::Relaxed);
+        batch.clear();
+    }
+    black_box(sink);
+    // Means too: a commit's time has a long tail, so B / (mean + mean) is the rate the loop
+    // can actually reach, lower than the bound of medians.
+    put("commit_mean_s", mean(&commit_s));
+    put("collect_mean_s", mean(&collect_s));
+    put("commit_median_s", median(&mut commit_s));
+    put("collect_median_s", median(&mut collect_s));
+    Ok(())
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}

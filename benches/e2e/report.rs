@@ -1,0 +1,272 @@
+//! The table and the last line, from the figure files `run` wrote (one per stack size).
+
+use std::collections::BTreeMap;
+
+type Figures = BTreeMap<String, f64>;
+
+fn load(path: &str) -> Result<Figures, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap_or(f64::NAN)))
+        .collect())
+}
+
+fn get(f: &Figures, key: &str) -> f64 {
+    f.get(key).copied().unwrap_or(f64::NAN)
+}
+
+/// `x` with `decimals`, or "-" when it is missing (NaN, infinite).
+fn show(x: f64, decimals: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.decimals$}")
+    } else {
+        "-".to_string()
+    }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        f64::NAN
+    } else {
+        a / b
+    }
+}
+
+/// The figures the last line and the table agree on.
+struct Derived {
+    producer: f64,
+    single: f64,
+    drain: f64,
+    batch_bound: f64,
+    cpu_per_record: f64,
+    rss_mb: f64,
+}
+
+fn derive(f: &Figures) -> Derived {
+    let bound = |size: usize| {
+        ratio(
+            get(f, &format!("d.drain{size}.batch")),
+            get(f, &format!("bound{size}")),
+        )
+    };
+    Derived {
+        producer: ratio(get(f, "d.prod"), get(f, "b.prod")),
+        single: ratio(get(f, "d.single"), get(f, "b.single")),
+        drain: ratio(get(f, "d.drain10.single"), get(f, "b.drain10.single")),
+        // The worse of the two sizes with a target (1000 is reported only).
+        batch_bound: bound(10).min(bound(100)),
+        cpu_per_record: ratio(get(f, "d.cpu_consumed_s"), get(f, "b.cpu_consumed_s")),
+        rss_mb: get(f, "idle.hwm_mb"),
+    }
+}
+
+pub(crate) fn print(paths: &[String]) -> Result<(), String> {
+    let runs: Vec<Figures> = paths.iter().map(|p| load(p)).collect::<Result<_, _>>()?;
+    let Some(first) = runs.first() else {
+        return Err("no figures to report".into());
+    };
+    let n = get(first, "count");
+    println!();
+    println!(
+        "kafka-avro-daemon (d) vs the same-work baseline (b: benches/e2e/baseline.rs) and keyless"
+    );
+    println!("rdkafka_performance (raw, the ceiling); {} records per max-rate run, same brokers, same run;", show(n, 0));
+    println!("rates from the first record seen to the last; daemon at RUST_LOG=warn");
+    let row = |brokers: &str, what: &str, d: String, b: String, db: f64, raw: String, draw: f64| {
+        println!(
+            "{brokers:<3} {what:<50} {d:>10} {b:>10} {:>6} {raw:>10} {:>6}",
+            show(db, 2),
+            show(draw, 2)
+        );
+    };
+    println!(
+        "{:<3} {:<50} {:>10} {:>10} {:>6} {:>10} {:>6}",
+        "br", "measure", "daemon", "baseline", "d/b", "raw", "d/raw"
+    );
+    for f in &runs {
+        let s = show(get(f, "brokers"), 0);
+        let s = s.as_str();
+        let per_record = |cpu: f64| cpu * 1e6 / n;
+        let rate_row = |what: &str, d: f64, b: f64, raw: f64| {
+            row(
+                s,
+                what,
+                show(d, 0),
+                show(b, 0),
+                ratio(d, b),
+                show(raw, 0),
+                ratio(d, raw),
+            );
+        };
+        rate_row(
+            "produce msg/s (max rate)",
+            get(f, "d.prod"),
+            get(f, "b.prod"),
+            get(f, "raw.prod"),
+        );
+        rate_row(
+            "single group msg/s while producing",
+            get(f, "d.single"),
+            get(f, "b.single"),
+            get(f, "raw.single"),
+        );
+        rate_row(
+            "batch group msg/s while producing (BATCH_SIZE=1000)",
+            get(f, "d.batch"),
+            get(f, "b.batch"),
+            f64::NAN,
+        );
+        rate_row(
+            "drain msg/s, single group (BATCH_SIZE=10 run)",
+            get(f, "d.drain10.single"),
+            get(f, "b.drain10.single"),
+            get(f, "raw.drain"),
+        );
+        for size in [100, 1000] {
+            let what = format!("  same, BATCH_SIZE={size} run");
+            rate_row(
+                &what,
+                get(f, &format!("d.drain{size}.single")),
+                get(f, &format!("b.drain{size}.single")),
+                f64::NAN,
+            );
+        }
+        let cpu_row = |what: &str, d: f64, b: f64, raw: f64| {
+            row(
+                s,
+                what,
+                show(per_record(d), 1),
+                show(per_record(b), 1),
+                ratio(d, b),
+                show(per_record(raw), 1),
+                ratio(d, raw),
+            );
+        };
+        cpu_row(
+            "CPU µs/record until all delivered",
+            get(f, "d.cpu_delivered_s"),
+            get(f, "b.cpu_delivered_s"),
+            f64::NAN,
+        );
+        cpu_row(
+            "CPU µs/record until both groups have all",
+            get(f, "d.cpu_consumed_s"),
+            get(f, "b.cpu_consumed_s"),
+            get(f, "raw.cpu_s"),
+        );
+        let (dh, bh, rh) = (get(f, "d.hwm_mb"), get(f, "b.hwm_mb"), get(f, "raw.hwm_mb"));
+        row(
+            s,
+            "peak RSS MB, max-rate run (raw: 3 processes)",
+            show(dh, 1),
+            show(bh, 1),
+            ratio(dh, bh),
+            show(rh, 1),
+            ratio(dh, rh),
+        );
+        let (pb, pr) = (get(f, "pace.prod"), get(f, "pace.raw"));
+        row(
+            s,
+            "pace: produce msg/s, one fixed key + 42-byte header",
+            "-".into(),
+            show(pb, 0),
+            f64::NAN,
+            show(pr, 0),
+            f64::NAN,
+        );
+        println!(
+            "{s:<3} {:<50} {:>10}",
+            "  baseline / rdkafka_performance",
+            show(ratio(pb, pr), 2)
+        );
+        if f.contains_key("info.prod") {
+            let what = format!(
+                "produce msg/s, RUST_LOG=info ({} MB log)",
+                show(get(f, "info.log_mb"), 0)
+            );
+            rate_row(
+                &what,
+                get(f, "info.prod"),
+                get(f, "b.prod"),
+                get(f, "raw.prod"),
+            );
+        }
+        println!("{s:<3} batch bound = BATCH_SIZE / (median commit + median collect and handle), baseline, drain runs;");
+        println!("{s:<3} by means: the same with mean times (a commit's tail makes the mean the reachable rate)");
+        println!(
+            "{s:<3}   {:>10} {:>9} {:>10} {:>11} {:>11} {:>12} {:>12} {:>11}",
+            "BATCH_SIZE",
+            "commit ms",
+            "collect ms",
+            "bound msg/s",
+            "daemon msg/s",
+            "daemon/bound",
+            "baseline/bnd",
+            "by means"
+        );
+        for size in [10, 100, 1000] {
+            let key = |k: &str| get(f, &format!("b.drain{size}.{k}"));
+            let bound = get(f, &format!("bound{size}"));
+            let d = get(f, &format!("d.drain{size}.batch"));
+            println!(
+                "{s:<3}   {size:>10} {:>9} {:>10} {:>11} {:>11} {:>12} {:>12} {:>11}",
+                show(key("commit_median_s") * 1e3, 2),
+                show(key("collect_median_s") * 1e3, 2),
+                show(bound, 0),
+                show(d, 0),
+                show(ratio(d, bound), 2),
+                show(ratio(key("batch"), bound), 2),
+                show(get(f, &format!("bound_by_means{size}")), 0)
+            );
+        }
+        for (label, key) in [("steady", "lat.steady"), ("since the start", "lat")] {
+            for kind in ["single", "batch"] {
+                let q = |name: &str| show(get(f, &format!("{key}.{kind}.{name}")), 1);
+                println!(
+                    "{s:<3} {:<50} {:>10}",
+                    format!("latency ms p50/p99/max @1k/s, {kind}, {label}"),
+                    format!("{}/{}/{}", q("p50"), q("p99"), q("max"))
+                );
+            }
+        }
+        println!(
+            "{s:<3} {:<50} {:>10}",
+            "default rate (10 msg/s): CPU %",
+            show(get(f, "idle.cpu_pct"), 1)
+        );
+        println!(
+            "{s:<3} {:<50} {:>10}",
+            "default rate: RSS MB now / peak",
+            format!(
+                "{}/{}",
+                show(get(f, "idle.rss_mb"), 1),
+                show(get(f, "idle.hwm_mb"), 1)
+            )
+        );
+        if get(f, "failures") > 0.0 {
+            println!(
+                "{s:<3} {} run(s) FAILED: their figures are missing (\"-\")",
+                show(get(f, "failures"), 0)
+            );
+        }
+    }
+    println!();
+    // The last line: the 3-broker figures when several sizes ran.
+    let pick = runs
+        .iter()
+        .find(|f| get(f, "brokers") == 3.0)
+        .unwrap_or(&runs[runs.len() - 1]);
+    let d = derive(pick);
+    println!(
+        "ratio producer={} single={} drain={} batch_bound={} cpu_per_record={} rss_mb={}",
+        show(d.producer, 2),
+        show(d.single, 2),
+        show(d.drain, 2),
+        show(d.batch_bound, 2),
+        show(d.cpu_per_record, 2),
+        show(d.rss_mb, 1)
+    );
+    Ok(())
+}
