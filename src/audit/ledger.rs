@@ -28,9 +28,9 @@
 //! and [`MAX_LOST_RANGES`](super::sequence::MAX_LOST_RANGES) remembered lost ranges. Memory
 //! stays bounded whatever the stamps say; a forged gap can inflate `lost`, never stop a loop.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::by_partition::ByPartition;
 use super::sequence::{Gap, Sequence};
 use super::stamp::{RunId, Stamp};
 
@@ -117,15 +117,19 @@ struct Run {
     failed_seen: u64,
     /// Failed deliveries already matched with lost records.
     failed_attributed: u64,
-    sequences: HashMap<i32, Sequence>,
+    sequences: ByPartition<Sequence>,
 }
 
 /// The audit of one consumer group in this process.
 #[derive(Debug)]
 pub(crate) struct Ledger {
     grace: Duration,
-    partitions: HashMap<i32, Ownership>,
-    runs: HashMap<RunId, Run>,
+    partitions: ByPartition<Ownership>,
+    /// At most [`MAX_RUNS`]: a short list searched from the run used last (one or two runs
+    /// at a time in practice).
+    runs: Vec<(RunId, Run)>,
+    /// Index in `runs` of the run of the last stamp.
+    last_run: usize,
     /// Losses declared outside [`Ledger::sweep`] (a gap pushed out by newer ones, or a run
     /// forgotten with gaps open), handed out by the next sweep.
     declared: Vec<Loss>,
@@ -139,8 +143,9 @@ impl Ledger {
     pub(crate) fn new(grace: Duration) -> Ledger {
         Ledger {
             grace,
-            partitions: HashMap::new(),
-            runs: HashMap::new(),
+            partitions: ByPartition::default(),
+            runs: Vec::new(),
+            last_run: 0,
             declared: Vec::new(),
             next_sweep: None,
             pending: 0,
@@ -156,7 +161,7 @@ impl Ledger {
     /// come back decides whether records in between were someone else's.
     pub(crate) fn revoked(&mut self, partitions: &[i32]) {
         for p in partitions {
-            if let Some(o) = self.partitions.get_mut(p) {
+            if let Some(o) = self.partitions.get_mut(*p) {
                 o.continuous = false;
             }
         }
@@ -178,12 +183,14 @@ impl Ledger {
         stamp: Option<&Stamp>,
         now: Instant,
     ) -> Option<Verdict> {
-        let owner = self.partitions.entry(partition).or_insert(Ownership {
-            handled_up_to: offset - 1,
-            continuous: true,
-            rereading: false,
-            epoch: 0,
-        });
+        let owner = self
+            .partitions
+            .get_or_insert_with(partition, || Ownership {
+                handled_up_to: offset - 1,
+                continuous: true,
+                rereading: false,
+                epoch: 0,
+            })?;
         if offset <= owner.handled_up_to {
             let starts = (!owner.rereading).then_some(Reread {
                 after_rebalance: !owner.continuous,
@@ -201,21 +208,15 @@ impl Ledger {
         owner.handled_up_to = offset;
         let epoch = owner.epoch;
         let stamp = stamp?;
-        self.make_room(stamp.run, now);
-        let run = self.runs.entry(stamp.run).or_insert(Run {
-            ordered: stamp.ordered,
-            last_seen: now,
-            failed_seen: 0,
-            failed_attributed: 0,
-            sequences: HashMap::new(),
-        });
+        let index = self.run_index(stamp, now);
+        let run = &mut self.runs[index].1;
         run.last_seen = now;
         run.failed_seen = run.failed_seen.max(stamp.failed_deliveries);
         let ordered = run.ordered;
         let s = stamp.sequence;
-        let Some(seq) = run.sequences.get_mut(&partition) else {
+        let Some(seq) = run.sequences.get_mut(partition) else {
             run.sequences
-                .insert(partition, Sequence::starting_at(s, epoch));
+                .get_or_insert_with(partition, || Sequence::starting_at(s, epoch));
             return Some(Verdict::Audited {
                 ordered,
                 event: Event::InOrder,
@@ -276,37 +277,58 @@ impl Ledger {
         Some(Verdict::Audited { ordered, event })
     }
 
-    /// Makes room for the run `id` if it is new: forgets the least recently seen run when
-    /// [`MAX_RUNS`] are tracked, and schedules expiry checks once there is a run.
-    fn make_room(&mut self, id: RunId, now: Instant) {
-        if self.runs.contains_key(&id) {
-            return;
+    /// The index in `runs` of the run of `stamp`, added if new: the least recently seen run is
+    /// forgotten first when [`MAX_RUNS`] are tracked, and expiry checks are scheduled.
+    fn run_index(&mut self, stamp: &Stamp, now: Instant) -> usize {
+        if self
+            .runs
+            .get(self.last_run)
+            .is_some_and(|(id, _)| *id == stamp.run)
+        {
+            return self.last_run;
+        }
+        if let Some(index) = self.runs.iter().position(|(id, _)| *id == stamp.run) {
+            self.last_run = index;
+            return index;
         }
         if self.runs.len() >= MAX_RUNS {
             let oldest = self
                 .runs
                 .iter()
-                .min_by_key(|(_, run)| run.last_seen)
-                .map(|(id, _)| *id);
+                .enumerate()
+                .min_by_key(|(_, (_, run))| run.last_seen)
+                .map(|(index, _)| index);
             if let Some(oldest) = oldest {
                 self.forget(oldest);
             }
         }
         let check = now + EXPIRY_CHECK_EVERY;
         self.next_sweep = Some(self.next_sweep.map_or(check, |t| t.min(check)));
+        self.runs.push((
+            stamp.run,
+            Run {
+                ordered: stamp.ordered,
+                last_seen: now,
+                failed_seen: 0,
+                failed_attributed: 0,
+                sequences: ByPartition::default(),
+            },
+        ));
+        self.last_run = self.runs.len() - 1;
+        self.last_run
     }
 
-    /// Forgets a run; its open gaps are declared lost now, as they could no longer be.
-    fn forget(&mut self, id: RunId) {
-        let Some(mut run) = self.runs.remove(&id) else {
-            return;
-        };
-        for (partition, seq) in &mut run.sequences {
+    /// Forgets the run at `index`; its open gaps are declared lost now, as they could no
+    /// longer be.
+    fn forget(&mut self, index: usize) {
+        let (id, mut run) = self.runs.swap_remove(index);
+        self.last_run = 0;
+        for (partition, seq) in run.sequences.iter_mut() {
             for gap in seq.gaps.drain(..) {
                 self.pending -= u128::from(gap.to - gap.from);
                 self.declared.push(Loss {
                     run: id,
-                    partition: *partition,
+                    partition,
                     from: gap.from,
                     to: gap.to,
                     reported_by_producer: 0,
@@ -322,21 +344,14 @@ impl Ledger {
             return std::mem::take(&mut self.declared);
         }
         let mut losses = std::mem::take(&mut self.declared);
-        let expired: Vec<RunId> = self
-            .runs
-            .iter()
-            .filter(|(_, run)| {
-                now.saturating_duration_since(run.last_seen) >= RUN_EXPIRY
-                    && run.sequences.values().all(|s| s.gaps.is_empty())
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            self.runs.remove(&id);
-        }
+        self.runs.retain(|(_, run)| {
+            now.saturating_duration_since(run.last_seen) < RUN_EXPIRY
+                || run.sequences.values().any(|s| !s.gaps.is_empty())
+        });
+        self.last_run = 0;
         let mut next: Option<Instant> = None;
         for (id, run) in &mut self.runs {
-            for (partition, seq) in &mut run.sequences {
+            for (partition, seq) in run.sequences.iter_mut() {
                 while let Some(gap) = seq.gaps.front().copied() {
                     if gap.deadline > now {
                         next = Some(next.map_or(gap.deadline, |t| t.min(gap.deadline)));
@@ -347,7 +362,7 @@ impl Ledger {
                     self.pending -= u128::from(gap.to - gap.from);
                     losses.push(Loss {
                         run: *id,
-                        partition: *partition,
+                        partition,
                         from: gap.from,
                         to: gap.to,
                         reported_by_producer: 0,
@@ -361,7 +376,7 @@ impl Ledger {
         }
         self.next_sweep = next;
         for loss in &mut losses {
-            if let Some(run) = self.runs.get_mut(&loss.run) {
+            if let Some((_, run)) = self.runs.iter_mut().find(|(id, _)| *id == loss.run) {
                 let unmatched = run.failed_seen.saturating_sub(run.failed_attributed);
                 loss.reported_by_producer = unmatched.min(loss.count());
                 run.failed_attributed += loss.reported_by_producer;

@@ -41,7 +41,11 @@ impl Feed {
     }
 
     fn event(&mut self, partition: i32, offset: i64, sequence: u64) -> Event {
-        match self.at(partition, offset, stamp(1, sequence, 0)) {
+        self.event_of(partition, offset, stamp(1, sequence, 0))
+    }
+
+    fn event_of(&mut self, partition: i32, offset: i64, s: Stamp) -> Event {
+        match self.at(partition, offset, s) {
             Verdict::Audited { event, .. } => event,
             Verdict::Redelivery { .. } => panic!("offset {offset} judged a redelivery"),
         }
@@ -270,7 +274,13 @@ fn forged_stamps_keep_memory_bounded_and_never_panic() {
     for i in 0..10_000u64 {
         g.at(0, i as i64, stamp(9, i * 2, 0));
     }
-    let seq = &g.ledger.runs[&run_id(9)].sequences[&0];
+    let (_, run) = g
+        .ledger
+        .runs
+        .iter_mut()
+        .find(|(id, _)| *id == run_id(9))
+        .expect("run 9");
+    let seq = run.sequences.get_mut(0).expect("partition 0");
     assert!(seq.gaps.len() <= MAX_GAPS + 1);
     assert!(seq.lost.len() <= MAX_LOST_RANGES);
     let early: u64 = g.ledger.sweep(g.now).iter().map(Loss::count).sum();
@@ -291,4 +301,26 @@ fn idle_runs_are_forgotten() {
     f.later(RUN_EXPIRY + EXPIRY_CHECK_EVERY);
     assert!(f.ledger.runs.is_empty());
     assert!(f.now > f.start);
+}
+
+#[test]
+fn a_full_ledger_forgets_the_least_recently_seen_run_and_keeps_the_others() {
+    let mut f = Feed::new();
+    for run in 0..MAX_RUNS as u8 {
+        f.now += Duration::from_millis(1);
+        f.at(0, i64::from(run), stamp(run, 0, 0));
+    }
+    // Run 0 seen again, so run 1 is now the least recently seen.
+    f.now += Duration::from_millis(1);
+    f.at(1, 0, stamp(0, 0, 0));
+    f.now += Duration::from_millis(1);
+    f.at(0, 100, stamp(200, 0, 0));
+    assert_eq!(f.ledger.runs.len(), MAX_RUNS);
+    // Run 0 kept its place: a skipped number is a gap. Run 1 starts afresh: no gap.
+    assert_eq!(
+        f.event_of(0, 101, stamp(0, 5, 0)),
+        Event::Gap { from: 1, to: 5 }
+    );
+    assert_eq!(f.event_of(0, 102, stamp(1, 5, 0)), Event::InOrder);
+    assert_eq!(f.event_of(0, 103, stamp(2, 1, 0)), Event::InOrder);
 }

@@ -5,6 +5,7 @@
 //! docs/AUDIT.md explains the design, its limits and how to use the daemon as a canary.
 
 pub(crate) mod auditor;
+mod by_partition;
 pub(crate) mod figures;
 pub(crate) mod ledger;
 pub(crate) mod sequence;
