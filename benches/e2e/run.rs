@@ -21,8 +21,10 @@ const RAW_PAYLOAD: &str = "16";
 const MAX_RATE_BATCH: usize = 1000;
 /// The batch sizes whose bound the drain phase measures.
 const BATCH_SIZES: [usize; 3] = [10, 100, 1000];
-/// Batches the batch group handles per drain run (fewer with --smoke).
-const BATCH_DRAIN_BATCHES: u64 = 300;
+/// Batches the batch group handles per drain run (fewer with --smoke): enough to be timed
+/// where a commit takes 0.3 ms (one broker; 300 batches were over before the first scrape)
+/// and a few seconds where it takes 2 ms.
+const BATCH_DRAIN_BATCHES: u64 = 2000;
 /// The window of a rate must be at least this long to be timed by scraping every 50 ms.
 const SHORTEST_WINDOW_S: f64 = 0.25;
 const SCRAPE_EVERY: Duration = Duration::from_millis(50);
