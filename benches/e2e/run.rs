@@ -286,7 +286,11 @@ impl Bench<'_> {
     }
 
     /// rdkafka_performance with `args`, its output to `<work>/<name>.out`.
-    fn raw(&self, name: &str, args: &[&str]) -> Result<Child, String> {
+    fn raw<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        name: &str,
+        args: impl IntoIterator<Item = S>,
+    ) -> Result<Child, String> {
         let out = format!("{}/{name}.out", self.s.work);
         let file = std::fs::File::create(&out).map_err(|e| format!("{out}: {e}"))?;
         let err = file.try_clone().map_err(|e| format!("{out}: {e}"))?;
@@ -339,38 +343,8 @@ impl Bench<'_> {
         self.new_topic(topic)?;
         let group = format!("{topic}-w");
         self.note("group", &group)?;
-        let mut c = self.raw(
-            "warm-c",
-            &[
-                "-C",
-                "-G",
-                &group,
-                "-t",
-                topic,
-                "-c",
-                &n,
-                "-X",
-                "auto.offset.reset=earliest",
-            ],
-        )?;
-        let mut p = self.raw(
-            "warm-p",
-            &[
-                "-P",
-                "-t",
-                topic,
-                "-s",
-                RAW_PAYLOAD,
-                "-c",
-                &n,
-                "-X",
-                "acks=all",
-                "-X",
-                "enable.idempotence=true",
-                "-X",
-                "linger.ms=5",
-            ],
-        )?;
+        let mut c = self.raw("warm-c", raw_consumer(topic, &group, &n))?;
+        let mut p = self.raw("warm-p", raw_producer(topic, &n, &[]))?;
         wait_with_usage(&mut p, self.stall());
         wait_with_usage(&mut c, self.stall());
         Ok(())
@@ -567,48 +541,11 @@ impl Bench<'_> {
         let (g1, g2) = (format!("{topic}-r1"), format!("{topic}-r2"));
         self.note("group", &g1)?;
         self.note("group", &g2)?;
-        let c1_args = [
-            "-C",
-            "-G",
-            &g1,
-            "-t",
-            topic,
-            "-c",
-            &n,
-            "-X",
-            "auto.offset.reset=earliest",
-        ];
-        let c2_args = [
-            "-C",
-            "-G",
-            &g2,
-            "-t",
-            topic,
-            "-c",
-            &n,
-            "-X",
-            "auto.offset.reset=earliest",
-        ];
+        let c1_args = raw_consumer(topic, &g1, &n);
+        let c2_args = raw_consumer(topic, &g2, &n);
         let mut c1 = self.raw("raw-c1", &c1_args)?;
         let mut c2 = self.raw("raw-c2", &c2_args)?;
-        let mut p = self.raw(
-            "raw-p",
-            &[
-                "-P",
-                "-t",
-                topic,
-                "-s",
-                RAW_PAYLOAD,
-                "-c",
-                &n,
-                "-X",
-                "acks=all",
-                "-X",
-                "enable.idempotence=true",
-                "-X",
-                "linger.ms=5",
-            ],
-        )?;
+        let mut p = self.raw("raw-p", raw_producer(topic, &n, &[]))?;
         let (prod, pe) = self.raw_result("raw-p", &mut p, "messages produced")?;
         let (r1, e1) = self.raw_result("raw-c1", &mut c1, "consumed in")?;
         let (r2, e2) = self.raw_result("raw-c2", &mut c2, "consumed in")?;
@@ -629,25 +566,7 @@ impl Bench<'_> {
         let header = format!("kad.audit={}", "s".repeat(42));
         let mut p = self.raw(
             "pace-p",
-            &[
-                "-P",
-                "-t",
-                &raw_topic,
-                "-s",
-                RAW_PAYLOAD,
-                "-k",
-                FIXED_KEY,
-                "-H",
-                &header,
-                "-c",
-                &n,
-                "-X",
-                "acks=all",
-                "-X",
-                "enable.idempotence=true",
-                "-X",
-                "linger.ms=5",
-            ],
+            raw_producer(&raw_topic, &n, &["-k", FIXED_KEY, "-H", &header]),
         )?;
         let (rate, _) = self.raw_result("pace-p", &mut p, "messages produced")?;
         self.put("pace.raw", rate);
@@ -721,20 +640,7 @@ impl Bench<'_> {
         let group = format!("{topic}-r3");
         self.note("group", &group)?;
         let n = self.s.count.to_string();
-        let mut c = self.raw(
-            "raw-drain",
-            &[
-                "-C",
-                "-G",
-                &group,
-                "-t",
-                topic,
-                "-c",
-                &n,
-                "-X",
-                "auto.offset.reset=earliest",
-            ],
-        )?;
+        let mut c = self.raw("raw-drain", raw_consumer(topic, &group, &n))?;
         let (rate, _) = self.raw_result("raw-drain", &mut c, "consumed in")?;
         self.put("raw.drain", rate);
         Ok(())
@@ -867,4 +773,44 @@ fn cleanup_ledger(admin: &str, bootstrap: &str, ledger: &str) -> Result<(), Stri
             problems.join(", ")
         ))
     }
+}
+
+/// rdkafka_performance producing `n` records of `RAW_PAYLOAD` bytes to `topic` with the
+/// daemon's producer settings (acks=all, idempotence, linger.ms=5), plus `extra` arguments.
+fn raw_producer(topic: &str, n: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["-P", "-t", topic, "-s", RAW_PAYLOAD]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .map(String::from)
+        .collect();
+    for arg in [
+        "-c",
+        n,
+        "-X",
+        "acks=all",
+        "-X",
+        "enable.idempotence=true",
+        "-X",
+        "linger.ms=5",
+    ] {
+        args.push(arg.to_string());
+    }
+    args
+}
+
+/// rdkafka_performance consuming `n` records of `topic` in `group`, from the start.
+fn raw_consumer(topic: &str, group: &str, n: &str) -> Vec<String> {
+    [
+        "-C",
+        "-G",
+        group,
+        "-t",
+        topic,
+        "-c",
+        n,
+        "-X",
+        "auto.offset.reset=earliest",
+    ]
+    .map(String::from)
+    .to_vec()
 }
