@@ -129,6 +129,9 @@ pub(crate) struct MessageDecoder<'a> {
     /// The schema the daemon writes with: if the registry still serves it under its id, the
     /// registry is healthy and its 404s can be believed.
     own: &'a OwnSchema,
+    /// Requests sent to the registry so far: a decode that sent one may have taken a while, so
+    /// a loop that read the clock before it reads it again.
+    registry_requests: u64,
 }
 
 impl<'a> MessageDecoder<'a> {
@@ -147,7 +150,13 @@ impl<'a> MessageDecoder<'a> {
             no_guid_support: None,
             unknown,
             own,
+            registry_requests: 0,
         }
+    }
+
+    /// Requests this decoder has sent to the registry (a cache miss, a retry while it waits).
+    pub(crate) fn registry_requests(&self) -> u64 {
+        self.registry_requests
     }
 
     /// Decodes one payload (`None` for a null value), whose writer schema the value's
@@ -233,6 +242,7 @@ impl<'a> MessageDecoder<'a> {
                 return Err(DecodeError::NoGuidSupport { id, error });
             }
         }
+        self.registry_requests += 1;
         let text = match self.registry.schema(id) {
             Ok(text) => text,
             // Only believed of a healthy registry: a wrong URL or a proxy in between answers
@@ -371,6 +381,8 @@ mod tests {
                     other => panic!("expected a schema error, got {other:?}"),
                 }
             }
+            // What the consumer reads the clock again by: one request for five messages.
+            assert_eq!(decoder.registry_requests(), 1);
         });
         assert_eq!(requests.load(Ordering::SeqCst), 1, "fetched once");
     }

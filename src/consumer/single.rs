@@ -86,11 +86,19 @@ impl SingleConsumer<'_, '_> {
         let Some(message) = polled? else {
             return Ok(Turn::Continue);
         };
+        let requests = self.decoder.registry_requests();
         let Some(record) =
             self.intake
                 .decode_with_policy(KIND, &mut self.decoder, &message, self.stats)?
         else {
             return Ok(Turn::Stop);
+        };
+        // Fetching a writer schema, or waiting out the registry, takes time the record's
+        // latency must include: only then is the clock read again.
+        let now = if self.decoder.registry_requests() == requests {
+            now
+        } else {
+            Instant::now()
         };
         let now_since_epoch = self.wall_clock.since_epoch(now);
         log_record(
