@@ -182,9 +182,8 @@ fn consumer_config(config: &Config, kind: ConsumerKind) -> ClientConfig {
     if let Some(interval) = statistics_interval(config) {
         own.push(("statistics.interval.ms", interval.as_millis().to_string()));
     }
-    if let Some(id) = &config.consumer_instance_id {
-        // One member id per group, as Kafka requires a member id to be unique in its group.
-        own.push(("group.instance.id", format!("{id}-{}", kind.label())));
+    if let Some(id) = kind.instance_id(config) {
+        own.push(("group.instance.id", id));
     }
     client_config_with(config, ClientKind::Consumer, &own)
 }
@@ -278,10 +277,7 @@ impl InstanceIdRelease {
             other => return other.map(|()| false),
         };
         let client = self.kind.name();
-        let id = config
-            .consumer_instance_id
-            .as_ref()
-            .map_or_else(String::new, |id| format!("{id}-{}", self.kind.label()));
+        let id = self.kind.instance_id(config).unwrap_or_default();
         // A refused join comes within a heartbeat of creating the consumer; a refusal long
         // after the last retry means the consumer had joined, and this is a new wait.
         if self

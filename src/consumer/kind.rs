@@ -60,6 +60,13 @@ impl ConsumerKind {
         }
     }
 
+    /// Its static member id (`group.instance.id`) with `CONSUMER_INSTANCE_ID`: one per
+    /// consumer, since a member id must be unique in its group.
+    pub(crate) fn instance_id(self, config: &Config) -> Option<String> {
+        let id = config.consumer_instance_id.as_ref()?;
+        Some(format!("{id}-{}", self.label()))
+    }
+
     /// Whether librdkafka commits its stored offsets in the background.
     pub(crate) fn auto_commit(self) -> bool {
         match self {
