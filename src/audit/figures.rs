@@ -39,7 +39,7 @@ pub(crate) struct AuditFigures {
 }
 
 impl AuditFigures {
-    /// The summary of the `stats:` line and of the `audit:` line at stop.
+    /// The figures of the `audit:` line at stop.
     pub(crate) fn summary(&self) -> String {
         format!(
             "audited={} lost={} lost_reported_by_producer={} duplicate_writes={} out_of_order={} tolerated={} redeliveries={} pending={} unaudited={} malformed={}",

@@ -77,9 +77,10 @@ impl<'a> Intake<'a> {
                 message.topic()
             )
         };
+        let (schema_id_header, stamp) = read_headers(message);
         let Some(outcome) = decoder.decode_patiently(
             message.payload(),
-            schema_id_header(message),
+            schema_id_header,
             self.shutdown,
             stats,
             describe,
@@ -131,22 +132,30 @@ impl<'a> Intake<'a> {
             offset,
             timestamp_ms: message.timestamp().to_millis(),
             outcome,
-            stamp: message
-                .headers()
-                .and_then(|headers| find_stamp(headers.iter().map(|h| (h.key, h.value)))),
+            stamp,
         }))
     }
 }
 
-/// The value of the message's last `__value_schema_id` header that has a value, as Confluent's
-/// deserializer reads it (`lastHeader`; a null one means no header).
-fn schema_id_header<'m>(message: &'m BorrowedMessage<'_>) -> Option<&'m [u8]> {
-    let headers = message.headers()?;
-    headers
-        .iter()
-        .filter(|header| header.key == VALUE_SCHEMA_ID_HEADER)
-        .filter_map(|header| header.value)
-        .last()
+/// The message's headers, read once (each read of them walks librdkafka's list): the value of
+/// the last `__value_schema_id` header that has one, as Confluent's deserializer reads it
+/// (`lastHeader`; a null one means no header), and the delivery audit's stamp.
+fn read_headers<'m>(message: &'m BorrowedMessage<'_>) -> (Option<&'m [u8]>, FoundStamp) {
+    let Some(headers) = message.headers() else {
+        return (None, None);
+    };
+    let mut schema_id = None;
+    let stamp = find_stamp(
+        headers
+            .iter()
+            .map(|header| (header.key, header.value))
+            .inspect(|&(key, value)| {
+                if key == VALUE_SCHEMA_ID_HEADER && value.is_some() {
+                    schema_id = value;
+                }
+            }),
+    );
+    (schema_id, stamp)
 }
 
 /// Logs one handled record under the consumer's own target — `received {'name': …} (p=…, o=…)`

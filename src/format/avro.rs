@@ -23,7 +23,7 @@ use super::admission::{admit, Plan};
 use super::layout::UserLayout;
 use super::resolve::read_user;
 use super::user::{User, USER_SCHEMA_JSON};
-use super::varint::{read_long, write_long, VarintError};
+use super::varint::{read_long, VarintError};
 
 /// The longest name a record may carry, and apache-avro's allocation limit (its default,
 /// 512 MiB, would let a 20-byte hostile message claim half a gigabyte in the tests that use it
@@ -150,10 +150,10 @@ impl UserCodec {
         &self.reader_canonical
     }
 
-    /// Appends the Avro encoding of `user` to `out` (direct path).
+    /// Appends the Avro encoding of `user` to `out` with our own schema: what the producer
+    /// writes ([`UserLayout::own`], whose `encode` it calls).
     pub fn encode(&self, user: &User, out: &mut Vec<u8>) {
-        write_long(user.name.len() as i64, out);
-        out.extend_from_slice(user.name.as_bytes());
+        UserLayout::own().encode(user, out);
     }
 
     /// Encodes through apache-avro's generic `Value` (kept for tests and benchmarks).

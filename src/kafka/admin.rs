@@ -29,7 +29,8 @@ const POLL_SLICE: Duration = Duration::from_millis(100);
 const ANSWER_GRACE: Duration = Duration::from_secs(1);
 
 /// An operation a principal may be allowed on a topic (librdkafka's `rd_kafka_AclOperation_t`,
-/// Kafka's `AclOperation`); only those the daemon needs are named.
+/// Kafka's `AclOperation`); only those the daemon needs are named. `Debug` gives Kafka's name
+/// of each, as error lines and `kafka-acls.sh --operation` use it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     Read,

@@ -121,7 +121,7 @@ impl fmt::Display for TopicCheckError {
                 )
             }
             TopicCheckError::NotPermitted { topic, missing } => {
-                let names: Vec<&str> = missing.iter().map(|o| operation_name(*o)).collect();
+                let names: Vec<String> = missing.iter().map(|o| format!("{o:?}")).collect();
                 write!(
                     f,
                     "the Kafka principal may not {} topic {topic}: grant it (kafka-acls.sh --add --operation {} --topic {topic}) or check LIBRDKAFKA_SASL_USERNAME",
@@ -144,15 +144,6 @@ impl fmt::Display for TopicCheckError {
             ),
             TopicCheckError::Interrupted => write!(f, "stopped during the topic check"),
         }
-    }
-}
-
-fn operation_name(operation: Operation) -> &'static str {
-    match operation {
-        Operation::Read => "Read",
-        Operation::Write => "Write",
-        Operation::Describe => "Describe",
-        Operation::Other => "Other",
     }
 }
 

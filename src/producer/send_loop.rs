@@ -173,9 +173,8 @@ impl<'p, 'a> SendLoop<'p, 'a> {
                 .then(|| crossbeam_channel::tick(config.produce_interval)),
             next: 0,
             partitions,
-            stamper: Stamper::new(
-                config.enable_idempotence && matches!(config.acks.as_str(), "all" | "-1"),
-            ),
+            // Idempotence implies acks=all: the configuration refuses it with any other acks.
+            stamper: Stamper::new(config.enable_idempotence),
             payload: Vec::with_capacity(64),
             user: User::numbered(0),
             key_buffer: [0u8; uuid::fmt::Hyphenated::LENGTH],

@@ -167,13 +167,8 @@ impl SchemaRegistryClient {
         let request = format!("GET {url}");
         let response = self.send(&request, self.retries, || self.http.get(&url))?;
         let parsed: VersionResponse = parse_json(&request, response)?;
-        match parsed.schema_type.as_deref() {
-            None | Some("AVRO") => Ok((parsed.id, parsed.schema)),
-            Some(other) => Err(RegistryError::NotAvro {
-                schema: SchemaRef::Id(parsed.id),
-                schema_type: other.to_string(),
-            }),
-        }
+        avro_only(parsed.schema_type.as_deref(), SchemaRef::Id(parsed.id))?;
+        Ok((parsed.id, parsed.schema))
     }
 
     /// POSTs `{"schema": schema}` to `url` (with retries) and reads the `id` of the answer.
@@ -207,13 +202,8 @@ impl SchemaRegistryClient {
         let request = format!("GET {url}");
         let response = self.send(&request, 0, || self.http.get(&url))?;
         let parsed: SchemaResponse = parse_json(&request, response)?;
-        match parsed.schema_type.as_deref() {
-            None | Some("AVRO") => Ok(parsed.schema),
-            Some(other) => Err(RegistryError::NotAvro {
-                schema,
-                schema_type: other.to_string(),
-            }),
-        }
+        avro_only(parsed.schema_type.as_deref(), schema)?;
+        Ok(parsed.schema)
     }
 
     /// The longest [`SchemaRegistryClient::register`] can take before it gives up: every
@@ -471,6 +461,18 @@ fn error_body(response: Response) -> (String, Option<u32>) {
         _ => truncate(&text),
     };
     (message, error_code)
+}
+
+/// A registry answer's `schemaType` (absent for Avro, as Confluent's registry answers) must be
+/// Avro: the daemon reads nothing else.
+fn avro_only(schema_type: Option<&str>, schema: SchemaRef) -> Result<(), RegistryError> {
+    match schema_type {
+        None | Some("AVRO") => Ok(()),
+        Some(other) => Err(RegistryError::NotAvro {
+            schema,
+            schema_type: other.to_string(),
+        }),
+    }
 }
 
 /// reqwest's top-level message hides the cause ("error sending request"); walk the chain.
