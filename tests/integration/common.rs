@@ -351,6 +351,8 @@ pub fn undecodable_lines(lines: &[String], group: Group) -> Vec<String> {
 pub struct Daemon {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The threads reading stdout and stderr into `lines`; joined once the process exited.
+    readers: Vec<thread::JoinHandle<()>>,
     started: Instant,
 }
 
@@ -403,6 +405,7 @@ impl Daemon {
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("start the daemon binary");
         let lines = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
         for stream in [
@@ -410,18 +413,19 @@ impl Daemon {
             Box::new(stderr),
         ] {
             let lines = Arc::clone(&lines);
-            thread::spawn(move || {
+            readers.push(thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     if std::env::var_os("DAEMON_ECHO").is_some() {
                         eprintln!("daemon| {line}");
                     }
                     lines.lock().expect("lines").push(line);
                 }
-            });
+            }));
         }
         Daemon {
             child,
             lines,
+            readers,
             started: Instant::now(),
         }
     }
@@ -518,8 +522,10 @@ impl Daemon {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
-                // Let the reader threads drain what the process wrote last.
-                thread::sleep(Duration::from_millis(200));
+                // The pipes closed with the process: once the readers end, every line is in.
+                for reader in self.readers.drain(..) {
+                    let _ = reader.join();
+                }
                 return status;
             }
             if Instant::now() > deadline {

@@ -63,18 +63,7 @@ fn records_compressed_by_another_client_with_every_codec_are_read_by_both_groups
         names.extend(batch);
     }
     let mut daemon = Daemon::start(&env_with(&topic, &[("PRODUCE_COUNT", "1")]));
-    daemon.wait_until(
-        "every compressed record in both groups",
-        Duration::from_secs(60),
-        |_| {
-            let received = daemon.received();
-            names.iter().all(|name| {
-                [Group::Single, Group::Batch]
-                    .iter()
-                    .all(|g| received.iter().any(|r| r.group == *g && r.name == *name))
-            })
-        },
-    );
+    daemon.wait_for_names(&names, Duration::from_secs(60));
     daemon.stop_cleanly();
     let lines = daemon.lines();
     let complaints: Vec<&String> = lines

@@ -259,19 +259,6 @@ fn longest_registry_wait(port: u16) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Received names per group (`single`, `batch`).
-fn names_by_group(daemon: &Daemon) -> (Vec<String>, Vec<String>) {
-    let received = daemon.received();
-    let of = |group: Group| -> Vec<String> {
-        received
-            .iter()
-            .filter(|r| r.group == group)
-            .map(|r| r.name.clone())
-            .collect()
-    };
-    (of(Group::Single), of(Group::Batch))
-}
-
 /// Starts a daemon that reaches the registry through `proxy` and has handled its own
 /// record in both groups.
 fn start_behind(proxy: &RegistryProxy, topic: &str, extra: &[(&str, &str)]) -> (Daemon, u16) {
@@ -350,16 +337,7 @@ fn refusals_and_a_hang_mid_run_are_waited_out_and_nothing_is_skipped() {
     }
     let waited = longest_registry_wait(port);
     proxy.set(Mode::Pass);
-    daemon.wait_until(
-        "every evolved record in both groups",
-        Duration::from_secs(60),
-        |_| {
-            let (single, batch) = names_by_group(&daemon);
-            names
-                .iter()
-                .all(|n| single.contains(n) && batch.contains(n))
-        },
-    );
+    daemon.wait_for_names(&names, Duration::from_secs(60));
     let ready_again = http_status(port, "/readyz");
     daemon.stop_cleanly();
 
@@ -418,11 +396,7 @@ fn a_registry_that_answers_404_for_everything_is_not_believed() {
         thread::sleep(Duration::from_millis(250));
     }
     proxy.set(Mode::Pass);
-    daemon.wait_until("the record in both groups", Duration::from_secs(60), |_| {
-        let (single, batch) = names_by_group(&daemon);
-        let name = "after_the_restart".to_string();
-        single.contains(&name) && batch.contains(&name)
-    });
+    daemon.wait_for_names(&["after_the_restart"], Duration::from_secs(60));
     daemon.stop_cleanly();
     let skipped: Vec<String> = daemon
         .lines()

@@ -47,20 +47,7 @@ fn the_latest_version_with_defaulted_fields_is_produced_with_and_nothing_is_regi
     proxy.read_only.store(true, Ordering::SeqCst);
     let url = registry_url_via(proxy.port);
     let mut daemon = Daemon::start(&use_latest_env(&topic, &url, &[("PRODUCE_COUNT", "3")]));
-    daemon.wait_until(
-        "three records in both groups",
-        Duration::from_secs(60),
-        |lines| {
-            let received: Vec<Received> = lines.iter().filter_map(|l| parse_received(l)).collect();
-            (0..3).all(|n| {
-                [Group::Single, Group::Batch].iter().all(|g| {
-                    received
-                        .iter()
-                        .any(|r| r.group == *g && r.name == format!("user_{n}"))
-                })
-            })
-        },
-    );
+    daemon.wait_for_names(&["user_0", "user_1", "user_2"], Duration::from_secs(60));
     daemon.stop_cleanly();
     let announced = format!("producing with the latest version under subject {subject}, id {v2}");
     assert!(
