@@ -113,11 +113,11 @@ impl Stamp {
 /// Finds the stamp among a message's headers: `None` without a `kad.audit` header. With
 /// several, the last one counts (as for Kafka headers generally).
 pub(crate) fn find_stamp<'h>(
-    headers: impl Iterator<Item = (&'h str, Option<&'h [u8]>)>,
+    headers: impl Iterator<Item = (&'h [u8], Option<&'h [u8]>)>,
 ) -> Option<Result<Stamp, StampError>> {
     let mut found = None;
     for (key, value) in headers {
-        if key == HEADER_AUDIT {
+        if key == HEADER_AUDIT.as_bytes() {
             found = Some(value.unwrap_or_default());
         }
     }
@@ -174,16 +174,18 @@ mod tests {
             ..stamp()
         }
         .encode();
+        let audit = HEADER_AUDIT.as_bytes();
         let headers = [
-            ("other", Some(&b"x"[..])),
-            (HEADER_AUDIT, Some(&first[..])),
-            (HEADER_AUDIT, Some(&second[..])),
+            (&b"other"[..], Some(&b"x"[..])),
+            (&b"\xff\xfe"[..], Some(&b"v"[..])),
+            (audit, Some(&first[..])),
+            (audit, Some(&second[..])),
         ];
         let found = find_stamp(headers.iter().copied());
         assert_eq!(found.and_then(Result::ok).map(|s| s.sequence), Some(9));
-        assert_eq!(find_stamp([("other", None)].into_iter()), None);
+        assert_eq!(find_stamp([(&b"other"[..], None)].into_iter()), None);
         assert_eq!(
-            find_stamp([(HEADER_AUDIT, None)].into_iter()),
+            find_stamp([(audit, None)].into_iter()),
             Some(Err(StampError::Length(0)))
         );
     }

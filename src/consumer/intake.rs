@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 
 use super::decoder::{DecodeError, MessageDecoder};
 use super::kind::ConsumerKind;
@@ -15,6 +15,7 @@ use crate::audit::stamp::find_stamp;
 use crate::audit::FoundStamp;
 use crate::config::{Config, OnDecodeError};
 use crate::format::{OwnSchema, User, UserCodec, VALUE_SCHEMA_ID_HEADER};
+use crate::kafka::headers::raw_headers;
 use crate::ops::log_target;
 use crate::ops::stats::{bump, ConsumerStats};
 use crate::producer::DeadLetters;
@@ -137,20 +138,17 @@ impl<'a> Intake<'a> {
     }
 }
 
-/// The message's headers, read once (each read of them walks librdkafka's list): the value of
-/// the last `__value_schema_id` header that has one, as Confluent's deserializer reads it
-/// (`lastHeader`; a null one means no header), and the delivery audit's stamp.
+/// The message's headers, read once (each read of them walks librdkafka's list) and as bytes
+/// (a key need not be UTF-8: `kafka/headers.rs`): the value of the last `__value_schema_id`
+/// header that has one, as Confluent's deserializer reads it (`lastHeader`; a null one means
+/// no header), and the delivery audit's stamp.
 fn read_headers<'m>(message: &'m BorrowedMessage<'_>) -> (Option<&'m [u8]>, FoundStamp) {
-    let Some(headers) = message.headers() else {
-        return (None, None);
-    };
     let mut schema_id = None;
     let stamp = find_stamp(
-        headers
-            .iter()
+        raw_headers(message)
             .map(|header| (header.key, header.value))
             .inspect(|&(key, value)| {
-                if key == VALUE_SCHEMA_ID_HEADER && value.is_some() {
+                if key == VALUE_SCHEMA_ID_HEADER.as_bytes() && value.is_some() {
                     schema_id = value;
                 }
             }),

@@ -7,6 +7,7 @@
 pub(crate) mod admin;
 pub(crate) mod client_config;
 pub(crate) mod context;
+pub(crate) mod headers;
 pub mod property_scope;
 pub(crate) mod topic_check;
 
