@@ -30,7 +30,7 @@ use secret::PassThrough;
 pub use variables::{Config, VARIABLES};
 
 pub(crate) use registry_access::identity as registry_identity;
-pub(crate) use secret::is_secret;
+pub(crate) use secret::{is_secret, without_url_secrets};
 
 /// Prefix for pass-through librdkafka properties: `LIBRDKAFKA_SECURITY_PROTOCOL=SASL_SSL`
 /// becomes `security.protocol=SASL_SSL` on every Kafka client. A dedicated prefix (rather than

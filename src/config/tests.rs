@@ -181,6 +181,42 @@ fn registry_url_must_be_http_with_a_host() {
 }
 
 #[test]
+fn a_registry_url_with_a_fragment_is_refused_without_showing_its_secrets() {
+    // A `#` in a password: the URL parser ends the authority there, so the rest of the
+    // credentials is a fragment (or the port is the password's start).
+    for (bad, secrets) in [
+        (
+            "https://bob:pa#ss99@sr.example.com",
+            &["bob", "pa#", "ss99"][..],
+        ),
+        (
+            "http://bob:1234#s3cret@127.0.0.1:8082/apis/ccompat/v7",
+            &["bob", "1234", "s3cret"],
+        ),
+        ("http://sr.example.com/apis#t0ken", &["t0ken"]),
+        ("https://bob:p/a?s#s@sr.example.com", &["bob", "p/a"]),
+    ] {
+        let err = error_for("SCHEMA_REGISTRY_URL", bad);
+        let line = err.to_string();
+        for secret in secrets {
+            assert!(!line.contains(secret), "{secret} shown: {line}");
+        }
+        assert!(err.expected.contains("http://"), "{line}");
+    }
+    let err = error_for("SCHEMA_REGISTRY_URL", "http://sr.example.com/apis#t0ken");
+    assert!(err.expected.contains("fragment"), "{err}");
+    assert_eq!(err.value, "http://sr.example.com/apis#<redacted>");
+    let err = error_for(
+        "SCHEMA_REGISTRY_URL",
+        "http://bob:1234#s3cret@127.0.0.1:8082/apis/ccompat/v7",
+    );
+    assert_eq!(
+        err.value,
+        "http://<redacted>@127.0.0.1:8082/apis/ccompat/v7"
+    );
+}
+
+#[test]
 fn bootstrap_servers_need_host_and_port() {
     for bad in [
         "localhost",

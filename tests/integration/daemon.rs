@@ -319,6 +319,29 @@ fn invalid_configuration_exits_2_with_one_line_naming_the_variable() {
 }
 
 #[test]
+fn a_registry_url_with_credentials_or_a_fragment_exits_2_without_showing_them() {
+    for (value, secrets) in [
+        (
+            "https://bob:pa#ss99@sr.example.com",
+            &["bob", "pa#", "ss99"][..],
+        ),
+        (
+            "http://bob:1234#s3cret@127.0.0.1:8082/apis/ccompat/v7",
+            &["bob", "1234", "s3cret"],
+        ),
+    ] {
+        let env = vec![("SCHEMA_REGISTRY_URL".to_string(), value.to_string())];
+        let (status, lines) = run_to_exit(&env, Duration::from_secs(10));
+        assert_eq!(status.code(), Some(2), "{lines:?}");
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("SCHEMA_REGISTRY_URL="), "{}", lines[0]);
+        for secret in secrets {
+            assert!(!lines[0].contains(secret), "{secret} shown: {}", lines[0]);
+        }
+    }
+}
+
+#[test]
 fn help_and_version() {
     let run = |arg: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"))
