@@ -217,6 +217,16 @@ fn a_registry_url_with_a_fragment_is_refused_without_showing_its_secrets() {
 }
 
 #[test]
+fn a_replication_factor_past_librdkafkas_limit_is_a_configuration_error() {
+    for bad in ["0", "10001", "32767"] {
+        let err = error_for("CREATE_TOPIC_REPLICATION_FACTOR", bad);
+        assert!(err.expected.contains("from 1 to 10000"), "{err}");
+    }
+    let c = Config::from_pairs(&[("CREATE_TOPIC_REPLICATION_FACTOR", "10000")]).expect("valid");
+    assert_eq!(c.create_topic_replication_factor, Some(10_000));
+}
+
+#[test]
 fn bootstrap_servers_need_host_and_port() {
     for bad in [
         "localhost",
