@@ -43,6 +43,9 @@ type ThreadBody<'a> = Box<dyn FnOnce() -> Result<(), LoopError> + Send + 'a>;
 
 /// Runs the daemon until `shutdown` is triggered (by a signal or by a loop that fails).
 pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
+    for weakened in config.weakened_guarantees() {
+        log::warn!(target: log_target::DAEMON, "{weakened}");
+    }
     let start = |error| Err(DaemonError::Start(error));
     let codec = match UserCodec::new() {
         Ok(codec) => codec,

@@ -30,7 +30,7 @@ use secret::PassThrough;
 pub use variables::{Config, VARIABLES};
 
 pub(crate) use registry_access::identity as registry_identity;
-pub(crate) use secret::is_secret;
+pub(crate) use secret::{is_secret, without_url_secrets};
 
 /// Prefix for pass-through librdkafka properties: `LIBRDKAFKA_SECURITY_PROTOCOL=SASL_SSL`
 /// becomes `security.protocol=SASL_SSL` on every Kafka client. A dedicated prefix (rather than
@@ -198,6 +198,10 @@ const REFUSED_PROPERTIES: &[(&str, &str)] = &[
         "request.required.acks",
         "use PRODUCER_ACKS; dead letters always use acks=all",
     ),
+    (
+        "partitioner",
+        "the producer picks each record's partition itself, from its key, as the Java client does",
+    ),
 ];
 
 /// What to use instead of `property`, if the daemon refuses it.
@@ -270,6 +274,33 @@ fn librdkafka_properties(vars: &[(String, String)]) -> Result<LibrdkafkaProperti
     // Unscoped first, so a scoped value of the same property is set after it and wins.
     properties.sort();
     Ok(LibrdkafkaProperties(properties))
+}
+
+impl Config {
+    /// What the configuration allows but the guarantees do not survive: one line each, for a
+    /// WARN at start.
+    pub(crate) fn weakened_guarantees(&self) -> Vec<String> {
+        // The consumers' value: a scoped one is sorted after, and wins over, an unscoped one.
+        let reset =
+            self.librdkafka_properties.0.iter().rfind(|p| {
+                p.scope != Some(ClientKind::Producer) && p.property == "auto.offset.reset"
+            });
+        // librdkafka's names for the end of a partition.
+        let at_end = |p: &&PassThrough| {
+            ["latest", "largest", "end"].contains(&p.value.to_ascii_lowercase().as_str())
+        };
+        reset
+            .filter(at_end)
+            .map(|reset| {
+                let scope = if reset.scope.is_some() { "CONSUMER_" } else { "" };
+                format!(
+                    "{LIBRDKAFKA_PREFIX}{scope}AUTO_OFFSET_RESET={}: a new consumer group, and a partition added while the daemon runs, start at the end, so records written before the group's first commit there are never consumed (at-least-once holds only after it)",
+                    reset.value
+                )
+            })
+            .into_iter()
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::secret::Secret;
+use super::secret::{without_url_secrets, Secret};
 use super::{ConfigError, OnDecodeError, SubjectNameStrategy};
 
 /// A parser of one variable's value.
@@ -42,29 +42,9 @@ pub(super) fn variable<T>(
     let value = set.as_deref().or((!default.is_empty()).then_some(default));
     parser.parse(value).map_err(|expected| ConfigError {
         variable: name.to_string(),
-        value: without_credentials(value.unwrap_or_default()),
+        value: without_url_secrets(value.unwrap_or_default()),
         expected,
     })
-}
-
-/// `value` with any `user:password@` of a URL in it replaced, so an error line that echoes a
-/// rejected value never shows a password (even in a value too broken to parse as a URL).
-fn without_credentials(value: &str) -> String {
-    let (prefix, rest) = match value.find("://") {
-        Some(i) => value.split_at(i + 3),
-        None => ("", value),
-    };
-    // With a scheme, credentials sit in the authority (before the first '/', '?' or '#');
-    // in a value too broken to have one, anything before an '@' may be credentials.
-    let authority = if prefix.is_empty() {
-        rest
-    } else {
-        &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())]
-    };
-    match authority.rfind('@') {
-        Some(at) => format!("{prefix}<redacted>@{}", &rest[at + 1..]),
-        None => value.to_string(),
-    }
 }
 
 /// Unset is `None`; a set value goes through `parser`.
@@ -173,20 +153,23 @@ pub(super) fn bootstrap_servers(value: &str) -> Result<String, String> {
     }
 }
 
-/// An `http(s)://` base URL with a host, no query and no credentials, without a trailing `/`.
+/// An `http(s)://` base URL with a host, and no credentials, query or fragment, without a
+/// trailing `/`. A fragment has no use in a base URL, and a `#` in a mistyped password would
+/// make the rest of the credentials a fragment that every request URL then carries.
 pub(super) fn registry_url(value: &str) -> Result<String, String> {
     let expected = "an http:// or https:// URL, e.g. http://localhost:8082";
     let parsed = reqwest::Url::parse(value).map_err(|_| expected.to_string())?;
     let usable = matches!(parsed.scheme(), "http" | "https")
         && parsed.host_str().is_some()
         && parsed.query().is_none()
+        && parsed.fragment().is_none()
         && parsed.username().is_empty()
         && parsed.password().is_none();
     if usable {
         Ok(value.trim_end_matches('/').to_string())
     } else {
         Err(format!(
-            "{expected}, without query or credentials (use SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO)"
+            "{expected}, without credentials, query or fragment (use SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO for credentials)"
         ))
     }
 }

@@ -56,12 +56,51 @@ fn properties_the_guarantees_depend_on_are_refused() {
         ),
         ("LIBRDKAFKA_ACKS", "PRODUCER_ACKS"),
         ("LIBRDKAFKA_REQUEST_REQUIRED_ACKS", "PRODUCER_ACKS"),
+        (
+            "LIBRDKAFKA_PARTITIONER",
+            "picks each record's partition itself",
+        ),
+        (
+            "LIBRDKAFKA_PRODUCER_PARTITIONER",
+            "picks each record's partition itself",
+        ),
     ] {
         let err = error_for(name, "x");
         assert_eq!(err.variable, name);
         assert!(err.expected.contains(hint), "{err}");
     }
     assert!(Config::from_pairs(&[("LIBRDKAFKA_GROUP_INSTANCE_ID", "a")]).is_ok());
+}
+
+#[test]
+fn starting_consumers_at_the_end_is_allowed_with_one_warning() {
+    let warnings = |pairs: &[(&str, &str)]| {
+        Config::from_pairs(pairs)
+            .expect("allowed")
+            .weakened_guarantees()
+    };
+    assert!(warnings(&[]).is_empty());
+    assert!(warnings(&[("LIBRDKAFKA_AUTO_OFFSET_RESET", "earliest")]).is_empty());
+    for (name, value) in [
+        ("LIBRDKAFKA_CONSUMER_AUTO_OFFSET_RESET", "latest"),
+        ("LIBRDKAFKA_AUTO_OFFSET_RESET", "LARGEST"),
+        ("LIBRDKAFKA_CONSUMER_AUTO_OFFSET_RESET", "end"),
+    ] {
+        let lines = warnings(&[(name, value)]);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with(&format!("{name}={value}: ")),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].contains("never consumed"), "{}", lines[0]);
+    }
+    // The scoped value is the one the consumers get.
+    let scoped_wins = warnings(&[
+        ("LIBRDKAFKA_AUTO_OFFSET_RESET", "latest"),
+        ("LIBRDKAFKA_CONSUMER_AUTO_OFFSET_RESET", "earliest"),
+    ]);
+    assert!(scoped_wins.is_empty(), "{scoped_wins:?}");
 }
 
 #[test]

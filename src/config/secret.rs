@@ -27,6 +27,29 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// `text` (a rejected value, or an error line that holds a URL) with what a URL in it may
+/// carry as a secret hidden: everything from the scheme's `://` (or the start, without one) to
+/// the last `@`, however broken the URL (a password may hold `#`, `/` or `?`, which end the
+/// authority for a URL parser); and after a scheme, a fragment, where a `#` in a mistyped
+/// password leaves the rest of it.
+pub(crate) fn without_url_secrets(text: &str) -> String {
+    let (prefix, rest) = match text.find("://") {
+        Some(i) => text.split_at(i + 3),
+        None => ("", text),
+    };
+    let mut shown = match rest.rfind('@') {
+        Some(at) => format!("{prefix}<redacted>@{}", &rest[at + 1..]),
+        None => text.to_string(),
+    };
+    if !prefix.is_empty() {
+        if let Some(hash) = shown[prefix.len()..].find('#') {
+            shown.truncate(prefix.len() + hash);
+            shown.push_str("#<redacted>");
+        }
+    }
+    shown
+}
+
 /// One pass-through property: for which clients (`None`: every client it applies to), its
 /// librdkafka name (`sasl.username`) and value.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -181,6 +181,52 @@ fn registry_url_must_be_http_with_a_host() {
 }
 
 #[test]
+fn a_registry_url_with_a_fragment_is_refused_without_showing_its_secrets() {
+    // A `#` in a password: the URL parser ends the authority there, so the rest of the
+    // credentials is a fragment (or the port is the password's start).
+    for (bad, secrets) in [
+        (
+            "https://bob:pa#ss99@sr.example.com",
+            &["bob", "pa#", "ss99"][..],
+        ),
+        (
+            "http://bob:1234#s3cret@127.0.0.1:8082/apis/ccompat/v7",
+            &["bob", "1234", "s3cret"],
+        ),
+        ("http://sr.example.com/apis#t0ken", &["t0ken"]),
+        ("https://bob:p/a?s#s@sr.example.com", &["bob", "p/a"]),
+    ] {
+        let err = error_for("SCHEMA_REGISTRY_URL", bad);
+        let line = err.to_string();
+        for secret in secrets {
+            assert!(!line.contains(secret), "{secret} shown: {line}");
+        }
+        assert!(err.expected.contains("http://"), "{line}");
+    }
+    let err = error_for("SCHEMA_REGISTRY_URL", "http://sr.example.com/apis#t0ken");
+    assert!(err.expected.contains("fragment"), "{err}");
+    assert_eq!(err.value, "http://sr.example.com/apis#<redacted>");
+    let err = error_for(
+        "SCHEMA_REGISTRY_URL",
+        "http://bob:1234#s3cret@127.0.0.1:8082/apis/ccompat/v7",
+    );
+    assert_eq!(
+        err.value,
+        "http://<redacted>@127.0.0.1:8082/apis/ccompat/v7"
+    );
+}
+
+#[test]
+fn a_replication_factor_past_librdkafkas_limit_is_a_configuration_error() {
+    for bad in ["0", "10001", "32767"] {
+        let err = error_for("CREATE_TOPIC_REPLICATION_FACTOR", bad);
+        assert!(err.expected.contains("from 1 to 10000"), "{err}");
+    }
+    let c = Config::from_pairs(&[("CREATE_TOPIC_REPLICATION_FACTOR", "10000")]).expect("valid");
+    assert_eq!(c.create_topic_replication_factor, Some(10_000));
+}
+
+#[test]
 fn bootstrap_servers_need_host_and_port() {
     for bad in [
         "localhost",

@@ -183,8 +183,10 @@ variables! {
     create_topic_replication_factor: Option<u16> {
         name: "CREATE_TOPIC_REPLICATION_FACTOR",
         default: "",
-        parse: parse::optional(parse::number(1, 32_767)),
-        help: "replication factor of a topic created with CREATE_TOPICS=true (1-32767); unset = the brokers' default.replication.factor",
+        // librdkafka's own limit (RD_KAFKAP_BROKERS_MAX): past it, CreateTopics fails with a
+        // line that blames the brokers.
+        parse: parse::optional(parse::number(1, 10_000)),
+        help: "replication factor of a topic created with CREATE_TOPICS=true (1-10000, librdkafka's limit); unset = the brokers' default.replication.factor",
     },
     /// Longest wait for the brokers to answer the start-up topic check.
     topic_check_timeout: Duration {

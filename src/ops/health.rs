@@ -1,5 +1,5 @@
 //! Liveness of the loops. Each loop beats its [`Heartbeat`] on every turn (a poll that
-//! returned, a record sent, a retry waited); a loop whose last beat is older than
+//! returned, a record sent, a retry or the next send tick waited for); a loop whose last beat is older than
 //! [`STALL_AFTER`] is stalled. The systemd watchdog and `/healthz` both ask [`stalled_loops`].
 
 use std::sync::atomic::{AtomicU64, Ordering};

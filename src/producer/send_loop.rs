@@ -45,6 +45,10 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// milliseconds once the brokers answer.
 const QUEUE_FULL_BACKOFF: Backoff = Backoff::fixed(Duration::from_millis(5));
 
+/// While waiting for the next tick, beat the heartbeat this often: well within the stall
+/// limit ([`crate::ops::health::STALL_AFTER`]) whatever the interval.
+const TICK_WAIT_BEAT_EVERY: Duration = Duration::from_secs(1);
+
 /// How often a full queue is reported while it stays full.
 const QUEUE_FULL_REPORT_EVERY: Duration = Duration::from_secs(5);
 
@@ -249,13 +253,24 @@ impl<'p, 'a> SendLoop<'p, 'a> {
         self.stamper.accepted(partition);
         bump(&self.stats.produced);
         self.next += 1;
-        if let Some(ticker) = &self.ticker {
+        self.wait_for_tick();
+        Ok(Turn::Continue)
+    }
+
+    /// Waits for the next tick (or shutdown), beating the heartbeat meanwhile: waiting for the
+    /// next tick is progress, and `PRODUCE_INTERVAL_MS` may be far longer than the stall limit.
+    fn wait_for_tick(&self) {
+        let Some(ticker) = &self.ticker else {
+            return;
+        };
+        loop {
+            self.stats.producer_heartbeat.beat();
             select! {
-                recv(ticker) -> _ => {},
-                recv(self.shutdown.wake_receiver()) -> _ => {},
+                recv(ticker) -> _ => return,
+                recv(self.shutdown.wake_receiver()) -> _ => return,
+                default(TICK_WAIT_BEAT_EVERY) => {},
             }
         }
-        Ok(Turn::Continue)
     }
 }
 

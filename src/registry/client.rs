@@ -17,7 +17,9 @@ use serde::Deserialize;
 use super::error::RegistryError;
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
-use crate::config::{registry_identity as identity, Config, Secret, TokenFile};
+use crate::config::{
+    registry_identity as identity, without_url_secrets, Config, Secret, TokenFile,
+};
 use crate::format::SchemaRef;
 use crate::ops::log_target;
 
@@ -244,7 +246,9 @@ impl SchemaRegistryClient {
             |error, attempt, delay| {
                 log::warn!(
                     target: log_target::REGISTRY,
-                    "schema registry: {request} failed (attempt {attempt} of {attempts}): {error}; retrying in {delay:?}"
+                    "schema registry: {} failed (attempt {attempt} of {attempts}): {}; retrying in {delay:?}",
+                    without_url_secrets(request),
+                    without_url_secrets(&error)
                 );
             },
         );

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::config::without_url_secrets;
 use crate::format::SchemaRef;
 
 /// A registry request that did not succeed.
@@ -83,15 +84,22 @@ impl RegistryError {
     }
 }
 
+/// Every line says which request failed, and a transport error repeats its URL: both go
+/// through [`without_url_secrets`], so no user info or fragment of a URL reaches a log line
+/// even if one got past the configuration's check.
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = without_url_secrets;
         match self {
             RegistryError::Unavailable { request, attempts, error } => write!(
                 f,
-                "schema registry unreachable: {request} failed {attempts} times, last error: {error} \
-                 (check SCHEMA_REGISTRY_URL and that the registry is running)"
+                "schema registry unreachable: {} failed {attempts} times, last error: {} \
+                 (check SCHEMA_REGISTRY_URL and that the registry is running)",
+                shown(request),
+                shown(error)
             ),
             RegistryError::Rejected { request, status, message, .. } => {
+                let request = shown(request);
                 write!(f, "schema registry rejected {request}: HTTP {status}: {message}")
             }
             RegistryError::Setup { error } => {
@@ -99,13 +107,18 @@ impl fmt::Display for RegistryError {
             }
             RegistryError::Tls { request, error, refused_by_registry: true } => write!(
                 f,
-                "schema registry TLS handshake failed: {request}: the registry refused the connection: {error} (it wants a client certificate it trusts: check SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION and SCHEMA_REGISTRY_SSL_KEY_LOCATION)"
+                "schema registry TLS handshake failed: {}: the registry refused the connection: {} (it wants a client certificate it trusts: check SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION and SCHEMA_REGISTRY_SSL_KEY_LOCATION)",
+                shown(request),
+                shown(error)
             ),
             RegistryError::Tls { request, error, refused_by_registry: false } => write!(
                 f,
-                "schema registry TLS handshake failed: {request}: the registry's certificate is not trusted: {error} (check SCHEMA_REGISTRY_SSL_CA_LOCATION: it must hold the CA that signed the registry's certificate)"
+                "schema registry TLS handshake failed: {}: the registry's certificate is not trusted: {} (check SCHEMA_REGISTRY_SSL_CA_LOCATION: it must hold the CA that signed the registry's certificate)",
+                shown(request),
+                shown(error)
             ),
             RegistryError::BadResponse { request, error } => {
+                let request = shown(request);
                 write!(f, "schema registry gave an unexpected answer to {request}: {error}")
             }
             RegistryError::NotAvro { schema, schema_type } => {
@@ -128,6 +141,49 @@ mod tests {
             status: 404,
             message: "(empty body)".to_string(),
             error_code,
+        }
+    }
+
+    #[test]
+    fn no_error_line_shows_a_urls_user_info_or_fragment() {
+        let request = "GET http://bob:pa55@registry:8082/x#fr4g/schemas/ids/7".to_string();
+        let transport = "error sending request for url (http://bob:pa55@registry:8082/x#fr4g/schemas/ids/7): connection refused".to_string();
+        let errors = [
+            RegistryError::Unavailable {
+                request: request.clone(),
+                attempts: 3,
+                error: transport.clone(),
+            },
+            RegistryError::Rejected {
+                request: request.clone(),
+                status: 401,
+                message: "unauthorized".to_string(),
+                error_code: None,
+            },
+            RegistryError::Tls {
+                request: request.clone(),
+                error: transport.clone(),
+                refused_by_registry: true,
+            },
+            RegistryError::Tls {
+                request: request.clone(),
+                error: transport,
+                refused_by_registry: false,
+            },
+            RegistryError::BadResponse {
+                request,
+                error: "expected value".to_string(),
+            },
+        ];
+        for error in errors {
+            let line = error.to_string();
+            for secret in ["bob", "pa55", "fr4g"] {
+                assert!(!line.contains(secret), "{secret} shown: {line}");
+            }
+            assert!(
+                line.contains("GET http://<redacted>@registry:8082/x#<redacted>"),
+                "{line}"
+            );
         }
     }
 

@@ -782,28 +782,30 @@ pub fn produce_to_partition(
     producer.flush(Duration::from_secs(30)).expect("flush");
 }
 
-/// The folder of Kafka jars `scripts/stack` downloaded (kafka-clients and what it needs).
+/// The folder of Kafka jars `scripts/stack` downloaded for its `KAFKA_VERSION` (kafka-clients
+/// and what it needs): that version's only, since `.cache` may still hold an older one.
 pub fn kafka_libs() -> std::path::PathBuf {
-    let cache = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache");
-    std::fs::read_dir(&cache)
-        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/stack up)", cache.display()))
-        .filter_map(Result::ok)
-        .map(|entry| entry.path().join("libs"))
-        .find(|libs| {
-            std::fs::read_dir(libs).is_ok_and(|mut jars| {
-                jars.any(|jar| {
-                    jar.ok()
-                        .and_then(|j| j.file_name().into_string().ok())
-                        .is_some_and(|n| n.starts_with("kafka-clients-"))
-                })
-            })
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let stack = std::fs::read_to_string(root.join("scripts/stack")).expect("scripts/stack");
+    let version = stack
+        .lines()
+        .find_map(|line| line.strip_prefix("KAFKA_VERSION="))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("KAFKA_VERSION= in scripts/stack");
+    let libs = root.join(".cache").join(format!("kafka-{version}/libs"));
+    let has_clients = std::fs::read_dir(&libs).is_ok_and(|mut jars| {
+        jars.any(|jar| {
+            jar.ok()
+                .and_then(|j| j.file_name().into_string().ok())
+                .is_some_and(|n| n.starts_with("kafka-clients-"))
         })
-        .unwrap_or_else(|| {
-            panic!(
-                "no Kafka jars under {} (run scripts/stack up)",
-                cache.display()
-            )
-        })
+    });
+    assert!(
+        has_clients,
+        "no Kafka {version} jars in {} (run scripts/stack up)",
+        libs.display()
+    );
+    libs
 }
 
 /// Compiles the Java class `name` from `source` against the Kafka jars (once per test run)

@@ -304,6 +304,17 @@ fn invalid_configuration_exits_2_with_one_line_naming_the_variable() {
         ("SCHEMA_REGISTRY_URL", "not a url", "http://"),
         ("KAFKA_BOOTSTRAP_SERVERS", "localhost", "host:port"),
         ("PRODUCER_ACKS", "2", "one of all"),
+        // librdkafka's limit; past it, creating the topic failed with a line about brokers.
+        (
+            "CREATE_TOPIC_REPLICATION_FACTOR",
+            "10001",
+            "a whole number from 1 to 10000",
+        ),
+        (
+            "LIBRDKAFKA_PARTITIONER",
+            "murmur2",
+            "picks each record's partition itself",
+        ),
     ] {
         let env = vec![(name.to_string(), value.to_string())];
         let (status, lines) = run_to_exit(&env, Duration::from_secs(10));
@@ -316,6 +327,53 @@ fn invalid_configuration_exits_2_with_one_line_naming_the_variable() {
         );
         assert!(lines[0].contains(expected), "{}", lines[0]);
     }
+}
+
+#[test]
+fn a_registry_url_with_credentials_or_a_fragment_exits_2_without_showing_them() {
+    for (value, secrets) in [
+        (
+            "https://bob:pa#ss99@sr.example.com",
+            &["bob", "pa#", "ss99"][..],
+        ),
+        (
+            "http://bob:1234#s3cret@127.0.0.1:8082/apis/ccompat/v7",
+            &["bob", "1234", "s3cret"],
+        ),
+    ] {
+        let env = vec![("SCHEMA_REGISTRY_URL".to_string(), value.to_string())];
+        let (status, lines) = run_to_exit(&env, Duration::from_secs(10));
+        assert_eq!(status.code(), Some(2), "{lines:?}");
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("SCHEMA_REGISTRY_URL="), "{}", lines[0]);
+        for secret in secrets {
+            assert!(!lines[0].contains(secret), "{secret} shown: {}", lines[0]);
+        }
+    }
+}
+
+#[test]
+fn consumers_starting_at_the_end_warn_once_at_start() {
+    // No broker answers: the run ends at the topic check, after the start's warnings.
+    let env: Vec<(String, String)> = [
+        ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1"),
+        ("TOPIC_CHECK_TIMEOUT_S", "1"),
+        ("LIBRDKAFKA_CONSUMER_AUTO_OFFSET_RESET", "latest"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (_, lines) = run_to_exit(&env, Duration::from_secs(30));
+    let warnings: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains(" WARN ") && l.contains("AUTO_OFFSET_RESET=latest"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{lines:#?}");
+    assert!(
+        warnings[0].contains("never consumed"),
+        "names the consequence: {}",
+        warnings[0]
+    );
 }
 
 #[test]

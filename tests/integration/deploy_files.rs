@@ -1063,11 +1063,30 @@ fn version_numbers(version: &str) -> [u64; 3] {
     numbers
 }
 
-/// `cargo metadata` of the locked tree: it reads the lock and the manifests already
-/// downloaded, so no network and no other toolchain is needed.
+/// The triple of the machine that builds, from `rustc -vV` (`host: x86_64-unknown-linux-gnu`).
+fn host_triple() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let output = run(Command::new(&rustc).arg("-vV"));
+    assert!(
+        output.status.success(),
+        "{rustc} -vV: {}",
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(|host| host.trim().to_string())
+        .unwrap_or_else(|| panic!("no host line in {rustc} -vV"))
+}
+
+/// `cargo metadata` of the locked tree as this machine builds it: it reads the lock and the
+/// manifests already downloaded, so no network and no other toolchain is needed. Filtered to
+/// the host's platform, because a build downloads only the packages its platform uses (never
+/// Windows-only ones such as anstyle-wincon), and unfiltered metadata needs them all.
 fn cargo_metadata() -> Value {
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
         .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", &host_triple()])
         .current_dir(repo())
         .output()
         .expect("run cargo metadata");

@@ -150,3 +150,66 @@ fn systemd_hears_ready_watchdog_and_stopping_in_order() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Waiting for the next tick is progress: with `PRODUCE_INTERVAL_MS` well above the stall
+/// limit and the shipped `WatchdogSec=30s`, the producer stays alive for `/healthz` and for
+/// systemd's watchdog through three whole intervals.
+#[test]
+fn a_long_produce_interval_is_not_a_stall() {
+    let _cluster = require_stack();
+    let topic = unique("long-interval");
+    let dir = std::env::temp_dir().join(unique("long-interval"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let socket_path = dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    socket.set_nonblocking(true).expect("non-blocking socket");
+    let env = env_with(
+        &topic,
+        &[
+            ("PRODUCE_INTERVAL_MS", "60000"),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+            ("NOTIFY_SOCKET", &socket_path.display().to_string()),
+            // The shipped unit's WatchdogSec=30s.
+            ("WATCHDOG_USEC", "30000000"),
+        ],
+    );
+    let mut daemon = Daemon::start(&env);
+    let port = metrics_port(&daemon);
+    daemon.wait_for_names(&["user_0"], Duration::from_secs(60));
+
+    // The fourth record starts the fourth interval: three whole intervals have passed.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut checks = 0;
+    let mut pings = 0;
+    let mut buf = [0u8; 512];
+    while !daemon.received().iter().any(|r| r.name == "user_3") {
+        assert!(
+            Instant::now() < deadline,
+            "no user_3 within 240 s; log:\n{}",
+            daemon.tail(40)
+        );
+        let health = http_get(port, "/healthz");
+        assert!(
+            health.starts_with("HTTP/1.1 200 OK"),
+            "/healthz after {:?} (check {checks}): {health}",
+            daemon.age()
+        );
+        checks += 1;
+        while let Ok(n) = socket.recv(&mut buf) {
+            pings += usize::from(&buf[..n] == b"WATCHDOG=1");
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let lines = daemon.lines();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("withholding the watchdog ping")),
+        "{}",
+        daemon.tail(40)
+    );
+    // One ping per 15 s (half the watchdog timeout) over three minutes.
+    assert!(pings >= 10, "only {pings} watchdog pings in {checks} s");
+    daemon.stop_cleanly();
+    let _ = std::fs::remove_dir_all(&dir);
+}
