@@ -69,6 +69,12 @@ impl RegistryError {
         matches!(self, RegistryError::Rejected { status: 404, .. })
     }
 
+    /// Whether the registry's answer refuses the schema for good (not Avro): remembered, as
+    /// every refused writer schema is.
+    pub fn is_refused_schema(&self) -> bool {
+        matches!(self, RegistryError::NotAvro { .. })
+    }
+
     /// Whether a 404 says the registry has no such *endpoint*, rather than no such schema: a
     /// registry that serves the path answers an unknown schema with a Confluent error body
     /// whose `error_code` is a 404xx (40403 "Schema not found"); Apicurio's ccompat API, which

@@ -13,8 +13,9 @@
 //! Dockerfile, compose file, toolchain), `fuzz_decoder` (the decoding path on arbitrary input
 //! and generated writer schemas), `hostile_schema` (a recursive writer schema and a record
 //! nested 100,000 deep), `hostile_records` (header keys, Kafka keys and names that are not
-//! UTF-8), `topic_check` (the start-up check and creation of the topics) and `audit` (the
-//! delivery audit's figures); `common` is what they share.
+//! UTF-8), `writer_schemas` (a writer schema of another type),
+//! `topic_check` (the start-up check and creation of the topics) and `audit` (the delivery
+//! audit's figures); `common` is what they share.
 //!
 //! Run one module by its path prefix, e.g. `cargo test --test integration daemon::`, or one test
 //! by its full name, e.g. `cargo test --test integration faults::daemon_killed_mid_batch`.
@@ -49,3 +50,4 @@ mod stack;
 mod subjects;
 mod topic_check;
 mod use_latest;
+mod writer_schemas;

@@ -1,0 +1,88 @@
+//! Writer schemas the daemon fetches from the registry beyond a plain Avro text: one of
+//! another type (JSON Schema), refused once per group and never fetched again.
+
+use std::time::Duration;
+
+use crate::common::*;
+
+const USER_SCHEMA: &str = include_str!("../../schemas/user.avsc");
+
+/// Registers `schema` of type `schema_type` with `references` under `subject`; its id.
+fn register(subject: &str, schema: &str, schema_type: &str, references: serde_json::Value) -> u32 {
+    let response = http()
+        .post(format!("{}/subjects/{subject}/versions", registry_url()))
+        .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+        .body(
+            serde_json::json!({
+                "schema": schema,
+                "schemaType": schema_type,
+                "references": references,
+            })
+            .to_string(),
+        )
+        .send()
+        .expect("register schema");
+    let status = response.status();
+    let body: serde_json::Value = response.json().expect("registry JSON");
+    assert!(
+        status.is_success(),
+        "registering under {subject}: {status} {body}"
+    );
+    body["id"].as_u64().expect("id") as u32
+}
+
+/// The path of the registry URL (`/apis/ccompat/v7` on the stack).
+fn registry_path() -> String {
+    let url = reqwest::Url::parse(&registry_url()).expect("registry URL");
+    url.path().trim_end_matches('/').to_string()
+}
+
+#[test]
+fn a_json_schema_id_is_fetched_at_most_once_per_group_and_each_record_is_skipped() {
+    let _cluster = require_stack();
+    let topic = unique("json-schema");
+    let id = register_schema(&format!("{topic}-value"), USER_SCHEMA);
+    let json_schema = r#"{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","properties":{"name":{"type":"string"}}}"#;
+    let json_id = register(
+        &format!("{topic}-json"),
+        json_schema,
+        "JSON",
+        serde_json::json!([]),
+    );
+    ensure_topic(&topic);
+    const RECORDS: usize = 500;
+    let mut records: Vec<(Option<&str>, Option<Vec<u8>>)> = (0..RECORDS)
+        .map(|_| (Some("k"), Some(confluent_user_bytes(json_id, "json"))))
+        .collect();
+    records.push((Some("k"), Some(confluent_user_bytes(id, "after_json"))));
+    produce_to_partition(&topic, 0, &records);
+
+    let proxy = TcpProxy::start_recording(&registry_host_port());
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("PRODUCE_COUNT", "1"),
+            ("SCHEMA_REGISTRY_URL", &registry_url_via(proxy.port)),
+        ],
+    ));
+    daemon.wait_for_names(&["after_json"], Duration::from_secs(120));
+    daemon.stop_cleanly();
+    let lines = daemon.lines();
+    for group in [Group::Single, Group::Batch] {
+        let warnings = undecodable_lines(&lines, group);
+        assert_eq!(warnings.len(), RECORDS, "{group:?}: one warning per record");
+        assert!(
+            warnings.iter().all(|w| w.contains(&format!(
+                "writer schema {json_id}: schema {json_id} is of type JSON, not AVRO"
+            ))),
+            "{}",
+            warnings[0]
+        );
+    }
+    let gets = proxy.requests_for(&format!("GET {}/schemas/ids/{json_id}", registry_path()));
+    println!("writer_schemas: {RECORDS} records naming JSON schema {json_id}: {gets} registry GETs of it");
+    assert!(
+        (1..=2).contains(&gets),
+        "{gets} GETs of schema {json_id}: at most one per group"
+    );
+}
