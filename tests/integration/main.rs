@@ -13,7 +13,7 @@
 //! Dockerfile, compose file, toolchain), `fuzz_decoder` (the decoding path on arbitrary input
 //! and generated writer schemas), `hostile_schema` (a recursive writer schema and a record
 //! nested 100,000 deep), `hostile_records` (header keys, Kafka keys and names that are not
-//! UTF-8), `writer_schemas` (a writer schema of another type),
+//! UTF-8), `writer_schemas` (a writer schema of another type; one with schema references),
 //! `topic_check` (the start-up check and creation of the topics) and `audit` (the delivery
 //! audit's figures); `common` is what they share.
 //!
