@@ -7,9 +7,10 @@
 //!
 //! Bounded, since a registry (or whoever registers schemas) chooses the references: at most
 //! [`MAX_DEPTH`] references deep, [`MAX_REFERENCES`] distinct ones per writer schema and
-//! [`MAX_REFERENCED_BYTES`] of referenced schema text; a cycle, or any bound exceeded, is a
-//! refused schema ([`Refusal`]). A reference the registry cannot serve right now is the
-//! registry's failure, returned as the fetch's own error, and never remembered as a refusal.
+//! [`MAX_REFERENCED_BYTES`] of referenced schema text, and the schema written out nests at most
+//! [`MAX_JSON_DEPTH`] JSON levels; a cycle, or any bound exceeded, is a refused schema
+//! ([`Refusal`]). A reference the registry cannot serve right now is the registry's failure,
+//! returned as the fetch's own error, and never remembered as a refusal.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -86,8 +87,7 @@ pub(crate) fn resolve<E>(
     resolver.references_of(&root.references)?;
     let mut value: Value = serde_json::from_str(&root.schema)
         .map_err(|e| refused(format!("the schema is not JSON: {e}")))?;
-    let mut defined = HashSet::new();
-    inline(&mut value, &None, &mut defined, &resolver.available, false);
+    Inliner::inline_into(&mut value, &resolver.available).map_err(Failure::Refused)?;
     Ok(value.to_string())
 }
 
@@ -160,8 +160,7 @@ impl<E> Resolver<'_, E> {
     fn define(&mut self, reference: &Reference, text: &str) -> Result<(), Failure<E>> {
         let mut value: Value = serde_json::from_str(text)
             .map_err(|e| refused(format!("{reference} is not JSON: {e}")))?;
-        let mut defined = HashSet::new();
-        inline(&mut value, &None, &mut defined, &self.available, false);
+        Inliner::inline_into(&mut value, &self.available).map_err(Failure::Refused)?;
         let document = Rc::new(value);
         let mut found = Vec::new();
         named_types(&document, &None, String::new(), &mut found);
@@ -210,91 +209,125 @@ fn namespace_of(full_name: &str) -> Option<String> {
         .map(|(namespace, _)| namespace.to_string())
 }
 
-/// Walks the schema `value` (in `namespace`) in the order apache-avro parses it, writing the
-/// definition of each available named type in place of its first use. Types defined in the
-/// walk go into `defined`; inside an inlined copy (`copy`), a type defined already is written
-/// as its name instead (two referenced schemas may both define a type they share).
-fn inline(
-    value: &mut Value,
-    namespace: &Option<String>,
-    defined: &mut HashSet<String>,
-    available: &HashMap<String, Definition>,
-    copy: bool,
-) {
-    match value {
-        Value::String(name) if !PRIMITIVES.contains(&name.as_str()) => {
-            let full_name = qualify(name, namespace);
-            if defined.contains(&full_name) {
-                return;
-            }
-            if let Some(definition) = available.get(&full_name) {
-                if let Some(mut copied) = definition.copy() {
-                    inline(&mut copied, namespace, defined, available, true);
+/// How deep the schema written out may nest, in JSON values: apache-avro parses it with
+/// serde_json, which refuses more than 128, and the walk below recurses once a level.
+const MAX_JSON_DEPTH: usize = 128;
+
+/// Writes the definition of each available named type in place of its first use.
+struct Inliner<'a> {
+    /// Types defined so far in the schema being written.
+    defined: HashSet<String>,
+    available: &'a HashMap<String, Definition>,
+}
+
+impl Inliner<'_> {
+    /// `value` with the available definitions written in, or why it cannot be.
+    fn inline_into(
+        value: &mut Value,
+        available: &HashMap<String, Definition>,
+    ) -> Result<(), Refusal> {
+        let mut inliner = Inliner {
+            defined: HashSet::new(),
+            available,
+        };
+        inliner.inline(value, &None, false, 0)
+    }
+
+    /// Walks the schema `value` (in `namespace`, `depth` levels down) in the order apache-avro
+    /// parses it. Types defined in the walk go into `defined`; inside an inlined copy
+    /// (`copy`), a type defined already is written as its name instead (two referenced
+    /// schemas may both define a type they share).
+    fn inline(
+        &mut self,
+        value: &mut Value,
+        namespace: &Option<String>,
+        copy: bool,
+        depth: usize,
+    ) -> Result<(), Refusal> {
+        if depth > MAX_JSON_DEPTH {
+            return Err(Refusal(format!(
+                "with its references written in, it nests deeper than {MAX_JSON_DEPTH}"
+            )));
+        }
+        match value {
+            Value::String(name) if !PRIMITIVES.contains(&name.as_str()) => {
+                let full_name = qualify(name, namespace);
+                if self.defined.contains(&full_name) {
+                    return Ok(());
+                }
+                if let Some(mut copied) = self.available.get(&full_name).and_then(Definition::copy)
+                {
+                    self.inline(&mut copied, namespace, true, depth + 1)?;
                     *value = copied;
                 }
             }
-        }
-        Value::Array(branches) => {
-            for branch in branches {
-                inline(branch, namespace, defined, available, copy);
+            Value::Array(branches) => {
+                for branch in branches {
+                    self.inline(branch, namespace, copy, depth + 1)?;
+                }
             }
+            Value::Object(_) => self.inline_object(value, namespace, copy, depth)?,
+            _ => {}
         }
-        Value::Object(_) => inline_object(value, namespace, defined, available, copy),
-        _ => {}
+        Ok(())
     }
-}
 
-/// [`inline`] for a schema written as a JSON object.
-fn inline_object(
-    value: &mut Value,
-    namespace: &Option<String>,
-    defined: &mut HashSet<String>,
-    available: &HashMap<String, Definition>,
-    copy: bool,
-) {
-    let Value::Object(object) = value else { return };
-    let kind = object
-        .get("type")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    match kind.as_deref() {
-        Some("record" | "error" | "enum" | "fixed") => {
-            let Some(full_name) = defined_name(object, namespace) else {
-                return;
-            };
-            if !defined.insert(full_name.clone()) {
-                if copy {
-                    *value = Value::String(full_name);
-                }
-                return;
-            }
-            let inner = namespace_of(&full_name);
-            if let Some(Value::Array(fields)) = object.get_mut("fields") {
-                for field in fields {
-                    if let Some(field_type) = field.get_mut("type") {
-                        inline(field_type, &inner, defined, available, copy);
+    /// [`Inliner::inline`] for a schema written as a JSON object.
+    fn inline_object(
+        &mut self,
+        value: &mut Value,
+        namespace: &Option<String>,
+        copy: bool,
+        depth: usize,
+    ) -> Result<(), Refusal> {
+        let Value::Object(object) = value else {
+            return Ok(());
+        };
+        let kind = object
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let (inner, namespace) = match kind.as_deref() {
+            Some("record" | "error" | "enum" | "fixed") => {
+                let Some(full_name) = defined_name(object, namespace) else {
+                    return Ok(());
+                };
+                if !self.defined.insert(full_name.clone()) {
+                    if copy {
+                        *value = Value::String(full_name);
                     }
+                    return Ok(());
                 }
+                let fields = match object.get_mut("fields") {
+                    Some(Value::Array(fields)) => fields
+                        .iter_mut()
+                        .filter_map(|f| f.get_mut("type"))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                (fields, namespace_of(&full_name))
             }
+            Some("array") => (
+                object.get_mut("items").into_iter().collect(),
+                namespace.clone(),
+            ),
+            Some("map") => (
+                object.get_mut("values").into_iter().collect(),
+                namespace.clone(),
+            ),
+            // A primitive with attributes (a logical type): nothing named in it.
+            Some(primitive) if PRIMITIVES.contains(&primitive) => (Vec::new(), None),
+            // `{"type": "Name"}` or `{"type": {…}}`: the schema is the `type`.
+            _ => (
+                object.get_mut("type").into_iter().collect(),
+                namespace.clone(),
+            ),
+        };
+        for schema in inner {
+            // A field's type is two levels down (`fields`, the field).
+            self.inline(schema, &namespace, copy, depth + 2)?;
         }
-        Some("array") => {
-            if let Some(items) = object.get_mut("items") {
-                inline(items, namespace, defined, available, copy);
-            }
-        }
-        Some("map") => {
-            if let Some(values) = object.get_mut("values") {
-                inline(values, namespace, defined, available, copy);
-            }
-        }
-        // A primitive with attributes (a logical type): nothing named in it.
-        Some(primitive) if PRIMITIVES.contains(&primitive) => {}
-        // `{"type": "Name"}` or `{"type": {…}}`: the schema is the `type`.
-        _ => {
-            if let Some(inner) = object.get_mut("type") {
-                inline(inner, namespace, defined, available, copy);
-            }
-        }
+        Ok(())
     }
 }
 
@@ -576,6 +609,27 @@ mod tests {
         assert!(refusal(resolve_with(&root, &registry).0).contains("exceed"));
         let root = served(r#""J""#, vec![reference("J", "json")]);
         assert!(refusal(resolve_with(&root, &registry).0).contains("not AVRO"));
+    }
+
+    #[test]
+    fn a_chain_of_names_written_in_too_deep_is_refused_not_a_stack_overflow() {
+        // One referenced schema: a union of 5,000 records, each using the next by name, so
+        // writing T0 in writes in all of them, each inside the one before.
+        let chain: Vec<String> = (0..5_000)
+            .map(|i| {
+                format!(
+                    r#"{{"type":"record","name":"T{i}","fields":[{{"name":"next","type":"T{}"}}]}}"#,
+                    i + 1
+                )
+            })
+            .collect();
+        let registry = HashMap::from([(
+            "chain".to_string(),
+            served(&format!("[{}]", chain.join(",")), vec![]),
+        )]);
+        let root = served(r#""T0""#, vec![reference("T0", "chain")]);
+        let reason = refusal(resolve_with(&root, &registry).0);
+        assert!(reason.contains("nests deeper than 128"), "{reason}");
     }
 
     #[test]
