@@ -109,6 +109,7 @@ struct Resolver<'f, E> {
     path: Vec<(String, i32)>,
     /// References resolved already (a second path to one costs nothing).
     done: HashSet<(String, i32)>,
+    /// Referenced schema text fetched so far.
     bytes: usize,
     /// Every named type the referenced schemas define, by full name.
     available: HashMap<String, Definition>,
@@ -189,7 +190,7 @@ fn qualify(name: &str, namespace: &Option<String>) -> String {
     }
 }
 
-/// The full name and namespace of the named type defined by `object` in `namespace`.
+/// The full name of the named type that `object`, written in `namespace`, defines.
 fn defined_name(object: &Map<String, Value>, namespace: &Option<String>) -> Option<String> {
     let name = object.get("name")?.as_str()?;
     if name.contains('.') {
