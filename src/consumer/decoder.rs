@@ -261,12 +261,12 @@ impl<'a> MessageDecoder<'a> {
                 }
                 return Err(DecodeError::Registry { id, error });
             }
-            // The id names a Protobuf or JSON schema: the writer's choice.
-            Err(error @ RegistryError::NotAvro { .. }) => {
-                return Err(DecodeError::Schema {
-                    id,
-                    error: AvroError::new(AvroErrorKind::Schema, error.to_string()),
-                })
+            // The id names a Protobuf or JSON schema, or one whose references can never be
+            // resolved: the writer's choice, remembered like any refused schema.
+            Err(error) if error.is_refused_schema() => {
+                let error = AvroError::new(AvroErrorKind::Schema, error.to_string());
+                self.schemas.insert(id, Err(error.clone()));
+                return Err(DecodeError::Schema { id, error });
             }
             Err(error) => return Err(DecodeError::Registry { id, error }),
         };
@@ -385,6 +385,65 @@ mod tests {
             assert_eq!(decoder.registry_requests(), 1);
         });
         assert_eq!(requests.load(Ordering::SeqCst), 1, "fetched once");
+    }
+
+    #[test]
+    fn a_schema_of_another_type_is_fetched_once_and_every_message_of_its_id_is_an_error() {
+        let json = serde_json::json!({ "schema": "{}", "schemaType": "JSON" }).to_string();
+        let (url, requests) = registry_answering(move |_| (200, json.clone()));
+        decoder_test(&url, |decoder| {
+            for _ in 0..5 {
+                match decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02]), None) {
+                    Err(error @ DecodeError::Schema { .. }) => {
+                        assert!(!error.is_transient());
+                        assert!(error.to_string().contains("not AVRO"), "{error}");
+                    }
+                    other => panic!("expected a schema error, got {other:?}"),
+                }
+            }
+        });
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "fetched once");
+    }
+
+    #[test]
+    fn a_reference_the_registry_cannot_serve_is_waited_out_and_asked_again() {
+        let user = r#"{"type":"record","name":"User","fields":[{"name":"home","type":"Address"},{"name":"name","type":"string"}]}"#;
+        let body = serde_json::json!({
+            "schema": user,
+            "references": [{ "name": "Address", "subject": "the address", "version": 1 }],
+        })
+        .to_string();
+        let (url, requests) = registry_answering(move |line| {
+            if line.starts_with("GET /schemas/ids/7 ") {
+                (200, body.clone())
+            } else {
+                // The subject is encoded in the path: a space is %20.
+                assert!(
+                    line.starts_with("GET /subjects/the%20address/versions/1 "),
+                    "{line}"
+                );
+                (
+                    404,
+                    r#"{"error_code":40401,"message":"Subject not found"}"#.to_string(),
+                )
+            }
+        });
+        decoder_test(&url, |decoder| {
+            for _ in 0..2 {
+                match decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02]), None) {
+                    Err(error @ DecodeError::Registry { .. }) => {
+                        assert!(error.is_transient());
+                        assert!(error.to_string().contains("cannot serve now"), "{error}");
+                    }
+                    other => panic!("expected a registry error, got {other:?}"),
+                }
+            }
+        });
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            4,
+            "not remembered: asked again"
+        );
     }
 
     #[test]

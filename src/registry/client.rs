@@ -4,6 +4,7 @@
 //! Connection errors, timeouts and 5xx answers are retried a bounded number of times with
 //! exponential backoff; a 4xx is final and reported with the registry's own message.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
 use std::ops::ControlFlow;
@@ -15,6 +16,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 
 use super::error::RegistryError;
+use super::references::{self, Failure, Reference, Refusal, Served};
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
 use crate::config::{
@@ -49,6 +51,19 @@ struct SchemaResponse {
     schema: String,
     #[serde(rename = "schemaType")]
     schema_type: Option<String>,
+    /// Types the schema uses from other subjects (Confluent's schema references).
+    #[serde(default)]
+    references: Vec<Reference>,
+}
+
+impl From<SchemaResponse> for Served {
+    fn from(answer: SchemaResponse) -> Served {
+        Served {
+            schema: answer.schema,
+            schema_type: answer.schema_type,
+            references: answer.references,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -65,6 +80,10 @@ struct ErrorResponse {
     error_code: Option<u32>,
 }
 
+/// Referenced schemas (subject and version) kept at most: a version names one schema for
+/// good, so they are fetched once; past this many, new ones are fetched every time.
+const MAX_CACHED_REFERENCES: usize = 256;
+
 /// Talks to one registry; cheap to share by reference between threads.
 pub struct SchemaRegistryClient {
     base_url: String,
@@ -72,6 +91,8 @@ pub struct SchemaRegistryClient {
     credentials: Credentials,
     retries: u32,
     shutdown: Shutdown,
+    /// Schemas fetched as references, by subject and version, shared by both consumers.
+    referenced: Mutex<HashMap<(String, i32), Served>>,
 }
 
 impl fmt::Debug for SchemaRegistryClient {
@@ -141,6 +162,7 @@ impl SchemaRegistryClient {
             credentials,
             retries: config.schema_registry_retries,
             shutdown,
+            referenced: Mutex::new(HashMap::new()),
         })
     }
 
@@ -195,7 +217,8 @@ impl SchemaRegistryClient {
 
     /// Fetches the Avro schema text an id (`GET /schemas/ids/{id}`) or a GUID
     /// (`GET /schemas/guids/{guid}`, Confluent 8+) names, in one attempt like
-    /// [`Self::schema_by_id`].
+    /// [`Self::schema_by_id`]. A schema with `references` comes back self-contained, each
+    /// referenced type defined at its first use (`registry/references.rs`).
     pub fn schema(&self, schema: SchemaRef) -> Result<String, RegistryError> {
         let url = match schema {
             SchemaRef::Id(id) => format!("{}/schemas/ids/{id}", self.base_url),
@@ -205,7 +228,53 @@ impl SchemaRegistryClient {
         let response = self.send(&request, 0, || self.http.get(&url))?;
         let parsed: SchemaResponse = parse_json(&request, response)?;
         avro_only(parsed.schema_type.as_deref(), schema)?;
-        Ok(parsed.schema)
+        references::resolve(&parsed.into(), &mut |reference| self.referenced(reference)).map_err(
+            |failure| match failure {
+                Failure::Refused(Refusal(reason)) => {
+                    RegistryError::BadReferences { schema, reason }
+                }
+                Failure::Fetch(_, RegistryError::Interrupted) => RegistryError::Interrupted,
+                Failure::Fetch(reference, error) => RegistryError::Reference {
+                    schema,
+                    reference: reference.to_string(),
+                    error: Box::new(error),
+                },
+            },
+        )
+    }
+
+    /// One referenced schema (`GET /subjects/{subject}/versions/{version}`), in one attempt;
+    /// from the cache when it was fetched before.
+    fn referenced(&self, reference: &Reference) -> Result<Served, RegistryError> {
+        let key = (reference.subject.clone(), reference.version);
+        let cache = || {
+            self.referenced
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some(served) = cache().get(&key) {
+            return Ok(served.clone());
+        }
+        let mut url = reqwest::Url::parse(&self.base_url).map_err(|e| RegistryError::Setup {
+            error: format!("the registry URL: {e}"),
+        })?;
+        url.path_segments_mut()
+            .map_err(|()| RegistryError::Setup {
+                error: "the registry URL cannot have a path".to_string(),
+            })?
+            .pop_if_empty()
+            .extend(["subjects", &reference.subject, "versions"])
+            .push(&reference.version.to_string());
+        let request = format!("GET {url}");
+        let response = self.send(&request, 0, || self.http.get(url.clone()))?;
+        let parsed: SchemaResponse = parse_json(&request, response)?;
+        let served = Served::from(parsed);
+        // A positive version names one schema for good; -1 ("latest") does not.
+        let mut cache = cache();
+        if reference.version > 0 && cache.len() < MAX_CACHED_REFERENCES {
+            cache.insert(key, served.clone());
+        }
+        Ok(served)
     }
 
     /// The longest [`SchemaRegistryClient::register`] can take before it gives up: every

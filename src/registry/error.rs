@@ -58,6 +58,23 @@ pub enum RegistryError {
         /// What the registry says it is.
         schema_type: String,
     },
+    /// The schema's `references` can never be resolved (a cycle, too many or too deep, one
+    /// that is not Avro or not JSON): the writer's choice, not an outage.
+    BadReferences {
+        /// The schema's id or GUID.
+        schema: SchemaRef,
+        /// What is wrong with them.
+        reason: String,
+    },
+    /// A schema the id's schema references could not be fetched: the registry's failure.
+    Reference {
+        /// The referencing schema's id or GUID.
+        schema: SchemaRef,
+        /// The reference (its name, subject and version).
+        reference: String,
+        /// How fetching it failed.
+        error: Box<RegistryError>,
+    },
     /// Shutdown began while waiting to retry.
     Interrupted,
 }
@@ -68,6 +85,15 @@ impl RegistryError {
     /// restarted, restored, lagging or wrong registry answers 404 too.
     pub fn is_not_found(&self) -> bool {
         matches!(self, RegistryError::Rejected { status: 404, .. })
+    }
+
+    /// Whether the registry's answer refuses the schema for good (not Avro, references that
+    /// cannot be resolved): remembered, as every refused writer schema is.
+    pub fn is_refused_schema(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::NotAvro { .. } | RegistryError::BadReferences { .. }
+        )
     }
 
     /// Whether a 404 says the registry has no such *endpoint*, rather than no such schema: a
@@ -124,6 +150,13 @@ impl fmt::Display for RegistryError {
             RegistryError::NotAvro { schema, schema_type } => {
                 write!(f, "schema {schema} is of type {schema_type}, not AVRO")
             }
+            RegistryError::BadReferences { schema, reason } => {
+                write!(f, "schema {schema} has references that cannot be resolved: {reason}")
+            }
+            RegistryError::Reference { schema, reference, error } => write!(
+                f,
+                "schema {schema} references {reference}, which the registry cannot serve now: {error}"
+            ),
             RegistryError::Interrupted => write!(f, "schema registry request interrupted by shutdown"),
         }
     }

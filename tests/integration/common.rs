@@ -689,11 +689,34 @@ pub struct TcpProxy {
     pub port: u16,
     up: Arc<std::sync::atomic::AtomicBool>,
     open: Arc<Mutex<Vec<std::net::TcpStream>>>,
+    /// Every byte clients sent, when started with [`TcpProxy::start_recording`].
+    sent: Option<Arc<Mutex<Vec<u8>>>>,
 }
 
 impl TcpProxy {
     /// Starts forwarding to `upstream` (`host:port`).
     pub fn start(upstream: &str) -> TcpProxy {
+        TcpProxy::forward(upstream, None)
+    }
+
+    /// Like [`TcpProxy::start`], keeping what clients send, for [`TcpProxy::requests_for`].
+    pub fn start_recording(upstream: &str) -> TcpProxy {
+        TcpProxy::forward(upstream, Some(Arc::new(Mutex::new(Vec::new()))))
+    }
+
+    /// How many HTTP requests clients sent so far whose request line is `METHOD path`
+    /// (`path` whole, e.g. `GET /apis/ccompat/v7/schemas/ids/7`).
+    pub fn requests_for(&self, request: &str) -> usize {
+        let sent = self.sent.as_ref().expect("started with start_recording");
+        let sent = sent.lock().expect("sent");
+        let needle = format!("{request} HTTP/1.1\r\n");
+        sent.windows(needle.len())
+            .filter(|window| *window == needle.as_bytes())
+            .count()
+    }
+
+    fn forward(upstream: &str, sent: Option<Arc<Mutex<Vec<u8>>>>) -> TcpProxy {
+        use std::io::{Read, Write};
         use std::net::{TcpListener, TcpStream};
         use std::sync::atomic::{AtomicBool, Ordering};
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
@@ -702,6 +725,7 @@ impl TcpProxy {
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
         let (flag, streams) = (Arc::clone(&up), Arc::clone(&open));
         let upstream = upstream.to_string();
+        let recorded = sent.clone();
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
@@ -715,21 +739,35 @@ impl TcpProxy {
                 let mut registry = streams.lock().expect("streams");
                 registry.push(client.try_clone().expect("clone"));
                 registry.push(server.try_clone().expect("clone"));
-                for (mut from, mut to) in [
+                for (mut from, mut to, record) in [
                     (
                         client.try_clone().expect("clone"),
                         server.try_clone().expect("clone"),
+                        recorded.clone(),
                     ),
-                    (server, client),
+                    (server, client, None),
                 ] {
                     thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
+                        let mut buffer = [0u8; 16 * 1024];
+                        while let Ok(n @ 1..) = from.read(&mut buffer) {
+                            if let Some(record) = &record {
+                                record.lock().expect("sent").extend_from_slice(&buffer[..n]);
+                            }
+                            if to.write_all(&buffer[..n]).is_err() {
+                                break;
+                            }
+                        }
                         let _ = to.shutdown(std::net::Shutdown::Both);
                     });
                 }
             }
         });
-        TcpProxy { port, up, open }
+        TcpProxy {
+            port,
+            up,
+            open,
+            sent,
+        }
     }
 
     /// Switches forwarding on or off; off also cuts the connections open now.

@@ -12,8 +12,10 @@
 //! `interface` (names operators rely on, against README.md), `deploy_files` (systemd unit,
 //! Dockerfile, compose file, toolchain), `fuzz_decoder` (the decoding path on arbitrary input
 //! and generated writer schemas), `hostile_schema` (a recursive writer schema and a record
-//! nested 100,000 deep), `topic_check` (the start-up check and creation of the topics) and
-//! `audit` (the delivery audit's figures); `common` is what they share.
+//! nested 100,000 deep), `hostile_records` (header keys, Kafka keys and names that are not
+//! UTF-8), `writer_schemas` (a writer schema of another type; one with schema references),
+//! `topic_check` (the start-up check and creation of the topics) and `audit` (the delivery
+//! audit's figures); `common` is what they share.
 //!
 //! Run one module by its path prefix, e.g. `cargo test --test integration daemon::`, or one test
 //! by its full name, e.g. `cargo test --test integration faults::daemon_killed_mid_batch`.
@@ -32,6 +34,7 @@ mod deploy_files;
 mod faults;
 mod fuzz_decoder;
 mod header_framing;
+mod hostile_records;
 mod hostile_schema;
 mod http_endpoint;
 mod interface;
@@ -47,3 +50,4 @@ mod stack;
 mod subjects;
 mod topic_check;
 mod use_latest;
+mod writer_schemas;
