@@ -22,6 +22,7 @@ use apache_avro::Schema;
 use super::admission::{admit, Plan};
 use super::layout::UserLayout;
 use super::resolve::read_user;
+use super::schema_text::parse_schema;
 use super::user::{User, USER_SCHEMA_JSON};
 use super::varint::{read_long, VarintError};
 
@@ -123,7 +124,7 @@ impl UserCodec {
     /// Parses a writer schema fetched from the registry, checks that its records can be read
     /// as `User`s and prepares their decoding (see `format/admission.rs` for the rules).
     pub fn writer_schema(&self, schema_text: &str) -> Result<WriterSchema, AvroError> {
-        let schema = Schema::parse_str(schema_text)
+        let schema = parse_schema(schema_text)
             .map_err(|e| schema_error(format!("writer schema is not valid Avro: {e}")))?;
         let plan = admit(&schema)?;
         let is_reader_schema = schema.canonical_form() == self.reader_canonical;
@@ -138,7 +139,7 @@ impl UserCodec {
     /// `format/layout.rs`), and its records must read back as `User`s. Also returns the
     /// schema's canonical form, which names it for the consumers' registry health check.
     pub fn layout_for(&self, schema_text: &str) -> Result<(UserLayout, String), AvroError> {
-        let schema = Schema::parse_str(schema_text)
+        let schema = parse_schema(schema_text)
             .map_err(|e| schema_error(format!("the schema is not valid Avro: {e}")))?;
         let layout = UserLayout::of(&schema)?;
         admit(&schema)?;
@@ -181,7 +182,7 @@ impl UserCodec {
 
 /// The Parsing Canonical Form of `schema_text`, which two texts of one schema share.
 pub fn canonical_form(schema_text: &str) -> Result<String, AvroError> {
-    Schema::parse_str(schema_text)
+    parse_schema(schema_text)
         .map(|schema| schema.canonical_form())
         .map_err(|e| schema_error(format!("not a valid Avro schema: {e}")))
 }

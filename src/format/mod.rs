@@ -2,7 +2,9 @@
 //! by hand ([`frame`]), the `User` record and its schema ([`user`]), and its Avro encoding
 //! ([`avro`]), with schema resolution for other writers: which writer schemas can become a
 //! `User` ([`admission`]) and the bounded decoder that reads them ([`resolve`]); and how a
-//! `User` is written with another schema, the subject's latest version ([`layout`]).
+//! `User` is written with another schema, the subject's latest version ([`layout`]). Schema
+//! text from outside is parsed only through [`schema_text`], which refuses what would panic
+//! apache-avro.
 
 mod admission;
 mod avro;
@@ -14,6 +16,7 @@ mod nodes;
 #[cfg(test)]
 mod resolution_tests;
 mod resolve;
+mod schema_text;
 mod user;
 mod varint;
 

@@ -138,3 +138,86 @@ fn recursive_record_nested_100000_deep_is_one_decode_error_per_group_and_nothing
         good.len()
     );
 }
+
+/// Writer schemas that panicked apache-avro 0.21's parser: names it checks with `unwrap()`
+/// (a record's name, an enum's alias) and a `precision` that is not an integer, which its
+/// canonical form parses with `expect`. A registry that validates on registration refuses
+/// them, but an answer can also come from a proxy, a restored backup or a registry that does
+/// not validate; here the test's proxy serves them by GUID.
+const PANICKED_APACHE_AVRO: [&str; 3] = [
+    r#"{"type":"record","name":"1User","fields":[{"name":"name","type":"string"}]}"#,
+    r#"{"type":"record","name":"User","fields":[{"name":"name","type":"string"},{"name":"e","type":{"type":"enum","name":"E","symbols":["A"],"aliases":["!"]},"default":"A"}]}"#,
+    r#"{"type":"record","name":"User","fields":[{"name":"name","type":"string"},{"name":"d","type":{"type":"fixed","name":"D","size":4,"logicalType":"decimal","precision":"x"},"default":"abcd"}]}"#,
+];
+
+#[test]
+fn writer_schemas_that_panicked_apache_avro_are_one_decode_error_per_record_and_group() {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{BaseRecord, Producer};
+
+    let _cluster = require_stack();
+    let topic = unique("unparsable-schema");
+    let proxy = crate::registry_faults::RegistryProxy::start();
+    let user_id = register_schema(&format!("{topic}-value"), USER_SCHEMA);
+    ensure_topic(&topic);
+    let producer = test_producer();
+    let send = |payload: &[u8], guid_header: Option<Vec<u8>>| {
+        let mut record = BaseRecord::<str, [u8]>::to(&topic)
+            .partition(0)
+            .key("k")
+            .payload(payload);
+        if let Some(value) = &guid_header {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: "__value_schema_id",
+                value: Some(value),
+            }));
+        }
+        producer.send(record).map_err(|(e, _)| e).expect("enqueue");
+    };
+    for schema in PANICKED_APACHE_AVRO {
+        let guid = uuid::Uuid::new_v4();
+        proxy.serve_guid(&guid.to_string(), schema);
+        let mut header = vec![1];
+        header.extend_from_slice(guid.as_bytes());
+        send(&confluent_user_bytes(0, "hostile")[5..], Some(header));
+    }
+    send(&confluent_user_bytes(user_id, "after_unparsable"), None);
+    producer.flush(Duration::from_secs(30)).expect("flush");
+
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("SCHEMA_REGISTRY_URL", &registry_url_via(proxy.port)),
+            ("PRODUCE_COUNT", "1"),
+        ],
+    ));
+    daemon.wait_until(
+        "the good record after them in both groups, or a panic",
+        Duration::from_secs(90),
+        |lines| {
+            lines.iter().any(|l| l.contains("panicked"))
+                || [Group::Single, Group::Batch].iter().all(|g| {
+                    lines
+                        .iter()
+                        .filter_map(|l| parse_received(l))
+                        .any(|r| r.group == *g && r.name == "after_unparsable")
+                })
+        },
+    );
+    let lines = daemon.lines();
+    let panics: Vec<&String> = lines.iter().filter(|l| l.contains("panicked")).collect();
+    assert!(panics.is_empty(), "a consumer panicked: {panics:#?}");
+    daemon.stop_cleanly();
+    for group in [Group::Single, Group::Batch] {
+        let warnings = undecodable_lines(&lines, group);
+        assert_eq!(
+            warnings.len(),
+            PANICKED_APACHE_AVRO.len(),
+            "{group:?}: one decode error per hostile schema:\n{warnings:#?}"
+        );
+        assert!(
+            warnings.iter().all(|w| w.contains("not valid Avro")),
+            "{warnings:#?}"
+        );
+    }
+}
