@@ -344,6 +344,65 @@ fn forged_failure_counts_in_stamps_hide_no_loss() {
 }
 
 #[test]
+fn failures_the_daemons_own_producer_reported_are_told_apart_from_loss() {
+    let _cluster = require_stack();
+    let topic = unique("audit-own-failures");
+    ensure_topic(&topic);
+    // One record per request and one request in flight: the queue outgrows what the brokers
+    // take, and records that wait in it longer than 5 ms fail (message timed out) while others
+    // get through — gaps whose numbers this process's producer reported as failed.
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("PRODUCE_INTERVAL_MS", "1"),
+            ("PRODUCE_COUNT", "5000"),
+            ("PRODUCER_ENABLE_IDEMPOTENCE", "false"),
+            ("PRODUCER_ACKS", "1"),
+            ("PRODUCER_LINGER_MS", "0"),
+            ("LIBRDKAFKA_PRODUCER_MESSAGE_TIMEOUT_MS", "2"),
+            ("LIBRDKAFKA_PRODUCER_BATCH_NUM_MESSAGES", "1"),
+            (
+                "LIBRDKAFKA_PRODUCER_MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION",
+                "1",
+            ),
+            ("AUDIT_LOSS_GRACE_S", "2"),
+            ("AUDIT_FAIL_ON_LOSS", "true"),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+        ],
+    ));
+    let port = metrics_port(&daemon);
+    daemon.wait_for_line("sent all 5000 records", Duration::from_secs(120));
+    wait_for_figures(&daemon, port, "failed deliveries told apart", |m, c| {
+        figure(m, "pending", c) == 0 && figure(m, "lost_reported_by_producer", c) > 0
+    });
+    daemon.signal("INT");
+    let status = daemon.wait_exit(Duration::from_secs(30));
+    let lines = daemon.lines();
+    let summary = lines
+        .iter()
+        .find(|l| l.contains("producer: sent ") && l.contains(", failed "))
+        .unwrap_or_else(|| panic!("no producer summary:\n{}", daemon.tail(20)));
+    let failed: u64 = summary
+        .split_once("failed ")
+        .and_then(|(_, rest)| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no failed count in {summary}"));
+    for group in ["g1", "g2"] {
+        let f = audit_summary(&lines, &format!("{topic}-{group}"));
+        println!("{group}: {f:?}; the producer's failed deliveries: {failed}");
+        assert_eq!(
+            f["lost"], 0,
+            "{group}: every missing record was a reported failure"
+        );
+        assert!(
+            f["lost_reported_by_producer"] > 0 && f["lost_reported_by_producer"] <= failed,
+            "{group}: {f:?}, {failed} failed deliveries"
+        );
+    }
+    assert!(status.success(), "exit {status}: {}", daemon.tail(20));
+}
+
+#[test]
 fn duplicates_are_faults_only_from_an_idempotent_producer_and_foreign_records_are_not_judged() {
     let _cluster = require_stack();
     let topic = unique("audit-dup");
