@@ -418,7 +418,7 @@ fn forged_stamps_by_the_million_stay_within_the_documented_bound() {
         // Mostly a few runs, each now and then one of 200 (so runs are forgotten too);
         // numbers far apart (wide gaps), low (late fills, duplicates), near 2^64, and odd
         // numbers rising through the wide gaps (each late fill splitting one).
-        let run = if r % 10 == 0 {
+        let run = if r.is_multiple_of(10) {
             (r >> 8) as u8 % 200
         } else {
             (r >> 8) as u8 % 4
