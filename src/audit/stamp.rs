@@ -6,14 +6,14 @@
 //! and one to look up, a length check that rejects anything else, and a version byte to grow
 //! by. Layout (42 bytes, integers big-endian):
 //!
-//! | bytes  | field                                                                      |
-//! |--------|----------------------------------------------------------------------------|
-//! | 0      | version: 2 (this daemon writes 2 and reads 1 and 2)                        |
-//! | 1      | flags: bit 0 idempotence on, bit 1 `acks=all`                              |
-//! | 2..18  | run id: a random UUID per producer start                                   |
-//! | 18..26 | sequence number of the record in its partition, within the run, below 2^64−1 |
-//! | 26..34 | send time, microseconds since the Unix epoch                               |
-//! | 34..42 | v2: the run's count of failed deliveries in this partition when it sent the record; v1: in all partitions (never used) |
+//! | bytes  | field                                                                   |
+//! |--------|-------------------------------------------------------------------------|
+//! | 0      | version: 2 (this daemon writes 2, reads 1 and 2)                        |
+//! | 1      | flags: bit 0 idempotence on, bit 1 `acks=all`                           |
+//! | 2..18  | run id: a random UUID per producer start                                |
+//! | 18..26 | sequence number in its partition, within the run; below 2^64−1          |
+//! | 26..34 | send time, microseconds since the Unix epoch                            |
+//! | 34..42 | v2: the run's failed deliveries in this partition so far; v1: all of them |
 //!
 //! Versions 1 and 2 differ only in what bytes 34..42 count, so during an upgrade old and new
 //! producers mix on one topic and every reader judges both alike. The count is information
