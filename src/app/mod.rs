@@ -20,6 +20,7 @@ use std::time::Duration;
 use error::{DaemonError, LoopError, StartError, Turn};
 use shutdown::{Shutdown, StopReason};
 
+use crate::audit::OwnRun;
 use crate::config::{Config, OnDecodeError};
 use crate::consumer::{
     run_batch_consumer, run_single_consumer, ConsumerKind, Intake, UnknownSchemaIds,
@@ -102,6 +103,7 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         OnDecodeError::Skip | OnDecodeError::Fail => None,
     };
     let unknown_ids = UnknownSchemaIds::new(config.schema_not_found_grace);
+    let own_run = OwnRun::new();
     let intake = Intake {
         config,
         registry: &registry,
@@ -109,6 +111,7 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         dead_letters: dead_letters.as_ref(),
         unknown_ids: &unknown_ids,
         own_schema: &own_schema,
+        own_run: &own_run,
         shutdown,
     };
     let stats = Stats::default();
@@ -118,7 +121,7 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         let mut bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
             (
                 "producer",
-                Box::new(|| run_producer(config, &own_schema, shutdown, stats)),
+                Box::new(|| run_producer(config, &own_schema, &own_run, shutdown, stats)),
             ),
             (
                 ConsumerKind::Single.thread_name(),

@@ -1,16 +1,18 @@
 //! The audit in a consumer loop: reads each handled record's stamp into the group's
 //! [`Ledger`], publishes the figures, and says in the log what it found. One per consumer
-//! thread; nothing shared but the figures.
+//! thread; nothing shared but the figures and this process's own run (read only when a loss
+//! is declared, to put down to the producer what its delivery reports said failed).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use super::figures::AuditFigures;
 use super::ledger::{Event, Ledger, Loss, Verdict};
+use super::own_run::OwnRun;
 use super::stamp::{Stamp, StampError};
 use crate::consumer::ConsumerKind;
 use crate::ops::log_target;
-use crate::ops::stats::bump;
+use crate::ops::stats::{add_saturating, bump};
 
 /// A record's stamp as found in its headers: `None` without a `kad.audit` header.
 pub(crate) type FoundStamp = Option<Result<Stamp, StampError>>;
@@ -18,14 +20,21 @@ pub(crate) type FoundStamp = Option<Result<Stamp, StampError>>;
 pub(crate) struct Auditor<'a> {
     ledger: Ledger,
     figures: &'a AuditFigures,
+    own_run: &'a OwnRun,
     name: &'static str,
 }
 
 impl<'a> Auditor<'a> {
-    pub(crate) fn new(kind: ConsumerKind, grace: Duration, figures: &'a AuditFigures) -> Self {
+    pub(crate) fn new(
+        kind: ConsumerKind,
+        grace: Duration,
+        figures: &'a AuditFigures,
+        own_run: &'a OwnRun,
+    ) -> Self {
         Auditor {
             ledger: Ledger::new(grace),
             figures,
+            own_run,
             name: kind.name(),
         }
     }
@@ -163,16 +172,23 @@ impl<'a> Auditor<'a> {
         );
     }
 
+    /// Counts a loss: as `lost_reported_by_producer` exactly the numbers this process's own
+    /// producer reported as failed deliveries, the rest as `lost`. What the stamps claim is
+    /// only logged.
     fn declare(&self, loss: &Loss) {
         let figures = self.figures;
-        let by_producer = loss.reported_by_producer;
-        let unexplained = loss.count() - by_producer;
-        figures.lost.fetch_add(unexplained, Relaxed);
-        figures
-            .lost_reported_by_producer
-            .fetch_add(by_producer, Relaxed);
+        let by_producer =
+            self.own_run
+                .reported_failed(loss.run, loss.partition, loss.from, loss.to);
+        add_saturating(&figures.lost, loss.count() - by_producer);
+        add_saturating(&figures.lost_reported_by_producer, by_producer);
         let reported = if by_producer > 0 {
-            format!("; the producer reported {by_producer} of them as failed deliveries")
+            format!("; this process's producer reported {by_producer} of them as failed deliveries")
+        } else if loss.run != self.own_run.id() && loss.stamped_failed > 0 {
+            format!(
+                "; the run's stamps claim {} failed deliveries in the partition (another producer's: see its log)",
+                loss.stamped_failed
+            )
         } else {
             String::new()
         };

@@ -10,11 +10,13 @@
 //! - otherwise the record's sequence number `s` in its (run, partition), expecting `next`:
 //!   `s == next` is in order; `s > next` opens a gap `next..s`, pending until the grace period
 //!   ends; `s < next` fills a pending gap (**out of order**, the loss is cancelled), or is **out
-//!   of order** (below what this process saw, or after its gap was declared lost), or else a
-//!   **duplicate write** (a number already seen, at a new offset).
-//! - a gap still open after the grace period is **lost**, and as many of its records as the
-//!   producer's own count of failed deliveries has grown by since are put down to the producer
-//!   (it logged them when their delivery failed), the rest to the platform.
+//!   of order** (below what this process saw, or after its gap was declared lost — inside the
+//!   lost range right below the highest number, it also resumes the sequence there, so one
+//!   forged number far ahead cannot pin it: [`super::sequence`]), or else a **duplicate
+//!   write** (a number already seen, at a new offset).
+//! - a gap still open after the grace period is **lost**. Whether the producer had reported
+//!   its records as failed deliveries is not the ledger's business: the auditor asks this
+//!   process's own producer ([`super::own_run`]), never a stamp.
 //!
 //! Ownership: when a partition comes back after a revocation and the group starts it past the
 //! last offset this process handled there, another member handled the records in between, so
@@ -23,10 +25,15 @@
 //! retention, records deleted) is not excused: it shows as a gap.
 //!
 //! Bounds, since anyone who can write to the topic can forge stamps: at most [`MAX_RUNS`] runs
-//! (the least recently seen is forgotten first), runs idle for [`RUN_EXPIRY`] are forgotten,
-//! at most [`MAX_GAPS`] pending gaps per (run, partition) (the oldest is declared lost early)
-//! and [`MAX_LOST_RANGES`](super::sequence::MAX_LOST_RANGES) remembered lost ranges. Memory
-//! stays bounded whatever the stamps say; a forged gap can inflate `lost`, never stop a loop.
+//! (the least recently seen is forgotten first, its open gaps declared lost); runs idle for
+//! [`RUN_EXPIRY`] are forgotten; one sequence per (run, partition of the topic), each with at
+//! most [`MAX_GAPS`](super::sequence::MAX_GAPS) pending gaps — after a new gap or a late
+//! record's split, the oldest past the bound is declared lost early — and
+//! [`MAX_LOST_RANGES`](super::sequence::MAX_LOST_RANGES) remembered lost ranges. So at most
+//! `MAX_RUNS × partitions × MAX_GAPS` gaps whatever the stamps say
+//! (`forged_stamps_by_the_million_stay_within_the_documented_bound`). A forged gap can inflate
+//! `lost`, never stop a loop; what a loss counts as never depends on a stamp. What a forger can
+//! do is hide a loss: write the missing numbers of a run (docs/AUDIT.md, "Forged stamps").
 
 use std::time::{Duration, Instant};
 
@@ -38,8 +45,6 @@ use super::stamp::{RunId, Stamp};
 pub(crate) const MAX_RUNS: usize = 64;
 /// A run not seen for this long (and with no pending gap) is forgotten.
 pub(crate) const RUN_EXPIRY: Duration = Duration::from_secs(3600);
-/// Pending gaps per (run, partition).
-pub(crate) const MAX_GAPS: usize = 64;
 /// How often runs are checked for expiry when no gap is pending.
 const EXPIRY_CHECK_EVERY: Duration = Duration::from_secs(60);
 
@@ -87,8 +92,9 @@ pub(crate) struct Loss {
     pub(crate) partition: i32,
     pub(crate) from: u64,
     pub(crate) to: u64,
-    /// How many of them the producer had counted as failed deliveries.
-    pub(crate) reported_by_producer: u64,
+    /// The failed-delivery count in the partition's latest version-2 stamp of the run: what
+    /// the stamps claim, for the log only.
+    pub(crate) stamped_failed: u64,
 }
 
 impl Loss {
@@ -113,10 +119,6 @@ struct Ownership {
 struct Run {
     ordered: bool,
     last_seen: Instant,
-    /// Highest failed-delivery count in the run's stamps.
-    failed_seen: u64,
-    /// Failed deliveries already matched with lost records.
-    failed_attributed: u64,
     sequences: ByPartition<Sequence>,
 }
 
@@ -135,8 +137,11 @@ pub(crate) struct Ledger {
     declared: Vec<Loss>,
     /// When the next sweep has work: the earliest gap deadline or run expiry check.
     next_sweep: Option<Instant>,
-    /// Numbers in pending gaps (forged stamps can make gaps of nearly 2^64 each).
+    /// Numbers in pending gaps (forged stamps can make gaps of nearly 2^64 each; at most
+    /// `MAX_RUNS × partitions × MAX_GAPS` of them, so a u128 cannot overflow).
     pending: u128,
+    /// Gaps a sequence pushed out past its bound, reused for every record.
+    evicted: Vec<Gap>,
 }
 
 impl Ledger {
@@ -149,6 +154,7 @@ impl Ledger {
             declared: Vec::new(),
             next_sweep: None,
             pending: 0,
+            evicted: Vec::new(),
         }
     }
 
@@ -209,72 +215,77 @@ impl Ledger {
         let epoch = owner.epoch;
         let stamp = stamp?;
         let index = self.run_index(stamp, now);
-        let run = &mut self.runs[index].1;
+        let ordered = self.runs[index].1.ordered;
+        let event = self.judge(index, partition, epoch, stamp, now);
+        Some(Verdict::Audited { ordered, event })
+    }
+
+    /// Compares the number of `stamp` with what came before in its (run, partition).
+    fn judge(
+        &mut self,
+        index: usize,
+        partition: i32,
+        epoch: u64,
+        stamp: &Stamp,
+        now: Instant,
+    ) -> Event {
+        let (id, run) = &mut self.runs[index];
         run.last_seen = now;
-        run.failed_seen = run.failed_seen.max(stamp.failed_deliveries);
-        let ordered = run.ordered;
         let s = stamp.sequence;
         let Some(seq) = run.sequences.get_mut(partition) else {
-            run.sequences
-                .get_or_insert_with(partition, || Sequence::starting_at(s, epoch));
-            return Some(Verdict::Audited {
-                ordered,
-                event: Event::InOrder,
-            });
+            let mut seq = Sequence::starting_at(s, epoch);
+            seq.stamped_failed = stamp.failed_in_partition.unwrap_or(0);
+            run.sequences.get_or_insert_with(partition, || seq);
+            return Event::InOrder;
         };
+        if let Some(failed) = stamp.failed_in_partition {
+            seq.stamped_failed = failed;
+        }
         if seq.epoch != epoch {
             // Another member handled this partition meanwhile: start from here.
             seq.epoch = epoch;
             if s >= seq.next {
-                seq.next = s.saturating_add(1);
-                return Some(Verdict::Audited {
-                    ordered,
-                    event: Event::InOrder,
-                });
+                seq.in_order(s);
+                return Event::InOrder;
             }
         }
+        let evicted = &mut self.evicted;
         let event = if s == seq.next {
-            seq.next = s.saturating_add(1);
+            seq.in_order(s);
             Event::InOrder
         } else if s > seq.next {
-            let gap = Gap {
-                from: seq.next,
-                to: s,
-                deadline: now + self.grace,
-            };
-            seq.next = s.saturating_add(1);
-            self.pending += u128::from(gap.to - gap.from);
-            if seq.gaps.len() == MAX_GAPS {
-                if let Some(oldest) = seq.gaps.pop_front() {
-                    self.pending -= u128::from(oldest.to - oldest.from);
-                    seq.remember_lost(oldest.from, oldest.to);
-                    self.declared.push(Loss {
-                        run: stamp.run,
-                        partition,
-                        from: oldest.from,
-                        to: oldest.to,
-                        reported_by_producer: 0,
-                    });
-                }
+            let (from, deadline) = (seq.next, now + self.grace);
+            let opened = seq.open_gap(s, deadline, evicted);
+            self.pending += u128::from(opened);
+            self.next_sweep = Some(self.next_sweep.map_or(deadline, |t| t.min(deadline)));
+            if opened == 0 {
+                // Only the number seen before a resume was skipped.
+                Event::InOrder
+            } else {
+                Event::Gap { from, to: s }
             }
-            seq.gaps.push_back(gap);
-            self.next_sweep = Some(
-                self.next_sweep
-                    .map_or(gap.deadline, |t| t.min(gap.deadline)),
-            );
-            Event::Gap {
-                from: gap.from,
-                to: gap.to,
-            }
-        } else if seq.fill(s) {
+        } else if seq.fill(s, evicted) {
             self.pending -= 1;
             Event::LateFill
-        } else if s < seq.low || seq.was_lost(s) {
+        } else if s < seq.low {
+            Event::OutOfOrder
+        } else if seq.was_lost(s) {
+            seq.resume_in_lost(s);
             Event::OutOfOrder
         } else {
             Event::DuplicateWrite
         };
-        Some(Verdict::Audited { ordered, event })
+        for gap in self.evicted.drain(..) {
+            self.pending -= u128::from(gap.count());
+            self.declared.push(Loss {
+                run: *id,
+                partition,
+                from: gap.from,
+                to: gap.to,
+                stamped_failed: seq.stamped_failed,
+            });
+        }
+        event
     }
 
     /// The index in `runs` of the run of `stamp`, added if new: the least recently seen run is
@@ -309,8 +320,6 @@ impl Ledger {
             Run {
                 ordered: stamp.ordered,
                 last_seen: now,
-                failed_seen: 0,
-                failed_attributed: 0,
                 sequences: ByPartition::default(),
             },
         ));
@@ -325,13 +334,13 @@ impl Ledger {
         self.last_run = 0;
         for (partition, seq) in run.sequences.iter_mut() {
             for gap in seq.gaps.drain(..) {
-                self.pending -= u128::from(gap.to - gap.from);
+                self.pending -= u128::from(gap.count());
                 self.declared.push(Loss {
                     run: id,
                     partition,
                     from: gap.from,
                     to: gap.to,
-                    reported_by_producer: 0,
+                    stamped_failed: seq.stamped_failed,
                 });
             }
         }
@@ -359,13 +368,13 @@ impl Ledger {
                     }
                     seq.gaps.pop_front();
                     seq.remember_lost(gap.from, gap.to);
-                    self.pending -= u128::from(gap.to - gap.from);
+                    self.pending -= u128::from(gap.count());
                     losses.push(Loss {
                         run: *id,
                         partition,
                         from: gap.from,
                         to: gap.to,
-                        reported_by_producer: 0,
+                        stamped_failed: seq.stamped_failed,
                     });
                 }
             }
@@ -375,13 +384,6 @@ impl Ledger {
             next = Some(next.map_or(check, |t| t.min(check)));
         }
         self.next_sweep = next;
-        for loss in &mut losses {
-            if let Some((_, run)) = self.runs.iter_mut().find(|(id, _)| *id == loss.run) {
-                let unmatched = run.failed_seen.saturating_sub(run.failed_attributed);
-                loss.reported_by_producer = unmatched.min(loss.count());
-                run.failed_attributed += loss.reported_by_producer;
-            }
-        }
         losses
     }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::audit::sequence::MAX_LOST_RANGES;
+use crate::audit::sequence::{MAX_GAPS, MAX_LOST_RANGES};
 
 const GRACE: Duration = Duration::from_secs(30);
 
@@ -20,7 +20,7 @@ fn stamp(run: u8, sequence: u64, failed: u64) -> Stamp {
         ordered: true,
         sequence,
         sent_us: 0,
-        failed_deliveries: failed,
+        failed_in_partition: Some(failed),
     }
 }
 
@@ -83,7 +83,7 @@ fn a_gap_is_lost_only_after_the_grace_period_with_its_numbers() {
             partition: 0,
             from: 2,
             to: 5,
-            reported_by_producer: 0
+            stamped_failed: 0
         }]
     );
     assert_eq!(f.ledger.pending(), 0);
@@ -205,18 +205,40 @@ fn a_jump_while_owned_throughout_is_loss() {
     assert_eq!(g.event(0, 40, 40), Event::InOrder);
 }
 
+/// The losses of a feed, without what the stamps claimed (only logged).
+fn numbers(losses: &[Loss]) -> Vec<(RunId, i32, u64, u64)> {
+    losses
+        .iter()
+        .map(|l| (l.run, l.partition, l.from, l.to))
+        .collect()
+}
+
 #[test]
-fn losses_the_producer_reported_are_told_apart() {
-    let mut f = Feed::new();
-    f.at(0, 0, stamp(1, 0, 0));
-    // Numbers 1..4 missing; the producer's failed count grew by 2 meanwhile.
-    f.at(0, 1, stamp(1, 4, 2));
-    f.at(1, 0, stamp(1, 0, 2));
-    f.at(1, 1, stamp(1, 3, 2)); // 1..3 missing in partition 1
-    let losses = f.later(GRACE);
-    let reported: u64 = losses.iter().map(|l| l.reported_by_producer).sum();
-    let lost: u64 = losses.iter().map(Loss::count).sum();
-    assert_eq!((lost, reported), (5, 2), "{losses:?}");
+fn no_stamp_count_changes_what_is_lost() {
+    let feed = |failed: u64| {
+        let mut f = Feed::new();
+        f.at(0, 0, stamp(1, 0, 0));
+        f.at(0, 1, stamp(1, 4, failed)); // 1..4 missing
+        f.at(1, 0, stamp(1, 0, failed));
+        f.at(1, 1, stamp(1, 3, u64::MAX - failed)); // 1..3 missing in partition 1
+                                                    // A version-1 stamp: no count at all.
+        let v1 = Stamp {
+            failed_in_partition: None,
+            ..stamp(1, 5, 0)
+        };
+        f.at(0, 2, v1);
+        f.later(GRACE)
+    };
+    let honest = feed(0);
+    assert_eq!(
+        numbers(&honest),
+        vec![(run_id(1), 0, 1, 4), (run_id(1), 1, 1, 3)]
+    );
+    for forged in [1, 2, u64::MAX] {
+        assert_eq!(numbers(&feed(forged)), numbers(&honest), "count {forged}");
+    }
+    // What the stamps claimed travels with the loss, for the log line.
+    assert_eq!(feed(7)[0].stamped_failed, 7);
 }
 
 #[test]
@@ -281,7 +303,7 @@ fn forged_stamps_keep_memory_bounded_and_never_panic() {
         .find(|(id, _)| *id == run_id(9))
         .expect("run 9");
     let seq = run.sequences.get_mut(0).expect("partition 0");
-    assert!(seq.gaps.len() <= MAX_GAPS + 1);
+    assert!(seq.gaps.len() <= MAX_GAPS);
     assert!(seq.lost.len() <= MAX_LOST_RANGES);
     let early: u64 = g.ledger.sweep(g.now).iter().map(Loss::count).sum();
     let late: u64 = g.later(GRACE).iter().map(Loss::count).sum();
@@ -323,4 +345,194 @@ fn a_full_ledger_forgets_the_least_recently_seen_run_and_keeps_the_others() {
     );
     assert_eq!(f.event_of(0, 102, stamp(1, 5, 0)), Event::InOrder);
     assert_eq!(f.event_of(0, 103, stamp(2, 1, 0)), Event::InOrder);
+}
+
+/// Counts of the ledger's structures: (runs, sequences, gaps, lost ranges, losses waiting for
+/// the next sweep), asserting the per-sequence bounds on the way.
+fn structures(ledger: &mut Ledger) -> (usize, usize, usize, usize, usize) {
+    let (mut sequences, mut gaps, mut lost) = (0, 0, 0);
+    for (_, run) in &mut ledger.runs {
+        for seq in run.sequences.values() {
+            assert!(seq.gaps.len() <= MAX_GAPS, "{} gaps", seq.gaps.len());
+            assert!(seq.lost.len() <= MAX_LOST_RANGES);
+            sequences += 1;
+            gaps += seq.gaps.len();
+            lost += seq.lost.len();
+        }
+    }
+    (
+        ledger.runs.len(),
+        sequences,
+        gaps,
+        lost,
+        ledger.declared.len(),
+    )
+}
+
+#[test]
+fn late_records_splitting_gaps_keep_the_bound_and_lose_nothing_twice() {
+    // The report's attack: one wide gap, then every other number in it, each splitting off a
+    // one-number gap.
+    let mut f = Feed::new();
+    f.event(0, 0, 0);
+    f.event(0, 1, 400_001);
+    let mut declared_early = 0;
+    for i in 0..200_000u64 {
+        assert_eq!(f.event(0, 2 + i as i64, 1 + 2 * i), Event::LateFill);
+        let (_, _, gaps, _, _) = structures(&mut f.ledger);
+        assert!(gaps <= MAX_GAPS, "{gaps} gaps after {i} splits");
+        declared_early += f.ledger.sweep(f.now).iter().map(Loss::count).sum::<u64>();
+    }
+    assert_eq!(f.ledger.pending(), 200_000 - declared_early);
+    let late: u64 = f.later(GRACE).iter().map(Loss::count).sum();
+    assert_eq!(
+        declared_early + late,
+        200_000,
+        "each missing number lost once"
+    );
+    assert_eq!(f.ledger.pending(), 0);
+}
+
+/// A small deterministic generator (xorshift64*), so the forged input is the same every run.
+struct Forger(u64);
+
+impl Forger {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+#[test]
+fn forged_stamps_by_the_million_stay_within_the_documented_bound() {
+    const PARTITIONS: i32 = 6;
+    let mut f = Feed::new();
+    let mut forger = Forger(0x9e37_79b9_7f4a_7c15);
+    let mut offsets = [0i64; PARTITIONS as usize];
+    let mut high = (0, 0, 0, 0, 0);
+    for i in 0..1_000_000u64 {
+        let r = forger.next();
+        let partition = (r % PARTITIONS as u64) as i32;
+        // Mostly a few runs, each now and then one of 200 (so runs are forgotten too);
+        // numbers far apart (wide gaps), low (late fills, duplicates), near 2^64, and odd
+        // numbers rising through the wide gaps (each late fill splitting one).
+        let run = if r.is_multiple_of(10) {
+            (r >> 8) as u8 % 200
+        } else {
+            (r >> 8) as u8 % 4
+        };
+        let sequence = match (r >> 16) % 5 {
+            0 => r >> 44,
+            1 => (r >> 20) % 1_000,
+            2 => u64::MAX - 1 - (r >> 50),
+            _ => 1 + 2 * (i / 2),
+        };
+        let forged = Stamp {
+            failed_in_partition: Some(r),
+            ordered: r & 1 == 0,
+            ..stamp(run, sequence, 0)
+        };
+        let slot = &mut offsets[partition as usize];
+        *slot += 1;
+        f.ledger.observe(partition, *slot, Some(&forged), f.now);
+        // The loop sweeps every turn; time moves on by a few ms a record.
+        f.now += Duration::from_millis(r % 8);
+        let losses = f.ledger.sweep(f.now);
+        assert!(losses.iter().all(|l| l.from < l.to));
+        if i % 1_000 == 0 {
+            let s = structures(&mut f.ledger);
+            high = (
+                high.0.max(s.0),
+                high.1.max(s.1),
+                high.2.max(s.2),
+                high.3.max(s.3),
+                high.4.max(s.4),
+            );
+        }
+    }
+    let s = structures(&mut f.ledger);
+    let (runs, sequences, gaps, lost, declared) = (
+        high.0.max(s.0),
+        high.1.max(s.1),
+        high.2.max(s.2),
+        high.3.max(s.3),
+        high.4.max(s.4),
+    );
+    let partitions = PARTITIONS as usize;
+    assert!(runs <= MAX_RUNS, "{runs} runs");
+    assert!(sequences <= MAX_RUNS * partitions, "{sequences} sequences");
+    assert!(gaps <= MAX_RUNS * partitions * MAX_GAPS, "{gaps} gaps");
+    assert!(
+        lost <= MAX_RUNS * partitions * MAX_LOST_RANGES,
+        "{lost} lost ranges"
+    );
+    assert_eq!(declared, 0, "each sweep hands out what was declared");
+    assert!(f.ledger.partitions.values().count() <= partitions);
+    // Something was tracked at all (the bound is not met by doing nothing).
+    assert!(
+        runs == MAX_RUNS && gaps > MAX_GAPS,
+        "{runs} runs, {gaps} gaps"
+    );
+}
+
+#[test]
+fn a_number_far_ahead_inflates_lost_but_neither_hides_a_loss_nor_pins_the_sequence() {
+    for far in [1_000, u64::MAX - 1] {
+        let mut f = Feed::new();
+        for i in 0..10 {
+            f.event(0, i, i as u64);
+        }
+        assert_eq!(f.event(0, 10, far), Event::Gap { from: 10, to: far });
+        // The real records go on, filling the front of the gap meanwhile.
+        assert_eq!(f.event(0, 11, 10), Event::LateFill);
+        assert_eq!(f.event(0, 12, 11), Event::LateFill);
+        // Declared lost: every number from 12 up to the far one counted once.
+        let forged = f.later(GRACE);
+        assert_eq!(numbers(&forged), vec![(run_id(1), 0, 12, far)], "far {far}");
+        assert_eq!(f.ledger.pending(), 0);
+        // The next real record resumes the sequence (out of order: after a higher number).
+        assert_eq!(f.event(0, 13, 12), Event::OutOfOrder);
+        assert_eq!(f.event(0, 14, 13), Event::InOrder);
+        // 14 and 15 really missing: already counted in the far gap, not counted again.
+        assert_eq!(f.event(0, 15, 16), Event::InOrder);
+        assert_eq!(f.event(0, 16, 14), Event::OutOfOrder, "13's range was lost");
+        assert_eq!(f.event(0, 17, 17), Event::InOrder);
+        assert!(f.later(GRACE).is_empty(), "far {far}");
+        if far == 1_000 {
+            // Past the far number, gaps open and are declared again.
+            assert_eq!(f.event(0, 18, 1_001), Event::InOrder);
+            assert_eq!(
+                f.event(0, 19, 1_003),
+                Event::Gap {
+                    from: 1_002,
+                    to: 1_003
+                }
+            );
+            assert_eq!(numbers(&f.later(GRACE)), vec![(run_id(1), 0, 1_002, 1_003)]);
+        }
+    }
+}
+
+#[test]
+fn a_late_arrival_after_a_loss_resumes_without_counting_the_highest_number_again() {
+    // From a producer without idempotence, numbers 2..5 arrive after the grace period.
+    let mut f = Feed::new();
+    f.event(0, 0, 0);
+    f.event(0, 1, 1);
+    f.event(0, 2, 5);
+    assert_eq!(numbers(&f.later(GRACE)), vec![(run_id(1), 0, 2, 5)]);
+    assert_eq!(f.event(0, 3, 2), Event::OutOfOrder);
+    assert_eq!(f.event(0, 4, 3), Event::InOrder);
+    assert_eq!(f.event(0, 5, 4), Event::InOrder);
+    // 5 was seen before the resume: 6 follows without a gap over it.
+    assert_eq!(f.event(0, 6, 6), Event::InOrder);
+    assert_eq!(f.event(0, 7, 8), Event::Gap { from: 7, to: 8 });
+    assert_eq!(
+        numbers(&f.later(GRACE)),
+        vec![(run_id(1), 0, 7, 8)],
+        "5 is not lost"
+    );
+    assert_eq!(f.ledger.pending(), 0);
 }

@@ -42,7 +42,7 @@ pub(crate) fn run_batch_consumer(
         client: create_consumer(KIND, config, intake.shutdown, stats)?,
         decoder: intake.decoder(),
         batch: Batch::new(config.batch_size, config.batch_max_wait),
-        auditor: Auditor::new(KIND, config.audit_loss_grace, &stats.audit),
+        auditor: Auditor::new(KIND, config.audit_loss_grace, &stats.audit, intake.own_run),
         last_poll: Instant::now(),
         wall_clock: WallClock::new(),
         intake,

@@ -12,7 +12,7 @@ use super::unknown_ids::UnknownSchemaIds;
 use crate::app::error::LoopError;
 use crate::app::shutdown::Shutdown;
 use crate::audit::stamp::find_stamp;
-use crate::audit::FoundStamp;
+use crate::audit::{FoundStamp, OwnRun};
 use crate::config::{Config, OnDecodeError};
 use crate::format::{OwnSchema, User, UserCodec, VALUE_SCHEMA_ID_HEADER};
 use crate::kafka::headers::raw_headers;
@@ -48,6 +48,8 @@ pub(crate) struct Intake<'a> {
     pub(crate) unknown_ids: &'a UnknownSchemaIds,
     /// The schema the daemon writes with.
     pub(crate) own_schema: &'a OwnSchema,
+    /// This process's producer run, whose failed deliveries the audits may put losses down to.
+    pub(crate) own_run: &'a OwnRun,
     pub(crate) shutdown: &'a Shutdown,
 }
 

@@ -31,7 +31,12 @@ pub(crate) fn run_single_consumer(
     let mut consumer = SingleConsumer {
         client: create_consumer(KIND, intake.config, intake.shutdown, stats)?,
         decoder: intake.decoder(),
-        auditor: Auditor::new(KIND, intake.config.audit_loss_grace, &stats.audit),
+        auditor: Auditor::new(
+            KIND,
+            intake.config.audit_loss_grace,
+            &stats.audit,
+            intake.own_run,
+        ),
         wall_clock: WallClock::new(),
         intake,
         stats,

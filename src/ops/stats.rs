@@ -95,6 +95,30 @@ pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Adds `n`, stopping at `u64::MAX` rather than wrapping (forged input can ask for nearly
+/// 2^64 at once).
+pub(crate) fn add_saturating(counter: &AtomicU64, n: u64) {
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+        Some(v.saturating_add(n))
+    });
+}
+
 pub(crate) fn read(counter: &AtomicU64) -> u64 {
     counter.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saturating_add_stops_at_the_top_instead_of_wrapping() {
+        let lost = AtomicU64::new(5);
+        add_saturating(&lost, u64::MAX - 10);
+        assert_eq!(read(&lost), u64::MAX - 5);
+        // Two forged gaps of nearly 2^64 each: still the largest count, not a small one.
+        add_saturating(&lost, u64::MAX - 1);
+        add_saturating(&lost, u64::MAX - 1);
+        assert_eq!(read(&lost), u64::MAX);
+    }
 }

@@ -1,25 +1,32 @@
 //! Delivery reports of the producer: one `delivered to <topic> (p=…, o=…)` line per
 //! acknowledged record (log target `kafka_avro_daemon::delivery`, so it can be filtered apart),
-//! an error line per record that failed for good, and the counts behind the summary.
+//! an error line per record that failed for good, and the counts behind the summary. Each
+//! failure is also recorded, by partition and audit sequence number (the record's delivery
+//! opaque), in this process's [`OwnRun`]: the audit's only evidence that a missing record was
+//! the producer's reported failure.
 
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 
+use crate::audit::OwnRun;
 use crate::kafka::{ClientEvents, ClientRole};
 use crate::ops::log_target;
 use crate::ops::stats::{bump, Stats};
 
-/// The producer's role: count and log each delivery report into `Stats`.
+/// The producer's role: count and log each delivery report into `Stats`, and record each
+/// failure in the run's audit evidence.
 pub(crate) struct DeliveryReports<'a> {
     pub(crate) stats: &'a Stats,
+    pub(crate) own_run: &'a OwnRun,
 }
 
 impl ClientRole for DeliveryReports<'_> {}
 
 impl ProducerContext for ClientEvents<DeliveryReports<'_>> {
-    type DeliveryOpaque = ();
+    /// The record's audit sequence number.
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, sequence: usize) {
         let stats = self.role.stats;
         match result {
             Ok(message) => {
@@ -34,6 +41,11 @@ impl ProducerContext for ClientEvents<DeliveryReports<'_>> {
             }
             Err((error, message)) => {
                 bump(&stats.delivery_failed);
+                if let Ok(sequence) = u64::try_from(sequence) {
+                    self.role
+                        .own_run
+                        .delivery_failed(message.partition(), sequence);
+                }
                 let key = message
                     .key()
                     .map(String::from_utf8_lossy)

@@ -28,7 +28,7 @@ use super::partitioner::{java_partition, PartitionCount};
 use crate::app::error::{LoopError, Turn};
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
-use crate::audit::{Stamper, HEADER_AUDIT};
+use crate::audit::{OwnRun, Stamper, HEADER_AUDIT};
 use crate::config::Config;
 use crate::format::{write_header, OwnSchema, User};
 use crate::kafka::{client_config_with, ClientEvents, ClientKind};
@@ -59,6 +59,7 @@ fn create_producer<'a>(
     config: &Config,
     shutdown: &Shutdown,
     stats: &'a Stats,
+    own_run: &'a OwnRun,
 ) -> Result<Client<'a>, KafkaError> {
     let mut own = vec![
         ("acks", config.acks.clone()),
@@ -71,22 +72,25 @@ fn create_producer<'a>(
     client_config_with(config, ClientKind::Producer, &own).create_with_context(ClientEvents::new(
         CLIENT,
         shutdown,
-        DeliveryReports { stats },
+        DeliveryReports { stats, own_run },
     ))
 }
 
-/// Runs the producer until shutdown (or `PRODUCE_COUNT` records), then flushes.
+/// Runs the producer until shutdown (or `PRODUCE_COUNT` records), then flushes. `own_run`:
+/// the run its records are stamped with, and where its delivery reports record failures.
 pub(crate) fn run_producer(
     config: &Config,
     own: &OwnSchema,
+    own_run: &OwnRun,
     shutdown: &Shutdown,
     stats: &Stats,
 ) -> Result<(), LoopError> {
-    let producer =
-        create_producer(config, shutdown, stats).map_err(|error| LoopError::CreateClient {
+    let producer = create_producer(config, shutdown, stats, own_run).map_err(|error| {
+        LoopError::CreateClient {
             client: CLIENT,
             error,
-        })?;
+        }
+    })?;
     let send_loop_done = AtomicBool::new(false);
     let outcome = std::thread::scope(|scope| {
         let poller = std::thread::Builder::new()
@@ -110,7 +114,9 @@ pub(crate) fn run_producer(
         );
         let outcome = match partitions {
             Some(partitions) => {
-                SendLoop::new(&producer, config, own, shutdown, stats, partitions).run()
+                // Idempotence implies acks=all: the configuration refuses it with other acks.
+                let stamper = Stamper::new(own_run, config.enable_idempotence);
+                SendLoop::new(&producer, config, own, shutdown, stats, partitions, stamper).run()
             }
             // Stopped before the topic's partitions were known: nothing was sent.
             None => Ok(()),
@@ -152,7 +158,7 @@ struct SendLoop<'p, 'a> {
     /// The topic's partition count, for choosing each record's partition.
     partitions: PartitionCount,
     /// The audit stamp of each record: run id and per-partition sequence numbers.
-    stamper: Stamper,
+    stamper: Stamper<'a>,
     payload: Vec<u8>,
     user: User,
     key_buffer: [u8; uuid::fmt::Hyphenated::LENGTH],
@@ -166,6 +172,7 @@ impl<'p, 'a> SendLoop<'p, 'a> {
         shutdown: &'p Shutdown,
         stats: &'a Stats,
         partitions: PartitionCount,
+        stamper: Stamper<'a>,
     ) -> SendLoop<'p, 'a> {
         SendLoop {
             producer,
@@ -177,8 +184,7 @@ impl<'p, 'a> SendLoop<'p, 'a> {
                 .then(|| crossbeam_channel::tick(config.produce_interval)),
             next: 0,
             partitions,
-            // Idempotence implies acks=all: the configuration refuses it with any other acks.
-            stamper: Stamper::new(config.enable_idempotence),
+            stamper,
             payload: Vec::with_capacity(64),
             user: User::numbered(0),
             key_buffer: [0u8; uuid::fmt::Hyphenated::LENGTH],
@@ -235,14 +241,15 @@ impl<'p, 'a> SendLoop<'p, 'a> {
             .partitions
             .current(self.producer, &self.config.topic, self.next);
         let partition = java_partition(key.as_bytes(), partitions);
-        let stamp = self
-            .stamper
-            .stamp(partition, read(&self.stats.delivery_failed));
+        let stamp = self.stamper.stamp(partition);
         let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
             key: HEADER_AUDIT,
-            value: Some(&stamp[..]),
+            value: Some(&stamp.bytes[..]),
         });
-        let record = BaseRecord::to(&self.config.topic)
+        // The delivery report learns the record's sequence number from its opaque, to record
+        // a failure exactly (a number beyond `usize` is not recorded: it counts as lost).
+        let opaque = usize::try_from(stamp.sequence).unwrap_or(usize::MAX);
+        let record = BaseRecord::with_opaque_to(&self.config.topic, opaque)
             .key(key)
             .partition(partition)
             .payload(&self.payload[..])
@@ -278,7 +285,7 @@ impl<'p, 'a> SendLoop<'p, 'a> {
 /// before the record could be enqueued (it was not sent).
 fn enqueue_patiently<'r>(
     producer: &Client<'_>,
-    record: BaseRecord<'r, str, [u8]>,
+    record: BaseRecord<'r, str, [u8], usize>,
     shutdown: &Shutdown,
     stats: &Stats,
 ) -> Result<Turn, LoopError> {

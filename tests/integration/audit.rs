@@ -11,10 +11,21 @@ use rdkafka::producer::{BaseRecord, Producer};
 
 use crate::common::*;
 
-/// The stamp's layout: version 1, flags (idempotence | acks=all), run id, sequence number,
-/// send time in µs, the producer's failed deliveries; integers big-endian.
+/// The stamp's layout: version 2, flags (idempotence | acks=all), run id, sequence number,
+/// send time in µs, the run's failed deliveries in the partition; integers big-endian.
 fn stamp(run: [u8; 16], ordered: bool, sequence: u64, failed: u64) -> Vec<u8> {
-    let mut out = vec![1u8, if ordered { 3 } else { 0 }];
+    stamp_of_version(2, run, ordered, sequence, failed)
+}
+
+/// A stamp of `version` (1: bytes 34..42 counted the failed deliveries of all partitions).
+fn stamp_of_version(
+    version: u8,
+    run: [u8; 16],
+    ordered: bool,
+    sequence: u64,
+    failed: u64,
+) -> Vec<u8> {
+    let mut out = vec![version, if ordered { 3 } else { 0 }];
     out.extend_from_slice(&run);
     out.extend_from_slice(&sequence.to_be_bytes());
     let now_us = std::time::SystemTime::now()
@@ -35,10 +46,17 @@ struct Written {
 
 /// Writes `records` to partition 0 of `topic`, in order, and waits for their acknowledgement.
 fn write(topic: &str, records: &[Written]) {
+    let at_0: Vec<(i32, &Written)> = records.iter().map(|r| (0, r)).collect();
+    write_at(topic, &at_0);
+}
+
+/// Writes each record to its partition of `topic`, in order, and waits for their
+/// acknowledgement.
+fn write_at(topic: &str, records: &[(i32, &Written)]) {
     let producer = test_producer();
-    for r in records {
+    for (partition, r) in records {
         let mut record = BaseRecord::<(), [u8]>::to(topic)
-            .partition(0)
+            .partition(*partition)
             .payload(&r.payload);
         if let Some(header) = &r.header {
             record = record.headers(OwnedHeaders::new().insert(Header {
@@ -115,7 +133,9 @@ fn a_gap_is_reported_lost_after_the_grace_period_and_a_late_record_cancels_it() 
                 header: Some(stamp(lossy, true, 2, 0)),
                 payload: b"not avro".to_vec(),
             },
-            // 3 and 4 never written; the producer counted one failed delivery meanwhile.
+            // 3 and 4 never written. The stamps after them claim a failed delivery: a claim
+            // in a stamp (anyone's to write, and of another process's producer) explains no
+            // loss here.
             user(id, "a5", Some(stamp(lossy, true, 5, 1))),
             user(id, "a6", Some(stamp(lossy, true, 6, 1))),
             user(id, "b0", Some(stamp(late, true, 0, 0))),
@@ -135,8 +155,8 @@ fn a_gap_is_reported_lost_after_the_grace_period_and_a_late_record_cancels_it() 
         let f = |name| figure(&metrics, name, consumer);
         assert_eq!(
             (f("lost"), f("lost_reported_by_producer")),
-            (1, 1),
-            "{consumer}: of 3 and 4, one was the producer's reported failure"
+            (2, 0),
+            "{consumer}: 3 and 4 lost, whatever the stamps claim"
         );
         assert_eq!(f("out_of_order"), 1, "{consumer}: b's 2 came after its 3");
         assert_eq!(
@@ -160,7 +180,9 @@ fn a_gap_is_reported_lost_after_the_grace_period_and_a_late_record_cancels_it() 
                 && line.contains(&format!(
                     "2 records lost in p=0 of run {run}: sequence numbers 3..5"
                 ))
-                && line.contains("the producer reported 1 of them as failed deliveries"),
+                && line.contains(
+                    "the run's stamps claim 1 failed deliveries in the partition (another producer's: see its log)"
+                ),
             "{line}"
         );
     }
@@ -183,17 +205,201 @@ fn a_gap_is_reported_lost_after_the_grace_period_and_a_late_record_cancels_it() 
     let last = lines.last().expect("a last line");
     assert!(
         last.contains(&format!(
-            "the delivery audit found lost records: 1 in group {topic}-g1, 1 in group {topic}-g2"
+            "the delivery audit found lost records: 2 in group {topic}-g1, 2 in group {topic}-g2"
         )),
         "{last}"
     );
     for group in ["g1", "g2"] {
         assert!(
-            lines.iter().any(|l| l.contains(&format!("-{group}): audited=10 lost=1 lost_reported_by_producer=1 duplicate_writes=0 out_of_order=1"))),
+            lines.iter().any(|l| l.contains(&format!("-{group}): audited=10 lost=2 lost_reported_by_producer=0 duplicate_writes=0 out_of_order=1"))),
             "no audit: summary for {group}:\n{}",
             daemon.tail(20)
         );
     }
+}
+
+/// The daemon's own run id, from its `producer: audit run <uuid>` line.
+fn logged_run_id(daemon: &Daemon) -> [u8; 16] {
+    let line = first_line_with(daemon, "producer: audit run ");
+    line.split_once("producer: audit run ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|uuid| uuid::Uuid::parse_str(uuid).ok())
+        .map(|uuid| uuid.into_bytes())
+        .unwrap_or_else(|| panic!("no run id in {line}"))
+}
+
+#[test]
+fn forged_failure_counts_in_stamps_hide_no_loss() {
+    let _cluster = require_stack();
+    let topic = unique("audit-forged");
+    ensure_topic(&topic);
+    // The daemon's one record goes to the key's partition, as sequence number 0 of its run.
+    let key = "audit-forged-key";
+    let own_partition = kafka_avro_daemon::java_partition(key.as_bytes(), 3);
+    let other_partition = (own_partition + 1) % 3;
+    let foreign_partition = (own_partition + 2) % 3;
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("PRODUCE_COUNT", "1"),
+            ("PRODUCER_KEY", key),
+            ("AUDIT_LOSS_GRACE_S", "3"),
+            ("AUDIT_FAIL_ON_LOSS", "true"),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+        ],
+    ));
+    let port = metrics_port(&daemon);
+    let id = logged_schema_id(&daemon);
+    // The run id is in every record the daemon writes: a forger can copy it.
+    let own = logged_run_id(&daemon);
+    daemon.wait_for_received(1, Duration::from_secs(60));
+    let foreign = [0xcc; 16];
+    let max = u64::MAX;
+    let records = [
+        // Forged counts, old layout and new, in another partition and in the same.
+        (
+            other_partition,
+            user(id, "o0", Some(stamp_of_version(1, own, true, 0, max))),
+        ),
+        (
+            other_partition,
+            user(id, "g0", Some(stamp_of_version(1, foreign, true, 0, max))),
+        ),
+        // The daemon's run: its number 1, then 3 — 2 is really missing.
+        (
+            own_partition,
+            user(id, "o1", Some(stamp(own, true, 1, max))),
+        ),
+        (
+            own_partition,
+            user(id, "o3", Some(stamp_of_version(1, own, true, 3, max))),
+        ),
+        // Another run: 0, 1, then 3 — 2 is really missing.
+        (
+            foreign_partition,
+            user(id, "f0", Some(stamp(foreign, true, 0, 0))),
+        ),
+        (
+            foreign_partition,
+            user(id, "f1", Some(stamp(foreign, true, 1, 0))),
+        ),
+        (
+            foreign_partition,
+            user(id, "f3", Some(stamp(foreign, true, 3, max))),
+        ),
+        (
+            foreign_partition,
+            user(id, "f4", Some(stamp_of_version(1, foreign, true, 4, max))),
+        ),
+    ];
+    let records: Vec<(i32, &Written)> = records.iter().map(|(p, r)| (*p, r)).collect();
+    write_at(&topic, &records);
+    // Every record judged (a reader that refuses a version counts it malformed) and no gap
+    // pending any more: every loss has been declared.
+    wait_for_figures(
+        &daemon,
+        port,
+        "the records judged and losses declared",
+        |m, c| {
+            figure(m, "audited", c) + figure(m, "malformed", c) >= 9
+                && figure(m, "pending", c) == 0
+                && figure(m, "lost", c) + figure(m, "lost_reported_by_producer", c) >= 1
+        },
+    );
+    let metrics = http_get(port, "/metrics");
+    for consumer in ["single", "batch"] {
+        let f = |name| figure(&metrics, name, consumer);
+        assert_eq!(
+            (f("lost"), f("lost_reported_by_producer")),
+            (2, 0),
+            "{consumer}: the daemon's producer reported no failure; the stamps' counts are claims"
+        );
+        assert_eq!(
+            (
+                f("audited"),
+                f("malformed"),
+                f("duplicate_writes"),
+                f("out_of_order")
+            ),
+            (9, 0, 0, 0),
+            "{consumer}: 8 written + the daemon's own; versions 1 and 2 both read"
+        );
+    }
+    daemon.signal("INT");
+    let status = daemon.wait_exit(Duration::from_secs(30));
+    assert_eq!(
+        status.code(),
+        Some(kafka_avro_daemon::EXIT_AUDIT_LOSS as i32),
+        "{}",
+        daemon.tail(20)
+    );
+    let lines = daemon.lines();
+    let last = lines.last().expect("a last line");
+    assert!(
+        last.contains(&format!(
+            "the delivery audit found lost records: 2 in group {topic}-g1, 2 in group {topic}-g2"
+        )),
+        "{last}"
+    );
+}
+
+#[test]
+fn failures_the_daemons_own_producer_reported_are_told_apart_from_loss() {
+    let _cluster = require_stack();
+    let topic = unique("audit-own-failures");
+    ensure_topic(&topic);
+    // One record per request and one request in flight: the queue outgrows what the brokers
+    // take, and records that wait in it longer than 5 ms fail (message timed out) while others
+    // get through — gaps whose numbers this process's producer reported as failed.
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("PRODUCE_INTERVAL_MS", "1"),
+            ("PRODUCE_COUNT", "5000"),
+            ("PRODUCER_ENABLE_IDEMPOTENCE", "false"),
+            ("PRODUCER_ACKS", "1"),
+            ("PRODUCER_LINGER_MS", "0"),
+            ("LIBRDKAFKA_PRODUCER_MESSAGE_TIMEOUT_MS", "2"),
+            ("LIBRDKAFKA_PRODUCER_BATCH_NUM_MESSAGES", "1"),
+            (
+                "LIBRDKAFKA_PRODUCER_MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION",
+                "1",
+            ),
+            ("AUDIT_LOSS_GRACE_S", "2"),
+            ("AUDIT_FAIL_ON_LOSS", "true"),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+        ],
+    ));
+    let port = metrics_port(&daemon);
+    daemon.wait_for_line("sent all 5000 records", Duration::from_secs(120));
+    wait_for_figures(&daemon, port, "failed deliveries told apart", |m, c| {
+        figure(m, "pending", c) == 0 && figure(m, "lost_reported_by_producer", c) > 0
+    });
+    daemon.signal("INT");
+    let status = daemon.wait_exit(Duration::from_secs(30));
+    let lines = daemon.lines();
+    let summary = lines
+        .iter()
+        .find(|l| l.contains("producer: sent ") && l.contains(", failed "))
+        .unwrap_or_else(|| panic!("no producer summary:\n{}", daemon.tail(20)));
+    let failed: u64 = summary
+        .split_once("failed ")
+        .and_then(|(_, rest)| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no failed count in {summary}"));
+    for group in ["g1", "g2"] {
+        let f = audit_summary(&lines, &format!("{topic}-{group}"));
+        println!("{group}: {f:?}; the producer's failed deliveries: {failed}");
+        assert_eq!(
+            f["lost"], 0,
+            "{group}: every missing record was a reported failure"
+        );
+        assert!(
+            f["lost_reported_by_producer"] > 0 && f["lost_reported_by_producer"] <= failed,
+            "{group}: {f:?}, {failed} failed deliveries"
+        );
+    }
+    assert!(status.success(), "exit {status}: {}", daemon.tail(20));
 }
 
 #[test]
