@@ -350,7 +350,7 @@ fn credentials_refused_after_start_up_stop_the_daemon_with_a_clear_error() {
         producer_summary(&lines).unwrap_or_else(|| panic!("no producer summary:\n{log}"));
     assert_eq!(acknowledged + failed + undelivered, sent, "{log}");
     println!(
-        "figures: credentials refused mid-run: {closed} connections dropped; exit {status}; \
+        "figures: credentials refused mid-run: {closed} connections dropped; {status}; \
          sent {sent}, acknowledged {acknowledged}, failed {failed}, undelivered {undelivered}; {refusal}"
     );
     assert_not_logged(&lines, &password);
@@ -414,7 +414,7 @@ fn writes_refused_mid_run_are_error_lines_and_stop_the_daemon_with_exit_1() {
         .find(|l| l.contains(" ERROR ") && l.contains("shutdown] producer: "))
         .unwrap_or_else(|| panic!("no line naming the producer's failure:\n{log}"));
     println!(
-        "figures: writes refused mid-run: exit {status}; sent {sent}, acknowledged {acknowledged}, \
+        "figures: writes refused mid-run: {status}; sent {sent}, acknowledged {acknowledged}, \
          failed {failed} ({} ERROR lines), undelivered {undelivered}; {stop_line}",
         refused.len()
     );
