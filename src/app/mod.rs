@@ -336,6 +336,81 @@ mod tests {
         );
     }
 
+    /// A consumer context that says when its client is gone (librdkafka destroys the
+    /// context last, after closing the consumer).
+    struct ClosedFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+    impl rdkafka::ClientContext for ClosedFlag {}
+    impl rdkafka::consumer::ConsumerContext for ClosedFlag {}
+
+    impl Drop for ClosedFlag {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// A subscribed consumer of a group (no broker needed: librdkafka connects lazily).
+    fn kafka_consumer(
+        closed: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> rdkafka::consumer::BaseConsumer<ClosedFlag> {
+        use rdkafka::consumer::Consumer;
+        let consumer: rdkafka::consumer::BaseConsumer<ClosedFlag> = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:9")
+            .set("group.id", "panic-test")
+            .set("log_level", "0")
+            .create_with_context(ClosedFlag(closed.clone()))
+            .expect("consumer");
+        consumer.subscribe(&["t"]).expect("subscribe");
+        consumer
+    }
+
+    #[test]
+    fn a_thread_that_panics_holding_a_kafka_client_closes_it_and_stops_the_others() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let shutdown = Shutdown::new();
+        let (panicking_closed, waiting_closed) = (Arc::default(), Arc::default());
+        let started = Instant::now();
+        thread::scope(|scope| {
+            let bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
+                (
+                    "waits",
+                    Box::new(|| {
+                        let consumer = kafka_consumer(&waiting_closed);
+                        while !shutdown.is_stopping() {
+                            let _ = consumer.poll(Duration::from_millis(100));
+                            assert!(started.elapsed() < Duration::from_secs(30), "not stopped");
+                        }
+                        Ok(())
+                    }),
+                ),
+                (
+                    "panics",
+                    Box::new(|| {
+                        let consumer = kafka_consumer(&panicking_closed);
+                        let _ = consumer.poll(Duration::from_millis(100));
+                        panic!("a bug in a loop holding a Kafka client");
+                    }),
+                ),
+            ];
+            run_threads(scope, bodies, &shutdown);
+        });
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert_eq!(
+            shutdown.reason(),
+            Some(StopReason::Failed(LoopError::Panicked { thread: "panics" }))
+        );
+        let closed = |flag: &Arc<AtomicBool>| flag.load(Ordering::SeqCst);
+        assert!(
+            closed(&panicking_closed),
+            "the panicking thread's client was not closed"
+        );
+        assert!(
+            closed(&waiting_closed),
+            "the stopped thread's client was not closed"
+        );
+    }
+
     #[test]
     fn a_failing_thread_stops_the_daemon_with_its_error() {
         let shutdown = Shutdown::new();

@@ -114,11 +114,7 @@ impl BatchConsumer<'_, '_> {
         let revoked = self.client.context().role.take_revoked();
         if !revoked.is_empty() {
             self.auditor.revoked(&revoked.partitions, revoked.all);
-            let dropped = if revoked.all {
-                self.batch.take().len()
-            } else {
-                self.batch.forget_partitions(&revoked.partitions)
-            };
+            let dropped = self.batch.forget_revoked(&revoked);
             self.count_uncommitted(0);
             if dropped > 0 {
                 log::info!(

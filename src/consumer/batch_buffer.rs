@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::client::Revoked;
 use super::intake::Consumed;
 
 /// Records collected but not yet processed, in the order they arrived.
@@ -59,13 +60,24 @@ impl Batch {
     /// Drops the records of partitions this consumer no longer owns; they were not processed,
     /// so their offsets were not committed and the partitions' new owner reads them again.
     /// Returns how many were dropped.
-    pub(crate) fn forget_partitions(&mut self, partitions: &[i32]) -> usize {
+    fn forget_partitions(&mut self, partitions: &[i32]) -> usize {
         let before = self.records.len();
         self.records.retain(|r| !partitions.contains(&r.partition));
         if self.records.is_empty() {
             self.started = None;
         }
         before - self.records.len()
+    }
+
+    /// Drops the records a rebalance took from this consumer: those of the revoked partitions,
+    /// or every record after a rebalance error (which partitions are still ours is unknown).
+    /// Returns how many were dropped.
+    pub(crate) fn forget_revoked(&mut self, revoked: &Revoked) -> usize {
+        if revoked.all {
+            self.take().len()
+        } else {
+            self.forget_partitions(&revoked.partitions)
+        }
     }
 
     /// Takes the records out for processing, leaving an empty batch.
@@ -185,5 +197,34 @@ mod tests {
             None,
             "an emptied batch has no deadline"
         );
+    }
+
+    #[test]
+    fn after_a_rebalance_error_every_buffered_record_is_dropped() {
+        let now = Instant::now();
+        let mut batch = Batch::new(10, Duration::from_secs(1));
+        for (p, o) in [(0, 1), (1, 1), (2, 1), (1, 2)] {
+            batch.push(record(p, o), now);
+        }
+        let error = Revoked {
+            partitions: vec![1],
+            all: true,
+        };
+        assert_eq!(batch.forget_revoked(&error), 4);
+        assert!(batch.is_empty());
+        assert_eq!(batch.time_left(now), None, "nothing left to wait for");
+        assert!(
+            offsets_to_commit(&batch.take()).is_empty(),
+            "nothing to commit"
+        );
+        // A plain revoke drops only its partitions.
+        batch.push(record(0, 2), now);
+        batch.push(record(1, 3), now);
+        let revoke = Revoked {
+            partitions: vec![1],
+            all: false,
+        };
+        assert_eq!(batch.forget_revoked(&revoke), 1);
+        assert_eq!(batch.take(), vec![record(0, 2)]);
     }
 }

@@ -70,6 +70,19 @@ impl ConsumerEvents<'_> {
         std::mem::take(&mut *self.revoked.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// Remembers what a rebalance takes from this member: the partitions of a revoke, or,
+    /// after a rebalance error, all of them (which partitions are still ours is unknown then,
+    /// and nothing buffered may be committed on a guess).
+    fn note_rebalance(&self, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                self.record_revoked(|revoked| revoked.partitions.extend(partitions_of(tpl)))
+            }
+            Rebalance::Error(_) => self.record_revoked(|revoked| revoked.all = true),
+            Rebalance::Assign(_) => {}
+        }
+    }
+
     fn record_revoked(&self, record: impl FnOnce(&mut Revoked)) {
         let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
         record(&mut revoked);
@@ -113,8 +126,6 @@ impl ConsumerContext for ClientEvents<ConsumerEvents<'_>> {
                     "revoked"
                 };
                 log::info!(target: log_target::CONSUMER, "{name}: partitions {partitions:?} {how}");
-                self.role
-                    .record_revoked(|revoked| revoked.partitions.extend(partitions));
             }
             Rebalance::Assign(tpl) => {
                 log::info!(
@@ -129,9 +140,9 @@ impl ConsumerContext for ClientEvents<ConsumerEvents<'_>> {
                     target: log_target::CONSUMER,
                     "{name}: rebalance error: {e}; records not yet committed are dropped and read again by whoever owns their partitions"
                 );
-                self.role.record_revoked(|revoked| revoked.all = true);
             }
         }
+        self.role.note_rebalance(rebalance);
     }
 }
 
@@ -353,6 +364,33 @@ mod tests {
         let taken = events.take_revoked();
         assert_eq!((taken.partitions, taken.all), (vec![0, 1, 2], true));
         assert!(events.take_revoked().is_empty());
+    }
+
+    #[test]
+    fn a_rebalance_error_revokes_every_partition_and_a_revoke_only_its_own() {
+        let stats = ConsumerStats::default();
+        let events = ConsumerEvents {
+            topic: "t".to_string(),
+            revoked: Mutex::new(Revoked::default()),
+            any_revoked: AtomicBool::new(false),
+            stats: &stats,
+        };
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition("t", 1);
+        events.note_rebalance(&Rebalance::Assign(&tpl));
+        assert!(
+            events.take_revoked().is_empty(),
+            "an assignment revokes nothing"
+        );
+        events.note_rebalance(&Rebalance::Revoke(&tpl));
+        let taken = events.take_revoked();
+        assert_eq!((taken.partitions, taken.all), (vec![1], false));
+        let error = KafkaError::Rebalance(RDKafkaErrorCode::IllegalGeneration);
+        events.note_rebalance(&Rebalance::Error(error));
+        assert!(
+            events.take_revoked().all,
+            "after a rebalance error nothing is ours"
+        );
     }
 
     fn config(vars: &[(&str, &str)]) -> Config {

@@ -92,3 +92,52 @@ impl<R: ClientRole> ClientContext for ClientEvents<R> {
 pub(crate) fn is_connection_noise(error: &KafkaError) -> bool {
     error.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::shutdown::StopReason;
+
+    struct NoRole;
+    impl ClientRole for NoRole {}
+
+    /// What librdkafka reports through one client's error callback, and what the daemon does.
+    fn reported(error: KafkaError) -> Option<StopReason> {
+        let shutdown = Shutdown::new();
+        let producer = ClientEvents::new("producer", &shutdown, NoRole);
+        producer.error(error, "the broker said so");
+        shutdown.reason()
+    }
+
+    #[test]
+    fn fatal_and_authentication_errors_of_a_client_stop_the_daemon_naming_it() {
+        let reason = "the broker said so".to_string();
+        assert_eq!(
+            reported(KafkaError::Global(RDKafkaErrorCode::Fatal)),
+            Some(StopReason::Failed(LoopError::FatalKafka {
+                client: "producer".to_string(),
+                reason: reason.clone(),
+            }))
+        );
+        for code in [
+            RDKafkaErrorCode::Authentication,
+            RDKafkaErrorCode::SaslAuthenticationFailed,
+        ] {
+            assert_eq!(
+                reported(KafkaError::Global(code)),
+                Some(StopReason::Failed(LoopError::Authentication {
+                    client: "producer".to_string(),
+                    reason: reason.clone(),
+                }))
+            );
+        }
+        // Passing trouble is logged, never a stop.
+        for code in [
+            RDKafkaErrorCode::BrokerTransportFailure,
+            RDKafkaErrorCode::AllBrokersDown,
+            RDKafkaErrorCode::SSL,
+        ] {
+            assert_eq!(reported(KafkaError::Global(code)), None, "{code:?}");
+        }
+    }
+}

@@ -417,3 +417,189 @@ fn secured_platform_examples_name_only_declared_variables() {
         problems.join("\n")
     );
 }
+
+/// Every `#[test]` function of the crate, by the path `cargo test` filters on: unit tests as
+/// `<module>::…::<name>` (from `src/`), integration tests as `<suite>::<name>`.
+fn test_paths() -> BTreeSet<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths = BTreeSet::new();
+    for (dir, is_src) in [("src", true), ("tests/integration", false)] {
+        let mut files = Vec::new();
+        rust_files(&root.join(dir), &mut files);
+        for file in files {
+            let relative = file.strip_prefix(root.join(dir)).expect("under dir");
+            let text = std::fs::read_to_string(&file).expect("read source");
+            let module = module_of(relative, is_src, &root.join(dir));
+            test_fns_of(&text, &module, &mut paths);
+        }
+    }
+    paths
+}
+
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry"))
+    {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The module path of a source file: `a/b.rs` and `a/b/mod.rs` are `a::b`; a file another
+/// one includes with `#[path = "<file>"] mod <name>;` is `<that module>::<name>`.
+fn module_of(relative: &std::path::Path, is_src: bool, dir: &std::path::Path) -> String {
+    let file_name = relative.file_name().and_then(|n| n.to_str()).expect("name");
+    let parent = relative.parent().expect("parent");
+    let mut segments: Vec<String> = parent
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    // A file named by a `#[path]` attribute in a sibling `x.rs`: module `x::<name>`.
+    for sibling in std::fs::read_dir(dir.join(parent))
+        .expect("read dir")
+        .flatten()
+    {
+        let text = std::fs::read_to_string(sibling.path()).unwrap_or_default();
+        let attribute = format!("#[path = \"{file_name}\"]");
+        if let Some((_, after)) = text.split_once(&attribute) {
+            let name = after
+                .split_once("mod ")
+                .and_then(|(_, rest)| rest.split_once(';'))
+                .map(|(name, _)| name.trim().to_string())
+                .expect("mod after #[path]");
+            let stem = sibling
+                .path()
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .into_owned();
+            if stem != "mod" && !(is_src && stem == "lib") {
+                segments.push(stem);
+            }
+            segments.push(name);
+            return segments.join("::");
+        }
+    }
+    let stem = file_name.trim_end_matches(".rs");
+    if stem != "mod" && stem != "main" && !(is_src && stem == "lib") {
+        segments.push(stem.to_string());
+    }
+    segments.join("::")
+}
+
+/// Adds `<module>::<name>` for every `#[test]` fn of `text` (`<module>::tests::<name>` inside
+/// an inline `mod tests {`).
+fn test_fns_of(text: &str, module: &str, out: &mut BTreeSet<String>) {
+    let mut inline: Option<String> = None;
+    let mut is_test = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(name) = line
+            .strip_prefix("mod ")
+            .or_else(|| line.strip_prefix("pub(crate) mod "))
+            .and_then(|rest| rest.strip_suffix(" {"))
+        {
+            inline = Some(name.to_string());
+        }
+        if line == "#[test]" {
+            is_test = true;
+        } else if is_test && !line.starts_with("#[") {
+            let name = line
+                .strip_prefix("fn ")
+                .and_then(|rest| rest.split_once('('))
+                .map(|(name, _)| name)
+                .unwrap_or_else(|| panic!("#[test] before {line:?} in {module}"));
+            let path = [Some(module), inline.as_deref(), Some(name)]
+                .into_iter()
+                .flatten()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join("::");
+            out.insert(path);
+            is_test = false;
+        }
+    }
+}
+
+/// The test paths and filters README.md and docs/*.md cite: every `` `a::b…` `` whose first
+/// segment is an integration suite or with a `tests` module in it; `::*` and a trailing `…`
+/// are filters.
+fn cited_tests(text: &str, suites: &BTreeSet<String>) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|span| {
+            span.contains("::")
+                && span
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_:*…".contains(c))
+        })
+        .filter(|span| {
+            let first = span.split("::").next().unwrap_or_default();
+            suites.contains(first)
+                || span
+                    .split("::")
+                    .any(|s| s == "tests" || s.ends_with("_tests"))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_test_the_docs_cite_exists_and_runs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tests = test_paths();
+    let suites: BTreeSet<String> = tests
+        .iter()
+        .filter_map(|t| t.split_once("::").map(|(s, _)| s.to_string()))
+        .filter(|s| root.join(format!("tests/integration/{s}.rs")).exists())
+        .collect();
+    let mut documents = vec![root.join("README.md")];
+    documents.extend(
+        std::fs::read_dir(root.join("docs"))
+            .expect("docs/")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md")),
+    );
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for document in &documents {
+        let text = std::fs::read_to_string(document).expect("read document");
+        for cited in cited_tests(&text, &suites) {
+            checked += 1;
+            let filter = cited.trim_end_matches('*').trim_end_matches('…');
+            let runs = if filter.len() < cited.len() {
+                tests.iter().any(|t| t.starts_with(filter))
+            } else {
+                tests.contains(&cited)
+            };
+            if !runs {
+                wrong.push(format!("{}: `{cited}`", document.display()));
+            }
+        }
+        // The suites table names files.
+        for file in text.split('`').skip(1).step_by(2) {
+            if file.starts_with("tests/integration/") && file.ends_with(".rs") {
+                checked += 1;
+                if !root.join(file).exists() {
+                    wrong.push(format!("{}: `{file}`", document.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 50,
+        "only {checked} citations found: the parser lost them"
+    );
+    assert!(
+        wrong.is_empty(),
+        "cited as evidence but no such test (filters run nothing):\n{}",
+        wrong.join("\n")
+    );
+}

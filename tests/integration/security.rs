@@ -211,6 +211,229 @@ fn wrong_kafka_password_is_a_clear_error() {
     assert_not_logged(&lines, &wrong);
 }
 
+const SCRAM_USER: &str = r#"
+import org.apache.kafka.clients.admin.*;
+import java.util.List;
+import java.util.Properties;
+
+/** Sets the SCRAM-SHA-512 password of user args[1] to args[2] (creating the user) through args[0]. */
+public class ScramUser {
+    public static void main(String[] args) throws Exception {
+        Properties config = new Properties();
+        config.put("bootstrap.servers", args[0]);
+        ScramCredentialInfo info = new ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192);
+        try (Admin admin = Admin.create(config)) {
+            admin.alterUserScramCredentials(List.of(
+                new UserScramCredentialUpsertion(args[1], info, args[2]))).all().get();
+        }
+        System.out.println("password set");
+    }
+}
+"#;
+
+/// Sets the SCRAM password of `user` through the PLAINTEXT listener (a super user there).
+fn set_scram_password(user: &str, password: &str) {
+    let answer = run_java(
+        "ScramUser",
+        SCRAM_USER,
+        &[bootstrap(), user.to_string(), password.to_string()],
+        "",
+    );
+    assert!(answer.contains("password set"), "{answer}");
+}
+
+/// Closes every TCP connection process `pid` holds to the SASL_SSL listeners (`ss -K`, as
+/// root): its clients must connect, and so authenticate, again. Returns how many it closed.
+fn drop_sasl_connections(pid: u32) -> usize {
+    let listing = std::process::Command::new("ss")
+        .args(["-tnpH", "state", "established"])
+        .output()
+        .expect("ss");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let sasl_ports: Vec<String> = (1..=expected_brokers() as u16)
+        .map(|n| format!("127.0.0.1:{}", SASL_PORT_BASE + n))
+        .collect();
+    let mut closed = 0;
+    for line in listing
+        .lines()
+        .filter(|l| l.contains(&format!("pid={pid},")))
+    {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // Recv-Q Send-Q Local Peer Process
+        let (Some(local), Some(peer)) = (fields.get(2), fields.get(3)) else {
+            continue;
+        };
+        if !sasl_ports.iter().any(|p| p == peer) {
+            continue;
+        }
+        let sport = local.rsplit_once(':').map_or("", |(_, p)| p);
+        let dport = peer.rsplit_once(':').map_or("", |(_, p)| p);
+        let status = std::process::Command::new("ss")
+            .args(["-K", "-tn", "dport", "=", dport, "sport", "=", sport])
+            .output()
+            .expect("ss -K");
+        assert!(status.status.success(), "ss -K needs root");
+        closed += 1;
+    }
+    closed
+}
+
+/// Credentials that stop working after start-up: the SCRAM password is changed while the
+/// daemon runs, and its connections are dropped so its clients log in again. The producer and
+/// the consumers all meet the refusal: the daemon stops with exit 1 and one line naming it.
+#[test]
+fn credentials_refused_after_start_up_stop_the_daemon_with_a_clear_error() {
+    let _cluster = require_sasl_stack();
+    let user = unique("scram");
+    let password = format!("first-{}", unique("password"));
+    set_scram_password(&user, &password);
+    let topic = unique("sec");
+    let env: Vec<(String, String)> = sasl_env(
+        &topic,
+        &password,
+        &[
+            ("PRODUCE_INTERVAL_MS", "20"),
+            ("FLUSH_TIMEOUT_MS", "2000"),
+            ("STOP_TIMEOUT_MS", "8000"),
+        ],
+    )
+    .into_iter()
+    .map(|(k, v)| match k.as_str() {
+        "LIBRDKAFKA_SASL_USERNAME" => (k, user.clone()),
+        _ => (k, v),
+    })
+    .collect();
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_for_received(10, Duration::from_secs(120));
+    let delivered_before = daemon
+        .lines()
+        .iter()
+        .filter(|l| l.contains("] delivered to "))
+        .count();
+    set_scram_password(&user, &format!("second-{}", unique("password")));
+    let closed = drop_sasl_connections(daemon.pid());
+    assert!(closed >= 1, "the daemon held no SASL_SSL connection");
+    let status = daemon.wait_exit(Duration::from_secs(60));
+    let lines = daemon.lines();
+    // The log without the per-record lines.
+    let log = lines
+        .iter()
+        .filter(|l| !l.contains("] received ") && !l.contains("] delivered to "))
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("\n");
+    // 1 when every client closes in time. Mid-run the consumers cannot leave their groups or
+    // commit without logging in, so their close waits until the stop deadline ends it: 3.
+    assert!(
+        matches!(status.code(), Some(1) | Some(3)),
+        "exit {status}:\n{log}"
+    );
+    assert!(delivered_before > 0, "nothing was delivered before");
+    let refusal = lines
+        .iter()
+        .find(|l| l.contains("Kafka authentication failed"))
+        .unwrap_or_else(|| panic!("no authentication failure line:\n{log}"));
+    assert!(
+        refusal.contains(" ERROR ")
+            && refusal.contains("check LIBRDKAFKA_SASL_USERNAME and LIBRDKAFKA_SASL_PASSWORD"),
+        "{refusal}"
+    );
+    // The producer's own client met the refusal too (librdkafka's line, under its name).
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("librdkafka] producer: ")
+                && l.to_lowercase().contains("authentication")),
+        "the producer's client never tried to log in again:\n{log}"
+    );
+    let (sent, acknowledged, failed, undelivered) =
+        producer_summary(&lines).unwrap_or_else(|| panic!("no producer summary:\n{log}"));
+    assert_eq!(acknowledged + failed + undelivered, sent, "{log}");
+    println!(
+        "figures: credentials refused mid-run: {closed} connections dropped; {status}; \
+         sent {sent}, acknowledged {acknowledged}, failed {failed}, undelivered {undelivered}; {refusal}"
+    );
+    assert_not_logged(&lines, &password);
+}
+
+/// Writes the brokers refuse after start-up (an ACL denying Write, added mid-run), on the
+/// producer's own path: the failed delivery is an ERROR line with the record's key, counted
+/// in `failed`; the refusal is permanent, so the daemon stops with exit 1 and a line naming it.
+#[test]
+fn writes_refused_mid_run_are_error_lines_and_stop_the_daemon_with_exit_1() {
+    let _cluster = require_sasl_stack();
+    let password = sasl_password();
+    let topic = unique("acl-mid-run");
+    let mut daemon = Daemon::start(&sasl_env(
+        &topic,
+        &password,
+        &[("RUST_LOG", "info"), ("PRODUCE_INTERVAL_MS", "20")],
+    ));
+    let delivered = |lines: &[String]| {
+        lines
+            .iter()
+            .filter(|l| l.contains("] delivered to "))
+            .count()
+    };
+    daemon.wait_until("20 deliveries", Duration::from_secs(60), |l| {
+        delivered(l) >= 20
+    });
+    // Through the PLAINTEXT listener (a super user): the consumers may go on reading.
+    let rules = [
+        bootstrap(),
+        format!("User:{SASL_USER}"),
+        topic.clone(),
+        "ALLOW:DESCRIBE".to_string(),
+        "ALLOW:READ".to_string(),
+        "DENY:WRITE".to_string(),
+    ];
+    run_java("TopicAcls", TOPIC_ACLS, &rules, "");
+    let status = daemon.wait_exit(Duration::from_secs(60));
+    let lines = daemon.lines();
+    let log = lines
+        .iter()
+        .filter(|l| !l.contains("] received ") && !l.contains("] delivered to "))
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(status.code(), Some(1), "{log}");
+    let (sent, acknowledged, failed, undelivered) =
+        producer_summary(&lines).unwrap_or_else(|| panic!("no producer summary:\n{log}"));
+    let refused: Vec<&String> = lines
+        .iter()
+        .filter(|l| {
+            l.contains(" ERROR ")
+                && l.contains(&format!(
+                    "delivery to {topic} failed for the record with key "
+                ))
+                && l.contains("Topic authorization failed")
+        })
+        .collect();
+    let stop_line = lines
+        .iter()
+        .find(|l| l.contains(" ERROR ") && l.contains("shutdown] producer: "))
+        .unwrap_or_else(|| panic!("no line naming the producer's failure:\n{log}"));
+    println!(
+        "figures: writes refused mid-run: {status}; sent {sent}, acknowledged {acknowledged}, \
+         failed {failed} ({} ERROR lines), undelivered {undelivered}; {stop_line}",
+        refused.len()
+    );
+    assert!(failed >= 1, "no failed delivery counted:\n{log}");
+    assert_eq!(
+        refused.len() as u64,
+        failed,
+        "one ERROR line per failed delivery"
+    );
+    assert!(
+        refused
+            .iter()
+            .all(|l| l.split("with key ").nth(1).is_some_and(|k| k.len() > 36)),
+        "an ERROR line without the record's key: {refused:?}"
+    );
+    assert!(stop_line.contains("uthorization"), "{stop_line}");
+    assert_eq!(acknowledged + failed + undelivered, sent);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Registry basic auth
 // ---------------------------------------------------------------------------------------------
