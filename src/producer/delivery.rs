@@ -5,6 +5,7 @@
 //! opaque), in this process's [`OwnRun`]: the audit's only evidence that a missing record was
 //! the producer's reported failure.
 
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 
@@ -40,12 +41,23 @@ impl ProducerContext for ClientEvents<DeliveryReports<'_>> {
                 );
             }
             Err((error, message)) => {
-                bump(&stats.delivery_failed);
                 if let Ok(sequence) = u64::try_from(sequence) {
                     self.role
                         .own_run
                         .delivery_failed(message.partition(), sequence);
                 }
+                if is_purged(error) {
+                    // Dropping the producer purges what the flush left: the stop's summary
+                    // line has counted those records as undelivered already.
+                    log::debug!(
+                        target: log_target::DELIVERY,
+                        "not delivered before the stop: a record to {} p={}",
+                        message.topic(),
+                        message.partition()
+                    );
+                    return;
+                }
+                bump(&stats.delivery_failed);
                 let key = message
                     .key()
                     .map(String::from_utf8_lossy)
@@ -56,6 +68,34 @@ impl ProducerContext for ClientEvents<DeliveryReports<'_>> {
                     message.topic()
                 );
             }
+        }
+    }
+}
+
+/// Whether a record was purged from the queue rather than refused: only dropping the producer
+/// at the end of a stop purges (rdkafka's `Drop`), after the summary line counted it.
+fn is_purged(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_purge_is_left_to_the_summary_line() {
+        for code in [RDKafkaErrorCode::PurgeQueue, RDKafkaErrorCode::PurgeInflight] {
+            assert!(is_purged(&KafkaError::MessageProduction(code)));
+        }
+        for code in [
+            RDKafkaErrorCode::MessageTimedOut,
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::MessageSizeTooLarge,
+        ] {
+            assert!(!is_purged(&KafkaError::MessageProduction(code)));
         }
     }
 }
