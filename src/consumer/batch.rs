@@ -165,6 +165,7 @@ impl BatchConsumer<'_, '_> {
                 record.partition,
                 record.offset,
                 &record.stamp,
+                self.intake.skipped(record),
                 now,
                 now_since_epoch,
             );

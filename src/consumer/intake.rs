@@ -52,6 +52,12 @@ pub(crate) struct Intake<'a> {
 }
 
 impl<'a> Intake<'a> {
+    /// Whether `record` was read but not handled: undecodable, passed by
+    /// `ON_DECODE_ERROR=skip` (under `dlq` it was copied; under `fail` it never gets here).
+    pub(crate) fn skipped(&self, record: &Consumed) -> bool {
+        record.outcome.is_err() && matches!(self.config.on_decode_error, OnDecodeError::Skip)
+    }
+
     /// A decoder with its own schema cache, for one consumer.
     pub(crate) fn decoder(&self) -> MessageDecoder<'a> {
         MessageDecoder::new(self.registry, self.codec, self.unknown_ids, self.own_schema)

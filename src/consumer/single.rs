@@ -112,6 +112,7 @@ impl SingleConsumer<'_, '_> {
             record.partition,
             record.offset,
             &record.stamp,
+            self.intake.skipped(&record),
             now,
             now_since_epoch,
         );
