@@ -33,7 +33,7 @@ use crate::ops::notify::Notifier;
 use crate::ops::stats::Stats;
 use crate::ops::{http, log_target};
 use crate::producer::{run_producer, DeadLetters};
-use crate::registry::{RegistryError, SchemaRegistryClient};
+use crate::registry::{OwnSchemaCheck, RegistryError, SchemaRegistryClient};
 
 /// Added to the longest registration for the rest of start-up (clients, threads).
 const START_MARGIN: Duration = Duration::from_secs(10);
@@ -99,13 +99,18 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         OnDecodeError::Skip | OnDecodeError::Fail => None,
     };
     let unknown_ids = UnknownSchemaIds::new(config.schema_not_found_grace);
+    let own_check = OwnSchemaCheck::new(&registry, &own_schema);
+    // Asked once before the producer starts: a registry that already serves another schema
+    // under our id gets no record written.
+    own_check.ask(std::time::Instant::now());
+    let own_check = &own_check;
     let intake = Intake {
         config,
         registry: &registry,
         codec: &codec,
         dead_letters: dead_letters.as_ref(),
         unknown_ids: &unknown_ids,
-        own_schema: &own_schema,
+        own_check,
         shutdown,
     };
     let stats = Stats::default();
@@ -115,7 +120,14 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         let mut bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
             (
                 "producer",
-                Box::new(|| run_producer(config, &own_schema, shutdown, stats)),
+                Box::new(|| run_producer(config, own_check, shutdown, stats)),
+            ),
+            (
+                "registry-check",
+                Box::new(|| {
+                    own_check.watch(shutdown);
+                    Ok(())
+                }),
             ),
             (
                 ConsumerKind::Single.thread_name(),

@@ -1,9 +1,12 @@
 //! The Schema Registry: a blocking client for the Confluent REST API (also served by
 //! Apicurio's `/apis/ccompat/v7`) that registers the `User` schema once at start-up and fetches
-//! writer schemas by id ([`client`]), and how its requests fail ([`error`]).
+//! writer schemas by id ([`client`]), how its requests fail ([`error`]), and whether it still
+//! serves the daemon's own schema under its id ([`own_check`]).
 
 mod client;
 mod error;
+mod own_check;
 
 pub use client::SchemaRegistryClient;
 pub use error::RegistryError;
+pub(crate) use own_check::{OwnAnswer, OwnSchemaCheck};
