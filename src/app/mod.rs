@@ -33,7 +33,7 @@ use crate::ops::notify::Notifier;
 use crate::ops::stats::Stats;
 use crate::ops::{http, log_target};
 use crate::producer::{run_producer, DeadLetters};
-use crate::registry::{OwnSchemaCheck, RegistryError, SchemaRegistryClient};
+use crate::registry::{OwnSchemaCheck, RegistryError, SchemaRegistryClient, REQUEST_TIMEOUT};
 
 /// Added to the longest registration for the rest of start-up (clients, threads).
 const START_MARGIN: Duration = Duration::from_secs(10);
@@ -79,9 +79,10 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         .subject_name_strategy
         .subject(&config.topic, USER_FULL_NAME);
     // Registering waits out a registry that is down, within a bound systemd is told of, so a
-    // slow registry is not mistaken for a hung start (TimeoutStartSec=).
+    // slow registry is not mistaken for a hung start (TimeoutStartSec=); then one request
+    // checks that the registry serves the schema under its id.
     notifier.extend_start(
-        registry.longest_registration() + START_MARGIN,
+        registry.longest_registration() + REQUEST_TIMEOUT + START_MARGIN,
         "registering the schema",
     );
     let own_schema = match schema_to_write_with(config, &registry, &codec, &subject) {

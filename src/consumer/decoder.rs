@@ -46,12 +46,12 @@ pub enum DecodeError {
         id: u32,
     },
     /// The registry, healthy and serving this daemon's own schema, has answered 404 for this
-    /// id on every try, a retry included, for as long as the id could wait
-    /// (`consumer/unknown_ids.rs`): the record's fault.
+    /// id on every try for as long as the id could wait (`consumer/unknown_ids.rs`): the
+    /// record's fault.
     UnknownSchema {
         /// The schema id or GUID in the message.
         id: SchemaRef,
-        /// From its first 404 to its last.
+        /// From its first 404 to its last (zero: confirmed before, or no wait was due).
         waited: Duration,
     },
     /// The writer schema is not a usable Avro schema.
@@ -106,9 +106,13 @@ impl fmt::Display for DecodeError {
                 f,
                 "the registry serves another schema under id {id}, the id of this daemon's own schema (a restarted registry reusing ids, a restored backup, a misrouted proxy?); records are held until it serves ours again"
             ),
+            DecodeError::UnknownSchema { id, waited } if waited.is_zero() => write!(
+                f,
+                "writer schema {id} is unknown to the registry (HTTP 404 while it served this daemon's own schema)"
+            ),
             DecodeError::UnknownSchema { id, waited } => write!(
                 f,
-                "writer schema {id} is unknown to the registry (HTTP 404 on every try for {waited:?}, a retry included, while it served this daemon's own schema)"
+                "writer schema {id} is unknown to the registry (HTTP 404 on every try for {waited:?} while it served this daemon's own schema)"
             ),
             DecodeError::Schema { id, error } => write!(f, "writer schema {id}: {error}"),
             DecodeError::Body { id: SchemaRef::Id(id), error } => {

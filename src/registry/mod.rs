@@ -8,5 +8,6 @@ mod error;
 mod own_check;
 
 pub use client::SchemaRegistryClient;
+pub(crate) use client::REQUEST_TIMEOUT;
 pub use error::RegistryError;
 pub(crate) use own_check::{OwnAnswer, OwnSchemaCheck};

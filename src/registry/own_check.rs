@@ -69,15 +69,16 @@ impl<'a> OwnSchemaCheck<'a> {
     }
 
     /// What the registry answers for our id: from memory if asked within [`FRESH_FOR`], else
-    /// asked now (one request; concurrent callers wait for it rather than send their own).
+    /// asked now. The lock is not held during the request: a hung registry must not hold up a
+    /// consumer behind another caller's request (two callers may then both ask, rarely).
     pub(crate) fn ask(&self, now: Instant) -> OwnAnswer {
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, answer)) = *last {
+        if let Some((at, answer)) = *self.last.lock().unwrap_or_else(PoisonError::into_inner) {
             if now.saturating_duration_since(at) < FRESH_FOR {
                 return answer;
             }
         }
         let answer = self.judge(&self.registry.schema_by_id(self.own.id));
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         self.record(&mut last, Instant::now(), answer);
         answer
     }
