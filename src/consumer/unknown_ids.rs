@@ -52,7 +52,7 @@ pub(crate) const RECHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// While the other consumer asks for an id, this one looks again this often; and gives the
 /// other's answer up (asks itself) after [`ASKING_FOR_AT_MOST`].
-const OTHERS_ANSWER_POLL: Duration = Duration::from_millis(5);
+const OTHERS_ANSWER_POLL: Duration = Duration::from_millis(1);
 const ASKING_FOR_AT_MOST: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy)]
