@@ -34,7 +34,7 @@ use crate::ops::notify::Notifier;
 use crate::ops::stats::Stats;
 use crate::ops::{http, log_target};
 use crate::producer::{run_producer, DeadLetters};
-use crate::registry::{RegistryError, SchemaRegistryClient};
+use crate::registry::{OwnSchemaCheck, RegistryError, SchemaRegistryClient, REQUEST_TIMEOUT};
 
 /// Added to the longest registration for the rest of start-up (clients, threads).
 const START_MARGIN: Duration = Duration::from_secs(10);
@@ -83,9 +83,10 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         .subject_name_strategy
         .subject(&config.topic, USER_FULL_NAME);
     // Registering waits out a registry that is down, within a bound systemd is told of, so a
-    // slow registry is not mistaken for a hung start (TimeoutStartSec=).
+    // slow registry is not mistaken for a hung start (TimeoutStartSec=); then one request
+    // checks that the registry serves the schema under its id.
     notifier.extend_start(
-        registry.longest_registration() + START_MARGIN,
+        registry.longest_registration() + REQUEST_TIMEOUT + START_MARGIN,
         "registering the schema",
     );
     let own_schema = match schema_to_write_with(config, &registry, &codec, &subject) {
@@ -104,13 +105,18 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
     };
     let unknown_ids = UnknownSchemaIds::new(config.schema_not_found_grace);
     let own_run = OwnRun::new();
+    let own_check = OwnSchemaCheck::new(&registry, &own_schema);
+    // Asked once before the producer starts: a registry that already serves another schema
+    // under our id gets no record written.
+    own_check.ask(std::time::Instant::now());
+    let own_check = &own_check;
     let intake = Intake {
         config,
         registry: &registry,
         codec: &codec,
         dead_letters: dead_letters.as_ref(),
         unknown_ids: &unknown_ids,
-        own_schema: &own_schema,
+        own_check,
         own_run: &own_run,
         shutdown,
     };
@@ -121,7 +127,14 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         let mut bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
             (
                 "producer",
-                Box::new(|| run_producer(config, &own_schema, &own_run, shutdown, stats)),
+                Box::new(|| run_producer(config, own_check, &own_run, shutdown, stats)),
+            ),
+            (
+                "registry-check",
+                Box::new(|| {
+                    own_check.watch(shutdown);
+                    Ok(())
+                }),
             ),
             (
                 ConsumerKind::Single.thread_name(),

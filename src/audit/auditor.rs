@@ -39,13 +39,15 @@ impl<'a> Auditor<'a> {
         }
     }
 
-    /// Judges one handled record, decoded or not (a skipped or dead-lettered record was
-    /// handled too, so it is not missing).
+    /// Judges one record read: decoded, dead-lettered, or `skipped` by `ON_DECODE_ERROR=skip`.
+    /// Either way its sequence number is not missing; a skipped record counts as `skipped`,
+    /// not as `audited` or `unaudited`.
     pub(crate) fn handled(
         &mut self,
         partition: i32,
         offset: i64,
         stamp: &FoundStamp,
+        skipped: bool,
         now: Instant,
         now_since_epoch: Duration,
     ) {
@@ -64,7 +66,9 @@ impl<'a> Auditor<'a> {
             }
         };
         let Some(verdict) = self.ledger.observe(partition, offset, stamp, now) else {
-            if stamp.is_none() {
+            if skipped {
+                bump(&figures.skipped);
+            } else if stamp.is_none() {
                 bump(&figures.unaudited);
             }
             return;
@@ -91,7 +95,11 @@ impl<'a> Auditor<'a> {
             // The ledger audits stamped records only.
             (Verdict::Audited { .. }, None) => return,
         };
-        bump(&figures.audited);
+        bump(if skipped {
+            &figures.skipped
+        } else {
+            &figures.audited
+        });
         figures
             .latency
             .record(since_unix_us(stamp.sent_us, now_since_epoch));

@@ -14,8 +14,13 @@ pub(crate) const LATENCY_BOUNDS_S: [f64; 14] = [
 
 #[derive(Debug, Default)]
 pub(crate) struct AuditFigures {
-    /// Stamped records judged (redeliveries not included).
+    /// Stamped records judged and handled (redeliveries not included).
     pub(crate) audited: AtomicU64,
+    /// Records read but not handled: undecodable, and passed by `ON_DECODE_ERROR=skip`
+    /// (stamped or not; redeliveries not included). Their sequence numbers are not missing,
+    /// so they are never `lost`, but they are not `audited` either: a skipped record reached
+    /// the group and was dropped there.
+    pub(crate) skipped: AtomicU64,
     /// Handled records without a readable stamp (other producers; malformed stamps too).
     pub(crate) unaudited: AtomicU64,
     /// Records with a `kad.audit` header that is not a readable stamp.
@@ -42,8 +47,9 @@ impl AuditFigures {
     /// The figures of the `audit:` line at stop.
     pub(crate) fn summary(&self) -> String {
         format!(
-            "audited={} lost={} lost_reported_by_producer={} duplicate_writes={} out_of_order={} tolerated={} redeliveries={} pending={} unaudited={} malformed={}",
+            "audited={} skipped={} lost={} lost_reported_by_producer={} duplicate_writes={} out_of_order={} tolerated={} redeliveries={} pending={} unaudited={} malformed={}",
             read(&self.audited),
+            read(&self.skipped),
             read(&self.lost),
             read(&self.lost_reported_by_producer),
             read(&self.duplicate_writes),

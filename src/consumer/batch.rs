@@ -126,9 +126,13 @@ impl BatchConsumer<'_, '_> {
         }
         self.auditor.tick(now);
         if let Some(message) = polled? {
-            let Some(record) =
-                self.intake
-                    .decode_with_policy(KIND, &mut self.decoder, &message, self.stats)?
+            let Some(record) = self.intake.decode_with_policy(
+                KIND,
+                &mut self.decoder,
+                &self.client,
+                &message,
+                self.stats,
+            )?
             else {
                 return Ok(Turn::Stop);
             };
@@ -161,6 +165,7 @@ impl BatchConsumer<'_, '_> {
                 record.partition,
                 record.offset,
                 &record.stamp,
+                self.intake.skipped(record),
                 now,
                 now_since_epoch,
             );

@@ -209,6 +209,31 @@ fn statistics_interval(config: &Config) -> Option<Duration> {
     }
 }
 
+/// The end of `partition` (its high watermark) as librdkafka last heard it from a fetch:
+/// no request (`rd_kafka_get_watermark_offsets`, which rust-rdkafka does not wrap). `None`
+/// until known.
+pub(crate) fn cached_log_end(
+    client: &ConsumerClient<'_>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is live for the borrow; the topic is a NUL-terminated string
+    // that outlives the call; low and high are valid for writes.
+    let code = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            client.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (code == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
+}
+
 /// Polls once. Partition EOF and passing errors give `Ok(None)` (the latter logged); a fatal
 /// consumer error is returned as `Err`.
 pub(crate) fn poll_message<'c>(

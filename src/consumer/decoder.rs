@@ -8,17 +8,16 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::unknown_ids::UnknownSchemaIds;
+use super::unknown_ids::{Ask, LogAnchors, NotFound, UnknownSchemaIds};
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
 use crate::format::{
-    canonical_form, locate_datum, AvroError, AvroErrorKind, FrameError, OwnSchema, SchemaRef, User,
-    UserCodec, WriterSchema,
+    locate_datum, AvroError, AvroErrorKind, FrameError, SchemaRef, User, UserCodec, WriterSchema,
 };
 use crate::ops::health::STALL_AFTER;
 use crate::ops::log_target;
 use crate::ops::stats::ConsumerStats;
-use crate::registry::{RegistryError, SchemaRegistryClient};
+use crate::registry::{OwnAnswer, OwnSchemaCheck, RegistryError, SchemaRegistryClient};
 
 /// Why a message could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,13 +31,28 @@ pub enum DecodeError {
         /// What the registry said.
         error: RegistryError,
     },
+    /// The registry does not know this id yet, or the other consumer is asking for it: asked
+    /// again when `consumer/unknown_ids.rs` says. Never leaves the decoder.
+    NotFoundYet {
+        /// The schema id or GUID in the message.
+        id: SchemaRef,
+    },
+    /// The registry serves another schema under the id this daemon's own schema has: it
+    /// contradicts what it said at start-up (an in-memory registry restarted and reusing ids,
+    /// a restored backup, a misrouted proxy). The registry's fault, never the record's: waited
+    /// out like an outage.
+    OwnSchemaContradicted {
+        /// Our schema's id.
+        id: u32,
+    },
     /// The registry, healthy and serving this daemon's own schema, has answered 404 for this
-    /// id for the whole grace period: the record's fault.
+    /// id on every try for as long as the id could wait (`consumer/unknown_ids.rs`): the
+    /// record's fault.
     UnknownSchema {
         /// The schema id or GUID in the message.
         id: SchemaRef,
-        /// How long the 404s lasted at least.
-        grace: Duration,
+        /// From its first 404 to its last (zero: confirmed before, or no wait was due).
+        waited: Duration,
     },
     /// The writer schema is not a usable Avro schema.
     Schema {
@@ -68,9 +82,15 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// Whether to wait and try again: the registry's failures (401/403/429/5xx, timeouts, a
-    /// body that is not a schema, a 404 not yet confirmed) are never the record's fault.
+    /// body that is not a schema, a 404 not yet confirmed, another schema under our own id)
+    /// are never the record's fault.
     pub fn is_transient(&self) -> bool {
-        matches!(self, DecodeError::Registry { .. })
+        matches!(
+            self,
+            DecodeError::Registry { .. }
+                | DecodeError::NotFoundYet { .. }
+                | DecodeError::OwnSchemaContradicted { .. }
+        )
     }
 }
 
@@ -79,9 +99,20 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::Frame(e) => write!(f, "{e}"),
             DecodeError::Registry { id, error } => write!(f, "writer schema {id}: {error}"),
-            DecodeError::UnknownSchema { id, grace } => write!(
+            DecodeError::NotFoundYet { id } => {
+                write!(f, "writer schema {id}: not found by the registry yet")
+            }
+            DecodeError::OwnSchemaContradicted { id } => write!(
                 f,
-                "writer schema {id} is unknown to the registry (HTTP 404 for at least {grace:?} while it served this daemon's own schema)"
+                "the registry serves another schema under id {id}, the id of this daemon's own schema (a restarted registry reusing ids, a restored backup, a misrouted proxy?); records are held until it serves ours again"
+            ),
+            DecodeError::UnknownSchema { id, waited } if waited.is_zero() => write!(
+                f,
+                "writer schema {id} is unknown to the registry (HTTP 404 while it served this daemon's own schema)"
+            ),
+            DecodeError::UnknownSchema { id, waited } => write!(
+                f,
+                "writer schema {id} is unknown to the registry (HTTP 404 on every try for {waited:?} while it served this daemon's own schema)"
             ),
             DecodeError::Schema { id, error } => write!(f, "writer schema {id}: {error}"),
             DecodeError::Body { id: SchemaRef::Id(id), error } => {
@@ -108,6 +139,19 @@ const _: () = assert!(MAX_RETRY_WAIT.as_secs() < STALL_AFTER.as_secs());
 /// While the registry stays in one state, it is reported again this often.
 const STILL_WAITING_EVERY: Duration = Duration::from_secs(60);
 
+/// While a record's unknown schema id waits (`consumer/unknown_ids.rs`), the registry is
+/// asked again this often: a wait drawn from the budget can last the whole grace period.
+const UNKNOWN_ID_RECHECK: Duration = Duration::from_secs(1);
+const _: () = assert!(UNKNOWN_ID_RECHECK.as_secs() < STALL_AFTER.as_secs());
+
+/// Where a message sits, for the wait an unknown schema id gets: its partition and offset,
+/// and the partition's end as the client last heard it (asked only for an unknown id).
+pub(crate) struct Place<'p> {
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) log_end: &'p dyn Fn() -> Option<i64>,
+}
+
 /// How long the registry's lack of a GUID endpoint is believed before it is asked again (a
 /// registry upgraded in place): bounds the requests a flood of GUID-framed records costs.
 const NO_GUID_SUPPORT_FOR: Duration = Duration::from_secs(60);
@@ -126,9 +170,13 @@ pub(crate) struct MessageDecoder<'a> {
     no_guid_support: Option<(Instant, RegistryError)>,
     /// Ids the registry answered 404 for, shared with the other consumer.
     unknown: &'a UnknownSchemaIds,
-    /// The schema the daemon writes with: if the registry still serves it under its id, the
-    /// registry is healthy and its 404s can be believed.
-    own: &'a OwnSchema,
+    /// Since when this consumer's records have been in the log, for unknown ids' retries.
+    anchors: LogAnchors,
+    /// When the unknown id of the last decode is to be asked for again.
+    unknown_retry_at: Option<Instant>,
+    /// Whether the registry still serves the schema the daemon writes with under its id: then
+    /// it is healthy and its 404s can be believed; if it serves another, our records wait.
+    own: &'a OwnSchemaCheck<'a>,
     /// Requests sent to the registry so far: a decode that sent one may have taken a while, so
     /// a loop that read the clock before it reads it again.
     registry_requests: u64,
@@ -140,7 +188,7 @@ impl<'a> MessageDecoder<'a> {
         registry: &'a SchemaRegistryClient,
         codec: &'a UserCodec,
         unknown: &'a UnknownSchemaIds,
-        own: &'a OwnSchema,
+        own: &'a OwnSchemaCheck<'a>,
     ) -> MessageDecoder<'a> {
         MessageDecoder {
             registry,
@@ -149,6 +197,8 @@ impl<'a> MessageDecoder<'a> {
             last: None,
             no_guid_support: None,
             unknown,
+            anchors: LogAnchors::default(),
+            unknown_retry_at: None,
             own,
             registry_requests: 0,
         }
@@ -165,12 +215,13 @@ impl<'a> MessageDecoder<'a> {
         &mut self,
         payload: Option<&[u8]>,
         schema_id_header: Option<&[u8]>,
+        place: &Place<'_>,
     ) -> Result<User, DecodeError> {
         let (id, datum) = locate_datum(payload, schema_id_header).map_err(DecodeError::Frame)?;
         // Moved out and back rather than cloned: no reference-count traffic per record.
         let writer = match self.last.take() {
             Some((last_id, schema)) if last_id == id => schema,
-            _ => self.writer_schema(id)?,
+            _ => self.writer_schema(id, place)?,
         };
         let decoded = self.codec.decode(&writer, datum);
         self.last = Some((id, writer));
@@ -181,12 +232,14 @@ impl<'a> MessageDecoder<'a> {
     /// answers or shutdown begins, so a record is never skipped for the registry's fault. The
     /// wait is logged once per change of what the registry answers (and once a minute while
     /// it lasts), beats the loop's heartbeat and shows in the consumer's `registry_wait`
-    /// figure. Returns `None` on shutdown: the message was not handled and its offset must
-    /// not move.
+    /// figure. An unknown schema id is asked for again when its wait says
+    /// (`consumer/unknown_ids.rs`), silently: it is not an outage. Returns `None` on shutdown:
+    /// the message was not handled and its offset must not move.
     pub(crate) fn decode_patiently(
         &mut self,
         payload: Option<&[u8]>,
         schema_id_header: Option<&[u8]>,
+        place: &Place<'_>,
         shutdown: &Shutdown,
         stats: &ConsumerStats,
         describe: impl Fn() -> String,
@@ -196,9 +249,20 @@ impl<'a> MessageDecoder<'a> {
             &REGISTRY_OUTAGE_BACKOFF,
             shutdown,
             Some(&stats.heartbeat),
-            |_| match self.decode(payload, schema_id_header) {
-                Err(e) if e.is_transient() => ControlFlow::Continue(e),
-                outcome => ControlFlow::Break(outcome),
+            |_| loop {
+                match self.decode(payload, schema_id_header, place) {
+                    Err(e) if e.is_transient() => {
+                        let Some(at) = self.unknown_retry_at.take() else {
+                            return ControlFlow::Continue(e);
+                        };
+                        stats.heartbeat.beat();
+                        let next = at.min(Instant::now() + UNKNOWN_ID_RECHECK);
+                        if shutdown.sleep_until(next) {
+                            return ControlFlow::Break(None);
+                        }
+                    }
+                    outcome => return ControlFlow::Break(Some(outcome)),
+                }
             },
             |e, _, wait| {
                 stats.registry_wait.start();
@@ -216,6 +280,7 @@ impl<'a> MessageDecoder<'a> {
                 }
             },
         );
+        let outcome = outcome.flatten();
         if reported.is_some() {
             stats.registry_wait.end();
             if outcome.is_some() {
@@ -225,52 +290,42 @@ impl<'a> MessageDecoder<'a> {
         outcome
     }
 
-    fn writer_schema(&mut self, id: SchemaRef) -> Result<Arc<WriterSchema>, DecodeError> {
+    fn writer_schema(
+        &mut self,
+        id: SchemaRef,
+        place: &Place<'_>,
+    ) -> Result<Arc<WriterSchema>, DecodeError> {
         if let Some(known) = self.schemas.get(&id) {
             return known
                 .clone()
                 .map_err(|error| DecodeError::Schema { id, error });
         }
         let now = Instant::now();
-        let grace = self.unknown.grace();
-        if self.unknown.is_confirmed(id, now) {
-            return Err(DecodeError::UnknownSchema { id, grace });
-        }
         if let (SchemaRef::Guid(_), Some((since, error))) = (id, &self.no_guid_support) {
             if now.saturating_duration_since(*since) < NO_GUID_SUPPORT_FOR {
                 let error = error.clone();
                 return Err(DecodeError::NoGuidSupport { id, error });
             }
         }
-        self.registry_requests += 1;
-        let text = match self.registry.schema(id) {
+        match self.unknown.ask(id, now) {
+            Ask::Now => {}
+            Ask::At(at) => {
+                self.unknown_retry_at = Some(at);
+                return Err(DecodeError::NotFoundYet { id });
+            }
+            Ask::Confirmed => {
+                let waited = Duration::ZERO;
+                return Err(DecodeError::UnknownSchema { id, waited });
+            }
+        }
+        let text = match self.fetch_writer_schema(id, place, now) {
             Ok(text) => text,
-            // Only believed of a healthy registry: a wrong URL or a proxy in between answers
-            // every path with a bare 404, and that is waited out like any outage.
-            Err(error) if matches!(id, SchemaRef::Guid(_)) && error.is_missing_endpoint() => {
-                if self.registry_serves_own_schema() {
-                    self.no_guid_support = Some((now, error.clone()));
-                    return Err(DecodeError::NoGuidSupport { id, error });
-                }
-                return Err(DecodeError::Registry { id, error });
+            Err(error) => {
+                self.unknown.unanswered(id);
+                return Err(error);
             }
-            Err(error) if error.is_not_found() => {
-                if self.unknown.not_found(id, now) && self.registry_serves_own_schema() {
-                    self.unknown.confirm(id, now);
-                    return Err(DecodeError::UnknownSchema { id, grace });
-                }
-                return Err(DecodeError::Registry { id, error });
-            }
-            // The id names a Protobuf or JSON schema, or one whose references can never be
-            // resolved: the writer's choice, remembered like any refused schema.
-            Err(error) if error.is_refused_schema() => {
-                let error = AvroError::new(AvroErrorKind::Schema, error.to_string());
-                self.schemas.insert(id, Err(error.clone()));
-                return Err(DecodeError::Schema { id, error });
-            }
-            Err(error) => return Err(DecodeError::Registry { id, error }),
         };
-        self.unknown.found(id);
+        self.unknown.found(id, now);
         // Refused schemas are kept too: every message with their id is an error, and none
         // costs another registry request.
         let admitted = self.codec.writer_schema(&text).map(Arc::new);
@@ -278,14 +333,63 @@ impl<'a> MessageDecoder<'a> {
         admitted.map_err(|error| DecodeError::Schema { id, error })
     }
 
+    /// Asks the registry for `id`'s schema text, and says what a failure means.
+    fn fetch_writer_schema(
+        &mut self,
+        id: SchemaRef,
+        place: &Place<'_>,
+        now: Instant,
+    ) -> Result<String, DecodeError> {
+        self.registry_requests += 1;
+        let fetched = self.registry.schema(id);
+        // Never cached: the registry may serve ours again.
+        let own_id = self.own.own().id;
+        if id == SchemaRef::Id(own_id) && self.own.fetched(&fetched) == OwnAnswer::Contradicts {
+            return Err(DecodeError::OwnSchemaContradicted { id: own_id });
+        }
+        match fetched {
+            Ok(text) => Ok(text),
+            // Only believed of a healthy registry: a wrong URL or a proxy in between answers
+            // every path with a bare 404, and that is waited out like any outage.
+            Err(error) if matches!(id, SchemaRef::Guid(_)) && error.is_missing_endpoint() => {
+                if self.registry_serves_own_schema() {
+                    self.no_guid_support = Some((now, error.clone()));
+                    return Err(DecodeError::NoGuidSupport { id, error });
+                }
+                Err(DecodeError::Registry { id, error })
+            }
+            Err(error) if error.is_not_found() => {
+                let (partition, offset) = (place.partition, place.offset);
+                let in_log_since = self.anchors.since(partition, offset, now, place.log_end);
+                match self.unknown.not_found(id, now, in_log_since) {
+                    NotFound::RetryAt(at) => {
+                        self.unknown_retry_at = Some(at);
+                        Err(DecodeError::NotFoundYet { id })
+                    }
+                    NotFound::Lasted { waited } if self.registry_serves_own_schema() => {
+                        self.unknown.confirm(id, now);
+                        Err(DecodeError::UnknownSchema { id, waited })
+                    }
+                    // Not believed: waited out like any outage.
+                    NotFound::Lasted { .. } => Err(DecodeError::Registry { id, error }),
+                }
+            }
+            // The id names a Protobuf or JSON schema, or one whose references can never be
+            // resolved: the writer's choice, remembered like any refused schema.
+            Err(error) if error.is_refused_schema() => {
+                let error = AvroError::new(AvroErrorKind::Schema, error.to_string());
+                self.schemas.insert(id, Err(error.clone()));
+                Err(DecodeError::Schema { id, error })
+            }
+            Err(error) => Err(DecodeError::Registry { id, error }),
+        }
+    }
+
     /// Whether the registry still serves this daemon's own schema, unchanged: then it is the
-    /// same, healthy registry, and its 404 for another id can be believed.
+    /// same, healthy registry, and its 404 for another id can be believed. Asked at most once
+    /// a second for both consumers.
     fn registry_serves_own_schema(&self) -> bool {
-        self.registry
-            .schema_by_id(self.own.id)
-            .ok()
-            .and_then(|text| canonical_form(&text).ok())
-            .is_some_and(|canonical| canonical == self.own.canonical)
+        self.own.ask(Instant::now()) == OwnAnswer::Agrees
     }
 }
 
@@ -297,7 +401,18 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::format::{UserLayout, USER_SCHEMA_JSON};
+    use crate::format::{OwnSchema, UserLayout, USER_SCHEMA_JSON};
+
+    fn no_log_end() -> Option<i64> {
+        None
+    }
+
+    /// A message long in the log: an unknown id's retry comes at once.
+    const HERE: Place<'static> = Place {
+        partition: 0,
+        offset: 0,
+        log_end: &no_log_end,
+    };
 
     /// A registry on a local port that answers each request with `answer(request line)`
     /// (status and body) and counts them.
@@ -344,8 +459,10 @@ mod tests {
         let registry =
             SchemaRegistryClient::new(&config, Shutdown::new()).expect("registry client");
         let codec = UserCodec::new().expect("codec");
-        let unknown = UnknownSchemaIds::new(Duration::from_secs(30));
+        // No budget: an unknown id gets only its retry.
+        let unknown = UnknownSchemaIds::new(Duration::ZERO);
         let own = own_schema(&codec);
+        let own = OwnSchemaCheck::new(&registry, &own);
         let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, &own);
         test(&mut decoder)
     }
@@ -373,7 +490,7 @@ mod tests {
         let (url, requests) = registry_serving(no_name);
         decoder_test(&url, |decoder| {
             for _ in 0..5 {
-                match decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02]), None) {
+                match decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02]), None, &HERE) {
                     Err(DecodeError::Schema {
                         id: SchemaRef::Id(7),
                         error,
@@ -393,7 +510,7 @@ mod tests {
         let (url, requests) = registry_answering(move |_| (200, json.clone()));
         decoder_test(&url, |decoder| {
             for _ in 0..5 {
-                match decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02]), None) {
+                match decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02]), None, &HERE) {
                     Err(error @ DecodeError::Schema { .. }) => {
                         assert!(!error.is_transient());
                         assert!(error.to_string().contains("not AVRO"), "{error}");
@@ -430,7 +547,7 @@ mod tests {
         });
         decoder_test(&url, |decoder| {
             for _ in 0..2 {
-                match decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02]), None) {
+                match decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02]), None, &HERE) {
                     Err(error @ DecodeError::Registry { .. }) => {
                         assert!(error.is_transient());
                         assert!(error.to_string().contains("cannot serve now"), "{error}");
@@ -461,7 +578,7 @@ mod tests {
         let datum = b"\x00\x00\x00\x00\x0cuser_1";
         decoder_test(&url, |decoder| {
             for _ in 0..3 {
-                let user = decoder.decode(Some(datum), Some(&guid_header()));
+                let user = decoder.decode(Some(datum), Some(&guid_header()), &HERE);
                 assert_eq!(user, Ok(User::numbered(1)));
             }
         });
@@ -480,7 +597,7 @@ mod tests {
         });
         decoder_test(&url, |decoder| {
             for _ in 0..3 {
-                match decoder.decode(Some(b"\x02a"), Some(&guid_header())) {
+                match decoder.decode(Some(b"\x02a"), Some(&guid_header()), &HERE) {
                     Err(error @ DecodeError::NoGuidSupport { .. }) => {
                         assert!(!error.is_transient());
                         assert!(error.to_string().contains("no GUID endpoint"), "{error}");
@@ -497,7 +614,7 @@ mod tests {
     fn a_bare_404_for_a_guid_from_a_registry_that_forgot_everything_is_waited_out() {
         let (url, _) = registry_answering(|_| (404, String::new()));
         decoder_test(&url, |decoder| {
-            let outcome = decoder.decode(Some(b"\x02a"), Some(&guid_header()));
+            let outcome = decoder.decode(Some(b"\x02a"), Some(&guid_header()), &HERE);
             assert!(
                 matches!(&outcome, Err(e @ DecodeError::Registry { .. }) if e.is_transient()),
                 "{outcome:?}"
@@ -524,12 +641,91 @@ mod tests {
         let codec = UserCodec::new().expect("codec");
         let unknown = UnknownSchemaIds::new(Duration::ZERO);
         let own = own_schema(&codec);
+        let own = OwnSchemaCheck::new(&registry, &own);
         let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, &own);
-        match decoder.decode(Some(b"\x02a"), Some(&guid_header())) {
+        // Its 404 comes long after the record was written, and there is no budget to wait.
+        long_in_the_log(&mut decoder);
+        match decoder.decode(Some(b"\x02a"), Some(&guid_header()), &HERE) {
             Err(DecodeError::UnknownSchema { id, .. }) => {
                 assert_eq!(id.to_string(), format!("guid {GUID}"))
             }
             other => panic!("expected an unknown schema, got {other:?}"),
         }
+    }
+
+    /// Makes the decoder believe partition 0's records have been in the log for a minute.
+    fn long_in_the_log(decoder: &mut MessageDecoder<'_>) {
+        let minute_ago = Instant::now() - Duration::from_secs(60);
+        decoder.anchors.since(0, 0, minute_ago, || Some(i64::MAX));
+    }
+
+    /// A registry that answers our id 1 with `own` (changeable), and 404 for any other id.
+    fn registry_with_own(own: Arc<std::sync::Mutex<String>>) -> (String, Arc<AtomicUsize>) {
+        registry_answering(move |line| {
+            if line.starts_with("GET /schemas/ids/1 ") {
+                let schema = own.lock().expect("own").clone();
+                (200, serde_json::json!({ "schema": schema }).to_string())
+            } else {
+                let body = r#"{"error_code":40403,"message":"Schema not found"}"#;
+                (404, body.to_string())
+            }
+        })
+    }
+
+    #[test]
+    fn another_schema_under_our_id_is_waited_out_and_never_cached() {
+        // Decodes our bytes with "negative length" if believed.
+        let other = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"long"},{"name":"name","type":"string"}]}"#;
+        let own = Arc::new(std::sync::Mutex::new(other.to_string()));
+        let (url, requests) = registry_with_own(Arc::clone(&own));
+        let ours = b"\x00\x00\x00\x00\x01\x0cuser_1";
+        decoder_test(&url, |decoder| {
+            for _ in 0..2 {
+                let outcome = decoder.decode(Some(ours), None, &HERE);
+                match &outcome {
+                    Err(e @ DecodeError::OwnSchemaContradicted { id: 1 }) => {
+                        assert!(e.is_transient());
+                        assert!(e.to_string().contains("another schema under id 1"), "{e}");
+                    }
+                    other => panic!("expected a contradiction, got {other:?}"),
+                }
+                assert!(decoder.own.contradicted());
+            }
+            *own.lock().expect("own") = USER_SCHEMA_JSON.to_string();
+            assert_eq!(
+                decoder.decode(Some(ours), None, &HERE),
+                Ok(User::numbered(1))
+            );
+            assert!(!decoder.own.contradicted());
+        });
+        assert_eq!(requests.load(Ordering::SeqCst), 3, "asked each time");
+    }
+
+    #[test]
+    fn a_flood_of_unknown_ids_asks_for_our_own_schema_about_once_a_second() {
+        let own = Arc::new(std::sync::Mutex::new(USER_SCHEMA_JSON.to_string()));
+        let (url, requests) = registry_with_own(own);
+        decoder_test(&url, |decoder| {
+            long_in_the_log(decoder);
+            for id in 100..150u32 {
+                let mut payload = vec![0];
+                payload.extend_from_slice(&id.to_be_bytes());
+                payload.extend_from_slice(b"\x02a");
+                // Its 404 comes long after the record was written: believed at once (no
+                // budget), since the registry serves our schema.
+                let outcome = decoder.decode(Some(&payload), None, &HERE);
+                assert!(
+                    matches!(outcome, Err(DecodeError::UnknownSchema { .. })),
+                    "id {id}: {outcome:?}"
+                );
+                assert!(decoder.unknown_retry_at.is_none());
+                // Confirmed: asked no more.
+                let again = decoder.decode(Some(&payload), None, &HERE);
+                assert!(matches!(again, Err(DecodeError::UnknownSchema { .. })));
+            }
+        });
+        let requests = requests.load(Ordering::SeqCst);
+        // One per id, and our own schema once, or once more if the ids took over a second.
+        assert!((51..=53).contains(&requests), "{requests} requests");
     }
 }

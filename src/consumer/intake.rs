@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use rdkafka::message::{BorrowedMessage, Message};
 
-use super::decoder::{DecodeError, MessageDecoder};
+use super::client::{cached_log_end, ConsumerClient};
+use super::decoder::{DecodeError, MessageDecoder, Place};
 use super::kind::ConsumerKind;
 use super::unknown_ids::UnknownSchemaIds;
 use crate::app::error::LoopError;
@@ -14,12 +15,12 @@ use crate::app::shutdown::Shutdown;
 use crate::audit::stamp::find_stamp;
 use crate::audit::{FoundStamp, OwnRun};
 use crate::config::{Config, OnDecodeError};
-use crate::format::{OwnSchema, User, UserCodec, VALUE_SCHEMA_ID_HEADER};
+use crate::format::{User, UserCodec, VALUE_SCHEMA_ID_HEADER};
 use crate::kafka::headers::raw_headers;
 use crate::ops::log_target;
 use crate::ops::stats::{bump, ConsumerStats};
 use crate::producer::DeadLetters;
-use crate::registry::SchemaRegistryClient;
+use crate::registry::{OwnSchemaCheck, SchemaRegistryClient};
 
 /// One consumed message, decoded or not, ready to be handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,17 +47,24 @@ pub(crate) struct Intake<'a> {
     pub(crate) dead_letters: Option<&'a DeadLetters>,
     /// Ids the registry answered 404 for, shared by both consumers.
     pub(crate) unknown_ids: &'a UnknownSchemaIds,
-    /// The schema the daemon writes with.
-    pub(crate) own_schema: &'a OwnSchema,
+    /// Whether the registry still serves the schema the daemon writes with, shared with the
+    /// producer.
+    pub(crate) own_check: &'a OwnSchemaCheck<'a>,
     /// This process's producer run, whose failed deliveries the audits may put losses down to.
     pub(crate) own_run: &'a OwnRun,
     pub(crate) shutdown: &'a Shutdown,
 }
 
 impl<'a> Intake<'a> {
+    /// Whether `record` was read but not handled: undecodable, passed by
+    /// `ON_DECODE_ERROR=skip` (under `dlq` it was copied; under `fail` it never gets here).
+    pub(crate) fn skipped(&self, record: &Consumed) -> bool {
+        record.outcome.is_err() && matches!(self.config.on_decode_error, OnDecodeError::Skip)
+    }
+
     /// A decoder with its own schema cache, for one consumer.
     pub(crate) fn decoder(&self) -> MessageDecoder<'a> {
-        MessageDecoder::new(self.registry, self.codec, self.unknown_ids, self.own_schema)
+        MessageDecoder::new(self.registry, self.codec, self.unknown_ids, self.own_check)
     }
 
     /// Decodes `message` and, if it cannot be decoded, applies `ON_DECODE_ERROR`.
@@ -68,6 +76,7 @@ impl<'a> Intake<'a> {
         &self,
         kind: ConsumerKind,
         decoder: &mut MessageDecoder<'_>,
+        client: &ConsumerClient<'_>,
         message: &BorrowedMessage<'_>,
         stats: &ConsumerStats,
     ) -> Result<Option<Consumed>, LoopError> {
@@ -81,9 +90,16 @@ impl<'a> Intake<'a> {
             )
         };
         let (schema_id_header, stamp) = read_headers(message);
+        let log_end = || cached_log_end(client, message.topic(), partition);
+        let place = Place {
+            partition,
+            offset,
+            log_end: &log_end,
+        };
         let Some(outcome) = decoder.decode_patiently(
             message.payload(),
             schema_id_header,
+            &place,
             self.shutdown,
             stats,
             describe,

@@ -92,9 +92,13 @@ impl SingleConsumer<'_, '_> {
             return Ok(Turn::Continue);
         };
         let requests = self.decoder.registry_requests();
-        let Some(record) =
-            self.intake
-                .decode_with_policy(KIND, &mut self.decoder, &message, self.stats)?
+        let Some(record) = self.intake.decode_with_policy(
+            KIND,
+            &mut self.decoder,
+            &self.client,
+            &message,
+            self.stats,
+        )?
         else {
             return Ok(Turn::Stop);
         };
@@ -117,6 +121,7 @@ impl SingleConsumer<'_, '_> {
             record.partition,
             record.offset,
             &record.stamp,
+            self.intake.skipped(&record),
             now,
             now_since_epoch,
         );

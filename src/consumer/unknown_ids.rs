@@ -1,10 +1,27 @@
-//! Schema ids (and GUIDs) the registry answered 404 for. Such an answer is the record's fault only when
-//! it lasts: a restarted in-memory registry, a restored backup, a lagging follower or a wrong
-//! URL answer 404 too. An id becomes *confirmed* unknown once its 404s have lasted the grace
-//! period (`SCHEMA_NOT_FOUND_GRACE_S`) and the registry meanwhile still serves the daemon's
-//! own schema (checked by the decoder). A confirmed id is not asked for again for
-//! [`CONFIRMED_FOR`], so a flood of records with random ids costs no registry round trips
-//! once confirmed. Shared by both consumers, bounded in size.
+//! Schema ids (and GUIDs) the registry answered 404 for, and what they may cost. Such an
+//! answer is the record's fault only when it lasts: a restarted in-memory registry, a restored
+//! backup, a lagging follower or a wrong URL answer 404 too. But waiting is what a writer who
+//! invents ids can make the daemon do, so the waiting is bounded in total, not per id:
+//!
+//! - **Every id is asked for at least once [`FOLLOWER_CATCH_UP`] after its record was known
+//!   to be in the log** ([`LogAnchors`]): if its first 404 came sooner, it is asked again
+//!   then. A registry follower a few seconds behind its leader has caught up with a schema
+//!   registered before the record was written by then. The records of a backlog were all in
+//!   the log when the first of them was read, so only the first unknown id of a backlog waits
+//!   for this; the others' first answer already comes late enough.
+//! - **Beyond that, an id waits only what it draws from a budget** shared by every id and both
+//!   consumers: at most `SCHEMA_NOT_FOUND_GRACE_S` for one id, the budget holding that much and
+//!   refilling at that much per [`REFILL_PERIOD`] (drawn in amounts of [`MIN_DRAW`] or more).
+//!   A found id gives back what it did not use. While an id waits it is asked again every
+//!   [`RECHECK_EVERY`] by either consumer.
+//! - **One consumer asks for an id at a time**: the other waits for that answer rather than
+//!   send the same request, so an id confirmed by one costs the other nothing.
+//!
+//! So records with unknown ids delay the others by at most the grace, one catch-up wait per
+//! backlog, the budget's refill and about one registry request per id. An id whose 404s lasted
+//! its wait is *confirmed* unknown when the registry meanwhile still serves the daemon's own
+//! schema (checked by the decoder), and is not asked for again for [`CONFIRMED_FOR`]. Shared
+//! by both consumers, bounded in size. Pure: the caller passes the time.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -18,75 +35,204 @@ const CONFIRMED_FOR: Duration = Duration::from_secs(300);
 /// Most ids tracked at once; a writer inventing ids cannot grow the map past this.
 const MAX_TRACKED: usize = 10_000;
 
+/// How long after a record was known to be in the log its unknown id is asked for again, at
+/// the earliest: a registry follower (or a cache in front of the registry) that lags its
+/// leader by a few seconds knows a schema registered before the record was written by then.
+pub(crate) const FOLLOWER_CATCH_UP: Duration = Duration::from_secs(3);
+
+/// The budget refills from empty to full in this time: a writer flooding the topic with
+/// unknown ids can hold the consumers for at most the grace period per this period.
+pub(crate) const REFILL_PERIOD: Duration = Duration::from_secs(600);
+
+/// The least an id draws from the budget: a trickle of refill is not worth a request more.
+const MIN_DRAW: Duration = Duration::from_secs(1);
+
+/// While an id waits, it is asked for again this often (by whichever consumer comes first).
+pub(crate) const RECHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// While the other consumer asks for an id, this one looks again this often; and gives the
+/// other's answer up (asks itself) after [`ASKING_FOR_AT_MOST`].
+const OTHERS_ANSWER_POLL: Duration = Duration::from_millis(1);
+const ASKING_FOR_AT_MOST: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone, Copy)]
 enum Entry {
-    /// 404s since this time, not confirmed yet.
-    Pending { since: Instant },
+    /// A consumer is asking for the id for the first time.
+    Asking { since: Instant },
+    /// 404s since `since`, not confirmed yet: lasted once asked for at `until` or later;
+    /// `drawn` of that wait came from the budget.
+    Pending {
+        since: Instant,
+        until: Instant,
+        drawn: Duration,
+        /// When a consumer last asked, and whether that request is still under way.
+        last_asked: Instant,
+        asking: bool,
+    },
     /// Confirmed unknown until this time.
     Confirmed { until: Instant },
 }
 
-/// The ids the registry did not know, and since when.
+/// Whether a consumer should ask the registry for an id now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ask {
+    /// Ask now, then report the answer ([`UnknownSchemaIds::not_found`],
+    /// [`UnknownSchemaIds::found`] or [`UnknownSchemaIds::unanswered`]).
+    Now,
+    /// Not now (the other consumer is asking, or the id waits): look again at this time.
+    At(Instant),
+    /// Confirmed unknown: no need to ask.
+    Confirmed,
+}
+
+/// What a 404 for an id means now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotFound {
+    /// Ask the registry again at this time.
+    RetryAt(Instant),
+    /// The id's 404s have lasted its whole wait, its late-enough ask included.
+    Lasted {
+        /// Since its first 404.
+        waited: Duration,
+    },
+}
+
+/// Waiting that unknown ids may still cost.
+#[derive(Debug)]
+struct Budget {
+    available: Duration,
+    /// When `available` was last brought up to date.
+    at: Instant,
+}
+
+/// The ids the registry did not know, since when, and the budget they wait from.
 #[derive(Debug)]
 pub(crate) struct UnknownSchemaIds {
     grace: Duration,
-    entries: Mutex<HashMap<SchemaRef, Entry>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    entries: HashMap<SchemaRef, Entry>,
+    budget: Budget,
 }
 
 impl UnknownSchemaIds {
     pub(crate) fn new(grace: Duration) -> UnknownSchemaIds {
+        UnknownSchemaIds::starting_at(grace, Instant::now())
+    }
+
+    fn starting_at(grace: Duration, now: Instant) -> UnknownSchemaIds {
+        let budget = Budget {
+            available: grace,
+            at: now,
+        };
         UnknownSchemaIds {
             grace,
-            entries: Mutex::new(HashMap::new()),
+            state: Mutex::new(State {
+                entries: HashMap::new(),
+                budget,
+            }),
         }
     }
 
-    /// How long 404s must last before an id can be confirmed unknown.
-    pub(crate) fn grace(&self) -> Duration {
-        self.grace
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<SchemaRef, Entry>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Whether `id` is confirmed unknown (no need to ask the registry again).
-    pub(crate) fn is_confirmed(&self, id: SchemaRef, now: Instant) -> bool {
-        matches!(self.entries().get(&id), Some(Entry::Confirmed { until }) if *until > now)
-    }
-
-    /// Records a 404 for `id`; returns whether its 404s have lasted the grace period.
-    pub(crate) fn not_found(&self, id: SchemaRef, now: Instant) -> bool {
-        let mut entries = self.entries();
+    /// Whether to ask the registry for `id` now; [`Ask::Now`] marks the request under way.
+    pub(crate) fn ask(&self, id: SchemaRef, now: Instant) -> Ask {
+        let mut state = self.state();
+        let entries = &mut state.entries;
+        let others_answer = now + OTHERS_ANSWER_POLL;
+        match entries.get_mut(&id) {
+            Some(Entry::Confirmed { until }) if *until > now => return Ask::Confirmed,
+            Some(Entry::Asking { since }) if now < *since + ASKING_FOR_AT_MOST => {
+                return Ask::At(others_answer)
+            }
+            Some(Entry::Pending {
+                until,
+                last_asked,
+                asking,
+                ..
+            }) => {
+                if *asking && now < *last_asked + ASKING_FOR_AT_MOST {
+                    return Ask::At(others_answer);
+                }
+                let next = (*last_asked + RECHECK_EVERY).min(*until);
+                if now < next {
+                    return Ask::At(next);
+                }
+                *asking = true;
+                *last_asked = now;
+                return Ask::Now;
+            }
+            _ => {}
+        }
         if !entries.contains_key(&id) && entries.len() >= MAX_TRACKED {
-            let grace = self.grace;
-            entries.retain(|_, entry| match entry {
-                Entry::Confirmed { until } => *until > now,
-                // A pending id dropped here starts its grace again: it waits longer, never less.
-                Entry::Pending { since } => now.saturating_duration_since(*since) <= grace,
-            });
-            if entries.len() >= MAX_TRACKED {
-                entries.retain(|_, entry| matches!(entry, Entry::Confirmed { .. }));
-            }
-            if entries.len() >= MAX_TRACKED {
-                entries.clear();
-            }
+            make_room(entries, now);
         }
-        let entry = entries.entry(id).or_insert(Entry::Pending { since: now });
-        match entry {
-            Entry::Pending { since } => now.saturating_duration_since(*since) >= self.grace,
-            Entry::Confirmed { until } if *until > now => true,
-            Entry::Confirmed { .. } => {
-                // Expired: the id starts over.
-                *entry = Entry::Pending { since: now };
-                self.grace.is_zero()
+        entries.insert(id, Entry::Asking { since: now });
+        Ask::Now
+    }
+
+    /// Records a 404 for `id`, whose record has been in the log since `in_log_since`.
+    pub(crate) fn not_found(&self, id: SchemaRef, now: Instant, in_log_since: Instant) -> NotFound {
+        let grace = self.grace;
+        let mut state = self.state();
+        let State { entries, budget } = &mut *state;
+        match entries.get_mut(&id) {
+            Some(Entry::Pending {
+                since,
+                until,
+                last_asked,
+                asking,
+                ..
+            }) => {
+                *asking = false;
+                *last_asked = now;
+                if now >= *until {
+                    NotFound::Lasted {
+                        waited: now.saturating_duration_since(*since),
+                    }
+                } else {
+                    NotFound::RetryAt((now + RECHECK_EVERY).min(*until))
+                }
+            }
+            Some(Entry::Confirmed { until }) if *until > now => NotFound::Lasted {
+                waited: Duration::ZERO,
+            },
+            // The first 404 (or the first after a confirmation expired).
+            _ => {
+                budget.refill(grace, now);
+                let drawn = budget.draw(grace);
+                let until = (in_log_since.min(now) + FOLLOWER_CATCH_UP).max(now + drawn);
+                if until <= now {
+                    // Asked late enough, and nothing to wait from the budget.
+                    entries.remove(&id);
+                    return NotFound::Lasted {
+                        waited: Duration::ZERO,
+                    };
+                }
+                entries.insert(
+                    id,
+                    Entry::Pending {
+                        since: now,
+                        until,
+                        drawn,
+                        last_asked: now,
+                        asking: false,
+                    },
+                );
+                NotFound::RetryAt((now + RECHECK_EVERY).min(until))
             }
         }
     }
 
     /// Confirms `id` unknown from `now` on.
     pub(crate) fn confirm(&self, id: SchemaRef, now: Instant) {
-        self.entries().insert(
+        self.state().entries.insert(
             id,
             Entry::Confirmed {
                 until: now + CONFIRMED_FOR,
@@ -94,9 +240,99 @@ impl UnknownSchemaIds {
         );
     }
 
-    /// The registry knows `id` after all.
-    pub(crate) fn found(&self, id: SchemaRef) {
-        self.entries().remove(&id);
+    /// The registry knows `id` after all: what it drew from the budget and did not wait goes
+    /// back.
+    pub(crate) fn found(&self, id: SchemaRef, now: Instant) {
+        let grace = self.grace;
+        let mut state = self.state();
+        if let Some(Entry::Pending { until, drawn, .. }) = state.entries.remove(&id) {
+            let unused = until.saturating_duration_since(now).min(drawn);
+            state.budget.refill(grace, now);
+            state.budget.available = (state.budget.available + unused).min(grace);
+        }
+    }
+
+    /// The request for `id` got no answer about it (an outage, a refusal): the next consumer
+    /// may ask.
+    pub(crate) fn unanswered(&self, id: SchemaRef) {
+        let mut state = self.state();
+        match state.entries.get_mut(&id) {
+            Some(Entry::Asking { .. }) => {
+                state.entries.remove(&id);
+            }
+            Some(Entry::Pending { asking, .. }) => *asking = false,
+            _ => {}
+        }
+    }
+}
+
+/// Drops what is no longer needed to make room for a new id: expired confirmations and
+/// pending ids whose wait is over (such an id starts over: it waits again, never less), then
+/// every pending id, then everything.
+fn make_room(entries: &mut HashMap<SchemaRef, Entry>, now: Instant) {
+    entries.retain(|_, entry| match entry {
+        Entry::Confirmed { until } => *until > now,
+        Entry::Pending { until, .. } => *until > now,
+        Entry::Asking { since } => now < *since + ASKING_FOR_AT_MOST,
+    });
+    if entries.len() >= MAX_TRACKED {
+        entries.retain(|_, entry| matches!(entry, Entry::Confirmed { .. }));
+    }
+    if entries.len() >= MAX_TRACKED {
+        entries.clear();
+    }
+}
+
+impl Budget {
+    /// Adds what refilled since the last update, up to `capacity`.
+    fn refill(&mut self, capacity: Duration, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.at);
+        let refilled =
+            capacity.mul_f64((elapsed.as_secs_f64() / REFILL_PERIOD.as_secs_f64()).min(1.0));
+        self.available = (self.available + refilled).min(capacity);
+        self.at = now;
+    }
+
+    /// Takes up to `want`; nothing if less than [`MIN_DRAW`] is left (and `want` is more).
+    fn draw(&mut self, want: Duration) -> Duration {
+        let drawn = want.min(self.available);
+        if drawn < MIN_DRAW.min(want) {
+            return Duration::ZERO;
+        }
+        self.available -= drawn;
+        drawn
+    }
+}
+
+/// Since when a consumer's records have been in the log, as far as it can tell without a
+/// request: when an unknown id is first met in a partition, the partition's end as librdkafka
+/// last heard it from a fetch (its cached high watermark) says every record before it was in
+/// the log by then. One per consumer.
+#[derive(Debug, Default)]
+pub(crate) struct LogAnchors {
+    /// Per partition: the log's end, and a time it was known to reach that far.
+    by_partition: HashMap<i32, (i64, Instant)>,
+}
+
+impl LogAnchors {
+    /// Since when the record at `offset` of `partition` has been in the log at the latest;
+    /// `log_end` is asked only when no earlier anchor covers the record (`None`: not known).
+    pub(crate) fn since(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        now: Instant,
+        log_end: impl FnOnce() -> Option<i64>,
+    ) -> Instant {
+        if let Some((end, at)) = self.by_partition.get(&partition) {
+            if offset < *end {
+                return *at;
+            }
+        }
+        // The record itself is in the log now, whatever the cached end says.
+        let end = log_end().unwrap_or(0).max(offset.saturating_add(1));
+        self.by_partition.insert(partition, (end, now));
+        now
     }
 }
 
@@ -105,36 +341,192 @@ mod tests {
     use super::*;
 
     const SEVEN: SchemaRef = SchemaRef::Id(7);
+    const GRACE: Duration = Duration::from_secs(30);
 
-    #[test]
-    fn an_id_is_unknown_only_after_its_404s_last_the_grace_period() {
-        let ids = UnknownSchemaIds::new(Duration::from_secs(30));
-        let t0 = Instant::now();
-        assert!(!ids.not_found(SEVEN, t0));
-        assert!(!ids.not_found(SEVEN, t0 + Duration::from_secs(29)));
-        assert!(ids.not_found(SEVEN, t0 + Duration::from_secs(30)));
-        assert!(!ids.is_confirmed(SEVEN, t0 + Duration::from_secs(30)));
-        ids.confirm(SEVEN, t0 + Duration::from_secs(30));
-        assert!(ids.is_confirmed(SEVEN, t0 + Duration::from_secs(31)));
-        assert!(!ids.is_confirmed(SEVEN, t0 + Duration::from_secs(30) + CONFIRMED_FOR));
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// One consumer's request for `id` at `now`, answered 404; the record in the log since
+    /// `written`.
+    fn ask_404(ids: &UnknownSchemaIds, id: SchemaRef, now: Instant, written: Instant) -> NotFound {
+        assert_eq!(ids.ask(id, now), Ask::Now, "{id} at {now:?}");
+        ids.not_found(id, now, written)
     }
 
     #[test]
-    fn a_found_id_starts_over() {
-        let ids = UnknownSchemaIds::new(Duration::from_secs(30));
+    fn an_id_waits_its_grace_from_a_full_budget_asked_every_second_then_is_unknown() {
         let t0 = Instant::now();
-        ids.not_found(SEVEN, t0);
-        ids.found(SEVEN);
-        assert!(!ids.not_found(SEVEN, t0 + Duration::from_secs(31)));
+        let ids = UnknownSchemaIds::starting_at(GRACE, t0);
+        let written = t0 - secs(60);
+        assert_eq!(
+            ask_404(&ids, SEVEN, t0, written),
+            NotFound::RetryAt(t0 + secs(1))
+        );
+        // Not asked again before a second, by either consumer.
+        assert_eq!(ids.ask(SEVEN, t0), Ask::At(t0 + secs(1)));
+        let at = |s| t0 + secs(s);
+        assert_eq!(
+            ask_404(&ids, SEVEN, at(1), written),
+            NotFound::RetryAt(at(2))
+        );
+        assert_eq!(
+            ask_404(&ids, SEVEN, at(29), written),
+            NotFound::RetryAt(at(30))
+        );
+        assert_eq!(
+            ask_404(&ids, SEVEN, at(30), written),
+            NotFound::Lasted { waited: secs(30) }
+        );
+        ids.confirm(SEVEN, at(30));
+        assert_eq!(ids.ask(SEVEN, at(31)), Ask::Confirmed);
+        assert_eq!(ids.ask(SEVEN, at(30) + CONFIRMED_FOR), Ask::Now);
     }
 
     #[test]
-    fn a_flood_of_ids_stays_bounded_and_never_shortens_a_grace() {
-        let ids = UnknownSchemaIds::new(Duration::from_secs(30));
+    fn one_consumer_asks_at_a_time_and_the_other_waits_for_its_answer() {
         let t0 = Instant::now();
-        for id in 0..(3 * MAX_TRACKED as u32) {
-            assert!(!ids.not_found(SchemaRef::Id(id), t0 + Duration::from_millis(u64::from(id))));
+        let ids = UnknownSchemaIds::starting_at(Duration::ZERO, t0);
+        assert_eq!(ids.ask(SEVEN, t0), Ask::Now);
+        assert_eq!(ids.ask(SEVEN, t0), Ask::At(t0 + OTHERS_ANSWER_POLL));
+        // An outage: the other may ask.
+        ids.unanswered(SEVEN);
+        assert_eq!(ids.ask(SEVEN, t0), Ask::Now);
+        // A 404 late enough confirms it at once: the other asks nothing.
+        let lasted = ids.not_found(SEVEN, t0, t0 - secs(60));
+        assert_eq!(lasted, NotFound::Lasted { waited: secs(0) });
+        ids.confirm(SEVEN, t0);
+        assert_eq!(ids.ask(SEVEN, t0), Ask::Confirmed);
+        // A consumer that never answers is not waited for forever.
+        let eight = SchemaRef::Id(8);
+        assert_eq!(ids.ask(eight, t0), Ask::Now);
+        assert_eq!(ids.ask(eight, t0 + ASKING_FOR_AT_MOST), Ask::Now);
+    }
+
+    #[test]
+    fn a_flood_of_a_backlog_costs_the_grace_and_one_request_per_id() {
+        let t0 = Instant::now();
+        let ids = UnknownSchemaIds::starting_at(GRACE, t0);
+        // A consumer reading a backlog: every record was in the log at t0.
+        let (mut now, mut requests) = (t0, 0u32);
+        for id in (0..100_000u32).map(SchemaRef::Id) {
+            loop {
+                match ids.ask(id, now) {
+                    Ask::Confirmed => break,
+                    Ask::At(at) => now = at,
+                    Ask::Now => {
+                        requests += 1;
+                        // A request takes a millisecond.
+                        now += Duration::from_millis(1);
+                        match ids.not_found(id, now, t0) {
+                            NotFound::Lasted { .. } => ids.confirm(id, now),
+                            NotFound::RetryAt(at) => now = now.max(at),
+                        }
+                    }
+                }
+            }
         }
-        assert!(ids.entries().len() <= MAX_TRACKED);
+        let waited = now - t0 - Duration::from_millis(u64::from(requests));
+        // The grace of the first id, and what refilled meanwhile.
+        let refill = GRACE.mul_f64((now - t0).as_secs_f64() / REFILL_PERIOD.as_secs_f64());
+        assert!(waited <= GRACE + refill, "{waited:?}");
+        assert!(refill < GRACE / 4, "{refill:?}");
+        // The first id is asked each second of its wait, a few others a second more.
+        assert!(requests <= 100_000 + 31 + 10, "{requests} requests");
+    }
+
+    #[test]
+    fn an_id_is_asked_again_a_catch_up_after_its_record_was_in_the_log() {
+        let t0 = Instant::now();
+        let ids = UnknownSchemaIds::starting_at(Duration::ZERO, t0);
+        // An empty budget (grace 0): a record written a second ago is still asked for again
+        // once a follower has caught up.
+        let written = t0 - secs(1);
+        let due = written + FOLLOWER_CATCH_UP;
+        assert_eq!(
+            ask_404(&ids, SEVEN, t0, written),
+            NotFound::RetryAt(t0 + secs(1))
+        );
+        assert_eq!(
+            ask_404(&ids, SEVEN, t0 + secs(1), written),
+            NotFound::RetryAt(due)
+        );
+        assert_eq!(
+            ask_404(&ids, SEVEN, due, written),
+            NotFound::Lasted { waited: secs(2) }
+        );
+    }
+
+    #[test]
+    fn the_budget_refills_over_time_and_a_found_id_gives_back_what_it_did_not_wait() {
+        let t0 = Instant::now();
+        let ids = UnknownSchemaIds::starting_at(GRACE, t0);
+        let old = t0 - secs(60);
+        assert_eq!(
+            ask_404(&ids, SEVEN, t0, old),
+            NotFound::RetryAt(t0 + secs(1))
+        );
+        // Nothing left for the next id: lasted at its first, late-enough 404.
+        let eight = SchemaRef::Id(8);
+        assert!(matches!(
+            ask_404(&ids, eight, t0, old),
+            NotFound::Lasted { .. }
+        ));
+        // Seven is found after 10 s: 20 s come back, with 0.5 s refilled.
+        let t10 = t0 + secs(10);
+        assert_eq!(ids.ask(SEVEN, t10), Ask::Now);
+        ids.found(SEVEN, t10);
+        let nine = SchemaRef::Id(9);
+        assert_eq!(
+            ask_404(&ids, nine, t10, old),
+            NotFound::RetryAt(t10 + secs(1))
+        );
+        let refilled = GRACE.mul_f64(10.0 / REFILL_PERIOD.as_secs_f64());
+        assert_eq!(
+            ask_404(&ids, nine, t10 + secs(20) + refilled, old),
+            NotFound::Lasted {
+                waited: secs(20) + refilled
+            }
+        );
+        // After a whole refill period the budget is full again, and no fuller.
+        let later = t10 + REFILL_PERIOD * 3;
+        let ten = SchemaRef::Id(10);
+        assert_eq!(
+            ask_404(&ids, ten, later, old),
+            NotFound::RetryAt(later + secs(1))
+        );
+        assert_eq!(
+            ask_404(&ids, ten, later + GRACE, old),
+            NotFound::Lasted { waited: GRACE }
+        );
+    }
+
+    #[test]
+    fn a_flood_of_ids_stays_bounded_and_never_shortens_a_wait() {
+        let t0 = Instant::now();
+        let ids = UnknownSchemaIds::starting_at(GRACE, t0);
+        for id in 0..(3 * MAX_TRACKED as u32) {
+            let now = t0 + Duration::from_millis(u64::from(id));
+            assert!(matches!(
+                ask_404(&ids, SchemaRef::Id(id), now, now),
+                NotFound::RetryAt(_)
+            ));
+        }
+        assert!(ids.state().entries.len() <= MAX_TRACKED);
+    }
+
+    #[test]
+    fn an_anchor_covers_the_records_that_were_in_the_log_when_it_was_taken() {
+        let mut anchors = LogAnchors::default();
+        let t0 = Instant::now();
+        assert_eq!(anchors.since(0, 10, t0, || Some(1_010)), t0);
+        // Within the anchor: no need to ask for the log's end.
+        let later = t0 + secs(5);
+        assert_eq!(anchors.since(0, 1_009, later, || panic!("asked")), t0);
+        // Beyond it, or in another partition: a new anchor.
+        assert_eq!(anchors.since(0, 1_010, later, || Some(1_011)), later);
+        assert_eq!(anchors.since(1, 0, later, || None), later);
+        // An unknown end still covers the record itself.
+        assert_eq!(anchors.since(1, 0, later + secs(1), || None), later);
     }
 }

@@ -52,9 +52,10 @@ pub(crate) fn stats_line(stats: &Stats, groups: &Groups) -> String {
         let lag = c.lag.load(Ordering::Relaxed);
         let _ = write!(
             line,
-            " | {kind} ({group}): consumed={} decode_errors={} commits={} lag={} latency_p99={} lost={} duplicate_writes={} out_of_order={} redeliveries={}",
+            " | {kind} ({group}): consumed={} decode_errors={} skipped={} commits={} lag={} latency_p99={} lost={} duplicate_writes={} out_of_order={} redeliveries={}",
             read(&c.consumed),
             read(&c.decode_errors),
+            read(&c.audit.skipped),
             c.commits_figure(),
             if lag < 0 {
                 "unknown".to_string()
@@ -180,10 +181,11 @@ pub(crate) fn prometheus_text(stats: &Stats, groups: &Groups) -> String {
         &latencies,
     );
     type Counter = fn(&AuditFigures) -> &AtomicU64;
-    let audit_counters: [(&str, &str, Counter); 9] = [
-        ("audit_audited_total", "Stamped records the delivery audit judged (redeliveries not included).", |a| &a.audited),
-        ("audit_lost_total", "Records lost: a sequence number still missing after AUDIT_LOSS_GRACE_S that the producer had not reported as a failed delivery.", |a| &a.lost),
-        ("audit_lost_reported_by_producer_total", "Records lost whose delivery the producer had reported as failed.", |a| &a.lost_reported_by_producer),
+    let audit_counters: [(&str, &str, Counter); 10] = [
+        ("audit_audited_total", "Stamped records the delivery audit judged and the consumer handled (redeliveries not included).", |a| &a.audited),
+        ("audit_skipped_total", "Records read but not handled: undecodable and passed by ON_DECODE_ERROR=skip (never counted lost, never audited).", |a| &a.skipped),
+        ("audit_lost_total", "Records lost: a sequence number still missing after AUDIT_LOSS_GRACE_S that this process's producer had not reported as a failed delivery.", |a| &a.lost),
+        ("audit_lost_reported_by_producer_total", "Records lost whose delivery this process's producer had reported as failed.", |a| &a.lost_reported_by_producer),
         ("audit_duplicate_writes_total", "Sequence numbers seen again at a new offset, from an idempotent acks=all producer.", |a| &a.duplicate_writes),
         ("audit_out_of_order_total", "Sequence numbers that came after a higher one, from an idempotent acks=all producer.", |a| &a.out_of_order),
         ("audit_tolerated_total", "Duplicates and reorderings from producers without idempotence or acks=all (allowed there).", |a| &a.tolerated),
@@ -274,6 +276,7 @@ pub(crate) mod tests {
         bump(&stats.produced);
         bump(&stats.delivered);
         bump(&stats.consumer(ConsumerKind::Batch).decode_errors);
+        bump(&stats.consumer(ConsumerKind::Batch).audit.skipped);
         stats
             .consumer(ConsumerKind::Single)
             .lag
@@ -281,8 +284,8 @@ pub(crate) mod tests {
         assert_eq!(
             stats_line(&stats, &groups()),
             "stats: produced=2 delivered=1 failed=0 \
-             | single (g1): consumed=0 decode_errors=0 commits=0 lag=5 latency_p99=none lost=0 duplicate_writes=0 out_of_order=0 redeliveries=0 \
-             | batch (g\"2): consumed=0 decode_errors=1 commits=0 lag=unknown latency_p99=none lost=0 duplicate_writes=0 out_of_order=0 redeliveries=0"
+             | single (g1): consumed=0 decode_errors=0 skipped=0 commits=0 lag=5 latency_p99=none lost=0 duplicate_writes=0 out_of_order=0 redeliveries=0 \
+             | batch (g\"2): consumed=0 decode_errors=1 skipped=1 commits=0 lag=unknown latency_p99=none lost=0 duplicate_writes=0 out_of_order=0 redeliveries=0"
         );
     }
 

@@ -87,7 +87,10 @@ mod tests {
 
     #[test]
     fn only_a_purge_is_left_to_the_summary_line() {
-        for code in [RDKafkaErrorCode::PurgeQueue, RDKafkaErrorCode::PurgeInflight] {
+        for code in [
+            RDKafkaErrorCode::PurgeQueue,
+            RDKafkaErrorCode::PurgeInflight,
+        ] {
             assert!(is_purged(&KafkaError::MessageProduction(code)));
         }
         for code in [

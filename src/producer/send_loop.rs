@@ -9,6 +9,12 @@
 //! record again), never dropped. On stop the queue is flushed within `FLUSH_TIMEOUT_MS`, and
 //! the summary line says how many records were delivered, failed or left undelivered.
 //!
+//! Registry: the send loop holds its records while the registry serves another schema under
+//! our schema's id (`registry/own_check.rs`; what the consumers find, and a check every 5 s):
+//! every reader would decode them with that schema. One line when it holds, one when it goes
+//! on. It may have written for at most one check interval plus one registry request after
+//! the registry changed; records already queued then are delivered.
+//!
 //! Threads: the send loop below, and a poll thread that serves delivery reports
 //! ([`super::delivery`]) until the send loop has finished.
 
@@ -34,6 +40,7 @@ use crate::format::{write_header, OwnSchema, User};
 use crate::kafka::{client_config_with, ClientEvents, ClientKind};
 use crate::ops::log_target;
 use crate::ops::stats::{bump, read, Stats};
+use crate::registry::OwnSchemaCheck;
 
 /// Name of this client in log lines.
 const CLIENT: &str = "producer";
@@ -51,6 +58,9 @@ const TICK_WAIT_BEAT_EVERY: Duration = Duration::from_secs(1);
 
 /// How often a full queue is reported while it stays full.
 const QUEUE_FULL_REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// While the registry contradicts our schema's id, the send loop looks again this often.
+const HELD_CHECK_EVERY: Duration = Duration::from_millis(200);
 
 type Client<'a> = BaseProducer<ClientEvents<DeliveryReports<'a>>>;
 
@@ -80,7 +90,7 @@ fn create_producer<'a>(
 /// the run its records are stamped with, and where its delivery reports record failures.
 pub(crate) fn run_producer(
     config: &Config,
-    own: &OwnSchema,
+    registry: &OwnSchemaCheck<'_>,
     own_run: &OwnRun,
     shutdown: &Shutdown,
     stats: &Stats,
@@ -116,7 +126,10 @@ pub(crate) fn run_producer(
             Some(partitions) => {
                 // Idempotence implies acks=all: the configuration refuses it with other acks.
                 let stamper = Stamper::new(own_run, config.enable_idempotence);
-                SendLoop::new(&producer, config, own, shutdown, stats, partitions, stamper).run()
+                SendLoop::new(
+                    &producer, config, registry, shutdown, stats, partitions, stamper,
+                )
+                .run()
             }
             // Stopped before the topic's partitions were known: nothing was sent.
             None => Ok(()),
@@ -148,6 +161,8 @@ struct SendLoop<'p, 'a> {
     config: &'p Config,
     /// The schema id in each record's prefix, and how the `User` is written.
     own: &'p OwnSchema,
+    /// Whether the registry contradicts `own`: then no record is written.
+    registry: &'p OwnSchemaCheck<'p>,
     shutdown: &'p Shutdown,
     stats: &'a Stats,
     /// A ticker rather than a sleep: the interval is kept even when a send takes a while,
@@ -168,7 +183,7 @@ impl<'p, 'a> SendLoop<'p, 'a> {
     fn new(
         producer: &'p Client<'a>,
         config: &'p Config,
-        own: &'p OwnSchema,
+        registry: &'p OwnSchemaCheck<'p>,
         shutdown: &'p Shutdown,
         stats: &'a Stats,
         partitions: PartitionCount,
@@ -177,7 +192,8 @@ impl<'p, 'a> SendLoop<'p, 'a> {
         SendLoop {
             producer,
             config,
-            own,
+            own: registry.own(),
+            registry,
             shutdown,
             stats,
             ticker: (!config.produce_interval.is_zero())
@@ -200,7 +216,7 @@ impl<'p, 'a> SendLoop<'p, 'a> {
             self.stamper.run()
         );
         while !self.shutdown.is_stopping() && !self.all_sent() {
-            if self.send_next()? == Turn::Stop {
+            if self.hold_while_contradicted() == Turn::Stop || self.send_next()? == Turn::Stop {
                 return Ok(());
             }
         }
@@ -215,6 +231,30 @@ impl<'p, 'a> SendLoop<'p, 'a> {
             }
         }
         Ok(())
+    }
+
+    /// Waits, alive for the watchdog, while the registry serves another schema under our
+    /// schema's id. [`Turn::Stop`]: shutdown began meanwhile.
+    fn hold_while_contradicted(&self) -> Turn {
+        if !self.registry.contradicted() {
+            return Turn::Continue;
+        }
+        let id = self.own.id;
+        log::warn!(
+            target: log_target::PRODUCER,
+            "producer: holding records: the registry serves another schema under id {id}, this daemon's schema's id, so every reader would misread them; going on once it serves ours again"
+        );
+        while self.registry.contradicted() {
+            self.stats.producer_heartbeat.beat();
+            if self.shutdown.sleep(HELD_CHECK_EVERY) {
+                return Turn::Stop;
+            }
+        }
+        log::info!(
+            target: log_target::PRODUCER,
+            "producer: writing again: the registry serves this daemon's schema under id {id} again"
+        );
+        Turn::Continue
     }
 
     fn all_sent(&self) -> bool {

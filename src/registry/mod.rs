@@ -1,11 +1,15 @@
 //! The Schema Registry: a blocking client for the Confluent REST API (also served by
 //! Apicurio's `/apis/ccompat/v7`) that registers the `User` schema once at start-up and fetches
 //! writer schemas by id ([`client`]), made self-contained when they use types of other
-//! subjects ([`references`]), and how its requests fail ([`error`]).
+//! subjects ([`references`]), how its requests fail ([`error`]), and whether it still serves
+//! the daemon's own schema under its id ([`own_check`]).
 
 mod client;
 mod error;
+mod own_check;
 mod references;
 
 pub use client::SchemaRegistryClient;
+pub(crate) use client::REQUEST_TIMEOUT;
 pub use error::RegistryError;
+pub(crate) use own_check::{OwnAnswer, OwnSchemaCheck};

@@ -189,6 +189,32 @@ fn documented_stats_fields() -> Vec<String> {
         .collect()
 }
 
+/// The field names of an `audit: <consumer> (<group>): …` line, in order.
+fn audit_fields(line: &str) -> Vec<String> {
+    let fields = line.split_once("): ").expect("consumer (group): fields").1;
+    fields
+        .split_whitespace()
+        .map(|f| f.split_once('=').expect("name=value").0.to_string())
+        .collect()
+}
+
+/// The `audit:` fields README.md lists, in order.
+fn documented_audit_fields() -> Vec<String> {
+    let text = readme();
+    let start = text
+        .find("The `audit:` line each group logs at stop has the fields")
+        .expect("audit fields");
+    let paragraph = text[start..].split("\n\n").next().expect("paragraph");
+    let paragraph = paragraph.split_once(" (see").expect("(see").0;
+    paragraph
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|f| *f != "audit:")
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn a_run_logs_only_documented_targets_and_names() {
     let _cluster = require_stack();
@@ -325,6 +351,14 @@ fn a_run_logs_only_documented_targets_and_names() {
         documented_stats_fields(),
         "{stats_line}"
     );
+    let audit_lines: Vec<&String> = first_lines
+        .iter()
+        .filter(|l| l.contains("] audit: ") && l.contains("): audited="))
+        .collect();
+    assert_eq!(audit_lines.len(), 2, "one audit: line per group");
+    for line in audit_lines {
+        assert_eq!(audit_fields(line), documented_audit_fields(), "{line}");
+    }
 }
 
 /// The variables assigned in the fenced `sh` blocks of `docs/SECURED_PLATFORM.md`, with their

@@ -4,6 +4,7 @@
 //! `security` (SASL_SSL, registry basic auth), `operations` (metrics, systemd notify, journald
 //! lines), `http_endpoint` (the metrics endpoint against idle and slow clients),
 //! `registry_faults` (a registry that refuses, hangs or forgot everything; read-only mode),
+//! `registry_answers` (another schema under our id, a flood of unknown ids, a lagging follower),
 //! `header_framing` (records whose schema a `__value_schema_id` header names),
 //! `use_latest` (producing with the subject's latest version), `registry_tls` (the registry
 //! over TLS, with mutual TLS, and with a rotated bearer token), `compression` (records other
@@ -43,6 +44,7 @@ mod operations;
 mod partitioning;
 mod poison;
 mod rebalance_protocols;
+mod registry_answers;
 mod registry_faults;
 mod registry_tls;
 mod security;

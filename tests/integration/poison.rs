@@ -285,3 +285,55 @@ fn registry_outage_mid_run_loses_nothing() {
         }
     }
 }
+
+#[test]
+fn a_skipped_record_is_counted_as_skipped_not_audited_and_is_not_a_loss() {
+    let _cluster = require_stack();
+    let topic = unique("skipped-figure");
+    ensure_topic(&topic);
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("METRICS_ADDR", "127.0.0.1:0"),
+            ("STATS_INTERVAL_S", "1"),
+            ("PRODUCE_COUNT", "3"),
+            ("AUDIT_FAIL_ON_LOSS", "true"),
+        ],
+    ));
+    daemon.wait_for_received(3, Duration::from_secs(60));
+    // Two records no policy can decode (magic byte 7), skipped under the default policy.
+    produce_raw(&topic, &[vec![7, 0, 0, 0, 1, 2, b'a'], vec![7; 9]]);
+    let both_skipped = |lines: &[String]| {
+        [Group::Single, Group::Batch]
+            .iter()
+            .all(|g| undecodable_lines(lines, *g).len() == 2)
+    };
+    daemon.wait_until(
+        "both records skipped by both groups",
+        Duration::from_secs(60),
+        both_skipped,
+    );
+    daemon.wait_until("a stats line with them", Duration::from_secs(30), |lines| {
+        lines
+            .iter()
+            .any(|l| l.contains("] stats: ") && l.matches(" skipped=2 ").count() == 2)
+    });
+    let metrics = http_get(metrics_port(&daemon), "/metrics");
+    daemon.stop_cleanly();
+
+    let lines = daemon.lines();
+    for (_, group) in groups_of(&topic) {
+        let audit = audit_summary(&lines, &group);
+        assert_eq!(audit["skipped"], 2, "{group}: {audit:?}");
+        assert_eq!(audit["audited"], 3, "{group}: {audit:?}");
+        assert_eq!(audit["unaudited"], 0, "{group}: {audit:?}");
+        assert_eq!(audit["lost"], 0, "{group}: {audit:?}");
+        let sample = "kafka_avro_daemon_audit_skipped_total{consumer=";
+        let value = metrics
+            .lines()
+            .find(|l| l.starts_with(sample) && l.contains(&format!("group=\"{group}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap_or_else(|| panic!("no skipped metric for {group}:\n{metrics}"));
+        assert_eq!(value, "2", "{group}");
+    }
+}

@@ -26,6 +26,9 @@ enum Mode {
     Hang,
 }
 
+/// Answers a request line itself (`Some((status, body))`) or leaves it to the mode (`None`).
+pub(crate) type Answer = Box<dyn Fn(&str) -> Option<(u16, String)> + Send + Sync>;
+
 /// An HTTP proxy in front of the registry whose answers a test switches.
 pub(crate) struct RegistryProxy {
     pub(crate) port: u16,
@@ -40,6 +43,8 @@ pub(crate) struct RegistryProxy {
     /// Schemas served by GUID (canonical UUID text → schema); any other GUID is answered
     /// 404 with Confluent's `error_code` 40403.
     guids: Arc<Mutex<HashMap<String, String>>>,
+    /// Answers chosen by the test, asked before anything else.
+    answer: Arc<Mutex<Option<Answer>>>,
 }
 
 impl RegistryProxy {
@@ -56,6 +61,8 @@ impl RegistryProxy {
         let (only_reads, refused) = (Arc::clone(&read_only), Arc::clone(&writes));
         let guids = Arc::new(Mutex::new(HashMap::new()));
         let served = Arc::clone(&guids);
+        let answer: Arc<Mutex<Option<Answer>>> = Arc::new(Mutex::new(None));
+        let chosen = Arc::clone(&answer);
         thread::spawn(move || {
             for client in listener.incoming() {
                 if stop.load(Ordering::SeqCst) {
@@ -70,8 +77,9 @@ impl RegistryProxy {
                     refused: Arc::clone(&refused),
                 };
                 let guids = Arc::clone(&served);
+                let answer = Arc::clone(&chosen);
                 thread::spawn(move || {
-                    let _ = serve(client, &mode, &stop, &counter, &guard, &guids);
+                    let _ = serve(client, &mode, &stop, &counter, &guard, &guids, &answer);
                 });
             }
         });
@@ -83,7 +91,13 @@ impl RegistryProxy {
             read_only,
             writes,
             guids,
+            answer,
         }
+    }
+
+    /// Answers requests with `answer` first from now on (`None` from it: as before).
+    pub(crate) fn answer_with(&self, answer: Answer) {
+        *self.answer.lock().expect("answer") = Some(answer);
     }
 
     fn set(&self, mode: Mode) {
@@ -136,6 +150,7 @@ fn serve(
     requests: &AtomicUsize,
     guard: &Guard,
     guids: &Mutex<HashMap<String, String>>,
+    answer: &Mutex<Option<Answer>>,
 ) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(client.try_clone()?);
@@ -168,6 +183,19 @@ fn serve(
         write!(
             client,
             "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        return client.flush();
+    }
+    let chosen = head.first().and_then(|line| {
+        let answer = answer.lock().expect("answer");
+        answer.as_ref().and_then(|answer| answer(line))
+    });
+    if let Some((status, body)) = chosen {
+        let mut client = client;
+        write!(
+            client,
+            "HTTP/1.1 {status} Chosen\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )?;
         return client.flush();
@@ -232,16 +260,16 @@ fn serve(
 }
 
 /// `User` with an added optional field: a schema the daemon has not seen before the fault.
-const USER_V2: &str = r#"{"namespace":"example.avro","type":"record","name":"User","fields":[{"name":"name","type":"string"},{"name":"email","type":["null","string"],"default":null}]}"#;
+pub(crate) const USER_V2: &str = r#"{"namespace":"example.avro","type":"record","name":"User","fields":[{"name":"name","type":"string"},{"name":"email","type":["null","string"],"default":null}]}"#;
 
 /// A v2 record: the name, then the union's null branch (index 0).
-fn v2_bytes(id: u32, name: &str) -> Vec<u8> {
+pub(crate) fn v2_bytes(id: u32, name: &str) -> Vec<u8> {
     let mut bytes = confluent_user_bytes(id, name);
     bytes.push(0);
     bytes
 }
 
-fn http_status(port: u16, path: &str) -> Option<u16> {
+pub(crate) fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").ok()?;
