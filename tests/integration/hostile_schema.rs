@@ -221,3 +221,54 @@ fn writer_schemas_that_panicked_apache_avro_are_one_decode_error_per_record_and_
         );
     }
 }
+
+/// `User` with `"items": 1` on its field: Apicurio stores and serves it as written (Java's
+/// Avro keeps it as a field property), and apache-avro 0.21's canonical form panicked on it.
+const RESERVED_KEY_ON_A_FIELD: &str = r#"{"namespace":"example.avro","type":"record","name":"User","fields":[{"name":"name","type":"string","items":1}]}"#;
+
+/// A compatible `User` whose new field is a record with a string field `size` and the default
+/// `{"size": "M"}`: a default is data, never a schema to check.
+const SHIRT_USER: &str = r#"{"namespace":"example.avro","type":"record","name":"User","fields":[{"name":"name","type":"string"},{"name":"shirt","type":{"type":"record","name":"Shirt","fields":[{"name":"size","type":"string"}]},"default":{"size":"M"}}]}"#;
+
+#[test]
+fn registered_schemas_with_stray_reserved_keys_or_schema_like_defaults_are_read() {
+    let _cluster = require_stack();
+    let topic = unique("stray-keys");
+    let user_id = register_schema(&format!("{topic}-value"), USER_SCHEMA);
+    let stray_id = register_schema(&format!("{topic}-stray-value"), RESERVED_KEY_ON_A_FIELD);
+    let shirt_id = register_schema(&format!("{topic}-shirt-value"), SHIRT_USER);
+    // `User{name: "with_shirt", shirt: {size: "L"}}`: the name, then the shirt's size.
+    let mut shirt = confluent_user_bytes(shirt_id, "with_shirt");
+    shirt.extend_from_slice(&[0x02, b'L']);
+    let records = [
+        (None, Some(confluent_user_bytes(stray_id, "with_stray_key"))),
+        (None, Some(shirt)),
+        (None, Some(confluent_user_bytes(user_id, "after_both"))),
+    ];
+    produce_to_partition(&topic, 0, &records);
+    let mut daemon = Daemon::start(&env_with(&topic, &[("PRODUCE_COUNT", "1")]));
+    let names = ["with_stray_key", "with_shirt", "after_both"];
+    daemon.wait_until(
+        "all three records in both groups, or a panic",
+        Duration::from_secs(90),
+        |lines| {
+            lines.iter().any(|l| l.contains("panicked"))
+                || [Group::Single, Group::Batch].iter().all(|g| {
+                    names.iter().all(|name| {
+                        lines
+                            .iter()
+                            .filter_map(|l| parse_received(l))
+                            .any(|r| r.group == *g && r.name == *name)
+                    })
+                })
+        },
+    );
+    let lines = daemon.lines();
+    let panics: Vec<&String> = lines.iter().filter(|l| l.contains("panicked")).collect();
+    assert!(panics.is_empty(), "a consumer panicked: {panics:#?}");
+    daemon.stop_cleanly();
+    for group in [Group::Single, Group::Batch] {
+        let warnings = undecodable_lines(&lines, group);
+        assert!(warnings.is_empty(), "{group:?}: {warnings:#?}");
+    }
+}
