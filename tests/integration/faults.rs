@@ -484,3 +484,79 @@ fn a_frozen_cluster_at_stop_ends_within_the_stop_deadline_saying_what_was_left()
     // Leave the stack whole for the next test.
     wait_for_full_isr(&topic);
 }
+
+#[test]
+fn a_loop_failing_while_every_broker_is_frozen_ends_within_the_stop_deadline() {
+    let _cluster = exclusive_cluster();
+    let topic = unique("fault-fail-frozen");
+    // The registry through a proxy the test switches off: a record with a writer schema the
+    // daemon has not seen waits for it, and fails (ON_DECODE_ERROR=fail) only once the answer
+    // comes, after every broker is frozen.
+    let proxy = TcpProxy::start(&registry_host_port());
+    let stop_timeout = Duration::from_secs(8);
+    let mut env = env_with(
+        &topic,
+        &[
+            ("PRODUCE_COUNT", "5"),
+            ("ON_DECODE_ERROR", "fail"),
+            ("STOP_TIMEOUT_MS", &stop_timeout.as_millis().to_string()),
+            ("FLUSH_TIMEOUT_MS", "3000"),
+            ("BATCH_SIZE", "1"),
+        ],
+    );
+    env.push((
+        "SCHEMA_REGISTRY_URL".to_string(),
+        registry_url_via(proxy.port),
+    ));
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_for_received(5, Duration::from_secs(60));
+    // A writer schema without a `name`: such a record is undecodable, the record's fault.
+    let other = register_schema(
+        &unique("not-a-user-value"),
+        r#"{"type":"record","name":"Other","fields":[{"name":"n","type":"int"}]}"#,
+    );
+    proxy.set_up(false);
+    produce_raw(&topic, &[confluent_user_bytes(other, "fails")]);
+    daemon.wait_until(
+        "both consumers waiting for the registry",
+        Duration::from_secs(60),
+        |lines| {
+            ["single-message consumer:", "batch consumer:"]
+                .iter()
+                .all(|name| {
+                    lines
+                        .iter()
+                        .any(|l| l.contains(name) && l.contains("waiting for the registry"))
+                })
+        },
+    );
+    let frozen = FrozenBrokers::freeze();
+    proxy.set_up(true);
+    // Each consumer's decoder tries again within 10 s (its longest backoff).
+    daemon.wait_for_line("(ON_DECODE_ERROR=fail)", Duration::from_secs(40));
+    let failed_at = Instant::now();
+    let status = daemon.wait_exit(stop_timeout + Duration::from_secs(20));
+    let took = failed_at.elapsed();
+    drop(frozen);
+
+    let lines = daemon.lines();
+    let deadline_line = lines
+        .iter()
+        .find(|l| l.contains("stop deadline of"))
+        .unwrap_or_else(|| panic!("no stop deadline line:\n{}", daemon.tail(30)));
+    assert_eq!(status.code(), Some(3), "{}", daemon.tail(30));
+    assert!(
+        took < stop_timeout + Duration::from_secs(3),
+        "exited {took:?} after the failure, deadline {stop_timeout:?}"
+    );
+    let errors = error_lines(&lines);
+    assert!(
+        errors[0].contains("(ON_DECODE_ERROR=fail)"),
+        "the failure is the first ERROR line: {errors:#?}"
+    );
+    println!(
+        "figures: a loop failing with every broker frozen: exit 3 {took:?} after the failure (STOP_TIMEOUT_MS={}), {deadline_line}",
+        stop_timeout.as_millis()
+    );
+    wait_for_full_isr(&topic);
+}
