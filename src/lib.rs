@@ -41,5 +41,8 @@ pub use kafka::property_scope;
 pub use ops::build_info::BuildInfo;
 pub use ops::{log_target, logging};
 pub use producer::java_partition;
-pub use producer::{HEADER_ERROR, HEADER_GROUP, HEADER_OFFSET, HEADER_PARTITION, HEADER_TOPIC};
+pub use producer::{
+    HEADER_ERROR, HEADER_GROUP, HEADER_OFFSET, HEADER_ORIGINAL_HEADERS_SIZE,
+    HEADER_ORIGINAL_KEY_SIZE, HEADER_ORIGINAL_VALUE_SIZE, HEADER_PARTITION, HEADER_TOPIC,
+};
 pub use registry::RegistryError;

@@ -202,6 +202,15 @@ pub enum LoopError {
     },
     /// `ON_DECODE_ERROR=dlq` without a dead-letter producer (a bug, not a user error).
     NoDeadLetterProducer { client: &'static str },
+    /// A dead-letter copy was refused for a reason no retry changes (the dead-letter topic
+    /// gone, not permitted, or too small for even an empty copy); the offset does not move.
+    DeadLetterRefused {
+        client: &'static str,
+        topic: String,
+        partition: i32,
+        offset: i64,
+        reason: String,
+    },
     /// The producer could not enqueue a record for a reason other than a full queue.
     Send { topic: String, error: KafkaError },
     /// A thread could not be started.
@@ -266,6 +275,16 @@ impl fmt::Display for LoopError {
             LoopError::NoDeadLetterProducer { client } => {
                 write!(f, "{client}: ON_DECODE_ERROR=dlq but no dead-letter producer")
             }
+            LoopError::DeadLetterRefused {
+                client,
+                topic,
+                partition,
+                offset,
+                reason,
+            } => write!(
+                f,
+                "{client}: cannot dead-letter the message at {topic} p={partition} o={offset}: {reason} (ON_DECODE_ERROR=dlq; the message stays uncommitted)"
+            ),
             LoopError::Send { topic, error } => {
                 write!(f, "producer: cannot send to {topic}: {error}")
             }

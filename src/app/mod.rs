@@ -1,7 +1,7 @@
 //! The daemon as a whole: start-up (the schema id, once), the threads, and the stop sequence.
 //!
-//! Stop sequence, in one place: a signal (or a failing loop, through [`Shutdown::fail`]) sets
-//! the shutdown flag and wakes every sleeper → each loop finishes its turn and leaves its
+//! Stop sequence, in one place: a signal (or a failing loop, through [`Shutdown::fail`], before
+//! it flushes or closes its own client) sets the shutdown flag and wakes every sleeper → each loop finishes its turn and leaves its
 //! loop → the producer flushes within `FLUSH_TIMEOUT_MS`, the batch consumer processes and
 //! commits its partial batch, each consumer closes (committing stored offsets) → the threads
 //! are joined here → [`run`] returns `Ok` or the [`DaemonError`] that `main` turns into the
@@ -221,8 +221,10 @@ pub(crate) fn turn_until_stopped(
 }
 
 /// Runs each body on its own named thread and waits for all of them. A body that fails or
-/// panics stops the daemon at once through `shutdown` (so the others stop too, whatever the
-/// order they are joined in), with an error that names it.
+/// panics stops the daemon through `shutdown` (so the others stop too, whatever the order they
+/// are joined in), with an error that names it. A loop with a Kafka client reports its failure
+/// itself before closing the client ([`Shutdown::fail_on_error`]), so the stop and its deadline
+/// do not wait for a close that hangs with the brokers.
 fn run_threads<'scope, 'env>(
     scope: &'scope Scope<'scope, 'env>,
     bodies: Vec<(&'static str, ThreadBody<'env>)>,

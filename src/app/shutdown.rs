@@ -103,6 +103,17 @@ impl Shutdown {
         self.fail_with(error, true);
     }
 
+    /// Starts the stop at once when a loop's `outcome` is a failure: called by the loop itself
+    /// before it flushes or closes its client, which waits on the brokers (without end when
+    /// they hang), so the other loops stop and the stop deadline runs meanwhile. The thread
+    /// that runs the loop reports the same error again when the loop returns; only the first
+    /// report counts.
+    pub(crate) fn fail_on_error(&self, outcome: &Result<(), LoopError>) {
+        if let Err(error) = outcome {
+            self.fail(error.clone());
+        }
+    }
+
     /// Like [`Shutdown::fail`] for an error whose line was already logged (a panic, by the
     /// panic hook the binary installs).
     pub fn fail_logged(&self, error: LoopError) {
@@ -194,6 +205,19 @@ mod tests {
         };
         shutdown.fail_logged(failure.clone());
         shutdown.fail(LoopError::Panicked { thread: "producer" });
+        assert_eq!(shutdown.reason(), Some(StopReason::Failed(failure)));
+    }
+
+    #[test]
+    fn a_failed_outcome_starts_the_stop_once_and_an_ok_one_does_not() {
+        let shutdown = Shutdown::new();
+        shutdown.fail_on_error(&Ok(()));
+        assert!(!shutdown.is_stopping());
+        let failure = LoopError::Panicked { thread: "producer" };
+        shutdown.fail_on_error(&Err(failure.clone()));
+        // The thread's own report of the same error afterwards changes nothing.
+        shutdown.fail(failure.clone());
+        assert!(shutdown.sleep(Duration::from_secs(30)));
         assert_eq!(shutdown.reason(), Some(StopReason::Failed(failure)));
     }
 

@@ -1,5 +1,6 @@
 //! Batch bookkeeping of the batch consumer, free of any Kafka client so it is unit-tested:
-//! which records wait to be processed, when the batch is due, and which offsets to commit.
+//! which records wait to be processed, when the batch is due, which offsets to commit, and
+//! which processed records wait for a commit that was given up.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -96,6 +97,56 @@ pub(crate) fn offsets_to_commit(records: &[Consumed]) -> BTreeMap<i32, i64> {
         *entry = (*entry).max(record.offset + 1);
     }
     next
+}
+
+/// A processed batch whose commit was given up (it kept failing for a passing reason): its
+/// offsets, to commit before any further batch is processed, so that a crash meanwhile repeats
+/// this batch and no other. Commits are cumulative, per partition the next offset to read.
+#[derive(Debug, Default)]
+pub(crate) struct Uncommitted {
+    /// Per partition: the next offset to commit, and how many processed records it covers.
+    partitions: BTreeMap<i32, (i64, usize)>,
+}
+
+impl Uncommitted {
+    /// Adds processed `records` whose commit was given up.
+    pub(crate) fn add(&mut self, records: &[Consumed]) {
+        for (partition, next) in offsets_to_commit(records) {
+            let count = records.iter().filter(|r| r.partition == partition).count();
+            let entry = self.partitions.entry(partition).or_insert((next, 0));
+            entry.0 = entry.0.max(next);
+            entry.1 += count;
+        }
+    }
+
+    /// Whether no processed record waits for a commit.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.partitions.is_empty()
+    }
+
+    /// Processed records waiting for a commit: what a crash now would repeat.
+    pub(crate) fn len(&self) -> usize {
+        self.partitions.values().map(|(_, count)| count).sum()
+    }
+
+    /// Per partition, the next offset to commit.
+    pub(crate) fn offsets(&self) -> BTreeMap<i32, i64> {
+        self.partitions
+            .iter()
+            .map(|(partition, (next, _))| (*partition, *next))
+            .collect()
+    }
+
+    /// Forgets partitions this consumer no longer owns: their new owner reads those records
+    /// again from the last commit, whatever this consumer commits now.
+    pub(crate) fn forget_partitions(&mut self, partitions: &[i32]) {
+        self.partitions.retain(|p, _| !partitions.contains(p));
+    }
+
+    /// Forgets everything: committed, or no longer this consumer's to commit.
+    pub(crate) fn clear(&mut self) {
+        self.partitions.clear();
+    }
 }
 
 #[cfg(test)]
@@ -226,5 +277,27 @@ mod tests {
         };
         assert_eq!(batch.forget_revoked(&revoke), 1);
         assert_eq!(batch.take(), vec![record(0, 2)]);
+    }
+
+    #[test]
+    fn given_up_commits_are_counted_until_committed_or_revoked() {
+        let mut uncommitted = Uncommitted::default();
+        assert!(uncommitted.is_empty());
+        uncommitted.add(&[record(0, 5), record(1, 9), record(0, 6)]);
+        uncommitted.add(&[record(0, 7), record(2, 0)]);
+        assert_eq!(uncommitted.len(), 5);
+        assert_eq!(
+            uncommitted.offsets().into_iter().collect::<Vec<_>>(),
+            vec![(0, 8), (1, 10), (2, 1)]
+        );
+        uncommitted.forget_partitions(&[0]);
+        assert_eq!(uncommitted.len(), 2);
+        assert_eq!(
+            uncommitted.offsets().keys().copied().collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        uncommitted.clear();
+        assert!(uncommitted.is_empty());
+        assert_eq!(uncommitted.len(), 0);
     }
 }

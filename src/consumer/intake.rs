@@ -19,7 +19,7 @@ use crate::format::{User, UserCodec, VALUE_SCHEMA_ID_HEADER};
 use crate::kafka::headers::raw_headers;
 use crate::ops::log_target;
 use crate::ops::stats::{bump, ConsumerStats};
-use crate::producer::DeadLetters;
+use crate::producer::{Copied, DeadLetters};
 use crate::registry::{OwnSchemaCheck, SchemaRegistryClient};
 
 /// One consumed message, decoded or not, ready to be handled.
@@ -135,8 +135,19 @@ impl<'a> Intake<'a> {
                         return Err(LoopError::NoDeadLetterProducer { client: name });
                     };
                     let group = kind.group_id(self.config);
-                    if !dead_letters.send(message, group, error, self.shutdown, &stats.heartbeat) {
-                        return Ok(None);
+                    match dead_letters.send(message, group, error, self.shutdown, &stats.heartbeat)
+                    {
+                        Copied::Acknowledged => {}
+                        Copied::Stopped => return Ok(None),
+                        Copied::Refused(reason) => {
+                            return Err(LoopError::DeadLetterRefused {
+                                client: name,
+                                topic: message.topic().to_string(),
+                                partition,
+                                offset,
+                                reason,
+                            })
+                        }
                     }
                     log::info!(
                         target: log_target::CONSUMER,

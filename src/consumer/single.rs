@@ -42,6 +42,8 @@ pub(crate) fn run_single_consumer(
         stats,
     };
     let outcome = consumer.run();
+    // Before the close, which waits on the brokers.
+    intake.shutdown.fail_on_error(&outcome);
     consumer.auditor.finish(KIND.group_id(intake.config));
     log::info!(target: KIND.log_target(), "{} exiting", KIND.name());
     // Dropping the client leaves the group and commits the stored offsets.

@@ -3,13 +3,23 @@
 //! record), to `<topic>.dlq` with headers added naming where it came from and why it failed.
 //! The copy is acknowledged by all in-sync replicas before the source offset may move, so a
 //! poison message is never lost, only moved aside.
+//!
+//! A copy too large to be sent whole — larger than the dead-letter producer's
+//! `message.max.bytes`, or refused as too large by the brokers (the dead-letter topic's
+//! `max.message.bytes`) — is cut to fit: the original's headers when they fit in half the room,
+//! then a prefix of the key and of the value, with [`HEADER_ORIGINAL_KEY_SIZE`],
+//! [`HEADER_ORIGINAL_VALUE_SIZE`] and [`HEADER_ORIGINAL_HEADERS_SIZE`] giving the original's
+//! sizes. A size the brokers refused is remembered for later copies. A refusal that no retry
+//! can change (the topic gone or not permitted, or too small for even an empty copy) is
+//! returned as [`Copied::Refused`], and the daemon stops with it, rather than waiting forever
+//! with every health check green.
 
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
@@ -17,6 +27,7 @@ use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
 use crate::config::Config;
 use crate::consumer::DecodeError;
+use crate::kafka::headers::raw_headers;
 use crate::kafka::{
     client_config_with, durable_producer_settings, ClientEvents, ClientKind, ClientRole,
 };
@@ -39,6 +50,13 @@ pub const HEADER_OFFSET: &str = "dlq.source.offset";
 pub const HEADER_GROUP: &str = "dlq.consumer.group";
 /// Header with the decode error.
 pub const HEADER_ERROR: &str = "dlq.error";
+/// On a cut copy only: the original key's size in bytes (0 for none).
+pub const HEADER_ORIGINAL_KEY_SIZE: &str = "dlq.original.key.size";
+/// On a cut copy only: the original value's size in bytes (0 for none).
+pub const HEADER_ORIGINAL_VALUE_SIZE: &str = "dlq.original.value.size";
+/// On a cut copy only: the original headers' keys and values in bytes; the copy holds them
+/// all, or none of them.
+pub const HEADER_ORIGINAL_HEADERS_SIZE: &str = "dlq.original.headers.size";
 
 /// Name of this client in log lines.
 const CLIENT: &str = "dead-letter producer";
@@ -49,24 +67,42 @@ const ACK_WAIT: Duration = Duration::from_secs(10);
 /// Between attempts to get a copy acknowledged.
 const RETRY_BACKOFF: Backoff = Backoff::fixed(Duration::from_secs(1));
 
+/// librdkafka's `message.max.bytes` when the configuration does not set it.
+const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+/// Bytes of a record besides its key, value and headers: librdkafka's own check counts at most
+/// 36 (lengths, timestamp, attributes), the brokers also count the batch header (61).
+const RECORD_OVERHEAD: usize = 128;
+
+/// Bytes of one header besides its key and value (two length varints).
+const HEADER_OVERHEAD: usize = 10;
+
+/// Room for the three size headers of a cut copy.
+const SIZE_HEADERS: usize = 3 * (32 + 20 + HEADER_OVERHEAD);
+
 /// The fate of one dead-letter copy, told by its own delivery report, so each sender knows
 /// about its copy alone even while the other consumer sends one too.
-#[derive(Debug)]
-pub(crate) struct CopyFate(AtomicU8);
+#[derive(Debug, Default)]
+pub(crate) struct CopyFate(Mutex<Fate>);
 
-impl Default for CopyFate {
-    fn default() -> Self {
-        CopyFate(AtomicU8::new(Self::QUEUED))
-    }
+#[derive(Debug, Clone, Default)]
+enum Fate {
+    #[default]
+    Queued,
+    Acknowledged,
+    Failed(KafkaError),
 }
 
 impl CopyFate {
-    const QUEUED: u8 = 0;
-    const ACKNOWLEDGED: u8 = 1;
-    const FAILED: u8 = 2;
+    fn get(&self) -> Fate {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 
-    fn get(&self) -> u8 {
-        self.0.load(Ordering::SeqCst)
+    fn set(&self, fate: Fate) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = fate;
     }
 }
 
@@ -79,20 +115,159 @@ impl ProducerContext for ClientEvents<CopyReports> {
     type DeliveryOpaque = Arc<CopyFate>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, fate: Arc<CopyFate>) {
-        match result {
-            Ok(_) => fate.0.store(CopyFate::ACKNOWLEDGED, Ordering::SeqCst),
-            Err((error, _)) => {
-                fate.0.store(CopyFate::FAILED, Ordering::SeqCst);
-                log::error!(target: log_target::DEAD_LETTER, "{CLIENT}: delivery failed: {error}");
-            }
+        // The sender logs what it makes of a failure: a passing one, a cut, or a refusal.
+        fate.set(match result {
+            Ok(_) => Fate::Acknowledged,
+            Err((error, _)) => Fate::Failed(error.clone()),
+        });
+    }
+}
+
+/// How a dead-letter copy ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Copied {
+    /// Acknowledged by every in-sync replica: the source offset may move.
+    Acknowledged,
+    /// Shutdown began first; the source offset must not move.
+    Stopped,
+    /// Refused for a reason no retry changes (the operator's line, without the origin).
+    Refused(String),
+}
+
+/// How a failed send or delivery is met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Too large: cut the copy further.
+    TooLarge,
+    /// The topic gone or not permitted, or the record refused as such: no retry helps.
+    Final,
+    /// Anything else (brokers down, a full queue, a leader moving): try again.
+    Passing,
+}
+
+impl Refusal {
+    fn of(error: &KafkaError) -> Refusal {
+        use RDKafkaErrorCode as Code;
+        match error.rdkafka_error_code() {
+            Some(Code::MessageSizeTooLarge | Code::MessageBatchTooLarge) => Refusal::TooLarge,
+            Some(
+                Code::UnknownTopic
+                | Code::UnknownTopicOrPartition
+                | Code::TopicAuthorizationFailed
+                | Code::ClusterAuthorizationFailed
+                | Code::InvalidTopic
+                | Code::InvalidRecord
+                | Code::PolicyViolation,
+            ) => Refusal::Final,
+            _ => Refusal::Passing,
         }
     }
+}
+
+/// Sizes of the original message, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sizes {
+    key: usize,
+    value: usize,
+    /// Its headers' keys and values.
+    headers: usize,
+    /// Its headers with their framing, as a copy would carry them.
+    headers_framed: usize,
+}
+
+/// What one copy keeps of the original.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CopyPlan {
+    /// Bytes of the key kept (a prefix).
+    key: usize,
+    /// Bytes of the value kept (a prefix).
+    value: usize,
+    /// Whether the original headers are kept (all of them).
+    headers: bool,
+    /// Whether anything was left out: the size headers go with the copy then.
+    cut: bool,
+    /// The copy's size as counted against the limit.
+    size: usize,
+}
+
+impl CopyPlan {
+    /// The copy of an original of `sizes`, with `added` bytes of origin headers, that fits in
+    /// `limit` bytes: the whole original if it fits; else its headers if they take at most
+    /// half the room, then a prefix of the key (at most half of what is left) and of the
+    /// value. `None`: not even a copy without any of the original fits.
+    fn fitting(sizes: Sizes, added: usize, limit: usize) -> Option<CopyPlan> {
+        let whole = sizes.key + sizes.value + sizes.headers_framed + added + RECORD_OVERHEAD;
+        if whole <= limit {
+            return Some(CopyPlan {
+                key: sizes.key,
+                value: sizes.value,
+                headers: true,
+                cut: false,
+                size: whole,
+            });
+        }
+        let fixed = added + SIZE_HEADERS + RECORD_OVERHEAD;
+        let mut room = limit.checked_sub(fixed)?;
+        let headers = sizes.headers_framed <= room / 2;
+        if headers {
+            room -= sizes.headers_framed;
+        }
+        let key = sizes.key.min(room / 2);
+        let value = sizes.value.min(room - key);
+        let kept_headers = if headers { sizes.headers_framed } else { 0 };
+        Some(CopyPlan {
+            key,
+            value,
+            headers,
+            cut: true,
+            size: fixed + kept_headers + key + value,
+        })
+    }
+
+    /// Whether nothing of the original is left to cut.
+    fn is_bare(&self, sizes: Sizes) -> bool {
+        self.key == 0 && self.value == 0 && (!self.headers || sizes.headers_framed == 0)
+    }
+}
+
+/// Where a message came from and why it is copied: the origin headers' values.
+struct Origin<'m> {
+    topic: &'m str,
+    partition: String,
+    offset: String,
+    group: &'m str,
+    reason: String,
+}
+
+impl Origin<'_> {
+    /// Bytes the origin headers add to a copy.
+    fn size(&self) -> usize {
+        [
+            (HEADER_TOPIC, self.topic.len()),
+            (HEADER_PARTITION, self.partition.len()),
+            (HEADER_OFFSET, self.offset.len()),
+            (HEADER_GROUP, self.group.len()),
+            (HEADER_ERROR, self.reason.len()),
+        ]
+        .iter()
+        .map(|(key, value)| key.len() + value + HEADER_OVERHEAD)
+        .sum()
+    }
+}
+
+/// A copy enqueued and waiting for its delivery report.
+struct InFlight {
+    fate: Arc<CopyFate>,
+    plan: CopyPlan,
 }
 
 /// A producer for the dead-letter topic, shared by both consumers.
 pub(crate) struct DeadLetters {
     producer: BaseProducer<ClientEvents<CopyReports>>,
     topic: String,
+    /// The largest copy to send, in bytes: the producer's `message.max.bytes`, lowered when the
+    /// brokers refuse a smaller copy as too large.
+    limit: AtomicUsize,
 }
 
 impl DeadLetters {
@@ -100,11 +275,20 @@ impl DeadLetters {
     pub(crate) fn create(config: &Config, shutdown: &Shutdown) -> Result<DeadLetters, KafkaError> {
         let mut own = durable_producer_settings().to_vec();
         own.push(("linger.ms", "0".to_string()));
-        let producer = client_config_with(config, ClientKind::Producer, &own)
-            .create_with_context(ClientEvents::new(CLIENT, shutdown, CopyReports))?;
+        // A dead-letter topic deleted while running must be a refusal, not be created again
+        // with the brokers' defaults by the producer's own metadata requests.
+        own.push(("allow.auto.create.topics", "false".to_string()));
+        let client = client_config_with(config, ClientKind::Producer, &own);
+        let limit = client
+            .get("message.max.bytes")
+            .and_then(|bytes| bytes.parse().ok())
+            .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
+        let producer =
+            client.create_with_context(ClientEvents::new(CLIENT, shutdown, CopyReports))?;
         Ok(DeadLetters {
             producer,
             topic: dead_letter_topic(&config.topic),
+            limit: AtomicUsize::new(limit),
         })
     }
 
@@ -114,10 +298,10 @@ impl DeadLetters {
     }
 
     /// Copies `message` to the dead-letter topic and waits until it is acknowledged, trying
-    /// again until it is or shutdown begins. A copy still queued (the brokers slow to answer)
-    /// is waited for, not sent again, so an outage leaves no duplicates in the dead-letter
-    /// topic; only a copy whose delivery failed is sent anew. Returns whether the copy was
-    /// acknowledged.
+    /// again until it is, shutdown begins, or the copy is refused for good. A copy still
+    /// queued (the brokers slow to answer) is waited for, not sent again, so an outage leaves
+    /// no duplicates in the dead-letter topic; only a copy whose delivery failed is sent anew,
+    /// cut shorter if it failed as too large.
     pub(crate) fn send(
         &self,
         message: &BorrowedMessage<'_>,
@@ -125,95 +309,291 @@ impl DeadLetters {
         error: &DecodeError,
         shutdown: &Shutdown,
         heartbeat: &Heartbeat,
-    ) -> bool {
-        let partition = message.partition().to_string();
-        let offset = message.offset().to_string();
-        let reason = error.to_string();
-        let mut copy: Option<Arc<CopyFate>> = None;
-        let acknowledged = retry_until_stopped(
+    ) -> Copied {
+        let origin = Origin {
+            topic: message.topic(),
+            partition: message.partition().to_string(),
+            offset: message.offset().to_string(),
+            group,
+            reason: error.to_string(),
+        };
+        let sizes = sizes_of(message);
+        let mut in_flight: Option<InFlight> = None;
+        let copied = retry_until_stopped(
             &RETRY_BACKOFF,
             shutdown,
             Some(heartbeat),
-            |_| {
-                if copy
-                    .as_ref()
-                    .is_none_or(|fate| fate.get() == CopyFate::FAILED)
-                {
-                    copy = self.enqueue(message, group, &partition, &offset, &reason);
-                }
-                let Some(fate) = &copy else {
-                    return ControlFlow::Continue(());
-                };
-                // Serves delivery reports until the queue is empty or ACK_WAIT has passed.
-                let _ = self.producer.flush(ACK_WAIT);
-                match fate.get() {
-                    CopyFate::ACKNOWLEDGED => ControlFlow::Break(()),
-                    _ => ControlFlow::Continue(()),
-                }
-            },
-            |(), _, _| {
+            |_| self.attempt(message, &origin, sizes, &mut in_flight),
+            |reason: String, _, _| {
                 log::warn!(
                     target: log_target::DEAD_LETTER,
-                    "{CLIENT}: copy of p={partition} o={offset} to {} not acknowledged yet; waiting",
+                    "{CLIENT}: copy of p={} o={} to {} not acknowledged yet ({reason}); waiting",
+                    origin.partition,
+                    origin.offset,
                     self.topic
                 );
             },
         );
-        acknowledged.is_some()
+        match copied {
+            None => Copied::Stopped,
+            Some(Ok(())) => Copied::Acknowledged,
+            Some(Err(reason)) => Copied::Refused(reason),
+        }
     }
 
-    /// Enqueues one copy with the message's own headers and the origin headers; `None` if the queue refused it.
+    /// One attempt: enqueues a copy unless one is in flight, and waits up to [`ACK_WAIT`] for
+    /// its report. A copy too large is cut further at once, within the attempt (the limit
+    /// halves each time, so this ends). `Continue` with what to tell while waiting.
+    fn attempt(
+        &self,
+        message: &BorrowedMessage<'_>,
+        origin: &Origin<'_>,
+        sizes: Sizes,
+        in_flight: &mut Option<InFlight>,
+    ) -> ControlFlow<Result<(), String>, String> {
+        loop {
+            let flight = match in_flight.take() {
+                Some(flight) => flight,
+                None => {
+                    let Some(plan) =
+                        CopyPlan::fitting(sizes, origin.size(), self.limit.load(Ordering::SeqCst))
+                    else {
+                        return ControlFlow::Break(Err(self.too_small()));
+                    };
+                    match self.enqueue(message, origin, sizes, plan) {
+                        Ok(fate) => InFlight { fate, plan },
+                        Err(error) => match Refusal::of(&error) {
+                            Refusal::TooLarge => {
+                                self.lower_limit(plan, sizes, &error)?;
+                                continue;
+                            }
+                            Refusal::Final => return ControlFlow::Break(Err(self.refused(&error))),
+                            Refusal::Passing => {
+                                return ControlFlow::Continue(format!("cannot enqueue: {error}"))
+                            }
+                        },
+                    }
+                }
+            };
+            // Serves delivery reports until the queue is empty or ACK_WAIT has passed.
+            let _ = self.producer.flush(ACK_WAIT);
+            match flight.fate.get() {
+                Fate::Acknowledged => return ControlFlow::Break(Ok(())),
+                Fate::Queued => {
+                    *in_flight = Some(flight);
+                    return ControlFlow::Continue("no delivery report".to_string());
+                }
+                Fate::Failed(error) => match Refusal::of(&error) {
+                    Refusal::TooLarge => self.lower_limit(flight.plan, sizes, &error)?,
+                    Refusal::Final => return ControlFlow::Break(Err(self.refused(&error))),
+                    Refusal::Passing => {
+                        return ControlFlow::Continue(format!("delivery failed: {error}"))
+                    }
+                },
+            }
+        }
+    }
+
+    /// After `plan` was refused as too large: later copies are cut below its size. `Break`
+    /// with the refusal when nothing of the original was left to cut.
+    fn lower_limit(
+        &self,
+        plan: CopyPlan,
+        sizes: Sizes,
+        error: &KafkaError,
+    ) -> ControlFlow<Result<(), String>> {
+        if plan.is_bare(sizes) {
+            return ControlFlow::Break(Err(self.too_small()));
+        }
+        let lowered = plan.size / 2;
+        let before = self.limit.fetch_min(lowered, Ordering::SeqCst);
+        if lowered < before {
+            log::warn!(
+                target: log_target::DEAD_LETTER,
+                "{CLIENT}: a copy of {} bytes to {} was refused as too large ({error}); copies are now cut to {lowered} bytes",
+                plan.size,
+                self.topic
+            );
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// The line for a copy refused for good by `error`.
+    fn refused(&self, error: &KafkaError) -> String {
+        let topic = &self.topic;
+        let fix = match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::UnknownTopic | RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                format!("{topic} does not exist (any more); create it, or restart with CREATE_TOPICS=true")
+            }
+            Some(
+                RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed,
+            ) => format!("the principal may not write to {topic}; grant it Write on {topic}"),
+            _ => format!("{topic} refuses the record"),
+        };
+        format!("{topic} refused the copy: {error}: {fix}")
+    }
+
+    /// The line for a copy that does not fit even with nothing of the original in it.
+    fn too_small(&self) -> String {
+        format!(
+            "not even a copy without the original's key, value and headers fits in {} bytes; raise max.message.bytes of {} (or the dead-letter producer's message.max.bytes)",
+            self.limit.load(Ordering::SeqCst),
+            self.topic
+        )
+    }
+
+    /// Enqueues one copy as `plan` says, with the origin headers (and the original's sizes on
+    /// a cut copy).
     fn enqueue(
         &self,
         message: &BorrowedMessage<'_>,
-        group: &str,
-        partition: &str,
-        offset: &str,
-        reason: &str,
-    ) -> Option<Arc<CopyFate>> {
-        let headers = message
-            .headers()
-            .map_or_else(OwnedHeaders::new, BorrowedHeaders::detach)
-            .insert(Header {
-                key: HEADER_TOPIC,
-                value: Some(message.topic()),
+        origin: &Origin<'_>,
+        sizes: Sizes,
+        plan: CopyPlan,
+    ) -> Result<Arc<CopyFate>, KafkaError> {
+        let original = match message.headers() {
+            Some(headers) if plan.headers => BorrowedHeaders::detach(headers),
+            _ => OwnedHeaders::new(),
+        };
+        let mut headers = [
+            (HEADER_TOPIC, origin.topic),
+            (HEADER_PARTITION, &origin.partition),
+            (HEADER_OFFSET, &origin.offset),
+            (HEADER_GROUP, origin.group),
+            (HEADER_ERROR, &origin.reason),
+        ]
+        .into_iter()
+        .fold(original, |headers, (key, value)| {
+            headers.insert(Header {
+                key,
+                value: Some(value),
             })
-            .insert(Header {
-                key: HEADER_PARTITION,
-                value: Some(partition),
-            })
-            .insert(Header {
-                key: HEADER_OFFSET,
-                value: Some(offset),
-            })
-            .insert(Header {
-                key: HEADER_GROUP,
-                value: Some(group),
-            })
-            .insert(Header {
-                key: HEADER_ERROR,
-                value: Some(reason),
-            });
+        });
+        if plan.cut {
+            for (key, size) in [
+                (HEADER_ORIGINAL_KEY_SIZE, sizes.key),
+                (HEADER_ORIGINAL_VALUE_SIZE, sizes.value),
+                (HEADER_ORIGINAL_HEADERS_SIZE, sizes.headers),
+            ] {
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(&size.to_string()),
+                });
+            }
+            log::warn!(
+                target: log_target::DEAD_LETTER,
+                "{CLIENT}: copy of p={} o={} to {} cut to {} bytes: key {} of {}, value {} of {}, headers {}",
+                origin.partition,
+                origin.offset,
+                self.topic,
+                plan.size,
+                plan.key,
+                sizes.key,
+                plan.value,
+                sizes.value,
+                if plan.headers { "kept" } else { "dropped" }
+            );
+        }
         let fate = Arc::new(CopyFate::default());
         let mut record =
             BaseRecord::<[u8], [u8], Arc<CopyFate>>::with_opaque_to(&self.topic, Arc::clone(&fate))
                 .headers(headers);
         if let Some(key) = message.key() {
-            record = record.key(key);
+            record = record.key(&key[..plan.key.min(key.len())]);
         }
         if let Some(payload) = message.payload() {
-            record = record.payload(payload);
+            record = record.payload(&payload[..plan.value.min(payload.len())]);
         }
         match self.producer.send(record) {
-            Ok(()) => Some(fate),
-            Err((e, _)) => {
-                log::warn!(
-                    target: log_target::DEAD_LETTER,
-                    "{CLIENT}: cannot enqueue for {}: {e}",
-                    self.topic
-                );
-                None
-            }
+            Ok(()) => Ok(fate),
+            Err((error, _)) => Err(error),
+        }
+    }
+}
+
+/// The sizes of `message`'s key, value and headers (read as bytes: a key need not be UTF-8).
+fn sizes_of(message: &BorrowedMessage<'_>) -> Sizes {
+    let (mut headers, mut headers_framed) = (0, 0);
+    for header in raw_headers(message) {
+        let size = header.key.len() + header.value.map_or(0, <[u8]>::len);
+        headers += size;
+        headers_framed += size + HEADER_OVERHEAD;
+    }
+    Sizes {
+        key: message.key().map_or(0, <[u8]>::len),
+        value: message.payload().map_or(0, <[u8]>::len),
+        headers,
+        headers_framed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(key: usize, value: usize, headers: usize) -> Sizes {
+        Sizes {
+            key,
+            value,
+            headers,
+            headers_framed: headers + if headers > 0 { HEADER_OVERHEAD } else { 0 },
+        }
+    }
+
+    #[test]
+    fn a_copy_that_fits_is_whole() {
+        let plan = CopyPlan::fitting(sizes(10, 1000, 50), 200, 1_000_000).expect("fits");
+        assert_eq!(
+            (plan.key, plan.value, plan.headers, plan.cut),
+            (10, 1000, true, false)
+        );
+        assert_eq!(plan.size, 10 + 1000 + 60 + 200 + RECORD_OVERHEAD);
+    }
+
+    #[test]
+    fn a_copy_too_large_keeps_a_prefix_within_the_limit() {
+        let limit = 1_000_000;
+        let plan = CopyPlan::fitting(sizes(10, 1_000_500, 50), 200, limit).expect("fits");
+        assert!(plan.cut && plan.headers);
+        assert_eq!(plan.key, 10);
+        assert!(plan.value > 990_000 && plan.value < 1_000_000, "{plan:?}");
+        assert!(plan.size <= limit, "{plan:?}");
+        // A huge key is cut too, and headers that take more than half the room are dropped.
+        let plan = CopyPlan::fitting(sizes(900_000, 900_000, 600_000), 200, limit).expect("fits");
+        assert!(!plan.headers && plan.key <= plan.value, "{plan:?}");
+        assert!(plan.size <= limit, "{plan:?}");
+    }
+
+    #[test]
+    fn a_limit_below_the_origin_headers_fits_nothing() {
+        assert_eq!(CopyPlan::fitting(sizes(0, 1000, 0), 200, 300), None);
+        let bare = CopyPlan::fitting(sizes(0, 1000, 0), 200, 200 + SIZE_HEADERS + RECORD_OVERHEAD)
+            .expect("an empty copy");
+        assert!(bare.cut && bare.is_bare(sizes(0, 1000, 0)), "{bare:?}");
+    }
+
+    #[test]
+    fn size_refusals_cut_final_refusals_stop_the_rest_wait() {
+        let code = |code| Refusal::of(&KafkaError::MessageProduction(code));
+        assert_eq!(
+            code(RDKafkaErrorCode::MessageSizeTooLarge),
+            Refusal::TooLarge
+        );
+        for final_code in [
+            RDKafkaErrorCode::UnknownTopic,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+        ] {
+            assert_eq!(code(final_code), Refusal::Final, "{final_code:?}");
+        }
+        for passing in [
+            RDKafkaErrorCode::QueueFull,
+            RDKafkaErrorCode::MessageTimedOut,
+            RDKafkaErrorCode::NotEnoughReplicas,
+            RDKafkaErrorCode::AllBrokersDown,
+        ] {
+            assert_eq!(code(passing), Refusal::Passing, "{passing:?}");
         }
     }
 }

@@ -140,6 +140,8 @@ pub(crate) fn run_producer(
         })?;
         outcome
     });
+    // Before the flush, which waits on the brokers.
+    shutdown.fail_on_error(&outcome);
     flush(&producer, config.flush_timeout, stats);
     log::info!(target: log_target::PRODUCER, "producer exiting");
     outcome

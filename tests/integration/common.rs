@@ -944,3 +944,79 @@ pub fn groups_of(topic: &str) -> [(Group, String); 2] {
         (Group::Batch, format!("{topic}-g2")),
     ]
 }
+
+/// An admin client on the JVM (Kafka's own `Admin`), for what rdkafka offers only through
+/// futures: topics with their own configuration, deleting topics, group ACLs.
+const KAFKA_ADMIN: &str = r#"
+import org.apache.kafka.clients.admin.*;
+import org.apache.kafka.common.acl.*;
+import org.apache.kafka.common.resource.*;
+import java.util.*;
+
+/** create BOOTSTRAP TOPIC PARTITIONS [key=value...] | delete BOOTSTRAP TOPIC |
+ *  acl add|remove BOOTSTRAP PRINCIPAL group|topic NAME PERMISSION:OPERATION... */
+public class KafkaAdmin {
+    public static void main(String[] args) throws Exception {
+        Properties config = new Properties();
+        config.put("bootstrap.servers", args[args[0].equals("acl") ? 2 : 1]);
+        try (Admin admin = Admin.create(config)) {
+            switch (args[0]) {
+                case "create": {
+                    Map<String, String> configs = new HashMap<>();
+                    for (String kv : Arrays.asList(args).subList(4, args.length)) {
+                        String[] parts = kv.split("=", 2);
+                        configs.put(parts[0], parts[1]);
+                    }
+                    NewTopic topic = new NewTopic(args[2], Integer.parseInt(args[3]), (short) -1).configs(configs);
+                    admin.createTopics(List.of(topic)).all().get();
+                    break;
+                }
+                case "delete":
+                    admin.deleteTopics(List.of(args[2])).all().get();
+                    break;
+                case "acl": {
+                    ResourceType type = args[4].equals("group") ? ResourceType.GROUP : ResourceType.TOPIC;
+                    List<AclBinding> acls = new ArrayList<>();
+                    for (String rule : Arrays.asList(args).subList(6, args.length)) {
+                        String[] parts = rule.split(":");
+                        acls.add(new AclBinding(
+                            new ResourcePattern(type, args[5], PatternType.LITERAL),
+                            new AccessControlEntry(args[3], "*", AclOperation.fromString(parts[1]),
+                                AclPermissionType.fromString(parts[0]))));
+                    }
+                    if (args[1].equals("add")) {
+                        admin.createAcls(acls).all().get();
+                    } else {
+                        List<AclBindingFilter> filters = new ArrayList<>();
+                        for (AclBinding acl : acls) filters.add(acl.toFilter());
+                        admin.deleteAcls(filters).all().get();
+                    }
+                    break;
+                }
+                default:
+                    throw new IllegalArgumentException(args[0]);
+            }
+        }
+        System.out.println("done");
+    }
+}
+"#;
+
+/// Runs one [`KAFKA_ADMIN`] command (through the PLAINTEXT listener, whose principal the
+/// stack makes a super user) and asserts it succeeded.
+pub fn kafka_admin(args: &[&str]) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let answer = run_java("KafkaAdmin", KAFKA_ADMIN, &args, "");
+    assert!(answer.contains("done"), "KafkaAdmin {args:?}: {answer}");
+}
+
+/// Creates `topic` with `partitions` partitions and topic configuration `configs`
+/// (`key=value`), and waits until every partition has a leader.
+pub fn create_topic_with(topic: &str, partitions: u32, configs: &[&str]) {
+    let partitions = partitions.to_string();
+    let bootstrap = bootstrap();
+    let mut args = vec!["create", &bootstrap, topic, &partitions];
+    args.extend(configs);
+    kafka_admin(&args);
+    ensure_topic(topic);
+}

@@ -539,3 +539,155 @@ fn a_frozen_cluster_at_stop_ends_within_the_stop_deadline_saying_what_was_left()
     // Leave the stack whole for the next test.
     wait_for_full_isr(&topic);
 }
+
+/// A member of a consumer group that holds the partitions it is given and reads nothing of
+/// them for anyone, until dropped.
+struct IdleMember {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl IdleMember {
+    fn join(topic: &str, group: &str) -> IdleMember {
+        use rdkafka::config::ClientConfig;
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use std::sync::atomic::Ordering;
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("idle member");
+        consumer.subscribe(&[topic]).expect("subscribe");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = std::sync::Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                let _ = consumer.poll(Duration::from_millis(100));
+            }
+        });
+        IdleMember {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for IdleMember {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The partitions of the last `<consumer>: partitions [..] assigned` line in `lines`.
+fn last_assignment(lines: &[String], consumer: &str) -> Option<Vec<i32>> {
+    let marker = format!("{consumer}: partitions [");
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains(&marker) && l.ends_with("] assigned"))?;
+    let (list, _) = line.split_once(&marker)?.1.split_once(']')?;
+    Some(
+        list.split(", ")
+            .filter_map(|p| p.trim().parse().ok())
+            .collect(),
+    )
+}
+
+#[test]
+fn a_loop_failing_while_every_broker_is_frozen_ends_within_the_stop_deadline() {
+    let _cluster = exclusive_cluster();
+    let topic = unique("fault-fail-frozen");
+    ensure_topic(&topic);
+    // The registry through a proxy the test switches off: a record with a writer schema the
+    // daemon has not seen waits for it, and fails (ON_DECODE_ERROR=fail) only once the answer
+    // comes, after every broker is frozen.
+    let proxy = TcpProxy::start(&registry_host_port());
+    // Another member of the batch group holds the poison's partition, so only the
+    // single-message consumer fails; its close then commits the offsets it stored (auto-commit
+    // every 10 min here) to a frozen coordinator, which takes a minute: before, nothing
+    // stopped the daemon until that close returned.
+    let member = IdleMember::join(&topic, &format!("{topic}-g2"));
+    let stop_timeout = Duration::from_secs(8);
+    let mut env = env_with(
+        &topic,
+        &[
+            ("PRODUCE_COUNT", "5"),
+            ("ON_DECODE_ERROR", "fail"),
+            ("STOP_TIMEOUT_MS", &stop_timeout.as_millis().to_string()),
+            ("FLUSH_TIMEOUT_MS", "3000"),
+            ("BATCH_SIZE", "1"),
+            ("LIBRDKAFKA_CONSUMER_AUTO_COMMIT_INTERVAL_MS", "600000"),
+        ],
+    );
+    env.push((
+        "SCHEMA_REGISTRY_URL".to_string(),
+        registry_url_via(proxy.port),
+    ));
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_until(
+        "the batch consumer sharing the partitions with the other member",
+        Duration::from_secs(60),
+        |lines| last_assignment(lines, "batch consumer").is_some_and(|p| p.len() < 3),
+    );
+    let owned = last_assignment(&daemon.lines(), "batch consumer").expect("assignment");
+    let poison_partition = (0..3)
+        .find(|p| !owned.contains(p))
+        .unwrap_or_else(|| panic!("the batch consumer owns every partition: {owned:?}"));
+    daemon.wait_until("5 records handled", Duration::from_secs(60), |lines| {
+        lines
+            .iter()
+            .filter_map(|l| parse_received(l))
+            .filter(|r| r.group == Group::Single)
+            .count()
+            >= 5
+    });
+    // A writer schema without a `name`: such a record is undecodable, the record's fault.
+    let other = register_schema(
+        &unique("not-a-user-value"),
+        r#"{"type":"record","name":"Other","fields":[{"name":"n","type":"int"}]}"#,
+    );
+    proxy.set_up(false);
+    produce_to_partition(
+        &topic,
+        poison_partition,
+        &[(None, Some(confluent_user_bytes(other, "fails")))],
+    );
+    daemon.wait_for_line(
+        "single-message consumer: message at",
+        Duration::from_secs(60),
+    );
+    let frozen = FrozenBrokers::freeze();
+    proxy.set_up(true);
+    // The decoder tries again within 10 s (its longest backoff).
+    daemon.wait_for_line("(ON_DECODE_ERROR=fail)", Duration::from_secs(40));
+    let failed_at = Instant::now();
+    let status = daemon.wait_exit(stop_timeout + Duration::from_secs(20));
+    let took = failed_at.elapsed();
+    drop(frozen);
+    drop(member);
+
+    let lines = daemon.lines();
+    let deadline_line = lines
+        .iter()
+        .find(|l| l.contains("stop deadline of"))
+        .unwrap_or_else(|| panic!("no stop deadline line:\n{}", daemon.tail(30)));
+    assert_eq!(status.code(), Some(3), "{}", daemon.tail(30));
+    assert!(
+        took < stop_timeout + Duration::from_secs(3),
+        "exited {took:?} after the failure, deadline {stop_timeout:?}"
+    );
+    let errors = error_lines(&lines);
+    assert!(
+        errors[0].contains("single-message consumer: undecodable message"),
+        "the failure is the first ERROR line: {errors:#?}"
+    );
+    println!(
+        "figures: a loop failing with every broker frozen: exit 3 {took:?} after the failure (STOP_TIMEOUT_MS={}), {deadline_line}",
+        stop_timeout.as_millis()
+    );
+    wait_for_full_isr(&topic);
+}

@@ -337,3 +337,147 @@ fn a_skipped_record_is_counted_as_skipped_not_audited_and_is_not_a_loss() {
         assert_eq!(value, "2", "{group}");
     }
 }
+
+/// Sends `records` (key, value, one header `h=v`) to partition 0 of `topic` with a producer
+/// that allows records up to 2 MB, and waits until they are acknowledged.
+fn produce_large(topic: &str, records: &[(&str, Vec<u8>)]) {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("acks", "all")
+        .set("message.max.bytes", "2000000")
+        .create()
+        .expect("producer");
+    for (key, value) in records {
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "h",
+            value: Some("v"),
+        });
+        producer
+            .send(
+                BaseRecord::to(topic)
+                    .partition(0)
+                    .key(*key)
+                    .payload(value)
+                    .headers(headers),
+            )
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+}
+
+/// Runs the daemon under `dlq` until both groups handled the good records around one large
+/// poison `value` at p=0 o=1, and returns the copies in `<topic>.dlq` and the log.
+fn dead_letter_large(topic: &str, value: &[u8]) -> (Vec<Stored>, Vec<String>) {
+    let id = register_schema(&format!("{topic}-value"), USER_SCHEMA);
+    ensure_topic(topic);
+    produce_large(
+        topic,
+        &[
+            ("k", confluent_user_bytes(id, "before_large")),
+            ("poison-key", value.to_vec()),
+            ("k", confluent_user_bytes(id, "after_large")),
+        ],
+    );
+    let mut daemon = Daemon::start(&env_with(
+        topic,
+        &[
+            ("PRODUCE_COUNT", "1"),
+            ("ON_DECODE_ERROR", "dlq"),
+            ("BATCH_SIZE", "2"),
+        ],
+    ));
+    // Promptly: before, the copy was sent again forever and nothing after it was handled.
+    daemon.wait_for_names(&["before_large", "after_large"], Duration::from_secs(60));
+    daemon.stop_cleanly();
+    (read_topic(&format!("{topic}.dlq")), daemon.lines())
+}
+
+/// Asserts that `copies` are one cut copy of `value` (at `topic` p=0 o=1) per group, each at
+/// most `limit` bytes of value, with the original's sizes and origin in their headers.
+fn assert_cut_copies(copies: &[Stored], topic: &str, value: &[u8], limit: usize) {
+    assert_eq!(copies.len(), 2, "one copy per group");
+    let header = |m: &Stored, key: &str| String::from_utf8_lossy(m.header(key)).to_string();
+    for copy in copies {
+        let kept = copy.payload.as_deref().expect("a value prefix");
+        assert!(
+            kept.len() < limit && kept.len() > limit / 4,
+            "a prefix of {} bytes",
+            kept.len()
+        );
+        assert_eq!(kept, &value[..kept.len()], "a prefix of the original");
+        assert_eq!(
+            header(copy, "dlq.original.value.size"),
+            value.len().to_string()
+        );
+        assert_eq!(header(copy, "dlq.original.key.size"), "10");
+        assert_eq!(header(copy, "dlq.original.headers.size"), "2");
+        assert_eq!(copy.key.as_deref(), Some(&b"poison-key"[..]));
+        assert_eq!(header(copy, "h"), "v", "the original's header kept");
+        assert_eq!(header(copy, "dlq.source.topic"), topic);
+        assert_eq!(header(copy, "dlq.source.partition"), "0");
+        assert_eq!(header(copy, "dlq.source.offset"), "1");
+    }
+}
+
+#[test]
+fn a_dlq_copy_larger_than_the_producer_allows_is_cut_and_nothing_waits() {
+    let _cluster = require_stack();
+    let topic = unique("poison-dlq-large");
+    // The brokers take 1,000,500 bytes (message.max.bytes 1,048,588); the dead-letter
+    // producer's own limit is librdkafka's default, 1,000,000. Magic byte 7: undecodable.
+    let value = vec![7u8; 1_000_500];
+    let (copies, lines) = dead_letter_large(&topic, &value);
+    assert_cut_copies(&copies, &topic, &value, 1_000_000);
+    assert!(
+        !lines.iter().any(|l| l.contains("cannot enqueue")),
+        "no copy refused by the client"
+    );
+}
+
+#[test]
+fn a_dlq_topic_with_a_small_max_message_bytes_gets_a_shorter_copy() {
+    let _cluster = require_stack();
+    let topic = unique("poison-dlq-small");
+    // The topic's own limit refuses a copy the producer accepts: the brokers answer
+    // MESSAGE_TOO_LARGE in the delivery report.
+    create_topic_with(&format!("{topic}.dlq"), 1, &["max.message.bytes=20000"]);
+    let value: Vec<u8> = (0..100_000u32)
+        .map(|i| if i == 0 { 7 } else { i as u8 })
+        .collect();
+    let (copies, lines) = dead_letter_large(&topic, &value);
+    assert_cut_copies(&copies, &topic, &value, 20_000);
+    assert!(
+        lines.iter().any(|l| l.contains("refused as too large")),
+        "the lowered limit is logged"
+    );
+}
+
+#[test]
+fn a_dlq_topic_deleted_while_running_is_one_line_and_exit_1() {
+    let _cluster = require_stack();
+    let topic = unique("poison-dlq-gone");
+    let dead_letter_topic = format!("{topic}.dlq");
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[("PRODUCE_COUNT", "3"), ("ON_DECODE_ERROR", "dlq")],
+    ));
+    daemon.wait_for_received(3, Duration::from_secs(60));
+    // Created at start (CREATE_TOPICS=true), deleted under the running daemon.
+    kafka_admin(&["delete", &bootstrap(), &dead_letter_topic]);
+    produce_raw(&topic, &[vec![7, 7, 7, 7, 7, 7]]);
+    let produced = std::time::Instant::now();
+    // Bounded: librdkafka gives a topic 30 s (topic.metadata.propagation.max.ms) to appear.
+    let status = daemon.wait_exit(Duration::from_secs(90));
+    let took = produced.elapsed();
+    let lines = daemon.lines();
+    let line = assert_exit_1_with_one_error_line(
+        status,
+        &lines,
+        &["cannot dead-letter the message at", &dead_letter_topic],
+    );
+    println!("figures: dead-letter topic deleted while running: exit 1 after {took:?}: {line}");
+}

@@ -6,7 +6,7 @@
 //! Secrets must never reach the log: every test runs the daemon at `RUST_LOG=debug` and checks
 //! that no line holds the password it was given.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -885,4 +885,114 @@ fn a_topic_the_principal_may_not_write_or_read_is_one_line_and_exit_1() {
     daemon.wait_for_line("permissions checked", Duration::from_secs(60));
     daemon.wait_for_received(2, Duration::from_secs(60));
     daemon.stop_cleanly();
+}
+
+/// A group ACL for the SASL user, removed again however the test ends.
+struct GroupAcl {
+    group: String,
+    rule: &'static str,
+}
+
+impl GroupAcl {
+    fn add(group: &str, rule: &'static str) -> GroupAcl {
+        kafka_admin(&[
+            "acl",
+            "add",
+            &bootstrap(),
+            &format!("User:{SASL_USER}"),
+            "group",
+            group,
+            rule,
+        ]);
+        GroupAcl {
+            group: group.to_string(),
+            rule,
+        }
+    }
+}
+
+impl Drop for GroupAcl {
+    fn drop(&mut self) {
+        kafka_admin(&[
+            "acl",
+            "remove",
+            &bootstrap(),
+            &format!("User:{SASL_USER}"),
+            "group",
+            &self.group,
+            self.rule,
+        ]);
+    }
+}
+
+#[test]
+fn commits_refused_past_the_retry_time_then_kill_9_repeat_at_most_one_batch() {
+    let _cluster = require_sasl_stack();
+    let password = sasl_password();
+    let topic = unique("acl-commit");
+    let batch_size = 20;
+    let env = sasl_env(
+        &topic,
+        &password,
+        &[
+            ("RUST_LOG", "info"),
+            ("PRODUCE_INTERVAL_MS", "20"),
+            ("BATCH_SIZE", &batch_size.to_string()),
+        ],
+    );
+    let mut first = Daemon::start(&env);
+    first.wait_for_received(2 * batch_size, Duration::from_secs(120));
+    // OffsetCommit needs Read on the group: denied, every commit of the batch group fails
+    // (heartbeats too: the session ends 45 s later; the kill comes well before).
+    let acl = GroupAcl::add(&format!("{topic}-g2"), "DENY:READ");
+    first.wait_until("a refused commit", Duration::from_secs(60), |lines| {
+        lines
+            .iter()
+            .any(|l| l.contains("batch consumer: commit of") && l.contains("failed"))
+    });
+    // More than twice the 10 s a commit is retried for, while records keep coming.
+    thread::sleep(Duration::from_secs(25));
+    first.signal("KILL");
+    first.wait_exit(Duration::from_secs(10));
+    drop(acl);
+
+    let on_topic: BTreeSet<(i32, i64)> = read_topic(&topic)
+        .iter()
+        .map(|m| (m.partition, m.offset))
+        .collect();
+    let batch_group = |d: &Daemon| -> BTreeSet<(i32, i64)> {
+        d.received()
+            .iter()
+            .filter(|r| r.group == Group::Batch)
+            .map(|r| (r.partition, r.offset))
+            .collect()
+    };
+    let mut env = env;
+    env.push(("PRODUCE_COUNT".to_string(), "1".to_string()));
+    let mut second = Daemon::start(&env);
+    // The dead member holds its partitions until its session expires (45 s).
+    second.wait_until(
+        "the batch group reading everything the first run left",
+        Duration::from_secs(150),
+        |_| {
+            let covered: BTreeSet<(i32, i64)> = batch_group(&first)
+                .union(&batch_group(&second))
+                .copied()
+                .collect();
+            on_topic.is_subset(&covered)
+        },
+    );
+    second.stop_cleanly();
+    let repeated = batch_group(&first)
+        .intersection(&batch_group(&second))
+        .count();
+    println!(
+        "figures: commits refused for 25 s, then kill -9: {} records on the topic, {} processed before the kill, {repeated} processed again after the restart",
+        on_topic.len(),
+        batch_group(&first).len()
+    );
+    assert!(
+        repeated <= batch_size,
+        "{repeated} records processed twice, more than one batch of {batch_size}"
+    );
 }
