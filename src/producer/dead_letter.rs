@@ -18,7 +18,8 @@ use crate::app::shutdown::Shutdown;
 use crate::config::Config;
 use crate::consumer::DecodeError;
 use crate::kafka::{
-    client_config_with, durable_producer_settings, ClientEvents, ClientKind, ClientRole,
+    client_config_with, create_client, durable_producer_settings, ClientEvents, ClientKind,
+    ClientRole,
 };
 use crate::ops::health::Heartbeat;
 use crate::ops::log_target;
@@ -100,8 +101,10 @@ impl DeadLetters {
     pub(crate) fn create(config: &Config, shutdown: &Shutdown) -> Result<DeadLetters, KafkaError> {
         let mut own = durable_producer_settings().to_vec();
         own.push(("linger.ms", "0".to_string()));
-        let producer = client_config_with(config, ClientKind::Producer, &own)
-            .create_with_context(ClientEvents::new(CLIENT, shutdown, CopyReports))?;
+        let producer = create_client(
+            &client_config_with(config, ClientKind::Producer, &own),
+            ClientEvents::new(CLIENT, shutdown, CopyReports),
+        )?;
         Ok(DeadLetters {
             producer,
             topic: dead_letter_topic(&config.topic),
