@@ -202,6 +202,12 @@ const REFUSED_PROPERTIES: &[(&str, &str)] = &[
         "partitioner",
         "the producer picks each record's partition itself, from its key, as the Java client does",
     ),
+    // A Java client's setting: librdkafka refuses it, and its error quotes the whole value,
+    // password included.
+    (
+        "sasl.jaas.config",
+        "librdkafka has no JAAS: use LIBRDKAFKA_SASL_MECHANISM, LIBRDKAFKA_SASL_USERNAME and LIBRDKAFKA_SASL_PASSWORD",
+    ),
 ];
 
 /// What to use instead of `property`, if the daemon refuses it.

@@ -138,8 +138,13 @@ pub(super) fn listen_address(value: &str) -> Result<String, String> {
     }
 }
 
-/// A comma-separated list of `host:port`, each optionally behind a `PROTOCOL://`.
+/// A comma-separated list of `host:port`, each optionally behind a `PROTOCOL://`, and without
+/// user info (`user:password@`): librdkafka takes no credentials there, and echoes the whole
+/// server name in its warnings.
 pub(super) fn bootstrap_servers(value: &str) -> Result<String, String> {
+    if value.contains('@') {
+        return Err("a comma-separated list of host:port, without credentials (use LIBRDKAFKA_SASL_USERNAME and LIBRDKAFKA_SASL_PASSWORD)".to_string());
+    }
     let valid = value.split(',').all(|server| {
         let server = server.trim();
         let server = server.rsplit_once("://").map_or(server, |(_, rest)| rest);

@@ -124,6 +124,25 @@ fn every_property_librdkafka_marks_sensitive_is_hidden_but_the_user_name() {
 }
 
 #[test]
+fn a_jaas_config_is_refused_without_showing_it() {
+    let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="Secr3t";"#;
+    for name in [
+        "LIBRDKAFKA_SASL_JAAS_CONFIG",
+        "LIBRDKAFKA_PRODUCER_SASL_JAAS_CONFIG",
+        "LIBRDKAFKA_CONSUMER_SASL_JAAS_CONFIG",
+    ] {
+        let err = error_for(name, jaas);
+        let line = err.to_string();
+        assert_eq!(err.variable, name);
+        assert!(!line.contains("Secr3t"), "{line}");
+        assert_eq!(err.value, "<redacted>");
+        for instead in ["LIBRDKAFKA_SASL_USERNAME", "LIBRDKAFKA_SASL_PASSWORD"] {
+            assert!(err.expected.contains(instead), "{line}");
+        }
+    }
+}
+
+#[test]
 fn a_rejected_url_never_shows_its_password() {
     for bad in [
         "http://bob:s3cret@registry:8082?x=1",

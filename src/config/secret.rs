@@ -30,8 +30,9 @@ impl fmt::Debug for Secret {
 /// `text` (a rejected value, or an error line that holds a URL) with what a URL in it may
 /// carry as a secret hidden: everything from the scheme's `://` (or the start, without one) to
 /// the last `@`, however broken the URL (a password may hold `#`, `/` or `?`, which end the
-/// authority for a URL parser); and after a scheme, a fragment, where a `#` in a mistyped
-/// password leaves the rest of it.
+/// authority for a URL parser); and after a scheme, the query (`?api_key=…`) or fragment
+/// (where a `#` in a mistyped password leaves the rest of it) and everything after it, as
+/// where a URL ends in an error line cannot be told.
 pub(crate) fn without_url_secrets(text: &str) -> String {
     let (prefix, rest) = match text.find("://") {
         Some(i) => text.split_at(i + 3),
@@ -42,9 +43,16 @@ pub(crate) fn without_url_secrets(text: &str) -> String {
         None => text.to_string(),
     };
     if !prefix.is_empty() {
-        if let Some(hash) = shown[prefix.len()..].find('#') {
-            shown.truncate(prefix.len() + hash);
-            shown.push_str("#<redacted>");
+        if let Some(start) = shown[prefix.len()..].find(['?', '#']) {
+            let start = prefix.len() + start;
+            let mark = if shown[start..].starts_with('?') {
+                "?"
+            } else {
+                "#"
+            };
+            shown.truncate(start);
+            shown.push_str(mark);
+            shown.push_str("<redacted>");
         }
     }
     shown

@@ -227,6 +227,52 @@ fn a_replication_factor_past_librdkafkas_limit_is_a_configuration_error() {
 }
 
 #[test]
+fn a_registry_url_with_a_query_is_refused_without_showing_it() {
+    for (bad, shown) in [
+        (
+            "http://host:8082/?api_key=SECRET1",
+            "http://host:8082/?<redacted>",
+        ),
+        (
+            "https://sr.example.com/apis?token=SECRET1#frag",
+            "https://sr.example.com/apis?<redacted>",
+        ),
+        (
+            "http://bob:pw@host:8082/x?api_key=SECRET1",
+            "http://<redacted>@host:8082/x?<redacted>",
+        ),
+    ] {
+        let err = error_for("SCHEMA_REGISTRY_URL", bad);
+        let line = err.to_string();
+        assert!(!line.contains("SECRET1"), "{line}");
+        assert!(err.expected.contains("query"), "{line}");
+        assert_eq!(err.value, shown);
+    }
+}
+
+#[test]
+fn bootstrap_servers_with_credentials_are_refused_without_showing_them() {
+    for (bad, shown) in [
+        (
+            "SASL_SSL://user:Secr3t@broker:9092",
+            "SASL_SSL://<redacted>@broker:9092",
+        ),
+        ("user:Secr3t@broker:9092", "<redacted>@broker:9092"),
+        (
+            "b1:9092,SASL_SSL://user:Secr3t@b2:9092",
+            "b1:9092,SASL_SSL://<redacted>@b2:9092",
+        ),
+    ] {
+        let err = error_for("KAFKA_BOOTSTRAP_SERVERS", bad);
+        let line = err.to_string();
+        assert!(!line.contains("Secr3t"), "{line}");
+        assert!(!line.contains("user"), "{line}");
+        assert!(err.expected.contains("LIBRDKAFKA_SASL_PASSWORD"), "{line}");
+        assert_eq!(err.value, shown);
+    }
+}
+
+#[test]
 fn bootstrap_servers_need_host_and_port() {
     for bad in [
         "localhost",

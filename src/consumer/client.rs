@@ -18,7 +18,9 @@ use crate::app::error::LoopError;
 use crate::app::retry::Backoff;
 use crate::app::shutdown::Shutdown;
 use crate::config::Config;
-use crate::kafka::{client_config_with, is_connection_noise, ClientEvents, ClientKind, ClientRole};
+use crate::kafka::{
+    client_config_with, create_client, is_connection_noise, ClientEvents, ClientKind, ClientRole,
+};
 use crate::ops::log_target;
 use crate::ops::stats::ConsumerStats;
 
@@ -166,9 +168,11 @@ pub(crate) fn create_consumer<'a>(
         any_revoked: AtomicBool::new(false),
         stats,
     };
-    let consumer: ConsumerClient<'a> = consumer_config(config, kind)
-        .create_with_context(ClientEvents::new(client, shutdown, role))
-        .map_err(|error| LoopError::CreateClient { client, error })?;
+    let consumer: ConsumerClient<'a> = create_client(
+        &consumer_config(config, kind),
+        ClientEvents::new(client, shutdown, role),
+    )
+    .map_err(|error| LoopError::CreateClient { client, error })?;
     consumer
         .subscribe(&[&config.topic])
         .map_err(|error| LoopError::Subscribe {

@@ -19,7 +19,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
 
 use crate::app::shutdown::Shutdown;
-use crate::kafka::{ClientEvents, ClientRole};
+use crate::kafka::{create_client, ClientEvents, ClientRole};
 
 /// Longest single wait on the admin queue, so shutdown is seen within this time.
 const POLL_SLICE: Duration = Duration::from_millis(100);
@@ -112,7 +112,7 @@ impl AdminClient {
         config: &ClientConfig,
         shutdown: &Shutdown,
     ) -> Result<AdminClient, KafkaError> {
-        let client = config.create_with_context(ClientEvents::new(name, shutdown, AdminRole))?;
+        let client = create_client(config, ClientEvents::new(name, shutdown, AdminRole))?;
         Ok(AdminClient {
             client,
             shutdown: shutdown.clone(),

@@ -11,7 +11,7 @@ pub(crate) mod headers;
 pub mod property_scope;
 pub(crate) mod topic_check;
 
-pub(crate) use client_config::{client_config_with, durable_producer_settings};
+pub(crate) use client_config::{client_config_with, create_client, durable_producer_settings};
 pub(crate) use context::{is_connection_noise, ClientEvents, ClientRole};
 pub use property_scope::ClientKind;
 pub use topic_check::TopicCheckError;

@@ -29,7 +29,8 @@ use crate::config::Config;
 use crate::consumer::DecodeError;
 use crate::kafka::headers::raw_headers;
 use crate::kafka::{
-    client_config_with, durable_producer_settings, ClientEvents, ClientKind, ClientRole,
+    client_config_with, create_client, durable_producer_settings, ClientEvents, ClientKind,
+    ClientRole,
 };
 use crate::ops::health::Heartbeat;
 use crate::ops::log_target;
@@ -283,8 +284,7 @@ impl DeadLetters {
             .get("message.max.bytes")
             .and_then(|bytes| bytes.parse().ok())
             .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
-        let producer =
-            client.create_with_context(ClientEvents::new(CLIENT, shutdown, CopyReports))?;
+        let producer = create_client(&client, ClientEvents::new(CLIENT, shutdown, CopyReports))?;
         Ok(DeadLetters {
             producer,
             topic: dead_letter_topic(&config.topic),

@@ -37,7 +37,7 @@ use crate::app::shutdown::Shutdown;
 use crate::audit::{OwnRun, Stamper, HEADER_AUDIT};
 use crate::config::Config;
 use crate::format::{write_header, OwnSchema, User};
-use crate::kafka::{client_config_with, ClientEvents, ClientKind};
+use crate::kafka::{client_config_with, create_client, ClientEvents, ClientKind};
 use crate::ops::log_target;
 use crate::ops::stats::{bump, read, Stats};
 use crate::registry::OwnSchemaCheck;
@@ -79,11 +79,10 @@ fn create_producer<'a>(
     if let Some(retries) = config.retries {
         own.push(("message.send.max.retries", retries.to_string()));
     }
-    client_config_with(config, ClientKind::Producer, &own).create_with_context(ClientEvents::new(
-        CLIENT,
-        shutdown,
-        DeliveryReports { stats, own_run },
-    ))
+    create_client(
+        &client_config_with(config, ClientKind::Producer, &own),
+        ClientEvents::new(CLIENT, shutdown, DeliveryReports { stats, own_run }),
+    )
 }
 
 /// Runs the producer until shutdown (or `PRODUCE_COUNT` records), then flushes. `own_run`:

@@ -111,7 +111,7 @@ impl RegistryError {
 }
 
 /// Every line says which request failed, and a transport error repeats its URL: both go
-/// through [`without_url_secrets`], so no user info or fragment of a URL reaches a log line
+/// through [`without_url_secrets`], so no user info, query or fragment of a URL reaches a log line
 /// even if one got past the configuration's check.
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -215,6 +215,43 @@ mod tests {
             }
             assert!(
                 line.contains("GET http://<redacted>@registry:8082/x#<redacted>"),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_error_line_shows_a_urls_query() {
+        let request = "GET http://registry:8082/x?api_key=SECRET1/schemas/ids/7".to_string();
+        let transport = "error sending request for url (http://registry:8082/x?api_key=SECRET1/schemas/ids/7): connection refused".to_string();
+        let errors = [
+            RegistryError::Unavailable {
+                request: request.clone(),
+                attempts: 3,
+                error: transport.clone(),
+            },
+            RegistryError::Rejected {
+                request: request.clone(),
+                status: 401,
+                message: "unauthorized".to_string(),
+                error_code: None,
+            },
+            RegistryError::Tls {
+                request: request.clone(),
+                error: transport,
+                refused_by_registry: true,
+            },
+            RegistryError::BadResponse {
+                request,
+                error: "expected value".to_string(),
+            },
+        ];
+        for error in errors {
+            let line = error.to_string();
+            assert!(!line.contains("SECRET1"), "{line}");
+            assert!(!line.contains("api_key"), "{line}");
+            assert!(
+                line.contains("GET http://registry:8082/x?<redacted>"),
                 "{line}"
             );
         }

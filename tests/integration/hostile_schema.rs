@@ -191,22 +191,7 @@ fn writer_schemas_that_panicked_apache_avro_are_one_decode_error_per_record_and_
             ("PRODUCE_COUNT", "1"),
         ],
     ));
-    daemon.wait_until(
-        "the good record after them in both groups, or a panic",
-        Duration::from_secs(90),
-        |lines| {
-            lines.iter().any(|l| l.contains("panicked"))
-                || [Group::Single, Group::Batch].iter().all(|g| {
-                    lines
-                        .iter()
-                        .filter_map(|l| parse_received(l))
-                        .any(|r| r.group == *g && r.name == "after_unparsable")
-                })
-        },
-    );
-    let lines = daemon.lines();
-    let panics: Vec<&String> = lines.iter().filter(|l| l.contains("panicked")).collect();
-    assert!(panics.is_empty(), "a consumer panicked: {panics:#?}");
+    let lines = wait_for_names_unless_a_panic(&daemon, &["after_unparsable"]);
     daemon.stop_cleanly();
     for group in [Group::Single, Group::Batch] {
         let warnings = undecodable_lines(&lines, group);
@@ -248,8 +233,19 @@ fn registered_schemas_with_stray_reserved_keys_or_schema_like_defaults_are_read(
     produce_to_partition(&topic, 0, &records);
     let mut daemon = Daemon::start(&env_with(&topic, &[("PRODUCE_COUNT", "1")]));
     let names = ["with_stray_key", "with_shirt", "after_both"];
+    let lines = wait_for_names_unless_a_panic(&daemon, &names);
+    daemon.stop_cleanly();
+    for group in [Group::Single, Group::Batch] {
+        let warnings = undecodable_lines(&lines, group);
+        assert!(warnings.is_empty(), "{group:?}: {warnings:#?}");
+    }
+}
+
+/// Waits until both groups logged every name in `names` (or a thread panicked), asserts
+/// that no thread panicked, and returns the log so far.
+fn wait_for_names_unless_a_panic(daemon: &Daemon, names: &[&str]) -> Vec<String> {
     daemon.wait_until(
-        "all three records in both groups, or a panic",
+        "every name in both groups, or a panic",
         Duration::from_secs(90),
         |lines| {
             lines.iter().any(|l| l.contains("panicked"))
@@ -266,9 +262,5 @@ fn registered_schemas_with_stray_reserved_keys_or_schema_like_defaults_are_read(
     let lines = daemon.lines();
     let panics: Vec<&String> = lines.iter().filter(|l| l.contains("panicked")).collect();
     assert!(panics.is_empty(), "a consumer panicked: {panics:#?}");
-    daemon.stop_cleanly();
-    for group in [Group::Single, Group::Batch] {
-        let warnings = undecodable_lines(&lines, group);
-        assert!(warnings.is_empty(), "{group:?}: {warnings:#?}");
-    }
+    lines
 }

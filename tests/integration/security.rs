@@ -996,3 +996,55 @@ fn commits_refused_past_the_retry_time_then_kill_9_repeat_at_most_one_batch() {
         "{repeated} records processed twice, more than one batch of {batch_size}"
     );
 }
+
+/// A secret where the daemon takes none (a registry URL's query, user info in the bootstrap
+/// servers, a Java JAAS line) is refused at start (exit 2) with a line that names the variable
+/// and shows no secret; librdkafka never sees it, so none of its lines can echo it. A secret
+/// property librdkafka refuses (a Java client's truststore password) stops the daemon with
+/// exit 1 and librdkafka's error, the value hidden.
+#[test]
+fn secrets_in_a_url_query_bootstrap_servers_jaas_or_a_refused_property_are_never_shown() {
+    let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="Secr3tJaas";"#;
+    let cases = [
+        (
+            "SCHEMA_REGISTRY_URL",
+            "http://host:8082/?api_key=Secr3tQuery",
+            "Secr3tQuery",
+            2,
+        ),
+        ("LIBRDKAFKA_SASL_JAAS_CONFIG", jaas, "Secr3tJaas", 2),
+        (
+            "KAFKA_BOOTSTRAP_SERVERS",
+            "SASL_SSL://user:Secr3tBootstrap@broker:9092",
+            "Secr3tBootstrap",
+            2,
+        ),
+        (
+            "LIBRDKAFKA_SSL_TRUSTSTORE_PASSWORD",
+            "Secr3tTruststore",
+            "Secr3tTruststore",
+            1,
+        ),
+    ];
+    for (variable, value, secret, exit) in cases {
+        let env = env_with(
+            &unique("secrets"),
+            &[
+                ("RUST_LOG", "debug"),
+                ("TOPIC_CHECK_TIMEOUT_S", "5"),
+                (variable, value),
+            ],
+        );
+        let (status, lines) = run_to_exit(&env, Duration::from_secs(60));
+        let log = lines.join("\n");
+        assert_not_logged(&lines, secret);
+        assert_eq!(status.code(), Some(exit), "{variable}:\n{log}");
+        let errors = error_lines(&lines);
+        assert_eq!(errors.len(), 1, "{variable}: one ERROR line:\n{log}");
+        let named = match exit {
+            2 => variable.to_string(),
+            _ => "ssl.truststore.password".to_string(),
+        };
+        assert!(errors[0].contains(&named), "{log}");
+    }
+}
