@@ -39,8 +39,9 @@
 //! (`forged_stamps_by_the_million_stay_within_the_documented_bound`). A forged gap can inflate
 //! `lost`, never stop a loop; what a loss counts as never depends on a stamp. What a forger can
 //! do is hide a loss: write the missing numbers of a run, or, for a run other than this
-//! process's own, write stamps of more than `MAX_RUNS + MAX_FORGOTTEN` made-up runs between two
-//! of its records (docs/AUDIT.md, "Forged stamps").
+//! process's own, write stamps of `MAX_RUNS + MAX_FORGOTTEN` made-up runs or more between two
+//! of its records, fewer if each is written to several partitions (a place per partition;
+//! docs/AUDIT.md, "Forged stamps").
 //!
 //! Cost: a record of a run already tracked costs what it did (no allocation, no hash); only
 //! the first record of a run not tracked scans the forgotten places.
