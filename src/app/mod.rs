@@ -104,7 +104,7 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         OnDecodeError::Skip | OnDecodeError::Fail => None,
     };
     let unknown_ids = UnknownSchemaIds::new(config.schema_not_found_grace);
-    let own_run = OwnRun::new();
+    let own_run = OwnRun::new(config.enable_idempotence);
     let own_check = OwnSchemaCheck::new(&registry, &own_schema);
     // Asked once before the producer starts: a registry that already serves another schema
     // under our id gets no record written.

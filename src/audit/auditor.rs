@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use super::figures::AuditFigures;
-use super::ledger::{Event, Ledger, Loss, Verdict};
+use super::ledger::{Event, Ledger, Loss, Verdict, MAX_FORGOTTEN, MAX_RUNS};
 use super::own_run::OwnRun;
 use super::stamp::{Stamp, StampError};
 use crate::consumer::ConsumerKind;
@@ -17,11 +17,17 @@ use crate::ops::stats::{add_saturating, bump};
 /// A record's stamp as found in its headers: `None` without a `kad.audit` header.
 pub(crate) type FoundStamp = Option<Result<Stamp, StampError>>;
 
+/// At most one warning this often about runs forgotten for good (a flood of made-up runs
+/// would otherwise write a line per forged record).
+const FORGOTTEN_WARN_EVERY: Duration = Duration::from_secs(60);
+
 pub(crate) struct Auditor<'a> {
     ledger: Ledger,
     figures: &'a AuditFigures,
     own_run: &'a OwnRun,
     name: &'static str,
+    /// Places forgotten for good already warned about, and when.
+    forgotten_warned: (u64, Option<Instant>),
 }
 
 impl<'a> Auditor<'a> {
@@ -32,10 +38,11 @@ impl<'a> Auditor<'a> {
         own_run: &'a OwnRun,
     ) -> Self {
         Auditor {
-            ledger: Ledger::new(grace),
+            ledger: Ledger::new(grace, own_run.id(), own_run.ordered()),
             figures,
             own_run,
             name: kind.name(),
+            forgotten_warned: (0, None),
         }
     }
 
@@ -158,6 +165,7 @@ impl<'a> Auditor<'a> {
     /// Declares lost what waited past the grace period; cheap when nothing is due, so every
     /// turn of the loop calls it.
     pub(crate) fn tick(&mut self, now: Instant) {
+        self.warn_forgotten(now);
         let losses = self.ledger.sweep(now);
         if losses.is_empty() {
             return;
@@ -166,6 +174,23 @@ impl<'a> Auditor<'a> {
             self.declare(loss);
         }
         self.figures.pending.store(self.ledger.pending(), Relaxed);
+    }
+
+    /// One line per burst (at most one per [`FORGOTTEN_WARN_EVERY`]) when runs were forgotten
+    /// for good: a loss in them before their next record goes unseen.
+    fn warn_forgotten(&mut self, now: Instant) {
+        let (warned, at) = self.forgotten_warned;
+        let total = self.ledger.forgotten_for_good();
+        if total == warned || at.is_some_and(|t| now.duration_since(t) < FORGOTTEN_WARN_EVERY) {
+            return;
+        }
+        self.forgotten_warned = (total, Some(now));
+        log::warn!(
+            target: log_target::AUDIT,
+            "audit: {}: {} more (run, partition) sequences forgotten for good ({total} since start): more than {MAX_RUNS} runs besides this process's own were seen and {MAX_FORGOTTEN} places of forgotten runs are kept, so such a run starts afresh if it returns and a loss of it meanwhile goes uncounted (many producer runs, or stamps of made-up runs: docs/AUDIT.md)",
+            self.name,
+            total - warned
+        );
     }
 
     /// The `audit:` line at stop. Numbers still pending are not declared lost: a stop cannot

@@ -24,25 +24,40 @@
 //! loss). A jump while this process owned the partition throughout (an offset reset after
 //! retention, records deleted) is not excused: it shows as a gap.
 //!
-//! Bounds, since anyone who can write to the topic can forge stamps: at most [`MAX_RUNS`] runs
-//! (the least recently seen is forgotten first, its open gaps declared lost); runs idle for
-//! [`RUN_EXPIRY`] are forgotten; one sequence per (run, partition of the topic), each with at
-//! most [`MAX_GAPS`](super::sequence::MAX_GAPS) pending gaps — after a new gap or a late
-//! record's split, the oldest past the bound is declared lost early — and
+//! Bounds, since anyone who can write to the topic can forge stamps: this process's own run
+//! (whose id and ordering come from [`super::own_run`], never from a stamp) is never forgotten;
+//! of the other runs at most [`MAX_RUNS`] are tracked (the least recently seen is forgotten
+//! first, its open gaps declared lost), and runs idle for [`RUN_EXPIRY`] are forgotten. A
+//! forgotten run leaves its place, per partition: the next number expected, in a list of at
+//! most [`MAX_FORGOTTEN`] places, so that when it comes back it resumes there rather than start
+//! afresh (a gap meanwhile still shows). Only past that list, the oldest place is dropped for
+//! good and counted ([`Ledger::forgotten_for_good`]). One sequence per (run, partition of the
+//! topic), each with at most [`MAX_GAPS`](super::sequence::MAX_GAPS) pending gaps — after a
+//! new gap or a late record's split, the oldest past the bound is declared lost early — and
 //! [`MAX_LOST_RANGES`](super::sequence::MAX_LOST_RANGES) remembered lost ranges. So at most
-//! `MAX_RUNS × partitions × MAX_GAPS` gaps whatever the stamps say
+//! `(MAX_RUNS + 1) × partitions × MAX_GAPS` gaps whatever the stamps say
 //! (`forged_stamps_by_the_million_stay_within_the_documented_bound`). A forged gap can inflate
 //! `lost`, never stop a loop; what a loss counts as never depends on a stamp. What a forger can
-//! do is hide a loss: write the missing numbers of a run (docs/AUDIT.md, "Forged stamps").
+//! do is hide a loss: write the missing numbers of a run, or, for a run other than this
+//! process's own, write stamps of `MAX_RUNS + MAX_FORGOTTEN` made-up runs or more between two
+//! of its records, fewer if each is written to several partitions (a place per partition;
+//! docs/AUDIT.md, "Forged stamps").
+//!
+//! Cost: a record of a run already tracked costs what it did (no allocation, no hash); only
+//! the first record of a run not tracked scans the forgotten places.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::by_partition::ByPartition;
 use super::sequence::{Gap, Sequence};
 use super::stamp::{RunId, Stamp};
 
-/// Runs tracked at once per group.
+/// Runs other than this process's own tracked at once per group.
 pub(crate) const MAX_RUNS: usize = 64;
+/// Places of forgotten runs remembered per group: one per (run, partition), about 48 bytes
+/// each.
+pub(crate) const MAX_FORGOTTEN: usize = 1024;
 /// A run not seen for this long (and with no pending gap) is forgotten.
 pub(crate) const RUN_EXPIRY: Duration = Duration::from_secs(3600);
 /// How often runs are checked for expiry when no gap is pending.
@@ -122,14 +137,29 @@ struct Run {
     sequences: ByPartition<Sequence>,
 }
 
+/// Where a forgotten run's sequence in one partition stood: enough to resume it.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    run: RunId,
+    partition: i32,
+    ordered: bool,
+    next: u64,
+    ahead: Option<u64>,
+    epoch: u64,
+}
+
 /// The audit of one consumer group in this process.
 #[derive(Debug)]
 pub(crate) struct Ledger {
     grace: Duration,
     partitions: ByPartition<Ownership>,
-    /// At most [`MAX_RUNS`]: a short list searched from the run used last (one or two runs
-    /// at a time in practice).
+    /// This process's own run first, never forgotten, then at most [`MAX_RUNS`] others: a
+    /// short list searched from the run used last (one or two runs at a time in practice).
     runs: Vec<(RunId, Run)>,
+    /// Places of forgotten runs, oldest first, at most [`MAX_FORGOTTEN`].
+    forgotten: VecDeque<Place>,
+    /// Places dropped from `forgotten` past its bound: their runs start afresh if they return.
+    forgotten_for_good: u64,
     /// Index in `runs` of the run of the last stamp.
     last_run: usize,
     /// Losses declared outside [`Ledger::sweep`] (a gap pushed out by newer ones, or a run
@@ -138,24 +168,40 @@ pub(crate) struct Ledger {
     /// When the next sweep has work: the earliest gap deadline or run expiry check.
     next_sweep: Option<Instant>,
     /// Numbers in pending gaps (forged stamps can make gaps of nearly 2^64 each; at most
-    /// `MAX_RUNS × partitions × MAX_GAPS` of them, so a u128 cannot overflow).
+    /// `(MAX_RUNS + 1) × partitions × MAX_GAPS` of them, so a u128 cannot overflow).
     pending: u128,
     /// Gaps a sequence pushed out past its bound, reused for every record.
     evicted: Vec<Gap>,
 }
 
 impl Ledger {
-    pub(crate) fn new(grace: Duration) -> Ledger {
+    /// `own`: this process's own run, audited as `ordered` (its producer's configuration)
+    /// whatever its stamps claim, and never forgotten.
+    pub(crate) fn new(grace: Duration, own: RunId, ordered: bool) -> Ledger {
+        let own_run = Run {
+            ordered,
+            // Never read: the own run is neither expired nor evicted.
+            last_seen: Instant::now(),
+            sequences: ByPartition::default(),
+        };
         Ledger {
             grace,
             partitions: ByPartition::default(),
-            runs: Vec::new(),
+            runs: vec![(own, own_run)],
+            forgotten: VecDeque::new(),
+            forgotten_for_good: 0,
             last_run: 0,
             declared: Vec::new(),
             next_sweep: None,
             pending: 0,
             evicted: Vec::new(),
         }
+    }
+
+    /// Places of forgotten runs dropped for good so far: a run among them that returns starts
+    /// afresh, and a loss of it meanwhile goes unseen.
+    pub(crate) fn forgotten_for_good(&self) -> u64 {
+        self.forgotten_for_good
     }
 
     /// Numbers in gaps still within their grace period.
@@ -288,8 +334,9 @@ impl Ledger {
         event
     }
 
-    /// The index in `runs` of the run of `stamp`, added if new: the least recently seen run is
-    /// forgotten first when [`MAX_RUNS`] are tracked, and expiry checks are scheduled.
+    /// The index in `runs` of the run of `stamp`, added if new (resuming where it was if it
+    /// had been forgotten): the least recently seen run other than this process's own is
+    /// forgotten first when [`MAX_RUNS`] others are tracked, and expiry checks are scheduled.
     fn run_index(&mut self, stamp: &Stamp, now: Instant) -> usize {
         if self
             .runs
@@ -302,11 +349,20 @@ impl Ledger {
             self.last_run = index;
             return index;
         }
-        if self.runs.len() >= MAX_RUNS {
+        let mut run = Run {
+            ordered: stamp.ordered,
+            last_seen: now,
+            sequences: ByPartition::default(),
+        };
+        // Before anything is forgotten to make room, so its own place cannot be pushed out.
+        self.resume(stamp.run, &mut run);
+        if self.runs.len() > MAX_RUNS {
+            // Index 0, this process's own run, is never forgotten.
             let oldest = self
                 .runs
                 .iter()
                 .enumerate()
+                .skip(1)
                 .min_by_key(|(_, (_, run))| run.last_seen)
                 .map(|(index, _)| index);
             if let Some(oldest) = oldest {
@@ -315,20 +371,13 @@ impl Ledger {
         }
         let check = now + EXPIRY_CHECK_EVERY;
         self.next_sweep = Some(self.next_sweep.map_or(check, |t| t.min(check)));
-        self.runs.push((
-            stamp.run,
-            Run {
-                ordered: stamp.ordered,
-                last_seen: now,
-                sequences: ByPartition::default(),
-            },
-        ));
+        self.runs.push((stamp.run, run));
         self.last_run = self.runs.len() - 1;
         self.last_run
     }
 
-    /// Forgets the run at `index`; its open gaps are declared lost now, as they could no
-    /// longer be.
+    /// Forgets the run at `index` (never 0, this process's own run); its open gaps are
+    /// declared lost now, as they could no longer be, and its places are remembered.
     fn forget(&mut self, index: usize) {
         let (id, mut run) = self.runs.swap_remove(index);
         self.last_run = 0;
@@ -343,7 +392,35 @@ impl Ledger {
                     stamped_failed: seq.stamped_failed,
                 });
             }
+            if self.forgotten.len() >= MAX_FORGOTTEN {
+                self.forgotten.pop_front();
+                self.forgotten_for_good += 1;
+            }
+            self.forgotten.push_back(Place {
+                run: id,
+                partition,
+                ordered: run.ordered,
+                next: seq.next,
+                ahead: seq.ahead(),
+                epoch: seq.epoch,
+            });
         }
+    }
+
+    /// Gives `run` back the places it left when it was forgotten, if any.
+    fn resume(&mut self, id: RunId, run: &mut Run) {
+        if !self.forgotten.iter().any(|place| place.run == id) {
+            return;
+        }
+        self.forgotten.retain(|place| {
+            if place.run != id {
+                return true;
+            }
+            run.ordered = place.ordered;
+            let seq = Sequence::resumed(place.next, place.ahead, place.epoch);
+            run.sequences.get_or_insert_with(place.partition, || seq);
+            false
+        });
     }
 
     /// Gaps whose grace period is over, declared lost, with the losses declared since the last
@@ -353,10 +430,18 @@ impl Ledger {
             return std::mem::take(&mut self.declared);
         }
         let mut losses = std::mem::take(&mut self.declared);
-        self.runs.retain(|(_, run)| {
-            now.saturating_duration_since(run.last_seen) < RUN_EXPIRY
-                || run.sequences.values().any(|s| !s.gaps.is_empty())
-        });
+        // Idle runs other than this process's own are forgotten, their places remembered.
+        let mut index = 1;
+        while index < self.runs.len() {
+            let run = &self.runs[index].1;
+            if now.saturating_duration_since(run.last_seen) >= RUN_EXPIRY
+                && run.sequences.values().all(|s| s.gaps.is_empty())
+            {
+                self.forget(index);
+            } else {
+                index += 1;
+            }
+        }
         self.last_run = 0;
         let mut next: Option<Instant> = None;
         for (id, run) in &mut self.runs {
@@ -379,7 +464,7 @@ impl Ledger {
                 }
             }
         }
-        if !self.runs.is_empty() {
+        if self.runs.len() > 1 {
             let check = now + EXPIRY_CHECK_EVERY;
             next = Some(next.map_or(check, |t| t.min(check)));
         }

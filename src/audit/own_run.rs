@@ -24,6 +24,9 @@ pub(crate) const MAX_FAILED_RANGES: usize = 256;
 #[derive(Debug)]
 pub(crate) struct OwnRun {
     id: RunId,
+    /// The producer writes with idempotence and `acks=all` (this process's configuration): the
+    /// audit judges the run's duplicates and reorderings by this, never by a stamp.
+    ordered: bool,
     /// Failed deliveries recorded so far, all partitions: one atomic load per record tells
     /// the stamper whether its per-partition counts are stale.
     failures: AtomicU64,
@@ -50,14 +53,16 @@ struct FailedRange {
 }
 
 impl OwnRun {
-    /// A new run, with a random id.
-    pub(crate) fn new() -> OwnRun {
-        OwnRun::with_id(RunId(uuid::Uuid::new_v4().into_bytes()))
+    /// A new run, with a random id; `ordered`: the producer is configured with idempotence
+    /// (which needs `acks=all`).
+    pub(crate) fn new(ordered: bool) -> OwnRun {
+        OwnRun::with_id(RunId(uuid::Uuid::new_v4().into_bytes()), ordered)
     }
 
-    pub(crate) fn with_id(id: RunId) -> OwnRun {
+    pub(crate) fn with_id(id: RunId, ordered: bool) -> OwnRun {
         OwnRun {
             id,
+            ordered,
             failures: AtomicU64::new(0),
             failed: Mutex::new(Failed::default()),
         }
@@ -65,6 +70,10 @@ impl OwnRun {
 
     pub(crate) fn id(&self) -> RunId {
         self.id
+    }
+
+    pub(crate) fn ordered(&self) -> bool {
+        self.ordered
     }
 
     /// The producer's delivery report: its record numbered `sequence` in `partition` failed
@@ -153,7 +162,7 @@ mod tests {
     use super::*;
 
     fn run() -> OwnRun {
-        OwnRun::with_id(RunId([1; 16]))
+        OwnRun::with_id(RunId([1; 16]), true)
     }
 
     #[test]

@@ -67,6 +67,22 @@ impl Sequence {
         }
     }
 
+    /// A sequence that was forgotten with its run (its gaps declared lost then) and comes back:
+    /// it goes on from `next`, and everything below counts as out of order.
+    pub(super) fn resumed(next: u64, ahead: Option<u64>, epoch: u64) -> Sequence {
+        Sequence {
+            low: next,
+            next,
+            ahead,
+            ..Sequence::starting_at(0, epoch)
+        }
+    }
+
+    /// The highest number seen before a resume below it, if the sequence is in one.
+    pub(super) fn ahead(&self) -> Option<u64> {
+        self.ahead
+    }
+
     /// `s` arrived above the next number: `next..s` goes pending until `deadline`, but for
     /// numbers up to the highest seen before a resume. Returns how many numbers went pending,
     /// and pushes out (into `evicted`) the oldest gap past [`MAX_GAPS`].

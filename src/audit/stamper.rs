@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn numbers_advance_per_partition_only_when_accepted() {
-        let own = OwnRun::new();
+        let own = OwnRun::new(true);
         let mut stamper = Stamper::new(&own, true);
         let seq = |stamped: Stamped| {
             let read = Stamp::parse(&stamped.bytes).map(|s| s.sequence);
@@ -109,12 +109,12 @@ mod tests {
             (stamp.run, stamp.ordered, stamp.failed_in_partition),
             (own.id(), true, Some(0))
         );
-        assert_ne!(OwnRun::new().id(), own.id(), "a run id per start");
+        assert_ne!(OwnRun::new(true).id(), own.id(), "a run id per start");
     }
 
     #[test]
     fn each_stamp_carries_its_partitions_failed_deliveries() {
-        let own = OwnRun::new();
+        let own = OwnRun::new(true);
         let mut stamper = Stamper::new(&own, true);
         let failed = |stamper: &mut Stamper, p| {
             Stamp::parse(&stamper.stamp(p).bytes)
