@@ -23,6 +23,8 @@ const FORGOTTEN_WARN_EVERY: Duration = Duration::from_secs(60);
 
 pub(crate) struct Auditor<'a> {
     ledger: Ledger,
+    /// Malformed stamps come from other producers, possibly on every record: logged sparingly.
+    malformed_lines: EveryMinute,
     figures: &'a AuditFigures,
     own_run: &'a OwnRun,
     name: &'static str,
@@ -39,6 +41,7 @@ impl<'a> Auditor<'a> {
     ) -> Self {
         Auditor {
             ledger: Ledger::new(grace, own_run.id(), own_run.ordered()),
+            malformed_lines: EveryMinute::default(),
             figures,
             own_run,
             name: kind.name(),
@@ -64,11 +67,19 @@ impl<'a> Auditor<'a> {
             Some(Ok(stamp)) => Some(stamp),
             Some(Err(error)) => {
                 bump(&figures.malformed);
-                log::warn!(
-                    target: log_target::AUDIT,
-                    "audit: {}: record at p={partition} o={offset} not audited: {error}",
-                    self.name
-                );
+                if let Some(unlogged) = self.malformed_lines.due(now) {
+                    let more = match unlogged {
+                        0 => String::new(),
+                        n => format!(
+                            " ({n} more since the last such line; see audit_malformed_total)"
+                        ),
+                    };
+                    log::warn!(
+                        target: log_target::AUDIT,
+                        "audit: {}: record at p={partition} o={offset} not audited: {error}{more}",
+                        self.name
+                    );
+                }
                 None
             }
         };
@@ -240,6 +251,52 @@ impl<'a> Auditor<'a> {
 
 /// Time from `us` (microseconds since the Unix epoch) to `now`; zero if it is in the future
 /// (the producer's clock may run ahead).
+/// Says when a line that may come once a record is due: the first at once, then at most one
+/// a minute, counting those left out in between.
+#[derive(Default)]
+struct EveryMinute {
+    last: Option<Instant>,
+    unlogged: u64,
+}
+
+impl EveryMinute {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    /// `Some(left out since the last line)` when a line is due at `now`.
+    fn due(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(last) if now.saturating_duration_since(last) < Self::EVERY => {
+                self.unlogged = self.unlogged.saturating_add(1);
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.unlogged))
+            }
+        }
+    }
+}
+
 fn since_unix_us(us: u64, now: Duration) -> Duration {
     now.saturating_sub(Duration::from_micros(us))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A foreign producer's malformed stamp on every record: one line at first, then one a
+    /// minute with the count of those left out, not one per record.
+    #[test]
+    fn malformed_stamps_are_logged_once_then_once_a_minute_with_a_count() {
+        let mut lines = EveryMinute::default();
+        let t0 = Instant::now();
+        let due: Vec<(u64, u64)> = (0..10_000u64)
+            .filter_map(|i| {
+                let at = t0 + Duration::from_millis(i * 10); // 100 s in all
+                lines.due(at).map(|left_out| (i, left_out))
+            })
+            .collect();
+        assert_eq!(due, vec![(0, 0), (6_000, 5_999)]);
+    }
 }

@@ -17,7 +17,9 @@ use crate::format::{
 use crate::ops::health::STALL_AFTER;
 use crate::ops::log_target;
 use crate::ops::stats::ConsumerStats;
-use crate::registry::{OwnAnswer, OwnSchemaCheck, RegistryError, SchemaRegistryClient};
+use crate::registry::{
+    OwnAnswer, OwnSchemaCheck, RegistryError, SchemaRegistryClient, ATTEMPT_BUDGET, REQUEST_TIMEOUT,
+};
 
 /// Why a message could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +138,10 @@ const REGISTRY_OUTAGE_BACKOFF: Backoff =
     Backoff::exponential(Duration::from_secs(1), MAX_RETRY_WAIT);
 const _: () = assert!(MAX_RETRY_WAIT.as_secs() < STALL_AFTER.as_secs());
 
+// One registry call, cut short after its budget, leaves at most one request to run: under the
+// stall limit, so fetching many references never looks like a stalled loop.
+const _: () = assert!(ATTEMPT_BUDGET.as_secs() + REQUEST_TIMEOUT.as_secs() < STALL_AFTER.as_secs());
+
 /// While the registry stays in one state, it is reported again this often.
 const STILL_WAITING_EVERY: Duration = Duration::from_secs(60);
 
@@ -172,7 +178,8 @@ pub(crate) struct MessageDecoder<'a> {
     unknown: &'a UnknownSchemaIds,
     /// Since when this consumer's records have been in the log, for unknown ids' retries.
     anchors: LogAnchors,
-    /// When the unknown id of the last decode is to be asked for again.
+    /// When the writer schema of the last decode is to be asked for again: an unknown id's
+    /// retry, or at once for a schema whose references are still being fetched.
     unknown_retry_at: Option<Instant>,
     /// Whether the registry still serves the schema the daemon writes with under its id: then
     /// it is healthy and its 404s can be believed; if it serves another, our records wait.
@@ -356,6 +363,11 @@ impl<'a> MessageDecoder<'a> {
                     self.no_guid_support = Some((now, error.clone()));
                     return Err(DecodeError::NoGuidSupport { id, error });
                 }
+                Err(DecodeError::Registry { id, error })
+            }
+            // Progress, not an outage: asked again at once, the heartbeat beaten in between.
+            Err(error) if error.is_references_pending() => {
+                self.unknown_retry_at = Some(now);
                 Err(DecodeError::Registry { id, error })
             }
             Err(error) if error.is_not_found() => {
@@ -556,9 +568,10 @@ mod tests {
                 }
             }
         });
+        // The id's own answer is kept for the next try; the reference is asked for again.
         assert_eq!(
             requests.load(Ordering::SeqCst),
-            4,
+            3,
             "not remembered: asked again"
         );
     }
@@ -727,5 +740,154 @@ mod tests {
         let requests = requests.load(Ordering::SeqCst);
         // One per id, and our own schema once, or once more if the ids took over a second.
         assert!((51..=53).contains(&requests), "{requests} requests");
+    }
+
+    /// A registry serving a `User` schema under any id that references `n` schemas s0…s`n-1`,
+    /// each `text(i)` answered after `delay`.
+    fn registry_with_references(
+        n: usize,
+        delay: Duration,
+        text: impl Fn(usize) -> String + Send + 'static,
+    ) -> (String, Arc<AtomicUsize>) {
+        let references: Vec<serde_json::Value> = (0..n)
+            .map(|i| serde_json::json!({"name": format!("T{i}"), "subject": format!("s{i}"), "version": 1}))
+            .collect();
+        let user = r#"{"type":"record","name":"User","fields":[{"name":"name","type":"string"}]}"#;
+        let body = serde_json::json!({ "schema": user, "references": references }).to_string();
+        registry_answering(move |line| {
+            if line.starts_with("GET /schemas/ids/") {
+                return (200, body.clone());
+            }
+            std::thread::sleep(delay);
+            let i: String = line
+                .split("/subjects/s")
+                .nth(1)
+                .unwrap_or("0")
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let i = i.parse().unwrap_or(0);
+            (200, serde_json::json!({ "schema": text(i) }).to_string())
+        })
+    }
+
+    fn small_fixed(i: usize) -> String {
+        format!(r#"{{"type":"fixed","name":"T{i}","size":1}}"#)
+    }
+
+    /// 33 requests at 0.5 s each would hold the loop 16.5 s in one call (at 0.7 s, past the
+    /// 20 s stall limit): a call sends requests for at most its budget, keeps what it fetched
+    /// and says so, and the next call goes on from there; nothing is fetched twice.
+    #[test]
+    fn resolving_many_references_is_cut_into_calls_that_keep_what_they_fetched() {
+        let max = crate::registry::MAX_REFERENCES;
+        let (url, requests) =
+            registry_with_references(max, Duration::from_millis(500), small_fixed);
+        decoder_test(&url, |decoder| {
+            let mut calls = 0;
+            let decoded = loop {
+                calls += 1;
+                assert!(calls <= 1 + max, "{calls} calls");
+                let before = requests.load(Ordering::SeqCst);
+                let started = Instant::now();
+                let outcome = decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02, b'a']), None, &HERE);
+                let (took, sent) = (started.elapsed(), requests.load(Ordering::SeqCst) - before);
+                assert!(sent >= 1, "every call goes on");
+                assert!(sent < 1 + max, "one call sent all {sent} requests");
+                assert!(took < STALL_AFTER, "one call held the loop {took:?}");
+                match outcome {
+                    Err(DecodeError::Registry { error, .. }) if error.is_references_pending() => {}
+                    outcome => break outcome,
+                }
+            };
+            assert_eq!(decoded.expect("decoded").name, "a");
+            assert!(calls > 1, "cut into calls");
+            assert_eq!(
+                requests.load(Ordering::SeqCst),
+                1 + max,
+                "each fetched once"
+            );
+            // Resolved: the references are kept for good; another id using them costs one.
+            let outcome = decoder.decode(Some(&[0, 0, 0, 0, 8, 0x02, b'b']), None, &HERE);
+            assert_eq!(outcome.expect("decoded").name, "b");
+            assert_eq!(requests.load(Ordering::SeqCst), 2 + max);
+        });
+    }
+
+    /// The patient decode asks again at once while references are being fetched, beating the
+    /// heartbeat, not as a registry outage (no `registry_wait`, no WARN).
+    #[test]
+    fn a_patient_decode_goes_on_fetching_references_without_waiting_for_the_registry() {
+        let (url, requests) =
+            registry_with_references(3, Duration::from_millis(1_500), small_fixed);
+        let stats = ConsumerStats::default();
+        let shutdown = Shutdown::new();
+        decoder_test(&url, |decoder| {
+            let payload: &[u8] = &[0, 0, 0, 0, 7, 0x02, b'a'];
+            let outcome =
+                decoder.decode_patiently(Some(payload), None, &HERE, &shutdown, &stats, || {
+                    "record".to_string()
+                });
+            assert_eq!(outcome.expect("not stopped").expect("decoded").name, "a");
+            assert!(decoder.registry_requests() > 1, "cut into calls");
+        });
+        assert_eq!(requests.load(Ordering::SeqCst), 4);
+        assert_eq!(stats.registry_wait.waited(), Duration::ZERO);
+    }
+
+    /// Referenced text the 1 MiB bound refuses is not kept: the refusal is remembered by the
+    /// decoder, and another id using the same references fetches them again.
+    #[test]
+    fn referenced_text_refused_by_the_byte_bound_is_not_kept() {
+        let big = |i: usize| {
+            format!(
+                r#"{{"type":"fixed","name":"T{i}","size":1,"doc":"{}"}}"#,
+                "x".repeat(600 * 1024)
+            )
+        };
+        let (url, requests) = registry_with_references(2, Duration::ZERO, big);
+        decoder_test(&url, |decoder| {
+            for id in [7u8, 8] {
+                match decoder.decode(Some(&[0, 0, 0, 0, id, 0x02, b'a']), None, &HERE) {
+                    Err(DecodeError::Schema { error, .. }) => {
+                        assert!(error.to_string().contains("exceed"), "{error}");
+                    }
+                    other => panic!("expected a refused schema, got {other:?}"),
+                }
+            }
+        });
+        // Each id: its own answer and both references, refused (1.2 MiB); nothing kept.
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            6,
+            "refused text is not kept"
+        );
+    }
+
+    /// What the registry chooses (a schema type, its error message) reaches the per-record
+    /// error and the decoder's map escaped and cut: no forged log line, no unbounded text.
+    #[test]
+    fn registry_chosen_text_is_escaped_and_cut_in_a_record_s_error() {
+        let forged = format!("JSON\nERROR forged{}", "x".repeat(100_000));
+        let not_avro = serde_json::json!({ "schema": "{}", "schemaType": forged }).to_string();
+        let rejected = serde_json::json!({ "error_code": 40301, "message": forged }).to_string();
+        let (url, _) = registry_answering(move |line| {
+            if line.starts_with("GET /schemas/ids/7 ") {
+                (200, not_avro.clone())
+            } else {
+                (403, rejected.clone())
+            }
+        });
+        decoder_test(&url, |decoder| {
+            for id in [7, 9] {
+                let error = decoder
+                    .decode(Some(&[0, 0, 0, 0, id, 0x02]), None, &HERE)
+                    .expect_err("not Avro, or refused")
+                    .to_string();
+                assert!(!error.contains('\n'), "{error}");
+                assert!(error.contains(r"JSON\nERROR forged"), "{error}");
+                assert!(error.len() < 1_000, "{} bytes", error.len());
+            }
+        });
     }
 }

@@ -9,7 +9,7 @@ use std::fmt;
 use std::io::Read;
 use std::ops::ControlFlow;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::StatusCode;
@@ -80,9 +80,99 @@ struct ErrorResponse {
     error_code: Option<u32>,
 }
 
-/// Referenced schemas (subject and version) kept at most: a version names one schema for
-/// good, so they are fetched once; past this many, new ones are fetched every time.
+/// Referenced schemas kept for good at most, by number and by text: a version names one
+/// schema for good, so each is fetched once while it fits; past the bounds, older ones make room.
 const MAX_CACHED_REFERENCES: usize = 256;
+const MAX_CACHED_REFERENCE_BYTES: usize = 8 * references::MAX_REFERENCED_BYTES;
+
+/// How long one [`SchemaRegistryClient::schema`] call may go on sending requests: with one
+/// request (at most [`REQUEST_TIMEOUT`]) started just before it ends, well under the 20 s a
+/// consumer loop may go without a heartbeat (`ops/health.rs`, asserted in
+/// `consumer/decoder.rs`).
+pub(crate) const ATTEMPT_BUDGET: Duration = Duration::from_secs(2);
+
+/// Schemas whose references are being fetched over several calls, kept at most: one per
+/// consumer, with room to spare.
+const MAX_PENDING: usize = 4;
+/// How long an unfinished resolution is kept for the next call.
+const PENDING_KEPT_FOR: Duration = Duration::from_secs(600);
+
+/// Referenced schemas kept for good, by subject and version, bounded by number and bytes.
+#[derive(Default)]
+struct ReferenceCache {
+    entries: HashMap<(String, i32), Served>,
+    bytes: usize,
+}
+
+impl ReferenceCache {
+    fn get(&self, key: &(String, i32)) -> Option<&Served> {
+        self.entries.get(key)
+    }
+
+    /// Keeps `served`, making room if needed; -1 ("latest") names no schema for good.
+    fn admit(&mut self, key: (String, i32), served: Served) {
+        let size = served.schema.len();
+        if key.1 <= 0 || size > MAX_CACHED_REFERENCE_BYTES || self.entries.contains_key(&key) {
+            return;
+        }
+        while self.entries.len() >= MAX_CACHED_REFERENCES
+            || self.bytes + size > MAX_CACHED_REFERENCE_BYTES
+        {
+            let Some(old) = self.entries.keys().next().cloned() else {
+                break;
+            };
+            if let Some(gone) = self.entries.remove(&old) {
+                self.bytes -= gone.schema.len();
+            }
+        }
+        self.bytes += size;
+        self.entries.insert(key, served);
+    }
+}
+
+/// A schema whose references are still being fetched: its own answer and the references
+/// fetched so far (each within the bounds of `registry/references.rs`).
+struct Pending {
+    root: Served,
+    fetched: HashMap<(String, i32), Served>,
+    since: Instant,
+}
+
+/// Unfinished resolutions, by schema.
+#[derive(Default)]
+struct PendingResolutions(HashMap<SchemaRef, Pending>);
+
+impl PendingResolutions {
+    fn remove(&mut self, schema: &SchemaRef) -> Option<Pending> {
+        let pending = self.0.remove(schema)?;
+        (pending.since.elapsed() < PENDING_KEPT_FOR).then_some(pending)
+    }
+
+    /// Keeps an unfinished resolution for the next call, dropping stale or surplus ones.
+    fn keep(&mut self, schema: SchemaRef, root: Served, fetched: HashMap<(String, i32), Served>) {
+        self.0.retain(|_, p| p.since.elapsed() < PENDING_KEPT_FOR);
+        while self.0.len() >= MAX_PENDING {
+            let oldest = self.0.iter().min_by_key(|(_, p)| p.since).map(|(s, _)| *s);
+            match oldest {
+                Some(oldest) => self.0.remove(&oldest),
+                None => break,
+            };
+        }
+        let since = Instant::now();
+        self.0.insert(
+            schema,
+            Pending {
+                root,
+                fetched,
+                since,
+            },
+        );
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Talks to one registry; cheap to share by reference between threads.
 pub struct SchemaRegistryClient {
@@ -91,8 +181,11 @@ pub struct SchemaRegistryClient {
     credentials: Credentials,
     retries: u32,
     shutdown: Shutdown,
-    /// Schemas fetched as references, by subject and version, shared by both consumers.
-    referenced: Mutex<HashMap<(String, i32), Served>>,
+    /// Schemas fetched as references, by subject and version, shared by both consumers:
+    /// only those of a resolution that succeeded.
+    referenced: Mutex<ReferenceCache>,
+    /// Resolutions that ran out of [`ATTEMPT_BUDGET`] or met a failed fetch, for the next call.
+    pending: Mutex<PendingResolutions>,
 }
 
 impl fmt::Debug for SchemaRegistryClient {
@@ -162,7 +255,8 @@ impl SchemaRegistryClient {
             credentials,
             retries: config.schema_registry_retries,
             shutdown,
-            referenced: Mutex::new(HashMap::new()),
+            referenced: Mutex::default(),
+            pending: Mutex::default(),
         })
     }
 
@@ -219,7 +313,64 @@ impl SchemaRegistryClient {
     /// (`GET /schemas/guids/{guid}`, Confluent 8+) names, in one attempt like
     /// [`Self::schema_by_id`]. A schema with `references` comes back self-contained, each
     /// referenced type defined at its first use (`registry/references.rs`).
+    ///
+    /// One call holds its caller's loop: it sends no request once [`ATTEMPT_BUDGET`] has
+    /// passed, and then returns [`RegistryError::ReferencesPending`], keeping what it fetched
+    /// for the next call (which the caller makes at once, its heartbeat beaten in between). So a
+    /// call lasts at most the budget plus one request, and every call but the last sends at
+    /// least one: a schema costs at most 1 + [`references::MAX_REFERENCES`] requests, however
+    /// many calls it takes.
     pub fn schema(&self, schema: SchemaRef) -> Result<String, RegistryError> {
+        let started = Instant::now();
+        let pending = lock(&self.pending).remove(&schema);
+        let (root, mut fetched) = match pending {
+            Some(Pending { root, fetched, .. }) => (root, fetched),
+            None => (self.fetch_root(schema)?, HashMap::new()),
+        };
+        let outcome = references::resolve(&root, &mut |reference| {
+            let key = (reference.subject.clone(), reference.version);
+            if let Some(served) = fetched.get(&key) {
+                return Ok(served.clone());
+            }
+            if let Some(served) = lock(&self.referenced).get(&key) {
+                return Ok(served.clone());
+            }
+            if started.elapsed() >= ATTEMPT_BUDGET {
+                let fetched = fetched.len();
+                return Err(RegistryError::ReferencesPending { schema, fetched });
+            }
+            let served = self.referenced(reference)?;
+            fetched.insert(key, served.clone());
+            Ok(served)
+        });
+        let failure = match outcome {
+            Ok(text) => {
+                // Only a whole resolution's references are kept for good.
+                let mut cache = lock(&self.referenced);
+                for ((subject, version), served) in fetched {
+                    cache.admit((subject, version), served);
+                }
+                return Ok(text);
+            }
+            Err(failure) => failure,
+        };
+        if let Failure::Fetch(..) = failure {
+            lock(&self.pending).keep(schema, root, fetched);
+        }
+        Err(match failure {
+            Failure::Refused(Refusal(reason)) => RegistryError::BadReferences { schema, reason },
+            Failure::Fetch(_, error @ RegistryError::Interrupted) => error,
+            Failure::Fetch(_, error @ RegistryError::ReferencesPending { .. }) => error,
+            Failure::Fetch(reference, error) => RegistryError::Reference {
+                schema,
+                reference: reference.to_string(),
+                error: Box::new(error),
+            },
+        })
+    }
+
+    /// The registry's answer for `schema` itself, in one attempt: Avro, or refused.
+    fn fetch_root(&self, schema: SchemaRef) -> Result<Served, RegistryError> {
         let url = match schema {
             SchemaRef::Id(id) => format!("{}/schemas/ids/{id}", self.base_url),
             SchemaRef::Guid(guid) => format!("{}/schemas/guids/{guid}", self.base_url),
@@ -228,33 +379,11 @@ impl SchemaRegistryClient {
         let response = self.send(&request, 0, || self.http.get(&url))?;
         let parsed: SchemaResponse = parse_json(&request, response)?;
         avro_only(parsed.schema_type.as_deref(), schema)?;
-        references::resolve(&parsed.into(), &mut |reference| self.referenced(reference)).map_err(
-            |failure| match failure {
-                Failure::Refused(Refusal(reason)) => {
-                    RegistryError::BadReferences { schema, reason }
-                }
-                Failure::Fetch(_, RegistryError::Interrupted) => RegistryError::Interrupted,
-                Failure::Fetch(reference, error) => RegistryError::Reference {
-                    schema,
-                    reference: reference.to_string(),
-                    error: Box::new(error),
-                },
-            },
-        )
+        Ok(parsed.into())
     }
 
-    /// One referenced schema (`GET /subjects/{subject}/versions/{version}`), in one attempt;
-    /// from the cache when it was fetched before.
+    /// One referenced schema (`GET /subjects/{subject}/versions/{version}`), in one attempt.
     fn referenced(&self, reference: &Reference) -> Result<Served, RegistryError> {
-        let key = (reference.subject.clone(), reference.version);
-        let cache = || {
-            self.referenced
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-        };
-        if let Some(served) = cache().get(&key) {
-            return Ok(served.clone());
-        }
         let mut url = reqwest::Url::parse(&self.base_url).map_err(|e| RegistryError::Setup {
             error: format!("the registry URL: {e}"),
         })?;
@@ -268,13 +397,7 @@ impl SchemaRegistryClient {
         let request = format!("GET {url}");
         let response = self.send(&request, 0, || self.http.get(url.clone()))?;
         let parsed: SchemaResponse = parse_json(&request, response)?;
-        let served = Served::from(parsed);
-        // A positive version names one schema for good; -1 ("latest") does not.
-        let mut cache = cache();
-        if reference.version > 0 && cache.len() < MAX_CACHED_REFERENCES {
-            cache.insert(key, served.clone());
-        }
-        Ok(served)
+        Ok(Served::from(parsed))
     }
 
     /// The longest [`SchemaRegistryClient::register`] can take before it gives up: every
@@ -517,7 +640,7 @@ fn parse_json<T: for<'de> Deserialize<'de>>(
     })?;
     serde_json::from_str(&text).map_err(|e| RegistryError::BadResponse {
         request: request.to_string(),
-        error: format!("{e} in {}", truncate(&text)),
+        error: format!("{e} in {}", references::registry_text(&text)),
     })
 }
 
@@ -529,9 +652,9 @@ fn error_body(response: Response) -> (String, Option<u32>) {
     let message = match parsed {
         Some(ErrorResponse {
             message: Some(m), ..
-        }) => m,
+        }) => references::registry_text(&m),
         _ if text.trim().is_empty() => "(empty body)".to_string(),
-        _ => truncate(&text),
+        _ => references::registry_text(&text),
     };
     (message, error_code)
 }
@@ -543,7 +666,7 @@ fn avro_only(schema_type: Option<&str>, schema: SchemaRef) -> Result<(), Registr
         None | Some("AVRO") => Ok(()),
         Some(other) => Err(RegistryError::NotAvro {
             schema,
-            schema_type: other.to_string(),
+            schema_type: references::registry_text(other),
         }),
     }
 }
@@ -623,17 +746,43 @@ fn tls_failure(request: &str, e: &reqwest::Error) -> Option<RegistryError> {
     })
 }
 
-fn truncate(text: &str) -> String {
-    const LIMIT: usize = 200;
-    match text.char_indices().nth(LIMIT) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cache of referenced schemas is bounded by its text, not only by count: 12 answers
+    /// of 1 MiB each leave at most 8 MiB kept, and the newest one is kept (room is made).
+    #[test]
+    fn the_reference_cache_is_bounded_by_bytes_and_makes_room_for_new_ones() {
+        let mut cache = ReferenceCache::default();
+        let big = " ".repeat(references::MAX_REFERENCED_BYTES);
+        for i in 0..12 {
+            let served = Served {
+                schema: big.clone(),
+                schema_type: None,
+                references: Vec::new(),
+            };
+            cache.admit((format!("s{i}"), 1), served);
+            let kept: usize = cache.entries.values().map(|s| s.schema.len()).sum();
+            assert_eq!(kept, cache.bytes);
+            assert!(
+                cache.bytes <= MAX_CACHED_REFERENCE_BYTES,
+                "{} bytes",
+                cache.bytes
+            );
+            assert!(cache.get(&(format!("s{i}"), 1)).is_some(), "s{i} kept");
+        }
+        let latest = Served {
+            schema: "{}".to_string(),
+            schema_type: None,
+            references: Vec::new(),
+        };
+        cache.admit(("latest".to_string(), -1), latest);
+        assert!(
+            cache.get(&("latest".to_string(), -1)).is_none(),
+            "-1 is not kept"
+        );
+    }
 
     #[test]
     fn every_request_refused_with_the_old_token_is_retried_with_the_new_one() {

@@ -75,6 +75,15 @@ pub enum RegistryError {
         /// How fetching it failed.
         error: Box<RegistryError>,
     },
+    /// The schema's references are still being fetched: one call sends requests for at most
+    /// `ATTEMPT_BUDGET` (`registry/client.rs`) and keeps what it fetched. Progress, not an
+    /// outage: asked again at once.
+    ReferencesPending {
+        /// The referencing schema's id or GUID.
+        schema: SchemaRef,
+        /// References fetched so far.
+        fetched: usize,
+    },
     /// Shutdown began while waiting to retry.
     Interrupted,
 }
@@ -85,6 +94,11 @@ impl RegistryError {
     /// restarted, restored, lagging or wrong registry answers 404 too.
     pub fn is_not_found(&self) -> bool {
         matches!(self, RegistryError::Rejected { status: 404, .. })
+    }
+
+    /// Whether the schema's references are still being fetched: to ask again at once.
+    pub fn is_references_pending(&self) -> bool {
+        matches!(self, RegistryError::ReferencesPending { .. })
     }
 
     /// Whether the registry's answer refuses the schema for good (not Avro, references that
@@ -156,6 +170,10 @@ impl fmt::Display for RegistryError {
             RegistryError::Reference { schema, reference, error } => write!(
                 f,
                 "schema {schema} references {reference}, which the registry cannot serve now: {error}"
+            ),
+            RegistryError::ReferencesPending { schema, fetched } => write!(
+                f,
+                "schema {schema}: its references are still being fetched ({fetched} so far)"
             ),
             RegistryError::Interrupted => write!(f, "schema registry request interrupted by shutdown"),
         }

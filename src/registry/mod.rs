@@ -10,6 +10,8 @@ mod own_check;
 mod references;
 
 pub use client::SchemaRegistryClient;
-pub(crate) use client::REQUEST_TIMEOUT;
+pub(crate) use client::{ATTEMPT_BUDGET, REQUEST_TIMEOUT};
 pub use error::RegistryError;
 pub(crate) use own_check::{OwnAnswer, OwnSchemaCheck};
+#[cfg(test)]
+pub(crate) use references::MAX_REFERENCES;

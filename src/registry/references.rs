@@ -38,13 +38,39 @@ pub(crate) struct Reference {
 
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The registry chose these: quoted and cut, so no line break or length of theirs
+        // reaches a log line.
         write!(
             f,
-            "{} (subject {:?} version {})",
-            self.name, self.subject, self.version
+            "{} (subject {} version {})",
+            registry_text(&self.name),
+            registry_text(&self.subject),
+            self.version
         )
     }
 }
+
+/// Text the registry chose (a name, a type, a message), fit for a log line: its control
+/// characters escaped as `{:?}` would (`\n`), so a line break of theirs cannot forge a line,
+/// and cut at [`MAX_REGISTRY_TEXT`] characters, so no text of theirs is long or kept long.
+pub(crate) fn registry_text(text: &str) -> String {
+    let mut shown = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_REGISTRY_TEXT {
+            shown.push('…');
+            break;
+        }
+        if c.is_control() {
+            shown.extend(c.escape_debug());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
+/// How much of a registry-chosen text a log line shows.
+pub(crate) const MAX_REGISTRY_TEXT: usize = 200;
 
 /// A schema as the registry serves it: its text, its type (`None` for Avro) and references.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +107,7 @@ pub(crate) fn resolve<E>(
         fetch,
         path: Vec::new(),
         done: HashSet::new(),
+        fetched: 0,
         bytes: 0,
         available: HashMap::new(),
     };
@@ -109,6 +136,9 @@ struct Resolver<'f, E> {
     path: Vec<(String, i32)>,
     /// References resolved already (a second path to one costs nothing).
     done: HashSet<(String, i32)>,
+    /// References fetched so far, finished or still on the path: what [`MAX_REFERENCES`]
+    /// bounds.
+    fetched: usize,
     /// Referenced schema text fetched so far.
     bytes: usize,
     /// Every named type the referenced schemas define, by full name.
@@ -132,11 +162,12 @@ impl<E> Resolver<'_, E> {
                     "references nest deeper than {MAX_DEPTH} at {reference}"
                 )));
             }
-            if self.done.len() >= MAX_REFERENCES {
+            if self.fetched >= MAX_REFERENCES {
                 return Err(refused(format!(
                     "more than {MAX_REFERENCES} references (at {reference})"
                 )));
             }
+            self.fetched += 1;
             let served = (self.fetch)(reference)
                 .map_err(|error| Failure::Fetch(reference.clone(), error))?;
             self.bytes = self.bytes.saturating_add(served.schema.len());
@@ -146,6 +177,7 @@ impl<E> Resolver<'_, E> {
                 )));
             }
             if let Some(other) = served.schema_type.as_deref().filter(|t| *t != "AVRO") {
+                let other = registry_text(other);
                 return Err(refused(format!("{reference} is of type {other}, not AVRO")));
             }
             self.path.push(key.clone());
@@ -643,5 +675,48 @@ mod tests {
             }
             other => panic!("expected the fetch's failure, got {other:?}"),
         }
+    }
+
+    /// References still being resolved (on the path) count too: a chain of 7 whose last one
+    /// references 32 more is refused at the 32nd fetch, not let through with 39.
+    #[test]
+    fn no_more_than_max_references_are_fetched_counting_those_on_the_path() {
+        let mut registry: HashMap<String, Served> = (0..MAX_REFERENCES)
+            .map(|i| {
+                let schema = format!(r#"{{"type":"fixed","name":"L{i}","size":1}}"#);
+                (format!("leaf{i}"), served(&schema, vec![]))
+            })
+            .collect();
+        for d in 1..MAX_DEPTH {
+            let next = if d + 1 < MAX_DEPTH {
+                vec![reference(&format!("A{}", d + 1), &format!("a{}", d + 1))]
+            } else {
+                (0..MAX_REFERENCES)
+                    .map(|i| reference(&format!("L{i}"), &format!("leaf{i}")))
+                    .collect()
+            };
+            let schema = format!(r#"{{"type":"fixed","name":"A{d}","size":1}}"#);
+            registry.insert(format!("a{d}"), served(&schema, next));
+        }
+        let root = served(r#""string""#, vec![reference("A1", "a1")]);
+        let (outcome, fetches) = resolve_with(&root, &registry);
+        assert!(fetches <= MAX_REFERENCES, "{fetches} fetched");
+        assert!(refusal(outcome).contains("more than 32 references"));
+    }
+
+    #[test]
+    fn a_reference_s_registry_chosen_name_is_escaped_and_cut_in_what_is_logged() {
+        let forged = Reference {
+            name: format!("A\nINFO forged line{}", "x".repeat(1_000)),
+            subject: "s\r".to_string(),
+            version: 1,
+        };
+        let shown = forged.to_string();
+        assert!(!shown.contains('\n') && !shown.contains('\r'), "{shown}");
+        assert!(shown.contains(r"A\nINFO forged line"), "{shown}");
+        assert!(
+            shown.chars().count() < 2 * MAX_REGISTRY_TEXT + 50,
+            "{shown}"
+        );
     }
 }
