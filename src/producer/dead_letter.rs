@@ -176,6 +176,19 @@ struct Sizes {
     headers_framed: usize,
 }
 
+impl Sizes {
+    /// The same original, its headers never kept: librdkafka refused a copy that, measured,
+    /// fits. Only a header can be longer than measured — a key with an embedded NUL byte is
+    /// read up to it (`kafka/headers.rs`) — so the copy goes without the original's headers
+    /// rather than lowering the limit for every later copy.
+    fn headers_unmeasurable(self) -> Sizes {
+        Sizes {
+            headers_framed: usize::MAX / 4,
+            ..self
+        }
+    }
+}
+
 /// What one copy keeps of the original.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct CopyPlan {
@@ -348,7 +361,7 @@ impl DeadLetters {
         &self,
         message: &BorrowedMessage<'_>,
         origin: &Origin<'_>,
-        sizes: Sizes,
+        mut sizes: Sizes,
         in_flight: &mut Option<InFlight>,
     ) -> ControlFlow<Result<(), String>, String> {
         loop {
@@ -363,6 +376,16 @@ impl DeadLetters {
                     match self.enqueue(message, origin, sizes, plan) {
                         Ok(fate) => InFlight { fate, plan },
                         Err(error) => match Refusal::of(&error) {
+                            // Refused by the producer's own size check although it fits as
+                            // measured: a header is longer than it reads.
+                            Refusal::TooLarge
+                                if plan.headers
+                                    && sizes.headers_framed > 0
+                                    && plan.size <= self.limit.load(Ordering::SeqCst) =>
+                            {
+                                sizes = sizes.headers_unmeasurable();
+                                continue;
+                            }
                             Refusal::TooLarge => {
                                 self.lower_limit(plan, sizes, &error)?;
                                 continue;
@@ -595,5 +618,45 @@ mod tests {
         ] {
             assert_eq!(code(passing), Refusal::Passing, "{passing:?}");
         }
+    }
+
+    /// A header key with an embedded NUL byte reads as 1 byte (`kafka/headers.rs`) while
+    /// librdkafka counts all of it: the copy planned whole is refused by the producer's own
+    /// size check; the plan without the original headers passes it, and the limit stays.
+    #[test]
+    fn a_header_longer_than_measured_is_left_out_and_the_limit_kept() {
+        let config = Config::from_pairs(&[
+            ("SCHEMA_REGISTRY_URL", "http://127.0.0.1:9"),
+            ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1"),
+        ])
+        .expect("config");
+        let letters = DeadLetters::create(&config, &Shutdown::new()).expect("producer");
+        let limit = letters.limit.load(Ordering::SeqCst);
+        let long_key = format!("x\0{}", "a".repeat(1_100_000));
+        let measured = sizes(0, 10, 2);
+        let origin = 300;
+        let send = |plan: CopyPlan| {
+            let mut record = BaseRecord::<[u8], [u8], Arc<CopyFate>>::with_opaque_to(
+                "t.dlq",
+                Arc::new(CopyFate::default()),
+            )
+            .payload(&b"0123456789"[..plan.value]);
+            if plan.headers {
+                record = record.headers(OwnedHeaders::new().insert(Header {
+                    key: &long_key,
+                    value: Some(&b"v"[..]),
+                }));
+            }
+            letters.producer.send(record).map_err(|(e, _)| e)
+        };
+        let whole = CopyPlan::fitting(measured, origin, limit).expect("fits as measured");
+        assert!(whole.headers && whole.size <= limit, "{whole:?}");
+        let refused = send(whole).expect_err("librdkafka counts the whole key");
+        assert_eq!(Refusal::of(&refused), Refusal::TooLarge);
+        let without = CopyPlan::fitting(measured.headers_unmeasurable(), origin, limit)
+            .expect("a copy without the original headers fits");
+        assert!(!without.headers && without.value == 10, "{without:?}");
+        send(without).expect("accepted by the size check");
+        assert_eq!(letters.limit.load(Ordering::SeqCst), limit);
     }
 }
