@@ -156,6 +156,10 @@ pub(crate) struct Place<'p> {
     pub(crate) partition: i32,
     pub(crate) offset: i64,
     pub(crate) log_end: &'p dyn Fn() -> Option<i64>,
+    /// Called between two registry requests of one decode (the writer schema, then the check
+    /// of our own schema behind a 404): each may take the request timeout, and their sum is
+    /// past the stall limit, so the loop's heartbeat is beaten in between.
+    pub(crate) progress: &'p dyn Fn(),
 }
 
 /// How long the registry's lack of a GUID endpoint is believed before it is asked again (a
@@ -349,6 +353,7 @@ impl<'a> MessageDecoder<'a> {
     ) -> Result<String, DecodeError> {
         self.registry_requests += 1;
         let fetched = self.registry.schema(id);
+        (place.progress)();
         // Never cached: the registry may serve ours again.
         let own_id = self.own.own().id;
         if id == SchemaRef::Id(own_id) && self.own.fetched(&fetched) == OwnAnswer::Contradicts {
@@ -419,11 +424,14 @@ mod tests {
         None
     }
 
+    fn no_progress() {}
+
     /// A message long in the log: an unknown id's retry comes at once.
     const HERE: Place<'static> = Place {
         partition: 0,
         offset: 0,
         log_end: &no_log_end,
+        progress: &no_progress,
     };
 
     /// A registry on a local port that answers each request with `answer(request line)`
@@ -664,6 +672,58 @@ mod tests {
             }
             other => panic!("expected an unknown schema, got {other:?}"),
         }
+    }
+
+    /// The writer schema's 404 and the own-schema check behind it are two requests, each up
+    /// to the request timeout: the loop's heartbeat is beaten between them, so one decode
+    /// never holds it past the stall limit without a beat.
+    #[test]
+    fn the_heartbeat_is_beaten_between_the_404_and_the_own_schema_check() {
+        let own = serde_json::json!({ "schema": USER_SCHEMA_JSON }).to_string();
+        let asked_own = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&asked_own);
+        let (url, _) = registry_answering(move |line| {
+            if line.starts_with("GET /schemas/ids/1 ") {
+                counted.fetch_add(1, Ordering::SeqCst);
+                (200, own.clone())
+            } else {
+                (
+                    404,
+                    r#"{"error_code":40403,"message":"Schema not found"}"#.to_string(),
+                )
+            }
+        });
+        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", &url)]).expect("config");
+        let registry =
+            SchemaRegistryClient::new(&config, Shutdown::new()).expect("registry client");
+        let codec = UserCodec::new().expect("codec");
+        let unknown = UnknownSchemaIds::new(Duration::ZERO);
+        let own = own_schema(&codec);
+        let own = OwnSchemaCheck::new(&registry, &own);
+        let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, &own);
+        long_in_the_log(&mut decoder);
+        // The own schema not yet asked when the beat comes: the beat is between the two.
+        let beats_before_own = AtomicUsize::new(0);
+        let progress = || {
+            if asked_own.load(Ordering::SeqCst) == 0 {
+                beats_before_own.fetch_add(1, Ordering::SeqCst);
+            }
+        };
+        let place = Place {
+            progress: &progress,
+            ..HERE
+        };
+        let outcome = decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02, b'a']), None, &place);
+        assert!(
+            matches!(outcome, Err(DecodeError::UnknownSchema { .. })),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            asked_own.load(Ordering::SeqCst),
+            1,
+            "the own schema was checked"
+        );
+        assert_eq!(beats_before_own.load(Ordering::SeqCst), 1);
     }
 
     /// Makes the decoder believe partition 0's records have been in the log for a minute.

@@ -91,10 +91,12 @@ impl<'a> Intake<'a> {
         };
         let (schema_id_header, stamp) = read_headers(message);
         let log_end = || cached_log_end(client, message.topic(), partition);
+        let progress = || stats.heartbeat.beat();
         let place = Place {
             partition,
             offset,
             log_end: &log_end,
+            progress: &progress,
         };
         let Some(outcome) = decoder.decode_patiently(
             message.payload(),
