@@ -11,7 +11,9 @@
 //!   for this; the others' first answer already comes late enough.
 //! - **Beyond that, an id waits only what it draws from a budget** shared by every id and both
 //!   consumers: at most `SCHEMA_NOT_FOUND_GRACE_S` for one id, the budget holding that much and
-//!   refilling at that much per [`REFILL_PERIOD`] (drawn in amounts of [`MIN_DRAW`] or more).
+//!   refilling at that much per [`REFILL_PERIOD`], or per 20 graces for a longer grace, so a
+//!   writer can hold the consumers a twentieth of the time at most (drawn in amounts of
+//!   [`MIN_DRAW`] or more).
 //!   A found id gives back what it did not use. While an id waits it is asked again every
 //!   [`RECHECK_EVERY`] by either consumer.
 //! - **One consumer asks for an id at a time**: the other waits for that answer rather than
@@ -40,9 +42,17 @@ const MAX_TRACKED: usize = 10_000;
 /// leader by a few seconds knows a schema registered before the record was written by then.
 pub(crate) const FOLLOWER_CATCH_UP: Duration = Duration::from_secs(3);
 
-/// The budget refills from empty to full in this time: a writer flooding the topic with
-/// unknown ids can hold the consumers for at most the grace period per this period.
+/// The budget refills from empty to full in this time at the least, and in
+/// [`REFILL_PERIODS_PER_GRACE`] graces for a longer grace: a writer flooding the topic with
+/// unknown ids can hold the consumers for at most the grace period per refill, and never more
+/// than a twentieth of the time, whatever `SCHEMA_NOT_FOUND_GRACE_S` says.
 pub(crate) const REFILL_PERIOD: Duration = Duration::from_secs(600);
+const REFILL_PERIODS_PER_GRACE: u32 = 20;
+
+/// The time the budget of `capacity` (the grace) takes to refill from empty.
+fn refill_period(capacity: Duration) -> Duration {
+    REFILL_PERIOD.max(capacity.saturating_mul(REFILL_PERIODS_PER_GRACE))
+}
 
 /// The least an id draws from the budget: a trickle of refill is not worth a request more.
 const MIN_DRAW: Duration = Duration::from_secs(1);
@@ -287,8 +297,8 @@ impl Budget {
     /// Adds what refilled since the last update, up to `capacity`.
     fn refill(&mut self, capacity: Duration, now: Instant) {
         let elapsed = now.saturating_duration_since(self.at);
-        let refilled =
-            capacity.mul_f64((elapsed.as_secs_f64() / REFILL_PERIOD.as_secs_f64()).min(1.0));
+        let refilled = capacity
+            .mul_f64((elapsed.as_secs_f64() / refill_period(capacity).as_secs_f64()).min(1.0));
         self.available = (self.available + refilled).min(capacity);
         self.at = now;
     }
@@ -528,5 +538,38 @@ mod tests {
         assert_eq!(anchors.since(1, 0, later, || None), later);
         // An unknown end still covers the record itself.
         assert_eq!(anchors.since(1, 0, later + secs(1), || None), later);
+    }
+
+    /// A grace of ten minutes or more (allowed up to a day) refills in 20 graces: one invented
+    /// id per refill period held the consumers all the time before.
+    #[test]
+    fn a_long_grace_lets_invented_ids_hold_the_consumers_a_twentieth_of_the_time_at_most() {
+        let grace = secs(3600);
+        let t0 = Instant::now();
+        let ids = UnknownSchemaIds::starting_at(grace, t0);
+        let mut held = Duration::ZERO;
+        let mut now = t0;
+        for n in 0..30u32 {
+            let id = SchemaRef::Id(1_000_000 + n);
+            // A backlog record: no catch-up wait, only what the budget gives.
+            let written = now - secs(7200);
+            let mut t = now;
+            loop {
+                if let NotFound::Lasted { waited } = ask_404(&ids, id, t, written) {
+                    held += waited;
+                    break;
+                }
+                t += RECHECK_EVERY;
+            }
+            // The attacker's next id comes as soon as the last one is given up.
+            now = t + secs(1);
+        }
+        let elapsed = now - t0;
+        let share = held.as_secs_f64() / elapsed.as_secs_f64();
+        // The first grace comes from a full budget; after it, a twentieth at most.
+        assert!(
+            held <= grace + elapsed / 20 + secs(30),
+            "held {held:?} of {elapsed:?} ({share:.2})"
+        );
     }
 }
