@@ -180,6 +180,12 @@ impl BatchConsumer<'_, '_> {
         }
         if self.uncommitted.is_empty() {
             self.resume_paused();
+        } else {
+            // A revoked partition's pause went with its assignment: if it comes back, its
+            // first record pauses it again (`step`), which a stale entry here would prevent.
+            for partition in &revoked.partitions {
+                self.paused.remove(partition);
+            }
         }
         self.count_uncommitted(0);
         if dropped > 0 {
