@@ -376,15 +376,20 @@ fn is_unreleased_instance_id(error: &LoopError) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn revocations_are_kept_once_each_until_taken() {
-        let stats = ConsumerStats::default();
-        let events = ConsumerEvents {
+    /// The events of a consumer of topic `t`, with nothing revoked yet.
+    fn events_of(stats: &ConsumerStats) -> ConsumerEvents<'_> {
+        ConsumerEvents {
             topic: "t".to_string(),
             revoked: Mutex::new(Revoked::default()),
             any_revoked: AtomicBool::new(false),
-            stats: &stats,
-        };
+            stats,
+        }
+    }
+
+    #[test]
+    fn revocations_are_kept_once_each_until_taken() {
+        let stats = ConsumerStats::default();
+        let events = events_of(&stats);
         assert!(events.take_revoked().is_empty());
         for _ in 0..1000 {
             events.record_revoked(|r| r.partitions.extend([2, 0, 1]));
@@ -398,12 +403,7 @@ mod tests {
     #[test]
     fn a_rebalance_error_revokes_every_partition_and_a_revoke_only_its_own() {
         let stats = ConsumerStats::default();
-        let events = ConsumerEvents {
-            topic: "t".to_string(),
-            revoked: Mutex::new(Revoked::default()),
-            any_revoked: AtomicBool::new(false),
-            stats: &stats,
-        };
+        let events = events_of(&stats);
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition("t", 1);
         events.note_rebalance(&Rebalance::Assign(&tpl));

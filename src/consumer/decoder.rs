@@ -656,22 +656,16 @@ mod tests {
                 )
             }
         });
-        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", &url)]).expect("config");
-        let registry =
-            SchemaRegistryClient::new(&config, Shutdown::new()).expect("registry client");
-        let codec = UserCodec::new().expect("codec");
-        let unknown = UnknownSchemaIds::new(Duration::ZERO);
-        let own = own_schema(&codec);
-        let own = OwnSchemaCheck::new(&registry, &own);
-        let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, &own);
-        // Its 404 comes long after the record was written, and there is no budget to wait.
-        long_in_the_log(&mut decoder);
-        match decoder.decode(Some(b"\x02a"), Some(&guid_header()), &HERE) {
-            Err(DecodeError::UnknownSchema { id, .. }) => {
-                assert_eq!(id.to_string(), format!("guid {GUID}"))
+        decoder_test(&url, |decoder| {
+            // Its 404 comes long after the record was written, and there is no budget to wait.
+            long_in_the_log(decoder);
+            match decoder.decode(Some(b"\x02a"), Some(&guid_header()), &HERE) {
+                Err(DecodeError::UnknownSchema { id, .. }) => {
+                    assert_eq!(id.to_string(), format!("guid {GUID}"))
+                }
+                other => panic!("expected an unknown schema, got {other:?}"),
             }
-            other => panic!("expected an unknown schema, got {other:?}"),
-        }
+        });
     }
 
     /// The writer schema's 404 and the own-schema check behind it are two requests, each up
@@ -693,15 +687,6 @@ mod tests {
                 )
             }
         });
-        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", &url)]).expect("config");
-        let registry =
-            SchemaRegistryClient::new(&config, Shutdown::new()).expect("registry client");
-        let codec = UserCodec::new().expect("codec");
-        let unknown = UnknownSchemaIds::new(Duration::ZERO);
-        let own = own_schema(&codec);
-        let own = OwnSchemaCheck::new(&registry, &own);
-        let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, &own);
-        long_in_the_log(&mut decoder);
         // The own schema not yet asked when the beat comes: the beat is between the two.
         let beats_before_own = AtomicUsize::new(0);
         let progress = || {
@@ -713,7 +698,10 @@ mod tests {
             progress: &progress,
             ..HERE
         };
-        let outcome = decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02, b'a']), None, &place);
+        let outcome = decoder_test(&url, |decoder| {
+            long_in_the_log(decoder);
+            decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02, b'a']), None, &place)
+        });
         assert!(
             matches!(outcome, Err(DecodeError::UnknownSchema { .. })),
             "{outcome:?}"

@@ -666,10 +666,16 @@ pub fn registry_get(path: &str) -> serde_json::Value {
 
 /// Registers `schema` under `subject` over HTTP and returns its id.
 pub fn register_schema(subject: &str, schema: &str) -> u32 {
+    register_schema_request(subject, serde_json::json!({ "schema": schema }))
+}
+
+/// Registers the version `request` describes (schema, type, references) under `subject`
+/// over HTTP and returns its id.
+pub fn register_schema_request(subject: &str, request: serde_json::Value) -> u32 {
     let response = http()
         .post(format!("{}/subjects/{subject}/versions", registry_url()))
         .header("Content-Type", "application/vnd.schemaregistry.v1+json")
-        .body(serde_json::json!({ "schema": schema }).to_string())
+        .body(request.to_string())
         .send()
         .expect("register schema");
     let status = response.status();

@@ -11,26 +11,14 @@ const USER_SCHEMA: &str = include_str!("../../schemas/user.avsc");
 
 /// Registers `schema` of type `schema_type` with `references` under `subject`; its id.
 fn register(subject: &str, schema: &str, schema_type: &str, references: serde_json::Value) -> u32 {
-    let response = http()
-        .post(format!("{}/subjects/{subject}/versions", registry_url()))
-        .header("Content-Type", "application/vnd.schemaregistry.v1+json")
-        .body(
-            serde_json::json!({
-                "schema": schema,
-                "schemaType": schema_type,
-                "references": references,
-            })
-            .to_string(),
-        )
-        .send()
-        .expect("register schema");
-    let status = response.status();
-    let body: serde_json::Value = response.json().expect("registry JSON");
-    assert!(
-        status.is_success(),
-        "registering under {subject}: {status} {body}"
-    );
-    body["id"].as_u64().expect("id") as u32
+    register_schema_request(
+        subject,
+        serde_json::json!({
+            "schema": schema,
+            "schemaType": schema_type,
+            "references": references,
+        }),
+    )
 }
 
 /// The path of the registry URL (`/apis/ccompat/v7` on the stack).
