@@ -25,7 +25,7 @@
 
 use apache_avro::schema::{Namespace, RecordSchema, ResolvedSchema, Schema};
 
-use super::avro::{AvroError, AvroErrorKind};
+use super::error::{rejected, AvroError};
 use super::nodes::{type_name, Compiler, Node, NodeId};
 
 /// How the writer encodes the `name` it holds.
@@ -122,14 +122,6 @@ pub(crate) fn admit(schema: &Schema) -> Result<Plan, AvroError> {
         nodes: compiler.into_nodes(),
         top,
     })
-}
-
-/// A writer schema refused, and why (the caller names the schema: "writer schema 7: …").
-pub(crate) fn rejected(reason: String) -> AvroError {
-    AvroError::new(
-        AvroErrorKind::Schema,
-        format!("cannot be read as User: {reason}"),
-    )
 }
 
 /// How to read `record` as a `User`, or why it cannot be one.

@@ -15,63 +15,15 @@
 //!
 //! Tests check the two paths against each other, and the resolving one against apache-avro.
 
-use std::fmt;
-
 use apache_avro::Schema;
 
 use super::admission::{admit, Plan};
+use super::error::{trailing_bytes, AvroError, AvroErrorKind};
 use super::layout::UserLayout;
-use super::resolve::read_user;
+use super::resolve::{read_user, MAX_DECODE_ALLOCATION};
 use super::schema_text::parse_schema;
 use super::user::{User, USER_SCHEMA_JSON};
 use super::varint::{read_long, VarintError};
-
-/// The longest name a record may carry, and apache-avro's allocation limit (its default,
-/// 512 MiB, would let a 20-byte hostile message claim half a gigabyte in the tests that use it
-/// as the reference). No record on a Kafka topic (1 MiB per message by default) needs more.
-pub(crate) const MAX_DECODE_ALLOCATION: usize = 16 * 1024 * 1024;
-
-/// Why a writer schema or a datum could not be turned into a `User`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AvroError {
-    kind: AvroErrorKind,
-    message: String,
-}
-
-/// What kind of problem an [`AvroError`] reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AvroErrorKind {
-    /// The writer schema is not valid Avro, or no record written with it can become a `User`.
-    Schema,
-    /// The datum ends before the value it encodes, or claims more bytes or items than it has.
-    Truncated,
-    /// The bytes are no valid encoding for the writer schema: a bad number, boolean, union or
-    /// enum index, invalid UTF-8, bytes left over after the record.
-    Malformed,
-    /// A valid encoding whose value cannot become a `User`, e.g. a null `name`.
-    Unresolvable,
-    /// Beyond what the decoder allows one record: nesting depth, values visited, name size.
-    Limit,
-}
-
-impl AvroError {
-    pub(crate) fn new(kind: AvroErrorKind, message: String) -> AvroError {
-        AvroError { kind, message }
-    }
-
-    /// What kind of problem this is.
-    pub fn kind(&self) -> AvroErrorKind {
-        self.kind
-    }
-}
-
-impl fmt::Display for AvroError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for AvroError {}
 
 /// A schema some producer wrote with, admitted and ready to decode its records into `User`s.
 #[derive(Debug)]
@@ -189,13 +141,6 @@ pub fn canonical_form(schema_text: &str) -> Result<String, AvroError> {
 
 fn schema_error(message: String) -> AvroError {
     AvroError::new(AvroErrorKind::Schema, message)
-}
-
-pub(crate) fn trailing_bytes(count: usize) -> AvroError {
-    AvroError::new(
-        AvroErrorKind::Malformed,
-        format!("{count} bytes left over after the record"),
-    )
 }
 
 /// A `User` is one `string` field: a length then UTF-8 bytes.

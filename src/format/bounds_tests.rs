@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::avro::{AvroErrorKind, MAX_DECODE_ALLOCATION};
+use super::error::AvroErrorKind;
 use super::resolution_tests::{apache, codec, nested_users, ours, RECURSIVE_USER};
-use super::resolve::{MAX_DEPTH, MAX_VISITS};
+use super::resolve::{MAX_DECODE_ALLOCATION, MAX_DEPTH, MAX_VISITS};
 use super::user::{User, USER_SCHEMA_JSON};
 use super::varint::write_long;
 

@@ -15,8 +15,7 @@ use apache_avro::schema::RecordSchema;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
-use super::avro::AvroError;
-use super::avro::AvroErrorKind;
+use super::error::{AvroError, AvroErrorKind};
 use super::user::User;
 use super::varint::write_long;
 

@@ -4,12 +4,14 @@
 //! `User` ([`admission`]) and the bounded decoder that reads them ([`resolve`]); and how a
 //! `User` is written with another schema, the subject's latest version ([`layout`]). Schema
 //! text from outside is parsed only through [`schema_text`], which refuses what would panic
-//! apache-avro.
+//! apache-avro. They all return the one [`AvroError`] ([`error`]), which imports nothing, so
+//! imports inside `format/` point one way: `avro` uses the others, none uses `avro`.
 
 mod admission;
 mod avro;
 #[cfg(test)]
 mod bounds_tests;
+mod error;
 mod frame;
 mod layout;
 mod nodes;
@@ -20,7 +22,8 @@ mod schema_text;
 mod user;
 mod varint;
 
-pub use avro::{canonical_form, AvroError, AvroErrorKind, UserCodec, WriterSchema};
+pub use avro::{canonical_form, UserCodec, WriterSchema};
+pub use error::{AvroError, AvroErrorKind};
 pub use frame::{
     decode_framed, encode_framed, locate_datum, parse_schema_id_header, write_header, FrameError,
     SchemaRef, HEADER_LEN, MAGIC_BYTE, VALUE_SCHEMA_ID_HEADER,

@@ -8,8 +8,7 @@ use std::collections::HashMap;
 
 use apache_avro::schema::{Name, Namespace, RecordSchema, Schema};
 
-use super::admission::rejected;
-use super::avro::AvroError;
+use super::error::{rejected, AvroError};
 
 /// Deepest nesting of types a writer schema may have. apache-avro's JSON parser already stops
 /// at 128 levels of JSON; this keeps the compiler's recursion bounded on its own terms.

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
-use super::avro::{AvroError, AvroErrorKind, UserCodec};
+use super::avro::UserCodec;
+use super::error::{AvroError, AvroErrorKind};
 use super::user::{User, USER_SCHEMA_JSON};
 use super::varint::write_long;
 

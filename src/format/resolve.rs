@@ -18,7 +18,7 @@
 //! - **Work**: visits are therefore linear in the datum's size (times the depth, for records
 //!   directly inside records), and capped at [`MAX_VISITS`] per record besides.
 //! - **Memory**: the only allocation is the name: at most
-//!   [`MAX_DECODE_ALLOCATION`](super::avro::MAX_DECODE_ALLOCATION) bytes, and never more
+//!   [`MAX_DECODE_ALLOCATION`] bytes, and never more
 //!   than the datum holds.
 //!
 //! What is kept follows Avro's resolution rules as apache-avro applies them: the writer
@@ -32,10 +32,15 @@
 //! `uuid` and `big-decimal` values that are skipped are not parsed.
 
 use super::admission::{NameEncoding, NameField, Plan, RecordPlan, Top};
-use super::avro::{trailing_bytes, AvroError, AvroErrorKind, MAX_DECODE_ALLOCATION};
+use super::error::{trailing_bytes, AvroError, AvroErrorKind};
 use super::nodes::{Node, NodeId};
 use super::user::User;
 use super::varint::{read_long, VarintError};
+
+/// The longest name a record may carry, and apache-avro's allocation limit (its default,
+/// 512 MiB, would let a 20-byte hostile message claim half a gigabyte in the tests that use it
+/// as the reference). No record on a Kafka topic (1 MiB per message by default) needs more.
+pub(crate) const MAX_DECODE_ALLOCATION: usize = 16 * 1024 * 1024;
 
 /// Deepest nesting of records, arrays and maps in one datum. Far beyond any real `User`
 /// evolution, far below what a consumer thread's stack holds.

@@ -17,7 +17,7 @@
 use apache_avro::Schema;
 use serde_json::{Map, Value};
 
-use super::avro::{AvroError, AvroErrorKind};
+use super::error::{AvroError, AvroErrorKind};
 
 /// Avro's primitive type names, which a `type` string may name besides a defined type.
 const PRIMITIVES: [&str; 8] = [
