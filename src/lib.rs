@@ -36,8 +36,8 @@ pub use app::error::{
 pub use app::run;
 pub use app::shutdown::{Shutdown, StopReason};
 pub use audit::HEADER_AUDIT;
+pub use config::property_scope;
 pub use consumer::{ConsumerKind, DecodeError};
-pub use kafka::property_scope;
 pub use ops::build_info::BuildInfo;
 pub use ops::{log_target, logging};
 pub use producer::java_partition;

@@ -5,6 +5,7 @@
 //! - `secret.rs`: values that never reach a log line;
 //! - `registry_access.rs`: the registry's TLS files and bearer token file;
 //! - `help.rs`: the `--help` text;
+//! - `property_scope.rs`: which `LIBRDKAFKA_*` properties reach which kind of client;
 //! - here: reading the process environment, the checks across variables, and the
 //!   `LIBRDKAFKA_*` pass-through.
 //!
@@ -13,6 +14,7 @@
 
 mod help;
 mod parse;
+pub mod property_scope;
 mod registry_access;
 mod secret;
 mod secret_files;
@@ -21,11 +23,11 @@ mod variables;
 use std::fmt;
 
 pub use help::help_text;
+pub use property_scope::ClientKind;
 pub use registry_access::{PemFile, TokenFile};
 pub use secret::{LibrdkafkaProperties, Secret};
 pub use secret_files::is_secret_file_variable;
 
-use crate::kafka::ClientKind;
 use secret::PassThrough;
 pub use variables::{Config, VARIABLES};
 

@@ -2,7 +2,7 @@
 //! never shown.
 
 use super::*;
-use crate::kafka::ClientKind;
+use crate::config::ClientKind;
 
 fn error_for(name: &str, value: &str) -> ConfigError {
     Config::from_pairs(&[(name, value)]).expect_err(&format!("{name}={value} should be rejected"))

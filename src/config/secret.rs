@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::kafka::ClientKind;
+use super::ClientKind;
 
 /// A secret value; only [`Secret::expose`] gives it out.
 #[derive(Clone, PartialEq, Eq)]

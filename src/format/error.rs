@@ -45,7 +45,6 @@ impl fmt::Display for AvroError {
 
 impl std::error::Error for AvroError {}
 
-
 /// A writer schema refused, and why (the caller names the schema: "writer schema 7: …").
 pub(crate) fn rejected(reason: String) -> AvroError {
     AvroError::new(

@@ -8,10 +8,9 @@ pub(crate) mod admin;
 pub(crate) mod client_config;
 pub(crate) mod context;
 pub(crate) mod headers;
-pub mod property_scope;
 pub(crate) mod topic_check;
 
+pub(crate) use crate::config::ClientKind;
 pub(crate) use client_config::{client_config_with, create_client, durable_producer_settings};
 pub(crate) use context::{is_connection_noise, ClientEvents, ClientRole};
-pub use property_scope::ClientKind;
 pub use topic_check::TopicCheckError;
