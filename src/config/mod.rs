@@ -69,6 +69,13 @@ pub enum OnDecodeError {
     Fail,
 }
 
+/// The dead-letter topic of `topic` (`ON_DECODE_ERROR=dlq`): `<topic>.dlq`. Named here, with
+/// the other topic names, because both the start-up topic check and the dead-letter producer
+/// need it.
+pub(crate) fn dead_letter_topic(topic: &str) -> String {
+    format!("{topic}.dlq")
+}
+
 /// How the subject the schema is registered under is named, as Confluent's serializers name
 /// it (`value.subject.name.strategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,9 +19,8 @@ use rdkafka::error::RDKafkaErrorCode;
 use super::admin::{AdminClient, AdminError, Operation, TopicDescription, TopicError};
 use super::{client_config_with, ClientKind};
 use crate::app::shutdown::Shutdown;
-use crate::config::{Config, OnDecodeError};
+use crate::config::{dead_letter_topic, Config, OnDecodeError};
 use crate::ops::log_target;
-use crate::producer::dead_letter_topic;
 
 /// Pause between descriptions of a topic just created, until every broker knows it.
 const CREATED_RECHECK: Duration = Duration::from_millis(200);

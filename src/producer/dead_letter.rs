@@ -25,7 +25,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
-use crate::config::Config;
+use crate::config::{dead_letter_topic, Config};
 use crate::consumer::DecodeError;
 use crate::kafka::headers::raw_headers;
 use crate::kafka::{
@@ -34,11 +34,6 @@ use crate::kafka::{
 };
 use crate::ops::health::Heartbeat;
 use crate::ops::log_target;
-
-/// The dead-letter topic of `topic`: `<topic>.dlq`.
-pub(crate) fn dead_letter_topic(topic: &str) -> String {
-    format!("{topic}.dlq")
-}
 
 /// Header naming the topic the message was read from.
 pub const HEADER_TOPIC: &str = "dlq.source.topic";

@@ -8,7 +8,7 @@ pub(crate) mod delivery;
 pub(crate) mod partitioner;
 pub(crate) mod send_loop;
 
-pub(crate) use dead_letter::{dead_letter_topic, Copied, DeadLetters};
+pub(crate) use dead_letter::{Copied, DeadLetters};
 pub use dead_letter::{
     HEADER_ERROR, HEADER_GROUP, HEADER_OFFSET, HEADER_ORIGINAL_HEADERS_SIZE,
     HEADER_ORIGINAL_KEY_SIZE, HEADER_ORIGINAL_VALUE_SIZE, HEADER_PARTITION, HEADER_TOPIC,
