@@ -38,11 +38,11 @@ pub use app::shutdown::{Shutdown, StopReason};
 pub use audit::HEADER_AUDIT;
 pub use config::property_scope;
 pub use consumer::{ConsumerKind, DecodeError};
-pub use ops::build_info::BuildInfo;
-pub use ops::{log_target, logging};
-pub use producer::java_partition;
-pub use producer::{
+pub use consumer::{
     HEADER_ERROR, HEADER_GROUP, HEADER_OFFSET, HEADER_ORIGINAL_HEADERS_SIZE,
     HEADER_ORIGINAL_KEY_SIZE, HEADER_ORIGINAL_VALUE_SIZE, HEADER_PARTITION, HEADER_TOPIC,
 };
+pub use ops::build_info::BuildInfo;
+pub use ops::{log_target, logging};
+pub use producer::java_partition;
 pub use registry::RegistryError;

@@ -22,6 +22,7 @@ use shutdown::{Shutdown, StopReason};
 
 use crate::audit::OwnRun;
 use crate::config::{Config, OnDecodeError};
+use crate::consumer::DeadLetters;
 use crate::consumer::{
     run_batch_consumer, run_single_consumer, ConsumerKind, Intake, UnknownSchemaIds,
 };
@@ -33,7 +34,7 @@ use crate::ops::monitor::run_monitor;
 use crate::ops::notify::Notifier;
 use crate::ops::stats::Stats;
 use crate::ops::{http, log_target};
-use crate::producer::{run_producer, DeadLetters};
+use crate::producer::run_producer;
 use crate::registry::{OwnSchemaCheck, RegistryError, SchemaRegistryClient, REQUEST_TIMEOUT};
 
 /// Added to the longest registration for the rest of start-up (clients, threads).

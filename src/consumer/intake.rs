@@ -7,6 +7,7 @@ use std::time::Duration;
 use rdkafka::message::{BorrowedMessage, Message};
 
 use super::client::{cached_log_end, ConsumerClient};
+use super::dead_letter::{Copied, DeadLetters};
 use super::decoder::{DecodeError, MessageDecoder, Place};
 use super::kind::ConsumerKind;
 use super::unknown_ids::UnknownSchemaIds;
@@ -19,7 +20,6 @@ use crate::format::{User, UserCodec, VALUE_SCHEMA_ID_HEADER};
 use crate::kafka::headers::raw_headers;
 use crate::ops::log_target;
 use crate::ops::stats::{bump, ConsumerStats};
-use crate::producer::{Copied, DeadLetters};
 use crate::registry::{OwnSchemaCheck, SchemaRegistryClient};
 
 /// One consumed message, decoded or not, ready to be handled.

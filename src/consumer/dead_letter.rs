@@ -26,7 +26,6 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
 use crate::config::{dead_letter_topic, Config};
-use crate::consumer::DecodeError;
 use crate::kafka::headers::raw_headers;
 use crate::kafka::{
     client_config_with, create_client, durable_producer_settings, ClientEvents, ClientKind,
@@ -34,6 +33,8 @@ use crate::kafka::{
 };
 use crate::ops::health::Heartbeat;
 use crate::ops::log_target;
+
+use super::DecodeError;
 
 /// Header naming the topic the message was read from.
 pub const HEADER_TOPIC: &str = "dlq.source.topic";
