@@ -9,6 +9,9 @@
 //! process with status 3 and a line saying what was left.
 
 pub(crate) mod error;
+mod http;
+mod metrics;
+mod monitor;
 pub(crate) mod retry;
 pub(crate) mod shutdown;
 mod stop_deadline;
@@ -18,6 +21,8 @@ use std::thread::{self, Scope};
 use std::time::Duration;
 
 use error::{DaemonError, LoopError, StartError, Turn};
+use metrics::Groups;
+use monitor::run_monitor;
 use shutdown::{Shutdown, StopReason};
 
 use crate::audit::OwnRun;
@@ -29,11 +34,9 @@ use crate::consumer::{
 use crate::format::{OwnSchema, UserCodec, UserLayout, USER_FULL_NAME};
 use crate::kafka::topic_check::check_topics;
 use crate::kafka::TopicCheckError;
-use crate::ops::metrics::Groups;
-use crate::ops::monitor::run_monitor;
+use crate::ops::log_target;
 use crate::ops::notify::Notifier;
 use crate::ops::stats::Stats;
-use crate::ops::{http, log_target};
 use crate::producer::run_producer;
 use crate::registry::{OwnSchemaCheck, RegistryError, SchemaRegistryClient, REQUEST_TIMEOUT};
 

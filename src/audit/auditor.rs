@@ -6,11 +6,11 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use super::figures::AuditFigures;
 use super::ledger::{Event, Ledger, Loss, Verdict, MAX_FORGOTTEN, MAX_RUNS};
 use super::own_run::OwnRun;
 use super::stamp::{Stamp, StampError};
 use crate::consumer::ConsumerKind;
+use crate::ops::audit_figures::AuditFigures;
 use crate::ops::log_target;
 use crate::ops::stats::{add_saturating, bump};
 

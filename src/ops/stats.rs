@@ -4,9 +4,9 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use super::audit_figures::AuditFigures;
 use super::health::{Heartbeat, WaitClock};
 use super::latency::LatencyHistogram;
-use crate::audit::AuditFigures;
 use crate::consumer::ConsumerKind;
 
 /// Figures of one daemon run.

@@ -53,11 +53,11 @@ use answers::Answers;
 use connection::{Connection, Step};
 use sys::{Interest, PollSet};
 
-use super::log_target;
+use super::error::StartError;
 use super::metrics::Groups;
-use super::stats::Stats;
-use crate::app::error::StartError;
-use crate::app::shutdown::Shutdown;
+use super::shutdown::Shutdown;
+use crate::ops::log_target;
+use crate::ops::stats::Stats;
 
 /// The endpoint's bounds: [`LIMITS`] in the daemon, smaller ones in some tests.
 #[derive(Debug, Clone, Copy)]

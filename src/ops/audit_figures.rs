@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::ops::stats::read;
+use super::stats::read;
 
 /// Upper bounds, in seconds, of the send-to-handled latency histogram's buckets (Prometheus
 /// `le`), from a healthy cluster's milliseconds to a backlog's minutes.

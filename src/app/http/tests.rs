@@ -4,8 +4,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use super::*;
+use crate::app::metrics::tests::groups;
 use crate::app::shutdown::StopReason;
-use crate::ops::metrics::tests::groups;
 
 fn get(address: std::net::SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(address).expect("connect");

@@ -5,12 +5,11 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::build_info::BuildInfo;
-use super::stats::{read, Stats};
-use crate::audit::figures::LATENCY_BOUNDS_S;
-use crate::audit::AuditFigures;
 use crate::config::Config;
 use crate::consumer::ConsumerKind;
+use crate::ops::audit_figures::{AuditFigures, LATENCY_BOUNDS_S};
+use crate::ops::build_info::BuildInfo;
+use crate::ops::stats::{read, Stats};
 
 /// The consumer groups, to label per-consumer figures.
 #[derive(Debug, Clone)]

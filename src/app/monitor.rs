@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use super::health::stalled_loops;
-use super::log_target;
 use super::metrics::{stats_line, Groups};
-use super::notify::Notifier;
-use super::stats::Stats;
-use crate::app::shutdown::Shutdown;
+use super::shutdown::Shutdown;
+use crate::ops::health::stalled_loops;
+use crate::ops::log_target;
+use crate::ops::notify::Notifier;
+use crate::ops::stats::Stats;
 
 /// Runs until shutdown.
 pub(crate) fn run_monitor(

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use super::request_head::Request;
+use crate::app::metrics::{prometheus_text, Groups};
 use crate::consumer::ConsumerKind;
 use crate::ops::health::stalled_loops;
-use crate::ops::metrics::{prometheus_text, Groups};
 use crate::ops::stats::Stats;
 
 /// What the answers are made of, borrowed for one turn.
@@ -110,7 +110,7 @@ fn response(status: &str, content_type: &str, body: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::metrics::tests::groups;
+    use crate::app::metrics::tests::groups;
 
     fn get(answers: &Answers<'_>, path: &str) -> String {
         let request = Request {
