@@ -75,17 +75,59 @@ pub(crate) fn stats_line(stats: &Stats, groups: &Groups) -> String {
 
 /// The figures in the Prometheus text exposition format.
 pub(crate) fn prometheus_text(stats: &Stats, groups: &Groups) -> String {
-    let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
+    let mut out = Exposition::default();
+    build_info_family(&mut out);
+    producer_families(&mut out, stats);
+    consumer_families(&mut out, stats, groups);
+    audit_families(&mut out, stats, groups);
+    loop_idle_family(&mut out, stats);
+    out.text
+}
+
+/// One sample of a family: what follows the family's name (labels, and for a histogram the
+/// sample's suffix before them) and the value.
+type Sample = (String, String);
+
+/// Prometheus text being written, one family at a time.
+#[derive(Default)]
+struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    /// Writes one family: its help, its type and its samples.
+    fn family(&mut self, name: &str, kind: &str, help: &str, samples: &[Sample]) {
+        let out = &mut self.text;
         let _ = writeln!(out, "# HELP kafka_avro_daemon_{name} {help}");
         let _ = writeln!(out, "# TYPE kafka_avro_daemon_{name} {kind}");
         for (labels, value) in samples {
             let _ = writeln!(out, "kafka_avro_daemon_{name}{labels} {value}");
         }
-    };
-    let plain = |v: u64| vec![(String::new(), v.to_string())];
+    }
+}
+
+/// A single sample without labels.
+fn plain(value: u64) -> Vec<Sample> {
+    vec![(String::new(), value.to_string())]
+}
+
+/// One sample per consumer, labelled with the consumer and its group.
+fn per_consumer(groups: &Groups, value: impl Fn(ConsumerKind) -> String) -> Vec<Sample> {
+    groups
+        .each()
+        .iter()
+        .map(|(consumer, kind, group)| {
+            (
+                format!("{{consumer=\"{kind}\",group=\"{}\"}}", escape(group)),
+                value(*consumer),
+            )
+        })
+        .collect()
+}
+
+fn build_info_family(out: &mut Exposition) {
     let build = BuildInfo::get();
-    family(
+    out.family(
         "build_info",
         "gauge",
         "Always 1; the labels say what runs: the daemon's and librdkafka's versions and librdkafka's built-in features.",
@@ -99,66 +141,74 @@ pub(crate) fn prometheus_text(stats: &Stats, groups: &Groups) -> String {
             "1".to_string(),
         )],
     );
-    family(
+}
+
+fn producer_families(out: &mut Exposition, stats: &Stats) {
+    out.family(
         "produced_total",
         "counter",
         "Records handed to the producer queue.",
         &plain(read(&stats.produced)),
     );
-    family(
+    out.family(
         "delivered_total",
         "counter",
         "Records acknowledged by the brokers.",
         &plain(read(&stats.delivered)),
     );
-    family(
+    out.family(
         "delivery_failed_total",
         "counter",
         "Records whose delivery failed.",
         &plain(read(&stats.delivery_failed)),
     );
-    let per_consumer = |value: &dyn Fn(ConsumerKind) -> String| -> Vec<(String, String)> {
-        groups
-            .each()
-            .iter()
-            .map(|(consumer, kind, group)| {
-                (
-                    format!("{{consumer=\"{kind}\",group=\"{}\"}}", escape(group)),
-                    value(*consumer),
-                )
-            })
-            .collect()
-    };
-    family(
+}
+
+fn consumer_families(out: &mut Exposition, stats: &Stats, groups: &Groups) {
+    out.family(
         "consumed_total",
         "counter",
         "Records decoded and handled.",
-        &per_consumer(&|i| read(&stats.consumer(i).consumed).to_string()),
+        &per_consumer(groups, |i| read(&stats.consumer(i).consumed).to_string()),
     );
-    family(
+    out.family(
         "decode_errors_total",
         "counter",
         "Undecodable messages skipped.",
-        &per_consumer(&|i| read(&stats.consumer(i).decode_errors).to_string()),
+        &per_consumer(groups, |i| {
+            read(&stats.consumer(i).decode_errors).to_string()
+        }),
     );
-    family(
+    out.family(
         "commits_total",
         "counter",
         "Offset commits (batch) or offset stores (single).",
-        &per_consumer(&|i| stats.consumer(i).commits_figure().to_string()),
+        &per_consumer(groups, |i| stats.consumer(i).commits_figure().to_string()),
     );
-    family(
+    out.family(
         "consumer_lag",
         "gauge",
         "Messages behind the partitions' ends (-1: not known yet).",
-        &per_consumer(&|i| stats.consumer(i).lag.load(Ordering::Relaxed).to_string()),
+        &per_consumer(groups, |i| {
+            stats.consumer(i).lag.load(Ordering::Relaxed).to_string()
+        }),
     );
-    family(
+    out.family(
         "registry_wait_seconds",
         "gauge",
         "Seconds the consumer has been waiting for the registry to give a writer schema (0: not waiting).",
-        &per_consumer(&|i| format!("{:.3}", stats.consumer(i).registry_wait.waited().as_secs_f64())),
+        &per_consumer(groups, |i| format!("{:.3}", stats.consumer(i).registry_wait.waited().as_secs_f64())),
     );
+    out.family(
+        "latency_seconds",
+        "gauge",
+        "Produce-to-handled latency quantiles since start (0 until a record is handled).",
+        &latency_quantiles(stats, groups),
+    );
+}
+
+/// Each consumer's produce-to-handled latency at the median, the 99th percentile and the top.
+fn latency_quantiles(stats: &Stats, groups: &Groups) -> Vec<Sample> {
     let mut latencies = Vec::new();
     for (consumer, kind, group) in groups.each() {
         let histogram = &stats.consumer(consumer).latency;
@@ -173,12 +223,10 @@ pub(crate) fn prometheus_text(stats: &Stats, groups: &Groups) -> String {
             ));
         }
     }
-    family(
-        "latency_seconds",
-        "gauge",
-        "Produce-to-handled latency quantiles since start (0 until a record is handled).",
-        &latencies,
-    );
+    latencies
+}
+
+fn audit_families(out: &mut Exposition, stats: &Stats, groups: &Groups) {
     type Counter = fn(&AuditFigures) -> &AtomicU64;
     let audit_counters: [(&str, &str, Counter); 10] = [
         ("audit_audited_total", "Stamped records the delivery audit judged and the consumer handled (redeliveries not included).", |a| &a.audited),
@@ -193,21 +241,35 @@ pub(crate) fn prometheus_text(stats: &Stats, groups: &Groups) -> String {
         ("audit_malformed_total", "Records whose kad.audit header is not a readable stamp.", |a| &a.malformed),
     ];
     for (name, help, counter) in audit_counters {
-        family(
+        out.family(
             name,
             "counter",
             help,
-            &per_consumer(&|i| read(counter(&stats.consumer(i).audit)).to_string()),
+            &per_consumer(groups, |i| {
+                read(counter(&stats.consumer(i).audit)).to_string()
+            }),
         );
     }
-    family(
+    out.family(
         "audit_pending",
         "gauge",
         "Missing sequence numbers still within AUDIT_LOSS_GRACE_S.",
-        &per_consumer(&|i| read(&stats.consumer(i).audit.pending).to_string()),
+        &per_consumer(groups, |i| {
+            read(&stats.consumer(i).audit.pending).to_string()
+        }),
     );
-    // A histogram's samples carry suffixes (`_bucket`, `_sum`, `_count`): written before the
-    // labels, as `family` appends the labels to the family's name.
+    out.family(
+        "audit_latency_seconds",
+        "histogram",
+        "Send-to-handled latency of stamped records, from the stamp's send time.",
+        &audit_latency_histogram(stats, groups),
+    );
+}
+
+/// The audit's latency histogram per consumer. A histogram's samples carry suffixes
+/// (`_bucket`, `_sum`, `_count`): written before the labels, as [`Exposition::family`] appends
+/// the labels to the family's name.
+fn audit_latency_histogram(stats: &Stats, groups: &Groups) -> Vec<Sample> {
     let mut histogram = Vec::new();
     for (consumer, kind, group) in groups.each() {
         let (counts, sum) = stats.consumer(consumer).audit.latency.cumulative();
@@ -223,13 +285,11 @@ pub(crate) fn prometheus_text(stats: &Stats, groups: &Groups) -> String {
         let total = counts[LATENCY_BOUNDS_S.len()];
         histogram.push((format!("_count{{{labels}}}"), total.to_string()));
     }
-    family(
-        "audit_latency_seconds",
-        "histogram",
-        "Send-to-handled latency of stamped records, from the stamp's send time.",
-        &histogram,
-    );
-    let ages: Vec<(String, String)> = stats
+    histogram
+}
+
+fn loop_idle_family(out: &mut Exposition, stats: &Stats) {
+    let ages: Vec<Sample> = stats
         .heartbeats()
         .iter()
         .map(|(name, beat)| {
@@ -239,13 +299,12 @@ pub(crate) fn prometheus_text(stats: &Stats, groups: &Groups) -> String {
             )
         })
         .collect();
-    family(
+    out.family(
         "loop_idle_seconds",
         "gauge",
         "Seconds since each loop last made progress.",
         &ages,
     );
-    out
 }
 
 /// Escapes a Prometheus label value.
