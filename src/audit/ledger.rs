@@ -474,5 +474,4 @@ impl Ledger {
 }
 
 #[cfg(test)]
-#[path = "ledger_tests.rs"]
 mod tests;

@@ -331,6 +331,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod pass_through_tests;
-#[cfg(test)]
 mod tests;

@@ -1,7 +1,10 @@
-//! Parsing, defaults and error lines of every variable.
+//! Parsing, defaults and error lines of every variable; the `LIBRDKAFKA_*` pass-through in
+//! [`pass_through`].
 use std::time::Duration;
 
 use super::*;
+
+mod pass_through;
 
 fn error_for(name: &str, value: &str) -> ConfigError {
     Config::from_pairs(&[(name, value)]).expect_err(&format!("{name}={value} should be rejected"))

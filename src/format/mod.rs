@@ -9,16 +9,14 @@
 
 mod admission;
 mod avro;
-#[cfg(test)]
-mod bounds_tests;
 mod error;
 mod frame;
 mod layout;
 mod nodes;
-#[cfg(test)]
-mod resolution_tests;
 mod resolve;
 mod schema_text;
+#[cfg(test)]
+mod tests;
 mod user;
 mod varint;
 

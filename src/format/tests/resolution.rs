@@ -1,17 +1,17 @@
 //! The resolving decoder and admission against apache-avro: every schema and datum that is not
 //! hostile becomes the `User` apache-avro's resolution gives (apache-avro is the reference
 //! here, and only in tests), and schemas that cannot become `User` are refused at admission.
-//! `bounds_tests.rs` has the hostile cases.
+//! `bounds.rs` has the hostile cases.
 
 use std::collections::HashMap;
 
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
-use super::avro::UserCodec;
-use super::error::{AvroError, AvroErrorKind};
-use super::user::{User, USER_SCHEMA_JSON};
-use super::varint::write_long;
+use crate::format::avro::UserCodec;
+use crate::format::error::{AvroError, AvroErrorKind};
+use crate::format::user::{User, USER_SCHEMA_JSON};
+use crate::format::varint::write_long;
 
 /// `User` holding another `User`: the schema the issue's attack registers.
 pub(super) const RECURSIVE_USER: &str = r#"{"namespace":"example.avro","type":"record","name":"User","fields":[

@@ -1,8 +1,7 @@
 //! The `LIBRDKAFKA_*` pass-through (names, scopes, refused properties) and secrets: what is
 //! never shown.
 
-use super::*;
-use crate::config::ClientKind;
+use crate::config::*;
 
 fn error_for(name: &str, value: &str) -> ConfigError {
     Config::from_pairs(&[(name, value)]).expect_err(&format!("{name}={value} should be rejected"))

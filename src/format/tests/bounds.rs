@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::error::AvroErrorKind;
-use super::resolution_tests::{apache, codec, nested_users, ours, RECURSIVE_USER};
-use super::resolve::{MAX_DECODE_ALLOCATION, MAX_DEPTH, MAX_VISITS};
-use super::user::{User, USER_SCHEMA_JSON};
-use super::varint::write_long;
+use super::resolution::{apache, codec, nested_users, ours, RECURSIVE_USER};
+use crate::format::error::AvroErrorKind;
+use crate::format::resolve::{MAX_DECODE_ALLOCATION, MAX_DEPTH, MAX_VISITS};
+use crate::format::user::{User, USER_SCHEMA_JSON};
+use crate::format::varint::write_long;
 
 /// `User` nested `depth` times through an array of children before `name`.
 const ARRAY_NESTED_USER: &str = r#"{"type":"record","name":"User","fields":[
