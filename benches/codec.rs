@@ -23,7 +23,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use apache_avro::types::Value;
-use kafka_avro_daemon::format::{self, User, UserCodec, USER_SCHEMA_JSON};
+use kafka_avro_daemon::internals::format::{self, User, UserCodec, USER_SCHEMA_JSON};
 
 /// A schema id such as the registry hands out.
 const SCHEMA_ID: u32 = 42;

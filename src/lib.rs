@@ -19,11 +19,14 @@
 //! docs/ARCHITECTURE.md draws the data path and the stop sequence. The public surface is
 //! what the binary, the tests and the benchmarks use; everything else is crate-private.
 
+#![deny(missing_docs)]
+
 mod app;
 mod audit;
-pub mod config;
+mod config;
 mod consumer;
-pub mod format;
+mod format;
+mod handler;
 mod kafka;
 mod ops;
 mod producer;
@@ -35,14 +38,34 @@ pub use app::error::{
 };
 pub use app::run;
 pub use app::shutdown::{Shutdown, StopReason};
-pub use audit::HEADER_AUDIT;
-pub use config::property_scope;
-pub use consumer::{ConsumerKind, DecodeError};
+pub use config::{Config, ConfigError, OnDecodeError, SubjectNameStrategy};
 pub use consumer::{
-    HEADER_ERROR, HEADER_GROUP, HEADER_OFFSET, HEADER_ORIGINAL_HEADERS_SIZE,
-    HEADER_ORIGINAL_KEY_SIZE, HEADER_ORIGINAL_VALUE_SIZE, HEADER_PARTITION, HEADER_TOPIC,
+    BatchConsumer, ConsumerSettings, DecodeError, Shared, SharedError, SingleConsumer,
 };
-pub use ops::build_info::BuildInfo;
-pub use ops::{log_target, logging};
-pub use producer::java_partition;
+pub use format::{AvroError, AvroErrorKind, FrameError, SchemaRef, User, UserCodec, ValueDecoder};
+pub use handler::{BatchHandler, HandlerError, Header, Record, RecordHandler};
 pub use registry::RegistryError;
+
+/// What the binary, the tests and the benchmarks use beyond the library's surface: not part
+/// of the API, and may change in any release.
+#[doc(hidden)]
+pub mod internals {
+    /// The daemon's configuration table and helpers.
+    pub mod config {
+        pub use crate::config::*;
+    }
+    /// The wire format and the codec's internals.
+    pub mod format {
+        pub use crate::format::*;
+    }
+    pub use crate::app::ConsumerKind;
+    pub use crate::audit::HEADER_AUDIT;
+    pub use crate::config::property_scope;
+    pub use crate::consumer::{
+        HEADER_ERROR, HEADER_GROUP, HEADER_OFFSET, HEADER_ORIGINAL_HEADERS_SIZE,
+        HEADER_ORIGINAL_KEY_SIZE, HEADER_ORIGINAL_VALUE_SIZE, HEADER_PARTITION, HEADER_TOPIC,
+    };
+    pub use crate::ops::build_info::BuildInfo;
+    pub use crate::ops::{log_target, logging};
+    pub use crate::producer::java_partition;
+}

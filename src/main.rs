@@ -2,10 +2,9 @@
 
 use std::process::ExitCode;
 
-use kafka_avro_daemon::config::{help_text, Config};
-use kafka_avro_daemon::{
-    log_target, logging, BuildInfo, Shutdown, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK,
-};
+use kafka_avro_daemon::internals::config::help_text;
+use kafka_avro_daemon::internals::{log_target, logging, BuildInfo};
+use kafka_avro_daemon::{Config, Shutdown, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK};
 
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {

@@ -27,6 +27,7 @@ pub const EXIT_AUDIT_LOSS: u8 = 4;
 
 /// Why `run` returned an error.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum DaemonError {
     /// Start-up failed before any loop ran; not logged yet.
     Start(StartError),
@@ -35,7 +36,10 @@ pub enum DaemonError {
     /// The daemon stopped as asked, but the delivery audit found lost records and
     /// `AUDIT_FAIL_ON_LOSS=true`: `(group, records lost)` per group that lost any; not logged
     /// yet.
-    AuditLoss { lost: Vec<(String, u64)> },
+    AuditLoss {
+        /// Per group, the records the audit found lost.
+        lost: Vec<(String, u64)>,
+    },
 }
 
 impl DaemonError {
@@ -74,39 +78,53 @@ impl std::error::Error for DaemonError {}
 
 /// A start-up step that failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum StartError {
     /// `schemas/user.avsc` compiled into the binary does not parse.
     Schema(AvroError),
     /// `METRICS_ADDR` cannot be listened on.
     MetricsAddress {
+        /// The address that could not be bound.
         address: String,
+        /// What went wrong.
         error: std::io::Error,
     },
     /// The registry client cannot be built.
     RegistryClient(RegistryError),
     /// The schema could not be registered.
     Register {
+        /// The subject asked for.
         subject: String,
+        /// What went wrong.
         error: RegistryError,
     },
     /// `SCHEMA_REGISTRY_AUTO_REGISTER=false` and the schema is not under the subject.
     Lookup {
+        /// The subject asked for.
         subject: String,
+        /// What went wrong.
         error: RegistryError,
     },
     /// `SCHEMA_REGISTRY_USE_LATEST=true` and the subject's latest version cannot be fetched.
     Latest {
+        /// The subject asked for.
         subject: String,
+        /// What went wrong.
         error: RegistryError,
     },
     /// `SCHEMA_REGISTRY_USE_LATEST=true` and a `User` cannot be written with the latest version.
     LatestUnusable {
+        /// The subject asked for.
         subject: String,
+        /// The schema id the registry gave.
         id: u32,
+        /// What went wrong.
         error: AvroError,
     },
     /// The dead-letter producer cannot be created.
     DeadLetterProducer(KafkaError),
+    /// Another failure building what the consumers share.
+    Shared(String),
     /// A topic the daemon uses is missing, not permitted, or could not be checked.
     Topics(TopicCheckError),
 }
@@ -144,6 +162,7 @@ impl fmt::Display for StartError {
                 "SCHEMA_REGISTRY_USE_LATEST=true but the latest version under subject {subject} (schema id {id}) does not fit: {error}"
             ),
             StartError::Topics(e) => e.fmt(f),
+            StartError::Shared(e) => e.fmt(f),
             StartError::DeadLetterProducer(e) => {
                 write!(
                     f,
@@ -156,67 +175,146 @@ impl fmt::Display for StartError {
 
 /// Why a loop cannot go on; the daemon stops with it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum LoopError {
     /// A Kafka client could not be created.
     CreateClient {
-        client: &'static str,
+        /// The client (consumer or producer) it happened to.
+        client: String,
+        /// What went wrong.
         error: KafkaError,
     },
     /// The consumer could not subscribe to the topic.
     Subscribe {
-        client: &'static str,
+        /// The client (consumer or producer) it happened to.
+        client: String,
+        /// The topic.
         topic: String,
-        error: KafkaError,
+        /// What went wrong.
+        error: Box<KafkaError>,
     },
     /// librdkafka reported an error it cannot recover from.
-    FatalKafka { client: String, reason: String },
+    FatalKafka {
+        /// The client (consumer or producer) it happened to.
+        client: String,
+        /// Why, as librdkafka or the brokers said.
+        reason: String,
+    },
     /// The brokers refused the client's credentials.
-    Authentication { client: String, reason: String },
+    Authentication {
+        /// The client (consumer or producer) it happened to.
+        client: String,
+        /// Why, as librdkafka or the brokers said.
+        reason: String,
+    },
     /// A poll returned a fatal consumer error.
     FatalConsumer {
-        client: &'static str,
+        /// The client (consumer or producer) it happened to.
+        client: String,
+        /// What went wrong.
         error: KafkaError,
     },
     /// The broker kept refusing the static member id (UNRELEASED_INSTANCE_ID).
     InstanceIdHeld {
-        client: &'static str,
+        /// The client (consumer or producer) it happened to.
+        client: String,
+        /// The static member id.
         instance_id: String,
+        /// How long it waited.
         waited: Duration,
     },
     /// A message could not be decoded and `ON_DECODE_ERROR=fail`.
     Undecodable {
-        client: &'static str,
+        /// The client (consumer or producer) it happened to.
+        client: String,
+        /// The topic.
         topic: String,
+        /// The partition.
         partition: i32,
+        /// The offset.
         offset: i64,
+        /// What went wrong.
         error: Box<DecodeError>,
     },
     /// A message names its writer schema by GUID, the registry has no GUID endpoint, and
     /// `ON_DECODE_ERROR` is not `dlq`: the record is not at fault, so it is not skipped.
     RegistryLacksGuids {
-        client: &'static str,
+        /// The client (consumer or producer) it happened to.
+        client: String,
+        /// The topic.
         topic: String,
+        /// The partition.
         partition: i32,
+        /// The offset.
         offset: i64,
+        /// What went wrong.
         error: Box<DecodeError>,
     },
     /// `ON_DECODE_ERROR=dlq` without a dead-letter producer (a bug, not a user error).
-    NoDeadLetterProducer { client: &'static str },
+    NoDeadLetterProducer {
+        /// The client (consumer or producer) it happened to.
+        client: String,
+    },
     /// A dead-letter copy was refused for a reason no retry changes (the dead-letter topic
     /// gone, not permitted, or too small for even an empty copy); the offset does not move.
     DeadLetterRefused {
-        client: &'static str,
+        /// The client (consumer or producer) it happened to.
+        client: String,
+        /// The topic.
         topic: String,
+        /// The partition.
         partition: i32,
+        /// The offset.
         offset: i64,
+        /// Why, as librdkafka or the brokers said.
         reason: String,
     },
     /// The producer could not enqueue a record for a reason other than a full queue.
-    Send { topic: String, error: KafkaError },
+    Send {
+        /// The topic.
+        topic: String,
+        /// What went wrong.
+        error: KafkaError,
+    },
+    /// A handler kept failing for `HANDLER_RETRY_TIMEOUT_MS`; what it was given is not
+    /// committed, and is read again after a restart.
+    HandlerFailed {
+        /// The client (consumer or producer) it happened to.
+        client: String,
+        /// The record or batch, as the log names it.
+        what: String,
+        /// How long the handler was retried.
+        retried_for: Duration,
+        /// The handler's last error.
+        error: String,
+    },
+    /// A handler panicked; what it was given is not committed.
+    HandlerPanicked {
+        /// The client (consumer or producer) it happened to.
+        client: String,
+        /// The record or batch, as the log names it.
+        what: String,
+    },
+    /// A message came from a topic the consumer did not subscribe to (a bug, not a record's
+    /// fault): its offset does not move.
+    UnexpectedTopic {
+        /// The client (consumer or producer) it happened to.
+        client: String,
+        /// The topic.
+        topic: String,
+    },
     /// A thread could not be started.
-    Spawn { thread: &'static str, error: String },
+    Spawn {
+        /// The thread.
+        thread: &'static str,
+        /// What went wrong.
+        error: String,
+    },
     /// A thread panicked.
-    Panicked { thread: &'static str },
+    Panicked {
+        /// The thread.
+        thread: &'static str,
+    },
 }
 
 impl fmt::Display for LoopError {
@@ -287,6 +385,23 @@ impl fmt::Display for LoopError {
             ),
             LoopError::Send { topic, error } => {
                 write!(f, "producer: cannot send to {topic}: {error}")
+            }
+            LoopError::HandlerFailed {
+                client,
+                what,
+                retried_for,
+                error,
+            } => write!(
+                f,
+                "{client}: the handler failed on {what} for {} s (HANDLER_RETRY_TIMEOUT_MS): {error}; not committed, it is read again after a restart",
+                retried_for.as_secs()
+            ),
+            LoopError::HandlerPanicked { client, what } => write!(
+                f,
+                "{client}: the handler panicked on {what}; not committed, it is read again after a restart"
+            ),
+            LoopError::UnexpectedTopic { client, topic } => {
+                write!(f, "{client}: a message from {topic}, which it does not read")
             }
             LoopError::Spawn { thread, error } => {
                 write!(f, "cannot start the {thread} thread: {error}")

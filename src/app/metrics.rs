@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::app::ConsumerKind;
 use crate::config::Config;
-use crate::consumer::ConsumerKind;
 use crate::ops::audit_figures::{AuditFigures, LATENCY_BOUNDS_S};
 use crate::ops::build_info::BuildInfo;
 use crate::ops::stats::{read, Stats};

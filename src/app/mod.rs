@@ -8,8 +8,10 @@
 //! exit status. All of it within `STOP_TIMEOUT_MS`, or the `stop-deadline` thread exits the
 //! process with status 3 and a line saying what was left.
 
+mod consumer_kind;
 pub(crate) mod error;
 mod http;
+mod log_handlers;
 mod metrics;
 mod monitor;
 pub(crate) mod retry;
@@ -25,12 +27,8 @@ use metrics::Groups;
 use monitor::run_monitor;
 use shutdown::{Shutdown, StopReason};
 
-use crate::audit::OwnRun;
-use crate::config::{Config, OnDecodeError};
-use crate::consumer::DeadLetters;
-use crate::consumer::{
-    run_batch_consumer, run_single_consumer, ConsumerKind, Intake, UnknownSchemaIds,
-};
+use crate::config::Config;
+use crate::consumer::{BatchConsumer, Shared, SharedError, SingleConsumer};
 use crate::format::{OwnSchema, UserCodec, UserLayout, USER_FULL_NAME};
 use crate::kafka::topic_check::check_topics;
 use crate::kafka::TopicCheckError;
@@ -39,6 +37,8 @@ use crate::ops::notify::Notifier;
 use crate::ops::stats::Stats;
 use crate::producer::run_producer;
 use crate::registry::{OwnSchemaCheck, RegistryError, SchemaRegistryClient, REQUEST_TIMEOUT};
+pub use consumer_kind::ConsumerKind;
+use log_handlers::{LogBatches, LogRecords};
 
 /// Added to the longest registration for the rest of start-up (clients, threads).
 const START_MARGIN: Duration = Duration::from_secs(10);
@@ -60,10 +60,14 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         Ok(listener) => listener,
         Err(e) => return start(e),
     };
-    let registry = match SchemaRegistryClient::new(config, shutdown.clone()) {
-        Ok(registry) => registry,
-        Err(e) => return start(StartError::RegistryClient(e)),
+    let shared = match Shared::new(config, shutdown) {
+        Ok(shared) => shared,
+        Err(SharedError::Registry(e)) => return start(StartError::RegistryClient(e)),
+        Err(SharedError::DeadLetterProducer(e)) => return start(StartError::DeadLetterProducer(e)),
+        #[allow(unreachable_patterns)] // SharedError is non_exhaustive.
+        Err(e) => return start(StartError::Shared(e.to_string())),
     };
+    let registry = &shared.registry;
     let notifier = Notifier::from_env();
     // Before the schema is registered: nothing is written anywhere for a topic that is not
     // there.
@@ -93,45 +97,47 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         registry.longest_registration() + REQUEST_TIMEOUT + START_MARGIN,
         "registering the schema",
     );
-    let own_schema = match schema_to_write_with(config, &registry, &codec, &subject) {
+    let own_schema = match schema_to_write_with(config, registry, &codec, &subject) {
         Ok(Some(own)) => own,
         // Stopped while waiting for the registry: a requested stop, not a failure.
         Ok(None) => return Ok(()),
         Err(e) => return start(e),
     };
 
-    let dead_letters = match config.on_decode_error {
-        OnDecodeError::DeadLetter => match DeadLetters::create(config, shutdown) {
-            Ok(dead_letters) => Some(dead_letters),
-            Err(e) => return start(StartError::DeadLetterProducer(e)),
-        },
-        OnDecodeError::Skip | OnDecodeError::Fail => None,
-    };
-    let unknown_ids = UnknownSchemaIds::new(config.schema_not_found_grace);
-    let own_run = OwnRun::new(config.enable_idempotence);
-    let own_check = OwnSchemaCheck::new(&registry, &own_schema);
+    let own_check = OwnSchemaCheck::new(registry, &own_schema);
     // Asked once before the producer starts: a registry that already serves another schema
     // under our id gets no record written.
     own_check.ask(std::time::Instant::now());
     let own_check = &own_check;
-    let intake = Intake {
-        config,
-        registry: &registry,
-        codec: &codec,
-        dead_letters: dead_letters.as_ref(),
-        unknown_ids: &unknown_ids,
-        own_check,
-        own_run: &own_run,
-        shutdown,
-    };
     let stats = Stats::default();
     let groups = Groups::of(config);
-    let (stats, groups, intake) = (&stats, &groups, &intake);
+    let (stats, groups, shared, codec) = (&stats, &groups, &shared, &codec);
+    let consumer = |kind: ConsumerKind| kind.settings(config);
+    let single = SingleConsumer::new(
+        shared,
+        codec,
+        consumer(ConsumerKind::Single),
+        LogRecords {
+            target: ConsumerKind::Single.log_target(),
+        },
+    )
+    .with_probe(own_check)
+    .with_stats(stats.consumer(ConsumerKind::Single));
+    let batch = BatchConsumer::new(
+        shared,
+        codec,
+        consumer(ConsumerKind::Batch),
+        LogBatches {
+            target: ConsumerKind::Batch.log_target(),
+        },
+    )
+    .with_probe(own_check)
+    .with_stats(stats.consumer(ConsumerKind::Batch));
     thread::scope(|scope| {
         let mut bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
             (
                 "producer",
-                Box::new(|| run_producer(config, own_check, &own_run, shutdown, stats)),
+                Box::new(|| run_producer(config, own_check, &shared.own_run, shutdown, stats)),
             ),
             (
                 "registry-check",
@@ -142,12 +148,9 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
             ),
             (
                 ConsumerKind::Single.thread_name(),
-                Box::new(|| run_single_consumer(intake, stats.consumer(ConsumerKind::Single))),
+                Box::new(|| single.run()),
             ),
-            (
-                ConsumerKind::Batch.thread_name(),
-                Box::new(|| run_batch_consumer(intake, stats.consumer(ConsumerKind::Batch))),
-            ),
+            (ConsumerKind::Batch.thread_name(), Box::new(|| batch.run())),
             (
                 "monitor",
                 Box::new(|| {
@@ -434,7 +437,7 @@ mod tests {
     fn a_failing_thread_stops_the_daemon_with_its_error() {
         let shutdown = Shutdown::new();
         let error = LoopError::NoDeadLetterProducer {
-            client: "batch consumer",
+            client: "batch consumer".to_string(),
         };
         thread::scope(|scope| {
             let failing = error.clone();

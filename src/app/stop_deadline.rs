@@ -11,7 +11,7 @@ use crossbeam_channel::{select, Receiver, RecvTimeoutError};
 
 use super::error::EXIT_STOP_DEADLINE;
 use super::shutdown::Shutdown;
-use crate::consumer::ConsumerKind;
+use crate::app::ConsumerKind;
 use crate::ops::log_target;
 use crate::ops::stats::{read, Stats};
 

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use super::ledger::{Event, Ledger, Loss, Verdict, MAX_FORGOTTEN, MAX_RUNS};
 use super::own_run::OwnRun;
 use super::stamp::{Stamp, StampError};
-use crate::consumer::ConsumerKind;
 use crate::ops::audit_figures::AuditFigures;
 use crate::ops::log_target;
 use crate::ops::stats::{add_saturating, bump};
@@ -27,14 +26,14 @@ pub(crate) struct Auditor<'a> {
     malformed_lines: EveryMinute,
     figures: &'a AuditFigures,
     own_run: &'a OwnRun,
-    name: &'static str,
+    name: &'a str,
     /// Places forgotten for good already warned about, and when.
     forgotten_warned: (u64, Option<Instant>),
 }
 
 impl<'a> Auditor<'a> {
     pub(crate) fn new(
-        kind: ConsumerKind,
+        name: &'a str,
         grace: Duration,
         figures: &'a AuditFigures,
         own_run: &'a OwnRun,
@@ -44,7 +43,7 @@ impl<'a> Auditor<'a> {
             malformed_lines: EveryMinute::default(),
             figures,
             own_run,
-            name: kind.name(),
+            name,
             forgotten_warned: (0, None),
         }
     }

@@ -293,6 +293,13 @@ variables! {
         parse: parse::millis(1_000, 3_600_000),
         help: "on stop, how long flushing, the last commit and closing may take in all; then the daemon exits with status 3, naming what was left (keep it under systemd's TimeoutStopSec)",
     },
+    /// How long a failing handler is called again with the same record or batch.
+    handler_retry_timeout: Duration {
+        name: "HANDLER_RETRY_TIMEOUT_MS",
+        default: "30000",
+        parse: parse::millis(0, 86_400_000),
+        help: "how long a record or batch whose handler fails is handed to it again (partitions paused, /readyz degraded) before the consumer stops with exit 1, leaving it uncommitted",
+    },
     /// What to do with undecodable messages.
     on_decode_error: OnDecodeError {
         name: "ON_DECODE_ERROR",

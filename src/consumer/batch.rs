@@ -1,8 +1,8 @@
-//! The batch consumer (group `CONSUMER_GROUP_ID_2`): collects up to `BATCH_SIZE` records,
-//! waiting at most `FETCH_WAIT_MAX_MS` for a batch to fill, processes them, then commits.
+//! The batch consumer: collects up to `BATCH_SIZE` records, waiting at most
+//! `FETCH_WAIT_MAX_MS` for a batch to fill, hands them to its [`BatchHandler`], then commits.
 //!
-//! Commit policy (at-least-once): auto-commit is off; after a batch is processed, exactly its
-//! offsets are committed synchronously, so nothing unprocessed is ever committed. A crash
+//! Commit policy (at-least-once): auto-commit is off; after the handler returned `Ok` for a
+//! batch, exactly its offsets are committed synchronously, so nothing unprocessed is ever committed. A crash
 //! between processing and commit means that batch is processed again after restart. A commit
 //! that keeps failing for a passing reason is given up after [`COMMIT_RETRY_FOR`]; then the
 //! consumer pauses its partitions and processes no further batch until that batch's offsets
@@ -11,6 +11,11 @@
 //! lost, their buffered records are dropped unprocessed and uncommitted, and a given-up commit
 //! of theirs forgotten; their new owner reads them. On stop, the partial batch is processed and
 //! committed (unless a given-up commit is still refused: then it is left unprocessed).
+//!
+//! A handler that fails is handed the same batch again (`consumer/handler_retry.rs`) while the
+//! consumer polls with its partitions paused; records of partitions revoked meanwhile are
+//! taken out of the batch before the next call, so a handler never sees a record of a
+//! partition the consumer no longer owns, and their commits are never attempted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
@@ -21,60 +26,156 @@ use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::batch_buffer::{offsets_to_commit, Batch, Uncommitted};
+use super::audits::Audits;
+use super::batch_buffer::{offsets_to_commit, Batch, Taken, Uncommitted};
 use super::client::{
-    create_consumer, poll_message, ConsumerClient, InstanceIdRelease, POLL_TIMEOUT,
+    create_consumer, poll_message, ConsumerClient, InstanceIdRelease, Revoked, POLL_TIMEOUT,
 };
 use super::decoder::MessageDecoder;
-use super::intake::{log_record, Consumed, Intake};
-use super::kind::ConsumerKind;
+use super::handler_retry::{Attempt, HandlerRetry};
+use super::intake::{account_for, Entry, Intake};
+use super::settings::{ConsumerSettings, Topics, Tp};
+use super::shared::Shared;
 use crate::app::error::{LoopError, Turn};
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::turn_until_stopped;
-use crate::audit::Auditor;
+use crate::format::ValueDecoder;
+use crate::handler::BatchHandler;
 use crate::ops::latency::WallClock;
 use crate::ops::stats::{bump, ConsumerStats};
+use crate::registry::OwnSchemaCheck;
 
-const KIND: ConsumerKind = ConsumerKind::Batch;
-
-/// Runs the batch consumer until shutdown.
-pub(crate) fn run_batch_consumer(
-    intake: &Intake<'_>,
-    stats: &ConsumerStats,
-) -> Result<(), LoopError> {
-    let config = intake.config;
-    let mut consumer = BatchConsumer {
-        client: create_consumer(KIND, config, intake.shutdown, stats)?,
-        decoder: intake.decoder(),
-        batch: Batch::new(config.batch_size, config.batch_max_wait),
-        auditor: Auditor::new(KIND, config.audit_loss_grace, &stats.audit, intake.own_run),
-        last_poll: Instant::now(),
-        wall_clock: WallClock::new(),
-        uncommitted: Uncommitted::default(),
-        paused: BTreeSet::new(),
-        next_commit_try: Instant::now(),
-        commit_tries: 0,
-        intake,
-        stats,
-    };
-    let outcome = consumer.run();
-    // Before the close, which waits on the brokers.
-    intake.shutdown.fail_on_error(&outcome);
-    if outcome.is_ok() {
-        consumer.finish_on_stop();
-    }
-    consumer.auditor.finish(KIND.group_id(config));
-    log::info!(target: KIND.log_target(), "{} exiting", KIND.name());
-    drop(consumer);
-    outcome
+/// A consumer that hands records to a [`BatchHandler`] a batch at a time (up to `BATCH_SIZE`
+/// records, or what came within `FETCH_WAIT_MAX_MS`), then commits the batch synchronously:
+/// at-least-once; after a crash at most the batches not yet committed are handled again.
+///
+/// ```no_run
+/// use kafka_avro_daemon::{BatchConsumer, Config, ConsumerSettings, Record, Shared, Shutdown, User, UserCodec};
+///
+/// let config = Config::from_env()?;
+/// let shutdown = Shutdown::new();
+/// shutdown.install_signal_handler()?; // opt-in: SIGINT and SIGTERM stop it
+/// let shared = Shared::new(&config, &shutdown)?;
+/// let codec = UserCodec::new()?;
+/// let settings = ConsumerSettings::new("user-counter", ["test-topic-homework-1"]);
+/// let mut total = 0;
+/// let count = move |records: &[Record<User>]| {
+///     total += records.len();
+///     println!("{total} records so far");
+///     Ok(())
+/// };
+/// BatchConsumer::new(&shared, &codec, settings, count).run()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct BatchConsumer<'s, D, H> {
+    shared: &'s Shared,
+    codec: &'s D,
+    settings: ConsumerSettings,
+    handler: H,
+    probe: Option<&'s OwnSchemaCheck<'s>>,
+    stats: Option<&'s ConsumerStats>,
 }
 
-/// The loop's state: its client, its decoder and the batch being collected.
-struct BatchConsumer<'i, 'a> {
+impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
+    /// A consumer of `settings`' topics in its group that decodes values with `codec` and
+    /// hands each batch to `handler`. Nothing connects before [`BatchConsumer::run`].
+    pub fn new(
+        shared: &'s Shared,
+        codec: &'s D,
+        settings: ConsumerSettings,
+        handler: H,
+    ) -> BatchConsumer<'s, D, H> {
+        BatchConsumer {
+            shared,
+            codec,
+            settings,
+            handler,
+            probe: None,
+            stats: None,
+        }
+    }
+
+    /// Believes the registry's 404s only while it still serves `probe`'s schema (the
+    /// daemon's own): without a probe a 404 is believed once its wait is over.
+    pub(crate) fn with_probe(mut self, probe: &'s OwnSchemaCheck<'s>) -> Self {
+        self.probe = Some(probe);
+        self
+    }
+
+    /// Counts into `stats` (the daemon's figures) instead of its own.
+    pub(crate) fn with_stats(mut self, stats: &'s ConsumerStats) -> Self {
+        self.stats = Some(stats);
+        self
+    }
+
+    /// Runs until the shared stop handle says stop, then handles and commits the partial
+    /// batch: `Ok`, or the error that stopped the consumer (which also triggers the stop
+    /// handle, so the process's other loops stop too).
+    pub fn run(self) -> Result<(), LoopError> {
+        let own_stats;
+        let stats = match self.stats {
+            Some(stats) => stats,
+            None => {
+                own_stats = ConsumerStats::default();
+                &own_stats
+            }
+        };
+        let shared = self.shared;
+        let config = &shared.config;
+        let intake = Intake {
+            config,
+            settings: &self.settings,
+            topics: Topics::new(&self.settings.topics),
+            registry: &shared.registry,
+            codec: self.codec,
+            dead_letters: shared.dead_letters.as_ref(),
+            unknown_ids: &shared.unknown_ids,
+            own_check: self.probe,
+            shutdown: &shared.shutdown,
+        };
+        let settings = &self.settings;
+        let mut consumer = Running {
+            client: create_consumer(settings, false, config, &shared.shutdown, stats)?,
+            decoder: intake.decoder(),
+            batch: Batch::new(config.batch_size, config.batch_max_wait),
+            audits: Audits::new(
+                &settings.name,
+                settings.topics.len(),
+                config.audit_loss_grace,
+                stats,
+                &shared.own_run,
+            ),
+            last_poll: Instant::now(),
+            wall_clock: WallClock::new(),
+            uncommitted: Uncommitted::default(),
+            paused: BTreeSet::new(),
+            next_commit_try: Instant::now(),
+            commit_tries: 0,
+            left_unprocessed: false,
+            revoked_during_retry: None,
+            handler: self.handler,
+            intake: &intake,
+            stats,
+        };
+        let mut outcome = consumer.run();
+        if outcome.is_ok() {
+            outcome = consumer.finish_on_stop();
+        }
+        // Before the close, which waits on the brokers.
+        shared.shutdown.fail_on_error(&outcome);
+        consumer.audits.finish(&settings.group);
+        log::info!(target: &settings.log_target, "{} exiting", settings.name);
+        drop(consumer);
+        outcome
+    }
+}
+
+/// The loop's state: its client, its decoder, its handler and the batch being collected.
+struct Running<'i, 'a, D: ValueDecoder, H> {
     client: ConsumerClient<'a>,
-    decoder: MessageDecoder<'a>,
-    batch: Batch,
-    auditor: Auditor<'a>,
+    decoder: MessageDecoder<'a, D>,
+    batch: Batch<D::Value>,
+    audits: Audits<'a>,
     /// When the last poll returned: the clock read each turn makes, reused for the next
     /// poll's deadline (it is older by one record's handling) rather than read again.
     last_poll: Instant,
@@ -83,34 +184,55 @@ struct BatchConsumer<'i, 'a> {
     /// Processed records whose commit was given up: no further batch is processed until they
     /// are committed.
     uncommitted: Uncommitted,
-    /// Partitions paused while `uncommitted` waits, resumed once it is committed or forgotten.
-    paused: BTreeSet<i32>,
+    /// Partitions paused while `uncommitted` waits or the handler is retried, resumed once
+    /// that is over.
+    paused: BTreeSet<Tp>,
     /// When to try the given-up commit again, and how many tries it has had.
     next_commit_try: Instant,
     commit_tries: u32,
-    intake: &'i Intake<'a>,
+    /// A stop came while the handler was retried: that batch is left unprocessed, and so is
+    /// everything after it.
+    left_unprocessed: bool,
+    /// While the handler is retried: what was revoked since the batch was taken, to take its
+    /// records out of the batch before the next call.
+    revoked_during_retry: Option<Revoked>,
+    handler: H,
+    intake: &'i Intake<'a, D>,
     stats: &'a ConsumerStats,
 }
 
-impl BatchConsumer<'_, '_> {
+/// How handing a batch to the handler ended.
+#[derive(PartialEq, Eq)]
+enum Handled {
+    /// The handler returned `Ok` for what is left of the batch: commit it.
+    Done,
+    /// Shutdown began while the handler was retried: nothing of it is committed.
+    Stopped,
+}
+
+impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
     /// Turns until stopped; a consumer refused its static member id is created again, within
     /// the bounded wait of [`InstanceIdRelease`]. What it had buffered is dropped then: a
     /// fatal client can commit nothing, and whoever owns the partitions reads it again.
     fn run(&mut self) -> Result<(), LoopError> {
-        let (config, shutdown) = (self.intake.config, self.intake.shutdown);
-        let mut release = InstanceIdRelease::new(KIND);
+        let (settings, config, shutdown) = (
+            self.intake.settings,
+            self.intake.config,
+            self.intake.shutdown,
+        );
+        let mut release = InstanceIdRelease::new(settings);
         loop {
             let outcome = turn_until_stopped(shutdown, || self.step());
-            if !release.wait_after(outcome, config, shutdown, self.stats)? {
+            if !release.wait_after(outcome, shutdown, self.stats)? {
                 return Ok(());
             }
             self.batch.take();
             self.uncommitted.clear();
             self.paused.clear();
             self.count_uncommitted(0);
-            self.client = create_consumer(KIND, config, shutdown, self.stats)?;
+            self.client = create_consumer(settings, false, config, shutdown, self.stats)?;
             // A new member: whatever the old client owned is no longer this consumer's.
-            self.auditor.revoked(&[], true);
+            self.audits.all_revoked();
         }
     }
 
@@ -124,6 +246,28 @@ impl BatchConsumer<'_, '_> {
             Some(left) if !holding => left.min(POLL_TIMEOUT),
             _ => POLL_TIMEOUT,
         };
+        let now = self.poll_into_batch(timeout, holding)?;
+        let Some(now) = now else {
+            return Ok(Turn::Stop);
+        };
+        self.audits.tick(now);
+        if !self.uncommitted.is_empty() {
+            self.retry_given_up_commit(now);
+        } else if self.batch.is_due(now) && self.process_and_commit()? == Turn::Stop {
+            return Ok(Turn::Stop);
+        }
+        Ok(Turn::Continue)
+    }
+
+    /// Polls once for up to `timeout` and adds what came to the batch (pausing its partition
+    /// when `pause_new`: fetching waits for something else); takes revocations. Returns the
+    /// time the poll returned, or `None` when shutdown began during a decode (the message
+    /// was not handled).
+    fn poll_into_batch(
+        &mut self,
+        timeout: Duration,
+        pause_new: bool,
+    ) -> Result<Option<Instant>, LoopError> {
         let polled = poll_message(&self.client, timeout);
         // After the poll (it may have blocked); shared below and by the next turn.
         let now = Instant::now();
@@ -131,70 +275,73 @@ impl BatchConsumer<'_, '_> {
         self.stats.heartbeat.beat_at(now);
         // Decoded into an owned record first: the message borrows the client. A message and
         // the revocation of its partition never come from the same poll.
-        let record = match polled? {
+        let consumed = match polled? {
             Some(message) => {
                 let decoded = self.intake.decode_with_policy(
-                    KIND,
                     &mut self.decoder,
                     &self.client,
                     &message,
                     self.stats,
                 )?;
-                let Some(record) = decoded else {
-                    return Ok(Turn::Stop);
+                let Some(consumed) = decoded else {
+                    return Ok(None);
                 };
-                Some(record)
+                Some(consumed)
             }
             None => None,
         };
         self.take_revoked();
-        self.auditor.tick(now);
-        if let Some(record) = record {
-            if holding {
-                // A partition assigned since the commit was given up: it waits too.
-                self.pause(&[record.partition]);
+        if let Some(consumed) = consumed {
+            if pause_new {
+                // A partition assigned since fetching was paused: it waits too.
+                self.pause(&[consumed.entry.tp]);
             }
-            self.batch.push(record, now);
+            self.batch.push(consumed, now);
             self.count_uncommitted(0);
         }
-        if !self.uncommitted.is_empty() {
-            self.retry_given_up_commit(now);
-        } else if self.batch.is_due(now) {
-            self.process_and_commit();
-        }
-        Ok(Turn::Continue)
+        Ok(Some(now))
     }
 
-    /// Drops what this consumer buffered or waits to commit for partitions it lost.
-    fn take_revoked(&mut self) {
+    /// Drops what this consumer buffered or waits to commit for partitions it lost; returns
+    /// what was revoked.
+    fn take_revoked(&mut self) -> Revoked {
         let revoked = self.client.context().role.take_revoked();
         if revoked.is_empty() {
-            return;
+            return revoked;
         }
-        self.auditor.revoked(&revoked.partitions, revoked.all);
+        self.audits.revoked(&revoked);
+        if let Some(during_retry) = &mut self.revoked_during_retry {
+            during_retry.all |= revoked.all;
+            during_retry.partitions.extend(&revoked.partitions);
+        }
         let dropped = self.batch.forget_revoked(&revoked);
         if revoked.all {
             self.uncommitted.clear();
         } else {
             self.uncommitted.forget_partitions(&revoked.partitions);
         }
+        // A revoked partition's pause went with its assignment: if it comes back, its first
+        // record pauses it again, which a stale entry here would prevent.
+        if revoked.all {
+            self.paused.clear();
+        } else {
+            for tp in &revoked.partitions {
+                self.paused.remove(tp);
+            }
+        }
         if self.uncommitted.is_empty() {
             self.resume_paused();
-        } else {
-            // A revoked partition's pause went with its assignment: if it comes back, its
-            // first record pauses it again (`step`), which a stale entry here would prevent.
-            for partition in &revoked.partitions {
-                self.paused.remove(partition);
-            }
         }
         self.count_uncommitted(0);
         if dropped > 0 {
+            let settings = self.intake.settings;
             log::info!(
-                target: KIND.log_target(),
+                target: &settings.log_target,
                 "{}: dropped {dropped} unprocessed records of revoked partitions",
-                KIND.name()
+                settings.name
             );
         }
+        revoked
     }
 
     /// Publishes how many records a stop now would leave uncommitted: those buffered, those
@@ -207,66 +354,136 @@ impl BatchConsumer<'_, '_> {
 
     /// On a clean stop: tries a given-up commit once more, then processes and commits the
     /// partial batch, unless that commit is still refused (processing more would only add to
-    /// what a restart repeats; unprocessed, the records are simply read again).
-    fn finish_on_stop(&mut self) {
+    /// what a restart repeats; unprocessed, the records are simply read again) or a stop
+    /// came while the handler was retried.
+    fn finish_on_stop(&mut self) -> Result<(), LoopError> {
         if !self.uncommitted.is_empty() {
             self.retry_given_up_commit(self.next_commit_try);
         }
-        if self.batch.is_empty() {
-            return;
+        if self.batch.is_empty() || self.left_unprocessed {
+            return Ok(());
         }
+        let settings = self.intake.settings;
         if !self.uncommitted.is_empty() {
             log::warn!(
-                target: KIND.log_target(),
+                target: &settings.log_target,
                 "{}: leaving the partial batch of {} records unprocessed: the commit of {} processed records is still refused",
-                KIND.name(),
+                settings.name,
                 self.batch.len(),
                 self.uncommitted.len()
             );
-            return;
+            return Ok(());
         }
         log::info!(
-            target: KIND.log_target(),
+            target: &settings.log_target,
             "{}: processing the partial batch before exiting",
-            KIND.name()
+            settings.name
         );
-        self.process_and_commit();
+        self.process_and_commit().map(|_| ())
     }
 
-    /// Processes every record of the batch, then commits their offsets synchronously.
-    fn process_and_commit(&mut self) {
-        let records = self.batch.take();
-        log::info!(target: KIND.log_target(), "received {} messages", records.len());
+    /// Hands the batch to the handler (until it returns `Ok`, see [`Self::handle`]), accounts
+    /// for every record, then commits their offsets synchronously. [`Turn::Stop`]: a stop
+    /// came while the handler was retried; nothing of the batch is committed.
+    fn process_and_commit(&mut self) -> Result<Turn, LoopError> {
+        let mut taken = self.batch.take();
+        if self.handle(&mut taken)? == Handled::Stopped {
+            self.left_unprocessed = true;
+            return Ok(Turn::Stop);
+        }
+        if taken.is_empty() {
+            return Ok(Turn::Continue);
+        }
         let now = Instant::now();
         let now_since_epoch = self.wall_clock.since_epoch(now);
-        for record in &records {
-            log_record(
-                KIND,
-                &self.intake.config.topic,
-                record,
+        let intake = self.intake;
+        for entry in &taken.entries {
+            account_for(
+                intake.settings,
+                &intake.topics,
+                entry,
                 now_since_epoch,
                 self.stats,
             );
-            self.auditor.handled(
-                record.partition,
-                record.offset,
-                &record.stamp,
-                self.intake.skipped(record),
+            self.audits.handled(
+                entry.tp,
+                entry.offset,
+                &entry.stamp,
+                intake.skipped(entry),
                 now,
                 now_since_epoch,
             );
         }
-        self.commit_batch(&records);
+        self.commit_batch(&taken.entries);
+        Ok(Turn::Continue)
     }
 
-    /// Commits the offsets of processed `records`, retrying a passing failure for up to
+    /// Hands the decoded records of `taken` to the handler. When it fails, polls with every
+    /// partition paused (records of partitions assigned meanwhile go to the next batch) and
+    /// hands it again what is left of the batch once revoked partitions' records are taken
+    /// out, until it succeeds, the retry time is over (an error) or shutdown begins.
+    fn handle(&mut self, taken: &mut Taken<D::Value>) -> Result<Handled, LoopError> {
+        if taken.records.is_empty() {
+            return Ok(Handled::Done);
+        }
+        let intake = self.intake;
+        let mut retry = HandlerRetry::new(
+            intake.settings,
+            self.stats,
+            intake.config.handler_retry_timeout,
+            format!("a batch of {} records", taken.records.len()),
+        );
+        let mut wait = match retry.attempt(|| self.handler.handle_batch(&taken.records))? {
+            Attempt::Done => return Ok(Handled::Done),
+            Attempt::Again(wait) => wait,
+        };
+        self.pause_assignment();
+        self.revoked_during_retry = Some(Revoked::default());
+        let handled = loop {
+            let deadline = Instant::now() + wait;
+            while Instant::now() < deadline && !intake.shutdown.is_stopping() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let polled = self.poll_into_batch(left.min(POLL_TIMEOUT), true);
+                match polled {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(error) => {
+                        retry.abandon("the consumer failed");
+                        self.revoked_during_retry = None;
+                        return Err(error);
+                    }
+                }
+                if let Some(revoked) = self.revoked_during_retry.replace(Revoked::default()) {
+                    taken.forget_revoked(&revoked);
+                }
+            }
+            if intake.shutdown.is_stopping() {
+                retry.abandon("stopping");
+                break Handled::Stopped;
+            }
+            if taken.records.is_empty() {
+                retry.abandon("its partitions were revoked");
+                break Handled::Done;
+            }
+            match retry.attempt(|| self.handler.handle_batch(&taken.records))? {
+                Attempt::Done => break Handled::Done,
+                Attempt::Again(next) => wait = next,
+            }
+        };
+        self.revoked_during_retry = None;
+        self.resume_paused();
+        Ok(handled)
+    }
+
+    /// Commits the offsets of processed `entries`, retrying a passing failure for up to
     /// [`COMMIT_RETRY_FOR`]; a commit given up then is kept to try again before any further
-    /// batch ([`BatchConsumer::retry_given_up_commit`]).
-    fn commit_batch(&mut self, records: &[Consumed]) {
-        let Some(offsets) = self.commit_list(&offsets_to_commit(records)) else {
+    /// batch ([`Self::retry_given_up_commit`]).
+    fn commit_batch(&mut self, entries: &[Entry]) {
+        let Some(offsets) = self.commit_list(&offsets_to_commit(entries)) else {
             return;
         };
-        self.count_uncommitted(records.len());
+        self.count_uncommitted(entries.len());
+        let settings = self.intake.settings;
         let started = Instant::now();
         let committed = retry_until_stopped(
             &COMMIT_BACKOFF,
@@ -281,10 +498,10 @@ impl BatchConsumer<'_, '_> {
             },
             |e, attempt, wait| {
                 log::warn!(
-                    target: KIND.log_target(),
+                    target: &settings.log_target,
                     "{}: commit of {} records failed (attempt {attempt}): {e}; retrying in {wait:?}",
-                    KIND.name(),
-                    records.len()
+                    settings.name,
+                    entries.len()
                 );
             },
         );
@@ -292,47 +509,50 @@ impl BatchConsumer<'_, '_> {
             Some(Ok(())) => bump(&self.stats.commits),
             // The group moved on: the partitions' new owners read these records again.
             Some(Err(e)) if commit_error_is_final(&e) => log::warn!(
-                target: KIND.log_target(),
+                target: &settings.log_target,
                 "{}: commit of {} records failed, they may be processed again: {e}",
-                KIND.name(),
-                records.len()
+                settings.name,
+                entries.len()
             ),
-            Some(Err(e)) => self.give_up_commit(records, &e),
+            Some(Err(e)) => self.give_up_commit(entries, &e),
             None => {
                 // Still uncommitted: the stop deadline's line counts them.
-                self.uncommitted.add(records);
+                self.uncommitted.add(entries);
                 log::warn!(
-                    target: KIND.log_target(),
+                    target: &settings.log_target,
                     "{}: stopping before the commit of {} records succeeded; they may be processed again",
-                    KIND.name(),
-                    records.len()
+                    settings.name,
+                    entries.len()
                 );
             }
         }
         self.count_uncommitted(0);
     }
 
-    /// Keeps `records`' offsets to commit later and pauses fetching: no further batch is
+    /// Keeps `entries`' offsets to commit later and pauses fetching: no further batch is
     /// processed until they are committed, so a crash meanwhile repeats this batch only.
-    fn give_up_commit(&mut self, records: &[Consumed], error: &KafkaError) {
-        self.uncommitted.add(records);
+    fn give_up_commit(&mut self, entries: &[Entry], error: &KafkaError) {
+        self.uncommitted.add(entries);
         self.commit_tries = 0;
         self.next_commit_try = Instant::now() + GIVEN_UP_RETRY_EVERY;
+        let settings = self.intake.settings;
         log::warn!(
-            target: KIND.log_target(),
+            target: &settings.log_target,
             "{}: commit of {} records failed for {} s: {error}; no further batch is processed until it succeeds (a crash now would process them again)",
-            KIND.name(),
-            records.len(),
+            settings.name,
+            entries.len(),
             COMMIT_RETRY_FOR.as_secs()
         );
-        let assigned: Vec<i32> = match self.client.assignment() {
-            Ok(assignment) => assignment
-                .elements()
-                .iter()
-                .map(|element| element.partition())
-                .collect(),
+        self.pause_assignment();
+    }
+
+    /// Pauses every partition assigned now.
+    fn pause_assignment(&mut self) {
+        let settings = self.intake.settings;
+        let assigned: Vec<Tp> = match self.client.assignment() {
+            Ok(assignment) => super::client::partitions_of(&self.intake.topics, &assignment),
             Err(e) => {
-                log::warn!(target: KIND.log_target(), "{}: cannot read the assignment: {e}", KIND.name());
+                log::warn!(target: &settings.log_target, "{}: cannot read the assignment: {e}", settings.name);
                 Vec::new()
             }
         };
@@ -349,28 +569,29 @@ impl BatchConsumer<'_, '_> {
         let Some(offsets) = self.commit_list(&self.uncommitted.offsets()) else {
             return;
         };
+        let settings = self.intake.settings;
         match self.client.commit(&offsets, CommitMode::Sync) {
             Ok(()) => {
                 bump(&self.stats.commits);
                 log::info!(
-                    target: KIND.log_target(),
+                    target: &settings.log_target,
                     "{}: commit of {records} records succeeded after {} more tries; processing resumes",
-                    KIND.name(),
+                    settings.name,
                     self.commit_tries + 1
                 );
             }
             Err(e) if commit_error_is_final(&e) => log::warn!(
-                target: KIND.log_target(),
+                target: &settings.log_target,
                 "{}: commit of {records} records failed, they may be processed again: {e}",
-                KIND.name()
+                settings.name
             ),
             Err(e) => {
                 self.commit_tries = self.commit_tries.saturating_add(1);
                 self.next_commit_try = now + GIVEN_UP_RETRY_EVERY;
                 log::debug!(
-                    target: KIND.log_target(),
+                    target: &settings.log_target,
                     "{}: commit of {records} records still failing (try {}): {e}",
-                    KIND.name(),
+                    settings.name,
                     self.commit_tries
                 );
                 return;
@@ -382,15 +603,17 @@ impl BatchConsumer<'_, '_> {
     }
 
     /// The commit request for `offsets` (per partition, the next offset to read).
-    fn commit_list(&self, offsets: &BTreeMap<i32, i64>) -> Option<TopicPartitionList> {
-        let topic = &self.intake.config.topic;
+    fn commit_list(&self, offsets: &BTreeMap<Tp, i64>) -> Option<TopicPartitionList> {
         let mut list = TopicPartitionList::new();
-        for (&partition, &next) in offsets {
-            if let Err(e) = list.add_partition_offset(topic, partition, Offset::Offset(next)) {
+        for (&tp, &next) in offsets {
+            let topic = self.intake.topics.name(tp.topic);
+            if let Err(e) = list.add_partition_offset(topic, tp.partition, Offset::Offset(next)) {
+                let settings = self.intake.settings;
                 log::error!(
-                    target: KIND.log_target(),
-                    "{}: cannot build the commit for p={partition}: {e}",
-                    KIND.name()
+                    target: &settings.log_target,
+                    "{}: cannot build the commit for {topic} p={}: {e}",
+                    settings.name,
+                    tp.partition
                 );
                 return None;
             }
@@ -399,11 +622,11 @@ impl BatchConsumer<'_, '_> {
     }
 
     /// Stops fetching from `partitions` (those not paused yet) until [`Self::resume_paused`].
-    fn pause(&mut self, partitions: &[i32]) {
-        let new: Vec<i32> = partitions
+    fn pause(&mut self, partitions: &[Tp]) {
+        let new: Vec<Tp> = partitions
             .iter()
             .copied()
-            .filter(|p| !self.paused.contains(p))
+            .filter(|tp| !self.paused.contains(tp))
             .collect();
         if new.is_empty() {
             return;
@@ -411,27 +634,29 @@ impl BatchConsumer<'_, '_> {
         match self.client.pause(&self.partition_list(&new)) {
             Ok(()) => self.paused.extend(new),
             Err(e) => {
-                log::warn!(target: KIND.log_target(), "{}: cannot pause {new:?}: {e}", KIND.name())
+                let settings = self.intake.settings;
+                log::warn!(target: &settings.log_target, "{}: cannot pause {}: {e}", settings.name, self.intake.topics.describe(&new))
             }
         }
     }
 
-    /// Fetches again from every partition paused for a given-up commit.
+    /// Fetches again from every paused partition.
     fn resume_paused(&mut self) {
         if self.paused.is_empty() {
             return;
         }
-        let paused: Vec<i32> = std::mem::take(&mut self.paused).into_iter().collect();
+        let paused: Vec<Tp> = std::mem::take(&mut self.paused).into_iter().collect();
         if let Err(e) = self.client.resume(&self.partition_list(&paused)) {
-            log::warn!(target: KIND.log_target(), "{}: cannot resume {paused:?}: {e}", KIND.name());
+            let settings = self.intake.settings;
+            log::warn!(target: &settings.log_target, "{}: cannot resume {}: {e}", settings.name, self.intake.topics.describe(&paused));
         }
     }
 
-    /// `partitions` of the topic, without offsets.
-    fn partition_list(&self, partitions: &[i32]) -> TopicPartitionList {
+    /// `partitions`, without offsets.
+    fn partition_list(&self, partitions: &[Tp]) -> TopicPartitionList {
         let mut list = TopicPartitionList::new();
-        for &partition in partitions {
-            list.add_partition(&self.intake.config.topic, partition);
+        for tp in partitions {
+            list.add_partition(self.intake.topics.name(tp.topic), tp.partition);
         }
         list
     }

@@ -1,52 +1,116 @@
 //! Batch bookkeeping of the batch consumer, free of any Kafka client so it is unit-tested:
 //! which records wait to be processed, when the batch is due, which offsets to commit, and
-//! which processed records wait for a commit that was given up.
+//! which processed records wait for a commit that was given up. Every piece is keyed by
+//! (topic, partition): a consumer may read several topics.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::client::Revoked;
-use super::intake::Consumed;
+use super::intake::{Consumed, Entry};
+use super::settings::Tp;
+use crate::handler::Record;
 
 /// Records collected but not yet processed, in the order they arrived.
 #[derive(Debug)]
-pub(crate) struct Batch {
-    records: Vec<Consumed>,
+pub(crate) struct Batch<V> {
+    taken: Taken<V>,
     capacity: usize,
     max_wait: Duration,
     started: Option<Instant>,
 }
 
-impl Batch {
-    /// An empty batch that is full at `capacity` records and due `max_wait` after its first.
-    pub(crate) fn new(capacity: usize, max_wait: Duration) -> Batch {
-        Batch {
+/// A batch taken out for processing: an entry per message (what to account for and commit)
+/// and the decoded records, which the handler gets as one slice.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Taken<V> {
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) records: Vec<Record<V>>,
+    /// The partition of each of `records`.
+    record_tps: Vec<Tp>,
+}
+
+impl<V> Taken<V> {
+    fn with_capacity(capacity: usize) -> Taken<V> {
+        Taken {
+            entries: Vec::with_capacity(capacity),
             records: Vec::with_capacity(capacity),
+            record_tps: Vec::with_capacity(capacity),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn push(&mut self, consumed: Consumed<V>) {
+        if let Some(record) = consumed.record {
+            self.record_tps.push(consumed.entry.tp);
+            self.records.push(record);
+        }
+        self.entries.push(consumed.entry);
+    }
+
+    /// Drops the records of `partitions`; returns how many entries were dropped.
+    fn forget_partitions(&mut self, partitions: &[Tp]) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|e| !partitions.contains(&e.tp));
+        let mut keep = self.record_tps.iter().map(|tp| !partitions.contains(tp));
+        self.records.retain(|_| keep.next().unwrap_or(false));
+        self.record_tps.retain(|tp| !partitions.contains(tp));
+        before - self.entries.len()
+    }
+
+    /// Drops the records a rebalance took from this consumer: those of the revoked
+    /// partitions, or every record after a rebalance error (which partitions are still ours
+    /// is unknown). Returns how many were dropped.
+    pub(crate) fn forget_revoked(&mut self, revoked: &Revoked) -> usize {
+        if revoked.all {
+            let dropped = self.entries.len();
+            self.entries.clear();
+            self.records.clear();
+            self.record_tps.clear();
+            dropped
+        } else {
+            self.forget_partitions(&revoked.partitions)
+        }
+    }
+}
+
+impl<V> Batch<V> {
+    /// An empty batch that is full at `capacity` records and due `max_wait` after its first.
+    pub(crate) fn new(capacity: usize, max_wait: Duration) -> Batch<V> {
+        Batch {
+            taken: Taken::with_capacity(capacity),
             capacity,
             max_wait,
             started: None,
         }
     }
 
-    /// Adds a record; the first one starts the wait.
-    pub(crate) fn push(&mut self, record: Consumed, now: Instant) {
+    /// Adds a message; the first one starts the wait.
+    pub(crate) fn push(&mut self, consumed: Consumed<V>, now: Instant) {
         self.started.get_or_insert(now);
-        self.records.push(record);
+        self.taken.push(consumed);
     }
 
-    /// Records waiting.
+    /// Messages waiting.
     pub(crate) fn len(&self) -> usize {
-        self.records.len()
+        self.taken.len()
     }
 
     /// Whether nothing waits.
     pub(crate) fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.taken.is_empty()
     }
 
     /// Whether the batch should be processed now: full, or its wait is over.
     pub(crate) fn is_due(&self, now: Instant) -> bool {
-        self.records.len() >= self.capacity
+        self.taken.len() >= self.capacity
             || self
                 .started
                 .is_some_and(|started| now.duration_since(started) >= self.max_wait)
@@ -58,43 +122,31 @@ impl Batch {
             .map(|started| (started + self.max_wait).saturating_duration_since(now))
     }
 
-    /// Drops the records of partitions this consumer no longer owns; they were not processed,
-    /// so their offsets were not committed and the partitions' new owner reads them again.
-    /// Returns how many were dropped.
-    fn forget_partitions(&mut self, partitions: &[i32]) -> usize {
-        let before = self.records.len();
-        self.records.retain(|r| !partitions.contains(&r.partition));
-        if self.records.is_empty() {
+    /// Drops the records a rebalance took from this consumer (see [`Taken::forget_revoked`]);
+    /// they were not processed, so their offsets were not committed and the partitions' new
+    /// owner reads them again. Returns how many were dropped.
+    pub(crate) fn forget_revoked(&mut self, revoked: &Revoked) -> usize {
+        let dropped = self.taken.forget_revoked(revoked);
+        if self.taken.is_empty() {
             self.started = None;
         }
-        before - self.records.len()
-    }
-
-    /// Drops the records a rebalance took from this consumer: those of the revoked partitions,
-    /// or every record after a rebalance error (which partitions are still ours is unknown).
-    /// Returns how many were dropped.
-    pub(crate) fn forget_revoked(&mut self, revoked: &Revoked) -> usize {
-        if revoked.all {
-            self.take().len()
-        } else {
-            self.forget_partitions(&revoked.partitions)
-        }
+        dropped
     }
 
     /// Takes the records out for processing, leaving an empty batch.
-    pub(crate) fn take(&mut self) -> Vec<Consumed> {
+    pub(crate) fn take(&mut self) -> Taken<V> {
         self.started = None;
-        std::mem::replace(&mut self.records, Vec::with_capacity(self.capacity))
+        std::mem::replace(&mut self.taken, Taken::with_capacity(self.capacity))
     }
 }
 
-/// The offsets to commit once `records` are processed: per partition, one past the highest
+/// The offsets to commit once `entries` are processed: per partition, one past the highest
 /// offset, i.e. the next record to read.
-pub(crate) fn offsets_to_commit(records: &[Consumed]) -> BTreeMap<i32, i64> {
+pub(crate) fn offsets_to_commit(entries: &[Entry]) -> BTreeMap<Tp, i64> {
     let mut next = BTreeMap::new();
-    for record in records {
-        let entry = next.entry(record.partition).or_insert(record.offset + 1);
-        *entry = (*entry).max(record.offset + 1);
+    for entry in entries {
+        let slot = next.entry(entry.tp).or_insert(entry.offset + 1);
+        *slot = (*slot).max(entry.offset + 1);
     }
     next
 }
@@ -105,17 +157,17 @@ pub(crate) fn offsets_to_commit(records: &[Consumed]) -> BTreeMap<i32, i64> {
 #[derive(Debug, Default)]
 pub(crate) struct Uncommitted {
     /// Per partition: the next offset to commit, and how many processed records it covers.
-    partitions: BTreeMap<i32, (i64, usize)>,
+    partitions: BTreeMap<Tp, (i64, usize)>,
 }
 
 impl Uncommitted {
-    /// Adds processed `records` whose commit was given up.
-    pub(crate) fn add(&mut self, records: &[Consumed]) {
-        for (partition, next) in offsets_to_commit(records) {
-            let count = records.iter().filter(|r| r.partition == partition).count();
-            let entry = self.partitions.entry(partition).or_insert((next, 0));
-            entry.0 = entry.0.max(next);
-            entry.1 += count;
+    /// Adds processed `entries` whose commit was given up.
+    pub(crate) fn add(&mut self, entries: &[Entry]) {
+        for (tp, next) in offsets_to_commit(entries) {
+            let count = entries.iter().filter(|e| e.tp == tp).count();
+            let slot = self.partitions.entry(tp).or_insert((next, 0));
+            slot.0 = slot.0.max(next);
+            slot.1 += count;
         }
     }
 
@@ -130,17 +182,17 @@ impl Uncommitted {
     }
 
     /// Per partition, the next offset to commit.
-    pub(crate) fn offsets(&self) -> BTreeMap<i32, i64> {
+    pub(crate) fn offsets(&self) -> BTreeMap<Tp, i64> {
         self.partitions
             .iter()
-            .map(|(partition, (next, _))| (*partition, *next))
+            .map(|(tp, (next, _))| (*tp, *next))
             .collect()
     }
 
     /// Forgets partitions this consumer no longer owns: their new owner reads those records
     /// again from the last commit, whatever this consumer commits now.
-    pub(crate) fn forget_partitions(&mut self, partitions: &[i32]) {
-        self.partitions.retain(|p, _| !partitions.contains(p));
+    pub(crate) fn forget_partitions(&mut self, partitions: &[Tp]) {
+        self.partitions.retain(|tp, _| !partitions.contains(tp));
     }
 
     /// Forgets everything: committed, or no longer this consumer's to commit.
@@ -153,16 +205,58 @@ impl Uncommitted {
 mod tests {
     use super::*;
     use crate::consumer::DecodeError;
-    use crate::format::{FrameError, User};
+    use crate::format::{FrameError, SchemaRef, User};
 
-    fn record(partition: i32, offset: i64) -> Consumed {
-        Consumed {
+    fn tp(partition: i32) -> Tp {
+        Tp {
+            topic: 0,
             partition,
+        }
+    }
+
+    fn entry(partition: i32, offset: i64) -> Entry {
+        Entry {
+            tp: tp(partition),
             offset,
             timestamp_ms: None,
-            outcome: Ok(User::numbered(offset as u64)),
+            error: None,
             stamp: None,
         }
+    }
+
+    fn record(partition: i32, offset: i64) -> Consumed<User> {
+        Consumed {
+            entry: entry(partition, offset),
+            record: Some(Record {
+                topic: "t".into(),
+                partition,
+                offset,
+                timestamp_ms: None,
+                key: None,
+                headers: Vec::new(),
+                writer_schema: SchemaRef::Id(1),
+                value: User::numbered(offset as u64),
+            }),
+        }
+    }
+
+    /// (partition, offset) pairs.
+    type Places = Vec<(i32, i64)>;
+
+    /// The (partition, offset) of each entry and of each record of `taken`.
+    fn places(taken: &Taken<User>) -> (Places, Places) {
+        (
+            taken
+                .entries
+                .iter()
+                .map(|e| (e.tp.partition, e.offset))
+                .collect(),
+            taken
+                .records
+                .iter()
+                .map(|r| (r.partition, r.offset))
+                .collect(),
+        )
     }
 
     #[test]
@@ -200,31 +294,28 @@ mod tests {
 
     #[test]
     fn commit_offsets_are_one_past_the_highest_per_partition() {
-        let records = vec![
-            record(0, 5),
-            record(1, 9),
-            record(0, 7),
-            record(0, 6),
-            record(2, 0),
+        let entries = vec![
+            entry(0, 5),
+            entry(1, 9),
+            entry(0, 7),
+            entry(0, 6),
+            entry(2, 0),
         ];
-        let offsets = offsets_to_commit(&records);
+        let offsets = offsets_to_commit(&entries);
         assert_eq!(
             offsets.into_iter().collect::<Vec<_>>(),
-            vec![(0, 8), (1, 10), (2, 1)]
+            vec![(tp(0), 8), (tp(1), 10), (tp(2), 1)]
         );
         assert!(offsets_to_commit(&[]).is_empty());
     }
 
     #[test]
     fn undecodable_records_are_committed_past_too() {
-        let records = vec![Consumed {
-            partition: 3,
-            offset: 41,
-            timestamp_ms: None,
-            outcome: Err(DecodeError::Frame(FrameError::Missing)),
-            stamp: None,
+        let entries = vec![Entry {
+            error: Some(DecodeError::Frame(FrameError::Missing)),
+            ..entry(3, 41)
         }];
-        assert_eq!(offsets_to_commit(&records).get(&3), Some(&42));
+        assert_eq!(offsets_to_commit(&entries).get(&tp(3)), Some(&42));
     }
 
     #[test]
@@ -234,15 +325,22 @@ mod tests {
         for (p, o) in [(0, 1), (1, 1), (0, 2), (2, 1)] {
             batch.push(record(p, o), now);
         }
-        assert_eq!(batch.forget_partitions(&[0, 2]), 3);
+        let revoke = |partitions: &[i32]| Revoked {
+            partitions: partitions.iter().map(|p| tp(*p)).collect(),
+            all: false,
+        };
+        assert_eq!(batch.forget_revoked(&revoke(&[0, 2])), 3);
         let left = batch.take();
-        assert_eq!(left, vec![record(1, 1)]);
+        assert_eq!(places(&left), (vec![(1, 1)], vec![(1, 1)]));
         assert_eq!(
-            offsets_to_commit(&left).keys().copied().collect::<Vec<_>>(),
-            vec![1]
+            offsets_to_commit(&left.entries)
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![tp(1)]
         );
         batch.push(record(0, 3), now);
-        assert_eq!(batch.forget_partitions(&[0]), 1);
+        assert_eq!(batch.forget_revoked(&revoke(&[0])), 1);
         assert_eq!(
             batch.time_left(now),
             None,
@@ -258,43 +356,43 @@ mod tests {
             batch.push(record(p, o), now);
         }
         let error = Revoked {
-            partitions: vec![1],
+            partitions: vec![tp(1)],
             all: true,
         };
         assert_eq!(batch.forget_revoked(&error), 4);
         assert!(batch.is_empty());
         assert_eq!(batch.time_left(now), None, "nothing left to wait for");
         assert!(
-            offsets_to_commit(&batch.take()).is_empty(),
+            offsets_to_commit(&batch.take().entries).is_empty(),
             "nothing to commit"
         );
         // A plain revoke drops only its partitions.
         batch.push(record(0, 2), now);
         batch.push(record(1, 3), now);
         let revoke = Revoked {
-            partitions: vec![1],
+            partitions: vec![tp(1)],
             all: false,
         };
         assert_eq!(batch.forget_revoked(&revoke), 1);
-        assert_eq!(batch.take(), vec![record(0, 2)]);
+        assert_eq!(places(&batch.take()), (vec![(0, 2)], vec![(0, 2)]));
     }
 
     #[test]
     fn given_up_commits_are_counted_until_committed_or_revoked() {
         let mut uncommitted = Uncommitted::default();
         assert!(uncommitted.is_empty());
-        uncommitted.add(&[record(0, 5), record(1, 9), record(0, 6)]);
-        uncommitted.add(&[record(0, 7), record(2, 0)]);
+        uncommitted.add(&[entry(0, 5), entry(1, 9), entry(0, 6)]);
+        uncommitted.add(&[entry(0, 7), entry(2, 0)]);
         assert_eq!(uncommitted.len(), 5);
         assert_eq!(
             uncommitted.offsets().into_iter().collect::<Vec<_>>(),
-            vec![(0, 8), (1, 10), (2, 1)]
+            vec![(tp(0), 8), (tp(1), 10), (tp(2), 1)]
         );
-        uncommitted.forget_partitions(&[0]);
+        uncommitted.forget_partitions(&[tp(0)]);
         assert_eq!(uncommitted.len(), 2);
         assert_eq!(
             uncommitted.offsets().keys().copied().collect::<Vec<_>>(),
-            vec![1, 2]
+            vec![tp(1), tp(2)]
         );
         uncommitted.clear();
         assert!(uncommitted.is_empty());

@@ -13,7 +13,7 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::statistics::Statistics;
 use rdkafka::TopicPartitionList;
 
-use super::kind::ConsumerKind;
+use super::settings::{ConsumerSettings, Topics, Tp};
 use crate::app::error::LoopError;
 use crate::app::retry::Backoff;
 use crate::app::shutdown::Shutdown;
@@ -39,9 +39,9 @@ pub(crate) type ConsumerClient<'a> = BaseConsumer<ClientEvents<ConsumerEvents<'a
 /// Partitions a consumer gave up since the loop last asked.
 #[derive(Debug, Default)]
 pub(crate) struct Revoked {
-    /// Partitions revoked or lost, each once (so the list stays as short as the topic's
+    /// Partitions revoked or lost, each once (so the list stays as short as the topics'
     /// partition count however many rebalances come before the loop asks).
-    pub(crate) partitions: Vec<i32>,
+    pub(crate) partitions: Vec<Tp>,
     /// A rebalance failed: which partitions are still ours is unknown, so treat all as gone.
     pub(crate) all: bool,
 }
@@ -56,7 +56,7 @@ impl Revoked {
 /// the loop to act on after `poll` returns (the batch consumer drops their buffered records;
 /// both tell their audit), and keeps the lag from librdkafka statistics.
 pub(crate) struct ConsumerEvents<'a> {
-    topic: String,
+    topics: Topics,
     revoked: Mutex<Revoked>,
     /// Whether `revoked` holds anything, so the loop's turn costs no lock without a rebalance.
     any_revoked: AtomicBool,
@@ -77,9 +77,9 @@ impl ConsumerEvents<'_> {
     /// and nothing buffered may be committed on a guess).
     fn note_rebalance(&self, rebalance: &Rebalance<'_>) {
         match rebalance {
-            Rebalance::Revoke(tpl) => {
-                self.record_revoked(|revoked| revoked.partitions.extend(partitions_of(tpl)))
-            }
+            Rebalance::Revoke(tpl) => self.record_revoked(|revoked| {
+                revoked.partitions.extend(partitions_of(&self.topics, tpl))
+            }),
             Rebalance::Error(_) => self.record_revoked(|revoked| revoked.all = true),
             Rebalance::Assign(_) => {}
         }
@@ -96,7 +96,9 @@ impl ConsumerEvents<'_> {
 
 impl ClientRole for ConsumerEvents<'_> {
     fn on_statistics(&self, statistics: Statistics) {
-        if let Some(lag) = total_lag(&statistics, &self.topic) {
+        let lags =
+            (0..self.topics.len()).filter_map(|i| total_lag(&statistics, self.topics.name(i)));
+        if let Some(lag) = lags.reduce(i64::saturating_add) {
             self.stats.lag.store(lag, Ordering::Relaxed);
         }
     }
@@ -118,22 +120,23 @@ fn total_lag(statistics: &Statistics, topic: &str) -> Option<i64> {
 
 impl ConsumerContext for ClientEvents<ConsumerEvents<'_>> {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let name = self.name;
+        let name = &self.name;
+        let topics = &self.role.topics;
         match rebalance {
             Rebalance::Revoke(tpl) => {
-                let partitions = partitions_of(tpl);
+                let partitions = topics.describe(&partitions_of(topics, tpl));
                 let how = if consumer.assignment_lost() {
                     "lost"
                 } else {
                     "revoked"
                 };
-                log::info!(target: log_target::CONSUMER, "{name}: partitions {partitions:?} {how}");
+                log::info!(target: log_target::CONSUMER, "{name}: partitions {partitions} {how}");
             }
             Rebalance::Assign(tpl) => {
                 log::info!(
                     target: log_target::CONSUMER,
-                    "{name}: partitions {:?} assigned",
-                    partitions_of(tpl)
+                    "{name}: partitions {} assigned",
+                    topics.describe(&partitions_of(topics, tpl))
                 );
             }
             Rebalance::Error(e) => {
@@ -148,46 +151,66 @@ impl ConsumerContext for ClientEvents<ConsumerEvents<'_>> {
     }
 }
 
-fn partitions_of(tpl: &TopicPartitionList) -> Vec<i32> {
-    tpl.elements().iter().map(|e| e.partition()).collect()
+/// The partitions in `tpl` of the consumer's `topics` (a list from librdkafka only names
+/// topics the consumer subscribed to).
+pub(crate) fn partitions_of(topics: &Topics, tpl: &TopicPartitionList) -> Vec<Tp> {
+    tpl.elements()
+        .iter()
+        .filter_map(|e| {
+            Some(Tp {
+                topic: topics.index_of(e.topic())?,
+                partition: e.partition(),
+            })
+        })
+        .collect()
 }
 
-/// Creates the `kind` consumer, subscribed to the topic. With auto-commit (the single
-/// consumer), offsets are committed in the background, but only those the loop stored after
-/// handling a message.
+/// Creates the consumer of `settings`, subscribed to its topics. With `auto_commit` (the
+/// single consumer), offsets are committed in the background, but only those the loop stored
+/// after handling a message.
 pub(crate) fn create_consumer<'a>(
-    kind: ConsumerKind,
+    settings: &ConsumerSettings,
+    auto_commit: bool,
     config: &Config,
     shutdown: &Shutdown,
     stats: &'a ConsumerStats,
 ) -> Result<ConsumerClient<'a>, LoopError> {
-    let client = kind.name();
+    let client = settings.name.clone();
     let role = ConsumerEvents {
-        topic: config.topic.clone(),
+        topics: Topics::new(&settings.topics),
         revoked: Mutex::new(Revoked::default()),
         any_revoked: AtomicBool::new(false),
         stats,
     };
     let consumer: ConsumerClient<'a> = create_client(
-        &consumer_config(config, kind),
-        ClientEvents::new(client, shutdown, role),
+        &consumer_config(config, settings, auto_commit),
+        ClientEvents::new(&client, shutdown, role),
     )
-    .map_err(|error| LoopError::CreateClient { client, error })?;
+    .map_err(|error| LoopError::CreateClient {
+        client: client.clone(),
+        error,
+    })?;
+    let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
     consumer
-        .subscribe(&[&config.topic])
+        .subscribe(&topics)
         .map_err(|error| LoopError::Subscribe {
             client,
-            topic: config.topic.clone(),
-            error,
+            topic: settings.topics.join(", "),
+            error: Box::new(error),
         })?;
     Ok(consumer)
 }
 
-/// The librdkafka configuration of the `kind` consumer; `LIBRDKAFKA_*` overrides any of it.
-fn consumer_config(config: &Config, kind: ConsumerKind) -> ClientConfig {
+/// The librdkafka configuration of the consumer of `settings`; `LIBRDKAFKA_*` overrides any
+/// of it.
+fn consumer_config(
+    config: &Config,
+    settings: &ConsumerSettings,
+    auto_commit: bool,
+) -> ClientConfig {
     let mut own = vec![
-        ("group.id", kind.group_id(config).to_string()),
-        ("enable.auto.commit", kind.auto_commit().to_string()),
+        ("group.id", settings.group.clone()),
+        ("enable.auto.commit", auto_commit.to_string()),
         // Store offsets by hand, after handling, so auto-commit never commits a message
         // that was fetched but not yet handled.
         ("enable.auto.offset.store", "false".to_string()),
@@ -197,8 +220,8 @@ fn consumer_config(config: &Config, kind: ConsumerKind) -> ClientConfig {
     if let Some(interval) = statistics_interval(config) {
         own.push(("statistics.interval.ms", interval.as_millis().to_string()));
     }
-    if let Some(id) = kind.instance_id(config) {
-        own.push(("group.instance.id", id));
+    if let Some(id) = &settings.instance_id {
+        own.push(("group.instance.id", id.clone()));
     }
     client_config_with(config, ClientKind::Consumer, &own)
 }
@@ -244,12 +267,15 @@ pub(crate) fn poll_message<'c>(
     consumer: &'c ConsumerClient<'_>,
     timeout: Duration,
 ) -> Result<Option<BorrowedMessage<'c>>, LoopError> {
-    let client = consumer.context().name;
+    let client = &consumer.context().name;
     match consumer.poll(timeout) {
         None | Some(Err(KafkaError::PartitionEOF(_))) => Ok(None),
         Some(Ok(message)) => Ok(Some(message)),
         Some(Err(error @ KafkaError::MessageConsumptionFatal(_))) => {
-            Err(LoopError::FatalConsumer { client, error })
+            Err(LoopError::FatalConsumer {
+                client: client.clone(),
+                error,
+            })
         }
         Some(Err(e)) if is_connection_noise(&e) => {
             log::debug!(target: log_target::CONSUMER, "{client}: {e}");
@@ -282,7 +308,9 @@ const NEW_WAIT_AFTER: Duration = Duration::from_secs(30);
 /// UNRELEASED_INSTANCE_ID, the consumer is created again after a backoff, up to
 /// [`INSTANCE_ID_RELEASE_WAIT`] from the first refusal; then the daemon stops with a clear line.
 pub(crate) struct InstanceIdRelease {
-    kind: ConsumerKind,
+    /// The consumer's name, and its static member id.
+    client: String,
+    instance_id: Option<String>,
     /// The first refusal of this wait.
     since: Option<Instant>,
     /// When the consumer was last created again after a refusal.
@@ -292,9 +320,10 @@ pub(crate) struct InstanceIdRelease {
 }
 
 impl InstanceIdRelease {
-    pub(crate) fn new(kind: ConsumerKind) -> InstanceIdRelease {
+    pub(crate) fn new(settings: &ConsumerSettings) -> InstanceIdRelease {
         InstanceIdRelease {
-            kind,
+            client: settings.name.clone(),
+            instance_id: settings.instance_id.clone(),
             since: None,
             retried_at: None,
             attempt: 0,
@@ -308,7 +337,6 @@ impl InstanceIdRelease {
     pub(crate) fn wait_after(
         &mut self,
         outcome: Result<(), LoopError>,
-        config: &Config,
         shutdown: &Shutdown,
         stats: &ConsumerStats,
     ) -> Result<bool, LoopError> {
@@ -316,8 +344,8 @@ impl InstanceIdRelease {
             Err(error) if is_unreleased_instance_id(&error) => error,
             other => return other.map(|()| false),
         };
-        let client = self.kind.name();
-        let id = self.kind.instance_id(config).unwrap_or_default();
+        let client = self.client.clone();
+        let id = self.instance_id.clone().unwrap_or_default();
         // A refused join comes within a heartbeat of creating the consumer; a refusal long
         // after the last retry means the consumer had joined, and this is a new wait.
         if self
@@ -379,7 +407,7 @@ mod tests {
     /// The events of a consumer of topic `t`, with nothing revoked yet.
     fn events_of(stats: &ConsumerStats) -> ConsumerEvents<'_> {
         ConsumerEvents {
-            topic: "t".to_string(),
+            topics: Topics::new(&["t".to_string()]),
             revoked: Mutex::new(Revoked::default()),
             any_revoked: AtomicBool::new(false),
             stats,
@@ -392,11 +420,14 @@ mod tests {
         let events = events_of(&stats);
         assert!(events.take_revoked().is_empty());
         for _ in 0..1000 {
-            events.record_revoked(|r| r.partitions.extend([2, 0, 1]));
+            events.record_revoked(|r| r.partitions.extend([tp(2), tp(0), tp(1)]));
         }
         events.record_revoked(|r| r.all = true);
         let taken = events.take_revoked();
-        assert_eq!((taken.partitions, taken.all), (vec![0, 1, 2], true));
+        assert_eq!(
+            (taken.partitions, taken.all),
+            (vec![tp(0), tp(1), tp(2)], true)
+        );
         assert!(events.take_revoked().is_empty());
     }
 
@@ -413,7 +444,7 @@ mod tests {
         );
         events.note_rebalance(&Rebalance::Revoke(&tpl));
         let taken = events.take_revoked();
-        assert_eq!((taken.partitions, taken.all), (vec![1], false));
+        assert_eq!((taken.partitions, taken.all), (vec![tp(1)], false));
         let error = KafkaError::Rebalance(RDKafkaErrorCode::IllegalGeneration);
         events.note_rebalance(&Rebalance::Error(error));
         assert!(
@@ -426,33 +457,51 @@ mod tests {
         Config::from_pairs(vars).expect("valid config")
     }
 
-    fn refused(kind: ConsumerKind) -> Result<(), LoopError> {
+    fn tp(partition: i32) -> Tp {
+        Tp {
+            topic: 0,
+            partition,
+        }
+    }
+
+    /// The settings of a consumer labelled `label`, with the static member id the daemon
+    /// gives it under `CONSUMER_INSTANCE_ID=host-7`.
+    fn settings(label: &str) -> ConsumerSettings {
+        ConsumerSettings {
+            instance_id: Some(format!("host-7-{label}")),
+            ..ConsumerSettings::new("g", ["t"])
+        }
+    }
+
+    fn refused(settings: &ConsumerSettings) -> Result<(), LoopError> {
         Err(LoopError::FatalConsumer {
-            client: kind.name(),
+            client: settings.name.clone(),
             error: KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::UnreleasedInstanceId),
         })
     }
 
     #[test]
     fn a_held_instance_id_is_waited_for_within_a_bound_and_other_outcomes_pass() {
-        let c = config(&[("CONSUMER_INSTANCE_ID", "host-7")]);
+        let batch = settings("batch");
         let (shutdown, stats) = (Shutdown::new(), ConsumerStats::default());
-        let mut release = InstanceIdRelease::new(ConsumerKind::Batch);
-        assert_eq!(release.wait_after(Ok(()), &c, &shutdown, &stats), Ok(false));
-        let other = LoopError::NoDeadLetterProducer { client: "x" };
+        let mut release = InstanceIdRelease::new(&batch);
+        assert_eq!(release.wait_after(Ok(()), &shutdown, &stats), Ok(false));
+        let other = LoopError::NoDeadLetterProducer {
+            client: "x".to_string(),
+        };
         assert_eq!(
-            release.wait_after(Err(other.clone()), &c, &shutdown, &stats),
+            release.wait_after(Err(other.clone()), &shutdown, &stats),
             Err(other)
         );
         release.limit = Duration::from_millis(1500);
         let started = Instant::now();
         assert_eq!(
-            release.wait_after(refused(ConsumerKind::Batch), &c, &shutdown, &stats),
+            release.wait_after(refused(&batch), &shutdown, &stats),
             Ok(true)
         );
         let mut outcome = Ok(true);
         while outcome == Ok(true) {
-            outcome = release.wait_after(refused(ConsumerKind::Batch), &c, &shutdown, &stats);
+            outcome = release.wait_after(refused(&batch), &shutdown, &stats);
         }
         assert!(started.elapsed() < Duration::from_secs(5));
         match outcome {
@@ -462,7 +511,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let line = release
-            .wait_after(refused(ConsumerKind::Batch), &c, &shutdown, &stats)
+            .wait_after(refused(&batch), &shutdown, &stats)
             .expect_err("still over")
             .to_string();
         assert!(
@@ -473,47 +522,37 @@ mod tests {
 
     #[test]
     fn a_stop_ends_the_wait_for_a_held_instance_id() {
-        let c = config(&[("CONSUMER_INSTANCE_ID", "host-7")]);
+        let single = settings("single");
         let (shutdown, stats) = (Shutdown::new(), ConsumerStats::default());
         shutdown.stop(crate::app::shutdown::StopReason::Requested);
-        let mut release = InstanceIdRelease::new(ConsumerKind::Single);
+        let mut release = InstanceIdRelease::new(&single);
         assert_eq!(
-            release.wait_after(refused(ConsumerKind::Single), &c, &shutdown, &stats),
+            release.wait_after(refused(&single), &shutdown, &stats),
             Ok(false)
         );
     }
 
     #[test]
     fn consumers_store_offsets_by_hand_and_refetch_quickly() {
-        let single = consumer_config(
-            &config(&[("CONSUMER_GROUP_ID_1", "g")]),
-            ConsumerKind::Single,
-        );
+        let single = consumer_config(&config(&[]), &ConsumerSettings::new("g", ["t"]), true);
         assert_eq!(single.get("group.id"), Some("g"));
         assert_eq!(single.get("enable.auto.commit"), Some("true"));
         assert_eq!(single.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(single.get("fetch.queue.backoff.ms"), Some("50"));
-        let batch = consumer_config(
-            &config(&[("CONSUMER_GROUP_ID_2", "g2")]),
-            ConsumerKind::Batch,
-        );
+        let batch = consumer_config(&config(&[]), &ConsumerSettings::new("g2", ["t"]), false);
         assert_eq!(batch.get("group.id"), Some("g2"));
         assert_eq!(batch.get("enable.auto.commit"), Some("false"));
     }
 
     #[test]
-    fn a_static_member_id_per_consumer_derived_from_the_instance_id() {
-        let c = config(&[("CONSUMER_INSTANCE_ID", "host-7")]);
+    fn a_static_member_id_is_set_only_when_given() {
+        let c = config(&[]);
         assert_eq!(
-            consumer_config(&c, ConsumerKind::Single).get("group.instance.id"),
+            consumer_config(&c, &settings("single"), true).get("group.instance.id"),
             Some("host-7-single")
         );
         assert_eq!(
-            consumer_config(&c, ConsumerKind::Batch).get("group.instance.id"),
-            Some("host-7-batch")
-        );
-        assert_eq!(
-            consumer_config(&config(&[]), ConsumerKind::Single).get("group.instance.id"),
+            consumer_config(&c, &ConsumerSettings::new("g", ["t"]), true).get("group.instance.id"),
             None
         );
     }
@@ -525,7 +564,8 @@ mod tests {
                 ("LIBRDKAFKA_FETCH_QUEUE_BACKOFF_MS", "1000"),
                 ("LIBRDKAFKA_AUTO_OFFSET_RESET", "latest"),
             ]),
-            ConsumerKind::Single,
+            &ConsumerSettings::new("g", ["t"]),
+            true,
         );
         assert_eq!(client.get("fetch.queue.backoff.ms"), Some("1000"));
         assert_eq!(client.get("auto.offset.reset"), Some("latest"));

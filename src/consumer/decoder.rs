@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 use super::unknown_ids::{Ask, LogAnchors, NotFound, UnknownSchemaIds};
 use crate::app::retry::{retry_until_stopped, Backoff};
 use crate::app::shutdown::Shutdown;
-use crate::format::{
-    locate_datum, AvroError, AvroErrorKind, FrameError, SchemaRef, User, UserCodec, WriterSchema,
-};
+use crate::format::{locate_datum, AvroError, AvroErrorKind, FrameError, SchemaRef, ValueDecoder};
 use crate::ops::health::STALL_AFTER;
 use crate::ops::log_target;
 use crate::ops::stats::ConsumerStats;
@@ -167,15 +165,15 @@ pub(crate) struct Place<'p> {
 const NO_GUID_SUPPORT_FOR: Duration = Duration::from_secs(60);
 
 /// Decodes payloads for one consumer; caches writer schemas by id and GUID.
-pub(crate) struct MessageDecoder<'a> {
+pub(crate) struct MessageDecoder<'a, D: ValueDecoder> {
     registry: &'a SchemaRegistryClient,
-    codec: &'a UserCodec,
+    codec: &'a D,
     /// Schema ids never change their schema, so a fetched one is kept for the run — and so is
     /// a refusal: a schema that cannot become `User` is fetched once, not once per message.
     /// A GUID names one schema for good too.
-    schemas: HashMap<SchemaRef, Result<Arc<WriterSchema>, AvroError>>,
+    schemas: HashMap<SchemaRef, Result<Arc<D::WriterPlan>, AvroError>>,
     /// The schema of the previous message: nearly always the one the next message needs.
-    last: Option<(SchemaRef, Arc<WriterSchema>)>,
+    last: Option<(SchemaRef, Arc<D::WriterPlan>)>,
     /// When the registry last showed it has no GUID endpoint, with what it answered.
     no_guid_support: Option<(Instant, RegistryError)>,
     /// Ids the registry answered 404 for, shared with the other consumer.
@@ -185,22 +183,23 @@ pub(crate) struct MessageDecoder<'a> {
     /// When the writer schema of the last decode is to be asked for again: an unknown id's
     /// retry, or at once for a schema whose references are still being fetched.
     unknown_retry_at: Option<Instant>,
-    /// Whether the registry still serves the schema the daemon writes with under its id: then
-    /// it is healthy and its 404s can be believed; if it serves another, our records wait.
-    own: &'a OwnSchemaCheck<'a>,
+    /// The probe of the registry's health: whether it still serves a schema known to be
+    /// there (the producer's) under its id. Then its 404s can be believed; if it serves
+    /// another, records wait. Without a probe, a 404 is believed after its wait.
+    own: Option<&'a OwnSchemaCheck<'a>>,
     /// Requests sent to the registry so far: a decode that sent one may have taken a while, so
     /// a loop that read the clock before it reads it again.
     registry_requests: u64,
 }
 
-impl<'a> MessageDecoder<'a> {
+impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
     /// A decoder with an empty schema cache.
     pub(crate) fn new(
         registry: &'a SchemaRegistryClient,
-        codec: &'a UserCodec,
+        codec: &'a D,
         unknown: &'a UnknownSchemaIds,
-        own: &'a OwnSchemaCheck<'a>,
-    ) -> MessageDecoder<'a> {
+        own: Option<&'a OwnSchemaCheck<'a>>,
+    ) -> MessageDecoder<'a, D> {
         MessageDecoder {
             registry,
             codec,
@@ -222,12 +221,12 @@ impl<'a> MessageDecoder<'a> {
 
     /// Decodes one payload (`None` for a null value), whose writer schema the value's
     /// `__value_schema_id` header names if it has one, else the payload's prefix.
-    pub(crate) fn decode(
+    pub(crate) fn decode_located(
         &mut self,
         payload: Option<&[u8]>,
         schema_id_header: Option<&[u8]>,
         place: &Place<'_>,
-    ) -> Result<User, DecodeError> {
+    ) -> Result<(SchemaRef, D::Value), DecodeError> {
         let (id, datum) = locate_datum(payload, schema_id_header).map_err(DecodeError::Frame)?;
         // Moved out and back rather than cloned: no reference-count traffic per record.
         let writer = match self.last.take() {
@@ -236,7 +235,21 @@ impl<'a> MessageDecoder<'a> {
         };
         let decoded = self.codec.decode(&writer, datum);
         self.last = Some((id, writer));
-        decoded.map_err(|error| DecodeError::Body { id, error })
+        decoded
+            .map(|value| (id, value))
+            .map_err(|error| DecodeError::Body { id, error })
+    }
+
+    /// [`Self::decode_located`] without the writer schema's id.
+    #[cfg(test)]
+    pub(crate) fn decode(
+        &mut self,
+        payload: Option<&[u8]>,
+        schema_id_header: Option<&[u8]>,
+        place: &Place<'_>,
+    ) -> Result<D::Value, DecodeError> {
+        self.decode_located(payload, schema_id_header, place)
+            .map(|(_, value)| value)
     }
 
     /// Decodes one payload; while the registry cannot answer, waits and tries again until it
@@ -254,14 +267,14 @@ impl<'a> MessageDecoder<'a> {
         shutdown: &Shutdown,
         stats: &ConsumerStats,
         describe: impl Fn() -> String,
-    ) -> Option<Result<User, DecodeError>> {
+    ) -> Option<Result<(SchemaRef, D::Value), DecodeError>> {
         let mut reported: Option<(String, Instant)> = None;
         let outcome = retry_until_stopped(
             &REGISTRY_OUTAGE_BACKOFF,
             shutdown,
             Some(&stats.heartbeat),
             |_| loop {
-                match self.decode(payload, schema_id_header, place) {
+                match self.decode_located(payload, schema_id_header, place) {
                     Err(e) if e.is_transient() => {
                         let Some(at) = self.unknown_retry_at.take() else {
                             return ControlFlow::Continue(e);
@@ -305,7 +318,7 @@ impl<'a> MessageDecoder<'a> {
         &mut self,
         id: SchemaRef,
         place: &Place<'_>,
-    ) -> Result<Arc<WriterSchema>, DecodeError> {
+    ) -> Result<Arc<D::WriterPlan>, DecodeError> {
         if let Some(known) = self.schemas.get(&id) {
             return known
                 .clone()
@@ -339,7 +352,7 @@ impl<'a> MessageDecoder<'a> {
         self.unknown.found(id, now);
         // Refused schemas are kept too: every message with their id is an error, and none
         // costs another registry request.
-        let admitted = self.codec.writer_schema(&text).map(Arc::new);
+        let admitted = self.codec.admit(&text).map(Arc::new);
         self.schemas.insert(id, admitted.clone());
         admitted.map_err(|error| DecodeError::Schema { id, error })
     }
@@ -355,9 +368,11 @@ impl<'a> MessageDecoder<'a> {
         let fetched = self.registry.schema(id);
         (place.progress)();
         // Never cached: the registry may serve ours again.
-        let own_id = self.own.own().id;
-        if id == SchemaRef::Id(own_id) && self.own.fetched(&fetched) == OwnAnswer::Contradicts {
-            return Err(DecodeError::OwnSchemaContradicted { id: own_id });
+        if let Some(own) = self.own {
+            let own_id = own.own().id;
+            if id == SchemaRef::Id(own_id) && own.fetched(&fetched) == OwnAnswer::Contradicts {
+                return Err(DecodeError::OwnSchemaContradicted { id: own_id });
+            }
         }
         match fetched {
             Ok(text) => Ok(text),
@@ -406,7 +421,8 @@ impl<'a> MessageDecoder<'a> {
     /// same, healthy registry, and its 404 for another id can be believed. Asked at most once
     /// a second for both consumers.
     fn registry_serves_own_schema(&self) -> bool {
-        self.own.ask(Instant::now()) == OwnAnswer::Agrees
+        self.own
+            .is_none_or(|own| own.ask(Instant::now()) == OwnAnswer::Agrees)
     }
 }
 
@@ -418,7 +434,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::format::{OwnSchema, UserLayout, USER_SCHEMA_JSON};
+    use crate::format::{OwnSchema, User, UserCodec, UserLayout, USER_SCHEMA_JSON};
 
     fn no_log_end() -> Option<i64> {
         None
@@ -470,7 +486,7 @@ mod tests {
         registry_answering(move |_| (200, body.clone()))
     }
 
-    fn decoder_test<T>(url: &str, test: impl FnOnce(&mut MessageDecoder<'_>) -> T) -> T {
+    fn decoder_test<T>(url: &str, test: impl FnOnce(&mut MessageDecoder<'_, UserCodec>) -> T) -> T {
         let config = Config::from_pairs(&[
             ("SCHEMA_REGISTRY_URL", url),
             ("SCHEMA_REGISTRY_RETRIES", "0"),
@@ -483,7 +499,7 @@ mod tests {
         let unknown = UnknownSchemaIds::new(Duration::ZERO);
         let own = own_schema(&codec);
         let own = OwnSchemaCheck::new(&registry, &own);
-        let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, &own);
+        let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, Some(&own));
         test(&mut decoder)
     }
 
@@ -715,7 +731,7 @@ mod tests {
     }
 
     /// Makes the decoder believe partition 0's records have been in the log for a minute.
-    fn long_in_the_log(decoder: &mut MessageDecoder<'_>) {
+    fn long_in_the_log(decoder: &mut MessageDecoder<'_, UserCodec>) {
         let minute_ago = Instant::now() - Duration::from_secs(60);
         decoder.anchors.since(0, 0, minute_ago, || Some(i64::MAX));
     }
@@ -750,14 +766,14 @@ mod tests {
                     }
                     other => panic!("expected a contradiction, got {other:?}"),
                 }
-                assert!(decoder.own.contradicted());
+                assert!(decoder.own.expect("probe").contradicted());
             }
             *own.lock().expect("own") = USER_SCHEMA_JSON.to_string();
             assert_eq!(
                 decoder.decode(Some(ours), None, &HERE),
                 Ok(User::numbered(1))
             );
-            assert!(!decoder.own.contradicted());
+            assert!(!decoder.own.expect("probe").contradicted());
         });
         assert_eq!(requests.load(Ordering::SeqCst), 3, "asked each time");
     }
@@ -876,7 +892,7 @@ mod tests {
                 decoder.decode_patiently(Some(payload), None, &HERE, &shutdown, &stats, || {
                     "record".to_string()
                 });
-            assert_eq!(outcome.expect("not stopped").expect("decoded").name, "a");
+            assert_eq!(outcome.expect("not stopped").expect("decoded").1.name, "a");
             assert!(decoder.registry_requests() > 1, "cut into calls");
         });
         assert_eq!(requests.load(Ordering::SeqCst), 4);

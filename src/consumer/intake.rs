@@ -9,61 +9,73 @@ use rdkafka::message::{BorrowedMessage, Message};
 use super::client::{cached_log_end, ConsumerClient};
 use super::dead_letter::{Copied, DeadLetters};
 use super::decoder::{DecodeError, MessageDecoder, Place};
-use super::kind::ConsumerKind;
+use super::settings::{ConsumerSettings, Topics, Tp};
 use super::unknown_ids::UnknownSchemaIds;
-use crate::app::error::LoopError;
+use crate::app::error::{LoopError, Turn};
 use crate::app::shutdown::Shutdown;
 use crate::audit::stamp::find_stamp;
-use crate::audit::{FoundStamp, OwnRun};
+use crate::audit::FoundStamp;
 use crate::config::{Config, OnDecodeError};
-use crate::format::{User, UserCodec, VALUE_SCHEMA_ID_HEADER};
+use crate::format::{ValueDecoder, VALUE_SCHEMA_ID_HEADER};
+use crate::handler::{Header, Record};
 use crate::kafka::headers::raw_headers;
 use crate::ops::log_target;
 use crate::ops::stats::{bump, ConsumerStats};
 use crate::registry::{OwnSchemaCheck, SchemaRegistryClient};
 
-/// One consumed message, decoded or not, ready to be handled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Consumed {
-    /// Partition it came from.
-    pub(crate) partition: i32,
+/// What every consumed message leaves to account for, decoded or not: where it was, its
+/// timestamp, why it could not be decoded (if so) and its delivery-audit stamp (read before
+/// decoding: an undecodable record is still audited).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Entry {
+    /// The partition it came from.
+    pub(crate) tp: Tp,
     /// Its offset in that partition.
     pub(crate) offset: i64,
     /// Its timestamp (milliseconds since the Unix epoch), if it has one.
     pub(crate) timestamp_ms: Option<i64>,
-    /// The record, or why it could not be decoded (it is still handled: as a skip).
-    pub(crate) outcome: Result<User, DecodeError>,
-    /// Its delivery-audit stamp, read before decoding: an undecodable record is still audited.
+    /// Why it could not be decoded: then it was skipped or dead-lettered, not handled.
+    pub(crate) error: Option<DecodeError>,
     pub(crate) stamp: FoundStamp,
 }
 
-/// What both consumers need to turn messages into records; borrowed from start-up.
-pub(crate) struct Intake<'a> {
+/// One consumed message: its entry, and its record for the handler if it was decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Consumed<V> {
+    pub(crate) entry: Entry,
+    pub(crate) record: Option<Record<V>>,
+}
+
+/// What a consumer needs to turn messages into records; borrowed from whoever built it.
+pub(crate) struct Intake<'a, D> {
     pub(crate) config: &'a Config,
+    /// Who the consumer is and what it reads.
+    pub(crate) settings: &'a ConsumerSettings,
+    /// Its topics, by index.
+    pub(crate) topics: Topics,
     /// Where writer schemas come from.
     pub(crate) registry: &'a SchemaRegistryClient,
-    pub(crate) codec: &'a UserCodec,
+    /// How values are read.
+    pub(crate) codec: &'a D,
     /// The dead-letter producer, with `ON_DECODE_ERROR=dlq`.
     pub(crate) dead_letters: Option<&'a DeadLetters>,
-    /// Ids the registry answered 404 for, shared by both consumers.
+    /// Ids the registry answered 404 for, shared by the consumers of the process.
     pub(crate) unknown_ids: &'a UnknownSchemaIds,
-    /// Whether the registry still serves the schema the daemon writes with, shared with the
-    /// producer.
-    pub(crate) own_check: &'a OwnSchemaCheck<'a>,
-    /// This process's producer run, whose failed deliveries the audits may put losses down to.
-    pub(crate) own_run: &'a OwnRun,
+    /// Whether the registry still serves a schema known to be there (the producer's), so
+    /// its 404s can be believed; shared with the producer.
+    pub(crate) own_check: Option<&'a OwnSchemaCheck<'a>>,
     pub(crate) shutdown: &'a Shutdown,
 }
 
-impl<'a> Intake<'a> {
+impl<'a, D: ValueDecoder> Intake<'a, D> {
     /// Whether `record` was read but not handled: undecodable, passed by
     /// `ON_DECODE_ERROR=skip` (under `dlq` it was copied; under `fail` it never gets here).
-    pub(crate) fn skipped(&self, record: &Consumed) -> bool {
-        record.outcome.is_err() && matches!(self.config.on_decode_error, OnDecodeError::Skip)
+    pub(crate) fn skipped(&self, entry: &Entry) -> bool {
+        entry.error.is_some() && matches!(self.config.on_decode_error, OnDecodeError::Skip)
     }
 
     /// A decoder with its own schema cache, for one consumer.
-    pub(crate) fn decoder(&self) -> MessageDecoder<'a> {
+    pub(crate) fn decoder(&self) -> MessageDecoder<'a, D> {
         MessageDecoder::new(self.registry, self.codec, self.unknown_ids, self.own_check)
     }
 
@@ -71,26 +83,27 @@ impl<'a> Intake<'a> {
     /// - `Ok(Some(record))`: the record to handle; its offset may move once it is handled;
     /// - `Ok(None)`: shutdown began first; the message was not handled and its offset must
     ///   not move;
-    /// - `Err`: the daemon must stop (`ON_DECODE_ERROR=fail`); the offset must not move.
+    /// - `Err`: the consumer must stop (`ON_DECODE_ERROR=fail`); the offset must not move.
     pub(crate) fn decode_with_policy(
         &self,
-        kind: ConsumerKind,
-        decoder: &mut MessageDecoder<'_>,
+        decoder: &mut MessageDecoder<'_, D>,
         client: &ConsumerClient<'_>,
         message: &BorrowedMessage<'_>,
         stats: &ConsumerStats,
-    ) -> Result<Option<Consumed>, LoopError> {
-        let name = kind.name();
+    ) -> Result<Option<Consumed<D::Value>>, LoopError> {
+        let name = &self.settings.name;
         let (partition, offset) = (message.partition(), message.offset());
-        // The topic name (a C string to check) is only needed for messages about errors.
-        let describe = || {
-            format!(
-                "{name}: message at {} p={partition} o={offset}",
-                message.topic()
-            )
+        let Some(topic) = self.topics.index_of(message.topic()) else {
+            return Err(LoopError::UnexpectedTopic {
+                client: name.clone(),
+                topic: message.topic().to_string(),
+            });
         };
-        let (schema_id_header, stamp) = read_headers(message);
-        let log_end = || cached_log_end(client, message.topic(), partition);
+        let tp = Tp { topic, partition };
+        let topic = self.topics.name(topic);
+        let describe = || format!("{name}: message at {topic} p={partition} o={offset}");
+        let (schema_id_header, stamp, headers) = read_headers(message);
+        let log_end = || cached_log_end(client, topic, partition);
         let progress = || stats.heartbeat.beat();
         let place = Place {
             partition,
@@ -98,7 +111,7 @@ impl<'a> Intake<'a> {
             log_end: &log_end,
             progress: &progress,
         };
-        let Some(outcome) = decoder.decode_patiently(
+        let Some(decoded) = decoder.decode_patiently(
             message.payload(),
             schema_id_header,
             &place,
@@ -108,64 +121,99 @@ impl<'a> Intake<'a> {
         ) else {
             return Ok(None);
         };
-        if let Err(error) = &outcome {
-            match self.config.on_decode_error {
-                // The registry's shortcoming, not the record's: skipping would lose it.
-                OnDecodeError::Skip | OnDecodeError::Fail
-                    if matches!(error, DecodeError::NoGuidSupport { .. }) =>
-                {
-                    return Err(LoopError::RegistryLacksGuids {
-                        client: name,
-                        topic: message.topic().to_string(),
-                        partition,
-                        offset,
-                        error: Box::new(error.clone()),
-                    })
+        let timestamp_ms = message.timestamp().to_millis();
+        let (record, error) = match decoded {
+            Ok((writer_schema, value)) => {
+                let record = Record {
+                    topic: topic.clone(),
+                    partition,
+                    offset,
+                    timestamp_ms,
+                    key: message.key().map(<[u8]>::to_vec),
+                    headers,
+                    writer_schema,
+                    value,
+                };
+                (Some(record), None)
+            }
+            Err(error) => {
+                if self.apply_decode_error_policy(message, topic, &error, stats)? == Turn::Stop {
+                    return Ok(None);
                 }
-                OnDecodeError::Skip => {}
-                OnDecodeError::Fail => {
-                    return Err(LoopError::Undecodable {
-                        client: name,
-                        topic: message.topic().to_string(),
-                        partition,
-                        offset,
-                        error: Box::new(error.clone()),
-                    })
-                }
-                OnDecodeError::DeadLetter => {
-                    let Some(dead_letters) = self.dead_letters else {
-                        return Err(LoopError::NoDeadLetterProducer { client: name });
-                    };
-                    let group = kind.group_id(self.config);
-                    match dead_letters.send(message, group, error, self.shutdown, &stats.heartbeat)
-                    {
-                        Copied::Acknowledged => {}
-                        Copied::Stopped => return Ok(None),
-                        Copied::Refused(reason) => {
-                            return Err(LoopError::DeadLetterRefused {
-                                client: name,
-                                topic: message.topic().to_string(),
-                                partition,
-                                offset,
-                                reason,
-                            })
-                        }
+                (None, Some(error))
+            }
+        };
+        let entry = Entry {
+            tp,
+            offset,
+            timestamp_ms,
+            error,
+            stamp,
+        };
+        Ok(Some(Consumed { entry, record }))
+    }
+
+    /// `ON_DECODE_ERROR` for a message that cannot be decoded: skip it, copy it to the
+    /// dead-letter topic (acknowledged before its offset may move; [`Turn::Stop`] when
+    /// shutdown began first), or stop.
+    fn apply_decode_error_policy(
+        &self,
+        message: &BorrowedMessage<'_>,
+        topic: &str,
+        error: &DecodeError,
+        stats: &ConsumerStats,
+    ) -> Result<Turn, LoopError> {
+        let name = &self.settings.name;
+        let (partition, offset) = (message.partition(), message.offset());
+        match self.config.on_decode_error {
+            // The registry's shortcoming, not the record's: skipping would lose it.
+            OnDecodeError::Skip | OnDecodeError::Fail
+                if matches!(error, DecodeError::NoGuidSupport { .. }) =>
+            {
+                Err(LoopError::RegistryLacksGuids {
+                    client: name.clone(),
+                    topic: topic.to_string(),
+                    partition,
+                    offset,
+                    error: Box::new(error.clone()),
+                })
+            }
+            OnDecodeError::Skip => Ok(Turn::Continue),
+            OnDecodeError::Fail => Err(LoopError::Undecodable {
+                client: name.clone(),
+                topic: topic.to_string(),
+                partition,
+                offset,
+                error: Box::new(error.clone()),
+            }),
+            OnDecodeError::DeadLetter => {
+                let Some(dead_letters) = self.dead_letters else {
+                    return Err(LoopError::NoDeadLetterProducer {
+                        client: name.clone(),
+                    });
+                };
+                let group = &self.settings.group;
+                match dead_letters.send(message, group, error, self.shutdown, &stats.heartbeat) {
+                    Copied::Acknowledged => {}
+                    Copied::Stopped => return Ok(Turn::Stop),
+                    Copied::Refused(reason) => {
+                        return Err(LoopError::DeadLetterRefused {
+                            client: name.clone(),
+                            topic: topic.to_string(),
+                            partition,
+                            offset,
+                            reason,
+                        })
                     }
-                    log::info!(
-                        target: log_target::CONSUMER,
-                        "{name}: copied p={partition} o={offset} to {}",
-                        dead_letters.topic()
-                    );
                 }
+                log::info!(
+                    target: log_target::CONSUMER,
+                    "{name}: copied p={partition} o={offset} to {}",
+                    dead_letters.topic()
+                );
+                Ok(Turn::Continue)
             }
         }
-        Ok(Some(Consumed {
-            partition,
-            offset,
-            timestamp_ms: message.timestamp().to_millis(),
-            outcome,
-            stamp,
-        }))
     }
 }
 
@@ -173,8 +221,11 @@ impl<'a> Intake<'a> {
 /// (a key need not be UTF-8: `kafka/headers.rs`): the value of the last `__value_schema_id`
 /// header that has one, as Confluent's deserializer reads it (`lastHeader`; a null one means
 /// no header), and the delivery audit's stamp.
-fn read_headers<'m>(message: &'m BorrowedMessage<'_>) -> (Option<&'m [u8]>, FoundStamp) {
+fn read_headers<'m>(
+    message: &'m BorrowedMessage<'_>,
+) -> (Option<&'m [u8]>, FoundStamp, Vec<Header>) {
     let mut schema_id = None;
+    let mut headers = Vec::new();
     let stamp = find_stamp(
         raw_headers(message)
             .map(|header| (header.key, header.value))
@@ -182,39 +233,42 @@ fn read_headers<'m>(message: &'m BorrowedMessage<'_>) -> (Option<&'m [u8]>, Foun
                 if key == VALUE_SCHEMA_ID_HEADER.as_bytes() && value.is_some() {
                     schema_id = value;
                 }
+                headers.push(Header {
+                    key: key.to_vec(),
+                    value: value.map(<[u8]>::to_vec),
+                });
             }),
     );
-    (schema_id, stamp)
+    (schema_id, stamp, headers)
 }
 
-/// Logs one handled record under the consumer's own target — `received {'name': …} (p=…, o=…)`
-/// — or, for an undecodable message, a warning naming where it is and why; counts either.
-/// `now_since_epoch`: the wall-clock time it was handled, for its latency.
-pub(crate) fn log_record(
-    kind: ConsumerKind,
-    topic: &str,
-    record: &Consumed,
+/// Counts one record read and, for an undecodable message, says where it is and why; the
+/// record's handler logs (or does) the rest. `now_since_epoch`: the wall-clock time it was
+/// handled, for its latency.
+pub(crate) fn account_for(
+    settings: &ConsumerSettings,
+    topics: &Topics,
+    entry: &Entry,
     now_since_epoch: Duration,
     stats: &ConsumerStats,
 ) {
-    let target = kind.log_target();
-    match &record.outcome {
-        Ok(user) => {
+    match &entry.error {
+        None => {
             bump(&stats.consumed);
-            if let Some(produced_ms) = record.timestamp_ms {
+            if let Some(produced_ms) = entry.timestamp_ms {
                 stats
                     .latency
                     .record(since_unix_ms(produced_ms, now_since_epoch));
             }
-            log::info!(target: target, "received {user} (p={}, o={})", record.partition, record.offset);
         }
-        Err(error) => {
+        Some(error) => {
             bump(&stats.decode_errors);
             log::warn!(
-                target: target,
-                "undecodable message at {topic} p={} o={}: {error}",
-                record.partition,
-                record.offset
+                target: &settings.log_target,
+                "undecodable message at {} p={} o={}: {error}",
+                topics.name(entry.tp.topic),
+                entry.tp.partition,
+                entry.offset
             );
         }
     }

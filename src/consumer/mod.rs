@@ -1,28 +1,29 @@
-//! Reading the topic back, in two consumer groups on their own threads. A message goes
-//! `client` (poll) → `intake` (decode with `decoder`, apply `ON_DECODE_ERROR`) → the
-//! consumer's commit policy: `single` stores each offset after handling it for auto-commit;
-//! `batch` collects records in a `batch_buffer` and commits each batch synchronously. Under
-//! `ON_DECODE_ERROR=dlq`, `dead_letter` copies what cannot be decoded to `<topic>.dlq`.
-//! [`ConsumerKind`] names each consumer.
+//! Reading topics back: the two consumers a user builds — [`SingleConsumer`] (a handler per
+//! record, offsets stored for auto-commit after it) and [`BatchConsumer`] (a handler per
+//! batch, a synchronous commit after it) — and what they share. A message goes `client`
+//! (poll) → `intake` (decode with `decoder`, apply `ON_DECODE_ERROR`; under `dlq`,
+//! `dead_letter` copies what cannot be decoded to `<topic>.dlq`) → the consumer's handler,
+//! retried by `handler_retry` → its commit policy (`single`, or `batch` with `batch_buffer`).
 
+mod audits;
 mod batch;
 mod batch_buffer;
 mod client;
 mod dead_letter;
 mod decoder;
+mod handler_retry;
 mod intake;
-mod kind;
+mod settings;
+mod shared;
 mod single;
 mod unknown_ids;
 
-pub(crate) use batch::run_batch_consumer;
-pub(crate) use dead_letter::DeadLetters;
+pub use batch::BatchConsumer;
 pub use dead_letter::{
     HEADER_ERROR, HEADER_GROUP, HEADER_OFFSET, HEADER_ORIGINAL_HEADERS_SIZE,
     HEADER_ORIGINAL_KEY_SIZE, HEADER_ORIGINAL_VALUE_SIZE, HEADER_PARTITION, HEADER_TOPIC,
 };
 pub use decoder::DecodeError;
-pub(crate) use intake::Intake;
-pub use kind::ConsumerKind;
-pub(crate) use single::run_single_consumer;
-pub(crate) use unknown_ids::UnknownSchemaIds;
+pub use settings::ConsumerSettings;
+pub use shared::{Shared, SharedError};
+pub use single::SingleConsumer;

@@ -1,101 +1,216 @@
-//! The single-message consumer (group `CONSUMER_GROUP_ID_1`): logs every record as it arrives.
+//! The single-message consumer: hands every record to its [`RecordHandler`] as it arrives.
 //!
 //! Commit policy: librdkafka auto-commits in the background, but only offsets this loop has
-//! stored, and it stores a message's offset only after handling it. A crash therefore never
-//! commits an unhandled message (at-least-once). On stop the consumer is closed, which commits
-//! the stored offsets.
+//! stored, and it stores a record's offset only after its handler returned `Ok`. A crash
+//! therefore never commits an unhandled record (at-least-once). A handler that fails is
+//! called again with the same record (`consumer/handler_retry.rs`) while the consumer polls
+//! with its partitions paused; records of partitions assigned meanwhile wait their turn. On
+//! stop the consumer is closed, which commits the stored offsets.
 
-use std::time::Instant;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use rdkafka::TopicPartitionList;
 
+use super::audits::Audits;
 use super::client::{
-    create_consumer, poll_message, ConsumerClient, InstanceIdRelease, POLL_TIMEOUT,
+    create_consumer, poll_message, ConsumerClient, InstanceIdRelease, Revoked, POLL_TIMEOUT,
 };
 use super::decoder::MessageDecoder;
-use super::intake::{log_record, Intake};
-use super::kind::ConsumerKind;
+use super::handler_retry::{Attempt, HandlerRetry};
+use super::intake::{account_for, Consumed, Intake};
+use super::settings::{ConsumerSettings, Topics, Tp};
+use super::shared::Shared;
 use crate::app::error::{LoopError, Turn};
 use crate::app::turn_until_stopped;
-use crate::audit::Auditor;
+use crate::format::ValueDecoder;
+use crate::handler::RecordHandler;
 use crate::ops::latency::WallClock;
 use crate::ops::stats::{bump, ConsumerStats};
+use crate::registry::OwnSchemaCheck;
 
-const KIND: ConsumerKind = ConsumerKind::Single;
-
-/// Runs the single-message consumer until shutdown.
-pub(crate) fn run_single_consumer(
-    intake: &Intake<'_>,
-    stats: &ConsumerStats,
-) -> Result<(), LoopError> {
-    let mut consumer = SingleConsumer {
-        client: create_consumer(KIND, intake.config, intake.shutdown, stats)?,
-        decoder: intake.decoder(),
-        auditor: Auditor::new(
-            KIND,
-            intake.config.audit_loss_grace,
-            &stats.audit,
-            intake.own_run,
-        ),
-        wall_clock: WallClock::new(),
-        intake,
-        stats,
-    };
-    let outcome = consumer.run();
-    // Before the close, which waits on the brokers.
-    intake.shutdown.fail_on_error(&outcome);
-    consumer.auditor.finish(KIND.group_id(intake.config));
-    log::info!(target: KIND.log_target(), "{} exiting", KIND.name());
-    // Dropping the client leaves the group and commits the stored offsets.
-    drop(consumer);
-    outcome
+/// A consumer that hands each record to a [`RecordHandler`], then stores its offset for the
+/// next auto-commit: at-least-once, in order per partition.
+///
+/// Built from the process's [`Shared`] pieces, a value decoder, [`ConsumerSettings`] and a
+/// handler; [`SingleConsumer::run`] blocks the calling thread until the shared stop handle
+/// says stop (or the consumer fails), then closes the client, committing the stored offsets.
+///
+/// ```no_run
+/// use kafka_avro_daemon::{Config, ConsumerSettings, Record, Shared, Shutdown, SingleConsumer, User, UserCodec};
+///
+/// let config = Config::from_env()?;
+/// let shutdown = Shutdown::new();
+/// shutdown.install_signal_handler()?; // opt-in: SIGINT and SIGTERM stop it
+/// let shared = Shared::new(&config, &shutdown)?;
+/// let codec = UserCodec::new()?;
+/// let settings = ConsumerSettings::new("user-printer", ["test-topic-homework-1"]);
+/// let print = |record: &Record<User>| {
+///     println!("{} at p={} o={}", record.value, record.partition, record.offset);
+///     Ok(())
+/// };
+/// SingleConsumer::new(&shared, &codec, settings, print).run()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SingleConsumer<'s, D, H> {
+    shared: &'s Shared,
+    codec: &'s D,
+    settings: ConsumerSettings,
+    handler: H,
+    probe: Option<&'s OwnSchemaCheck<'s>>,
+    stats: Option<&'s ConsumerStats>,
 }
 
-/// The loop's state: its client, its decoder (with its schema cache) and where it counts.
-struct SingleConsumer<'i, 'a> {
-    client: ConsumerClient<'a>,
-    decoder: MessageDecoder<'a>,
-    auditor: Auditor<'a>,
-    /// Wall-clock time for latencies without a system clock read per record.
-    wall_clock: WallClock,
-    intake: &'i Intake<'a>,
-    stats: &'a ConsumerStats,
-}
-
-impl SingleConsumer<'_, '_> {
-    /// Turns until stopped; a consumer refused its static member id is created again, within
-    /// the bounded wait of [`InstanceIdRelease`].
-    fn run(&mut self) -> Result<(), LoopError> {
-        let (config, shutdown) = (self.intake.config, self.intake.shutdown);
-        let mut release = InstanceIdRelease::new(KIND);
-        loop {
-            let outcome = turn_until_stopped(shutdown, || self.step());
-            if !release.wait_after(outcome, config, shutdown, self.stats)? {
-                return Ok(());
-            }
-            self.client = create_consumer(KIND, config, shutdown, self.stats)?;
-            // A new member: whatever the old client owned is no longer this consumer's.
-            self.auditor.revoked(&[], true);
+impl<'s, D: ValueDecoder, H: RecordHandler<D::Value>> SingleConsumer<'s, D, H> {
+    /// A consumer of `settings`' topics in its group that decodes values with `codec` and
+    /// hands each record to `handler`. Nothing connects before [`SingleConsumer::run`].
+    pub fn new(
+        shared: &'s Shared,
+        codec: &'s D,
+        settings: ConsumerSettings,
+        handler: H,
+    ) -> SingleConsumer<'s, D, H> {
+        SingleConsumer {
+            shared,
+            codec,
+            settings,
+            handler,
+            probe: None,
+            stats: None,
         }
     }
 
-    /// Polls one message, handles it, then stores its offset for the next auto-commit.
-    /// One clock read per turn serves the heartbeat, the audit and the latency.
+    /// Believes the registry's 404s only while it still serves `probe`'s schema (the
+    /// daemon's own): without a probe a 404 is believed once its wait is over.
+    pub(crate) fn with_probe(mut self, probe: &'s OwnSchemaCheck<'s>) -> Self {
+        self.probe = Some(probe);
+        self
+    }
+
+    /// Counts into `stats` (the daemon's figures) instead of its own.
+    pub(crate) fn with_stats(mut self, stats: &'s ConsumerStats) -> Self {
+        self.stats = Some(stats);
+        self
+    }
+
+    /// Runs until the shared stop handle says stop: `Ok` then, or the error that stopped the
+    /// consumer (which also triggers the stop handle, so the process's other loops stop too).
+    pub fn run(self) -> Result<(), LoopError> {
+        let own_stats;
+        let stats = match self.stats {
+            Some(stats) => stats,
+            None => {
+                own_stats = ConsumerStats::default();
+                &own_stats
+            }
+        };
+        let shared = self.shared;
+        let intake = Intake {
+            config: &shared.config,
+            settings: &self.settings,
+            topics: Topics::new(&self.settings.topics),
+            registry: &shared.registry,
+            codec: self.codec,
+            dead_letters: shared.dead_letters.as_ref(),
+            unknown_ids: &shared.unknown_ids,
+            own_check: self.probe,
+            shutdown: &shared.shutdown,
+        };
+        let settings = &self.settings;
+        let mut consumer = Running {
+            client: create_consumer(settings, true, &shared.config, &shared.shutdown, stats)?,
+            decoder: intake.decoder(),
+            audits: Audits::new(
+                &settings.name,
+                settings.topics.len(),
+                shared.config.audit_loss_grace,
+                stats,
+                &shared.own_run,
+            ),
+            wall_clock: WallClock::new(),
+            handler: self.handler,
+            held: VecDeque::new(),
+            intake: &intake,
+            stats,
+        };
+        let outcome = consumer.run();
+        // Before the close, which waits on the brokers.
+        shared.shutdown.fail_on_error(&outcome);
+        consumer.audits.finish(&settings.group);
+        log::info!(target: &settings.log_target, "{} exiting", settings.name);
+        // Dropping the client leaves the group and commits the stored offsets.
+        drop(consumer);
+        outcome
+    }
+}
+
+/// The loop's state: its client, its decoder (with its schema cache), its handler and where
+/// it counts.
+struct Running<'i, 'a, D: ValueDecoder, H> {
+    client: ConsumerClient<'a>,
+    decoder: MessageDecoder<'a, D>,
+    audits: Audits<'a>,
+    /// Wall-clock time for latencies without a system clock read per record.
+    wall_clock: WallClock,
+    handler: H,
+    /// Records of partitions assigned while the handler was retried: each partition was
+    /// paused at its first record, so at most one per partition, handled before polling on.
+    held: VecDeque<Consumed<D::Value>>,
+    intake: &'i Intake<'a, D>,
+    stats: &'a ConsumerStats,
+}
+
+/// How handling a record ended.
+enum Handled {
+    /// The handler returned `Ok`: its offset may be stored.
+    Done,
+    /// Its partition was revoked while the handler was retried: its new owner handles it.
+    Revoked,
+    /// Shutdown began while the handler was retried: not handled, not stored.
+    Stopped,
+}
+
+impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> {
+    /// Turns until stopped; a consumer refused its static member id is created again, within
+    /// the bounded wait of [`InstanceIdRelease`].
+    fn run(&mut self) -> Result<(), LoopError> {
+        let (settings, config, shutdown) = (
+            self.intake.settings,
+            self.intake.config,
+            self.intake.shutdown,
+        );
+        let mut release = InstanceIdRelease::new(settings);
+        loop {
+            let outcome = turn_until_stopped(shutdown, || self.step());
+            if !release.wait_after(outcome, shutdown, self.stats)? {
+                return Ok(());
+            }
+            self.held.clear();
+            self.client = create_consumer(settings, true, config, shutdown, self.stats)?;
+            // A new member: whatever the old client owned is no longer this consumer's.
+            self.audits.all_revoked();
+        }
+    }
+
+    /// Handles a record held back by a handler's retries, or polls one message; hands it to
+    /// the handler, then stores its offset for the next auto-commit. One clock read per turn
+    /// serves the heartbeat, the audit and the latency.
     fn step(&mut self) -> Result<Turn, LoopError> {
+        if let Some(record) = self.held.pop_front() {
+            return self.handle_held(record);
+        }
         let polled = poll_message(&self.client, POLL_TIMEOUT);
         let now = Instant::now();
         self.stats.heartbeat.beat_at(now);
-        let revoked = self.client.context().role.take_revoked();
-        if !revoked.is_empty() {
-            self.auditor.revoked(&revoked.partitions, revoked.all);
-        }
-        self.auditor.tick(now);
+        take_revoked(&self.client, &mut self.audits, &mut self.held);
+        self.audits.tick(now);
         let Some(message) = polled? else {
             return Ok(Turn::Continue);
         };
         let requests = self.decoder.registry_requests();
         let Some(record) = self.intake.decode_with_policy(
-            KIND,
             &mut self.decoder,
             &self.client,
             &message,
@@ -104,40 +219,253 @@ impl SingleConsumer<'_, '_> {
         else {
             return Ok(Turn::Stop);
         };
-        // Fetching a writer schema, or waiting out the registry, takes time the record's
-        // latency must include: only then is the clock read again.
-        let now = if self.decoder.registry_requests() == requests {
-            now
-        } else {
-            Instant::now()
+        // The common case, at full speed: handled at the first call, the offset stored from
+        // the message itself.
+        let mut retry = self.retry_of(&record);
+        let first = match &record.record {
+            Some(value) => retry.attempt(|| self.handler.handle(value))?,
+            None => Attempt::Done,
         };
-        let now_since_epoch = self.wall_clock.since_epoch(now);
-        log_record(
-            KIND,
-            &self.intake.config.topic,
-            &record,
-            now_since_epoch,
-            self.stats,
-        );
-        self.auditor.handled(
-            record.partition,
-            record.offset,
-            &record.stamp,
-            self.intake.skipped(&record),
-            now,
-            now_since_epoch,
-        );
-        match self.client.store_offset_from_message(&message) {
-            Ok(()) => bump(&self.stats.offsets_stored),
-            // The partition was revoked meanwhile: its new owner reads the message again.
-            Err(e) => log::warn!(
-                target: KIND.log_target(),
-                "{}: cannot store offset p={} o={}: {e}",
-                KIND.name(),
-                record.partition,
-                record.offset
-            ),
+        let Attempt::Again(wait) = first else {
+            let stored = self.client.store_offset_from_message(&message);
+            drop(message);
+            // Fetching a writer schema, or waiting out the registry, takes time the record's
+            // latency must include: only then is the clock read again.
+            let now = if self.decoder.registry_requests() == requests {
+                now
+            } else {
+                Instant::now()
+            };
+            self.account_for(&record, now);
+            match stored {
+                Ok(()) => bump(&self.stats.offsets_stored),
+                Err(e) => self.cannot_store(&record, &e),
+            }
+            return Ok(Turn::Continue);
+        };
+        drop(message);
+        match self.retry(&record, retry, wait)? {
+            Handled::Done => self.handled_after_retries(&record),
+            Handled::Revoked => {}
+            Handled::Stopped => return Ok(Turn::Stop),
         }
         Ok(Turn::Continue)
     }
+
+    /// A record polled while the handler was retried on another: handled now, its offset
+    /// stored by (topic, partition, offset).
+    fn handle_held(&mut self, record: Consumed<D::Value>) -> Result<Turn, LoopError> {
+        let mut retry = self.retry_of(&record);
+        let first = match &record.record {
+            Some(value) => retry.attempt(|| self.handler.handle(value))?,
+            None => Attempt::Done,
+        };
+        let handled = match first {
+            Attempt::Done => Handled::Done,
+            Attempt::Again(wait) => self.retry(&record, retry, wait)?,
+        };
+        match handled {
+            Handled::Done => self.handled_after_retries(&record),
+            Handled::Revoked => {}
+            Handled::Stopped => return Ok(Turn::Stop),
+        }
+        Ok(Turn::Continue)
+    }
+
+    /// The retries of `record`'s handler, after its first call failed: polls paused between
+    /// calls, so the consumer stays in its group; resumes fetching at the end.
+    fn retry(
+        &mut self,
+        record: &Consumed<D::Value>,
+        mut retry: HandlerRetry<'_>,
+        mut wait: Duration,
+    ) -> Result<Handled, LoopError> {
+        let mut paused = self.pause_assignment();
+        let handled = loop {
+            match self.poll_paused(wait, record.entry.tp, &mut paused) {
+                Ok(PausedPoll::Waited) => {}
+                Ok(PausedPoll::Revoked) => {
+                    retry.abandon("its partition was revoked");
+                    break Handled::Revoked;
+                }
+                Ok(PausedPoll::Stopped) => {
+                    retry.abandon("stopping");
+                    break Handled::Stopped;
+                }
+                Err(error) => {
+                    retry.abandon("the consumer failed");
+                    return Err(error);
+                }
+            }
+            let Some(value) = &record.record else {
+                break Handled::Done;
+            };
+            match retry.attempt(|| self.handler.handle(value))? {
+                Attempt::Done => break Handled::Done,
+                Attempt::Again(next) => wait = next,
+            }
+        };
+        self.resume(&paused);
+        Ok(handled)
+    }
+
+    /// Polls, paused, for `wait`: keeps the membership, takes revocations, and holds a record
+    /// of a partition assigned meanwhile (pausing that partition too).
+    fn poll_paused(
+        &mut self,
+        wait: Duration,
+        retried: Tp,
+        paused: &mut TopicPartitionList,
+    ) -> Result<PausedPoll, LoopError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.intake.shutdown.is_stopping() {
+                return Ok(PausedPoll::Stopped);
+            }
+            if left.is_zero() {
+                return Ok(PausedPoll::Waited);
+            }
+            let polled = poll_message(&self.client, left.min(POLL_TIMEOUT));
+            self.stats.heartbeat.beat();
+            if let Some(message) = polled? {
+                let topic = message.topic().to_string();
+                let partition = message.partition();
+                let decoded = self.intake.decode_with_policy(
+                    &mut self.decoder,
+                    &self.client,
+                    &message,
+                    self.stats,
+                )?;
+                let Some(record) = decoded else {
+                    return Ok(PausedPoll::Stopped);
+                };
+                drop(message);
+                self.held.push_back(record);
+                let mut more = TopicPartitionList::new();
+                more.add_partition(&topic, partition);
+                if self.client.pause(&more).is_ok() {
+                    paused.add_partition(&topic, partition);
+                }
+            }
+            let revoked = self.take_revoked();
+            if revoked.all || revoked.partitions.contains(&retried) {
+                return Ok(PausedPoll::Revoked);
+            }
+        }
+    }
+
+    /// Pauses every assigned partition; returns what it paused.
+    fn pause_assignment(&self) -> TopicPartitionList {
+        let assigned = match self.client.assignment() {
+            Ok(assigned) => assigned,
+            Err(e) => {
+                log::warn!(target: &self.intake.settings.log_target, "{}: cannot read the assignment: {e}", self.intake.settings.name);
+                return TopicPartitionList::new();
+            }
+        };
+        if let Err(e) = self.client.pause(&assigned) {
+            log::warn!(target: &self.intake.settings.log_target, "{}: cannot pause: {e}", self.intake.settings.name);
+        }
+        assigned
+    }
+
+    fn resume(&self, paused: &TopicPartitionList) {
+        if paused.count() == 0 {
+            return;
+        }
+        if let Err(e) = self.client.resume(paused) {
+            log::warn!(target: &self.intake.settings.log_target, "{}: cannot resume: {e}", self.intake.settings.name);
+        }
+    }
+
+    /// Tells the audit of revoked partitions, drops held records of theirs, and returns them.
+    fn take_revoked(&mut self) -> Revoked {
+        take_revoked(&self.client, &mut self.audits, &mut self.held)
+    }
+
+    fn retry_of(&self, record: &Consumed<D::Value>) -> HandlerRetry<'a> {
+        let record = &record.entry;
+        let topic = self.intake.topics.name(record.tp.topic);
+        HandlerRetry::new(
+            self.intake.settings,
+            self.stats,
+            self.intake.config.handler_retry_timeout,
+            format!(
+                "the record at {topic} p={} o={}",
+                record.tp.partition, record.offset
+            ),
+        )
+    }
+
+    /// Counts and audits a record once its handler returned `Ok` (or it was accounted for
+    /// under `ON_DECODE_ERROR`).
+    fn account_for(&mut self, record: &Consumed<D::Value>, now: Instant) {
+        let record = &record.entry;
+        let now_since_epoch = self.wall_clock.since_epoch(now);
+        let intake = self.intake;
+        account_for(
+            intake.settings,
+            &intake.topics,
+            record,
+            now_since_epoch,
+            self.stats,
+        );
+        self.audits.handled(
+            record.tp,
+            record.offset,
+            &record.stamp,
+            intake.skipped(record),
+            now,
+            now_since_epoch,
+        );
+    }
+
+    /// Accounts for a record handled after retries (or held), and stores its offset by name.
+    fn handled_after_retries(&mut self, record: &Consumed<D::Value>) {
+        self.account_for(record, Instant::now());
+        let entry = &record.entry;
+        let topic = self.intake.topics.name(entry.tp.topic);
+        match self
+            .client
+            .store_offset(topic, entry.tp.partition, entry.offset)
+        {
+            Ok(()) => bump(&self.stats.offsets_stored),
+            Err(e) => self.cannot_store(record, &e),
+        }
+    }
+
+    /// The partition was revoked meanwhile: its new owner reads the record again.
+    fn cannot_store(&self, record: &Consumed<D::Value>, error: &rdkafka::error::KafkaError) {
+        let record = &record.entry;
+        let settings = self.intake.settings;
+        log::warn!(
+            target: &settings.log_target,
+            "{}: cannot store offset p={} o={}: {error}",
+            settings.name,
+            record.tp.partition,
+            record.offset
+        );
+    }
+}
+
+/// Tells the audit of revoked partitions, drops held records of theirs, and returns them.
+fn take_revoked<V>(
+    client: &ConsumerClient<'_>,
+    audits: &mut Audits<'_>,
+    held: &mut VecDeque<Consumed<V>>,
+) -> Revoked {
+    let revoked = client.context().role.take_revoked();
+    if !revoked.is_empty() {
+        audits.revoked(&revoked);
+        held.retain(|held| !revoked.all && !revoked.partitions.contains(&held.entry.tp));
+    }
+    revoked
+}
+
+/// How a paused wait between two calls of a failing handler ended.
+enum PausedPoll {
+    Waited,
+    Revoked,
+    Stopped,
 }

@@ -18,6 +18,7 @@ mod schema_text;
 #[cfg(test)]
 mod tests;
 mod user;
+mod value;
 mod varint;
 
 pub use avro::{canonical_form, UserCodec, WriterSchema};
@@ -28,3 +29,4 @@ pub use frame::{
 };
 pub use layout::{OwnSchema, UserLayout};
 pub use user::{User, USER_FULL_NAME, USER_SCHEMA_JSON};
+pub use value::ValueDecoder;

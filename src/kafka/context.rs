@@ -20,15 +20,15 @@ pub(crate) trait ClientRole: Send + Sync {
 
 /// The context of one client: its name in log lines, the daemon's shutdown, and its role.
 pub(crate) struct ClientEvents<R> {
-    pub(crate) name: &'static str,
+    pub(crate) name: String,
     shutdown: Shutdown,
     pub(crate) role: R,
 }
 
 impl<R> ClientEvents<R> {
-    pub(crate) fn new(name: &'static str, shutdown: &Shutdown, role: R) -> ClientEvents<R> {
+    pub(crate) fn new(name: &str, shutdown: &Shutdown, role: R) -> ClientEvents<R> {
         ClientEvents {
-            name,
+            name: name.to_string(),
             shutdown: shutdown.clone(),
             role,
         }
@@ -51,7 +51,7 @@ impl<R: ClientRole> ClientContext for ClientEvents<R> {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        let client = self.name;
+        let client = &self.name;
         let code = error.rdkafka_error_code();
         if is_connection_noise(&error) {
             // librdkafka's own log line already names the broker and the cause.

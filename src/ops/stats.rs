@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use super::audit_figures::AuditFigures;
 use super::health::{Heartbeat, WaitClock};
 use super::latency::LatencyHistogram;
-use crate::consumer::ConsumerKind;
 
 /// Figures of one daemon run.
 #[derive(Debug, Default)]
@@ -20,8 +19,8 @@ pub(crate) struct Stats {
     pub(crate) delivery_failed: AtomicU64,
     /// The producer's send loop.
     pub(crate) producer_heartbeat: Heartbeat,
-    /// Per consumer, indexed by [`ConsumerKind::index`]; see [`Stats::consumer`].
-    consumers: [ConsumerStats; 2],
+    /// Per consumer of the daemon, in the order `app/consumer_kind.rs` gives them.
+    pub(crate) consumers: [ConsumerStats; 2],
 }
 
 /// Figures of one consumer.
@@ -47,6 +46,8 @@ pub(crate) struct ConsumerStats {
     pub(crate) heartbeat: Heartbeat,
     /// How long the consumer has been waiting for the registry to answer for a record.
     pub(crate) registry_wait: WaitClock,
+    /// How long the consumer's handler has been failing on one record or batch.
+    pub(crate) handler_wait: WaitClock,
     /// The delivery audit of the group's records.
     pub(crate) audit: AuditFigures,
 }
@@ -63,6 +64,7 @@ impl Default for ConsumerStats {
             latency: LatencyHistogram::default(),
             heartbeat: Heartbeat::default(),
             registry_wait: WaitClock::default(),
+            handler_wait: WaitClock::default(),
             audit: AuditFigures::default(),
         }
     }
@@ -74,20 +76,6 @@ impl ConsumerStats {
     /// the operator-visible name predates the split).
     pub(crate) fn commits_figure(&self) -> u64 {
         read(&self.commits) + read(&self.offsets_stored)
-    }
-}
-
-impl Stats {
-    /// The figures of one consumer.
-    pub(crate) fn consumer(&self, kind: ConsumerKind) -> &ConsumerStats {
-        &self.consumers[kind.index()]
-    }
-
-    /// Each loop's name and heartbeat, for liveness checks.
-    pub(crate) fn heartbeats(&self) -> [(&'static str, &Heartbeat); 3] {
-        let [single, batch] =
-            ConsumerKind::ALL.map(|kind| (kind.name(), &self.consumer(kind).heartbeat));
-        [("producer", &self.producer_heartbeat), single, batch]
     }
 }
 

@@ -96,7 +96,7 @@ pub(crate) fn run_producer(
 ) -> Result<(), LoopError> {
     let producer = create_producer(config, shutdown, stats, own_run).map_err(|error| {
         LoopError::CreateClient {
-            client: CLIENT,
+            client: CLIENT.to_string(),
             error,
         }
     })?;

@@ -60,7 +60,7 @@ fn write_at(topic: &str, records: &[(i32, &Written)]) {
             .payload(&r.payload);
         if let Some(header) = &r.header {
             record = record.headers(OwnedHeaders::new().insert(Header {
-                key: kafka_avro_daemon::HEADER_AUDIT,
+                key: kafka_avro_daemon::internals::HEADER_AUDIT,
                 value: Some(header),
             }));
         }
@@ -236,7 +236,7 @@ fn forged_failure_counts_in_stamps_hide_no_loss() {
     ensure_topic(&topic);
     // The daemon's one record goes to the key's partition, as sequence number 0 of its run.
     let key = "audit-forged-key";
-    let own_partition = kafka_avro_daemon::java_partition(key.as_bytes(), 3);
+    let own_partition = kafka_avro_daemon::internals::java_partition(key.as_bytes(), 3);
     let other_partition = (own_partition + 1) % 3;
     let foreign_partition = (own_partition + 2) % 3;
     let mut daemon = Daemon::start(&env_with(

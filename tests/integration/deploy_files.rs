@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use kafka_avro_daemon::config::{Config, VARIABLES};
-use kafka_avro_daemon::property_scope;
+use kafka_avro_daemon::internals::config::{Config, VARIABLES};
+use kafka_avro_daemon::internals::property_scope;
 use serde_json::Value;
 
 const INSTALL_HINT: &str = "run scripts/ensure-deploy-tools to install it";

@@ -25,7 +25,7 @@ mod writer_schemas;
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
-use kafka_avro_daemon::format::{
+use kafka_avro_daemon::internals::format::{
     decode_framed, encode_framed, AvroError, AvroErrorKind, User, UserCodec, HEADER_LEN,
     USER_SCHEMA_JSON,
 };

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use kafka_avro_daemon::config::VARIABLES;
-use kafka_avro_daemon::log_target;
+use kafka_avro_daemon::internals::config::VARIABLES;
+use kafka_avro_daemon::internals::log_target;
 
 use crate::common::*;
 
@@ -396,7 +396,7 @@ fn secured_platform_assignments() -> Vec<(String, String)> {
 
 #[test]
 fn secured_platform_examples_name_only_declared_variables() {
-    use kafka_avro_daemon::config::{is_secret_file_variable, LIBRDKAFKA_PREFIX};
+    use kafka_avro_daemon::internals::config::{is_secret_file_variable, LIBRDKAFKA_PREFIX};
     let assignments = secured_platform_assignments();
     assert!(
         assignments.len() > 20,

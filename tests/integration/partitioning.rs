@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use kafka_avro_daemon::java_partition;
+use kafka_avro_daemon::internals::java_partition;
 
 use crate::common::*;
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::request_head::Request;
 use crate::app::metrics::{prometheus_text, Groups};
-use crate::consumer::ConsumerKind;
+use crate::app::ConsumerKind;
 use crate::ops::health::stalled_loops;
 use crate::ops::stats::Stats;
 

@@ -3,7 +3,10 @@
 //! here so the four never drift apart.
 
 use crate::config::Config;
+use crate::consumer::ConsumerSettings;
+use crate::ops::health::Heartbeat;
 use crate::ops::log_target;
+use crate::ops::stats::{ConsumerStats, Stats};
 
 /// One of the daemon's two consumers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,11 +70,15 @@ impl ConsumerKind {
         Some(format!("{id}-{}", self.label()))
     }
 
-    /// Whether librdkafka commits its stored offsets in the background.
-    pub(crate) fn auto_commit(self) -> bool {
-        match self {
-            ConsumerKind::Single => true,
-            ConsumerKind::Batch => false,
+    /// Its settings: its group, the daemon's topic, its names and static member id.
+    pub(crate) fn settings(self, config: &Config) -> ConsumerSettings {
+        ConsumerSettings {
+            group: self.group_id(config).to_string(),
+            topics: vec![config.topic.clone()],
+            name: self.name().to_string(),
+            label: self.label().to_string(),
+            log_target: self.log_target().to_string(),
+            instance_id: self.instance_id(config),
         }
     }
 
@@ -81,5 +88,52 @@ impl ConsumerKind {
             ConsumerKind::Single => 0,
             ConsumerKind::Batch => 1,
         }
+    }
+}
+
+impl Stats {
+    /// The figures of one consumer.
+    pub(crate) fn consumer(&self, kind: ConsumerKind) -> &ConsumerStats {
+        &self.consumers[kind.index()]
+    }
+
+    /// Each loop's name and heartbeat, for liveness checks.
+    pub(crate) fn heartbeats(&self) -> [(&'static str, &Heartbeat); 3] {
+        let [single, batch] =
+            ConsumerKind::ALL.map(|kind| (kind.name(), &self.consumer(kind).heartbeat));
+        [("producer", &self.producer_heartbeat), single, batch]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_static_member_id_per_consumer_derived_from_the_instance_id() {
+        let c = Config::from_pairs(&[("CONSUMER_INSTANCE_ID", "host-7")]).expect("config");
+        assert_eq!(
+            ConsumerKind::Single.settings(&c).instance_id.as_deref(),
+            Some("host-7-single")
+        );
+        assert_eq!(
+            ConsumerKind::Batch.settings(&c).instance_id.as_deref(),
+            Some("host-7-batch")
+        );
+        let none = Config::from_pairs(&[]).expect("config");
+        assert_eq!(ConsumerKind::Single.settings(&none).instance_id, None);
+    }
+
+    #[test]
+    fn each_consumer_reads_the_topic_in_its_group() {
+        let c = Config::from_pairs(&[("CONSUMER_GROUP_ID_1", "g1"), ("CONSUMER_GROUP_ID_2", "g2")])
+            .expect("config");
+        let (single, batch) = (
+            ConsumerKind::Single.settings(&c),
+            ConsumerKind::Batch.settings(&c),
+        );
+        assert_eq!((single.group.as_str(), batch.group.as_str()), ("g1", "g2"));
+        assert_eq!(single.topics, vec![c.topic.clone()]);
+        assert_eq!(batch.log_target, log_target::BATCH_CONSUMER);
     }
 }

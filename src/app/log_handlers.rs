@@ -1,0 +1,38 @@
+//! The daemon's handlers: they log what they are given, as the application it re-implements
+//! does — `received {'name': 'user_N'} (p=…, o=…)` per record, and `received N messages`
+//! before the lines of a batch — under the consumer's own log target.
+
+use std::fmt::Display;
+
+use crate::handler::{BatchHandler, HandlerError, Record, RecordHandler};
+
+/// Logs each record at `info` under `target`.
+pub(crate) struct LogRecords {
+    pub(crate) target: &'static str,
+}
+
+/// Logs each batch at `info` under `target`: its size, then each record.
+pub(crate) struct LogBatches {
+    pub(crate) target: &'static str,
+}
+
+fn log_record<V: Display>(target: &str, record: &Record<V>) {
+    log::info!(target: target, "received {} (p={}, o={})", record.value, record.partition, record.offset);
+}
+
+impl<V: Display> RecordHandler<V> for LogRecords {
+    fn handle(&mut self, record: &Record<V>) -> Result<(), HandlerError> {
+        log_record(self.target, record);
+        Ok(())
+    }
+}
+
+impl<V: Display> BatchHandler<V> for LogBatches {
+    fn handle_batch(&mut self, records: &[Record<V>]) -> Result<(), HandlerError> {
+        log::info!(target: self.target, "received {} messages", records.len());
+        for record in records {
+            log_record(self.target, record);
+        }
+        Ok(())
+    }
+}
