@@ -28,6 +28,7 @@ mod consumer;
 mod format;
 mod handler;
 mod kafka;
+mod lifecycle;
 mod ops;
 mod producer;
 mod registry;
@@ -37,13 +38,13 @@ pub use app::error::{
     EXIT_STOP_DEADLINE,
 };
 pub use app::run;
-pub use app::shutdown::{Shutdown, StopReason};
 pub use config::{Config, ConfigError, OnDecodeError, SubjectNameStrategy};
 pub use consumer::{
     BatchConsumer, ConsumerSettings, DecodeError, Shared, SharedError, SingleConsumer,
 };
 pub use format::{AvroError, AvroErrorKind, FrameError, SchemaRef, User, UserCodec, ValueDecoder};
 pub use handler::{BatchHandler, HandlerError, Header, Record, RecordHandler};
+pub use lifecycle::{Shutdown, StopReason};
 pub use registry::RegistryError;
 
 /// What the binary, the tests and the benchmarks use beyond the library's surface: not part

@@ -55,7 +55,7 @@ use sys::{Interest, PollSet};
 
 use super::error::StartError;
 use super::metrics::Groups;
-use super::shutdown::Shutdown;
+use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::log_target;
 use crate::ops::stats::Stats;
 

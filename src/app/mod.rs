@@ -14,18 +14,16 @@ mod http;
 mod log_handlers;
 mod metrics;
 mod monitor;
-pub(crate) mod retry;
-pub(crate) mod shutdown;
 mod stop_deadline;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::{self, Scope};
 use std::time::Duration;
 
-use error::{DaemonError, LoopError, StartError, Turn};
+use crate::lifecycle::shutdown::{Shutdown, StopReason};
+use error::{DaemonError, LoopError, StartError};
 use metrics::Groups;
 use monitor::run_monitor;
-use shutdown::{Shutdown, StopReason};
 
 use crate::config::Config;
 use crate::consumer::{BatchConsumer, Shared, SharedError, SingleConsumer};
@@ -209,20 +207,6 @@ fn audit_verdict(config: &Config, stats: &Stats) -> Result<(), DaemonError> {
         .collect();
     if config.audit_fail_on_loss && !lost.is_empty() {
         return Err(DaemonError::AuditLoss { lost });
-    }
-    Ok(())
-}
-
-/// Drives a loop: `step` turn after turn until it says [`Turn::Stop`], fails, or `shutdown`
-/// begins.
-pub(crate) fn turn_until_stopped(
-    shutdown: &Shutdown,
-    mut step: impl FnMut() -> Result<Turn, LoopError>,
-) -> Result<(), LoopError> {
-    while !shutdown.is_stopping() {
-        if step()? == Turn::Stop {
-            break;
-        }
     }
     Ok(())
 }

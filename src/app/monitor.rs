@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::metrics::{stats_line, Groups};
-use super::shutdown::Shutdown;
+use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::health::stalled_loops;
 use crate::ops::log_target;
 use crate::ops::notify::Notifier;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use crossbeam_channel::{select, Receiver, RecvTimeoutError};
 
 use super::error::EXIT_STOP_DEADLINE;
-use super::shutdown::Shutdown;
 use crate::app::ConsumerKind;
+use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::log_target;
 use crate::ops::stats::{read, Stats};
 

@@ -14,13 +14,13 @@ use rdkafka::statistics::Statistics;
 use rdkafka::TopicPartitionList;
 
 use super::settings::{ConsumerSettings, Topics, Tp};
-use crate::app::error::LoopError;
-use crate::app::retry::Backoff;
-use crate::app::shutdown::Shutdown;
 use crate::config::Config;
 use crate::kafka::{
     client_config_with, create_client, is_connection_noise, ClientEvents, ClientKind, ClientRole,
 };
+use crate::lifecycle::retry::Backoff;
+use crate::lifecycle::shutdown::Shutdown;
+use crate::lifecycle::LoopError;
 use crate::ops::log_target;
 use crate::ops::stats::ConsumerStats;
 
@@ -524,7 +524,7 @@ mod tests {
     fn a_stop_ends_the_wait_for_a_held_instance_id() {
         let single = settings("single");
         let (shutdown, stats) = (Shutdown::new(), ConsumerStats::default());
-        shutdown.stop(crate::app::shutdown::StopReason::Requested);
+        shutdown.stop(crate::lifecycle::shutdown::StopReason::Requested);
         let mut release = InstanceIdRelease::new(&single);
         assert_eq!(
             release.wait_after(refused(&single), &shutdown, &stats),

@@ -23,14 +23,14 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
-use crate::app::retry::{retry_until_stopped, Backoff};
-use crate::app::shutdown::Shutdown;
 use crate::config::{dead_letter_topic, Config};
 use crate::kafka::headers::raw_headers;
 use crate::kafka::{
     client_config_with, create_client, durable_producer_settings, ClientEvents, ClientKind,
     ClientRole,
 };
+use crate::lifecycle::retry::{retry_until_stopped, Backoff};
+use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::health::Heartbeat;
 use crate::ops::log_target;
 

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::unknown_ids::{Ask, LogAnchors, NotFound, UnknownSchemaIds};
-use crate::app::retry::{retry_until_stopped, Backoff};
-use crate::app::shutdown::Shutdown;
 use crate::format::{locate_datum, AvroError, AvroErrorKind, FrameError, SchemaRef, ValueDecoder};
+use crate::lifecycle::retry::{retry_until_stopped, Backoff};
+use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::health::STALL_AFTER;
 use crate::ops::log_target;
 use crate::ops::stats::ConsumerStats;

@@ -11,9 +11,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::app::error::LoopError;
-use crate::app::retry::Backoff;
 use crate::handler::HandlerError;
+use crate::lifecycle::retry::Backoff;
+use crate::lifecycle::LoopError;
 use crate::ops::stats::ConsumerStats;
 
 use super::settings::ConsumerSettings;

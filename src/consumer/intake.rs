@@ -11,14 +11,14 @@ use super::dead_letter::{Copied, DeadLetters};
 use super::decoder::{DecodeError, MessageDecoder, Place};
 use super::settings::{ConsumerSettings, Topics, Tp};
 use super::unknown_ids::UnknownSchemaIds;
-use crate::app::error::{LoopError, Turn};
-use crate::app::shutdown::Shutdown;
 use crate::audit::stamp::find_stamp;
 use crate::audit::FoundStamp;
 use crate::config::{Config, OnDecodeError};
 use crate::format::{ValueDecoder, VALUE_SCHEMA_ID_HEADER};
 use crate::handler::{Header, Record};
 use crate::kafka::headers::raw_headers;
+use crate::lifecycle::shutdown::Shutdown;
+use crate::lifecycle::{LoopError, Turn};
 use crate::ops::log_target;
 use crate::ops::stats::{bump, ConsumerStats};
 use crate::registry::{OwnSchemaCheck, SchemaRegistryClient};
@@ -175,7 +175,7 @@ impl<'a, D: ValueDecoder> Intake<'a, D> {
                     topic: topic.to_string(),
                     partition,
                     offset,
-                    error: Box::new(error.clone()),
+                    error: error.to_string(),
                 })
             }
             OnDecodeError::Skip => Ok(Turn::Continue),
@@ -184,7 +184,7 @@ impl<'a, D: ValueDecoder> Intake<'a, D> {
                 topic: topic.to_string(),
                 partition,
                 offset,
-                error: Box::new(error.clone()),
+                error: error.to_string(),
             }),
             OnDecodeError::DeadLetter => {
                 let Some(dead_letters) = self.dead_letters else {

@@ -2,9 +2,9 @@
 //! the registry client, the budget of unknown schema ids, the dead-letter producer and the
 //! audit's view of this process's own producer run.
 
-use crate::app::shutdown::Shutdown;
 use crate::audit::OwnRun;
 use crate::config::{Config, OnDecodeError};
+use crate::lifecycle::shutdown::Shutdown;
 use crate::registry::{RegistryError, SchemaRegistryClient};
 use rdkafka::error::KafkaError;
 

@@ -18,8 +18,8 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
 
-use crate::app::shutdown::Shutdown;
 use crate::kafka::{create_client, ClientEvents, ClientRole};
+use crate::lifecycle::shutdown::Shutdown;
 
 /// Longest single wait on the admin queue, so shutdown is seen within this time.
 const POLL_SLICE: Duration = Duration::from_millis(100);

@@ -8,8 +8,8 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 
-use crate::app::error::LoopError;
-use crate::app::shutdown::Shutdown;
+use crate::lifecycle::shutdown::Shutdown;
+use crate::lifecycle::LoopError;
 use crate::ops::log_target;
 
 /// What a client does beyond logging and error triage.
@@ -96,7 +96,7 @@ pub(crate) fn is_connection_noise(error: &KafkaError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::shutdown::StopReason;
+    use crate::lifecycle::shutdown::StopReason;
 
     struct NoRole;
     impl ClientRole for NoRole {}

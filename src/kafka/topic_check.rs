@@ -18,8 +18,8 @@ use rdkafka::error::RDKafkaErrorCode;
 
 use super::admin::{AdminClient, AdminError, Operation, TopicDescription, TopicError};
 use super::{client_config_with, ClientKind};
-use crate::app::shutdown::Shutdown;
 use crate::config::{dead_letter_topic, Config, OnDecodeError};
+use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::log_target;
 
 /// Pause between descriptions of a topic just created, until every broker knows it.

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 
-use crate::app::retry::{retry_until_stopped, Backoff};
-use crate::app::shutdown::Shutdown;
+use crate::lifecycle::retry::{retry_until_stopped, Backoff};
+use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::health::Heartbeat;
 use crate::ops::log_target;
 

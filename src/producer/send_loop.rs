@@ -31,13 +31,13 @@ use uuid::Uuid;
 
 use super::delivery::DeliveryReports;
 use super::partitioner::{java_partition, PartitionCount};
-use crate::app::error::{LoopError, Turn};
-use crate::app::retry::{retry_until_stopped, Backoff};
-use crate::app::shutdown::Shutdown;
 use crate::audit::{OwnRun, Stamper, HEADER_AUDIT};
 use crate::config::Config;
 use crate::format::{write_header, OwnSchema, User};
 use crate::kafka::{client_config_with, create_client, ClientEvents, ClientKind};
+use crate::lifecycle::retry::{retry_until_stopped, Backoff};
+use crate::lifecycle::shutdown::Shutdown;
+use crate::lifecycle::{LoopError, Turn};
 use crate::ops::log_target;
 use crate::ops::stats::{bump, read, Stats};
 use crate::registry::OwnSchemaCheck;

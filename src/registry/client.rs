@@ -17,12 +17,12 @@ use serde::Deserialize;
 
 use super::error::RegistryError;
 use super::references::{self, Failure, Reference, Refusal, Served};
-use crate::app::retry::{retry_until_stopped, Backoff};
-use crate::app::shutdown::Shutdown;
 use crate::config::{
     registry_identity as identity, without_url_secrets, Config, Secret, TokenFile,
 };
 use crate::format::SchemaRef;
+use crate::lifecycle::retry::{retry_until_stopped, Backoff};
+use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::log_target;
 
 /// Content type the Confluent API speaks.

@@ -17,8 +17,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::{RegistryError, SchemaRegistryClient};
-use crate::app::shutdown::Shutdown;
 use crate::format::{canonical_form, OwnSchema};
+use crate::lifecycle::shutdown::Shutdown;
 
 /// How long an answer about our id is reused.
 const FRESH_FOR: Duration = Duration::from_secs(1);

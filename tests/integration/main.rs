@@ -39,6 +39,7 @@ mod hostile_records;
 mod hostile_schema;
 mod http_endpoint;
 mod interface;
+mod library;
 mod membership;
 mod operations;
 mod partitioning;

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpStream};
 
 use super::*;
 use crate::app::metrics::tests::groups;
-use crate::app::shutdown::StopReason;
+use crate::lifecycle::shutdown::StopReason;
 
 fn get(address: std::net::SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(address).expect("connect");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::app::error::LoopError;
+use crate::lifecycle::LoopError;
 use crate::ops::log_target;
 
 /// Why the daemon stops, recorded by whoever stops it first.

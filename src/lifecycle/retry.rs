@@ -8,7 +8,7 @@
 use std::ops::ControlFlow;
 use std::time::Duration;
 
-use crate::app::shutdown::Shutdown;
+use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::health::Heartbeat;
 
 /// How long to wait before each retry.
@@ -103,7 +103,7 @@ pub(crate) fn retry_until_stopped<R, E>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::shutdown::StopReason;
+    use crate::lifecycle::shutdown::StopReason;
 
     #[test]
     fn exponential_doubles_up_to_the_cap_and_jitters_below_it() {
