@@ -32,6 +32,7 @@ mod lifecycle;
 mod ops;
 mod producer;
 mod registry;
+mod shared;
 
 pub use app::error::{
     DaemonError, LoopError, StartError, EXIT_AUDIT_LOSS, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK,
@@ -39,13 +40,15 @@ pub use app::error::{
 };
 pub use app::run;
 pub use config::{Config, ConfigError, OnDecodeError, SubjectNameStrategy};
-pub use consumer::{
-    BatchConsumer, ConsumerSettings, DecodeError, Shared, SharedError, SingleConsumer,
+pub use consumer::{BatchConsumer, ConsumerSettings, DecodeError, SingleConsumer};
+pub use format::{
+    AvroError, AvroErrorKind, FrameError, SchemaRef, User, UserCodec, ValueDecoder, ValueEncoder,
 };
-pub use format::{AvroError, AvroErrorKind, FrameError, SchemaRef, User, UserCodec, ValueDecoder};
 pub use handler::{BatchHandler, HandlerError, Header, Record, RecordHandler};
 pub use lifecycle::{Shutdown, StopReason};
+pub use producer::{Producer, ProducerError, RegistrationError, SendError};
 pub use registry::RegistryError;
+pub use shared::Shared;
 
 /// What the binary, the tests and the benchmarks use beyond the library's surface: not part
 /// of the API, and may change in any release.

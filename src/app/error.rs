@@ -5,10 +5,9 @@ use std::fmt;
 
 pub use crate::lifecycle::LoopError;
 
-use rdkafka::error::KafkaError;
-
 use crate::format::AvroError;
 use crate::kafka::TopicCheckError;
+use crate::producer::ProducerError;
 use crate::registry::RegistryError;
 
 /// Exit status of a daemon that stopped cleanly (also when asked to stop during start-up).
@@ -91,40 +90,9 @@ pub enum StartError {
     },
     /// The registry client cannot be built.
     RegistryClient(RegistryError),
-    /// The schema could not be registered.
-    Register {
-        /// The subject asked for.
-        subject: String,
-        /// What went wrong.
-        error: RegistryError,
-    },
-    /// `SCHEMA_REGISTRY_AUTO_REGISTER=false` and the schema is not under the subject.
-    Lookup {
-        /// The subject asked for.
-        subject: String,
-        /// What went wrong.
-        error: RegistryError,
-    },
-    /// `SCHEMA_REGISTRY_USE_LATEST=true` and the subject's latest version cannot be fetched.
-    Latest {
-        /// The subject asked for.
-        subject: String,
-        /// What went wrong.
-        error: RegistryError,
-    },
-    /// `SCHEMA_REGISTRY_USE_LATEST=true` and a `User` cannot be written with the latest version.
-    LatestUnusable {
-        /// The subject asked for.
-        subject: String,
-        /// The schema id the registry gave.
-        id: u32,
-        /// What went wrong.
-        error: AvroError,
-    },
-    /// The dead-letter producer cannot be created.
-    DeadLetterProducer(KafkaError),
-    /// Another failure building what the consumers share.
-    Shared(String),
+    /// The producer could not start: the schema to write with, or its client.
+    Producer(ProducerError),
+
     /// A topic the daemon uses is missing, not permitted, or could not be checked.
     Topics(TopicCheckError),
 }
@@ -137,38 +105,8 @@ impl fmt::Display for StartError {
                 write!(f, "cannot listen on METRICS_ADDR={address}: {error}")
             }
             StartError::RegistryClient(e) => e.fmt(f),
-            StartError::Register { subject, error } => write!(
-                f,
-                "cannot register the User schema under subject {subject}: {error}"
-            ),
-            StartError::Lookup { subject, error } if error.is_not_found() => write!(
-                f,
-                "the User schema is not registered under subject {subject} and SCHEMA_REGISTRY_AUTO_REGISTER=false: {error}; register schemas/user.avsc under {subject} first (POST {{\"schema\": …}} to <registry>/subjects/{subject}/versions), or let the daemon register it (SCHEMA_REGISTRY_AUTO_REGISTER=true)"
-            ),
-            StartError::Lookup { subject, error } => write!(
-                f,
-                "cannot look up the User schema under subject {subject}: {error}"
-            ),
-            StartError::Latest { subject, error } if error.is_not_found() => write!(
-                f,
-                "SCHEMA_REGISTRY_USE_LATEST=true but subject {subject} has no version to produce with: {error}; register a version of the User schema under {subject} first"
-            ),
-            StartError::Latest { subject, error } => write!(
-                f,
-                "cannot fetch the latest version under subject {subject} (SCHEMA_REGISTRY_USE_LATEST=true): {error}"
-            ),
-            StartError::LatestUnusable { subject, id, error } => write!(
-                f,
-                "SCHEMA_REGISTRY_USE_LATEST=true but the latest version under subject {subject} (schema id {id}) does not fit: {error}"
-            ),
+            StartError::Producer(e) => e.fmt(f),
             StartError::Topics(e) => e.fmt(f),
-            StartError::Shared(e) => e.fmt(f),
-            StartError::DeadLetterProducer(e) => {
-                write!(
-                    f,
-                    "dead-letter producer: cannot create the Kafka client: {e}"
-                )
-            }
         }
     }
 }

@@ -15,28 +15,32 @@ mod log_handlers;
 mod metrics;
 mod monitor;
 mod stop_deadline;
+mod user_source;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::{self, Scope};
 use std::time::Duration;
 
-use crate::lifecycle::shutdown::{Shutdown, StopReason};
 use error::{DaemonError, LoopError, StartError};
+use log_handlers::{LogBatches, LogRecords};
 use metrics::Groups;
 use monitor::run_monitor;
+use user_source::send_users;
 
 use crate::config::Config;
-use crate::consumer::{BatchConsumer, Shared, SharedError, SingleConsumer};
-use crate::format::{OwnSchema, UserCodec, UserLayout, USER_FULL_NAME};
+use crate::consumer::{BatchConsumer, SingleConsumer};
+use crate::format::UserCodec;
 use crate::kafka::topic_check::check_topics;
 use crate::kafka::TopicCheckError;
+use crate::lifecycle::shutdown::{Shutdown, StopReason};
 use crate::ops::log_target;
 use crate::ops::notify::Notifier;
 use crate::ops::stats::Stats;
-use crate::producer::run_producer;
-use crate::registry::{OwnSchemaCheck, RegistryError, SchemaRegistryClient, REQUEST_TIMEOUT};
+use crate::producer::handle::register;
+use crate::producer::Producer;
+use crate::registry::REQUEST_TIMEOUT;
+use crate::shared::Shared;
 pub use consumer_kind::ConsumerKind;
-use log_handlers::{LogBatches, LogRecords};
 
 /// Added to the longest registration for the rest of start-up (clients, threads).
 const START_MARGIN: Duration = Duration::from_secs(10);
@@ -60,12 +64,8 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
     };
     let shared = match Shared::new(config, shutdown) {
         Ok(shared) => shared,
-        Err(SharedError::Registry(e)) => return start(StartError::RegistryClient(e)),
-        Err(SharedError::DeadLetterProducer(e)) => return start(StartError::DeadLetterProducer(e)),
-        #[allow(unreachable_patterns)] // SharedError is non_exhaustive.
-        Err(e) => return start(StartError::Shared(e.to_string())),
+        Err(e) => return start(StartError::RegistryClient(e)),
     };
-    let registry = &shared.registry;
     let notifier = Notifier::from_env();
     // Before the schema is registered: nothing is written anywhere for a topic that is not
     // there.
@@ -85,113 +85,124 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         }
         Err(e) => return start(StartError::Topics(e)),
     }
-    let subject = config
-        .subject_name_strategy
-        .subject(&config.topic, USER_FULL_NAME);
     // Registering waits out a registry that is down, within a bound systemd is told of, so a
     // slow registry is not mistaken for a hung start (TimeoutStartSec=); then one request
     // checks that the registry serves the schema under its id.
     notifier.extend_start(
-        registry.longest_registration() + REQUEST_TIMEOUT + START_MARGIN,
+        shared.registry.longest_registration() + REQUEST_TIMEOUT + START_MARGIN,
         "registering the schema",
     );
-    let own_schema = match schema_to_write_with(config, registry, &codec, &subject) {
-        Ok(Some(own)) => own,
+    let registered = match register(&shared, &codec, &config.topic) {
+        Ok(Some(registered)) => registered,
         // Stopped while waiting for the registry: a requested stop, not a failure.
         Ok(None) => return Ok(()),
-        Err(e) => return start(e),
+        Err(e) => return start(StartError::Producer(e)),
     };
-
-    let own_check = OwnSchemaCheck::new(registry, &own_schema);
-    // Asked once before the producer starts: a registry that already serves another schema
-    // under our id gets no record written.
-    own_check.ask(std::time::Instant::now());
-    let own_check = &own_check;
-    let stats = Stats::default();
     let groups = Groups::of(config);
-    let (stats, groups, shared, codec) = (&stats, &groups, &shared, &codec);
-    let consumer = |kind: ConsumerKind| kind.settings(config);
-    let single = SingleConsumer::new(
-        shared,
-        codec,
-        consumer(ConsumerKind::Single),
-        LogRecords {
-            target: ConsumerKind::Single.log_target(),
-        },
-    )
-    .with_probe(own_check)
-    .with_stats(stats.consumer(ConsumerKind::Single));
-    let batch = BatchConsumer::new(
-        shared,
-        codec,
-        consumer(ConsumerKind::Batch),
-        LogBatches {
-            target: ConsumerKind::Batch.log_target(),
-        },
-    )
-    .with_probe(own_check)
-    .with_stats(stats.consumer(ConsumerKind::Batch));
-    thread::scope(|scope| {
-        let mut bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
-            (
-                "producer",
-                Box::new(|| run_producer(config, own_check, &shared.own_run, shutdown, stats)),
-            ),
-            (
-                "registry-check",
-                Box::new(|| {
-                    own_check.watch(shutdown);
-                    Ok(())
-                }),
-            ),
-            (
-                ConsumerKind::Single.thread_name(),
-                Box::new(|| single.run()),
-            ),
-            (ConsumerKind::Batch.thread_name(), Box::new(|| batch.run())),
-            (
-                "monitor",
-                Box::new(|| {
-                    run_monitor(&notifier, stats, groups, config.stats_interval, shutdown);
-                    Ok(())
-                }),
-            ),
-        ];
-        if let Some(listener) = metrics_listener {
-            bodies.push((
-                "metrics",
-                Box::new(move || {
-                    http::serve(
-                        listener,
-                        stats,
-                        groups,
-                        config.registry_degraded_after,
-                        shutdown,
-                    );
-                    Ok(())
-                }),
-            ));
-        }
-        let (loops_done, done) = crossbeam_channel::bounded::<()>(0);
-        let watcher = thread::Builder::new()
-            .name("stop-deadline".to_string())
-            .spawn_scoped(scope, move || {
-                stop_deadline::enforce(config.stop_timeout, shutdown, &done, stats)
-            });
-        if let Err(e) = watcher {
-            shutdown.fail(LoopError::Spawn {
-                thread: "stop-deadline",
-                error: e.to_string(),
-            });
-        }
-        run_threads(scope, bodies, shutdown);
-        drop(loops_done);
-    });
+    let (groups, shared, codec) = (&groups, &shared, &codec);
+    let stats = &shared.stats;
+    // Two scopes: the producer's own threads (delivery reports, the registry check) outlive
+    // the loops that borrow it.
+    thread::scope(|producer_scope| {
+        let producer =
+            Producer::start_registered(producer_scope, shared, codec, &config.topic, registered)
+                .map_err(|e| DaemonError::Start(StartError::Producer(e)))?;
+        let producer = &producer;
+        thread::scope(|scope| {
+            let consumer = |kind: ConsumerKind| kind.settings(config);
+            let single = SingleConsumer::new(
+                shared,
+                codec,
+                consumer(ConsumerKind::Single),
+                LogRecords {
+                    target: ConsumerKind::Single.log_target(),
+                },
+            )
+            .with_probe(producer.registry_probe())
+            .with_stats(stats.consumer(ConsumerKind::Single));
+            let batch = BatchConsumer::new(
+                shared,
+                codec,
+                consumer(ConsumerKind::Batch),
+                LogBatches {
+                    target: ConsumerKind::Batch.log_target(),
+                },
+            )
+            .with_probe(producer.registry_probe())
+            .with_stats(stats.consumer(ConsumerKind::Batch));
+            let mut bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
+                (
+                    "producer",
+                    Box::new(|| {
+                        let outcome = send_users(producer, config, shutdown, stats);
+                        // Before the flush, which waits on the brokers.
+                        shutdown.fail_on_error(&outcome);
+                        producer.close();
+                        log::info!(target: log_target::PRODUCER, "producer exiting");
+                        outcome
+                    }),
+                ),
+                (
+                    ConsumerKind::Single.thread_name(),
+                    Box::new(|| single.run()),
+                ),
+                (ConsumerKind::Batch.thread_name(), Box::new(|| batch.run())),
+                (
+                    "monitor",
+                    Box::new(|| {
+                        run_monitor(&notifier, stats, groups, config.stats_interval, shutdown);
+                        Ok(())
+                    }),
+                ),
+            ];
+            if let Some(listener) = metrics_listener {
+                bodies.push((
+                    "metrics",
+                    Box::new(move || {
+                        http::serve(
+                            listener,
+                            stats,
+                            groups,
+                            config.registry_degraded_after,
+                            shutdown,
+                        );
+                        Ok(())
+                    }),
+                ));
+            }
+            run_with_deadline(scope, bodies, config, shutdown, stats);
+        });
+        Ok(())
+    })?;
 
     match shutdown.reason() {
         Some(StopReason::Failed(error)) => Err(DaemonError::Stopped(error)),
         _ => audit_verdict(config, stats),
     }
+}
+
+/// Runs `bodies` on their threads, with the `stop-deadline` thread watching the stop.
+fn run_with_deadline<'scope, 'env>(
+    scope: &'scope Scope<'scope, 'env>,
+    bodies: Vec<(&'static str, ThreadBody<'env>)>,
+    config: &'env Config,
+    shutdown: &'env Shutdown,
+    stats: &'env Stats,
+) {
+    let (loops_done, done) = crossbeam_channel::bounded::<()>(0);
+    let watcher = thread::Builder::new()
+        .name("stop-deadline".to_string())
+        .spawn_scoped(scope, move || {
+            stop_deadline::enforce(config.stop_timeout, shutdown, &done, stats)
+        });
+    if let Err(e) = watcher {
+        shutdown.fail(LoopError::Spawn {
+            thread: "stop-deadline",
+            error: e.to_string(),
+        });
+    }
+    run_threads(scope, bodies, shutdown);
+    drop(loops_done);
 }
 
 /// With `AUDIT_FAIL_ON_LOSS=true`, a stop after the audit found lost records is an error of
@@ -246,70 +257,6 @@ fn run_threads<'scope, 'env>(
         // A panic was caught in the thread itself; nothing more to learn from the join.
         let _ = handle.join();
     }
-}
-
-/// The schema the daemon writes with, from the registry under `subject`: its own, registered
-/// or looked up (`SCHEMA_REGISTRY_AUTO_REGISTER`), or the latest version there
-/// (`SCHEMA_REGISTRY_USE_LATEST`). `None`: stopped while waiting for the registry.
-fn schema_to_write_with(
-    config: &Config,
-    registry: &SchemaRegistryClient,
-    codec: &UserCodec,
-    subject: &str,
-) -> Result<Option<OwnSchema>, StartError> {
-    let subject = subject.to_string();
-    if config.schema_registry_use_latest {
-        let (id, text) = match registry.latest(&subject) {
-            Ok(latest) => latest,
-            Err(RegistryError::Interrupted) => return Ok(None),
-            Err(error) => return Err(StartError::Latest { subject, error }),
-        };
-        let (layout, canonical) =
-            codec
-                .layout_for(&text)
-                .map_err(|error| StartError::LatestUnusable {
-                    subject: subject.clone(),
-                    id,
-                    error,
-                })?;
-        let defaults = if layout.has_defaults() {
-            ", its other fields written from their defaults"
-        } else {
-            ""
-        };
-        log::info!(
-            target: log_target::DAEMON,
-            "producing with the latest version under subject {subject}, id {id}{defaults}"
-        );
-        return Ok(Some(OwnSchema {
-            id,
-            canonical,
-            layout,
-        }));
-    }
-    let schema = codec.registration_text();
-    let (found, verb) = if config.schema_registry_auto_register {
-        (registry.register(&subject, schema), "registered")
-    } else {
-        (registry.lookup(&subject, schema), "found")
-    };
-    let id = match found {
-        Ok(id) => id,
-        Err(RegistryError::Interrupted) => return Ok(None),
-        Err(error) if config.schema_registry_auto_register => {
-            return Err(StartError::Register { subject, error })
-        }
-        Err(error) => return Err(StartError::Lookup { subject, error }),
-    };
-    log::info!(
-        target: log_target::DAEMON,
-        "schema {verb} under subject {subject} with id {id}"
-    );
-    Ok(Some(OwnSchema {
-        id,
-        canonical: codec.reader_canonical().to_string(),
-        layout: UserLayout::own(),
-    }))
 }
 
 #[cfg(test)]

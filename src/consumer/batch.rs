@@ -31,11 +31,12 @@ use super::batch_buffer::{offsets_to_commit, Batch, Taken, Uncommitted};
 use super::client::{
     create_consumer, poll_message, ConsumerClient, InstanceIdRelease, Revoked, POLL_TIMEOUT,
 };
+use super::dead_letter::DeadLetters;
 use super::decoder::MessageDecoder;
 use super::handler_retry::{Attempt, HandlerRetry};
 use super::intake::{account_for, Entry, Intake};
 use super::settings::{ConsumerSettings, Topics, Tp};
-use super::shared::Shared;
+use crate::config::OnDecodeError;
 use crate::format::ValueDecoder;
 use crate::handler::BatchHandler;
 use crate::lifecycle::retry::{retry_until_stopped, Backoff};
@@ -44,6 +45,7 @@ use crate::lifecycle::{LoopError, Turn};
 use crate::ops::latency::WallClock;
 use crate::ops::stats::{bump, ConsumerStats};
 use crate::registry::OwnSchemaCheck;
+use crate::shared::Shared;
 
 /// A consumer that hands records to a [`BatchHandler`] a batch at a time (up to `BATCH_SIZE`
 /// records, or what came within `FETCH_WAIT_MAX_MS`), then commits the batch synchronously:
@@ -121,6 +123,17 @@ impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
             }
         };
         let shared = self.shared;
+        let dead_letters = match shared.config.on_decode_error {
+            OnDecodeError::DeadLetter => Some(
+                DeadLetters::create(&shared.config, &shared.shutdown).map_err(|error| {
+                    LoopError::CreateClient {
+                        client: "dead-letter producer".to_string(),
+                        error,
+                    }
+                })?,
+            ),
+            OnDecodeError::Skip | OnDecodeError::Fail => None,
+        };
         let config = &shared.config;
         let intake = Intake {
             config,
@@ -128,7 +141,7 @@ impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
             topics: Topics::new(&self.settings.topics),
             registry: &shared.registry,
             codec: self.codec,
-            dead_letters: shared.dead_letters.as_ref(),
+            dead_letters: dead_letters.as_ref(),
             unknown_ids: &shared.unknown_ids,
             own_check: self.probe,
             shutdown: &shared.shutdown,

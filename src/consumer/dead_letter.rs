@@ -243,6 +243,8 @@ impl CopyPlan {
 /// Where a message came from and why it is copied: the origin headers' values.
 struct Origin<'m> {
     topic: &'m str,
+    /// The dead-letter topic of `topic`, where the copy goes.
+    target: String,
     partition: String,
     offset: String,
     group: &'m str,
@@ -271,17 +273,17 @@ struct InFlight {
     plan: CopyPlan,
 }
 
-/// A producer for the dead-letter topic, shared by both consumers.
+/// A producer for the dead-letter topics (`<topic>.dlq` of each source topic), shared by the
+/// consumers of a process.
 pub(crate) struct DeadLetters {
     producer: BaseProducer<ClientEvents<CopyReports>>,
-    topic: String,
     /// The largest copy to send, in bytes: the producer's `message.max.bytes`, lowered when the
     /// brokers refuse a smaller copy as too large.
     limit: AtomicUsize,
 }
 
 impl DeadLetters {
-    /// Creates the producer for `<topic>.dlq` (acks=all, idempotent).
+    /// Creates the producer for the `<topic>.dlq` topics (acks=all, idempotent).
     pub(crate) fn create(config: &Config, shutdown: &Shutdown) -> Result<DeadLetters, KafkaError> {
         let mut own = durable_producer_settings().to_vec();
         own.push(("linger.ms", "0".to_string()));
@@ -296,14 +298,8 @@ impl DeadLetters {
         let producer = create_client(&client, ClientEvents::new(CLIENT, shutdown, CopyReports))?;
         Ok(DeadLetters {
             producer,
-            topic: dead_letter_topic(&config.topic),
             limit: AtomicUsize::new(limit),
         })
-    }
-
-    /// The dead-letter topic.
-    pub(crate) fn topic(&self) -> &str {
-        &self.topic
     }
 
     /// Copies `message` to the dead-letter topic and waits until it is acknowledged, trying
@@ -321,6 +317,7 @@ impl DeadLetters {
     ) -> Copied {
         let origin = Origin {
             topic: message.topic(),
+            target: dead_letter_topic(message.topic()),
             partition: message.partition().to_string(),
             offset: message.offset().to_string(),
             group,
@@ -339,7 +336,7 @@ impl DeadLetters {
                     "{CLIENT}: copy of p={} o={} to {} not acknowledged yet ({reason}); waiting",
                     origin.partition,
                     origin.offset,
-                    self.topic
+                    origin.target
                 );
             },
         );
@@ -367,7 +364,7 @@ impl DeadLetters {
                     let Some(plan) =
                         CopyPlan::fitting(sizes, origin.size(), self.limit.load(Ordering::SeqCst))
                     else {
-                        return ControlFlow::Break(Err(self.too_small()));
+                        return ControlFlow::Break(Err(self.too_small(&origin.target)));
                     };
                     match self.enqueue(message, origin, sizes, plan) {
                         Ok(fate) => InFlight { fate, plan },
@@ -383,10 +380,14 @@ impl DeadLetters {
                                 continue;
                             }
                             Refusal::TooLarge => {
-                                self.lower_limit(plan, sizes, &error)?;
+                                self.lower_limit(plan, sizes, origin, &error)?;
                                 continue;
                             }
-                            Refusal::Final => return ControlFlow::Break(Err(self.refused(&error))),
+                            Refusal::Final => {
+                                return ControlFlow::Break(
+                                    Err(self.refused(&origin.target, &error)),
+                                )
+                            }
                             Refusal::Passing => {
                                 return ControlFlow::Continue(format!("cannot enqueue: {error}"))
                             }
@@ -403,8 +404,10 @@ impl DeadLetters {
                     return ControlFlow::Continue("no delivery report".to_string());
                 }
                 Fate::Failed(error) => match Refusal::of(&error) {
-                    Refusal::TooLarge => self.lower_limit(flight.plan, sizes, &error)?,
-                    Refusal::Final => return ControlFlow::Break(Err(self.refused(&error))),
+                    Refusal::TooLarge => self.lower_limit(flight.plan, sizes, origin, &error)?,
+                    Refusal::Final => {
+                        return ControlFlow::Break(Err(self.refused(&origin.target, &error)))
+                    }
                     Refusal::Passing => {
                         return ControlFlow::Continue(format!("delivery failed: {error}"))
                     }
@@ -419,10 +422,11 @@ impl DeadLetters {
         &self,
         plan: CopyPlan,
         sizes: Sizes,
+        origin: &Origin<'_>,
         error: &KafkaError,
     ) -> ControlFlow<Result<(), String>> {
         if plan.is_bare(sizes) {
-            return ControlFlow::Break(Err(self.too_small()));
+            return ControlFlow::Break(Err(self.too_small(&origin.target)));
         }
         let lowered = plan.size / 2;
         let before = self.limit.fetch_min(lowered, Ordering::SeqCst);
@@ -431,15 +435,14 @@ impl DeadLetters {
                 target: log_target::DEAD_LETTER,
                 "{CLIENT}: a copy of {} bytes to {} was refused as too large ({error}); copies are now cut to {lowered} bytes",
                 plan.size,
-                self.topic
+                origin.target
             );
         }
         ControlFlow::Continue(())
     }
 
     /// The line for a copy refused for good by `error`.
-    fn refused(&self, error: &KafkaError) -> String {
-        let topic = &self.topic;
+    fn refused(&self, topic: &str, error: &KafkaError) -> String {
         let fix = match error.rdkafka_error_code() {
             Some(RDKafkaErrorCode::UnknownTopic | RDKafkaErrorCode::UnknownTopicOrPartition) => {
                 format!("{topic} does not exist (any more); create it, or restart with CREATE_TOPICS=true")
@@ -454,11 +457,11 @@ impl DeadLetters {
     }
 
     /// The line for a copy that does not fit even with nothing of the original in it.
-    fn too_small(&self) -> String {
+    fn too_small(&self, topic: &str) -> String {
         format!(
             "not even a copy without the original's key, value and headers fits in {} bytes; raise max.message.bytes of {} (or the dead-letter producer's message.max.bytes)",
             self.limit.load(Ordering::SeqCst),
-            self.topic
+            topic
         )
     }
 
@@ -505,7 +508,7 @@ impl DeadLetters {
                 "{CLIENT}: copy of p={} o={} to {} cut to {} bytes: key {} of {}, value {} of {}, headers {}",
                 origin.partition,
                 origin.offset,
-                self.topic,
+                origin.target,
                 plan.size,
                 plan.key,
                 sizes.key,
@@ -515,9 +518,11 @@ impl DeadLetters {
             );
         }
         let fate = Arc::new(CopyFate::default());
-        let mut record =
-            BaseRecord::<[u8], [u8], Arc<CopyFate>>::with_opaque_to(&self.topic, Arc::clone(&fate))
-                .headers(headers);
+        let mut record = BaseRecord::<[u8], [u8], Arc<CopyFate>>::with_opaque_to(
+            &origin.target,
+            Arc::clone(&fate),
+        )
+        .headers(headers);
         if let Some(key) = message.key() {
             record = record.key(&key[..plan.key.min(key.len())]);
         }

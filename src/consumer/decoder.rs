@@ -8,13 +8,13 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::unknown_ids::{Ask, LogAnchors, NotFound, UnknownSchemaIds};
 use crate::format::{locate_datum, AvroError, AvroErrorKind, FrameError, SchemaRef, ValueDecoder};
 use crate::lifecycle::retry::{retry_until_stopped, Backoff};
 use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::health::STALL_AFTER;
 use crate::ops::log_target;
 use crate::ops::stats::ConsumerStats;
+use crate::registry::unknown_ids::{Ask, LogAnchors, NotFound, UnknownSchemaIds};
 use crate::registry::{
     OwnAnswer, OwnSchemaCheck, RegistryError, SchemaRegistryClient, ATTEMPT_BUDGET, REQUEST_TIMEOUT,
 };
@@ -32,7 +32,7 @@ pub enum DecodeError {
         error: RegistryError,
     },
     /// The registry does not know this id yet, or the other consumer is asking for it: asked
-    /// again when `consumer/unknown_ids.rs` says. Never leaves the decoder.
+    /// again when `registry/unknown_ids.rs` says. Never leaves the decoder.
     NotFoundYet {
         /// The schema id or GUID in the message.
         id: SchemaRef,
@@ -46,7 +46,7 @@ pub enum DecodeError {
         id: u32,
     },
     /// The registry, healthy and serving this daemon's own schema, has answered 404 for this
-    /// id on every try for as long as the id could wait (`consumer/unknown_ids.rs`): the
+    /// id on every try for as long as the id could wait (`registry/unknown_ids.rs`): the
     /// record's fault.
     UnknownSchema {
         /// The schema id or GUID in the message.
@@ -143,7 +143,7 @@ const _: () = assert!(ATTEMPT_BUDGET.as_secs() + REQUEST_TIMEOUT.as_secs() < STA
 /// While the registry stays in one state, it is reported again this often.
 const STILL_WAITING_EVERY: Duration = Duration::from_secs(60);
 
-/// While a record's unknown schema id waits (`consumer/unknown_ids.rs`), the registry is
+/// While a record's unknown schema id waits (`registry/unknown_ids.rs`), the registry is
 /// asked again this often: a wait drawn from the budget can last the whole grace period.
 const UNKNOWN_ID_RECHECK: Duration = Duration::from_secs(1);
 const _: () = assert!(UNKNOWN_ID_RECHECK.as_secs() < STALL_AFTER.as_secs());
@@ -257,7 +257,7 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
     /// wait is logged once per change of what the registry answers (and once a minute while
     /// it lasts), beats the loop's heartbeat and shows in the consumer's `registry_wait`
     /// figure. An unknown schema id is asked for again when its wait says
-    /// (`consumer/unknown_ids.rs`), silently: it is not an outage. Returns `None` on shutdown:
+    /// (`registry/unknown_ids.rs`), silently: it is not an outage. Returns `None` on shutdown:
     /// the message was not handled and its offset must not move.
     pub(crate) fn decode_patiently(
         &mut self,
@@ -369,7 +369,7 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
         (place.progress)();
         // Never cached: the registry may serve ours again.
         if let Some(own) = self.own {
-            let own_id = own.own().id;
+            let own_id = own.id();
             if id == SchemaRef::Id(own_id) && own.fetched(&fetched) == OwnAnswer::Contradicts {
                 return Err(DecodeError::OwnSchemaContradicted { id: own_id });
             }
@@ -434,7 +434,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::format::{OwnSchema, User, UserCodec, UserLayout, USER_SCHEMA_JSON};
+    use crate::format::{User, UserCodec, USER_SCHEMA_JSON};
 
     fn no_log_end() -> Option<i64> {
         None
@@ -497,19 +497,9 @@ mod tests {
         let codec = UserCodec::new().expect("codec");
         // No budget: an unknown id gets only its retry.
         let unknown = UnknownSchemaIds::new(Duration::ZERO);
-        let own = own_schema(&codec);
-        let own = OwnSchemaCheck::new(&registry, &own);
+        let own = OwnSchemaCheck::new(&registry, 1, codec.reader_canonical().to_string());
         let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, Some(&own));
         test(&mut decoder)
-    }
-
-    /// Our own schema under id 1.
-    fn own_schema(codec: &UserCodec) -> OwnSchema {
-        OwnSchema {
-            id: 1,
-            canonical: codec.reader_canonical().to_string(),
-            layout: UserLayout::own(),
-        }
     }
 
     const GUID: &str = "0b8f3d3c-1111-2222-3333-444455556666";

@@ -10,10 +10,9 @@ use super::client::{cached_log_end, ConsumerClient};
 use super::dead_letter::{Copied, DeadLetters};
 use super::decoder::{DecodeError, MessageDecoder, Place};
 use super::settings::{ConsumerSettings, Topics, Tp};
-use super::unknown_ids::UnknownSchemaIds;
 use crate::audit::stamp::find_stamp;
 use crate::audit::FoundStamp;
-use crate::config::{Config, OnDecodeError};
+use crate::config::{dead_letter_topic, Config, OnDecodeError};
 use crate::format::{ValueDecoder, VALUE_SCHEMA_ID_HEADER};
 use crate::handler::{Header, Record};
 use crate::kafka::headers::raw_headers;
@@ -21,7 +20,7 @@ use crate::lifecycle::shutdown::Shutdown;
 use crate::lifecycle::{LoopError, Turn};
 use crate::ops::log_target;
 use crate::ops::stats::{bump, ConsumerStats};
-use crate::registry::{OwnSchemaCheck, SchemaRegistryClient};
+use crate::registry::{OwnSchemaCheck, SchemaRegistryClient, UnknownSchemaIds};
 
 /// What every consumed message leaves to account for, decoded or not: where it was, its
 /// timestamp, why it could not be decoded (if so) and its delivery-audit stamp (read before
@@ -209,7 +208,7 @@ impl<'a, D: ValueDecoder> Intake<'a, D> {
                 log::info!(
                     target: log_target::CONSUMER,
                     "{name}: copied p={partition} o={offset} to {}",
-                    dead_letters.topic()
+                    dead_letter_topic(topic)
                 );
                 Ok(Turn::Continue)
             }

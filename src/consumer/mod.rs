@@ -1,6 +1,6 @@
 //! Reading topics back: the two consumers a user builds — [`SingleConsumer`] (a handler per
 //! record, offsets stored for auto-commit after it) and [`BatchConsumer`] (a handler per
-//! batch, a synchronous commit after it) — and what they share. A message goes `client`
+//! batch, a synchronous commit after it) — built on the process's [`crate::Shared`] pieces. A message goes `client`
 //! (poll) → `intake` (decode with `decoder`, apply `ON_DECODE_ERROR`; under `dlq`,
 //! `dead_letter` copies what cannot be decoded to `<topic>.dlq`) → the consumer's handler,
 //! retried by `handler_retry` → its commit policy (`single`, or `batch` with `batch_buffer`).
@@ -14,9 +14,7 @@ mod decoder;
 mod handler_retry;
 mod intake;
 mod settings;
-mod shared;
 mod single;
-mod unknown_ids;
 
 pub use batch::BatchConsumer;
 pub use dead_letter::{
@@ -25,5 +23,4 @@ pub use dead_letter::{
 };
 pub use decoder::DecodeError;
 pub use settings::ConsumerSettings;
-pub use shared::{Shared, SharedError};
 pub use single::SingleConsumer;

@@ -18,11 +18,12 @@ use super::audits::Audits;
 use super::client::{
     create_consumer, poll_message, ConsumerClient, InstanceIdRelease, Revoked, POLL_TIMEOUT,
 };
+use super::dead_letter::DeadLetters;
 use super::decoder::MessageDecoder;
 use super::handler_retry::{Attempt, HandlerRetry};
 use super::intake::{account_for, Consumed, Intake};
 use super::settings::{ConsumerSettings, Topics, Tp};
-use super::shared::Shared;
+use crate::config::OnDecodeError;
 use crate::format::ValueDecoder;
 use crate::handler::RecordHandler;
 use crate::lifecycle::turn_until_stopped;
@@ -30,6 +31,7 @@ use crate::lifecycle::{LoopError, Turn};
 use crate::ops::latency::WallClock;
 use crate::ops::stats::{bump, ConsumerStats};
 use crate::registry::OwnSchemaCheck;
+use crate::shared::Shared;
 
 /// A consumer that hands each record to a [`RecordHandler`], then stores its offset for the
 /// next auto-commit: at-least-once, in order per partition.
@@ -107,13 +109,24 @@ impl<'s, D: ValueDecoder, H: RecordHandler<D::Value>> SingleConsumer<'s, D, H> {
             }
         };
         let shared = self.shared;
+        let dead_letters = match shared.config.on_decode_error {
+            OnDecodeError::DeadLetter => Some(
+                DeadLetters::create(&shared.config, &shared.shutdown).map_err(|error| {
+                    LoopError::CreateClient {
+                        client: "dead-letter producer".to_string(),
+                        error,
+                    }
+                })?,
+            ),
+            OnDecodeError::Skip | OnDecodeError::Fail => None,
+        };
         let intake = Intake {
             config: &shared.config,
             settings: &self.settings,
             topics: Topics::new(&self.settings.topics),
             registry: &shared.registry,
             codec: self.codec,
-            dead_letters: shared.dead_letters.as_ref(),
+            dead_letters: dead_letters.as_ref(),
             unknown_ids: &shared.unknown_ids,
             own_check: self.probe,
             shutdown: &shared.shutdown,

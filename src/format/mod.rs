@@ -29,4 +29,4 @@ pub use frame::{
 };
 pub use layout::{OwnSchema, UserLayout};
 pub use user::{User, USER_FULL_NAME, USER_SCHEMA_JSON};
-pub use value::ValueDecoder;
+pub use value::{ValueDecoder, ValueEncoder};

@@ -139,6 +139,13 @@ pub enum LoopError {
         /// The topic.
         topic: String,
     },
+    /// A value could not be encoded with the producer's schema.
+    Encode {
+        /// The topic.
+        topic: String,
+        /// Why.
+        error: String,
+    },
     /// A thread could not be started.
     Spawn {
         /// The thread.
@@ -238,6 +245,9 @@ impl fmt::Display for LoopError {
             ),
             LoopError::UnexpectedTopic { client, topic } => {
                 write!(f, "{client}: a message from {topic}, which it does not read")
+            }
+            LoopError::Encode { topic, error } => {
+                write!(f, "producer: cannot encode a record for {topic}: {error}")
             }
             LoopError::Spawn { thread, error } => {
                 write!(f, "cannot start the {thread} thread: {error}")

@@ -79,6 +79,11 @@ impl WaitClock {
         self.since_ms.store(0, Ordering::Relaxed);
     }
 
+    /// Whether a wait is under way.
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.since_ms.load(Ordering::Relaxed) != 0
+    }
+
     /// How long the current wait has lasted; zero when not waiting.
     pub(crate) fn waited(&self) -> Duration {
         match self.since_ms.load(Ordering::Relaxed) {

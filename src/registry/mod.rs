@@ -8,10 +8,12 @@ mod client;
 mod error;
 mod own_check;
 mod references;
+pub(crate) mod unknown_ids;
 
 pub use client::SchemaRegistryClient;
 pub(crate) use client::{ATTEMPT_BUDGET, REQUEST_TIMEOUT};
 pub use error::RegistryError;
-pub(crate) use own_check::{OwnAnswer, OwnSchemaCheck};
+pub(crate) use own_check::{OwnAnswer, OwnSchemaCheck, CHECK_EVERY};
 #[cfg(test)]
 pub(crate) use references::MAX_REFERENCES;
+pub(crate) use unknown_ids::UnknownSchemaIds;

@@ -8,7 +8,7 @@
 //! Shared by both consumers and the producer. The consumers ask before they believe a 404
 //! (answered from memory for [`FRESH_FOR`], so a flood of unknown ids costs no extra
 //! request each) and report what they fetched for our id themselves; the `registry-check`
-//! thread ([`OwnSchemaCheck::watch`]) asks every [`CHECK_EVERY`], so the producer, which holds
+//! thread (`producer/handle.rs`) asks every [`CHECK_EVERY`], so the producer, which holds
 //! its records while the registry contradicts us, learns of a change within that time plus
 //! one request (at most the registry client's timeout).
 
@@ -17,8 +17,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::{RegistryError, SchemaRegistryClient};
-use crate::format::{canonical_form, OwnSchema};
-use crate::lifecycle::shutdown::Shutdown;
+use crate::format::canonical_form;
 
 /// How long an answer about our id is reused.
 const FRESH_FOR: Duration = Duration::from_secs(1);
@@ -40,7 +39,9 @@ pub(crate) enum OwnAnswer {
 /// The latest answer about our id, shared.
 pub(crate) struct OwnSchemaCheck<'a> {
     registry: &'a SchemaRegistryClient,
-    own: &'a OwnSchema,
+    /// The id checked, and the Parsing Canonical Form of the schema expected under it.
+    id: u32,
+    canonical: String,
     /// The newest answer and when it came.
     last: Mutex<Option<(Instant, OwnAnswer)>>,
     /// Whether the newest definite answer was [`OwnAnswer::Contradicts`]: read by the
@@ -49,18 +50,21 @@ pub(crate) struct OwnSchemaCheck<'a> {
 }
 
 impl<'a> OwnSchemaCheck<'a> {
-    pub(crate) fn new(registry: &'a SchemaRegistryClient, own: &'a OwnSchema) -> Self {
+    /// A check that the registry serves, under `id`, the schema whose Parsing Canonical Form
+    /// is `canonical`.
+    pub(crate) fn new(registry: &'a SchemaRegistryClient, id: u32, canonical: String) -> Self {
         OwnSchemaCheck {
             registry,
-            own,
+            id,
+            canonical,
             last: Mutex::new(None),
             contradicted: AtomicBool::new(false),
         }
     }
 
-    /// The schema checked for.
-    pub(crate) fn own(&self) -> &'a OwnSchema {
-        self.own
+    /// The id checked.
+    pub(crate) fn id(&self) -> u32 {
+        self.id
     }
 
     /// Whether the newest definite answer said the registry serves another schema under our id.
@@ -77,7 +81,7 @@ impl<'a> OwnSchemaCheck<'a> {
                 return answer;
             }
         }
-        let answer = self.judge(&self.registry.schema_by_id(self.own.id));
+        let answer = self.judge(&self.registry.schema_by_id(self.id));
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         self.record(&mut last, Instant::now(), answer);
         answer
@@ -91,20 +95,10 @@ impl<'a> OwnSchemaCheck<'a> {
         answer
     }
 
-    /// Asks every [`CHECK_EVERY`] until shutdown: the body of the `registry-check` thread.
-    pub(crate) fn watch(&self, shutdown: &Shutdown) {
-        loop {
-            self.ask(Instant::now());
-            if shutdown.sleep(CHECK_EVERY) {
-                return;
-            }
-        }
-    }
-
     fn judge(&self, fetched: &Result<String, RegistryError>) -> OwnAnswer {
         match fetched {
             Ok(text) => match canonical_form(text) {
-                Ok(canonical) if canonical == self.own.canonical => OwnAnswer::Agrees,
+                Ok(canonical) if canonical == self.canonical => OwnAnswer::Agrees,
                 _ => OwnAnswer::Contradicts,
             },
             Err(RegistryError::NotAvro { .. }) => OwnAnswer::Contradicts,
@@ -130,7 +124,8 @@ impl<'a> OwnSchemaCheck<'a> {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::format::{UserCodec, UserLayout, USER_SCHEMA_JSON};
+    use crate::format::{UserCodec, USER_SCHEMA_JSON};
+    use crate::lifecycle::shutdown::Shutdown;
 
     const OTHER: &str = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"long"},{"name":"name","type":"string"}]}"#;
 
@@ -143,12 +138,8 @@ mod tests {
         .expect("config");
         let registry = SchemaRegistryClient::new(&config, Shutdown::new()).expect("client");
         let codec = UserCodec::new().expect("codec");
-        let own = OwnSchema {
-            id: 1,
-            canonical: codec.reader_canonical().to_string(),
-            layout: UserLayout::own(),
-        };
-        test(&OwnSchemaCheck::new(&registry, &own));
+        let canonical = codec.reader_canonical().to_string();
+        test(&OwnSchemaCheck::new(&registry, 1, canonical));
     }
 
     #[test]

@@ -68,20 +68,31 @@ impl<'a> Answers<'a> {
     }
 
     /// Readiness, apart from liveness: a consumer waiting for the registry is alive (it will
-    /// go on once the registry answers) but not doing its work. `Some` names who has waited
-    /// longer than `REGISTRY_DEGRADED_AFTER_S`.
+    /// go on once the registry answers) but not doing its work, and so is one whose handler
+    /// is failing and being retried. `Some` names who has waited for the registry longer than
+    /// `REGISTRY_DEGRADED_AFTER_S`, and whose handler is failing (at once: it is not a peer's
+    /// passing trouble).
     fn waiting_too_long(&self) -> Option<String> {
         let waiting: Vec<String> = ConsumerKind::ALL
             .iter()
-            .filter_map(|&kind| {
-                let waited = self.stats.consumer(kind).registry_wait.waited();
-                (waited > self.degraded_after).then(|| {
+            .flat_map(|&kind| {
+                let stats = self.stats.consumer(kind);
+                let registry = stats.registry_wait.waited();
+                let registry = (registry > self.degraded_after).then(|| {
                     format!(
                         "{} waiting for the registry for {}s",
                         kind.name(),
-                        waited.as_secs()
+                        registry.as_secs()
                     )
-                })
+                });
+                let handler = stats.handler_wait.is_waiting().then(|| {
+                    format!(
+                        "{} retrying its failing handler for {}s",
+                        kind.name(),
+                        stats.handler_wait.waited().as_secs()
+                    )
+                });
+                registry.into_iter().chain(handler)
             })
             .collect();
         (!waiting.is_empty()).then(|| format!("degraded: {}\n", waiting.join(", ")))
@@ -137,6 +148,26 @@ mod tests {
         );
         assert!(get(&answers, "/healthz").starts_with("HTTP/1.1 200 OK"));
         batch.registry_wait.end();
+        assert!(get(&answers, "/readyz").starts_with("HTTP/1.1 200 OK"));
+    }
+
+    #[test]
+    fn a_failing_handler_is_not_ready_at_once_but_alive() {
+        let stats = Stats::default();
+        let groups = groups();
+        let answers = Answers::new(&stats, &groups, Duration::from_secs(60));
+        let single = stats.consumer(ConsumerKind::Single);
+        single.handler_wait.start();
+        let readyz = get(&answers, "/readyz");
+        assert!(readyz.starts_with("HTTP/1.1 503"), "{readyz}");
+        assert!(
+            readyz.ends_with(
+                "degraded: single-message consumer retrying its failing handler for 0s\n"
+            ),
+            "{readyz}"
+        );
+        assert!(get(&answers, "/healthz").starts_with("HTTP/1.1 200 OK"));
+        single.handler_wait.end();
         assert!(get(&answers, "/readyz").starts_with("HTTP/1.1 200 OK"));
     }
 }
