@@ -1,23 +1,38 @@
 //! kafka-avro-daemon: a synchronous Kafka + Avro daemon — one producer and two consumer
-//! groups on OS threads, records in the Confluent wire format.
+//! groups on OS threads, records in the Confluent wire format — and the library it is
+//! composed of, for your own records and handlers with the same guarantees.
+//!
+//! # The library
+//!
+//! - [`Shared`]: what the producers and consumers of one process share (the configuration,
+//!   the stop handle, the registry client); build it once from a [`Config`] and a
+//!   [`Shutdown`].
+//! - [`Producer`]: sends values from any thread, Avro in the Confluent frame, with the schema
+//!   id asked of the registry once; never drops a record on a full queue; [`Producer::close`]
+//!   flushes within `FLUSH_TIMEOUT_MS`.
+//! - [`SingleConsumer`] with a [`RecordHandler`]: a record's offset is stored for auto-commit
+//!   only after its handler returned `Ok`.
+//! - [`BatchConsumer`] with a [`BatchHandler`]: a batch is committed synchronously only after
+//!   its handler returned `Ok`.
+//! - A handler's `Err` is retried with the consumer's partitions paused (it stays in its
+//!   group) for `HANDLER_RETRY_TIMEOUT_MS`, then the consumer stops with an error, nothing of
+//!   that record or batch committed; a panic stops it at once, likewise. Every undecodable
+//!   record goes by `ON_DECODE_ERROR`; decoding is bounded for any bytes and any writer
+//!   schema; a registry outage is waited out, never a reason to skip.
+//! - [`Shutdown`]: the one stop handle. The library never ends the process: signal handling
+//!   ([`Shutdown::install_signal_handler`]) is opt-in, and errors come back as values.
 //!
 //! # Layout
 //!
-//! The folders follow one record's path; start at [`run`] (`app/mod.rs`):
+//! Folders depend one way, from the daemon's composition down to building blocks
+//! (docs/ARCHITECTURE.md draws it): `app/` (the daemon: [`run`]) → `producer/`, `consumer/`
+//! → `shared.rs` → `audit/`, `kafka/`, `registry/` → `handler.rs`, `lifecycle/` (the stop
+//! handle, the retry policy, [`LoopError`]) → `ops/` (counters, health, logging), `format/`
+//! (the frame, the Avro codec, [`ValueDecoder`], [`ValueEncoder`]) → `config/` (every
+//! variable, declared once).
 //!
-//! - `config/` — every environment variable, declared once, and its parsing;
-//! - `registry/` — the Schema Registry client (the schema id once at start-up, writer schemas
-//!   by id);
-//! - `format/` — the Confluent frame, the `User` record and its Avro codec;
-//! - `producer/` — the send loop, delivery reports, dead letters;
-//! - `kafka/` — what every Kafka client shares (settings, one client context);
-//! - `consumer/` — poll → intake (decode, `ON_DECODE_ERROR`) → each consumer's commit policy;
-//! - `audit/` — the delivery audit: the producer's stamps, each group's ledger of them;
-//! - `ops/` — stats, health, metrics and their HTTP endpoint, systemd notify, logging;
-//! - `app/` — start-up, threads, shutdown, the retry helper, typed errors.
-//!
-//! docs/ARCHITECTURE.md draws the data path and the stop sequence. The public surface is
-//! what the binary, the tests and the benchmarks use; everything else is crate-private.
+//! What only the binary, the tests and the benchmarks use is in `internals`, hidden and
+//! not part of the API.
 
 #![deny(missing_docs)]
 

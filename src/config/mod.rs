@@ -69,6 +69,26 @@ pub enum OnDecodeError {
     Fail,
 }
 
+/// What a consumer does with a record (or batch) whose handler kept failing for
+/// `HANDLER_RETRY_TIMEOUT_MS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnHandlerError {
+    /// Stop the consumer with an error (the daemon: exit 1); the record or batch stays
+    /// uncommitted and is read again after a restart.
+    Fail,
+    /// Copy the record (every record of the batch) to `<topic>.dlq` with the handler's error,
+    /// then commit it and move on.
+    DeadLetter,
+}
+
+impl Config {
+    /// Whether some consumer may copy records to `<topic>.dlq`.
+    pub(crate) fn dead_letters_used(&self) -> bool {
+        self.on_decode_error == OnDecodeError::DeadLetter
+            || self.on_handler_error == OnHandlerError::DeadLetter
+    }
+}
+
 /// The dead-letter topic of `topic` (`ON_DECODE_ERROR=dlq`): `<topic>.dlq`. Named here, with
 /// the other topic names, because both the start-up topic check and the dead-letter producer
 /// need it.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::secret::{without_url_secrets, Secret};
-use super::{ConfigError, OnDecodeError, SubjectNameStrategy};
+use super::{ConfigError, OnDecodeError, OnHandlerError, SubjectNameStrategy};
 
 /// A parser of one variable's value.
 pub(super) trait Parse<T> {
@@ -186,6 +186,15 @@ pub(super) fn decode_error_policy(value: &str) -> Result<OnDecodeError, String> 
         "dlq" => Ok(OnDecodeError::DeadLetter),
         "fail" => Ok(OnDecodeError::Fail),
         _ => Err("skip, dlq or fail".to_string()),
+    }
+}
+
+/// `ON_HANDLER_ERROR`: fail or dlq, in any case.
+pub(super) fn handler_error_policy(value: &str) -> Result<OnHandlerError, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "fail" => Ok(OnHandlerError::Fail),
+        "dlq" => Ok(OnHandlerError::DeadLetter),
+        _ => Err("fail or dlq".to_string()),
     }
 }
 

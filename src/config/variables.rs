@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::parse;
 use super::registry_access::{self, PemFile, TokenFile};
 use super::secret::{LibrdkafkaProperties, Secret};
-use super::{ConfigError, OnDecodeError, SubjectNameStrategy, Variable};
+use super::{ConfigError, OnDecodeError, OnHandlerError, SubjectNameStrategy, Variable};
 
 /// Declares the [`Config`] struct, the [`VARIABLES`] table and the parser of every field from
 /// one list of entries `field: Type { name, default, parse, help }`.
@@ -298,7 +298,14 @@ variables! {
         name: "HANDLER_RETRY_TIMEOUT_MS",
         default: "30000",
         parse: parse::millis(0, 86_400_000),
-        help: "how long a record or batch whose handler fails is handed to it again (partitions paused, /readyz degraded) before the consumer stops with exit 1, leaving it uncommitted",
+        help: "how long a record or batch whose handler fails is handed to it again (partitions paused, /readyz degraded) before ON_HANDLER_ERROR applies",
+    },
+    /// What to do with a record or batch whose handler kept failing.
+    on_handler_error: OnHandlerError {
+        name: "ON_HANDLER_ERROR",
+        default: "fail",
+        parse: parse::handler_error_policy,
+        help: "a record or batch whose handler failed for HANDLER_RETRY_TIMEOUT_MS: fail (stop with exit 1, left uncommitted) or dlq (copy it, every record of a batch, to <topic>.dlq with the handler's error, then commit)",
     },
     /// What to do with undecodable messages.
     on_decode_error: OnDecodeError {

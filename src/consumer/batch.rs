@@ -36,7 +36,6 @@ use super::decoder::MessageDecoder;
 use super::handler_retry::{Attempt, HandlerRetry};
 use super::intake::{account_for, Entry, Intake};
 use super::settings::{ConsumerSettings, Topics, Tp};
-use crate::config::OnDecodeError;
 use crate::format::ValueDecoder;
 use crate::handler::BatchHandler;
 use crate::lifecycle::retry::{retry_until_stopped, Backoff};
@@ -123,8 +122,8 @@ impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
             }
         };
         let shared = self.shared;
-        let dead_letters = match shared.config.on_decode_error {
-            OnDecodeError::DeadLetter => Some(
+        let dead_letters = match shared.config.dead_letters_used() {
+            true => Some(
                 DeadLetters::create(&shared.config, &shared.shutdown).map_err(|error| {
                     LoopError::CreateClient {
                         client: "dead-letter producer".to_string(),
@@ -132,7 +131,7 @@ impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
                     }
                 })?,
             ),
-            OnDecodeError::Skip | OnDecodeError::Fail => None,
+            false => None,
         };
         let config = &shared.config;
         let intake = Intake {
@@ -443,12 +442,13 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
         let mut retry = HandlerRetry::new(
             intake.settings,
             self.stats,
-            intake.config.handler_retry_timeout,
+            intake.config,
             format!("a batch of {} records", taken.records.len()),
         );
         let mut wait = match retry.attempt(|| self.handler.handle_batch(&taken.records))? {
             Attempt::Done => return Ok(Handled::Done),
             Attempt::Again(wait) => wait,
+            Attempt::GiveUp(reason) => return self.dead_letter(taken, &reason),
         };
         self.pause_assignment();
         self.revoked_during_retry = Some(Revoked::default());
@@ -481,11 +481,33 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             match retry.attempt(|| self.handler.handle_batch(&taken.records))? {
                 Attempt::Done => break Handled::Done,
                 Attempt::Again(next) => wait = next,
+                Attempt::GiveUp(reason) => break self.dead_letter(taken, &reason)?,
             }
         };
         self.revoked_during_retry = None;
         self.resume_paused();
         Ok(handled)
+    }
+
+    /// Copies every record of a batch its handler gave up on to the dead-letter topics
+    /// (`ON_HANDLER_ERROR=dlq`: which record failed, the handler does not say), each
+    /// acknowledged before the batch may be committed.
+    fn dead_letter(&self, taken: &Taken<D::Value>, reason: &str) -> Result<Handled, LoopError> {
+        if taken.originals.len() != taken.records.len() {
+            return Err(LoopError::NoDeadLetterProducer {
+                client: self.intake.settings.name.clone(),
+            });
+        }
+        for original in taken.originals.iter().flatten() {
+            if self
+                .intake
+                .copy_to_dead_letters(original, reason, self.stats)?
+                == Turn::Stop
+            {
+                return Ok(Handled::Stopped);
+            }
+        }
+        Ok(Handled::Done)
     }
 
     /// Commits the offsets of processed `entries`, retrying a passing failure for up to

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::client::Revoked;
+use super::dead_letter::Original;
 use super::intake::{Consumed, Entry};
 use super::settings::Tp;
 use crate::handler::Record;
@@ -22,12 +23,14 @@ pub(crate) struct Batch<V> {
 
 /// A batch taken out for processing: an entry per message (what to account for and commit)
 /// and the decoded records, which the handler gets as one slice.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub(crate) struct Taken<V> {
     pub(crate) entries: Vec<Entry>,
     pub(crate) records: Vec<Record<V>>,
     /// The partition of each of `records`.
     record_tps: Vec<Tp>,
+    /// Under `ON_HANDLER_ERROR=dlq`, a copy of the message of each of `records`.
+    pub(crate) originals: Vec<Option<Original>>,
 }
 
 impl<V> Taken<V> {
@@ -36,6 +39,7 @@ impl<V> Taken<V> {
             entries: Vec::with_capacity(capacity),
             records: Vec::with_capacity(capacity),
             record_tps: Vec::with_capacity(capacity),
+            originals: Vec::new(),
         }
     }
 
@@ -51,6 +55,9 @@ impl<V> Taken<V> {
         if let Some(record) = consumed.record {
             self.record_tps.push(consumed.entry.tp);
             self.records.push(record);
+            if let Some(original) = consumed.original {
+                self.originals.push(Some(original));
+            }
         }
         self.entries.push(consumed.entry);
     }
@@ -61,6 +68,10 @@ impl<V> Taken<V> {
         self.entries.retain(|e| !partitions.contains(&e.tp));
         let mut keep = self.record_tps.iter().map(|tp| !partitions.contains(tp));
         self.records.retain(|_| keep.next().unwrap_or(false));
+        if !self.originals.is_empty() {
+            let mut keep = self.record_tps.iter().map(|tp| !partitions.contains(tp));
+            self.originals.retain(|_| keep.next().unwrap_or(false));
+        }
         self.record_tps.retain(|tp| !partitions.contains(tp));
         before - self.entries.len()
     }
@@ -74,6 +85,7 @@ impl<V> Taken<V> {
             self.entries.clear();
             self.records.clear();
             self.record_tps.clear();
+            self.originals.clear();
             dropped
         } else {
             self.forget_partitions(&revoked.partitions)
@@ -237,6 +249,7 @@ mod tests {
                 writer_schema: SchemaRef::Id(1),
                 value: User::numbered(offset as u64),
             }),
+            original: None,
         }
     }
 

@@ -34,8 +34,6 @@ use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::health::Heartbeat;
 use crate::ops::log_target;
 
-use super::DecodeError;
-
 /// Header naming the topic the message was read from.
 pub const HEADER_TOPIC: &str = "dlq.source.topic";
 /// Header with the source partition.
@@ -185,6 +183,40 @@ impl Sizes {
     }
 }
 
+/// What a dead-letter copy is made of: the original message's place, key, value and headers,
+/// copied out of librdkafka's buffers (a record under `ON_HANDLER_ERROR=dlq` waits for its
+/// handler while the consumer polls on), and their sizes.
+#[derive(Debug, Clone)]
+pub(crate) struct Original {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    headers: Option<OwnedHeaders>,
+    sizes: Sizes,
+}
+
+impl Original {
+    /// Its topic, partition and offset.
+    pub(crate) fn place(&self) -> (&str, i32, i64) {
+        (&self.topic, self.partition, self.offset)
+    }
+
+    /// A copy of `message`.
+    pub(crate) fn of(message: &BorrowedMessage<'_>) -> Original {
+        Original {
+            topic: message.topic().to_string(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
+            headers: message.headers().map(BorrowedHeaders::detach),
+            sizes: sizes_of(message),
+        }
+    }
+}
+
 /// What one copy keeps of the original.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct CopyPlan {
@@ -309,21 +341,21 @@ impl DeadLetters {
     /// cut shorter if it failed as too large.
     pub(crate) fn send(
         &self,
-        message: &BorrowedMessage<'_>,
+        message: &Original,
         group: &str,
-        error: &DecodeError,
+        reason: &str,
         shutdown: &Shutdown,
         heartbeat: &Heartbeat,
     ) -> Copied {
         let origin = Origin {
-            topic: message.topic(),
-            target: dead_letter_topic(message.topic()),
-            partition: message.partition().to_string(),
-            offset: message.offset().to_string(),
+            topic: &message.topic,
+            target: dead_letter_topic(&message.topic),
+            partition: message.partition.to_string(),
+            offset: message.offset.to_string(),
             group,
-            reason: error.to_string(),
+            reason: reason.to_string(),
         };
-        let sizes = sizes_of(message);
+        let sizes = message.sizes;
         let mut in_flight: Option<InFlight> = None;
         let copied = retry_until_stopped(
             &RETRY_BACKOFF,
@@ -352,7 +384,7 @@ impl DeadLetters {
     /// halves each time, so this ends). `Continue` with what to tell while waiting.
     fn attempt(
         &self,
-        message: &BorrowedMessage<'_>,
+        message: &Original,
         origin: &Origin<'_>,
         mut sizes: Sizes,
         in_flight: &mut Option<InFlight>,
@@ -469,13 +501,13 @@ impl DeadLetters {
     /// a cut copy).
     fn enqueue(
         &self,
-        message: &BorrowedMessage<'_>,
+        message: &Original,
         origin: &Origin<'_>,
         sizes: Sizes,
         plan: CopyPlan,
     ) -> Result<Arc<CopyFate>, KafkaError> {
-        let original = match message.headers() {
-            Some(headers) if plan.headers => BorrowedHeaders::detach(headers),
+        let original = match &message.headers {
+            Some(headers) if plan.headers => headers.clone(),
             _ => OwnedHeaders::new(),
         };
         let mut headers = [
@@ -523,10 +555,10 @@ impl DeadLetters {
             Arc::clone(&fate),
         )
         .headers(headers);
-        if let Some(key) = message.key() {
+        if let Some(key) = &message.key {
             record = record.key(&key[..plan.key.min(key.len())]);
         }
-        if let Some(payload) = message.payload() {
+        if let Some(payload) = &message.payload {
             record = record.payload(&payload[..plan.value.min(payload.len())]);
         }
         match self.producer.send(record) {

@@ -1,6 +1,7 @@
 //! A handler that fails, retried: the same record or batch is handed to it again, after the
-//! project's backoff, until it succeeds or `HANDLER_RETRY_TIMEOUT_MS` has passed; then the
-//! consumer stops with [`LoopError::HandlerFailed`], nothing of it committed. A panic ends the
+//! project's backoff, until it succeeds or `HANDLER_RETRY_TIMEOUT_MS` has passed; then
+//! `ON_HANDLER_ERROR` applies: the consumer stops with [`LoopError::HandlerFailed`], nothing
+//! of it committed (`fail`), or it is copied to the dead-letter topic and committed (`dlq`). A panic ends the
 //! consumer at once ([`LoopError::HandlerPanicked`]). Meanwhile the consumer keeps polling with
 //! its partitions paused (so it stays in its group however long the retries last), `/readyz`
 //! says it is degraded, and the log has one line when the retries begin and one when they end.
@@ -11,6 +12,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use crate::config::{Config, OnHandlerError};
 use crate::handler::HandlerError;
 use crate::lifecycle::retry::Backoff;
 use crate::lifecycle::LoopError;
@@ -30,6 +32,9 @@ pub(crate) enum Attempt {
     Done,
     /// It failed: poll (paused) for this long, then call it again.
     Again(Duration),
+    /// It kept failing for the retry time and `ON_HANDLER_ERROR=dlq`: copy the record (every
+    /// record of the batch) to the dead-letter topic with this reason, then commit.
+    GiveUp(String),
 }
 
 /// The retries of one record or batch.
@@ -37,6 +42,7 @@ pub(crate) struct HandlerRetry<'s> {
     settings: &'s ConsumerSettings,
     stats: &'s ConsumerStats,
     retry_for: Duration,
+    policy: OnHandlerError,
     /// The record or batch, as log lines and errors name it.
     what: String,
     /// The first failure, and how many calls failed.
@@ -48,13 +54,14 @@ impl<'s> HandlerRetry<'s> {
     pub(crate) fn new(
         settings: &'s ConsumerSettings,
         stats: &'s ConsumerStats,
-        retry_for: Duration,
+        config: &Config,
         what: String,
     ) -> HandlerRetry<'s> {
         HandlerRetry {
             settings,
             stats,
-            retry_for,
+            retry_for: config.handler_retry_timeout,
+            policy: config.on_handler_error,
             what,
             failing_since: None,
             failures: 0,
@@ -93,6 +100,18 @@ impl<'s> HandlerRetry<'s> {
         let failed_for = now.saturating_duration_since(since);
         if failed_for >= self.retry_for {
             self.stats.handler_wait.end();
+            if self.policy == OnHandlerError::DeadLetter {
+                log::warn!(
+                    target: &self.settings.log_target,
+                    "{client}: the handler failed on {} for {} s: {error}; copying it to the dead-letter topic (ON_HANDLER_ERROR=dlq)",
+                    self.what,
+                    failed_for.as_secs()
+                );
+                return Ok(Attempt::GiveUp(format!(
+                    "the handler failed for {} s: {error}",
+                    failed_for.as_secs()
+                )));
+            }
             return Err(LoopError::HandlerFailed {
                 client: client.clone(),
                 what: self.what.clone(),
@@ -148,5 +167,70 @@ impl<'s> HandlerRetry<'s> {
                 since.elapsed().as_secs_f64()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        Config::from_pairs(vars).expect("config")
+    }
+
+    fn failing() -> Result<(), HandlerError> {
+        Err("the database is locked".into())
+    }
+
+    #[test]
+    fn a_failure_is_retried_while_the_retry_time_lasts_and_readiness_says_so() {
+        let (settings, stats) = (ConsumerSettings::new("g", ["t"]), ConsumerStats::default());
+        let config = config(&[("HANDLER_RETRY_TIMEOUT_MS", "60000")]);
+        let mut retry = HandlerRetry::new(&settings, &stats, &config, "a record".to_string());
+        let Ok(Attempt::Again(wait)) = retry.attempt(failing) else {
+            panic!("retried");
+        };
+        assert!(wait <= Duration::from_secs(5));
+        assert!(stats.handler_wait.is_waiting(), "/readyz degraded");
+        assert!(matches!(retry.attempt(|| Ok(())), Ok(Attempt::Done)));
+        assert!(!stats.handler_wait.is_waiting(), "ready again");
+    }
+
+    #[test]
+    fn past_the_retry_time_the_policy_applies() {
+        let (settings, stats) = (ConsumerSettings::new("g", ["t"]), ConsumerStats::default());
+        let fail = config(&[("HANDLER_RETRY_TIMEOUT_MS", "0")]);
+        let mut retry = HandlerRetry::new(&settings, &stats, &fail, "a record".to_string());
+        match retry.attempt(failing) {
+            Err(LoopError::HandlerFailed { error, what, .. }) => {
+                assert_eq!(
+                    (error.as_str(), what.as_str()),
+                    ("the database is locked", "a record")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let dlq = config(&[
+            ("HANDLER_RETRY_TIMEOUT_MS", "0"),
+            ("ON_HANDLER_ERROR", "dlq"),
+        ]);
+        let mut retry = HandlerRetry::new(&settings, &stats, &dlq, "a batch".to_string());
+        match retry.attempt(failing) {
+            Ok(Attempt::GiveUp(reason)) => assert!(reason.contains("the database is locked")),
+            other => panic!("{other:?}"),
+        }
+        assert!(!stats.handler_wait.is_waiting());
+    }
+
+    #[test]
+    fn a_panic_is_an_error_at_once_whatever_the_policy() {
+        let (settings, stats) = (ConsumerSettings::new("g", ["t"]), ConsumerStats::default());
+        let dlq = config(&[("ON_HANDLER_ERROR", "dlq")]);
+        let mut retry = HandlerRetry::new(&settings, &stats, &dlq, "a batch".to_string());
+        let outcome = retry.attempt(|| panic!("a bug in the handler"));
+        assert!(
+            matches!(outcome, Err(LoopError::HandlerPanicked { .. })),
+            "{outcome:?}"
+        );
     }
 }

@@ -7,12 +7,12 @@ use std::time::Duration;
 use rdkafka::message::{BorrowedMessage, Message};
 
 use super::client::{cached_log_end, ConsumerClient};
-use super::dead_letter::{Copied, DeadLetters};
+use super::dead_letter::{Copied, DeadLetters, Original};
 use super::decoder::{DecodeError, MessageDecoder, Place};
 use super::settings::{ConsumerSettings, Topics, Tp};
 use crate::audit::stamp::find_stamp;
 use crate::audit::FoundStamp;
-use crate::config::{dead_letter_topic, Config, OnDecodeError};
+use crate::config::{dead_letter_topic, Config, OnDecodeError, OnHandlerError};
 use crate::format::{ValueDecoder, VALUE_SCHEMA_ID_HEADER};
 use crate::handler::{Header, Record};
 use crate::kafka::headers::raw_headers;
@@ -38,11 +38,13 @@ pub(crate) struct Entry {
     pub(crate) stamp: FoundStamp,
 }
 
-/// One consumed message: its entry, and its record for the handler if it was decoded.
-#[derive(Debug, Clone, PartialEq)]
+/// One consumed message: its entry, its record for the handler if it was decoded, and, under
+/// `ON_HANDLER_ERROR=dlq`, a copy of the message for the dead-letter topic.
+#[derive(Debug, Clone)]
 pub(crate) struct Consumed<V> {
     pub(crate) entry: Entry,
     pub(crate) record: Option<Record<V>>,
+    pub(crate) original: Option<Original>,
 }
 
 /// What a consumer needs to turn messages into records; borrowed from whoever built it.
@@ -149,7 +151,14 @@ impl<'a, D: ValueDecoder> Intake<'a, D> {
             error,
             stamp,
         };
-        Ok(Some(Consumed { entry, record }))
+        let original = (record.is_some()
+            && self.config.on_handler_error == OnHandlerError::DeadLetter)
+            .then(|| Original::of(message));
+        Ok(Some(Consumed {
+            entry,
+            record,
+            original,
+        }))
     }
 
     /// `ON_DECODE_ERROR` for a message that cannot be decoded: skip it, copy it to the
@@ -186,33 +195,46 @@ impl<'a, D: ValueDecoder> Intake<'a, D> {
                 error: error.to_string(),
             }),
             OnDecodeError::DeadLetter => {
-                let Some(dead_letters) = self.dead_letters else {
-                    return Err(LoopError::NoDeadLetterProducer {
-                        client: name.clone(),
-                    });
-                };
-                let group = &self.settings.group;
-                match dead_letters.send(message, group, error, self.shutdown, &stats.heartbeat) {
-                    Copied::Acknowledged => {}
-                    Copied::Stopped => return Ok(Turn::Stop),
-                    Copied::Refused(reason) => {
-                        return Err(LoopError::DeadLetterRefused {
-                            client: name.clone(),
-                            topic: topic.to_string(),
-                            partition,
-                            offset,
-                            reason,
-                        })
-                    }
-                }
-                log::info!(
-                    target: log_target::CONSUMER,
-                    "{name}: copied p={partition} o={offset} to {}",
-                    dead_letter_topic(topic)
-                );
-                Ok(Turn::Continue)
+                self.copy_to_dead_letters(&Original::of(message), &error.to_string(), stats)
             }
         }
+    }
+
+    /// Copies `original` to its dead-letter topic with `reason`, and waits until the copy is
+    /// acknowledged: only then may its offset move. [`Turn::Stop`]: shutdown began first.
+    pub(crate) fn copy_to_dead_letters(
+        &self,
+        original: &Original,
+        reason: &str,
+        stats: &ConsumerStats,
+    ) -> Result<Turn, LoopError> {
+        let name = &self.settings.name;
+        let Some(dead_letters) = self.dead_letters else {
+            return Err(LoopError::NoDeadLetterProducer {
+                client: name.clone(),
+            });
+        };
+        let group = &self.settings.group;
+        let (topic, partition, offset) = original.place();
+        match dead_letters.send(original, group, reason, self.shutdown, &stats.heartbeat) {
+            Copied::Acknowledged => {}
+            Copied::Stopped => return Ok(Turn::Stop),
+            Copied::Refused(reason) => {
+                return Err(LoopError::DeadLetterRefused {
+                    client: name.clone(),
+                    topic: topic.to_string(),
+                    partition,
+                    offset,
+                    reason,
+                })
+            }
+        }
+        log::info!(
+            target: log_target::CONSUMER,
+            "{name}: copied p={partition} o={offset} to {}",
+            dead_letter_topic(topic)
+        );
+        Ok(Turn::Continue)
     }
 }
 

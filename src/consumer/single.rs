@@ -23,7 +23,6 @@ use super::decoder::MessageDecoder;
 use super::handler_retry::{Attempt, HandlerRetry};
 use super::intake::{account_for, Consumed, Intake};
 use super::settings::{ConsumerSettings, Topics, Tp};
-use crate::config::OnDecodeError;
 use crate::format::ValueDecoder;
 use crate::handler::RecordHandler;
 use crate::lifecycle::turn_until_stopped;
@@ -109,8 +108,8 @@ impl<'s, D: ValueDecoder, H: RecordHandler<D::Value>> SingleConsumer<'s, D, H> {
             }
         };
         let shared = self.shared;
-        let dead_letters = match shared.config.on_decode_error {
-            OnDecodeError::DeadLetter => Some(
+        let dead_letters = match shared.config.dead_letters_used() {
+            true => Some(
                 DeadLetters::create(&shared.config, &shared.shutdown).map_err(|error| {
                     LoopError::CreateClient {
                         client: "dead-letter producer".to_string(),
@@ -118,7 +117,7 @@ impl<'s, D: ValueDecoder, H: RecordHandler<D::Value>> SingleConsumer<'s, D, H> {
                     }
                 })?,
             ),
-            OnDecodeError::Skip | OnDecodeError::Fail => None,
+            false => None,
         };
         let intake = Intake {
             config: &shared.config,
@@ -239,7 +238,11 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
             Some(value) => retry.attempt(|| self.handler.handle(value))?,
             None => Attempt::Done,
         };
-        let Attempt::Again(wait) = first else {
+        if !matches!(first, Attempt::Done) {
+            drop(message);
+            return self.after_first_failure(&record, retry, first);
+        }
+        {
             let stored = self.client.store_offset_from_message(&message);
             drop(message);
             // Fetching a writer schema, or waiting out the registry, takes time the record's
@@ -254,15 +257,48 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
                 Ok(()) => bump(&self.stats.offsets_stored),
                 Err(e) => self.cannot_store(&record, &e),
             }
-            return Ok(Turn::Continue);
+        }
+        Ok(Turn::Continue)
+    }
+
+    /// A record whose handler's first call did not return `Ok`: retried, or dead-lettered
+    /// (`ON_HANDLER_ERROR=dlq` and a retry time of zero); its offset stored by (topic,
+    /// partition, offset) once done.
+    fn after_first_failure(
+        &mut self,
+        record: &Consumed<D::Value>,
+        retry: HandlerRetry<'a>,
+        first: Attempt,
+    ) -> Result<Turn, LoopError> {
+        let handled = match first {
+            Attempt::Done => Handled::Done,
+            Attempt::Again(wait) => self.retry(record, retry, wait)?,
+            Attempt::GiveUp(reason) => self.dead_letter(record, &reason)?,
         };
-        drop(message);
-        match self.retry(&record, retry, wait)? {
-            Handled::Done => self.handled_after_retries(&record),
+        match handled {
+            Handled::Done => self.handled_after_retries(record),
             Handled::Revoked => {}
             Handled::Stopped => return Ok(Turn::Stop),
         }
         Ok(Turn::Continue)
+    }
+
+    /// Copies a record its handler gave up on to the dead-letter topic (`ON_HANDLER_ERROR=dlq`).
+    fn dead_letter(&self, record: &Consumed<D::Value>, reason: &str) -> Result<Handled, LoopError> {
+        let Some(original) = &record.original else {
+            return Err(LoopError::NoDeadLetterProducer {
+                client: self.intake.settings.name.clone(),
+            });
+        };
+        Ok(
+            match self
+                .intake
+                .copy_to_dead_letters(original, reason, self.stats)?
+            {
+                Turn::Continue => Handled::Done,
+                Turn::Stop => Handled::Stopped,
+            },
+        )
     }
 
     /// A record polled while the handler was retried on another: handled now, its offset
@@ -273,16 +309,7 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
             Some(value) => retry.attempt(|| self.handler.handle(value))?,
             None => Attempt::Done,
         };
-        let handled = match first {
-            Attempt::Done => Handled::Done,
-            Attempt::Again(wait) => self.retry(&record, retry, wait)?,
-        };
-        match handled {
-            Handled::Done => self.handled_after_retries(&record),
-            Handled::Revoked => {}
-            Handled::Stopped => return Ok(Turn::Stop),
-        }
-        Ok(Turn::Continue)
+        self.after_first_failure(&record, retry, first)
     }
 
     /// The retries of `record`'s handler, after its first call failed: polls paused between
@@ -316,6 +343,7 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
             match retry.attempt(|| self.handler.handle(value))? {
                 Attempt::Done => break Handled::Done,
                 Attempt::Again(next) => wait = next,
+                Attempt::GiveUp(reason) => break self.dead_letter(record, &reason)?,
             }
         };
         self.resume(&paused);
@@ -403,7 +431,7 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
         HandlerRetry::new(
             self.intake.settings,
             self.stats,
-            self.intake.config.handler_retry_timeout,
+            self.intake.config,
             format!(
                 "the record at {topic} p={} o={}",
                 record.tp.partition, record.offset

@@ -18,7 +18,7 @@ use rdkafka::error::RDKafkaErrorCode;
 
 use super::admin::{AdminClient, AdminError, Operation, TopicDescription, TopicError};
 use super::{client_config_with, ClientKind};
-use crate::config::{dead_letter_topic, Config, OnDecodeError};
+use crate::config::{dead_letter_topic, Config};
 use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::log_target;
 
@@ -44,7 +44,7 @@ pub(crate) fn topics_in_use(config: &Config) -> Vec<TopicUse> {
         topic: config.topic.clone(),
         needs: MAIN_TOPIC_NEEDS,
     }];
-    if config.on_decode_error == OnDecodeError::DeadLetter {
+    if config.dead_letters_used() {
         uses.push(TopicUse {
             topic: dead_letter_topic(&config.topic),
             needs: DEAD_LETTER_NEEDS,
