@@ -161,6 +161,7 @@ impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
             wall_clock: WallClock::new(),
             uncommitted: Uncommitted::default(),
             paused: BTreeSet::new(),
+            fetch_paused: false,
             next_commit_try: Instant::now(),
             commit_tries: 0,
             left_unprocessed: false,
@@ -199,6 +200,9 @@ struct Running<'i, 'a, D: ValueDecoder, H> {
     /// Partitions paused while `uncommitted` waits or the handler is retried, resumed once
     /// that is over.
     paused: BTreeSet<Tp>,
+    /// Whether anything was paused since the last resume (a revoked partition leaves
+    /// `paused`, but librdkafka keeps it paused if it comes back).
+    fetch_paused: bool,
     /// When to try the given-up commit again, and how many tries it has had.
     next_commit_try: Instant,
     commit_tries: u32,
@@ -241,6 +245,7 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             self.batch.take();
             self.uncommitted.clear();
             self.paused.clear();
+            self.fetch_paused = false;
             self.count_uncommitted(0);
             self.client = create_consumer(settings, false, config, shutdown, self.stats)?;
             // A new member: whatever the old client owned is no longer this consumer's.
@@ -332,8 +337,9 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
         } else {
             self.uncommitted.forget_partitions(&revoked.partitions);
         }
-        // A revoked partition's pause went with its assignment: if it comes back, its first
-        // record pauses it again, which a stale entry here would prevent.
+        // librdkafka keeps a partition's pause across a revocation and a new assignment, so
+        // a partition that comes back stays paused until `resume_paused`, which resumes the
+        // whole assignment; the set only keeps `pause` from pausing twice.
         if revoked.all {
             self.paused.clear();
         } else {
@@ -341,7 +347,9 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
                 self.paused.remove(tp);
             }
         }
-        if self.uncommitted.is_empty() {
+        // The given-up commit was all of revoked partitions: nothing is held any more (unless
+        // the handler is being retried, which holds fetching itself).
+        if self.uncommitted.is_empty() && self.revoked_during_retry.is_none() {
             self.resume_paused();
         }
         self.count_uncommitted(0);
@@ -667,7 +675,10 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             return;
         }
         match self.client.pause(&self.partition_list(&new)) {
-            Ok(()) => self.paused.extend(new),
+            Ok(()) => {
+                self.paused.extend(new);
+                self.fetch_paused = true;
+            }
             Err(e) => {
                 let settings = self.intake.settings;
                 log::warn!(target: &settings.log_target, "{}: cannot pause {}: {e}", settings.name, self.intake.topics.describe(&new))
@@ -675,15 +686,25 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
         }
     }
 
-    /// Fetches again from every paused partition.
+    /// Fetches again from every assigned partition, once something was paused: a partition
+    /// paused, revoked and assigned again is still paused (librdkafka keeps the pause), and
+    /// resuming one that is not paused only restarts its fetch where the loop stands.
     fn resume_paused(&mut self) {
-        if self.paused.is_empty() {
+        if !self.fetch_paused {
             return;
         }
-        let paused: Vec<Tp> = std::mem::take(&mut self.paused).into_iter().collect();
-        if let Err(e) = self.client.resume(&self.partition_list(&paused)) {
-            let settings = self.intake.settings;
-            log::warn!(target: &settings.log_target, "{}: cannot resume {}: {e}", settings.name, self.intake.topics.describe(&paused));
+        self.paused.clear();
+        self.fetch_paused = false;
+        let settings = self.intake.settings;
+        let assigned = match self.client.assignment() {
+            Ok(assigned) => assigned,
+            Err(e) => {
+                log::warn!(target: &settings.log_target, "{}: cannot read the assignment to resume it: {e}", settings.name);
+                return;
+            }
+        };
+        if let Err(e) = self.client.resume(&assigned) {
+            log::warn!(target: &settings.log_target, "{}: cannot resume: {e}", settings.name);
         }
     }
 

@@ -411,11 +411,17 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
         assigned
     }
 
+    /// Fetches again from every assigned partition: a partition paused, revoked and assigned
+    /// again is still paused (librdkafka keeps the pause), so `paused` alone is not enough.
     fn resume(&self, paused: &TopicPartitionList) {
         if paused.count() == 0 {
             return;
         }
-        if let Err(e) = self.client.resume(paused) {
+        let assigned = match self.client.assignment() {
+            Ok(assigned) => assigned,
+            Err(_) => paused.clone(),
+        };
+        if let Err(e) = self.client.resume(&assigned) {
             log::warn!(target: &self.intake.settings.log_target, "{}: cannot resume: {e}", self.intake.settings.name);
         }
     }

@@ -1,0 +1,728 @@
+//! The library's consumers in-process, with handlers that fail, fail for too long, panic, or
+//! read two topics: what is handed to them again, and what is committed (only what a handler
+//! returned `Ok` for).
+//!
+//! Each test runs its consumers on scoped threads of its own, with its own topics and groups,
+//! and reads the group's committed offsets with a client of its own.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::thread::{self, ScopedJoinHandle};
+use std::time::{Duration, Instant};
+
+use kafka_avro_daemon::{
+    BatchConsumer, Config, ConsumerSettings, HandlerError, LoopError, Record, Shared, Shutdown,
+    SingleConsumer, StopReason, User, UserCodec,
+};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::common::{
+    bootstrap, confluent_user_bytes, ensure_topic, produce_to_partition, register_schema,
+    registry_url, require_stack, unique,
+};
+
+const USER_SCHEMA: &str = include_str!("../../schemas/user.avsc");
+
+/// How long any wait of these tests may last before it fails.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The configuration of the local stack, plus `extra`.
+fn config(extra: &[(&str, &str)]) -> Config {
+    let mut vars = vec![
+        ("KAFKA_BOOTSTRAP_SERVERS".to_string(), bootstrap()),
+        ("SCHEMA_REGISTRY_URL".to_string(), registry_url()),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Config::from_vars(&vars).expect("configuration")
+}
+
+/// `user_0` .. `user_{n-1}`.
+fn user_names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("user_{i}")).collect()
+}
+
+/// A topic (auto-created: 3 partitions) with `names` as Confluent-framed `User` records in
+/// partition 0, in order.
+fn topic_with_users(prefix: &str, names: &[String]) -> String {
+    let topic = unique(prefix);
+    ensure_topic(&topic);
+    produce_users(&topic, 0, names);
+    topic
+}
+
+fn produce_users(topic: &str, partition: i32, names: &[String]) {
+    let id = register_schema(&format!("{topic}-value"), USER_SCHEMA);
+    let records: Vec<(Option<&str>, Option<Vec<u8>>)> = names
+        .iter()
+        .map(|name| (None, Some(confluent_user_bytes(id, name))))
+        .collect();
+    produce_to_partition(topic, partition, &records);
+}
+
+/// Reads a group's committed offsets, without joining it.
+struct Committed {
+    client: BaseConsumer,
+}
+
+impl Committed {
+    fn of(group: &str) -> Committed {
+        let client = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("offset reader");
+        Committed { client }
+    }
+
+    /// The committed offset of `topic` partition `partition`; `None` when nothing was.
+    fn get(&self, topic: &str, partition: i32) -> Option<i64> {
+        let mut asked = TopicPartitionList::new();
+        asked.add_partition(topic, partition);
+        let answer = self
+            .client
+            .committed_offsets(asked, Duration::from_secs(10))
+            .expect("committed offsets");
+        match answer.find_partition(topic, partition).map(|e| e.offset()) {
+            Some(Offset::Offset(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Waits until `topic` partition `partition` has `expected` committed.
+    fn wait_for(&self, topic: &str, partition: i32, expected: i64) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let now = self.get(topic, partition);
+            if now == Some(expected) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{topic}[{partition}]: committed {now:?}, expected {expected}"
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Polls `done` until it holds; fails after [`WAIT`] naming `what`.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "not within {WAIT:?}: {what}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits for a consumer's `run()` to return on its own; stops it and fails if it does not.
+fn join_within(
+    consumer: ScopedJoinHandle<'_, Result<(), LoopError>>,
+    shutdown: &Shutdown,
+    timeout: Duration,
+) -> Result<(), LoopError> {
+    let deadline = Instant::now() + timeout;
+    while !consumer.is_finished() {
+        if Instant::now() >= deadline {
+            shutdown.stop(StopReason::Requested);
+            let _ = consumer.join();
+            panic!("the consumer did not return within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    consumer.join().expect("consumer thread")
+}
+
+/// Stops a consumer and returns what its `run()` returned.
+fn stop(
+    consumer: ScopedJoinHandle<'_, Result<(), LoopError>>,
+    shutdown: &Shutdown,
+) -> Result<(), LoopError> {
+    shutdown.stop(StopReason::Requested);
+    join_within(consumer, shutdown, WAIT)
+}
+
+/// Stops the consumers when dropped, so a failing assertion inside `thread::scope` does not
+/// wait forever for consumer threads that would never return.
+struct StopOnDrop<'a>(&'a Shutdown);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.stop(StopReason::Requested);
+    }
+}
+
+/// One call of a handler: the record's name and offset, and whether the call returned `Ok`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Call {
+    name: String,
+    offset: i64,
+    ok: bool,
+}
+
+/// One call of a batch handler: the batch's (name, offset) pairs, whether the call returned
+/// `Ok`, and when it was made.
+type BatchCall = (Vec<(String, i64)>, bool, Instant);
+
+#[test]
+fn a_failing_record_handler_is_retried_and_nothing_is_stored_until_it_succeeds() {
+    let _cluster = require_stack();
+    let names = user_names(5);
+    let topic = topic_with_users("handlers-retried", &names);
+    let group = unique("handlers-retried");
+    // Six failures take about 6 s of backoff (0.2 + 0.4 + 0.8 + 1.6 + 3.2 s), longer than
+    // librdkafka's 5 s auto-commit interval: a stored offset past user_2 would be committed
+    // while the sampling below watches.
+    const FAILURES: usize = 6;
+    let config = config(&[]);
+    let shutdown = Shutdown::new();
+    let shared = Shared::new(&config, &shutdown).expect("shared");
+    let codec = UserCodec::new().expect("codec");
+    let calls: Mutex<Vec<Call>> = Mutex::new(Vec::new());
+    let committed = Committed::of(&group);
+    let user_2_done = || {
+        calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c.name == "user_2" && c.ok)
+    };
+    thread::scope(|s| {
+        let _stop = StopOnDrop(&shutdown);
+        let consumer = s.spawn(|| {
+            let mut failures_left = FAILURES;
+            let handler = |record: &Record<User>| -> Result<(), HandlerError> {
+                let name = record.value.name.clone();
+                let fail = name == "user_2" && failures_left > 0;
+                if fail {
+                    failures_left -= 1;
+                }
+                calls.lock().unwrap().push(Call {
+                    name: name.clone(),
+                    offset: record.offset,
+                    ok: !fail,
+                });
+                if fail {
+                    Err(format!("{name}: not yet").into())
+                } else {
+                    Ok(())
+                }
+            };
+            let settings = ConsumerSettings::new(group.clone(), [topic.clone()]);
+            SingleConsumer::new(&shared, &codec, settings, handler).run()
+        });
+        wait_until("user_2 handed to the handler", || {
+            calls.lock().unwrap().iter().any(|c| c.name == "user_2")
+        });
+        // While user_2 fails, the committed offset never passes it (offset 2).
+        let mut samples = 0;
+        loop {
+            let sampled = committed.get(&topic, 0);
+            if user_2_done() {
+                break;
+            }
+            samples += 1;
+            assert!(
+                sampled.unwrap_or(0) <= 2,
+                "committed {sampled:?} while user_2 (offset 2) still failed"
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+        assert!(samples > 0, "no sample taken while user_2 failed");
+        wait_until("every record handled", || {
+            calls.lock().unwrap().iter().filter(|c| c.ok).count() >= names.len()
+        });
+        stop(consumer, &shutdown).expect("the consumer stopped cleanly");
+    });
+    let calls = calls.into_inner().unwrap();
+    let failed = calls.iter().filter(|c| !c.ok).count();
+    assert_eq!(failed, FAILURES, "failed calls: {calls:?}");
+    assert!(
+        calls.iter().all(|c| c.ok || c.name == "user_2"),
+        "{calls:?}"
+    );
+    let handled: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.ok)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(handled, names, "handled once each, in order: {calls:?}");
+    let offsets: Vec<i64> = calls.iter().map(|c| c.offset).collect();
+    assert!(
+        offsets.windows(2).all(|w| w[0] <= w[1]),
+        "calls out of order: {calls:?}"
+    );
+    // Closing the consumer commits the stored offsets.
+    assert_eq!(committed.get(&topic, 0), Some(names.len() as i64));
+}
+
+#[test]
+fn a_record_handler_failing_past_the_retry_time_stops_uncommitted_and_the_next_run_gets_it() {
+    let _cluster = require_stack();
+    let names = user_names(3);
+    let topic = topic_with_users("handlers-gives-up", &names);
+    let group = unique("handlers-gives-up");
+    let config = config(&[("HANDLER_RETRY_TIMEOUT_MS", "2000")]);
+    let codec = UserCodec::new().expect("codec");
+    let committed = Committed::of(&group);
+
+    // First run: user_1 always fails.
+    let shutdown = Shutdown::new();
+    let shared = Shared::new(&config, &shutdown).expect("shared");
+    let first_calls: Mutex<Vec<Call>> = Mutex::new(Vec::new());
+    let started = Instant::now();
+    let outcome = thread::scope(|s| {
+        let _stop = StopOnDrop(&shutdown);
+        let consumer = s.spawn(|| {
+            let handler = |record: &Record<User>| -> Result<(), HandlerError> {
+                let name = record.value.name.clone();
+                let fail = name == "user_1";
+                first_calls.lock().unwrap().push(Call {
+                    name: name.clone(),
+                    offset: record.offset,
+                    ok: !fail,
+                });
+                if fail {
+                    Err(format!("{name}: cannot").into())
+                } else {
+                    Ok(())
+                }
+            };
+            let settings = ConsumerSettings::new(group.clone(), [topic.clone()]);
+            SingleConsumer::new(&shared, &codec, settings, handler).run()
+        });
+        join_within(consumer, &shutdown, WAIT)
+    });
+    let error = outcome.expect_err("the consumer gave up on user_1");
+    assert!(
+        matches!(error, LoopError::HandlerFailed { .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("HANDLER_RETRY_TIMEOUT_MS"), "{message}");
+    let first_calls = first_calls.into_inner().unwrap();
+    let user_1_failures = first_calls
+        .iter()
+        .filter(|c| c.name == "user_1" && !c.ok)
+        .count();
+    assert!(user_1_failures >= 2, "user_1 was retried: {first_calls:?}");
+    assert!(
+        !first_calls.iter().any(|c| c.name == "user_2"),
+        "user_2 handled after user_1 failed: {first_calls:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    let after_first = committed.get(&topic, 0);
+    assert!(
+        after_first.unwrap_or(0) <= 1,
+        "committed {after_first:?} past user_1 (offset 1)"
+    );
+
+    // Second run, same group: it starts at user_1.
+    let shutdown = Shutdown::new();
+    let shared = Shared::new(&config, &shutdown).expect("shared");
+    let second: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    thread::scope(|s| {
+        let _stop = StopOnDrop(&shutdown);
+        let consumer = s.spawn(|| {
+            let handler = |record: &Record<User>| -> Result<(), HandlerError> {
+                second.lock().unwrap().push(record.value.name.clone());
+                Ok(())
+            };
+            let settings = ConsumerSettings::new(group.clone(), [topic.clone()]);
+            SingleConsumer::new(&shared, &codec, settings, handler).run()
+        });
+        wait_until("the second run handles user_2", || {
+            second.lock().unwrap().iter().any(|name| name == "user_2")
+        });
+        stop(consumer, &shutdown).expect("the second run stopped cleanly");
+    });
+    let second = second.into_inner().unwrap();
+    // The close committed user_0's stored offset; had it not, user_0 comes first again.
+    let expected: Vec<String> = if after_first == Some(1) {
+        names[1..].to_vec()
+    } else {
+        names.clone()
+    };
+    assert_eq!(second, expected, "the second run's records");
+    committed.wait_for(&topic, 0, names.len() as i64);
+}
+
+#[test]
+fn a_batch_handler_failing_longer_than_max_poll_interval_keeps_its_partitions() {
+    let _cluster = require_stack();
+    let names = user_names(5);
+    let topic = topic_with_users("handlers-long-retry", &names);
+    let group = unique("handlers-long-retry");
+    const FAILING_FOR: Duration = Duration::from_secs(15);
+    let config = config(&[
+        ("LIBRDKAFKA_MAX_POLL_INTERVAL_MS", "6000"),
+        ("LIBRDKAFKA_SESSION_TIMEOUT_MS", "6000"),
+        ("HANDLER_RETRY_TIMEOUT_MS", "60000"),
+        ("BATCH_SIZE", "10"),
+        ("FETCH_WAIT_MAX_MS", "2000"),
+    ]);
+    let shutdown = Shutdown::new();
+    let shared = Shared::new(&config, &shutdown).expect("shared");
+    let codec = UserCodec::new().expect("codec");
+    let committed = Committed::of(&group);
+    let calls: Mutex<Vec<BatchCall>> = Mutex::new(Vec::new());
+    let handled = || -> usize {
+        calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, ok, _)| *ok)
+            .map(|(batch, _, _)| batch.len())
+            .sum()
+    };
+    thread::scope(|s| {
+        let _stop = StopOnDrop(&shutdown);
+        let consumer = s.spawn(|| {
+            let mut first_call: Option<Instant> = None;
+            let handler = |records: &[Record<User>]| -> Result<(), HandlerError> {
+                let now = Instant::now();
+                let since = *first_call.get_or_insert(now);
+                let ok = now.duration_since(since) >= FAILING_FOR;
+                let batch = records
+                    .iter()
+                    .map(|r| (r.value.name.clone(), r.offset))
+                    .collect();
+                calls.lock().unwrap().push((batch, ok, now));
+                if ok {
+                    Ok(())
+                } else {
+                    Err("the database is down".into())
+                }
+            };
+            let settings = ConsumerSettings::new(group.clone(), [topic.clone()]);
+            BatchConsumer::new(&shared, &codec, settings, handler).run()
+        });
+        let deadline = Instant::now() + WAIT + FAILING_FOR;
+        while handled() < names.len() {
+            assert!(
+                Instant::now() < deadline,
+                "not every record handled: {:?}",
+                calls.lock().unwrap()
+            );
+            assert!(!consumer.is_finished(), "the consumer ended early");
+            thread::sleep(Duration::from_millis(200));
+        }
+        committed.wait_for(&topic, 0, names.len() as i64);
+        stop(consumer, &shutdown).expect("the consumer stopped cleanly");
+    });
+    let calls = calls.into_inner().unwrap();
+    let (first_batch, _, first_at) = calls.first().cloned().expect("a call");
+    let succeeded = calls
+        .iter()
+        .position(|(_, ok, _)| *ok)
+        .expect("a call that succeeded");
+    let (_, _, succeeded_at) = &calls[succeeded];
+    assert!(
+        succeeded_at.duration_since(first_at) >= FAILING_FOR,
+        "the handler failed for longer than max.poll.interval.ms"
+    );
+    // Every retry was handed the same batch: its partition was never revoked meanwhile.
+    for (batch, _, _) in &calls[..=succeeded] {
+        assert_eq!(batch, &first_batch, "the batch changed between retries");
+    }
+    // After the success each record once, in order, and no duplicate.
+    let after: Vec<String> = calls
+        .iter()
+        .filter(|(_, ok, _)| *ok)
+        .flat_map(|(batch, _, _)| batch.iter().map(|(name, _)| name.clone()))
+        .collect();
+    assert_eq!(after, names, "handled once each: {calls:?}");
+    assert_eq!(committed.get(&topic, 0), Some(names.len() as i64));
+}
+
+#[test]
+fn a_panicking_handler_stops_the_consumer_with_nothing_committed() {
+    let _cluster = require_stack();
+    let names = user_names(3);
+    let topic = topic_with_users("handlers-panic", &names);
+    let group = unique("handlers-panic");
+    let config = config(&[]);
+    let shutdown = Shutdown::new();
+    let shared = Shared::new(&config, &shutdown).expect("shared");
+    let codec = UserCodec::new().expect("codec");
+    let calls = Mutex::new(0usize);
+    let outcome = thread::scope(|s| {
+        let _stop = StopOnDrop(&shutdown);
+        let consumer = s.spawn(|| {
+            let handler = |records: &[Record<User>]| -> Result<(), HandlerError> {
+                *calls.lock().unwrap() += 1;
+                panic!("the handler panics on a batch of {}", records.len());
+            };
+            let settings = ConsumerSettings::new(group.clone(), [topic.clone()]);
+            BatchConsumer::new(&shared, &codec, settings, handler).run()
+        });
+        join_within(consumer, &shutdown, WAIT)
+    });
+    let error = outcome.expect_err("the consumer stopped on the panic");
+    assert!(
+        matches!(error, LoopError::HandlerPanicked { .. }),
+        "{error:?}"
+    );
+    assert_eq!(*calls.lock().unwrap(), 1, "called once, never again");
+    let committed = Committed::of(&group);
+    let now = committed.get(&topic, 0);
+    assert!(now.unwrap_or(0) == 0, "committed {now:?} after a panic");
+}
+
+#[test]
+fn a_consumer_of_two_topics_reads_and_commits_both() {
+    let _cluster = require_stack();
+    let a_names = user_names(3);
+    let b_names: Vec<String> = (0..4).map(|i| format!("b_user_{i}")).collect();
+    let a = topic_with_users("handlers-two-a", &a_names);
+    let b = topic_with_users("handlers-two-b", &b_names);
+    let group = unique("handlers-two");
+    let config = config(&[("BATCH_SIZE", "4"), ("FETCH_WAIT_MAX_MS", "300")]);
+    let shutdown = Shutdown::new();
+    let shared = Shared::new(&config, &shutdown).expect("shared");
+    let codec = UserCodec::new().expect("codec");
+    let committed = Committed::of(&group);
+    let seen: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    thread::scope(|s| {
+        let _stop = StopOnDrop(&shutdown);
+        let consumer = s.spawn(|| {
+            let handler = |records: &[Record<User>]| -> Result<(), HandlerError> {
+                let mut seen = seen.lock().unwrap();
+                for record in records {
+                    seen.push((record.topic.to_string(), record.value.name.clone()));
+                }
+                Ok(())
+            };
+            let settings = ConsumerSettings::new(group.clone(), [a.clone(), b.clone()]);
+            BatchConsumer::new(&shared, &codec, settings, handler).run()
+        });
+        wait_until("records of both topics handled", || {
+            seen.lock().unwrap().len() >= a_names.len() + b_names.len()
+        });
+        committed.wait_for(&a, 0, a_names.len() as i64);
+        committed.wait_for(&b, 0, b_names.len() as i64);
+        stop(consumer, &shutdown).expect("the consumer stopped cleanly");
+    });
+    let seen = seen.into_inner().unwrap();
+    let of = |topic: &str| -> Vec<String> {
+        seen.iter()
+            .filter(|(t, _)| t == topic)
+            .map(|(_, name)| name.clone())
+            .collect()
+    };
+    assert_eq!(of(&a), a_names, "{seen:?}");
+    assert_eq!(of(&b), b_names, "{seen:?}");
+    let unique_seen: BTreeSet<&(String, String)> = seen.iter().collect();
+    assert_eq!(unique_seen.len(), seen.len(), "a duplicate: {seen:?}");
+    assert_eq!(committed.get(&a, 0), Some(a_names.len() as i64));
+    assert_eq!(committed.get(&b, 0), Some(b_names.len() as i64));
+}
+
+/// One call of a batch handler: when it was made, the batch's (partition, offset) pairs, and
+/// whether it returned `Ok`.
+type PartitionCall = (Instant, Vec<(i32, i64)>, bool);
+
+#[test]
+fn a_batch_handler_never_sees_records_of_revoked_partitions() {
+    let _cluster = require_stack();
+    const PER_PARTITION: usize = 4;
+    let topic = unique("handlers-revoked");
+    ensure_topic(&topic);
+    for partition in 0..3 {
+        let names: Vec<String> = (0..PER_PARTITION)
+            .map(|i| format!("user_{partition}_{i}"))
+            .collect();
+        produce_users(&topic, partition, &names);
+    }
+    let group = unique("handlers-revoked");
+    let config = config(&[
+        ("HANDLER_RETRY_TIMEOUT_MS", "60000"),
+        ("BATCH_SIZE", "12"),
+        ("FETCH_WAIT_MAX_MS", "3000"),
+    ]);
+    let shutdown = Shutdown::new();
+    let shared = Shared::new(&config, &shutdown).expect("shared");
+    let codec = UserCodec::new().expect("codec");
+    let committed = Committed::of(&group);
+    // Each call of either handler: when, its (partition, offset) pairs, whether it was Ok.
+    let a_calls: Mutex<Vec<PartitionCall>> = Mutex::new(Vec::new());
+    let b_calls: Mutex<Vec<PartitionCall>> = Mutex::new(Vec::new());
+    let b_handled = || !b_calls.lock().unwrap().is_empty();
+    let all_handled = || -> bool {
+        let mut done = BTreeSet::new();
+        for calls in [&a_calls, &b_calls] {
+            for (_, batch, ok) in calls.lock().unwrap().iter() {
+                if *ok {
+                    done.extend(batch.iter().copied());
+                }
+            }
+        }
+        done.len() >= 3 * PER_PARTITION
+    };
+    thread::scope(|s| {
+        let _stop = StopOnDrop(&shutdown);
+        let a = s.spawn(|| {
+            let handler = |records: &[Record<User>]| -> Result<(), HandlerError> {
+                let batch = records.iter().map(|r| (r.partition, r.offset)).collect();
+                // Fails until the second member handled a batch: after the rebalance.
+                let ok = b_handled();
+                a_calls.lock().unwrap().push((Instant::now(), batch, ok));
+                if ok {
+                    Ok(())
+                } else {
+                    Err("not until the group has two members".into())
+                }
+            };
+            let settings = ConsumerSettings::new(group.clone(), [topic.clone()]);
+            BatchConsumer::new(&shared, &codec, settings, handler).run()
+        });
+        wait_until("the first member's handler failed on a batch", || {
+            !a_calls.lock().unwrap().is_empty()
+        });
+        let b = s.spawn(|| {
+            let handler = |records: &[Record<User>]| -> Result<(), HandlerError> {
+                let batch = records.iter().map(|r| (r.partition, r.offset)).collect();
+                b_calls.lock().unwrap().push((Instant::now(), batch, true));
+                Ok(())
+            };
+            let settings = ConsumerSettings::new(group.clone(), [topic.clone()]);
+            BatchConsumer::new(&shared, &codec, settings, handler).run()
+        });
+        let deadline = Instant::now() + WAIT;
+        while !all_handled() {
+            assert!(
+                Instant::now() < deadline,
+                "not every record handled: first {:?}, second {:?}",
+                a_calls.lock().unwrap(),
+                b_calls.lock().unwrap()
+            );
+            assert!(!a.is_finished(), "the first member ended early");
+            assert!(!b.is_finished(), "the second member ended early");
+            thread::sleep(Duration::from_millis(200));
+        }
+        for partition in 0..3 {
+            committed.wait_for(&topic, partition, PER_PARTITION as i64);
+        }
+        shutdown.stop(StopReason::Requested);
+        join_within(a, &shutdown, WAIT).expect("the first member stopped cleanly");
+        join_within(b, &shutdown, WAIT).expect("the second member stopped cleanly");
+    });
+    let a_calls = a_calls.into_inner().unwrap();
+    let b_calls = b_calls.into_inner().unwrap();
+    let b_first = b_calls.first().expect("the second member handled").0;
+    let b_partitions: BTreeSet<i32> = b_calls
+        .iter()
+        .flat_map(|(_, batch, _)| batch.iter().map(|(p, _)| *p))
+        .collect();
+    let (_, first_batch, _) = &a_calls[0];
+    assert!(
+        first_batch.iter().any(|(p, _)| b_partitions.contains(p)),
+        "the first member's failing batch {first_batch:?} held none of the partitions the second took ({b_partitions:?}): nothing was revoked from it"
+    );
+    let after: Vec<&PartitionCall> = a_calls.iter().filter(|(at, _, _)| *at > b_first).collect();
+    assert!(
+        !after.is_empty(),
+        "the first member's handler was not called after the rebalance: {a_calls:?}"
+    );
+    for (_, batch, _) in after {
+        assert!(
+            batch.iter().all(|(p, _)| !b_partitions.contains(p)),
+            "after the rebalance the first member was handed {batch:?}, but {b_partitions:?} were the second member's"
+        );
+    }
+}
+
+#[test]
+fn a_handler_given_up_on_under_dlq_is_copied_then_committed() {
+    let _stack = require_stack();
+    let names = user_names(4);
+    let topic = topic_with_users("handler-dlq", &names);
+    ensure_topic(&format!("{topic}.dlq"));
+    let config = config(&[
+        ("ON_HANDLER_ERROR", "dlq"),
+        ("HANDLER_RETRY_TIMEOUT_MS", "1000"),
+        ("BATCH_SIZE", "100"),
+        ("FETCH_WAIT_MAX_MS", "500"),
+    ]);
+    let shutdown = Shutdown::new();
+    let shared = Shared::new(&config, &shutdown).expect("shared");
+    let codec = UserCodec::new().expect("codec");
+    let (single_group, batch_group) = (format!("{topic}-single"), format!("{topic}-batch"));
+    let single_calls = Mutex::new(Vec::new());
+    let batch_calls = Mutex::new(0usize);
+    thread::scope(|scope| {
+        let _stop = StopOnDrop(&shutdown);
+        // The single consumer's handler refuses user_2 for good; the batch consumer's refuses
+        // every batch that holds it.
+        let single = SingleConsumer::new(
+            &shared,
+            &codec,
+            ConsumerSettings::new(single_group.clone(), [topic.clone()]),
+            |record: &Record<User>| -> Result<(), HandlerError> {
+                single_calls
+                    .lock()
+                    .expect("calls")
+                    .push(record.value.name.clone());
+                if record.value.name == "user_2" {
+                    return Err("user_2 cannot be stored".into());
+                }
+                Ok(())
+            },
+        );
+        let batch = BatchConsumer::new(
+            &shared,
+            &codec,
+            ConsumerSettings::new(batch_group.clone(), [topic.clone()]),
+            |records: &[Record<User>]| -> Result<(), HandlerError> {
+                *batch_calls.lock().expect("calls") += 1;
+                if records.iter().any(|r| r.value.name == "user_2") {
+                    return Err("a batch with user_2 cannot be stored".into());
+                }
+                Ok(())
+            },
+        );
+        let single = scope.spawn(|| single.run());
+        let batch = scope.spawn(|| batch.run());
+        let (single_committed, batch_committed) =
+            (Committed::of(&single_group), Committed::of(&batch_group));
+        batch_committed.wait_for(&topic, 0, 4);
+        wait_until("the single consumer handled user_3", || {
+            single_calls
+                .lock()
+                .expect("calls")
+                .iter()
+                .any(|name| name == "user_3")
+        });
+        assert_eq!(stop(single, &shutdown), Ok(()));
+        assert_eq!(stop(batch, &shutdown), Ok(()));
+        single_committed.wait_for(&topic, 0, 4);
+    });
+    // The single consumer's copy is user_2 alone; the batch consumer's are every record of
+    // the batch it gave up on (all four, read in one batch, or the batch holding user_2).
+    let copies = crate::common::read_topic(&format!("{topic}.dlq"));
+    let by_group = |group: &str| -> Vec<String> {
+        copies
+            .iter()
+            .filter(|c| c.header("dlq.consumer.group") == group.as_bytes())
+            .map(|c| {
+                let error = String::from_utf8_lossy(c.header("dlq.error")).to_string();
+                assert!(error.contains("cannot be stored"), "{error}");
+                let payload = c.payload.as_deref().expect("payload");
+                String::from_utf8_lossy(&payload[6..]).to_string()
+            })
+            .collect()
+    };
+    assert_eq!(by_group(&single_group), vec!["user_2".to_string()]);
+    let batch_copies = by_group(&batch_group);
+    assert!(
+        batch_copies.contains(&"user_2".to_string()) && !batch_copies.is_empty(),
+        "{batch_copies:?}"
+    );
+    let handled_later = single_calls.into_inner().expect("calls");
+    assert!(
+        handled_later.iter().filter(|n| *n == "user_2").count() > 1,
+        "user_2 was retried before it was given up on: {handled_later:?}"
+    );
+}
