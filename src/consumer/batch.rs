@@ -31,11 +31,11 @@ use super::batch_buffer::{offsets_to_commit, Batch, Taken, Uncommitted};
 use super::client::{
     create_consumer, poll_message, ConsumerClient, InstanceIdRelease, Revoked, POLL_TIMEOUT,
 };
-use super::dead_letter::DeadLetters;
 use super::decoder::MessageDecoder;
 use super::handler_retry::{Attempt, HandlerRetry};
 use super::intake::{account_for, Entry, Intake};
-use super::settings::{ConsumerSettings, Topics, Tp};
+use super::parts::{wind_up, Parts};
+use super::settings::{ConsumerSettings, Tp};
 use crate::format::ValueDecoder;
 use crate::handler::BatchHandler;
 use crate::lifecycle::retry::{retry_until_stopped, Backoff};
@@ -68,14 +68,7 @@ use crate::shared::Shared;
 /// BatchConsumer::new(&shared, &codec, settings, count).run()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct BatchConsumer<'s, D, H> {
-    shared: &'s Shared,
-    codec: &'s D,
-    settings: ConsumerSettings,
-    handler: H,
-    probe: Option<&'s OwnSchemaCheck<'s>>,
-    stats: Option<&'s ConsumerStats>,
-}
+pub struct BatchConsumer<'s, D, H>(Parts<'s, D, H>);
 
 impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
     /// A consumer of `settings`' topics in its group that decodes values with `codec` and
@@ -86,100 +79,55 @@ impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
         settings: ConsumerSettings,
         handler: H,
     ) -> BatchConsumer<'s, D, H> {
-        BatchConsumer {
-            shared,
-            codec,
-            settings,
-            handler,
-            probe: None,
-            stats: None,
-        }
+        BatchConsumer(Parts::new(shared, codec, settings, handler))
     }
 
     /// Believes the registry's 404s only while it still serves `probe`'s schema (the
     /// daemon's own): without a probe a 404 is believed once its wait is over.
     pub(crate) fn with_probe(mut self, probe: &'s OwnSchemaCheck<'s>) -> Self {
-        self.probe = Some(probe);
+        self.0.probe = Some(probe);
         self
     }
 
     /// Counts into `stats` (the daemon's figures) instead of its own.
     pub(crate) fn with_stats(mut self, stats: &'s ConsumerStats) -> Self {
-        self.stats = Some(stats);
+        self.0.stats = Some(stats);
         self
     }
 
     /// Runs until the shared stop handle says stop, then handles and commits the partial
     /// batch: `Ok`, or the error that stopped the consumer (which also triggers the stop
-    /// handle, so the process's other loops stop too).
+    /// handle, so the process's other loops stop too, and is logged once at `error` when it
+    /// does).
     pub fn run(self) -> Result<(), LoopError> {
-        let own_stats;
-        let stats = match self.stats {
-            Some(stats) => stats,
-            None => {
-                own_stats = ConsumerStats::default();
-                &own_stats
+        self.0.run(false, |started, handler| {
+            let config = started.intake.config;
+            let mut consumer = Running {
+                client: started.client,
+                decoder: started.intake.decoder(),
+                batch: Batch::new(config.batch_size, config.batch_max_wait),
+                audits: started.audits,
+                last_poll: Instant::now(),
+                wall_clock: WallClock::new(),
+                uncommitted: Uncommitted::default(),
+                paused: BTreeSet::new(),
+                fetch_paused: false,
+                next_commit_try: Instant::now(),
+                commit_tries: 0,
+                left_unprocessed: false,
+                revoked_during_retry: None,
+                handler,
+                intake: started.intake,
+                stats: started.stats,
+            };
+            let mut outcome = consumer.run();
+            if outcome.is_ok() {
+                outcome = consumer.finish_on_stop();
             }
-        };
-        let shared = self.shared;
-        let dead_letters = match shared.config.dead_letters_used() {
-            true => Some(
-                DeadLetters::create(&shared.config, &shared.shutdown).map_err(|error| {
-                    LoopError::CreateClient {
-                        client: "dead-letter producer".to_string(),
-                        error,
-                    }
-                })?,
-            ),
-            false => None,
-        };
-        let config = &shared.config;
-        let intake = Intake {
-            config,
-            settings: &self.settings,
-            topics: Topics::new(&self.settings.topics),
-            registry: &shared.registry,
-            codec: self.codec,
-            dead_letters: dead_letters.as_ref(),
-            unknown_ids: &shared.unknown_ids,
-            own_check: self.probe,
-            shutdown: &shared.shutdown,
-        };
-        let settings = &self.settings;
-        let mut consumer = Running {
-            client: create_consumer(settings, false, config, &shared.shutdown, stats)?,
-            decoder: intake.decoder(),
-            batch: Batch::new(config.batch_size, config.batch_max_wait),
-            audits: Audits::new(
-                &settings.name,
-                settings.topics.len(),
-                config.audit_loss_grace,
-                stats,
-                &shared.own_run,
-            ),
-            last_poll: Instant::now(),
-            wall_clock: WallClock::new(),
-            uncommitted: Uncommitted::default(),
-            paused: BTreeSet::new(),
-            fetch_paused: false,
-            next_commit_try: Instant::now(),
-            commit_tries: 0,
-            left_unprocessed: false,
-            revoked_during_retry: None,
-            handler: self.handler,
-            intake: &intake,
-            stats,
-        };
-        let mut outcome = consumer.run();
-        if outcome.is_ok() {
-            outcome = consumer.finish_on_stop();
-        }
-        // Before the close, which waits on the brokers.
-        shared.shutdown.fail_on_error(&outcome);
-        consumer.audits.finish(&settings.group);
-        log::info!(target: &settings.log_target, "{} exiting", settings.name);
-        drop(consumer);
-        outcome
+            wind_up(&outcome, &mut consumer.audits, consumer.intake);
+            drop(consumer);
+            outcome
+        })
     }
 }
 

@@ -13,6 +13,7 @@ mod dead_letter;
 mod decoder;
 mod handler_retry;
 mod intake;
+mod parts;
 mod settings;
 mod single;
 

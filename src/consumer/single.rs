@@ -18,11 +18,11 @@ use super::audits::Audits;
 use super::client::{
     create_consumer, poll_message, ConsumerClient, InstanceIdRelease, Revoked, POLL_TIMEOUT,
 };
-use super::dead_letter::DeadLetters;
 use super::decoder::MessageDecoder;
 use super::handler_retry::{Attempt, HandlerRetry};
 use super::intake::{account_for, Consumed, Intake};
-use super::settings::{ConsumerSettings, Topics, Tp};
+use super::parts::{wind_up, Parts};
+use super::settings::{ConsumerSettings, Tp};
 use crate::format::ValueDecoder;
 use crate::handler::RecordHandler;
 use crate::lifecycle::turn_until_stopped;
@@ -55,14 +55,7 @@ use crate::shared::Shared;
 /// SingleConsumer::new(&shared, &codec, settings, print).run()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct SingleConsumer<'s, D, H> {
-    shared: &'s Shared,
-    codec: &'s D,
-    settings: ConsumerSettings,
-    handler: H,
-    probe: Option<&'s OwnSchemaCheck<'s>>,
-    stats: Option<&'s ConsumerStats>,
-}
+pub struct SingleConsumer<'s, D, H>(Parts<'s, D, H>);
 
 impl<'s, D: ValueDecoder, H: RecordHandler<D::Value>> SingleConsumer<'s, D, H> {
     /// A consumer of `settings`' topics in its group that decodes values with `codec` and
@@ -73,88 +66,43 @@ impl<'s, D: ValueDecoder, H: RecordHandler<D::Value>> SingleConsumer<'s, D, H> {
         settings: ConsumerSettings,
         handler: H,
     ) -> SingleConsumer<'s, D, H> {
-        SingleConsumer {
-            shared,
-            codec,
-            settings,
-            handler,
-            probe: None,
-            stats: None,
-        }
+        SingleConsumer(Parts::new(shared, codec, settings, handler))
     }
 
     /// Believes the registry's 404s only while it still serves `probe`'s schema (the
     /// daemon's own): without a probe a 404 is believed once its wait is over.
     pub(crate) fn with_probe(mut self, probe: &'s OwnSchemaCheck<'s>) -> Self {
-        self.probe = Some(probe);
+        self.0.probe = Some(probe);
         self
     }
 
     /// Counts into `stats` (the daemon's figures) instead of its own.
     pub(crate) fn with_stats(mut self, stats: &'s ConsumerStats) -> Self {
-        self.stats = Some(stats);
+        self.0.stats = Some(stats);
         self
     }
 
     /// Runs until the shared stop handle says stop: `Ok` then, or the error that stopped the
-    /// consumer (which also triggers the stop handle, so the process's other loops stop too).
+    /// consumer (which also triggers the stop handle, so the process's other loops stop too,
+    /// and is logged once at `error` when it does).
     pub fn run(self) -> Result<(), LoopError> {
-        let own_stats;
-        let stats = match self.stats {
-            Some(stats) => stats,
-            None => {
-                own_stats = ConsumerStats::default();
-                &own_stats
-            }
-        };
-        let shared = self.shared;
-        let dead_letters = match shared.config.dead_letters_used() {
-            true => Some(
-                DeadLetters::create(&shared.config, &shared.shutdown).map_err(|error| {
-                    LoopError::CreateClient {
-                        client: "dead-letter producer".to_string(),
-                        error,
-                    }
-                })?,
-            ),
-            false => None,
-        };
-        let intake = Intake {
-            config: &shared.config,
-            settings: &self.settings,
-            topics: Topics::new(&self.settings.topics),
-            registry: &shared.registry,
-            codec: self.codec,
-            dead_letters: dead_letters.as_ref(),
-            unknown_ids: &shared.unknown_ids,
-            own_check: self.probe,
-            shutdown: &shared.shutdown,
-        };
-        let settings = &self.settings;
-        let mut consumer = Running {
-            client: create_consumer(settings, true, &shared.config, &shared.shutdown, stats)?,
-            decoder: intake.decoder(),
-            audits: Audits::new(
-                &settings.name,
-                settings.topics.len(),
-                shared.config.audit_loss_grace,
-                stats,
-                &shared.own_run,
-            ),
-            wall_clock: WallClock::new(),
-            handler: self.handler,
-            held: VecDeque::new(),
-            intake: &intake,
-            stats,
-        };
-        let outcome = consumer.run();
-        // Before the close, which waits on the brokers.
-        shared.shutdown.fail_on_error(&outcome);
-        consumer.audits.finish(&settings.group);
-        log::info!(target: &settings.log_target, "{} exiting", settings.name);
-        // Dropping the client leaves the group and commits the stored offsets.
-        drop(consumer);
-        outcome
+        self.0.run(true, |started, handler| {
+            let mut consumer = Running {
+                client: started.client,
+                decoder: started.intake.decoder(),
+                audits: started.audits,
+                wall_clock: WallClock::new(),
+                handler,
+                held: VecDeque::new(),
+                intake: started.intake,
+                stats: started.stats,
+            };
+            let outcome = consumer.run();
+            wind_up(&outcome, &mut consumer.audits, consumer.intake);
+            // Dropping the client leaves the group and commits the stored offsets.
+            drop(consumer);
+            outcome
+        })
     }
 }
 

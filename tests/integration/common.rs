@@ -1026,3 +1026,20 @@ pub fn create_topic_with(topic: &str, partitions: u32, configs: &[&str]) {
     kafka_admin(&args);
     ensure_topic(topic);
 }
+
+/// An example's binary: `cargo test` builds the examples next to the test binaries'
+/// `deps/` folder.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = profile.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: the test command builds the examples (`cargo test` does)",
+        path.display()
+    );
+    path
+}

@@ -1,31 +1,13 @@
 //! The library from outside the crate: the examples, built by the test command, run against
 //! the local stack.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    confluent_user_bytes, daemon_env, ensure_topic, produce_raw, register_schema, require_stack,
-    unique,
+    confluent_user_bytes, daemon_env, ensure_topic, example, produce_raw, register_schema,
+    require_stack, unique,
 };
-
-/// An example's binary: `cargo test` builds the examples next to the test binaries'
-/// `deps/` folder.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let path = profile.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: the test command builds the examples (`cargo test` does)",
-        path.display()
-    );
-    path
-}
 
 #[test]
 fn the_batch_counter_example_consumes_with_its_own_handler_and_stops_through_the_stop_handle() {

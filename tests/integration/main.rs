@@ -15,8 +15,10 @@
 //! and generated writer schemas), `hostile_schema` (a recursive writer schema and a record
 //! nested 100,000 deep), `hostile_records` (header keys, Kafka keys and names that are not
 //! UTF-8), `writer_schemas` (a writer schema of another type; one with schema references),
-//! `topic_check` (the start-up check and creation of the topics) and `audit` (the delivery
-//! audit's figures); `common` is what they share.
+//! `topic_check` (the start-up check and creation of the topics), `audit` (the delivery
+//! audit's figures), `handlers` (the library's consumers with handlers that fail, panic or
+//! read two topics), `library` and `sqlite_example` (the examples, built by the test command,
+//! run against the stack); `common` is what they share.
 //!
 //! Run one module by its path prefix, e.g. `cargo test --test integration daemon::`, or one test
 //! by its full name, e.g. `cargo test --test integration faults::daemon_killed_mid_batch`.

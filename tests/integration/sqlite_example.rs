@@ -19,8 +19,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::common::{
-    bootstrap, confluent_user_bytes, ensure_topic, env_with, produce_raw, produce_to_partition,
-    register_schema, require_stack, unique,
+    bootstrap, confluent_user_bytes, ensure_topic, env_with, example, produce_raw,
+    produce_to_partition, register_schema, require_stack, unique,
 };
 
 const USER_SCHEMA: &str =
@@ -396,21 +396,4 @@ fn committed_offsets(group: &str, topic: &str) -> BTreeMap<i32, i64> {
             _ => None,
         })
         .collect()
-}
-
-/// An example's binary: `cargo test` builds the examples next to the test binaries'
-/// `deps/` folder.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let path = profile.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: the test command builds the examples (`cargo test` does)",
-        path.display()
-    );
-    path
 }
