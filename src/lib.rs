@@ -20,7 +20,8 @@
 //!   record goes by `ON_DECODE_ERROR`; decoding is bounded for any bytes and any writer
 //!   schema; a registry outage is waited out, never a reason to skip.
 //! - [`Shutdown`]: the one stop handle. The library never ends the process: signal handling
-//!   ([`Shutdown::install_signal_handler`]) is opt-in, and errors come back as values.
+//!   ([`Shutdown::install_signal_handler`]) and a deadline on the stop ([`StopDeadline`]) are
+//!   opt-in, and errors come back as values.
 //!
 //! # Layout
 //!
@@ -60,7 +61,7 @@ pub use format::{
     AvroError, AvroErrorKind, FrameError, SchemaRef, User, UserCodec, ValueDecoder, ValueEncoder,
 };
 pub use handler::{BatchHandler, HandlerError, Header, Record, RecordHandler};
-pub use lifecycle::{Shutdown, StopReason};
+pub use lifecycle::{Shutdown, StopDeadline, StopReason};
 pub use producer::{Producer, ProducerError, RegistrationError, SendError};
 pub use registry::RegistryError;
 pub use shared::Shared;

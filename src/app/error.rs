@@ -16,9 +16,7 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit status of a configuration the daemon cannot use (systemd does not restart it).
 pub const EXIT_CONFIG: u8 = 2;
-/// Exit status of a stop that did not finish within `STOP_TIMEOUT_MS`: the process exits
-/// anyway, after one line saying what was left.
-pub const EXIT_STOP_DEADLINE: u8 = 3;
+pub use crate::lifecycle::EXIT_STOP_DEADLINE;
 
 /// Exit status of a stop after the delivery audit found lost records, with
 /// `AUDIT_FAIL_ON_LOSS=true` (the unit file keeps systemd from restarting away the evidence).

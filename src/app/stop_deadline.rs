@@ -1,41 +1,29 @@
 //! The one limit on a stop (`STOP_TIMEOUT_MS`). Flushing, the batch consumer's last commit and
 //! closing the consumers all wait on the brokers; with brokers that hang instead of refusing,
 //! librdkafka waits for its own timeouts and a consumer's close can wait without end. Once
-//! the stop has taken its time, the process exits with [`EXIT_STOP_DEADLINE`] after one line
-//! saying what was left, instead of being killed by systemd with nothing said.
+//! the stop has taken its time, the process exits with status 3 after one line saying what
+//! was left, instead of being killed by systemd with nothing said. The mechanism is the
+//! library's opt-in [`crate::StopDeadline`]; this adds what the daemon's line names.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crossbeam_channel::{select, Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 
-use super::error::EXIT_STOP_DEADLINE;
 use crate::app::ConsumerKind;
 use crate::lifecycle::shutdown::Shutdown;
-use crate::ops::log_target;
+use crate::lifecycle::stop_deadline as deadline;
 use crate::ops::stats::{read, Stats};
 
 /// Waits for the stop to begin, then for the loops to finish (`loops_done` disconnects);
-/// exits the process if they take longer than `timeout`. Returns when the loops finished.
+/// exits the process if they take longer than `timeout`, naming what the daemon left.
 pub(crate) fn enforce(
     timeout: Duration,
     shutdown: &Shutdown,
     loops_done: &Receiver<()>,
     stats: &Stats,
 ) {
-    select! {
-        recv(shutdown.wake_receiver()) -> _ => {},
-        // The loops ended without a stop (they only do on a failure to start a thread).
-        recv(loops_done) -> _ => return,
-    }
-    if let Err(RecvTimeoutError::Timeout) = loops_done.recv_timeout(timeout) {
-        log::error!(
-            target: log_target::SHUTDOWN,
-            "stop deadline of {timeout:?} (STOP_TIMEOUT_MS) passed; exiting with status {EXIT_STOP_DEADLINE}, left: {}",
-            what_was_left(stats)
-        );
-        std::process::exit(i32::from(EXIT_STOP_DEADLINE));
-    }
+    deadline::enforce(timeout, shutdown, loops_done, &|| what_was_left(stats));
 }
 
 /// What a stop cut short leaves behind, for the operator: records the brokers never

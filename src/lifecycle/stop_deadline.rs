@@ -1,0 +1,76 @@
+//! A limit on a stop, opt-in: once the stop has begun, the loops have this long to finish;
+//! past it the process exits with [`EXIT_STOP_DEADLINE`] after one line saying what was left.
+//! Flushing, a last commit and closing a consumer all wait on the brokers, and with brokers
+//! that hang instead of refusing a consumer's close can wait without end. The library never
+//! ends the process unless its user starts a [`StopDeadline`]; the daemon always does.
+
+use std::time::Duration;
+
+use crossbeam_channel::{select, Receiver, RecvTimeoutError, Sender};
+
+use super::shutdown::Shutdown;
+use crate::ops::log_target;
+
+/// The exit status of a stop that did not finish within its deadline.
+pub const EXIT_STOP_DEADLINE: u8 = 3;
+
+/// Waits for the stop to begin, then for the loops to finish (`loops_done` disconnects);
+/// exits the process if they take longer than `timeout`, with a line naming what `left`
+/// says. Returns when the loops finished.
+pub(crate) fn enforce(
+    timeout: Duration,
+    shutdown: &Shutdown,
+    loops_done: &Receiver<()>,
+    left: &dyn Fn() -> String,
+) {
+    select! {
+        recv(shutdown.wake_receiver()) -> _ => {},
+        // The loops ended without a stop.
+        recv(loops_done) -> _ => return,
+    }
+    if let Err(RecvTimeoutError::Timeout) = loops_done.recv_timeout(timeout) {
+        log::error!(
+            target: log_target::SHUTDOWN,
+            "stop deadline of {timeout:?} (STOP_TIMEOUT_MS) passed; exiting with status {EXIT_STOP_DEADLINE}, left: {}",
+            left()
+        );
+        std::process::exit(i32::from(EXIT_STOP_DEADLINE));
+    }
+}
+
+/// An opt-in limit on the stop of a program built on the library: once `shutdown` says
+/// stop, the program has `timeout` to drop this guard (when its loops have returned);
+/// otherwise the process exits with status [`EXIT_STOP_DEADLINE`] and one line. Dropping
+/// the guard ends its thread.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use kafka_avro_daemon::{Shutdown, StopDeadline};
+///
+/// let shutdown = Shutdown::new();
+/// let deadline = StopDeadline::start(&shutdown, Duration::from_secs(20))?;
+/// // … run the consumers until `shutdown` says stop …
+/// drop(deadline); // the loops returned in time
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct StopDeadline {
+    _loops_done: Sender<()>,
+}
+
+impl StopDeadline {
+    /// Starts the deadline's thread.
+    pub fn start(shutdown: &Shutdown, timeout: Duration) -> std::io::Result<StopDeadline> {
+        let (loops_done, done) = crossbeam_channel::bounded::<()>(0);
+        let shutdown = shutdown.clone();
+        std::thread::Builder::new()
+            .name("stop-deadline".to_string())
+            .spawn(move || {
+                enforce(timeout, &shutdown, &done, &|| {
+                    "the loops had not returned".to_string()
+                })
+            })?;
+        Ok(StopDeadline {
+            _loops_done: loops_done,
+        })
+    }
+}
