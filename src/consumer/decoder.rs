@@ -21,6 +21,7 @@ use crate::registry::{
 
 /// Why a message could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// Not a Confluent-framed payload.
     Frame(FrameError),

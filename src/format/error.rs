@@ -12,6 +12,7 @@ pub struct AvroError {
 
 /// What kind of problem an [`AvroError`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AvroErrorKind {
     /// The writer schema is not valid Avro, or no record written with it can become a `User`.
     Schema,

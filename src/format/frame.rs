@@ -28,6 +28,7 @@ const GUID_HEADER_LEN: usize = 1 + 16;
 
 /// How a record names its writer schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SchemaRef {
     /// A registry schema id (the 5-byte prefix, or a version-0 header).
     Id(u32),
@@ -47,6 +48,7 @@ impl fmt::Display for SchemaRef {
 
 /// Why a payload is not a Confluent-framed message.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FrameError {
     /// The message has no value at all (a tombstone or a null payload).
     Missing,

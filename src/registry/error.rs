@@ -7,6 +7,7 @@ use crate::format::SchemaRef;
 
 /// A registry request that did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RegistryError {
     /// No answer, or only 5xx answers, after every retry.
     Unavailable {
