@@ -63,7 +63,7 @@ pub use format::{
 pub use handler::{BatchHandler, HandlerError, Header, Record, RecordHandler};
 pub use lifecycle::{Shutdown, StopDeadline, StopReason};
 pub use producer::{Producer, ProducerError, RegistrationError, SendError};
-pub use registry::RegistryError;
+pub use registry::{RegistryError, RegistryProbe};
 pub use shared::Shared;
 
 /// What the binary, the tests and the benchmarks use beyond the library's surface: not part

@@ -118,7 +118,7 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
                     target: ConsumerKind::Single.log_target(),
                 },
             )
-            .with_probe(producer.registry_probe())
+            .with_registry_probe(producer.registry_probe())
             .with_stats(stats.consumer(ConsumerKind::Single));
             let batch = BatchConsumer::new(
                 shared,
@@ -128,7 +128,7 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
                     target: ConsumerKind::Batch.log_target(),
                 },
             )
-            .with_probe(producer.registry_probe())
+            .with_registry_probe(producer.registry_probe())
             .with_stats(stats.consumer(ConsumerKind::Batch));
             let mut bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
                 (

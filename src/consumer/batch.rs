@@ -43,7 +43,7 @@ use crate::lifecycle::turn_until_stopped;
 use crate::lifecycle::{LoopError, Turn};
 use crate::ops::latency::WallClock;
 use crate::ops::stats::{bump, ConsumerStats};
-use crate::registry::OwnSchemaCheck;
+use crate::registry::RegistryProbe;
 use crate::shared::Shared;
 
 /// A consumer that hands records to a [`BatchHandler`] a batch at a time (up to `BATCH_SIZE`
@@ -83,8 +83,9 @@ impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
     }
 
     /// Believes the registry's 404s only while it still serves `probe`'s schema (the
-    /// daemon's own): without a probe a 404 is believed once its wait is over.
-    pub(crate) fn with_probe(mut self, probe: &'s OwnSchemaCheck<'s>) -> Self {
+    /// producer's, [`crate::Producer::registry_probe`]): without a probe a 404 is believed
+    /// once its wait is over.
+    pub fn with_registry_probe(mut self, probe: &'s RegistryProbe<'s>) -> Self {
         self.0.probe = Some(probe);
         self
     }

@@ -16,7 +16,7 @@ use crate::ops::log_target;
 use crate::ops::stats::ConsumerStats;
 use crate::registry::unknown_ids::{Ask, LogAnchors, NotFound, UnknownSchemaIds};
 use crate::registry::{
-    OwnAnswer, OwnSchemaCheck, RegistryError, SchemaRegistryClient, ATTEMPT_BUDGET, REQUEST_TIMEOUT,
+    OwnAnswer, RegistryError, RegistryProbe, SchemaRegistryClient, ATTEMPT_BUDGET, REQUEST_TIMEOUT,
 };
 
 /// Why a message could not be decoded.
@@ -187,7 +187,7 @@ pub(crate) struct MessageDecoder<'a, D: ValueDecoder> {
     /// The probe of the registry's health: whether it still serves a schema known to be
     /// there (the producer's) under its id. Then its 404s can be believed; if it serves
     /// another, records wait. Without a probe, a 404 is believed after its wait.
-    own: Option<&'a OwnSchemaCheck<'a>>,
+    own: Option<&'a RegistryProbe<'a>>,
     /// Requests sent to the registry so far: a decode that sent one may have taken a while, so
     /// a loop that read the clock before it reads it again.
     registry_requests: u64,
@@ -199,7 +199,7 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
         registry: &'a SchemaRegistryClient,
         codec: &'a D,
         unknown: &'a UnknownSchemaIds,
-        own: Option<&'a OwnSchemaCheck<'a>>,
+        own: Option<&'a RegistryProbe<'a>>,
     ) -> MessageDecoder<'a, D> {
         MessageDecoder {
             registry,
@@ -498,7 +498,7 @@ mod tests {
         let codec = UserCodec::new().expect("codec");
         // No budget: an unknown id gets only its retry.
         let unknown = UnknownSchemaIds::new(Duration::ZERO);
-        let own = OwnSchemaCheck::new(&registry, 1, codec.reader_canonical().to_string());
+        let own = RegistryProbe::new(&registry, 1, codec.reader_canonical().to_string());
         let mut decoder = MessageDecoder::new(&registry, &codec, &unknown, Some(&own));
         test(&mut decoder)
     }

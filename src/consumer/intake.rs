@@ -20,7 +20,7 @@ use crate::lifecycle::shutdown::Shutdown;
 use crate::lifecycle::{LoopError, Turn};
 use crate::ops::log_target;
 use crate::ops::stats::{bump, ConsumerStats};
-use crate::registry::{OwnSchemaCheck, SchemaRegistryClient, UnknownSchemaIds};
+use crate::registry::{RegistryProbe, SchemaRegistryClient, UnknownSchemaIds};
 
 /// What every consumed message leaves to account for, decoded or not: where it was, its
 /// timestamp, why it could not be decoded (if so) and its delivery-audit stamp (read before
@@ -64,7 +64,7 @@ pub(crate) struct Intake<'a, D> {
     pub(crate) unknown_ids: &'a UnknownSchemaIds,
     /// Whether the registry still serves a schema known to be there (the producer's), so
     /// its 404s can be believed; shared with the producer.
-    pub(crate) own_check: Option<&'a OwnSchemaCheck<'a>>,
+    pub(crate) own_check: Option<&'a RegistryProbe<'a>>,
     pub(crate) shutdown: &'a Shutdown,
 }
 

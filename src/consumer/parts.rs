@@ -10,7 +10,7 @@ use super::settings::{ConsumerSettings, Topics};
 use crate::format::ValueDecoder;
 use crate::lifecycle::LoopError;
 use crate::ops::stats::ConsumerStats;
-use crate::registry::OwnSchemaCheck;
+use crate::registry::RegistryProbe;
 use crate::shared::Shared;
 
 /// A consumer before it runs: the process's shared pieces, the value decoder, its settings
@@ -20,7 +20,7 @@ pub(crate) struct Parts<'s, D, H> {
     pub(crate) codec: &'s D,
     pub(crate) settings: ConsumerSettings,
     pub(crate) handler: H,
-    pub(crate) probe: Option<&'s OwnSchemaCheck<'s>>,
+    pub(crate) probe: Option<&'s RegistryProbe<'s>>,
     pub(crate) stats: Option<&'s ConsumerStats>,
 }
 

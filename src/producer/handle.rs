@@ -45,7 +45,7 @@ use crate::lifecycle::shutdown::Shutdown;
 use crate::lifecycle::LoopError;
 use crate::ops::log_target;
 use crate::ops::stats::{bump, read, Stats};
-use crate::registry::{OwnSchemaCheck, CHECK_EVERY};
+use crate::registry::{RegistryProbe, CHECK_EVERY};
 use crate::shared::Shared;
 
 /// Name of this client in log lines.
@@ -103,7 +103,7 @@ struct Inner<'s, E: ValueEncoder> {
     /// The schema id in each record's prefix, and how values are written.
     registered: Registered<E::WriterPlan>,
     /// Whether the registry still serves our schema under its id: records wait while not.
-    check: OwnSchemaCheck<'s>,
+    check: RegistryProbe<'s>,
     shutdown: &'s Shutdown,
     /// The process's figures (`Shared`'s).
     stats: &'s Stats,
@@ -207,7 +207,7 @@ impl<'scope, 's: 'scope, E: ValueEncoder> Producer<'scope, 's, E> {
         let stats = &shared.stats;
         let client = create_producer(config, &shared.shutdown, stats, &shared.own_run)
             .map_err(ProducerError::CreateClient)?;
-        let check = OwnSchemaCheck::new(
+        let check = RegistryProbe::new(
             &shared.registry,
             registered.id,
             registered.canonical.clone(),
@@ -337,9 +337,10 @@ impl<'s, E: ValueEncoder> Producer<'_, 's, E> {
         Ok(())
     }
 
-    /// The check of the registry this producer keeps: consumers of the same process believe
-    /// the registry's 404s only while it serves the producer's schema.
-    pub(crate) fn registry_probe(&self) -> &OwnSchemaCheck<'s> {
+    /// The check of the registry this producer keeps: give it to the consumers of the same
+    /// process, and they believe the registry's 404s only while it serves this producer's
+    /// schema.
+    pub fn registry_probe(&self) -> &RegistryProbe<'s> {
         &self.inner.check
     }
 

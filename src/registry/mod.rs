@@ -13,7 +13,8 @@ pub(crate) mod unknown_ids;
 pub use client::SchemaRegistryClient;
 pub(crate) use client::{ATTEMPT_BUDGET, REQUEST_TIMEOUT};
 pub use error::RegistryError;
-pub(crate) use own_check::{OwnAnswer, OwnSchemaCheck, CHECK_EVERY};
+pub use own_check::RegistryProbe;
+pub(crate) use own_check::{OwnAnswer, CHECK_EVERY};
 #[cfg(test)]
 pub(crate) use references::MAX_REFERENCES;
 pub(crate) use unknown_ids::UnknownSchemaIds;

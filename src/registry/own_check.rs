@@ -36,8 +36,13 @@ pub(crate) enum OwnAnswer {
     Unanswered,
 }
 
-/// The latest answer about our id, shared.
-pub(crate) struct OwnSchemaCheck<'a> {
+/// Whether the registry still serves a schema known to be there (the producer's) under its
+/// id, unchanged: while it does, it is the same, healthy registry, and the consumers believe
+/// its 404 for another id (after that id's wait); while it serves another schema under that
+/// id, the producer holds its records. A [`crate::Producer`] keeps one
+/// ([`crate::Producer::registry_probe`]); give it to the consumers of the same process
+/// (`with_registry_probe`). Without one, a consumer believes a 404 once the id's wait is over.
+pub struct RegistryProbe<'a> {
     registry: &'a SchemaRegistryClient,
     /// The id checked, and the Parsing Canonical Form of the schema expected under it.
     id: u32,
@@ -49,11 +54,11 @@ pub(crate) struct OwnSchemaCheck<'a> {
     contradicted: AtomicBool,
 }
 
-impl<'a> OwnSchemaCheck<'a> {
+impl<'a> RegistryProbe<'a> {
     /// A check that the registry serves, under `id`, the schema whose Parsing Canonical Form
     /// is `canonical`.
     pub(crate) fn new(registry: &'a SchemaRegistryClient, id: u32, canonical: String) -> Self {
-        OwnSchemaCheck {
+        RegistryProbe {
             registry,
             id,
             canonical,
@@ -129,7 +134,7 @@ mod tests {
 
     const OTHER: &str = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"long"},{"name":"name","type":"string"}]}"#;
 
-    fn check_test(test: impl FnOnce(&OwnSchemaCheck<'_>)) {
+    fn check_test(test: impl FnOnce(&RegistryProbe<'_>)) {
         // Nothing listens there: every request fails at once.
         let config = Config::from_pairs(&[
             ("SCHEMA_REGISTRY_URL", "http://127.0.0.1:9"),
@@ -139,7 +144,7 @@ mod tests {
         let registry = SchemaRegistryClient::new(&config, Shutdown::new()).expect("client");
         let codec = UserCodec::new().expect("codec");
         let canonical = codec.reader_canonical().to_string();
-        test(&OwnSchemaCheck::new(&registry, 1, canonical));
+        test(&RegistryProbe::new(&registry, 1, canonical));
     }
 
     #[test]
