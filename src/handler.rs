@@ -68,6 +68,35 @@ pub trait RecordHandler<V>: Send {
 pub trait BatchHandler<V>: Send {
     /// Handles one batch: records in the order they were read (per partition, by offset).
     fn handle_batch(&mut self, records: &[Record<V>]) -> Result<(), HandlerError>;
+
+    /// Called once per batch, before its first [`BatchHandler::handle_batch`], with how many
+    /// messages the batch was read from: its records, and the messages that could not be
+    /// decoded (skipped or dead-lettered under `ON_DECODE_ERROR`; not handed over). Does
+    /// nothing unless implemented.
+    fn batch_read(&mut self, _messages: usize) {}
+}
+
+impl<V> Record<V> {
+    /// A record of `topic` at `partition` and `offset` with `value`, written with schema
+    /// `writer_schema`, without key, headers or timestamp: for testing a handler.
+    pub fn new(
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        writer_schema: SchemaRef,
+        value: V,
+    ) -> Record<V> {
+        Record {
+            topic: Arc::from(topic),
+            partition,
+            offset,
+            timestamp_ms: None,
+            key: None,
+            headers: Vec::new(),
+            writer_schema,
+            value,
+        }
+    }
 }
 
 impl<V, F> RecordHandler<V> for F

@@ -15,8 +15,9 @@
 //! - [`BatchConsumer`] with a [`BatchHandler`]: a batch is committed synchronously only after
 //!   its handler returned `Ok`.
 //! - A handler's `Err` is retried with the consumer's partitions paused (it stays in its
-//!   group) for `HANDLER_RETRY_TIMEOUT_MS`, then the consumer stops with an error, nothing of
-//!   that record or batch committed; a panic stops it at once, likewise. Every undecodable
+//!   group) for `HANDLER_RETRY_TIMEOUT_MS`; then, by `ON_HANDLER_ERROR`, the consumer stops
+//!   with an error, nothing of that record or batch committed (`fail`), or copies it to
+//!   `<topic>.dlq` and commits (`dlq`); a panic stops it at once, nothing committed. Every undecodable
 //!   record goes by `ON_DECODE_ERROR`; decoding is bounded for any bytes and any writer
 //!   schema; a registry outage is waited out, never a reason to skip.
 //! - [`Shutdown`]: the one stop handle. The library never ends the process: signal handling
@@ -55,7 +56,7 @@ pub use app::error::{
     EXIT_STOP_DEADLINE,
 };
 pub use app::run;
-pub use config::{Config, ConfigError, OnDecodeError, SubjectNameStrategy};
+pub use config::{Config, ConfigError, OnDecodeError, OnHandlerError, SubjectNameStrategy};
 pub use consumer::{BatchConsumer, ConsumerSettings, DecodeError, SingleConsumer};
 pub use format::{
     AvroError, AvroErrorKind, FrameError, SchemaRef, User, UserCodec, ValueDecoder, ValueEncoder,

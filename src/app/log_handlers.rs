@@ -28,8 +28,12 @@ impl<V: Display> RecordHandler<V> for LogRecords {
 }
 
 impl<V: Display> BatchHandler<V> for LogBatches {
+    /// Every message of the batch counts, decoded or not, as the line always did.
+    fn batch_read(&mut self, messages: usize) {
+        log::info!(target: self.target, "received {messages} messages");
+    }
+
     fn handle_batch(&mut self, records: &[Record<V>]) -> Result<(), HandlerError> {
-        log::info!(target: self.target, "received {} messages", records.len());
         for record in records {
             log_record(self.target, record);
         }

@@ -153,7 +153,7 @@ impl Config {
     }
 
     /// Builds the configuration from `(name, value)` pairs; the last pair of a name wins. A
-    /// secret may come from a file instead (`<NAME>_FILE`, see [`secret_files`]), which is read
+    /// secret may come from a file instead (`<NAME>_FILE`, see `config/secret_files.rs`), which is read
     /// here.
     pub fn from_vars(vars: &[(String, String)]) -> Result<Config, ConfigError> {
         let read_secrets = secret_files::read(vars)?;

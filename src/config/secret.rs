@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::ClientKind;
 
-/// A secret value; only [`Secret::expose`] gives it out.
+/// A secret value; only `Secret::expose` gives it out.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 

@@ -356,6 +356,7 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
     /// came while the handler was retried; nothing of the batch is committed.
     fn process_and_commit(&mut self) -> Result<Turn, LoopError> {
         let mut taken = self.batch.take();
+        self.handler.batch_read(taken.len());
         if self.handle(&mut taken)? == Handled::Stopped {
             self.left_unprocessed = true;
             return Ok(Turn::Stop);
@@ -627,6 +628,7 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             Ok(()) => {
                 self.paused.extend(new);
                 self.fetch_paused = true;
+                self.client.context().role.set_holding(true);
             }
             Err(e) => {
                 let settings = self.intake.settings;
@@ -644,6 +646,7 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
         }
         self.paused.clear();
         self.fetch_paused = false;
+        self.client.context().role.set_holding(false);
         let settings = self.intake.settings;
         let assigned = match self.client.assignment() {
             Ok(assigned) => assigned,

@@ -60,10 +60,19 @@ pub(crate) struct ConsumerEvents<'a> {
     revoked: Mutex<Revoked>,
     /// Whether `revoked` holds anything, so the loop's turn costs no lock without a rebalance.
     any_revoked: AtomicBool,
+    /// Whether the loop holds fetching (its partitions paused while a handler is retried or a
+    /// given-up commit waits): a partition assigned meanwhile is paused too, any other
+    /// resumed.
+    holding: AtomicBool,
     stats: &'a ConsumerStats,
 }
 
 impl ConsumerEvents<'_> {
+    /// The loop holds fetching (`true`) or fetches again (`false`); see [`Self::holding`].
+    pub(crate) fn set_holding(&self, holding: bool) {
+        self.holding.store(holding, Ordering::Release);
+    }
+
     /// Partitions revoked since the last call.
     pub(crate) fn take_revoked(&self) -> Revoked {
         if !self.any_revoked.swap(false, Ordering::Acquire) {
@@ -149,6 +158,24 @@ impl ConsumerContext for ClientEvents<ConsumerEvents<'_>> {
         }
         self.role.note_rebalance(rebalance);
     }
+
+    /// librdkafka keeps a partition's pause across a revocation and a new assignment, so a
+    /// partition comes back paused if it left paused: what the loop does now decides. While
+    /// it holds fetching, a newly assigned partition is paused as well (its records would
+    /// only pile up); otherwise every newly assigned partition is resumed.
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Assign(tpl) = rebalance else {
+            return;
+        };
+        let (outcome, what) = if self.role.holding.load(Ordering::Acquire) {
+            (consumer.pause(tpl), "pause")
+        } else {
+            (consumer.resume(tpl), "resume")
+        };
+        if let Err(e) = outcome {
+            log::warn!(target: log_target::CONSUMER, "{}: cannot {what} the partitions just assigned: {e}", self.name);
+        }
+    }
 }
 
 /// The partitions in `tpl` of the consumer's `topics` (a list from librdkafka only names
@@ -180,6 +207,7 @@ pub(crate) fn create_consumer<'a>(
         topics: Topics::new(&settings.topics),
         revoked: Mutex::new(Revoked::default()),
         any_revoked: AtomicBool::new(false),
+        holding: AtomicBool::new(false),
         stats,
     };
     let consumer: ConsumerClient<'a> = create_client(
@@ -410,6 +438,7 @@ mod tests {
             topics: Topics::new(&["t".to_string()]),
             revoked: Mutex::new(Revoked::default()),
             any_revoked: AtomicBool::new(false),
+            holding: AtomicBool::new(false),
             stats,
         }
     }

@@ -43,7 +43,8 @@ pub const HEADER_OFFSET: &str = "dlq.source.offset";
 /// Header naming the consumer group that gave up on the message (each group decides on its
 /// own, so a poison message is copied once per group).
 pub const HEADER_GROUP: &str = "dlq.consumer.group";
-/// Header with the decode error.
+/// Header with why it was copied: the decode error, or the handler's error it was given up
+/// on (`ON_HANDLER_ERROR=dlq`).
 pub const HEADER_ERROR: &str = "dlq.error";
 /// On a cut copy only: the original key's size in bytes (0 for none).
 pub const HEADER_ORIGINAL_KEY_SIZE: &str = "dlq.original.key.size";

@@ -7,6 +7,7 @@ use std::sync::Arc;
 /// (brokers, registry, batch size, retry times, the decode-error policy) comes from the
 /// shared [`crate::Config`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConsumerSettings {
     /// Its consumer group (`group.id`).
     pub group: String,

@@ -345,8 +345,10 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
         }
     }
 
-    /// Pauses every assigned partition; returns what it paused.
+    /// Pauses every assigned partition (and, through the client context, any assigned
+    /// before [`Self::resume`]); returns what it paused.
     fn pause_assignment(&self) -> TopicPartitionList {
+        self.client.context().role.set_holding(true);
         let assigned = match self.client.assignment() {
             Ok(assigned) => assigned,
             Err(e) => {
@@ -360,16 +362,27 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
         assigned
     }
 
-    /// Fetches again from every assigned partition: a partition paused, revoked and assigned
-    /// again is still paused (librdkafka keeps the pause), so `paused` alone is not enough.
+    /// Fetches again from every assigned partition: a partition paused meanwhile (assigned
+    /// while holding, or paused, revoked and assigned again: librdkafka keeps the pause) is
+    /// not in `paused`, so that alone is not enough; a partition assigned later is resumed by
+    /// the client context.
     fn resume(&self, paused: &TopicPartitionList) {
-        if paused.count() == 0 {
-            return;
-        }
-        let assigned = match self.client.assignment() {
+        self.client.context().role.set_holding(false);
+        let mut assigned = match self.client.assignment() {
             Ok(assigned) => assigned,
             Err(_) => paused.clone(),
         };
+        for element in paused.elements() {
+            if assigned
+                .find_partition(element.topic(), element.partition())
+                .is_none()
+            {
+                assigned.add_partition(element.topic(), element.partition());
+            }
+        }
+        if assigned.count() == 0 {
+            return;
+        }
         if let Err(e) = self.client.resume(&assigned) {
             log::warn!(target: &self.intake.settings.log_target, "{}: cannot resume: {e}", self.intake.settings.name);
         }

@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-/// Why a writer schema or a datum could not be turned into a `User`.
+/// Why a writer schema or a datum could not be read into (or a value written as) the record
+/// type: what a [`crate::ValueDecoder`] or [`crate::ValueEncoder`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AvroError {
     kind: AvroErrorKind,
@@ -14,21 +15,25 @@ pub struct AvroError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AvroErrorKind {
-    /// The writer schema is not valid Avro, or no record written with it can become a `User`.
+    /// The writer schema is not valid Avro, or no record written with it can become the
+    /// record type.
     Schema,
     /// The datum ends before the value it encodes, or claims more bytes or items than it has.
     Truncated,
     /// The bytes are no valid encoding for the writer schema: a bad number, boolean, union or
     /// enum index, invalid UTF-8, bytes left over after the record.
     Malformed,
-    /// A valid encoding whose value cannot become a `User`, e.g. a null `name`.
+    /// A valid encoding whose value cannot become the record type, e.g. a null `name` for a
+    /// `User`.
     Unresolvable,
     /// Beyond what the decoder allows one record: nesting depth, values visited, name size.
     Limit,
 }
 
 impl AvroError {
-    pub(crate) fn new(kind: AvroErrorKind, message: String) -> AvroError {
+    /// An error of `kind`, said in one line by `message` (a value decoder or encoder of
+    /// your own returns these).
+    pub fn new(kind: AvroErrorKind, message: String) -> AvroError {
         AvroError { kind, message }
     }
 

@@ -97,7 +97,7 @@ impl Shutdown {
     }
 
     /// Stops the daemon because of an unrecoverable error; logs it once, here, so the error
-    /// that [`crate::run`] returns is marked as already reported. Only the first failure is
+    /// that the daemon's `run` returns is marked as already reported. Only the first failure is
     /// logged: later ones usually follow from it.
     pub fn fail(&self, error: LoopError) {
         self.fail_with(error, true);

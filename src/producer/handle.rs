@@ -74,6 +74,9 @@ type Client<'a> = BaseProducer<ClientEvents<DeliveryReports<'a>>>;
 /// `FLUSH_TIMEOUT_MS`. The delivery report of every record is logged as
 /// `delivered to <topic> (p=…, o=…)`.
 ///
+/// Its records carry the delivery audit's stamp of the [`Shared`]'s run: start one producer
+/// per `Shared` (two would number their records in the same sequences).
+///
 /// ```no_run
 /// use kafka_avro_daemon::{Config, Producer, Shared, Shutdown, User, UserCodec};
 ///
@@ -275,7 +278,8 @@ impl<'scope, 's: 'scope, E: ValueEncoder> Producer<'scope, 's, E> {
 impl<'s, E: ValueEncoder> Producer<'_, 's, E> {
     /// Encodes, frames and enqueues one record: `key` as given (`None`: a null key, the
     /// partitions in turn). Blocks while the local queue is full, and while the registry
-    /// serves another schema under the producer's schema's id.
+    /// serves another schema under the producer's schema's id. [`SendError::Stopped`]: the
+    /// stop handle said stop, or [`Producer::close`] began, first; the record was not sent.
     pub fn send(&self, value: &E::Value, key: Option<&[u8]>) -> Result<(), SendError> {
         let inner = &*self.inner;
         if inner.closing.load(Ordering::Acquire) {
@@ -283,6 +287,11 @@ impl<'s, E: ValueEncoder> Producer<'_, 's, E> {
         }
         inner.hold_while_contradicted()?;
         let mut sending = inner.sending.lock().unwrap_or_else(PoisonError::into_inner);
+        // Checked again under the lock: `close` takes it before its flush, so a record
+        // enqueued here is flushed (or this send says it was not sent).
+        if inner.closing.load(Ordering::Acquire) {
+            return Err(SendError::Stopped);
+        }
         let sending = &mut *sending;
         sending.payload.clear();
         write_header(inner.registered.id, &mut sending.payload);
@@ -351,13 +360,23 @@ impl<'s, E: ValueEncoder> Producer<'_, 's, E> {
         if inner.closing.swap(true, Ordering::AcqRel) {
             return;
         }
+        // A send under way finishes first (one waiting on a full queue or on the registry
+        // gives up now): nothing is enqueued after the flush.
+        drop(inner.sending.lock().unwrap_or_else(PoisonError::into_inner));
         let threads =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
-        for thread in threads {
+        let (poller, others): (Vec<_>, Vec<_>) = threads
+            .into_iter()
+            .partition(|thread| thread.thread().name() == Some("producer-poll"));
+        for thread in poller {
             // A panic there was logged by the panic hook; the flush below still runs.
             let _ = thread.join();
         }
         inner.flush();
+        // After the flush: the registry check may be inside a request to a hung registry.
+        for thread in others {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -384,7 +403,7 @@ impl<E: ValueEncoder> Inner<'_, E> {
         }
         while self.check.contradicted() {
             self.stats.producer_heartbeat.beat();
-            if self.shutdown.sleep(HELD_CHECK_EVERY) {
+            if self.shutdown.sleep(HELD_CHECK_EVERY) || self.closing.load(Ordering::Acquire) {
                 return Err(SendError::Stopped);
             }
         }
@@ -427,16 +446,20 @@ impl<E: ValueEncoder> Inner<'_, E> {
                 let Some(next) = record.take() else {
                     return ControlFlow::Break(Ok(()));
                 };
+                // A full queue is waited out, unless the handle is being closed meanwhile.
+                if self.closing.load(Ordering::Acquire) {
+                    return ControlFlow::Break(Err(None));
+                }
                 match self.client.send(next) {
                     Ok(()) => ControlFlow::Break(Ok(())),
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                         record = Some(returned);
                         ControlFlow::Continue(())
                     }
-                    Err((error, returned)) => ControlFlow::Break(Err(LoopError::Send {
+                    Err((error, returned)) => ControlFlow::Break(Err(Some(LoopError::Send {
                         topic: returned.topic.to_string(),
                         error,
-                    })),
+                    }))),
                 }
             },
             // Delivery reports free queue space; the poll thread serves them, so just wait.
@@ -454,8 +477,8 @@ impl<E: ValueEncoder> Inner<'_, E> {
         );
         match outcome {
             Some(Ok(())) => Ok(()),
-            Some(Err(error)) => Err(SendError::Refused(error)),
-            None => Err(SendError::Stopped),
+            Some(Err(Some(error))) => Err(SendError::Refused(error)),
+            Some(Err(None)) | None => Err(SendError::Stopped),
         }
     }
 

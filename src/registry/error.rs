@@ -126,7 +126,7 @@ impl RegistryError {
 }
 
 /// Every line says which request failed, and a transport error repeats its URL: both go
-/// through [`without_url_secrets`], so no user info, query or fragment of a URL reaches a log line
+/// through `without_url_secrets`, so no user info, query or fragment of a URL reaches a log line
 /// even if one got past the configuration's check.
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

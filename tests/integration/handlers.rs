@@ -726,3 +726,68 @@ fn a_handler_given_up_on_under_dlq_is_copied_then_committed() {
         "user_2 was retried before it was given up on: {handled_later:?}"
     );
 }
+
+#[test]
+fn a_record_handler_retried_through_a_rebalance_reads_every_partition_it_keeps() {
+    let _cluster = require_stack();
+    const PER_PARTITION: usize = 4;
+    let topic = unique("handlers-rebalanced");
+    ensure_topic(&topic);
+    for partition in 0..3 {
+        let names: Vec<String> = (0..PER_PARTITION)
+            .map(|i| format!("user_{partition}_{i}"))
+            .collect();
+        produce_users(&topic, partition, &names);
+    }
+    let group = unique("handlers-rebalanced");
+    let config = config(&[("HANDLER_RETRY_TIMEOUT_MS", "60000")]);
+    let shutdown = Shutdown::new();
+    let shared = Shared::new(&config, &shutdown).expect("shared");
+    let codec = UserCodec::new().expect("codec");
+    let committed = Committed::of(&group);
+    // Every record either member's handler returned `Ok` for.
+    let handled: Mutex<BTreeSet<(i32, i64)>> = Mutex::new(BTreeSet::new());
+    let a_failures = Mutex::new(0usize);
+    thread::scope(|s| {
+        let _stop = StopOnDrop(&shutdown);
+        let a = s.spawn(|| {
+            // Fails until the second member has handled a record: the partitions are paused
+            // through the rebalance that its joining starts.
+            let handler = |record: &Record<User>| -> Result<(), HandlerError> {
+                let mut handled = handled.lock().unwrap();
+                if handled.is_empty() {
+                    *a_failures.lock().unwrap() += 1;
+                    return Err("not until the second member handled a record".into());
+                }
+                handled.insert((record.partition, record.offset));
+                Ok(())
+            };
+            let settings = ConsumerSettings::new(group.clone(), [topic.clone()]);
+            SingleConsumer::new(&shared, &codec, settings, handler).run()
+        });
+        wait_until("the first member's handler failed", || {
+            *a_failures.lock().unwrap() > 0
+        });
+        let b = s.spawn(|| {
+            let handler = |record: &Record<User>| -> Result<(), HandlerError> {
+                handled
+                    .lock()
+                    .unwrap()
+                    .insert((record.partition, record.offset));
+                Ok(())
+            };
+            let settings = ConsumerSettings::new(group.clone(), [topic.clone()]);
+            SingleConsumer::new(&shared, &codec, settings, handler).run()
+        });
+        wait_until("every record was handled by one of the members", || {
+            handled.lock().unwrap().len() >= 3 * PER_PARTITION
+        });
+        for partition in 0..3 {
+            committed.wait_for(&topic, partition, PER_PARTITION as i64);
+        }
+        assert!(!a.is_finished() && !b.is_finished(), "a member ended early");
+        shutdown.stop(StopReason::Requested);
+        join_within(a, &shutdown, WAIT).expect("the first member stopped cleanly");
+        join_within(b, &shutdown, WAIT).expect("the second member stopped cleanly");
+    });
+}
