@@ -30,6 +30,7 @@ use user_source::send_users;
 use crate::config::Config;
 use crate::consumer::{BatchConsumer, SingleConsumer};
 use crate::format::UserCodec;
+use crate::format::UserLayout;
 use crate::kafka::topic_check::check_topics;
 use crate::kafka::TopicCheckError;
 use crate::lifecycle::shutdown::{Shutdown, StopReason};
@@ -37,6 +38,7 @@ use crate::ops::log_target;
 use crate::ops::notify::Notifier;
 use crate::ops::stats::Stats;
 use crate::producer::handle::register;
+use crate::producer::registration::Registered;
 use crate::producer::Producer;
 use crate::registry::REQUEST_TIMEOUT;
 use crate::shared::Shared;
@@ -48,8 +50,26 @@ const START_MARGIN: Duration = Duration::from_secs(10);
 /// One thread's body: runs until shutdown, `Err` when it cannot go on.
 type ThreadBody<'a> = Box<dyn FnOnce() -> Result<(), LoopError> + Send + 'a>;
 
+/// What start-up leaves for the threads.
+struct Started {
+    codec: UserCodec,
+    metrics_listener: Option<std::net::TcpListener>,
+    shared: Shared,
+    notifier: Notifier,
+    registered: Registered<UserLayout>,
+}
+
 /// Runs the daemon until `shutdown` is triggered (by a signal or by a loop that fails).
 pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
+    let Some(started) = start(config, shutdown)? else {
+        return Ok(());
+    };
+    run_loops(config, shutdown, started)
+}
+
+/// Start-up, before any thread: the codec, the metrics address, the registry client, the
+/// topics, the schema to write with. `None`: stopped meanwhile, cleanly.
+fn start(config: &Config, shutdown: &Shutdown) -> Result<Option<Started>, DaemonError> {
     for weakened in config.weakened_guarantees() {
         log::warn!(target: log_target::DAEMON, "{weakened}");
     }
@@ -80,7 +100,7 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         Err(TopicCheckError::Interrupted) => {
             return match shutdown.reason() {
                 Some(StopReason::Failed(error)) => Err(DaemonError::Stopped(error)),
-                _ => Ok(()),
+                _ => Ok(None),
             }
         }
         Err(e) => return start(StartError::Topics(e)),
@@ -95,9 +115,28 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
     let registered = match register(&shared, &codec, &config.topic) {
         Ok(Some(registered)) => registered,
         // Stopped while waiting for the registry: a requested stop, not a failure.
-        Ok(None) => return Ok(()),
+        Ok(None) => return Ok(None),
         Err(e) => return start(StartError::Producer(e)),
     };
+    Ok(Some(Started {
+        codec,
+        metrics_listener,
+        shared,
+        notifier,
+        registered,
+    }))
+}
+
+/// The threads, until they all stopped, and how the run ended: the producer (its own threads on an outer scope, so
+/// they outlive the loops that borrow it), both consumers, the monitor, the endpoint.
+fn run_loops(config: &Config, shutdown: &Shutdown, started: Started) -> Result<(), DaemonError> {
+    let Started {
+        codec,
+        metrics_listener,
+        shared,
+        notifier,
+        registered,
+    } = started;
     let groups = Groups::of(config);
     let (groups, shared, codec) = (&groups, &shared, &codec);
     let stats = &shared.stats;
@@ -109,27 +148,7 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
                 .map_err(|e| DaemonError::Start(StartError::Producer(e)))?;
         let producer = &producer;
         thread::scope(|scope| {
-            let consumer = |kind: ConsumerKind| kind.settings(config);
-            let single = SingleConsumer::new(
-                shared,
-                codec,
-                consumer(ConsumerKind::Single),
-                LogRecords {
-                    target: ConsumerKind::Single.log_target(),
-                },
-            )
-            .with_registry_probe(producer.registry_probe())
-            .with_stats(stats.consumer(ConsumerKind::Single));
-            let batch = BatchConsumer::new(
-                shared,
-                codec,
-                consumer(ConsumerKind::Batch),
-                LogBatches {
-                    target: ConsumerKind::Batch.log_target(),
-                },
-            )
-            .with_registry_probe(producer.registry_probe())
-            .with_stats(stats.consumer(ConsumerKind::Batch));
+            let (single, batch) = consumers(config, shared, codec, producer);
             let mut bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
                 (
                     "producer",
@@ -174,11 +193,45 @@ pub fn run(config: &Config, shutdown: &Shutdown) -> Result<(), DaemonError> {
         });
         Ok(())
     })?;
-
     match shutdown.reason() {
         Some(StopReason::Failed(error)) => Err(DaemonError::Stopped(error)),
         _ => audit_verdict(config, stats),
     }
+}
+
+/// The daemon's two consumers: its groups, its topic, its logging handlers, its figures, and
+/// the producer's registry probe.
+fn consumers<'c, 's: 'c>(
+    config: &Config,
+    shared: &'s Shared,
+    codec: &'s UserCodec,
+    producer: &'c Producer<'_, 's, UserCodec>,
+) -> (
+    SingleConsumer<'c, UserCodec, LogRecords>,
+    BatchConsumer<'c, UserCodec, LogBatches>,
+) {
+    let stats = &shared.stats;
+    let single = SingleConsumer::new(
+        shared,
+        codec,
+        ConsumerKind::Single.settings(config),
+        LogRecords {
+            target: ConsumerKind::Single.log_target(),
+        },
+    )
+    .with_registry_probe(producer.registry_probe())
+    .with_stats(stats.consumer(ConsumerKind::Single));
+    let batch = BatchConsumer::new(
+        shared,
+        codec,
+        ConsumerKind::Batch.settings(config),
+        LogBatches {
+            target: ConsumerKind::Batch.log_target(),
+        },
+    )
+    .with_registry_probe(producer.registry_probe())
+    .with_stats(stats.consumer(ConsumerKind::Batch));
+    (single, batch)
 }
 
 /// Runs `bodies` on their threads, with the `stop-deadline` thread watching the stop.

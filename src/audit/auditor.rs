@@ -61,27 +61,7 @@ impl<'a> Auditor<'a> {
         now_since_epoch: Duration,
     ) {
         let figures = self.figures;
-        let stamp = match stamp {
-            None => None,
-            Some(Ok(stamp)) => Some(stamp),
-            Some(Err(error)) => {
-                bump(&figures.malformed);
-                if let Some(unlogged) = self.malformed_lines.due(now) {
-                    let more = match unlogged {
-                        0 => String::new(),
-                        n => format!(
-                            " ({n} more since the last such line; see audit_malformed_total)"
-                        ),
-                    };
-                    log::warn!(
-                        target: log_target::AUDIT,
-                        "audit: {}: record at p={partition} o={offset} not audited: {error}{more}",
-                        self.name
-                    );
-                }
-                None
-            }
-        };
+        let stamp = self.readable(stamp, partition, offset, now);
         let Some(verdict) = self.ledger.observe(partition, offset, stamp, now) else {
             if skipped {
                 bump(&figures.skipped);
@@ -120,6 +100,44 @@ impl<'a> Auditor<'a> {
         figures
             .latency
             .record(since_unix_us(stamp.sent_us, now_since_epoch));
+        self.judged(partition, offset, stamp, ordered, event);
+    }
+
+    /// The stamp of a record, if it has a readable one; a malformed one is counted and logged
+    /// sparingly (other producers may write one on every record).
+    fn readable<'s>(
+        &mut self,
+        stamp: &'s FoundStamp,
+        partition: i32,
+        offset: i64,
+        now: Instant,
+    ) -> Option<&'s Stamp> {
+        match stamp {
+            None => None,
+            Some(Ok(stamp)) => Some(stamp),
+            Some(Err(error)) => {
+                bump(&self.figures.malformed);
+                if let Some(unlogged) = self.malformed_lines.due(now) {
+                    let more = match unlogged {
+                        0 => String::new(),
+                        n => format!(
+                            " ({n} more since the last such line; see audit_malformed_total)"
+                        ),
+                    };
+                    log::warn!(
+                        target: log_target::AUDIT,
+                        "audit: {}: record at p={partition} o={offset} not audited: {error}{more}",
+                        self.name
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Counts and says what the ledger found of an audited record's sequence number.
+    fn judged(&self, partition: i32, offset: i64, stamp: &Stamp, ordered: bool, event: Event) {
+        let figures = self.figures;
         let what = match event {
             Event::InOrder => return,
             Event::Gap { from, to } => {

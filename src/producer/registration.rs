@@ -116,38 +116,7 @@ pub(crate) fn schema_to_write_with<E: ValueEncoder>(
         .to_string();
     let subject = config.subject_name_strategy.subject(topic, full_name);
     if config.schema_registry_use_latest {
-        let (id, text) = match registry.latest(&subject) {
-            Ok(latest) => latest,
-            Err(RegistryError::Interrupted) => return Ok(None),
-            Err(error) => {
-                return Err(RegistrationError::Latest {
-                    record,
-                    subject,
-                    error,
-                })
-            }
-        };
-        let unusable = |error| RegistrationError::LatestUnusable {
-            subject: subject.clone(),
-            id,
-            error,
-        };
-        let plan = encoder.plan_for(&text).map_err(unusable)?;
-        let canonical = canonical_form(&text).map_err(unusable)?;
-        let defaults = if encoder.fills_defaults(&plan) {
-            ", its other fields written from their defaults"
-        } else {
-            ""
-        };
-        log::info!(
-            target: log_target::DAEMON,
-            "producing with the latest version under subject {subject}, id {id}{defaults}"
-        );
-        return Ok(Some(Registered {
-            id,
-            canonical,
-            plan,
-        }));
+        return latest_to_write_with(registry, encoder, record, subject);
     }
     let schema = encoder.schema();
     let canonical = canonical_form(schema).map_err(RegistrationError::OwnSchema)?;
@@ -182,5 +151,47 @@ pub(crate) fn schema_to_write_with<E: ValueEncoder>(
         id,
         canonical,
         plan: encoder.own_plan(),
+    }))
+}
+
+/// The subject's latest version, if `encoder`'s values can be written with it
+/// (`SCHEMA_REGISTRY_USE_LATEST`). `Ok(None)`: stopped while waiting for the registry.
+fn latest_to_write_with<E: ValueEncoder>(
+    registry: &SchemaRegistryClient,
+    encoder: &E,
+    record: String,
+    subject: String,
+) -> Result<Option<Registered<E::WriterPlan>>, RegistrationError> {
+    let (id, text) = match registry.latest(&subject) {
+        Ok(latest) => latest,
+        Err(RegistryError::Interrupted) => return Ok(None),
+        Err(error) => {
+            return Err(RegistrationError::Latest {
+                record,
+                subject,
+                error,
+            })
+        }
+    };
+    let unusable = |error| RegistrationError::LatestUnusable {
+        subject: subject.clone(),
+        id,
+        error,
+    };
+    let plan = encoder.plan_for(&text).map_err(unusable)?;
+    let canonical = canonical_form(&text).map_err(unusable)?;
+    let defaults = if encoder.fills_defaults(&plan) {
+        ", its other fields written from their defaults"
+    } else {
+        ""
+    };
+    log::info!(
+        target: log_target::DAEMON,
+        "producing with the latest version under subject {subject}, id {id}{defaults}"
+    );
+    Ok(Some(Registered {
+        id,
+        canonical,
+        plan,
     }))
 }
