@@ -1027,8 +1027,8 @@ pub fn create_topic_with(topic: &str, partitions: u32, configs: &[&str]) {
     ensure_topic(topic);
 }
 
-/// An example's binary: `cargo test` builds the examples next to the test binaries'
-/// `deps/` folder.
+/// An example's binary: `cargo build --examples` (the test command runs it) puts it next to the
+/// test binaries' `deps/` folder.
 pub fn example(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile = exe
@@ -1038,7 +1038,7 @@ pub fn example(name: &str) -> std::path::PathBuf {
     let path = profile.join("examples").join(name);
     assert!(
         path.exists(),
-        "{} is missing: the test command builds the examples (`cargo test` does)",
+        "{} is missing: the test command builds the examples (`cargo build --examples`)",
         path.display()
     );
     path
