@@ -32,7 +32,7 @@ use super::client::{
     create_consumer, poll_message, ConsumerClient, InstanceIdRelease, Revoked, POLL_TIMEOUT,
 };
 use super::decoder::MessageDecoder;
-use super::handler_retry::{Attempt, HandlerRetry};
+use super::handler_retry::{Attempt, Given, HandlerRetry};
 use super::intake::{account_for, Entry, Intake};
 use super::parts::{wind_up, Parts};
 use super::settings::{ConsumerSettings, Tp};
@@ -401,7 +401,9 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             intake.settings,
             self.stats,
             intake.config,
-            format!("a batch of {} records", taken.records.len()),
+            Given::Batch {
+                records: taken.records.len(),
+            },
         );
         let mut wait = match retry.attempt(|| self.handler.handle_batch(&taken.records))? {
             Attempt::Done => return Ok(Handled::Done),

@@ -9,7 +9,9 @@
 //! The loops drive it, so each stays readable top to bottom:
 //! `match retry.attempt(|| handler.handle(..))? { Done => .., Again(wait) => poll paused }`.
 
+use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, OnHandlerError};
@@ -24,6 +26,33 @@ use super::settings::ConsumerSettings;
 /// reset), then every 5 s.
 const HANDLER_BACKOFF: Backoff =
     Backoff::exponential(Duration::from_millis(200), Duration::from_secs(5));
+
+/// What a handler was given, as log lines and errors name it: put into words only when they
+/// are written (a retry is made for every record, a line only for one that fails).
+#[derive(Debug, Clone)]
+pub(crate) enum Given {
+    Record {
+        topic: Arc<str>,
+        partition: i32,
+        offset: i64,
+    },
+    Batch {
+        records: usize,
+    },
+}
+
+impl fmt::Display for Given {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Given::Record {
+                topic,
+                partition,
+                offset,
+            } => write!(f, "the record at {topic} p={partition} o={offset}"),
+            Given::Batch { records } => write!(f, "a batch of {records} records"),
+        }
+    }
+}
 
 /// What one call of the handler says the loop should do.
 #[derive(Debug)]
@@ -44,7 +73,7 @@ pub(crate) struct HandlerRetry<'s> {
     retry_for: Duration,
     policy: OnHandlerError,
     /// The record or batch, as log lines and errors name it.
-    what: String,
+    what: Given,
     /// The first failure, and how many calls failed.
     failing_since: Option<Instant>,
     failures: u32,
@@ -55,7 +84,7 @@ impl<'s> HandlerRetry<'s> {
         settings: &'s ConsumerSettings,
         stats: &'s ConsumerStats,
         config: &Config,
-        what: String,
+        what: Given,
     ) -> HandlerRetry<'s> {
         HandlerRetry {
             settings,
@@ -90,7 +119,7 @@ impl<'s> HandlerRetry<'s> {
                 self.stats.handler_wait.end();
                 return Err(LoopError::HandlerPanicked {
                     client: client.clone(),
-                    what: self.what.clone(),
+                    what: self.what.to_string(),
                 });
             }
         };
@@ -114,7 +143,7 @@ impl<'s> HandlerRetry<'s> {
             }
             return Err(LoopError::HandlerFailed {
                 client: client.clone(),
-                what: self.what.clone(),
+                what: self.what.to_string(),
                 retried_for: failed_for,
                 error: error.to_string(),
             });
@@ -178,6 +207,14 @@ mod tests {
         Config::from_pairs(vars).expect("config")
     }
 
+    fn record() -> Given {
+        Given::Record {
+            topic: "t".into(),
+            partition: 2,
+            offset: 7,
+        }
+    }
+
     fn failing() -> Result<(), HandlerError> {
         Err("the database is locked".into())
     }
@@ -186,7 +223,7 @@ mod tests {
     fn a_failure_is_retried_while_the_retry_time_lasts_and_readiness_says_so() {
         let (settings, stats) = (ConsumerSettings::new("g", ["t"]), ConsumerStats::default());
         let config = config(&[("HANDLER_RETRY_TIMEOUT_MS", "60000")]);
-        let mut retry = HandlerRetry::new(&settings, &stats, &config, "a record".to_string());
+        let mut retry = HandlerRetry::new(&settings, &stats, &config, record());
         let Ok(Attempt::Again(wait)) = retry.attempt(failing) else {
             panic!("retried");
         };
@@ -200,12 +237,12 @@ mod tests {
     fn past_the_retry_time_the_policy_applies() {
         let (settings, stats) = (ConsumerSettings::new("g", ["t"]), ConsumerStats::default());
         let fail = config(&[("HANDLER_RETRY_TIMEOUT_MS", "0")]);
-        let mut retry = HandlerRetry::new(&settings, &stats, &fail, "a record".to_string());
+        let mut retry = HandlerRetry::new(&settings, &stats, &fail, record());
         match retry.attempt(failing) {
             Err(LoopError::HandlerFailed { error, what, .. }) => {
                 assert_eq!(
                     (error.as_str(), what.as_str()),
-                    ("the database is locked", "a record")
+                    ("the database is locked", "the record at t p=2 o=7")
                 )
             }
             other => panic!("{other:?}"),
@@ -214,7 +251,7 @@ mod tests {
             ("HANDLER_RETRY_TIMEOUT_MS", "0"),
             ("ON_HANDLER_ERROR", "dlq"),
         ]);
-        let mut retry = HandlerRetry::new(&settings, &stats, &dlq, "a batch".to_string());
+        let mut retry = HandlerRetry::new(&settings, &stats, &dlq, Given::Batch { records: 3 });
         match retry.attempt(failing) {
             Ok(Attempt::GiveUp(reason)) => assert!(reason.contains("the database is locked")),
             other => panic!("{other:?}"),
@@ -226,7 +263,7 @@ mod tests {
     fn a_panic_is_an_error_at_once_whatever_the_policy() {
         let (settings, stats) = (ConsumerSettings::new("g", ["t"]), ConsumerStats::default());
         let dlq = config(&[("ON_HANDLER_ERROR", "dlq")]);
-        let mut retry = HandlerRetry::new(&settings, &stats, &dlq, "a batch".to_string());
+        let mut retry = HandlerRetry::new(&settings, &stats, &dlq, Given::Batch { records: 3 });
         let outcome = retry.attempt(|| panic!("a bug in the handler"));
         assert!(
             matches!(outcome, Err(LoopError::HandlerPanicked { .. })),

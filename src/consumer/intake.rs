@@ -94,7 +94,13 @@ impl<'a, D: ValueDecoder> Intake<'a, D> {
     ) -> Result<Option<Consumed<D::Value>>, LoopError> {
         let name = &self.settings.name;
         let (partition, offset) = (message.partition(), message.offset());
-        let Some(topic) = self.topics.index_of(message.topic()) else {
+        // One topic: every message is of it (the subscription says so), and its name is not
+        // read from the message (a C string to measure and check, per record).
+        let index = match self.topics.len() {
+            1 => Some(0),
+            _ => self.topics.index_of(message.topic()),
+        };
+        let Some(topic) = index else {
             return Err(LoopError::UnexpectedTopic {
                 client: name.clone(),
                 topic: message.topic().to_string(),

@@ -8,6 +8,7 @@
 //! stop the consumer is closed, which commits the stored offsets.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
@@ -19,7 +20,7 @@ use super::client::{
     create_consumer, poll_message, ConsumerClient, InstanceIdRelease, Revoked, POLL_TIMEOUT,
 };
 use super::decoder::MessageDecoder;
-use super::handler_retry::{Attempt, HandlerRetry};
+use super::handler_retry::{Attempt, Given, HandlerRetry};
 use super::intake::{account_for, Consumed, Intake};
 use super::parts::{wind_up, Parts};
 use super::settings::{ConsumerSettings, Tp};
@@ -395,15 +396,15 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
 
     fn retry_of(&self, record: &Consumed<D::Value>) -> HandlerRetry<'a> {
         let record = &record.entry;
-        let topic = self.intake.topics.name(record.tp.topic);
         HandlerRetry::new(
             self.intake.settings,
             self.stats,
             self.intake.config,
-            format!(
-                "the record at {topic} p={} o={}",
-                record.tp.partition, record.offset
-            ),
+            Given::Record {
+                topic: Arc::clone(self.intake.topics.name(record.tp.topic)),
+                partition: record.tp.partition,
+                offset: record.offset,
+            },
         )
     }
 
