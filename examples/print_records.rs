@@ -52,7 +52,7 @@ fn run() -> Result<u64, Box<dyn std::error::Error>> {
     let mut printed = 0u64;
     let stop = shutdown.clone();
     let print = |record: &Record<User>| {
-        let key = match &record.key {
+        let key = match record.key() {
             Some(key) => String::from_utf8_lossy(key).into_owned(),
             None => "null".to_string(),
         };

@@ -14,16 +14,6 @@ use crate::format::SchemaRef;
 /// An error returned by a handler: anything that explains the failure in one line.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
-/// One Kafka header as it was on the wire: its key need not be UTF-8, its value may be null.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Header {
-    /// The header's key, as bytes (Kafka does not require UTF-8).
-    pub key: Vec<u8>,
-    /// The header's value; `None` for a null value.
-    pub value: Option<Vec<u8>>,
-}
-
 /// A consumed record whose value was decoded: where it was in the log, what Kafka carried
 /// with it, and its value.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,16 +27,148 @@ pub struct Record<V> {
     pub offset: i64,
     /// Its Kafka timestamp, in milliseconds since the Unix epoch, if it has one.
     pub timestamp_ms: Option<i64>,
-    /// Its key, as bytes; `None` for a null key.
-    pub key: Option<Vec<u8>>,
-    /// Its headers, in the order they were written (the daemon's own `kad.audit` stamp
-    /// included).
-    pub headers: Vec<Header>,
     /// The writer schema its value was written with: the id (or GUID) in its Confluent frame
     /// or its `__value_schema_id` header.
     pub writer_schema: SchemaRef,
     /// The decoded value.
     pub value: V,
+    /// Its key and headers, copied in one buffer (one allocation per record): see
+    /// [`Record::key`] and [`Record::headers`].
+    wire: Wire,
+}
+
+/// A record's key and headers as bytes, in one buffer: the key, then per header its key's
+/// length (4 bytes), its key, its value's length (4 bytes; `u32::MAX` for a null value) and
+/// its value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Wire {
+    bytes: Vec<u8>,
+    /// The key's length; `None` for a null key.
+    key: Option<usize>,
+}
+
+const NULL_VALUE: u32 = u32::MAX;
+
+impl Wire {
+    /// A buffer that starts with `key`, for `capacity` bytes in all.
+    pub(crate) fn with_key(key: Option<&[u8]>, capacity: usize) -> Wire {
+        let mut bytes = Vec::with_capacity(capacity);
+        if let Some(key) = key {
+            bytes.extend_from_slice(key);
+        }
+        Wire {
+            bytes,
+            key: key.map(<[u8]>::len),
+        }
+    }
+
+    /// Adds the next header.
+    pub(crate) fn push_header(&mut self, name: &[u8], value: Option<&[u8]>) {
+        // A header's parts come from librdkafka's buffers, far below 4 GiB each.
+        let name = &name[..name.len().min(NULL_VALUE as usize - 1)];
+        self.bytes
+            .extend_from_slice(&(name.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(name);
+        match value {
+            Some(value) => {
+                let value = &value[..value.len().min(NULL_VALUE as usize - 1)];
+                self.bytes
+                    .extend_from_slice(&(value.len() as u32).to_le_bytes());
+                self.bytes.extend_from_slice(value);
+            }
+            None => self.bytes.extend_from_slice(&NULL_VALUE.to_le_bytes()),
+        }
+    }
+}
+
+/// The headers of a [`Record`], in the order they were written: each key (as bytes: Kafka
+/// does not require UTF-8) and value (`None` for a null value).
+#[derive(Debug, Clone)]
+pub struct Headers<'r> {
+    rest: &'r [u8],
+}
+
+impl<'r> Iterator for Headers<'r> {
+    type Item = (&'r [u8], Option<&'r [u8]>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (name, rest) = take_sized(self.rest)?;
+        let (len, rest) = rest.split_first_chunk::<4>()?;
+        let value = match u32::from_le_bytes(*len) {
+            NULL_VALUE => {
+                self.rest = rest;
+                return Some((name, None));
+            }
+            len => {
+                let (value, rest) = rest.split_at_checked(len as usize)?;
+                self.rest = rest;
+                value
+            }
+        };
+        Some((name, Some(value)))
+    }
+}
+
+/// A length-prefixed slice at the start of `bytes`, and what follows it.
+fn take_sized(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<4>()?;
+    rest.split_at_checked(u32::from_le_bytes(*len) as usize)
+}
+
+impl<V> Record<V> {
+    /// A record of `topic` at `partition` and `offset` with `value`, written with schema
+    /// `writer_schema`, without key, headers or timestamp: for testing a handler.
+    pub fn new(
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        writer_schema: SchemaRef,
+        value: V,
+    ) -> Record<V> {
+        Record::with_wire(
+            Arc::from(topic),
+            partition,
+            offset,
+            None,
+            writer_schema,
+            value,
+            Wire::default(),
+        )
+    }
+
+    pub(crate) fn with_wire(
+        topic: Arc<str>,
+        partition: i32,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+        writer_schema: SchemaRef,
+        value: V,
+        wire: Wire,
+    ) -> Record<V> {
+        Record {
+            topic,
+            partition,
+            offset,
+            timestamp_ms,
+            writer_schema,
+            value,
+            wire,
+        }
+    }
+
+    /// Its key, as bytes; `None` for a null key.
+    pub fn key(&self) -> Option<&[u8]> {
+        self.wire.key.and_then(|len| self.wire.bytes.get(..len))
+    }
+
+    /// Its headers, in the order they were written (the daemon's own `kad.audit` stamp
+    /// included).
+    pub fn headers(&self) -> Headers<'_> {
+        let start = self.wire.key.unwrap_or(0);
+        Headers {
+            rest: self.wire.bytes.get(start..).unwrap_or_default(),
+        }
+    }
 }
 
 /// Processes records one at a time (the single-message consumer).
@@ -76,29 +198,6 @@ pub trait BatchHandler<V>: Send {
     fn batch_read(&mut self, _messages: usize) {}
 }
 
-impl<V> Record<V> {
-    /// A record of `topic` at `partition` and `offset` with `value`, written with schema
-    /// `writer_schema`, without key, headers or timestamp: for testing a handler.
-    pub fn new(
-        topic: &str,
-        partition: i32,
-        offset: i64,
-        writer_schema: SchemaRef,
-        value: V,
-    ) -> Record<V> {
-        Record {
-            topic: Arc::from(topic),
-            partition,
-            offset,
-            timestamp_ms: None,
-            key: None,
-            headers: Vec::new(),
-            writer_schema,
-            value,
-        }
-    }
-}
-
 impl<V, F> RecordHandler<V> for F
 where
     F: FnMut(&Record<V>) -> Result<(), HandlerError> + Send,
@@ -114,5 +213,31 @@ where
 {
     fn handle_batch(&mut self, records: &[Record<V>]) -> Result<(), HandlerError> {
         self(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_and_headers_come_back_as_written_from_one_buffer() {
+        let headers: Vec<(&[u8], Option<&[u8]>)> = vec![
+            (b"kad.audit", Some(b"\x02stamp")),
+            (b"\xff\xfe", None),
+            (b"", Some(b"")),
+        ];
+        let mut wire = Wire::with_key(Some(b"key-1"), 64);
+        for (name, value) in &headers {
+            wire.push_header(name, *value);
+        }
+        let record = Record::with_wire("t".into(), 0, 7, None, SchemaRef::Id(1), (), wire);
+        assert_eq!(record.key(), Some(&b"key-1"[..]));
+        assert_eq!(record.headers().collect::<Vec<_>>(), headers);
+        let bare = Record::new("t", 0, 8, SchemaRef::Id(1), ());
+        assert_eq!((bare.key(), bare.headers().count()), (None, 0));
+        let empty_key = Wire::with_key(Some(b""), 0);
+        let record = Record::with_wire("t".into(), 0, 9, None, SchemaRef::Id(1), (), empty_key);
+        assert_eq!(record.key(), Some(&b""[..]));
     }
 }

@@ -61,7 +61,7 @@ pub use consumer::{BatchConsumer, ConsumerSettings, DecodeError, SingleConsumer}
 pub use format::{
     AvroError, AvroErrorKind, FrameError, SchemaRef, User, UserCodec, ValueDecoder, ValueEncoder,
 };
-pub use handler::{BatchHandler, HandlerError, Header, Record, RecordHandler};
+pub use handler::{BatchHandler, HandlerError, Headers, Record, RecordHandler};
 pub use lifecycle::{Shutdown, StopDeadline, StopReason};
 pub use producer::{Producer, ProducerError, RegistrationError, SendError};
 pub use registry::{RegistryError, RegistryProbe};

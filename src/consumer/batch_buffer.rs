@@ -239,16 +239,13 @@ mod tests {
     fn record(partition: i32, offset: i64) -> Consumed<User> {
         Consumed {
             entry: entry(partition, offset),
-            record: Some(Record {
-                topic: "t".into(),
+            record: Some(Record::new(
+                "t",
                 partition,
                 offset,
-                timestamp_ms: None,
-                key: None,
-                headers: Vec::new(),
-                writer_schema: SchemaRef::Id(1),
-                value: User::numbered(offset as u64),
-            }),
+                SchemaRef::Id(1),
+                User::numbered(offset as u64),
+            )),
             original: None,
         }
     }

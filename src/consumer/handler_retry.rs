@@ -66,6 +66,19 @@ pub(crate) enum Attempt {
     GiveUp(String),
 }
 
+/// A handler call's outcome: its result, or its panic.
+pub(crate) type Called = std::thread::Result<Result<(), HandlerError>>;
+
+/// Calls a handler, catching a panic: the consumer ends with an error then, not the thread.
+pub(crate) fn call_handler(call: impl FnOnce() -> Result<(), HandlerError>) -> Called {
+    catch_unwind(AssertUnwindSafe(call))
+}
+
+/// Whether a call returned `Ok`.
+pub(crate) fn succeeded(outcome: &Called) -> bool {
+    matches!(outcome, Ok(Ok(())))
+}
+
 /// The retries of one record or batch.
 pub(crate) struct HandlerRetry<'s> {
     settings: &'s ConsumerSettings,
@@ -108,8 +121,13 @@ impl<'s> HandlerRetry<'s> {
         &mut self,
         call: impl FnOnce() -> Result<(), HandlerError>,
     ) -> Result<Attempt, LoopError> {
+        self.judge(call_handler(call))
+    }
+
+    /// What the outcome of a call (made by [`call_handler`]) means; see [`Self::attempt`].
+    pub(crate) fn judge(&mut self, outcome: Called) -> Result<Attempt, LoopError> {
         let client = &self.settings.name;
-        let error = match catch_unwind(AssertUnwindSafe(call)) {
+        let error = match outcome {
             Ok(Ok(())) => {
                 self.succeeded();
                 return Ok(Attempt::Done);

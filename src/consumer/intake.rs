@@ -2,6 +2,7 @@
 //! waits for the registry), the `ON_DECODE_ERROR` policy for messages that cannot be decoded,
 //! and the per-record log line and counts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::message::{BorrowedMessage, Message};
@@ -14,7 +15,7 @@ use crate::audit::stamp::find_stamp;
 use crate::audit::FoundStamp;
 use crate::config::{dead_letter_topic, Config, OnDecodeError, OnHandlerError};
 use crate::format::{ValueDecoder, VALUE_SCHEMA_ID_HEADER};
-use crate::handler::{Header, Record};
+use crate::handler::{Record, Wire};
 use crate::kafka::headers::raw_headers;
 use crate::lifecycle::shutdown::Shutdown;
 use crate::lifecycle::{LoopError, Turn};
@@ -109,7 +110,7 @@ impl<'a, D: ValueDecoder> Intake<'a, D> {
         let tp = Tp { topic, partition };
         let topic = self.topics.name(topic);
         let describe = || format!("{name}: message at {topic} p={partition} o={offset}");
-        let (schema_id_header, stamp, headers) = read_headers(message);
+        let (schema_id_header, stamp, wire) = read_headers(message);
         let log_end = || cached_log_end(client, topic, partition);
         let progress = || stats.heartbeat.beat();
         let place = Place {
@@ -131,16 +132,15 @@ impl<'a, D: ValueDecoder> Intake<'a, D> {
         let timestamp_ms = message.timestamp().to_millis();
         let (record, error) = match decoded {
             Ok((writer_schema, value)) => {
-                let record = Record {
-                    topic: topic.clone(),
+                let record = Record::with_wire(
+                    Arc::clone(topic),
                     partition,
                     offset,
                     timestamp_ms,
-                    key: message.key().map(<[u8]>::to_vec),
-                    headers,
                     writer_schema,
                     value,
-                };
+                    wire,
+                );
                 (Some(record), None)
             }
             Err(error) => {
@@ -248,11 +248,11 @@ impl<'a, D: ValueDecoder> Intake<'a, D> {
 /// (a key need not be UTF-8: `kafka/headers.rs`): the value of the last `__value_schema_id`
 /// header that has one, as Confluent's deserializer reads it (`lastHeader`; a null one means
 /// no header), and the delivery audit's stamp.
-fn read_headers<'m>(
-    message: &'m BorrowedMessage<'_>,
-) -> (Option<&'m [u8]>, FoundStamp, Vec<Header>) {
+fn read_headers<'m>(message: &'m BorrowedMessage<'_>) -> (Option<&'m [u8]>, FoundStamp, Wire) {
+    let key = message.key();
+    // The audit's stamp and a key fit in this; more headers grow it once or twice.
+    let mut wire = Wire::with_key(key, key.map_or(0, <[u8]>::len) + 96);
     let mut schema_id = None;
-    let mut headers = Vec::new();
     let stamp = find_stamp(
         raw_headers(message)
             .map(|header| (header.key, header.value))
@@ -260,13 +260,10 @@ fn read_headers<'m>(
                 if key == VALUE_SCHEMA_ID_HEADER.as_bytes() && value.is_some() {
                     schema_id = value;
                 }
-                headers.push(Header {
-                    key: key.to_vec(),
-                    value: value.map(<[u8]>::to_vec),
-                });
+                wire.push_header(key, value);
             }),
     );
-    (schema_id, stamp, headers)
+    (schema_id, stamp, wire)
 }
 
 /// Counts one record read and, for an undecodable message, says where it is and why; the

@@ -20,7 +20,7 @@ use super::client::{
     create_consumer, poll_message, ConsumerClient, InstanceIdRelease, Revoked, POLL_TIMEOUT,
 };
 use super::decoder::MessageDecoder;
-use super::handler_retry::{Attempt, Given, HandlerRetry};
+use super::handler_retry::{call_handler, succeeded, Attempt, Given, HandlerRetry};
 use super::intake::{account_for, Consumed, Intake};
 use super::parts::{wind_up, Parts};
 use super::settings::{ConsumerSettings, Tp};
@@ -183,13 +183,15 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
         };
         // The common case, at full speed: handled at the first call, the offset stored from
         // the message itself.
-        let mut retry = self.retry_of(&record);
-        let first = match &record.record {
-            Some(value) => retry.attempt(|| self.handler.handle(value))?,
-            None => Attempt::Done,
-        };
-        if !matches!(first, Attempt::Done) {
+        // A retry is set up only for a call that did not return `Ok`.
+        let called = record
+            .record
+            .as_ref()
+            .map(|value| call_handler(|| self.handler.handle(value)));
+        if let Some(called) = called.filter(|called| !succeeded(called)) {
             drop(message);
+            let mut retry = self.retry_of(&record);
+            let first = retry.judge(called)?;
             return self.after_first_failure(&record, retry, first);
         }
         {
