@@ -112,7 +112,6 @@ impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
                 wall_clock: WallClock::new(),
                 uncommitted: Uncommitted::default(),
                 paused: BTreeSet::new(),
-                fetch_paused: false,
                 next_commit_try: Instant::now(),
                 commit_tries: 0,
                 left_unprocessed: false,
@@ -149,9 +148,6 @@ struct Running<'i, 'a, D: ValueDecoder, H> {
     /// Partitions paused while `uncommitted` waits or the handler is retried, resumed once
     /// that is over.
     paused: BTreeSet<Tp>,
-    /// Whether anything was paused since the last resume (a revoked partition leaves
-    /// `paused`, but librdkafka keeps it paused if it comes back).
-    fetch_paused: bool,
     /// When to try the given-up commit again, and how many tries it has had.
     next_commit_try: Instant,
     commit_tries: u32,
@@ -194,7 +190,6 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             self.batch.take();
             self.uncommitted.clear();
             self.paused.clear();
-            self.fetch_paused = false;
             self.count_uncommitted(0);
             self.client = create_consumer(settings, false, config, shutdown, self.stats)?;
             // A new member: whatever the old client owned is no longer this consumer's.
@@ -629,7 +624,6 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
         match self.client.pause(&self.partition_list(&new)) {
             Ok(()) => {
                 self.paused.extend(new);
-                self.fetch_paused = true;
                 self.client.context().role.set_holding(true);
             }
             Err(e) => {
@@ -641,14 +635,16 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
 
     /// Fetches again from every assigned partition, once something was paused: a partition
     /// paused, revoked and assigned again is still paused (librdkafka keeps the pause), and
-    /// resuming one that is not paused only restarts its fetch where the loop stands.
+    /// resuming one that is not paused only restarts its fetch where the loop stands. Whether
+    /// anything was paused is the client context's `holding`, not `paused`: a revoked
+    /// partition leaves `paused`, but librdkafka keeps it paused if it comes back.
     fn resume_paused(&mut self) {
-        if !self.fetch_paused {
+        let role = &self.client.context().role;
+        if !role.is_holding() {
             return;
         }
+        role.set_holding(false);
         self.paused.clear();
-        self.fetch_paused = false;
-        self.client.context().role.set_holding(false);
         let settings = self.intake.settings;
         let assigned = match self.client.assignment() {
             Ok(assigned) => assigned,

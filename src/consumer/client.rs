@@ -73,6 +73,11 @@ impl ConsumerEvents<'_> {
         self.holding.store(holding, Ordering::Release);
     }
 
+    /// Whether the loop holds fetching.
+    pub(crate) fn is_holding(&self) -> bool {
+        self.holding.load(Ordering::Acquire)
+    }
+
     /// Partitions revoked since the last call.
     pub(crate) fn take_revoked(&self) -> Revoked {
         if !self.any_revoked.swap(false, Ordering::Acquire) {
@@ -167,7 +172,7 @@ impl ConsumerContext for ClientEvents<ConsumerEvents<'_>> {
         let Rebalance::Assign(tpl) = rebalance else {
             return;
         };
-        let (outcome, what) = if self.role.holding.load(Ordering::Acquire) {
+        let (outcome, what) = if self.role.is_holding() {
             (consumer.pause(tpl), "pause")
         } else {
             (consumer.resume(tpl), "resume")
