@@ -453,7 +453,7 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
                 client: self.intake.settings.name.clone(),
             });
         }
-        for original in taken.originals.iter().flatten() {
+        for original in &taken.originals {
             if self
                 .intake
                 .copy_to_dead_letters(original, reason, self.stats)?

@@ -30,7 +30,7 @@ pub(crate) struct Taken<V> {
     /// The partition of each of `records`.
     record_tps: Vec<Tp>,
     /// Under `ON_HANDLER_ERROR=dlq`, a copy of the message of each of `records`.
-    pub(crate) originals: Vec<Option<Original>>,
+    pub(crate) originals: Vec<Original>,
 }
 
 impl<V> Taken<V> {
@@ -56,7 +56,7 @@ impl<V> Taken<V> {
             self.record_tps.push(consumed.entry.tp);
             self.records.push(record);
             if let Some(original) = consumed.original {
-                self.originals.push(Some(original));
+                self.originals.push(*original);
             }
         }
         self.entries.push(consumed.entry);
@@ -322,7 +322,7 @@ mod tests {
     #[test]
     fn undecodable_records_are_committed_past_too() {
         let entries = vec![Entry {
-            error: Some(DecodeError::Frame(FrameError::Missing)),
+            error: Some(Box::new(DecodeError::Frame(FrameError::Missing))),
             ..entry(3, 41)
         }];
         assert_eq!(offsets_to_commit(&entries).get(&tp(3)), Some(&42));
