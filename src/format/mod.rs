@@ -11,6 +11,7 @@ mod admission;
 mod avro;
 mod error;
 mod frame;
+mod generic;
 mod layout;
 mod nodes;
 mod resolve;
@@ -27,6 +28,7 @@ pub use frame::{
     decode_framed, encode_framed, locate_datum, parse_schema_id_header, write_header, FrameError,
     SchemaRef, HEADER_LEN, MAGIC_BYTE, VALUE_SCHEMA_ID_HEADER,
 };
+pub use generic::{GenericCodec, GenericPlan};
 pub use layout::{OwnSchema, UserLayout};
 pub use user::{User, USER_FULL_NAME, USER_SCHEMA_JSON};
 pub use value::{ValueDecoder, ValueEncoder};

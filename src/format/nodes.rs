@@ -62,6 +62,20 @@ pub(crate) struct Compiler<'s> {
     records: HashMap<Name, NodeId>,
     /// Every field's node (including those that take no bytes) by record node, for plans.
     fields: HashMap<NodeId, Box<[NodeId]>>,
+    /// The item (or value) node of each array (or map) whose items take no bytes.
+    empty_items: HashMap<NodeId, NodeId>,
+}
+
+/// How many values apache-avro's decoder makes of one value of each node, beyond those of
+/// its parts that take bytes (the walk visits and counts those itself): what bounds the
+/// memory a generic decode may take, since values that take no bytes cost memory all the
+/// same (an array of 2^31 nulls fits in 10 bytes).
+#[derive(Debug)]
+pub(crate) struct Weights {
+    /// Per node: 1, plus the values of a record's fields that take no bytes.
+    pub(crate) own: Box<[u64]>,
+    /// Per array or map node whose items take no bytes: the values of one item.
+    pub(crate) empty_items: HashMap<NodeId, u64>,
 }
 
 impl<'s> Compiler<'s> {
@@ -72,7 +86,52 @@ impl<'s> Compiler<'s> {
             nodes: Vec::new(),
             records: HashMap::new(),
             fields: HashMap::new(),
+            empty_items: HashMap::new(),
         }
+    }
+
+    /// The [`Weights`] of the nodes compiled so far.
+    pub(crate) fn weights(&self) -> Weights {
+        let mut full = vec![None; self.nodes.len()];
+        let own = (0..self.nodes.len())
+            .map(|id| match self.nodes[id] {
+                Node::Record(_) => 1u64.saturating_add(self.empty_fields_weight(id, &mut full)),
+                _ => 1,
+            })
+            .collect();
+        let empty_items = self
+            .empty_items
+            .iter()
+            .map(|(&container, &item)| (container, self.full_weight(item, &mut full)))
+            .collect();
+        Weights { own, empty_items }
+    }
+
+    /// The values of the fields of record `id` that take no bytes.
+    fn empty_fields_weight(&self, id: NodeId, memo: &mut [Option<u64>]) -> u64 {
+        let Some(fields) = self.fields.get(&id) else {
+            return 0;
+        };
+        fields
+            .iter()
+            .filter(|&&f| self.takes_bytes(f).is_none())
+            .fold(0u64, |sum, &f| {
+                sum.saturating_add(self.full_weight(f, memo))
+            })
+    }
+
+    /// The values of one value of a node that takes no bytes: a null, an empty `fixed`, or a
+    /// record of only such fields (never recursive: a record that holds itself takes bytes,
+    /// see `compile_record`), nested at most [`MAX_SCHEMA_DEPTH`] deep.
+    fn full_weight(&self, id: NodeId, memo: &mut [Option<u64>]) -> u64 {
+        if let Some(Some(known)) = memo.get(id) {
+            return *known;
+        }
+        let weight = 1u64.saturating_add(self.empty_fields_weight(id, memo));
+        if let Some(slot) = memo.get_mut(id) {
+            *slot = Some(weight);
+        }
+        weight
     }
 
     /// The nodes compiled so far, for the decoder.
@@ -128,11 +187,11 @@ impl<'s> Compiler<'s> {
             },
             Schema::Array(array) => {
                 let items = self.compile(&array.items, namespace, depth + 1)?;
-                Node::Array(self.takes_bytes(items))
+                return Ok(self.container(Node::Array(self.takes_bytes(items)), items));
             }
             Schema::Map(map) => {
                 let values = self.compile(&map.types, namespace, depth + 1)?;
-                Node::Map(self.takes_bytes(values))
+                return Ok(self.container(Node::Map(self.takes_bytes(values)), values));
             }
             Schema::Union(union) => Node::Union(
                 union
@@ -187,6 +246,16 @@ impl<'s> Compiler<'s> {
         };
         self.fields.insert(id, fields);
         Ok(id)
+    }
+
+    /// Adds an array or map node whose items are of node `items`.
+    fn container(&mut self, node: Node, items: NodeId) -> NodeId {
+        self.nodes.push(node);
+        let id = self.nodes.len() - 1;
+        if self.takes_bytes(items).is_none() {
+            self.empty_items.insert(id, items);
+        }
+        id
     }
 
     /// `Some(id)` unless every value of the node takes no bytes.

@@ -33,7 +33,7 @@
 
 use super::admission::{NameEncoding, NameField, Plan, RecordPlan, Top};
 use super::error::{trailing_bytes, AvroError, AvroErrorKind};
-use super::nodes::{Node, NodeId};
+use super::nodes::{Node, NodeId, Weights};
 use super::user::User;
 use super::varint::{read_long, VarintError};
 
@@ -51,12 +51,51 @@ pub(crate) const MAX_DEPTH: usize = 64;
 /// needs 1 Mi.
 pub(crate) const MAX_VISITS: usize = 16 * 1024 * 1024;
 
+/// Most values apache-avro's decoder may make of one datum for a generic decode
+/// (`format/generic.rs`), counting those that take no bytes: 512 Ki values, about 32 MiB of
+/// `Value`s and their record field names at most. A record of more values is refused with
+/// a [`AvroErrorKind::Limit`] error before anything is allocated.
+pub(crate) const MAX_GENERIC_VALUES: u64 = 512 * 1024;
+
+/// Deepest nesting of records, arrays and maps for a generic decode: apache-avro's decoder
+/// takes a few frames per level (a debug build overflows a 2 MiB thread stack at 63), so
+/// less than [`MAX_DEPTH`] (`tests::generic::a_100000_deep_datum_is_an_error_and_the_deepest_…`).
+pub(crate) const MAX_GENERIC_DEPTH: usize = 24;
+
+/// Walks the datum written with the schema compiled into `nodes` (its top type `root`) as
+/// the decoder skips, checking every bound and every value as apache-avro's decoder does;
+/// returns how many values apache-avro's decoder will make of it, at most
+/// [`MAX_GENERIC_VALUES`].
+pub(crate) fn walk_datum(
+    nodes: &[Node],
+    weights: &Weights,
+    root: NodeId,
+    datum: &[u8],
+) -> Result<u64, AvroError> {
+    let mut reader = Reader {
+        nodes,
+        rest: datum,
+        visits_left: MAX_VISITS,
+        max_depth: MAX_GENERIC_DEPTH,
+        weights: Some(weights),
+        values: 0,
+    };
+    reader.skip(root, 0)?;
+    if !reader.rest.is_empty() {
+        return Err(trailing_bytes(reader.rest.len()));
+    }
+    Ok(reader.values)
+}
+
 /// Reads the `User` in `datum`, which was written with the schema `plan` was admitted from.
 pub(crate) fn read_user(plan: &Plan, datum: &[u8]) -> Result<User, AvroError> {
     let mut reader = Reader {
         nodes: &plan.nodes,
         rest: datum,
         visits_left: MAX_VISITS,
+        max_depth: MAX_DEPTH,
+        weights: None,
+        values: 0,
     };
     let record = match &plan.top {
         Top::Record(record) => record,
@@ -83,6 +122,11 @@ struct Reader<'a> {
     rest: &'a [u8],
     /// Visits this datum may still make.
     visits_left: usize,
+    /// Deepest nesting of records, arrays and maps allowed.
+    max_depth: usize,
+    /// For a generic decode: what each node costs in values, counted into `values`.
+    weights: Option<&'a Weights>,
+    values: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -127,6 +171,9 @@ impl<'a> Reader<'a> {
         let nodes = self.nodes;
         loop {
             self.visit()?;
+            if let Some(weights) = self.weights {
+                self.count(weights.own.get(id).copied().unwrap_or(1))?;
+            }
             match nodes.get(id) {
                 // The branch is the same value: a loop, not a deeper call.
                 Some(Node::Union(branches)) => {
@@ -134,13 +181,17 @@ impl<'a> Reader<'a> {
                     continue;
                 }
                 Some(Node::Record(fields)) => {
-                    let depth = enter(depth)?;
+                    let depth = self.enter(depth)?;
                     for &field in fields.iter() {
                         self.skip(field, depth)?;
                     }
                 }
-                Some(Node::Array(items)) => self.skip_blocks(false, *items, enter(depth)?)?,
-                Some(Node::Map(values)) => self.skip_blocks(true, *values, enter(depth)?)?,
+                Some(Node::Array(items)) => {
+                    self.skip_blocks(id, false, *items, self.enter(depth)?)?
+                }
+                Some(Node::Map(values)) => {
+                    self.skip_blocks(id, true, *values, self.enter(depth)?)?
+                }
                 Some(leaf) => self.skip_leaf(leaf)?,
                 None => return Err(malformed(format!("no type {id} in the plan"))),
             }
@@ -185,10 +236,11 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// Skips the blocks of an array (`keyed` false) or a map: each block a count, then that
-    /// many items (a map's: a string key and a value); a count of 0 ends them.
+    /// Skips the blocks of array (`keyed` false) or map `container`: each block a count, then
+    /// that many items (a map's: a string key and a value); a count of 0 ends them.
     fn skip_blocks(
         &mut self,
+        container: NodeId,
         keyed: bool,
         items: Option<NodeId>,
         depth: usize,
@@ -207,6 +259,16 @@ impl<'a> Reader<'a> {
                 self.long()?;
             }
             let count = count.unsigned_abs();
+            if let Some(weights) = self.weights {
+                // Per item: a map's key, and an item that takes no bytes (one that takes
+                // bytes is counted when it is visited).
+                let key = u64::from(keyed);
+                let empty = match items {
+                    None => weights.empty_items.get(&container).copied().unwrap_or(1),
+                    Some(_) => 0,
+                };
+                self.count(count.saturating_mul(key.saturating_add(empty)))?;
+            }
             if !keyed && items.is_none() {
                 // Items that take no bytes: nothing to read, one visit for the whole block.
                 self.visit()?;
@@ -234,11 +296,33 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// One level deeper, if allowed.
+    fn enter(&self, depth: usize) -> Result<usize, AvroError> {
+        if depth >= self.max_depth {
+            return Err(limit(format!(
+                "the record nests deeper than {} records, arrays and maps",
+                self.max_depth
+            )));
+        }
+        Ok(depth + 1)
+    }
+
     fn visit(&mut self) -> Result<(), AvroError> {
         self.visits_left = self
             .visits_left
             .checked_sub(1)
             .ok_or_else(|| limit(format!("the record holds more than {MAX_VISITS} values")))?;
+        Ok(())
+    }
+
+    /// Counts `n` values a generic decode will make, within [`MAX_GENERIC_VALUES`].
+    fn count(&mut self, n: u64) -> Result<(), AvroError> {
+        self.values = self.values.saturating_add(n);
+        if self.values > MAX_GENERIC_VALUES {
+            return Err(limit(format!(
+                "the record holds more than {MAX_GENERIC_VALUES} values"
+            )));
+        }
         Ok(())
     }
 
@@ -292,16 +376,6 @@ impl<'a> Reader<'a> {
         self.rest = rest;
         Ok(taken)
     }
-}
-
-/// One level deeper, if allowed.
-fn enter(depth: usize) -> Result<usize, AvroError> {
-    if depth >= MAX_DEPTH {
-        return Err(limit(format!(
-            "the record nests deeper than {MAX_DEPTH} records, arrays and maps"
-        )));
-    }
-    Ok(depth + 1)
 }
 
 fn truncated(message: String) -> AvroError {

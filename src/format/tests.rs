@@ -3,4 +3,5 @@
 //! against hostile schemas and bytes ([`bounds`]). Each file's own tests are inline in it.
 
 mod bounds;
+mod generic;
 mod resolution;

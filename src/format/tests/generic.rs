@@ -1,0 +1,248 @@
+//! The generic decoder ([`GenericCodec`]): what apache-avro decodes, it gives the same; what would crash apache-avro or make it allocate what the bytes do not pay for is an
+//! ordinary error.
+
+use std::time::{Duration, Instant};
+
+use apache_avro::schema::Schema;
+use apache_avro::types::Value;
+
+use super::resolution::{nested_users, RECURSIVE_USER};
+use crate::format::error::AvroErrorKind;
+use crate::format::generic::GenericCodec;
+use crate::format::resolve::{MAX_GENERIC_DEPTH, MAX_GENERIC_VALUES};
+use crate::format::value::ValueDecoder;
+use crate::format::varint::write_long;
+use crate::format::AvroError;
+
+/// An order: a nested record, an enum, an array, a map, an optional field, a decimal, a
+/// timestamp, and the other logical types.
+pub(crate) const ORDER_V1: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
+  {"name":"id","type":{"type":"string","logicalType":"uuid"}},
+  {"name":"customer","type":{"type":"record","name":"Customer","fields":[
+    {"name":"name","type":"string"},{"name":"vip","type":"boolean"}]}},
+  {"name":"status","type":{"type":"enum","name":"Status","symbols":["NEW","PAID","SHIPPED"],"default":"NEW"}},
+  {"name":"lines","type":{"type":"array","items":{"type":"record","name":"Line","fields":[
+    {"name":"sku","type":"string"},{"name":"qty","type":"int"},
+    {"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}}]}}},
+  {"name":"tags","type":{"type":"map","values":"string"}},
+  {"name":"note","type":["null","string"],"default":null},
+  {"name":"placed","type":{"type":"long","logicalType":"timestamp-millis"}},
+  {"name":"placed_us","type":{"type":"long","logicalType":"timestamp-micros"}},
+  {"name":"local","type":{"type":"long","logicalType":"local-timestamp-millis"}},
+  {"name":"day","type":{"type":"int","logicalType":"date"}},
+  {"name":"at","type":{"type":"int","logicalType":"time-millis"}},
+  {"name":"at_us","type":{"type":"long","logicalType":"time-micros"}},
+  {"name":"total","type":{"type":"fixed","name":"Money","size":8}},
+  {"name":"weight","type":"float"},{"name":"ratio","type":"double"},{"name":"count","type":"long"},
+  {"name":"blob","type":"bytes","default":"\\u00ff"},
+  {"name":"wait","type":{"type":"fixed","name":"Wait","size":12,"logicalType":"duration"}}
+]}"#;
+
+/// An ORDER_V1 value: `status` and `note` as given.
+fn order(status: u32, note: Option<&str>) -> Value {
+    let symbol = ["NEW", "PAID", "SHIPPED"][status as usize];
+    let line = |sku: &str, qty: i32, cents: i64| {
+        Value::Record(vec![
+            ("sku".into(), Value::String(sku.into())),
+            ("qty".into(), Value::Int(qty)),
+            (
+                "price".into(),
+                Value::Decimal(apache_avro::Decimal::from(cents.to_be_bytes().to_vec())),
+            ),
+        ])
+    };
+    Value::Record(vec![
+        (
+            "id".into(),
+            Value::Uuid(uuid::Uuid::from_u128(
+                0x1234_5678_9abc_def0_1122_3344_5566_7788,
+            )),
+        ),
+        (
+            "customer".into(),
+            Value::Record(vec![
+                ("name".into(), Value::String("Zoë".into())),
+                ("vip".into(), Value::Boolean(true)),
+            ]),
+        ),
+        ("status".into(), Value::Enum(status, symbol.into())),
+        (
+            "lines".into(),
+            Value::Array(vec![line("a-1", 2, 1999), line("b-2", -1, 5)]),
+        ),
+        (
+            "tags".into(),
+            Value::Map(
+                [("gift".to_string(), Value::String("yes".into()))]
+                    .into_iter()
+                    .collect(),
+            ),
+        ),
+        (
+            "note".into(),
+            match note {
+                None => Value::Union(0, Box::new(Value::Null)),
+                Some(text) => Value::Union(1, Box::new(Value::String(text.into()))),
+            },
+        ),
+        ("placed".into(), Value::TimestampMillis(1_700_000_000_123)),
+        ("placed_us".into(), Value::TimestampMicros(-5)),
+        ("local".into(), Value::LocalTimestampMillis(42)),
+        ("day".into(), Value::Date(19_000)),
+        ("at".into(), Value::TimeMillis(3_600_000)),
+        ("at_us".into(), Value::TimeMicros(1)),
+        (
+            "total".into(),
+            Value::Fixed(8, vec![0, 1, 2, 3, 4, 5, 6, 255]),
+        ),
+        ("weight".into(), Value::Float(f32::NAN)),
+        ("ratio".into(), Value::Double(f64::NEG_INFINITY)),
+        ("count".into(), Value::Long(i64::MIN)),
+        ("blob".into(), Value::Bytes(vec![0, 159, 146, 150])),
+        (
+            "wait".into(),
+            Value::Duration(apache_avro::Duration::new(
+                apache_avro::Months::new(1),
+                apache_avro::Days::new(2),
+                apache_avro::Millis::new(3),
+            )),
+        ),
+    ])
+}
+
+fn schema(text: &str) -> Schema {
+    Schema::parse_str(text).expect("a schema")
+}
+
+fn encode(writer: &str, value: Value) -> Vec<u8> {
+    apache_avro::to_avro_datum(&schema(writer), value).expect("encodes")
+}
+
+fn ours(writer: &str, datum: &[u8]) -> Result<Value, AvroError> {
+    let codec = GenericCodec::new();
+    let plan = codec.admit(writer)?;
+    codec.decode(&plan, datum)
+}
+
+fn apache(writer: &str, datum: &[u8]) -> Option<Value> {
+    apache_avro::from_avro_datum(&schema(writer), &mut &datum[..], None).ok()
+}
+
+/// Compares values by their debug text: NaN is not equal to itself.
+fn same(a: &Value, b: &Value) -> bool {
+    format!("{a:?}") == format!("{b:?}")
+}
+
+#[test]
+fn every_kind_of_value_decodes_as_apache_avro_decodes_it() {
+    for (status, note) in [(0, None), (2, Some("leave at the door"))] {
+        let datum = encode(ORDER_V1, order(status, note));
+        let decoded = ours(ORDER_V1, &datum).expect("decodes");
+        let reference = apache(ORDER_V1, &datum).expect("apache-avro decodes");
+        assert!(same(&decoded, &reference), "{decoded:?}\n{reference:?}");
+    }
+}
+
+/// A datum of `longs` (zigzag varints), then `tail`.
+fn datum(longs: &[i64], tail: &[u8]) -> Vec<u8> {
+    let mut datum = Vec::new();
+    for &n in longs {
+        write_long(n, &mut datum);
+    }
+    datum.extend_from_slice(tail);
+    datum
+}
+
+#[test]
+fn hostile_bytes_are_one_error_each_quickly() {
+    let array_of = |items: &str| format!(r#"{{"type":"array","items":{items}}}"#);
+    let nulls = array_of(r#""null""#);
+    let longs = array_of(r#""long""#);
+    let empty_records = array_of(
+        r#"{"type":"record","name":"E","fields":[{"name":"a","type":"null"},{"name":"b","type":"null"}]}"#,
+    );
+    let map = r#"{"type":"map","values":"int"}"#.to_string();
+    let fixed = r#"{"type":"fixed","name":"F","size":2147483647}"#.to_string();
+    let union = r#"["null","string"]"#.to_string();
+    let cases = [
+        // 2^31 items in 10 bytes: nulls take none, but each is a value in memory.
+        (
+            nulls.clone(),
+            datum(&[1 << 31, 0], &[]),
+            AvroErrorKind::Limit,
+        ),
+        (
+            empty_records,
+            datum(&[1 << 20, 0], &[]),
+            AvroErrorKind::Limit,
+        ),
+        (
+            longs,
+            datum(&[1 << 31], &[2, 2, 2]),
+            AvroErrorKind::Truncated,
+        ),
+        (map, datum(&[1, 1 << 40], b"k"), AvroErrorKind::Truncated),
+        (fixed, vec![0; 10], AvroErrorKind::Truncated),
+        (union.clone(), datum(&[2], &[]), AvroErrorKind::Malformed),
+        (union, datum(&[-1], &[]), AvroErrorKind::Malformed),
+        (nulls, datum(&[3, 0], &[7]), AvroErrorKind::Malformed),
+    ];
+    for (writer, bytes, kind) in cases {
+        let started = Instant::now();
+        let error = ours(&writer, &bytes).expect_err(&writer);
+        assert_eq!(error.kind(), kind, "{writer}: {error}");
+        assert!(started.elapsed() < Duration::from_secs(1), "{writer}");
+    }
+}
+
+#[test]
+fn the_value_bound_is_exact_for_values_that_take_no_bytes() {
+    let nulls = r#"{"type":"array","items":"null"}"#;
+    // The array itself is one value.
+    let limit = i64::try_from(MAX_GENERIC_VALUES).expect("fits") - 1;
+    let Value::Array(items) = ours(nulls, &datum(&[limit, 0], &[])).expect("at the bound") else {
+        panic!("an array")
+    };
+    assert_eq!(items.len() as i64, limit);
+    let error = ours(nulls, &datum(&[limit + 1, 0], &[])).expect_err("one over");
+    assert_eq!(error.kind(), AvroErrorKind::Limit, "{error}");
+}
+
+#[test]
+fn a_100000_deep_datum_is_an_error_and_the_deepest_allowed_fits_a_consumer_threads_stack() {
+    let too_deep = nested_users(100_000);
+    let error = ours(RECURSIVE_USER, &too_deep).expect_err("too deep");
+    assert_eq!(error.kind(), AvroErrorKind::Limit, "{error}");
+    // Consumer threads have Rust's default 2 MiB; a debug build's frames are the largest.
+    let deepest = nested_users(MAX_GENERIC_DEPTH - 1);
+    let decoded = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn_scoped(scope, || {
+                (
+                    ours(RECURSIVE_USER, &deepest).is_ok(),
+                    ours(RECURSIVE_USER, &nested_users(MAX_GENERIC_DEPTH)).is_err(),
+                )
+            })
+            .expect("thread")
+            .join()
+            .expect("no stack overflow")
+    });
+    assert_eq!(decoded, (true, true));
+}
+
+#[test]
+fn hostile_writer_schemas_are_refused_when_admitted() {
+    let codec = GenericCodec::new();
+    for writer in [
+        "not json",
+        r#"{"type":"record","name":"R","fields":[{"name":"x","type":"Missing"}]}"#,
+        r#"{"type":"record","name":"R","fields":[{"name":"me","type":"R"}]}"#,
+    ] {
+        match codec.admit(writer) {
+            Err(_) => {}
+            // A record that holds itself admits, and every datum of it is an error.
+            Ok(plan) => assert!(codec.decode(&plan, &[0; 64]).is_err(), "{writer}"),
+        }
+    }
+}
