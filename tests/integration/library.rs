@@ -5,8 +5,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::{
-    confluent_user_bytes, daemon_env, ensure_topic, example, produce_raw, register_schema,
-    require_stack, unique,
+    confluent_user_bytes, daemon_env, ensure_topic, example, produce_raw, produce_to_partition,
+    register_schema, require_stack, unique,
 };
 
 #[test]
@@ -46,4 +46,138 @@ fn the_batch_counter_example_consumes_with_its_own_handler_and_stops_through_the
         stdout.contains("stopped after 30 records"),
         "the handler saw every record once before the stop: {stdout}"
     );
+}
+
+/// A record of another type than `User`: a nested record, an enum, an array, a map and an
+/// optional field.
+const ORDER: &str = r#"{"type":"record","name":"Order","namespace":"shop","fields":[
+  {"name":"customer","type":{"type":"record","name":"Customer","fields":[{"name":"name","type":"string"}]}},
+  {"name":"status","type":{"type":"enum","name":"Status","symbols":["NEW","PAID"]}},
+  {"name":"lines","type":{"type":"array","items":"long"}},
+  {"name":"tags","type":{"type":"map","values":"string"}},
+  {"name":"note","type":["null","string"],"default":null}]}"#;
+
+fn framed(id: u32, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8];
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn the_print_any_example_decodes_records_of_any_schema_and_reports_hostile_ones_and_goes_on() {
+    use apache_avro::types::Value;
+    let _stack = require_stack();
+    let topic = unique("lib-any");
+    ensure_topic(&topic);
+    let order_id = register_schema(&format!("{topic}-value"), ORDER);
+    let nulls_id = register_schema(
+        &format!("{topic}-nulls-value"),
+        r#"{"type":"array","items":"null"}"#,
+    );
+    let schema = apache_avro::Schema::parse_str(ORDER).expect("schema");
+    let order = |n: i64| {
+        let value = Value::Record(vec![
+            (
+                "customer".into(),
+                Value::Record(vec![("name".into(), Value::String(format!("c{n}")))]),
+            ),
+            ("status".into(), Value::Enum(1, "PAID".into())),
+            (
+                "lines".into(),
+                Value::Array(vec![Value::Long(n), Value::Long(-n)]),
+            ),
+            (
+                "tags".into(),
+                Value::Map([("k".to_string(), Value::String("v".into()))].into()),
+            ),
+            (
+                "note".into(),
+                Value::Union(1, Box::new(Value::String(format!("note {n}")))),
+            ),
+        ]);
+        framed(
+            order_id,
+            &apache_avro::to_avro_datum(&schema, value).expect("encode"),
+        )
+    };
+    // 2^31 nulls in 6 bytes, and an order whose array claims 2^31 longs in 10 bytes.
+    let nulls = framed(nulls_id, &[0x80, 0x80, 0x80, 0x80, 0x10, 0x00]);
+    let mut claims = vec![0x04, b'c', b'0', 0x02, 0x80, 0x80, 0x80, 0x80, 0x10];
+    claims.extend([0x02; 10]);
+    let hostile_order = framed(order_id, &claims);
+    // All in one partition, in this order: the third order is printed after both errors.
+    produce_to_partition(
+        &topic,
+        0,
+        &[
+            (None, Some(order(1))),
+            (None, Some(nulls)),
+            (None, Some(hostile_order)),
+            (None, Some(order(2))),
+            (None, Some(order(3))),
+        ],
+    );
+
+    let mut command = Command::new(example("print_any"));
+    command.args([
+        "--topic",
+        &topic,
+        "--group",
+        &format!("{topic}-printer"),
+        "--max",
+        "3",
+    ]);
+    command.envs(daemon_env(&topic));
+    let output = run_example(command, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let printed: Vec<&str> = stdout.lines().filter(|l| l.contains(" o=")).collect();
+    assert_eq!(printed.len(), 3, "{stdout}");
+    for (line, n) in printed.iter().zip(1..) {
+        assert!(
+            line.contains(&format!("schema={order_id}"))
+                && line.contains(&format!(
+                    r#"("customer", Record([("name", String("c{n}"))]))"#
+                ))
+                && line.contains(r#"("status", Enum(1, "PAID"))"#)
+                && line.contains(&format!("Array([Long({n}), Long(-{n})])"))
+                && line.contains(&format!(r#"Union(1, String("note {n}"))"#)),
+            "{line}"
+        );
+    }
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("undecodable message"))
+        .collect();
+    assert_eq!(errors.len(), 2, "one line per hostile record: {stderr}");
+    assert!(
+        errors[0].contains("o=1") && errors[0].contains("values"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("o=2") && errors[1].contains("bytes left"),
+        "{}",
+        errors[1]
+    );
+}
+
+/// Runs an example until it exits, within `timeout`.
+fn run_example(mut command: Command, timeout: Duration) -> std::process::Output {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the example");
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            panic!("the example did not stop within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().expect("output")
 }
