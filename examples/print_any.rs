@@ -3,7 +3,8 @@
 //! ([`GenericCodec`]), prints it with where it was in the log, and stops through the stop
 //! handle after `--max N` records (or on SIGINT). Records that cannot be decoded (hostile
 //! bytes, a datum past the decoder's bounds) are one `undecodable message` line each, under
-//! `ON_DECODE_ERROR` as in the daemon.
+//! `ON_DECODE_ERROR` as in the daemon. With `--reader-schema FILE`, values are resolved to
+//! that schema (an Avro schema's JSON), and records that do not resolve are such lines too.
 //!
 //! ```text
 //! KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9094 SCHEMA_REGISTRY_URL=http://127.0.0.1:8082/apis/ccompat/v7 \
@@ -48,7 +49,10 @@ fn run() -> Result<u64, Box<dyn std::error::Error>> {
     let shutdown = Shutdown::new();
     shutdown.install_signal_handler()?;
     let shared = Shared::new(&config, &shutdown)?;
-    let codec = GenericCodec::new();
+    let codec = match flag("--reader-schema") {
+        None => GenericCodec::new(),
+        Some(path) => GenericCodec::with_reader_schema(&std::fs::read_to_string(&path)?)?,
+    };
     let settings = ConsumerSettings::new(group, [topic]);
 
     let mut printed = 0u64;

@@ -1,6 +1,6 @@
 //! Records of any type: [`GenericCodec`] decodes a body written with any writer schema into
-//! apache-avro's generic [`Value`], as its writer schema says, within the same bounds as the
-//! `User` decoder.
+//! apache-avro's generic [`Value`], as written or resolved to a reader schema, within the same
+//! bounds as the `User` decoder.
 //!
 //! How it stays bounded: apache-avro's decoder recurses once per nesting level and reserves
 //! collections by the counts the data claims, so no datum reaches it unchecked. Each datum is
@@ -11,23 +11,26 @@
 //! a datum that passes is decoded by apache-avro. Writer schemas are parsed as every schema
 //! from outside is (`schema_text.rs`).
 //!
-//! Not resolved to a reader schema: apache-avro's `Value::resolve` is no bounded step. Its
-//! cost doubles with each level of records nested through unions (a 23-level datum of a
-//! recursive schema took 154 s in a debug build, a few hundred bytes of input), and it
-//! `expect`s on named types inside unions. Resolution needs a resolver of this project's
-//! own, linear in the datum.
+//! Resolution to a reader schema is this project's own (`reader_schema.rs`), one pass over
+//! the value: apache-avro's `Value::resolve` is no bounded step (its time doubles with each
+//! level of records nested through unions: a 23-level datum of a recursive schema, a few
+//! hundred bytes, took 154 s in a debug build; and it `expect`s on named types in unions).
 
 use apache_avro::schema::{ResolvedSchema, Schema};
 use apache_avro::types::Value;
 
 use super::error::{rejected, AvroError, AvroErrorKind};
 use super::nodes::{Compiler, Node, NodeId, Weights};
+use super::reader_schema::{resolve, Names};
 use super::resolve::{walk_datum, MAX_DECODE_ALLOCATION};
 use super::schema_text::parse_schema;
 use super::value::ValueDecoder;
 
-/// Decodes records of any type into apache-avro's [`Value`], as their writer schema says
-/// (not resolved to a reader schema: see the module's docs).
+/// Decodes records of any type into apache-avro's [`Value`]: as their writer schema says, or
+/// resolved to a reader schema ([`GenericCodec::with_reader_schema`]) by the Avro
+/// specification's rules — records by field name and the reader's aliases, missing reader
+/// fields from their defaults, enums by symbol (else the reader's default), unions on either
+/// side, arrays, maps, fixed, the promotions, logical types by their underlying types.
 ///
 /// Every datum is checked against the bounds of the `User` decoder before apache-avro reads
 /// it (depth, lengths and counts against the bytes left, at most 512 Ki values per record):
@@ -44,12 +47,22 @@ use super::value::ValueDecoder;
 /// # Ok::<(), kafka_avro_daemon::AvroError>(())
 /// ```
 #[derive(Debug)]
-pub struct GenericCodec(());
+pub struct GenericCodec {
+    reader: Option<ReaderSchema>,
+}
+
+/// A reader schema and its named types.
+#[derive(Debug)]
+struct ReaderSchema {
+    schema: Schema,
+    names: Names,
+}
 
 /// A writer schema admitted by [`GenericCodec`]: parsed, and compiled for the bounded walk.
 #[derive(Debug)]
 pub struct GenericPlan {
     schema: Schema,
+    names: Names,
     nodes: Box<[Node]>,
     root: NodeId,
     weights: Weights,
@@ -61,8 +74,30 @@ impl GenericCodec {
         // The allocation limit apache-avro checks its lengths against (process-wide, set
         // once: the `User` codec sets the same).
         apache_avro::util::max_allocation_bytes(MAX_DECODE_ALLOCATION);
-        GenericCodec(())
+        GenericCodec { reader: None }
     }
+
+    /// A decoder of values resolved to `reader_schema` (an Avro schema's JSON text) by the
+    /// Avro specification's rules (`format/reader_schema.rs`); an error if it is no schema. A
+    /// record whose writer schema does not resolve to it is a decode error.
+    pub fn with_reader_schema(reader_schema: &str) -> Result<GenericCodec, AvroError> {
+        let schema = parse_schema(reader_schema)?;
+        let names = owned_names(&schema)?;
+        let mut codec = GenericCodec::new();
+        codec.reader = Some(ReaderSchema { schema, names });
+        Ok(codec)
+    }
+}
+
+/// The named types of `schema`, owned.
+fn owned_names(schema: &Schema) -> Result<Names, AvroError> {
+    let resolved = ResolvedSchema::try_from(schema)
+        .map_err(|e| rejected(format!("its names do not resolve: {e}")))?;
+    Ok(resolved
+        .get_names()
+        .iter()
+        .map(|(name, schema)| (name.clone(), (*schema).clone()))
+        .collect())
 }
 
 impl Default for GenericCodec {
@@ -77,16 +112,20 @@ impl ValueDecoder for GenericCodec {
 
     fn admit(&self, writer_schema: &str) -> Result<GenericPlan, AvroError> {
         let schema = parse_schema(writer_schema)?;
+        let names = owned_names(&schema)?;
         let (nodes, root, weights) = {
-            let resolved = ResolvedSchema::try_from(&schema)
-                .map_err(|e| rejected(format!("its names do not resolve: {e}")))?;
-            let mut compiler = Compiler::new(resolved.get_names());
+            let by_ref = names
+                .iter()
+                .map(|(name, schema)| (name.clone(), schema))
+                .collect();
+            let mut compiler = Compiler::new(&by_ref);
             let root = compiler.compile(&schema, &None, 0)?;
             let weights = compiler.weights();
             (compiler.into_nodes(), root, weights)
         };
         Ok(GenericPlan {
             schema,
+            names,
             nodes,
             root,
             weights,
@@ -96,7 +135,17 @@ impl ValueDecoder for GenericCodec {
     fn decode(&self, plan: &GenericPlan, body: &[u8]) -> Result<Value, AvroError> {
         walk_datum(&plan.nodes, &plan.weights, plan.root, body)?;
         let mut rest = body;
-        apache_avro::from_avro_datum(&plan.schema, &mut rest, None)
-            .map_err(|e| AvroError::new(AvroErrorKind::Malformed, e.to_string()))
+        let value = apache_avro::from_avro_datum(&plan.schema, &mut rest, None)
+            .map_err(|e| AvroError::new(AvroErrorKind::Malformed, e.to_string()))?;
+        match &self.reader {
+            None => Ok(value),
+            Some(reader) => resolve(
+                value,
+                &plan.schema,
+                &plan.names,
+                &reader.schema,
+                &reader.names,
+            ),
+        }
     }
 }

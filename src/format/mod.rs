@@ -14,6 +14,7 @@ mod frame;
 mod generic;
 mod layout;
 mod nodes;
+mod reader_schema;
 mod resolve;
 mod schema_text;
 #[cfg(test)]
