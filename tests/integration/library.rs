@@ -162,6 +162,48 @@ fn the_print_any_example_decodes_records_of_any_schema_and_reports_hostile_ones_
         "{}",
         errors[1]
     );
+    // Again in a new group, resolved to a reader schema without `tags` and with a `channel`
+    // that has a default; the array of nulls does not resolve to an `Order`.
+    let reader = ORDER
+        .replace(
+            r#"{"name":"tags","type":{"type":"map","values":"string"}},"#,
+            "",
+        )
+        .replace(
+            r#"{"name":"note""#,
+            r#"{"name":"channel","type":"string","default":"web"},{"name":"note""#,
+        );
+    let reader_file = std::env::temp_dir().join(format!("{topic}-reader.avsc"));
+    std::fs::write(&reader_file, reader).expect("write the reader schema");
+    let mut command = Command::new(example("print_any"));
+    command.args([
+        "--topic",
+        &topic,
+        "--group",
+        &format!("{topic}-reader"),
+        "--max",
+        "3",
+    ]);
+    command.arg("--reader-schema").arg(&reader_file);
+    command.envs(daemon_env(&topic));
+    let output = run_example(command, Duration::from_secs(120));
+    let _ = std::fs::remove_file(&reader_file);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let printed: Vec<&str> = stdout.lines().filter(|l| l.contains(" o=")).collect();
+    assert_eq!(printed.len(), 3, "{stdout}");
+    for line in printed {
+        assert!(
+            line.contains(r#"("channel", String("web"))"#) && !line.contains("tags"),
+            "{line}"
+        );
+    }
+    let errors = stderr
+        .lines()
+        .filter(|l| l.contains("undecodable message"))
+        .count();
+    assert_eq!(errors, 2, "{stderr}");
 }
 
 /// Runs an example until it exits, within `timeout`.
