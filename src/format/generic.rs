@@ -6,10 +6,12 @@
 //! collections by the counts the data claims, so no datum reaches it unchecked. Each datum is
 //! first walked with the writer schema compiled for skipping (`nodes.rs`, `resolve.rs`): depth,
 //! lengths and counts against the bytes left, every value as apache-avro checks it, no bytes
-//! left over, and the number of values apache-avro will make of it (values that take no
-//! bytes included) at most [`MAX_GENERIC_VALUES`](super::resolve::MAX_GENERIC_VALUES). Only
-//! a datum that passes is decoded by apache-avro. Writer schemas are parsed as every schema
-//! from outside is (`schema_text.rs`).
+//! left over, and the memory apache-avro will take for it (values of types that take no
+//! bytes, record field names and enum symbols it copies per value, strings, bytes and keys
+//! included) at most [`MAX_GENERIC_BYTES`](super::resolve::MAX_GENERIC_BYTES); records of
+//! only nulls nested by name count towards the depth. Only a datum that passes is decoded
+//! by apache-avro. Writer schemas are parsed as every schema from outside is
+//! (`schema_text.rs`).
 //!
 //! Resolution to a reader schema is this project's own (`reader_schema.rs`), one pass over
 //! the value: apache-avro's `Value::resolve` is no bounded step (its time doubles with each
@@ -32,8 +34,8 @@ use super::value::ValueDecoder;
 /// fields from their defaults, enums by symbol (else the reader's default), unions on either
 /// side, arrays, maps, fixed, the promotions, logical types by their underlying types.
 ///
-/// Every datum is checked against the bounds of the `User` decoder before apache-avro reads
-/// it (depth, lengths and counts against the bytes left, at most 512 Ki values per record):
+/// Every datum is checked before apache-avro reads it (at most 24 nested records, arrays and
+/// maps, lengths and counts against the bytes left, at most 32 MiB decoded per record):
 /// hostile bytes and schemas are an [`AvroError`], never a crash or an allocation the bytes do
 /// not pay for.
 ///

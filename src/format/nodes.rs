@@ -64,19 +64,35 @@ pub(crate) struct Compiler<'s> {
     fields: HashMap<NodeId, Box<[NodeId]>>,
     /// The item (or value) node of each array (or map) whose items take no bytes.
     empty_items: HashMap<NodeId, NodeId>,
+    /// Per node, what a generic decode's value of it costs ([`Weights`]), set as it is made.
+    costs: Vec<u64>,
+    /// Per node, how many records that take no bytes apache-avro nests below it.
+    empty_depths: Vec<usize>,
 }
 
-/// How many values apache-avro's decoder makes of one value of each node, beyond those of
-/// its parts that take bytes (the walk visits and counts those itself): what bounds the
-/// memory a generic decode may take, since values that take no bytes cost memory all the
-/// same (an array of 2^31 nulls fits in 10 bytes).
+/// What apache-avro's decoder allocates for one value of each node, in bytes (estimated:
+/// its `Value`s, record field names and enum symbols, which it copies per value), beyond
+/// the parts that take bytes of the datum (the walk visits and counts those itself); and how
+/// deep it recurses into records that take no bytes. Values that take no bytes cost memory
+/// and stack all the same: an array of 2^31 nulls fits in 6 bytes, and a chain of records of
+/// only nulls, defined by name, recurses as deep as it is long.
 #[derive(Debug)]
 pub(crate) struct Weights {
-    /// Per node: 1, plus the values of a record's fields that take no bytes.
-    pub(crate) own: Box<[u64]>,
-    /// Per array or map node whose items take no bytes: the values of one item.
-    pub(crate) empty_items: HashMap<NodeId, u64>,
+    /// Per node: its own value, a record's field names and fields that take no bytes, an
+    /// enum's longest symbol; a node that takes no bytes, all of it.
+    pub(crate) cost: Box<[u64]>,
+    /// Per node: the records that take no bytes nested below it.
+    pub(crate) empty_depth: Box<[usize]>,
+    /// Per array or map node whose items take no bytes: that item node.
+    pub(crate) empty_items: HashMap<NodeId, NodeId>,
 }
+
+/// Bytes one `Value` takes, with the allocator's overhead.
+pub(crate) const VALUE_BYTES: u64 = std::mem::size_of::<apache_avro::types::Value>() as u64 + 16;
+
+/// Bytes one record field or map entry takes besides its value: its name and its place.
+pub(crate) const ENTRY_BYTES: u64 =
+    std::mem::size_of::<(String, apache_avro::types::Value)>() as u64 + 16;
 
 impl<'s> Compiler<'s> {
     /// A compiler for a schema whose named types apache-avro resolved into `names`.
@@ -87,51 +103,26 @@ impl<'s> Compiler<'s> {
             records: HashMap::new(),
             fields: HashMap::new(),
             empty_items: HashMap::new(),
+            costs: Vec::new(),
+            empty_depths: Vec::new(),
         }
     }
 
     /// The [`Weights`] of the nodes compiled so far.
     pub(crate) fn weights(&self) -> Weights {
-        let mut full = vec![None; self.nodes.len()];
-        let own = (0..self.nodes.len())
-            .map(|id| match self.nodes[id] {
-                Node::Record(_) => 1u64.saturating_add(self.empty_fields_weight(id, &mut full)),
-                _ => 1,
-            })
-            .collect();
-        let empty_items = self
-            .empty_items
-            .iter()
-            .map(|(&container, &item)| (container, self.full_weight(item, &mut full)))
-            .collect();
-        Weights { own, empty_items }
+        Weights {
+            cost: self.costs.clone().into(),
+            empty_depth: self.empty_depths.clone().into(),
+            empty_items: self.empty_items.clone(),
+        }
     }
 
-    /// The values of the fields of record `id` that take no bytes.
-    fn empty_fields_weight(&self, id: NodeId, memo: &mut [Option<u64>]) -> u64 {
-        let Some(fields) = self.fields.get(&id) else {
-            return 0;
-        };
-        fields
-            .iter()
-            .filter(|&&f| self.takes_bytes(f).is_none())
-            .fold(0u64, |sum, &f| {
-                sum.saturating_add(self.full_weight(f, memo))
-            })
-    }
-
-    /// The values of one value of a node that takes no bytes: a null, an empty `fixed`, or a
-    /// record of only such fields (never recursive: a record that holds itself takes bytes,
-    /// see `compile_record`), nested at most [`MAX_SCHEMA_DEPTH`] deep.
-    fn full_weight(&self, id: NodeId, memo: &mut [Option<u64>]) -> u64 {
-        if let Some(Some(known)) = memo.get(id) {
-            return *known;
-        }
-        let weight = 1u64.saturating_add(self.empty_fields_weight(id, memo));
-        if let Some(slot) = memo.get_mut(id) {
-            *slot = Some(weight);
-        }
-        weight
+    /// Adds `node`, whose generic value costs `cost`, with nothing nested below it.
+    fn push(&mut self, node: Node, cost: u64) -> NodeId {
+        self.nodes.push(node);
+        self.costs.push(cost);
+        self.empty_depths.push(0);
+        self.nodes.len() - 1
     }
 
     /// The nodes compiled so far, for the decoder.
@@ -182,9 +173,15 @@ impl<'s> Compiler<'s> {
                 Schema::Bytes => Node::Counted { utf8: false },
                 other => return Err(rejected(format!("a decimal on {}", type_name(other)))),
             },
-            Schema::Enum(e) => Node::Enum {
-                symbols: e.symbols.len(),
-            },
+            Schema::Enum(e) => {
+                // apache-avro copies the symbol into every value.
+                let longest = e.symbols.iter().map(String::len).max().unwrap_or(0);
+                let cost = VALUE_BYTES.saturating_add(longest as u64);
+                let node = Node::Enum {
+                    symbols: e.symbols.len(),
+                };
+                return Ok(self.push(node, cost));
+            }
             Schema::Array(array) => {
                 let items = self.compile(&array.items, namespace, depth + 1)?;
                 return Ok(self.container(Node::Array(self.takes_bytes(items)), items));
@@ -209,8 +206,7 @@ impl<'s> Compiler<'s> {
                 return self.compile(target, &namespace, depth + 1);
             }
         };
-        self.nodes.push(node);
-        Ok(self.nodes.len() - 1)
+        Ok(self.push(node, VALUE_BYTES))
     }
 
     fn compile_record(
@@ -226,8 +222,7 @@ impl<'s> Compiler<'s> {
         // A placeholder that counts as taking bytes: a record that holds itself through
         // record fields alone has no finite value, and its decoding must hit the depth bound
         // rather than be skipped as empty.
-        self.nodes.push(Node::Record(Box::new([])));
-        let id = self.nodes.len() - 1;
+        let id = self.push(Node::Record(Box::new([])), VALUE_BYTES);
         self.records.insert(full_name.clone(), id);
         let fields: Box<[NodeId]> = record
             .fields
@@ -239,19 +234,34 @@ impl<'s> Compiler<'s> {
             .copied()
             .filter(|&f| self.takes_bytes(f).is_some())
             .collect();
-        self.nodes[id] = if kept.is_empty() {
-            Node::Empty
+        // Its fields are final (a field that is this record is its placeholder, which takes
+        // bytes): what the fields that take no bytes cost and nest is known now, bottom-up.
+        let mut cost = VALUE_BYTES;
+        let mut below = 0;
+        for (field, &f) in record.fields.iter().zip(fields.iter()) {
+            cost = cost
+                .saturating_add(ENTRY_BYTES)
+                .saturating_add(field.name.len() as u64);
+            if self.takes_bytes(f).is_none() {
+                cost = cost.saturating_add(self.costs.get(f).copied().unwrap_or(0));
+                below = below.max(self.empty_depths.get(f).copied().unwrap_or(0));
+            }
+        }
+        let (node, depth) = if kept.is_empty() {
+            (Node::Empty, below.saturating_add(1))
         } else {
-            Node::Record(kept)
+            (Node::Record(kept), below)
         };
+        self.nodes[id] = node;
+        self.costs[id] = cost;
+        self.empty_depths[id] = depth;
         self.fields.insert(id, fields);
         Ok(id)
     }
 
     /// Adds an array or map node whose items are of node `items`.
     fn container(&mut self, node: Node, items: NodeId) -> NodeId {
-        self.nodes.push(node);
-        let id = self.nodes.len() - 1;
+        let id = self.push(node, VALUE_BYTES);
         if self.takes_bytes(items).is_none() {
             self.empty_items.insert(id, items);
         }

@@ -33,7 +33,7 @@
 
 use super::admission::{NameEncoding, NameField, Plan, RecordPlan, Top};
 use super::error::{trailing_bytes, AvroError, AvroErrorKind};
-use super::nodes::{Node, NodeId, Weights};
+use super::nodes::{Node, NodeId, Weights, ENTRY_BYTES};
 use super::user::User;
 use super::varint::{read_long, VarintError};
 
@@ -51,11 +51,13 @@ pub(crate) const MAX_DEPTH: usize = 64;
 /// needs 1 Mi.
 pub(crate) const MAX_VISITS: usize = 16 * 1024 * 1024;
 
-/// Most values apache-avro's decoder may make of one datum for a generic decode
-/// (`format/generic.rs`), counting those that take no bytes: 512 Ki values, about 32 MiB of
-/// `Value`s and their record field names at most. A record of more values is refused with
-/// a [`AvroErrorKind::Limit`] error before anything is allocated.
-pub(crate) const MAX_GENERIC_VALUES: u64 = 512 * 1024;
+/// Most memory apache-avro's decoder may take for one datum of a generic decode
+/// (`format/generic.rs`), as [`Weights`] estimate it: its `Value`s (those of types that take
+/// no bytes too), record field names and enum symbols (copied into every value), strings,
+/// bytes and map keys. A record that would take more is refused with an
+/// [`AvroErrorKind::Limit`] error before anything is allocated: 32 MiB, about 440 Ki small
+/// values.
+pub(crate) const MAX_GENERIC_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Deepest nesting of records, arrays and maps for a generic decode: apache-avro's decoder
 /// takes a few frames per level (a debug build overflows a 2 MiB thread stack at 63), so
@@ -64,8 +66,7 @@ pub(crate) const MAX_GENERIC_DEPTH: usize = 24;
 
 /// Walks the datum written with the schema compiled into `nodes` (its top type `root`) as
 /// the decoder skips, checking every bound and every value as apache-avro's decoder does;
-/// returns how many values apache-avro's decoder will make of it, at most
-/// [`MAX_GENERIC_VALUES`].
+/// returns the bytes apache-avro's decoder will take for it, at most [`MAX_GENERIC_BYTES`].
 pub(crate) fn walk_datum(
     nodes: &[Node],
     weights: &Weights,
@@ -124,8 +125,9 @@ struct Reader<'a> {
     visits_left: usize,
     /// Deepest nesting of records, arrays and maps allowed.
     max_depth: usize,
-    /// For a generic decode: what each node costs in values, counted into `values`.
+    /// For a generic decode: what each node costs in bytes, counted into `values`.
     weights: Option<&'a Weights>,
+    /// The bytes a generic decode will take, as counted so far.
     values: u64,
 }
 
@@ -172,7 +174,9 @@ impl<'a> Reader<'a> {
         loop {
             self.visit()?;
             if let Some(weights) = self.weights {
-                self.count(weights.own.get(id).copied().unwrap_or(1))?;
+                self.count(weights.cost.get(id).copied().unwrap_or(u64::MAX))?;
+                // Records that take no bytes below it: apache-avro recurses into them too.
+                self.nest_below(depth, weights.empty_depth.get(id).copied())?;
             }
             match nodes.get(id) {
                 // The branch is the same value: a loop, not a deeper call.
@@ -214,10 +218,12 @@ impl<'a> Reader<'a> {
             }
             Node::Fixed(size) => {
                 self.take(*size, "a fixed-size value")?;
+                self.count_bytes(*size)?;
             }
             Node::Counted { utf8 } => {
                 let len = self.length()?;
                 let bytes = self.take(len, "a string or bytes")?;
+                self.count_bytes(len)?;
                 if *utf8 {
                     std::str::from_utf8(bytes)
                         .map_err(|e| malformed(format!("a string is not valid UTF-8: {e}")))?;
@@ -260,14 +266,17 @@ impl<'a> Reader<'a> {
             }
             let count = count.unsigned_abs();
             if let Some(weights) = self.weights {
-                // Per item: a map's key, and an item that takes no bytes (one that takes
-                // bytes is counted when it is visited).
-                let key = u64::from(keyed);
-                let empty = match items {
-                    None => weights.empty_items.get(&container).copied().unwrap_or(1),
-                    Some(_) => 0,
+                // Per item: a map's entry (its key's bytes are counted when read), and an
+                // item that takes no bytes (one that takes bytes is counted when visited).
+                let entry = if keyed { ENTRY_BYTES } else { 0 };
+                let empty = match (items, weights.empty_items.get(&container)) {
+                    (None, Some(&item)) => {
+                        self.nest_below(depth, weights.empty_depth.get(item).copied())?;
+                        weights.cost.get(item).copied().unwrap_or(u64::MAX)
+                    }
+                    _ => 0,
                 };
-                self.count(count.saturating_mul(key.saturating_add(empty)))?;
+                self.count(count.saturating_mul(entry.saturating_add(empty)))?;
             }
             if !keyed && items.is_none() {
                 // Items that take no bytes: nothing to read, one visit for the whole block.
@@ -286,6 +295,7 @@ impl<'a> Reader<'a> {
                     self.visit()?;
                     let len = self.length()?;
                     let key = self.take(len, "a map key")?;
+                    self.count_bytes(len)?;
                     std::str::from_utf8(key)
                         .map_err(|e| malformed(format!("a map key is not valid UTF-8: {e}")))?;
                 }
@@ -307,6 +317,15 @@ impl<'a> Reader<'a> {
         Ok(depth + 1)
     }
 
+    /// Whether `below` records that take no bytes (`None`: unknown) fit below `depth`.
+    fn nest_below(&self, depth: usize, below: Option<usize>) -> Result<(), AvroError> {
+        match below {
+            Some(0) => Ok(()),
+            Some(below) => self.enter(depth.saturating_add(below - 1)).map(|_| ()),
+            None => Err(malformed("a type without its weight".to_string())),
+        }
+    }
+
     fn visit(&mut self) -> Result<(), AvroError> {
         self.visits_left = self
             .visits_left
@@ -315,13 +334,22 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// Counts `n` values a generic decode will make, within [`MAX_GENERIC_VALUES`].
+    /// Counts `n` bytes a generic decode will allocate, within [`MAX_GENERIC_BYTES`].
     fn count(&mut self, n: u64) -> Result<(), AvroError> {
         self.values = self.values.saturating_add(n);
-        if self.values > MAX_GENERIC_VALUES {
+        if self.values > MAX_GENERIC_BYTES {
             return Err(limit(format!(
-                "the record holds more than {MAX_GENERIC_VALUES} values"
+                "the record would take more than {} MiB decoded",
+                MAX_GENERIC_BYTES >> 20
             )));
+        }
+        Ok(())
+    }
+
+    /// Counts `len` bytes of the datum a generic decode copies (a string, bytes, a key).
+    fn count_bytes(&mut self, len: usize) -> Result<(), AvroError> {
+        if self.weights.is_some() {
+            self.count(u64::try_from(len).unwrap_or(u64::MAX))?;
         }
         Ok(())
     }

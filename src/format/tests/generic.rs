@@ -9,7 +9,8 @@ use apache_avro::types::Value;
 use super::resolution::{nested_users, RECURSIVE_USER};
 use crate::format::error::AvroErrorKind;
 use crate::format::generic::GenericCodec;
-use crate::format::resolve::{MAX_GENERIC_DEPTH, MAX_GENERIC_VALUES};
+use crate::format::nodes::VALUE_BYTES;
+use crate::format::resolve::{MAX_GENERIC_BYTES, MAX_GENERIC_DEPTH};
 use crate::format::value::ValueDecoder;
 use crate::format::varint::write_long;
 use crate::format::AvroError;
@@ -434,16 +435,92 @@ fn hostile_bytes_are_one_error_each_quickly() {
 }
 
 #[test]
-fn the_value_bound_is_exact_for_values_that_take_no_bytes() {
+fn the_memory_bound_is_exact_for_values_that_take_no_bytes() {
     let nulls = r#"{"type":"array","items":"null"}"#;
-    // The array itself is one value.
-    let limit = i64::try_from(MAX_GENERIC_VALUES).expect("fits") - 1;
-    let Value::Array(items) = ours(nulls, &datum(&[limit, 0], &[])).expect("at the bound") else {
+    // The array is one value, each null another.
+    let most = i64::try_from((MAX_GENERIC_BYTES - VALUE_BYTES) / VALUE_BYTES).expect("fits");
+    let Value::Array(items) = ours(nulls, &datum(&[most, 0], &[])).expect("at the bound") else {
         panic!("an array")
     };
-    assert_eq!(items.len() as i64, limit);
-    let error = ours(nulls, &datum(&[limit + 1, 0], &[])).expect_err("one over");
+    assert_eq!(items.len() as i64, most);
+    let error = ours(nulls, &datum(&[most + 1, 0], &[])).expect_err("one over");
     assert_eq!(error.kind(), AvroErrorKind::Limit, "{error}");
+}
+
+/// A record type of `fields` null fields named `name_len` bytes long.
+fn nulls_record(name: &str, fields: usize, name_len: usize) -> String {
+    let fields: Vec<String> = (0..fields)
+        .map(|i| format!(r#"{{"name":"f{i}{}","type":"null"}}"#, "x".repeat(name_len)))
+        .collect();
+    format!(
+        r#"{{"type":"record","name":"{name}","fields":[{}]}}"#,
+        fields.join(",")
+    )
+}
+
+#[test]
+fn what_apache_avro_copies_per_value_counts_field_names_symbols_and_records_of_nulls() {
+    // Found by review: a union branch that is a record of 1,024 nulls, 1,024 times in 1 KB,
+    // counted as one value each, decoded to a million; names and symbols copied per value.
+    let wide = format!(
+        r#"{{"type":"array","items":["null",{}]}}"#,
+        nulls_record("E", 1024, 0)
+    );
+    let long_names = format!(
+        r#"{{"type":"array","items":{}}}"#,
+        nulls_record("E", 1, 4096)
+    );
+    let long_symbol = format!(
+        r#"{{"type":"array","items":{{"type":"enum","name":"S","symbols":["{}"]}}}}"#,
+        "s".repeat(4096)
+    );
+    let cases = [
+        (
+            wide,
+            datum(&[1024], &[[0x02].repeat(1024), vec![0]].concat()),
+        ),
+        (long_names, datum(&[100_000, 0], &[])),
+        (
+            long_symbol,
+            datum(&[20_000], &[[0x00].repeat(20_000), vec![0]].concat()),
+        ),
+    ];
+    for (writer, bytes) in cases {
+        let error = ours(&writer, &bytes).expect_err("over the memory bound");
+        assert_eq!(error.kind(), AvroErrorKind::Limit, "{error}");
+    }
+}
+
+#[test]
+fn a_chain_of_records_of_nulls_named_one_inside_the_next_is_bounded_in_depth() {
+    // Found by review: R0 {x: null}, R1 {x: R0}, … defined side by side in a union branch the
+    // datum does not take (so the JSON stays shallow), and a field of the last: apache-avro
+    // recursed once per link (a stack overflow at 1,000 links in release), the walk never.
+    let chain = |links: usize| {
+        let defs: Vec<String> = (0..=links)
+            .map(|i| {
+                let inner = if i == 0 { r#""null""#.to_string() } else { format!(r#""R{}""#, i - 1) };
+                format!(r#"{{"name":"d{i}","type":{{"type":"record","name":"R{i}","fields":[{{"name":"x","type":{inner}}}]}}}}"#)
+            })
+            .collect();
+        format!(
+            r#"{{"type":"record","name":"Top","fields":[{{"name":"defs","type":["null",{{"type":"record","name":"Holder","fields":[{}]}}]}},{{"name":"z","type":"R{links}"}}]}}"#,
+            defs.join(",")
+        )
+    };
+    let decoded = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn_scoped(scope, || {
+                let deep = ours(&chain(1000), &[0x00]).map_err(|e| e.kind());
+                let shallow = ours(&chain(MAX_GENERIC_DEPTH - 2), &[0x00]).is_ok();
+                (deep, shallow)
+            })
+            .expect("thread")
+            .join()
+            .expect("no stack overflow")
+    });
+    assert_eq!(decoded, (Err(AvroErrorKind::Limit), true));
 }
 
 #[test]
