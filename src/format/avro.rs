@@ -18,7 +18,7 @@
 use apache_avro::Schema;
 
 use super::admission::{admit, Plan};
-use super::error::{trailing_bytes, AvroError, AvroErrorKind};
+use super::error::{not_a_user, trailing_bytes, AvroError, AvroErrorKind};
 use super::layout::UserLayout;
 use super::resolve::{read_user, MAX_DECODE_ALLOCATION};
 use super::schema_text::parse_schema;
@@ -78,7 +78,7 @@ impl UserCodec {
     pub fn writer_schema(&self, schema_text: &str) -> Result<WriterSchema, AvroError> {
         let schema = parse_schema(schema_text)
             .map_err(|e| schema_error(format!("writer schema is not valid Avro: {e}")))?;
-        let plan = admit(&schema)?;
+        let plan = admit(&schema).map_err(not_a_user)?;
         let is_reader_schema = schema.canonical_form() == self.reader_canonical;
         Ok(WriterSchema {
             plan,
@@ -94,7 +94,7 @@ impl UserCodec {
         let schema = parse_schema(schema_text)
             .map_err(|e| schema_error(format!("the schema is not valid Avro: {e}")))?;
         let layout = UserLayout::of(&schema)?;
-        admit(&schema)?;
+        admit(&schema).map_err(not_a_user)?;
         Ok((layout, schema.canonical_form()))
     }
 

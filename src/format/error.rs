@@ -53,10 +53,18 @@ impl std::error::Error for AvroError {}
 
 /// A writer schema refused, and why (the caller names the schema: "writer schema 7: …").
 pub(crate) fn rejected(reason: String) -> AvroError {
-    AvroError::new(
-        AvroErrorKind::Schema,
-        format!("cannot be read as User: {reason}"),
-    )
+    AvroError::new(AvroErrorKind::Schema, reason)
+}
+
+/// A writer schema refused for the `User` decoder: said as such.
+pub(crate) fn not_a_user(error: AvroError) -> AvroError {
+    match error.kind {
+        AvroErrorKind::Schema => AvroError::new(
+            AvroErrorKind::Schema,
+            format!("cannot be read as User: {}", error.message),
+        ),
+        _ => error,
+    }
 }
 
 /// A datum with bytes after its record.
