@@ -24,7 +24,7 @@ use apache_avro::types::Value;
 use super::error::{rejected, AvroError, AvroErrorKind};
 use super::nodes::{Compiler, Node, NodeId, Weights};
 use super::reader_schema::{resolve, Names};
-use super::resolve::{walk_datum, MAX_DECODE_ALLOCATION};
+use super::resolve::{walk_datum, MAX_DECODE_ALLOCATION, MAX_GENERIC_BYTES};
 use super::schema_text::parse_schema;
 use super::value::ValueDecoder;
 
@@ -135,7 +135,7 @@ impl ValueDecoder for GenericCodec {
     }
 
     fn decode(&self, plan: &GenericPlan, body: &[u8]) -> Result<Value, AvroError> {
-        walk_datum(&plan.nodes, &plan.weights, plan.root, body)?;
+        let used = walk_datum(&plan.nodes, &plan.weights, plan.root, body)?;
         let mut rest = body;
         let value = apache_avro::from_avro_datum(&plan.schema, &mut rest, None)
             .map_err(|e| AvroError::new(AvroErrorKind::Malformed, e.to_string()))?;
@@ -147,6 +147,7 @@ impl ValueDecoder for GenericCodec {
                 &plan.names,
                 &reader.schema,
                 &reader.names,
+                MAX_GENERIC_BYTES.saturating_sub(used),
             ),
         }
     }

@@ -13,6 +13,7 @@
 //! comes from the bounded walk (`resolve.rs`), so its depth is bounded; defaults come from
 //! the reader schema's JSON, whose nesting serde_json bounds at 128.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use apache_avro::schema::{Name, Namespace, RecordSchema, Schema};
@@ -20,17 +21,20 @@ use apache_avro::types::Value;
 use serde_json::Value as Json;
 
 use super::error::{AvroError, AvroErrorKind};
-use super::nodes::type_name;
+use super::nodes::{type_name, ENTRY_BYTES, VALUE_BYTES};
+use super::resolve::MAX_GENERIC_BYTES;
 
 /// Named types of a schema by full name, owned.
 pub(crate) type Names = HashMap<Name, Schema>;
 
-/// One side of a resolution: a schema and where its names are looked up.
+/// One side of a resolution: a schema, where its names are looked up, and the memory the
+/// defaults it fills in may still take.
 #[derive(Clone, Copy)]
 struct Side<'a> {
     schema: &'a Schema,
     namespace: &'a Namespace,
     names: &'a Names,
+    budget: &'a Cell<u64>,
 }
 
 impl<'a> Side<'a> {
@@ -55,28 +59,49 @@ impl<'a> Side<'a> {
     }
 }
 
-/// Resolves `value`, written as `writer` says (whose names are `writer_names`), to `reader`.
+/// Resolves `value`, written as `writer` says (whose names are `writer_names`), to `reader`;
+/// the reader's defaults it fills in may take `budget` bytes (as `nodes::Weights` count
+/// them), since a default of the reader's multiplies by the writer's records that lack it.
 pub(crate) fn resolve(
     value: Value,
     writer: &Schema,
     writer_names: &Names,
     reader: &Schema,
     reader_names: &Names,
+    budget: u64,
 ) -> Result<Value, AvroError> {
     let none = None;
+    let budget = Cell::new(budget);
     resolve_value(
         value,
         Side {
             schema: writer,
             namespace: &none,
             names: writer_names,
+            budget: &budget,
         },
         Side {
             schema: reader,
             namespace: &none,
             names: reader_names,
+            budget: &budget,
         },
     )
+}
+
+/// Takes `n` bytes from what defaults may still take.
+fn charge(budget: &Cell<u64>, n: u64) -> Result<(), AvroError> {
+    let left = budget.get().checked_sub(n).ok_or_else(|| {
+        AvroError::new(
+            AvroErrorKind::Limit,
+            format!(
+                "the reader's defaults would take the record over {} MiB",
+                MAX_GENERIC_BYTES >> 20
+            ),
+        )
+    })?;
+    budget.set(left);
+    Ok(())
 }
 
 fn resolve_value(value: Value, writer: Side<'_>, reader: Side<'_>) -> Result<Value, AvroError> {
@@ -108,36 +133,12 @@ fn resolve_value(value: Value, writer: Side<'_>, reader: Side<'_>) -> Result<Val
         return resolve_value(*inner, writer, reader);
     }
     if let Schema::Union(union) = r {
-        let (index, branch) = union
-            .variants()
-            .iter()
-            .enumerate()
-            .find(|(_, branch)| {
-                matches_exactly(
-                    writer,
-                    Side {
-                        schema: branch,
-                        ..reader
-                    },
-                )
-            })
-            .or_else(|| {
-                union.variants().iter().enumerate().find(|(_, branch)| {
-                    promotes(
-                        writer,
-                        Side {
-                            schema: branch,
-                            ..reader
-                        },
-                    )
-                })
-            })
-            .ok_or_else(|| {
-                unresolvable(format!(
-                    "no branch of the reader's union takes a {}",
-                    type_name(w)
-                ))
-            })?;
+        let (index, branch) = union_branch(writer, union, reader).ok_or_else(|| {
+            unresolvable(format!(
+                "no branch of the reader's union takes a {}",
+                type_name(w)
+            ))
+        })?;
         let resolved = resolve_value(
             value,
             writer,
@@ -280,6 +281,30 @@ fn resolve_record(
     Ok(Value::Record(out))
 }
 
+/// The reader union's branch for the writer's type: the first that is the same type, else
+/// the first of the same underlying type (a timestamp goes to a `long` branch, not to a
+/// `double` one), else the first it promotes to.
+fn union_branch<'r>(
+    writer: Side<'_>,
+    union: &'r apache_avro::schema::UnionSchema,
+    reader: Side<'_>,
+) -> Option<(usize, &'r Schema)> {
+    let fits = |test: fn(Side<'_>, Side<'_>) -> bool| {
+        union.variants().iter().enumerate().find(|(_, branch)| {
+            test(
+                writer,
+                Side {
+                    schema: branch,
+                    ..reader
+                },
+            )
+        })
+    };
+    fits(matches_exactly)
+        .or_else(|| fits(same_base))
+        .or_else(|| fits(promotes))
+}
+
 /// Whether the writer's type is the reader's: the same primitive or logical type, or the
 /// same named type (by unqualified name or a reader alias).
 fn matches_exactly(writer: Side<'_>, reader: Side<'_>) -> bool {
@@ -294,18 +319,30 @@ fn matches_exactly(writer: Side<'_>, reader: Side<'_>) -> bool {
         (Schema::Fixed(a), Schema::Fixed(b)) => {
             a.size == b.size && same_name(&a.name, &b.name.name, &b.aliases).is_ok()
         }
+        (Schema::Decimal(a), Schema::Decimal(b)) => {
+            base(w) == base(r) && a.scale == b.scale && a.precision == b.precision
+        }
         (Schema::Array(_), Schema::Array(_)) | (Schema::Map(_), Schema::Map(_)) => true,
         (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
     }
 }
 
-/// Whether the writer's type can be read as the reader's by a promotion, or by their
-/// underlying types (a logical type on one side only).
-fn promotes(writer: Side<'_>, reader: Side<'_>) -> bool {
+/// Whether the writer's type and the reader's have the same underlying type (and, for fixed
+/// types, the same name).
+fn same_base(writer: Side<'_>, reader: Side<'_>) -> bool {
     let (Ok((w, _)), Ok((r, _))) = (writer.deref(), reader.deref()) else {
         return false;
     };
-    let (Some(w), Some(r)) = (base(w), base(r)) else {
+    base(w).is_some() && base(w) == base(r) && fixed_names_match(w, r)
+}
+
+/// Whether the writer's type can be read as the reader's by a promotion, or by their
+/// underlying types (a logical type on one side only).
+fn promotes(writer: Side<'_>, reader: Side<'_>) -> bool {
+    let (Ok((w_schema, _)), Ok((r_schema, _))) = (writer.deref(), reader.deref()) else {
+        return false;
+    };
+    let (Some(w), Some(r)) = (base(w_schema), base(r_schema)) else {
         return false;
     };
     matches!(
@@ -320,6 +357,26 @@ fn promotes(writer: Side<'_>, reader: Side<'_>) -> bool {
             | (Base::Null, Base::Null)
             | (Base::Boolean, Base::Boolean)
     ) || matches!((w, r), (Base::Fixed(a), Base::Fixed(b)) if a == b)
+        && fixed_names_match(w_schema, r_schema)
+}
+
+/// A `fixed` (or a decimal on one) is read only as one of the same name; a `duration` has
+/// none to compare.
+fn fixed_names_match(w: &Schema, r: &Schema) -> bool {
+    fn fixed(schema: &Schema) -> Option<&apache_avro::schema::FixedSchema> {
+        match schema {
+            Schema::Fixed(fixed) => Some(fixed),
+            Schema::Decimal(decimal) => match decimal.inner.as_ref() {
+                Schema::Fixed(fixed) => Some(fixed),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    match (fixed(w), fixed(r)) {
+        (Some(a), Some(b)) => same_name(&a.name, &b.name.name, &b.aliases).is_ok(),
+        _ => true,
+    }
 }
 
 /// The underlying type of a primitive or logical type.
@@ -367,12 +424,18 @@ fn base(schema: &Schema) -> Option<Base> {
 /// logical type.
 fn resolve_plain(value: Value, w: &Schema, r: &Schema) -> Result<Value, AvroError> {
     if let (Schema::Decimal(a), Schema::Decimal(b)) = (w, r) {
-        if a.scale != b.scale {
+        if a.scale != b.scale || a.precision != b.precision {
             return Err(unresolvable(format!(
-                "a decimal of scale {} cannot be read as one of scale {}",
-                a.scale, b.scale
+                "a decimal ({}, {}) cannot be read as one ({}, {})",
+                a.precision, a.scale, b.precision, b.scale
             )));
         }
+    }
+    if let (Schema::BigDecimal, Schema::BigDecimal) = (w, r) {
+        return Ok(value);
+    }
+    if !fixed_names_match(w, r) {
+        return Err(unresolvable("a fixed type of another name".to_string()));
     }
     let (Some(w_base), Some(r_base)) = (base(w), base(r)) else {
         return Err(cannot(w, r));
@@ -491,6 +554,16 @@ fn from_default(default: &Json, reader: Side<'_>, depth: usize) -> Result<Value,
             "a default nests deeper than {MAX_DEFAULT_DEPTH} levels"
         )));
     }
+    let text_len = match default {
+        Json::String(text) => text.len() as u64,
+        _ => 0,
+    };
+    charge(
+        reader.budget,
+        VALUE_BYTES
+            .saturating_add(ENTRY_BYTES)
+            .saturating_add(text_len),
+    )?;
     let depth = depth + 1;
     let (schema, namespace) = reader.deref()?;
     let reader = Side {

@@ -40,6 +40,9 @@ const WALKED_KEYS: [&str; 10] = [
     "scale",
 ];
 
+/// Longest name or namespace of a named type, in bytes.
+pub(crate) const MAX_NAME_LEN: usize = 1024;
+
 /// Parses `text` as an Avro schema; every way it can be wrong is an `Err`, never a panic.
 pub(crate) fn parse_schema(text: &str) -> Result<Schema, AvroError> {
     // serde_json stops at 128 levels of nesting, which bounds the walk below too.
@@ -138,6 +141,18 @@ fn keep_only(object: &mut Map<String, Value>, wanted: &[&str]) {
 
 /// A named type's name, namespace and aliases, by the rules apache-avro checks with `unwrap`.
 fn check_named(object: &Map<String, Value>) -> Result<(), AvroError> {
+    // apache-avro copies and hashes a named type's full name per value it decodes by
+    // reference; no real name comes near this.
+    for key in ["name", "namespace"] {
+        if let Some(Value::String(text)) = object.get(key) {
+            if text.len() > MAX_NAME_LEN {
+                return Err(schema_error(format!(
+                    "a {key} of {} bytes is longer than {MAX_NAME_LEN}",
+                    text.len()
+                )));
+            }
+        }
+    }
     if let Some(name) = object.get("name") {
         if !name.as_str().is_some_and(is_full_name) {
             return Err(schema_error(format!(

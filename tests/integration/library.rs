@@ -153,7 +153,7 @@ fn the_print_any_example_decodes_records_of_any_schema_and_reports_hostile_ones_
         .collect();
     assert_eq!(errors.len(), 2, "one line per hostile record: {stderr}");
     assert!(
-        errors[0].contains("o=1") && errors[0].contains("values"),
+        errors[0].contains("o=1") && errors[0].contains("MiB decoded"),
         "{}",
         errors[0]
     );

@@ -561,3 +561,91 @@ fn hostile_writer_schemas_are_refused_when_admitted() {
         }
     }
 }
+
+/// Found by review of the resolver: each case as the specification reads it.
+#[test]
+fn union_branches_fixed_names_and_decimals_resolve_as_the_specification_says() {
+    let decimal = r#"{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}"#;
+    let union_of = |branches: &str| format!("[{branches}]");
+    let picked = [
+        // A timestamp goes to the long branch, not the first it promotes to.
+        (
+            r#"{"type":"long","logicalType":"timestamp-millis"}"#.to_string(),
+            union_of(r#""double","long""#),
+            Value::TimestampMillis(1_700_000_000_123_456_789),
+            Value::Union(1, Box::new(Value::Long(1_700_000_000_123_456_789))),
+        ),
+        (
+            decimal.to_string(),
+            union_of(r#""string","bytes""#),
+            Value::Decimal(apache_avro::Decimal::from(vec![0x41])),
+            Value::Union(1, Box::new(Value::Bytes(vec![0x41]))),
+        ),
+        (
+            decimal.to_string(),
+            union_of(
+                r#"{"type":"fixed","name":"F","size":8,"logicalType":"decimal","precision":9,"scale":2},"bytes""#,
+            ),
+            Value::Decimal(apache_avro::Decimal::from(vec![0x07, 0xcf])),
+            Value::Union(1, Box::new(Value::Bytes(vec![0x07, 0xcf]))),
+        ),
+    ];
+    for (writer, reader, value, expected) in picked {
+        let datum = encode(&writer, value);
+        assert_eq!(
+            ours_as(&writer, &reader, &datum),
+            Ok(expected),
+            "{writer} as {reader}"
+        );
+    }
+    let refused = [
+        (
+            r#"{"type":"fixed","name":"A","size":2}"#.to_string(),
+            r#"{"type":"fixed","name":"B","size":2}"#.to_string(),
+            Value::Fixed(2, vec![1, 2]),
+        ),
+        (
+            r#"{"type":"fixed","name":"A","size":2}"#.to_string(),
+            union_of(r#""null",{"type":"fixed","name":"B","size":2}"#),
+            Value::Fixed(2, vec![1, 2]),
+        ),
+        (
+            decimal.to_string(),
+            r#"{"type":"bytes","logicalType":"decimal","precision":4,"scale":2}"#.to_string(),
+            Value::Decimal(apache_avro::Decimal::from(vec![0x07])),
+        ),
+    ];
+    for (writer, reader, value) in refused {
+        let datum = encode(&writer, value);
+        let error = ours_as(&writer, &reader, &datum).expect_err(&reader);
+        assert_eq!(error.kind(), AvroErrorKind::Unresolvable, "{error}");
+    }
+}
+
+#[test]
+fn defaults_a_writer_record_lacks_count_against_the_memory_bound() {
+    // Found by review: 2^16 records that take no bytes, each given a 16-item default by the
+    // reader: a 4-byte datum resolved into a million values.
+    let writer = r#"{"type":"array","items":{"type":"record","name":"E","fields":[]}}"#;
+    let reader = r#"{"type":"array","items":{"type":"record","name":"E","fields":[
+        {"name":"pad","type":{"type":"array","items":"long"},"default":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]}]}}"#;
+    let error = ours_as(writer, reader, &datum(&[1 << 16, 0], &[])).expect_err("over");
+    assert_eq!(error.kind(), AvroErrorKind::Limit, "{error}");
+    assert!(ours_as(writer, reader, &datum(&[16, 0], &[])).is_ok());
+}
+
+#[test]
+fn a_name_longer_than_a_kibibyte_is_refused_when_admitted() {
+    // Found by review: apache-avro copies and hashes a named type's full name per value.
+    let named = |len: usize| {
+        format!(
+            r#"{{"type":"array","items":["null",{{"type":"record","name":"{}","fields":[{{"name":"x","type":"int"}}]}}]}}"#,
+            "N".repeat(len)
+        )
+    };
+    assert!(GenericCodec::new().admit(&named(1024)).is_ok());
+    let error = GenericCodec::new()
+        .admit(&named(1025))
+        .expect_err("too long");
+    assert_eq!(error.kind(), AvroErrorKind::Schema, "{error}");
+}
