@@ -345,19 +345,7 @@ fn promotes(writer: Side<'_>, reader: Side<'_>) -> bool {
     let (Some(w), Some(r)) = (base(w_schema), base(r_schema)) else {
         return false;
     };
-    matches!(
-        (w, r),
-        (
-            Base::Int,
-            Base::Int | Base::Long | Base::Float | Base::Double
-        ) | (Base::Long, Base::Long | Base::Float | Base::Double)
-            | (Base::Float, Base::Float | Base::Double)
-            | (Base::Double, Base::Double)
-            | (Base::Bytes | Base::String, Base::Bytes | Base::String)
-            | (Base::Null, Base::Null)
-            | (Base::Boolean, Base::Boolean)
-    ) || matches!((w, r), (Base::Fixed(a), Base::Fixed(b)) if a == b)
-        && fixed_names_match(w_schema, r_schema)
+    promotes_base(w, r) && fixed_names_match(w_schema, r_schema)
 }
 
 /// A `fixed` (or a decimal on one) is read only as one of the same name; a `duration` has
@@ -461,6 +449,7 @@ fn resolve_plain(value: Value, w: &Schema, r: &Schema) -> Result<Value, AvroErro
     to_logical(promoted, r)
 }
 
+/// Whether a value of underlying type `w` reads as `r`: the same type, or a promotion.
 fn promotes_base(w: Base, r: Base) -> bool {
     w == r
         || matches!(

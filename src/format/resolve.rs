@@ -79,13 +79,13 @@ pub(crate) fn walk_datum(
         visits_left: MAX_VISITS,
         max_depth: MAX_GENERIC_DEPTH,
         weights: Some(weights),
-        values: 0,
+        cost: 0,
     };
     reader.skip(root, 0)?;
     if !reader.rest.is_empty() {
         return Err(trailing_bytes(reader.rest.len()));
     }
-    Ok(reader.values)
+    Ok(reader.cost)
 }
 
 /// Reads the `User` in `datum`, which was written with the schema `plan` was admitted from.
@@ -96,7 +96,7 @@ pub(crate) fn read_user(plan: &Plan, datum: &[u8]) -> Result<User, AvroError> {
         visits_left: MAX_VISITS,
         max_depth: MAX_DEPTH,
         weights: None,
-        values: 0,
+        cost: 0,
     };
     let record = match &plan.top {
         Top::Record(record) => record,
@@ -125,10 +125,10 @@ struct Reader<'a> {
     visits_left: usize,
     /// Deepest nesting of records, arrays and maps allowed.
     max_depth: usize,
-    /// For a generic decode: what each node costs in bytes, counted into `values`.
+    /// For a generic decode: what each node costs in bytes, counted into `cost`.
     weights: Option<&'a Weights>,
     /// The bytes a generic decode will take, as counted so far.
-    values: u64,
+    cost: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -336,8 +336,8 @@ impl<'a> Reader<'a> {
 
     /// Counts `n` bytes a generic decode will allocate, within [`MAX_GENERIC_BYTES`].
     fn count(&mut self, n: u64) -> Result<(), AvroError> {
-        self.values = self.values.saturating_add(n);
-        if self.values > MAX_GENERIC_BYTES {
+        self.cost = self.cost.saturating_add(n);
+        if self.cost > MAX_GENERIC_BYTES {
             return Err(limit(format!(
                 "the record would take more than {} MiB decoded",
                 MAX_GENERIC_BYTES >> 20
