@@ -1,7 +1,10 @@
 //! Tests of the resolving path as a whole (admission, the resolving decoder, through
 //! [`UserCodec`](super::UserCodec)): against apache-avro ([`resolution`]), and its bounds
-//! against hostile schemas and bytes ([`bounds`]). Each file's own tests are inline in it.
+//! against hostile schemas and bytes ([`bounds`]); of the generic decoder ([`generic`]); and
+//! of the Avro JSON its values are written as ([`avro_json`]). Each file's own tests are
+//! inline in it.
 
+mod avro_json;
 mod bounds;
 mod generic;
 mod resolution;
