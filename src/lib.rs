@@ -27,7 +27,8 @@
 //! # Layout
 //!
 //! Folders depend one way, from the daemon's composition down to building blocks
-//! (docs/ARCHITECTURE.md draws it): `app/` (the daemon: [`run`]) → `producer/`, `consumer/`
+//! (docs/ARCHITECTURE.md draws it): `app/` (the daemon: [`run`]) and `console/` (the
+//! `consume` subcommand) → `producer/`, `consumer/`
 //! → `shared.rs` → `audit/`, `kafka/`, `registry/` → `handler.rs`, `lifecycle/` (the stop
 //! handle, the retry policy, [`LoopError`]) → `ops/` (counters, health, logging), `format/`
 //! (the frame, the Avro codec, [`ValueDecoder`], [`ValueEncoder`]) → `config/` (every
@@ -41,6 +42,7 @@
 mod app;
 mod audit;
 mod config;
+mod console;
 mod consumer;
 mod format;
 mod handler;
@@ -83,6 +85,7 @@ pub mod internals {
     pub use crate::app::ConsumerKind;
     pub use crate::audit::HEADER_AUDIT;
     pub use crate::config::property_scope;
+    pub use crate::console::run as consume;
     pub use crate::consumer::{
         HEADER_ERROR, HEADER_GROUP, HEADER_OFFSET, HEADER_ORIGINAL_HEADERS_SIZE,
         HEADER_ORIGINAL_KEY_SIZE, HEADER_ORIGINAL_VALUE_SIZE, HEADER_PARTITION, HEADER_TOPIC,

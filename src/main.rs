@@ -9,6 +9,10 @@ use kafka_avro_daemon::{Config, Shutdown, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK};
 fn main() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         None => {}
+        Some("consume") => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            return ExitCode::from(kafka_avro_daemon::internals::consume(&args));
+        }
         Some("-h" | "--help") => {
             print!("{}", help_text());
             return ExitCode::SUCCESS;

@@ -72,14 +72,12 @@ impl ConsumerKind {
 
     /// Its settings: its group, the daemon's topic, its names and static member id.
     pub(crate) fn settings(self, config: &Config) -> ConsumerSettings {
-        ConsumerSettings {
-            group: self.group_id(config).to_string(),
-            topics: vec![config.topic.clone()],
-            name: self.name().to_string(),
-            label: self.label().to_string(),
-            log_target: self.log_target().to_string(),
-            instance_id: self.instance_id(config),
-        }
+        let mut settings = ConsumerSettings::new(self.group_id(config), [config.topic.clone()]);
+        settings.name = self.name().to_string();
+        settings.label = self.label().to_string();
+        settings.log_target = self.log_target().to_string();
+        settings.instance_id = self.instance_id(config);
+        settings
     }
 
     /// Its slot in per-consumer arrays.

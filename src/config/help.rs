@@ -10,7 +10,8 @@ pub fn help_text() -> String {
         "{name} {version}\n\
          Produces Avro `User` records to Kafka (Confluent wire format) and consumes them with a\n\
          single-message consumer and a batch consumer. Stop with SIGINT or SIGTERM.\n\n\
-         Usage: {name} [--help | --version]\n\n\
+         Usage: {name} [--help | --version]\n\
+         \x20      {name} consume --topic TOPIC [...]   print a topic's records as JSON (consume --help)\n\n\
          Configuration (environment variables, default in brackets):\n",
         name = env!("CARGO_PKG_NAME"),
         version = env!("CARGO_PKG_VERSION"),

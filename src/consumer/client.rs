@@ -11,9 +11,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::statistics::Statistics;
-use rdkafka::TopicPartitionList;
+use rdkafka::{Offset, TopicPartitionList};
 
-use super::settings::{ConsumerSettings, Topics, Tp};
+use super::settings::{ConsumerSettings, Membership, Topics, Tp};
 use crate::config::Config;
 use crate::kafka::{
     client_config_with, create_client, is_connection_noise, ClientEvents, ClientKind, ClientRole,
@@ -223,16 +223,91 @@ pub(crate) fn create_consumer<'a>(
         client: client.clone(),
         error,
     })?;
-    let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
-    consumer
-        .subscribe(&topics)
-        .map_err(|error| LoopError::Subscribe {
-            client,
-            topic: settings.topics.join(", "),
-            error: Box::new(error),
-        })?;
+    match settings.membership {
+        Membership::Group { .. } => {
+            let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+            consumer
+                .subscribe(&topics)
+                .map_err(|error| LoopError::Subscribe {
+                    client,
+                    topic: settings.topics.join(", "),
+                    error: Box::new(error),
+                })?;
+        }
+        Membership::Alone { from_beginning } => {
+            assign_every_partition(&consumer, settings, from_beginning, config, shutdown)?;
+        }
+    }
     Ok(consumer)
 }
+
+/// Assigns `consumer` every partition of its topics, at their beginning or their end, as the
+/// brokers' metadata lists them (asked with the topic check's bound, again after a stop
+/// until then). Partitions added later are not read.
+fn assign_every_partition(
+    consumer: &ConsumerClient<'_>,
+    settings: &ConsumerSettings,
+    from_beginning: bool,
+    config: &Config,
+    shutdown: &Shutdown,
+) -> Result<(), LoopError> {
+    let start = match from_beginning {
+        true => Offset::Beginning,
+        false => Offset::End,
+    };
+    let deadline = Instant::now() + config.topic_check_timeout;
+    let mut assignment = TopicPartitionList::new();
+    for topic in &settings.topics {
+        let cannot = |reason: String| LoopError::Assign {
+            client: settings.name.clone(),
+            topic: topic.clone(),
+            reason,
+        };
+        let partitions = loop {
+            // Short requests, so a stop is seen within one.
+            let metadata = consumer.fetch_metadata(Some(topic), METADATA_REQUEST_TIMEOUT);
+            let partitions = match &metadata {
+                Ok(metadata) => metadata
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == topic)
+                    .filter(|t| t.error().is_none())
+                    .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>()),
+                Err(_) => None,
+            };
+            match partitions {
+                Some(partitions) if !partitions.is_empty() => break partitions,
+                _ if shutdown.is_stopping() => return Err(cannot("stopped".to_string())),
+                _ if Instant::now() >= deadline => {
+                    let reason = match metadata {
+                        Err(e) => e.to_string(),
+                        Ok(_) => "the brokers list no partitions of it".to_string(),
+                    };
+                    return Err(cannot(format!(
+                        "{reason} (within TOPIC_CHECK_TIMEOUT_S={})",
+                        config.topic_check_timeout.as_secs()
+                    )));
+                }
+                _ => {
+                    shutdown.sleep(METADATA_REQUEST_TIMEOUT / 5);
+                }
+            }
+        };
+        for partition in partitions {
+            assignment
+                .add_partition_offset(topic, partition, start)
+                .map_err(|e| cannot(e.to_string()))?;
+        }
+    }
+    consumer.assign(&assignment).map_err(|e| LoopError::Assign {
+        client: settings.name.clone(),
+        topic: settings.topics.join(", "),
+        reason: e.to_string(),
+    })
+}
+
+/// Longest one metadata request of [`assign_every_partition`] waits.
+const METADATA_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The librdkafka configuration of the consumer of `settings`; `LIBRDKAFKA_*` overrides any
 /// of it.
@@ -241,13 +316,19 @@ fn consumer_config(
     settings: &ConsumerSettings,
     auto_commit: bool,
 ) -> ClientConfig {
+    // A consumer alone commits nothing.
+    let auto_commit = auto_commit && matches!(settings.membership, Membership::Group { .. });
+    let reset = match settings.membership.starts_at_beginning() {
+        true => "earliest",
+        false => "latest",
+    };
     let mut own = vec![
         ("group.id", settings.group.clone()),
         ("enable.auto.commit", auto_commit.to_string()),
         // Store offsets by hand, after handling, so auto-commit never commits a message
         // that was fetched but not yet handled.
         ("enable.auto.offset.store", "false".to_string()),
-        ("auto.offset.reset", "earliest".to_string()),
+        ("auto.offset.reset", reset.to_string()),
         ("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS.to_string()),
     ];
     if let Some(interval) = statistics_interval(config) {

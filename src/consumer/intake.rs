@@ -10,6 +10,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use super::client::{cached_log_end, ConsumerClient};
 use super::dead_letter::{Copied, DeadLetters, Original};
 use super::decoder::{DecodeError, MessageDecoder, Place};
+use super::parts::AfterEach;
 use super::settings::{ConsumerSettings, Topics, Tp};
 use crate::audit::stamp::find_stamp;
 use crate::audit::FoundStamp;
@@ -69,6 +70,8 @@ pub(crate) struct Intake<'a, D> {
     /// its 404s can be believed; shared with the producer.
     pub(crate) own_check: Option<&'a RegistryProbe<'a>>,
     pub(crate) shutdown: &'a Shutdown,
+    /// Called after each record is accounted for (single consumer).
+    pub(crate) after_each: Option<AfterEach<'a>>,
 }
 
 impl<'a, D: ValueDecoder> Intake<'a, D> {

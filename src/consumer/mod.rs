@@ -24,4 +24,5 @@ pub use dead_letter::{
 };
 pub use decoder::DecodeError;
 pub use settings::ConsumerSettings;
+pub(crate) use settings::Membership;
 pub use single::SingleConsumer;

@@ -22,7 +22,12 @@ pub(crate) struct Parts<'s, D, H> {
     pub(crate) handler: H,
     pub(crate) probe: Option<&'s RegistryProbe<'s>>,
     pub(crate) stats: Option<&'s ConsumerStats>,
+    /// Called after each record is accounted for, decoded or not (the console's count).
+    pub(crate) after_each: Option<AfterEach<'s>>,
 }
+
+/// What [`Parts::after_each`] calls, with the consumer's figures.
+pub(crate) type AfterEach<'s> = &'s (dyn Fn(&ConsumerStats) + Sync);
 
 /// What a consumer's loop starts with.
 pub(crate) struct Started<'i, D> {
@@ -46,6 +51,7 @@ impl<'s, D: ValueDecoder, H> Parts<'s, D, H> {
             handler,
             probe: None,
             stats: None,
+            after_each: None,
         }
     }
 
@@ -88,6 +94,7 @@ impl<'s, D: ValueDecoder, H> Parts<'s, D, H> {
             unknown_ids: &shared.unknown_ids,
             own_check: self.probe,
             shutdown: &shared.shutdown,
+            after_each: self.after_each,
         };
         let started = Started {
             intake: &intake,

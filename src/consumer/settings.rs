@@ -22,6 +22,30 @@ pub struct ConsumerSettings {
     /// Its static member id (`group.instance.id`): a restart within the session timeout
     /// keeps its partitions without a rebalance. Unique per member of a group.
     pub instance_id: Option<String>,
+    /// How it gets its partitions: from its group, or all of them by itself.
+    pub(crate) membership: Membership,
+}
+
+/// How a consumer gets its partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Membership {
+    /// As a member of its group, which assigns it partitions and keeps its offsets; where
+    /// the group has none, it starts at the beginning (`earliest`) or the end (`latest`).
+    Group { from_beginning: bool },
+    /// Every partition of its topics, assigned by itself at the beginning or the end; it
+    /// joins no group and commits nothing (the console without `--group`).
+    Alone { from_beginning: bool },
+}
+
+impl Membership {
+    /// Whether partitions without a committed offset are read from their beginning.
+    pub(crate) fn starts_at_beginning(self) -> bool {
+        match self {
+            Membership::Group { from_beginning } | Membership::Alone { from_beginning } => {
+                from_beginning
+            }
+        }
+    }
 }
 
 impl ConsumerSettings {
@@ -38,6 +62,9 @@ impl ConsumerSettings {
             log_target: "kafka_avro_daemon::consumer".to_string(),
             topics: topics.into_iter().map(Into::into).collect(),
             instance_id: None,
+            membership: Membership::Group {
+                from_beginning: true,
+            },
             group,
         }
     }

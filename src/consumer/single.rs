@@ -22,7 +22,7 @@ use super::client::{
 use super::decoder::MessageDecoder;
 use super::handler_retry::{call_handler, succeeded, Attempt, Given, HandlerRetry};
 use super::intake::{account_for, Consumed, Intake};
-use super::parts::{wind_up, Parts};
+use super::parts::{wind_up, AfterEach, Parts};
 use super::settings::{ConsumerSettings, Tp};
 use crate::format::ValueDecoder;
 use crate::handler::RecordHandler;
@@ -81,6 +81,13 @@ impl<'s, D: ValueDecoder, H: RecordHandler<D::Value>> SingleConsumer<'s, D, H> {
     /// Counts into `stats` (the daemon's figures) instead of its own.
     pub(crate) fn with_stats(mut self, stats: &'s ConsumerStats) -> Self {
         self.0.stats = Some(stats);
+        self
+    }
+
+    /// Calls `after_each` with its figures after each record is accounted for, handled or
+    /// not decoded (the console counts both).
+    pub(crate) fn after_each(mut self, after_each: AfterEach<'s>) -> Self {
+        self.0.after_each = Some(after_each);
         self
     }
 
@@ -431,6 +438,9 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
             now,
             now_since_epoch,
         );
+        if let Some(after_each) = intake.after_each {
+            after_each(self.stats);
+        }
     }
 
     /// Accounts for a record handled after retries (or held), and stores its offset by name.

@@ -93,11 +93,6 @@ impl GenericCodec {
     /// The schema the values this codec decodes with `plan` follow, and its named types: its
     /// reader schema if it has one, else the plan's writer schema (what writing a value as
     /// Avro JSON needs beside it).
-    // Its caller, the console consumer, is not written yet (see `mod avro_json`).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the console consumer will call it")
-    )]
     pub(crate) fn value_schema<'a>(&'a self, plan: &'a GenericPlan) -> (&'a Schema, &'a Names) {
         match &self.reader {
             Some(reader) => (&reader.schema, &reader.names),

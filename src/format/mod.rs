@@ -11,12 +11,6 @@
 
 mod admission;
 mod avro;
-// Its caller, the console consumer, is not written yet: until it is, only the tests use it.
-// Once it calls it, this expectation fails the build and is to be removed.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the console consumer will call it")
-)]
 mod avro_json;
 mod error;
 mod frame;
@@ -33,6 +27,7 @@ mod value;
 mod varint;
 
 pub use avro::{canonical_form, UserCodec, WriterSchema};
+pub(crate) use avro_json::write_avro_json;
 pub use error::{AvroError, AvroErrorKind};
 pub use frame::{
     decode_framed, encode_framed, locate_datum, parse_schema_id_header, write_header, FrameError,

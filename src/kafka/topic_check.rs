@@ -35,6 +35,8 @@ pub(crate) struct TopicUse {
 
 /// The producer writes the topic, the consumers read it (and every client describes it).
 const MAIN_TOPIC_NEEDS: &[Operation] = &[Operation::Describe, Operation::Write, Operation::Read];
+/// A reader only (the console).
+const READ_NEEDS: &[Operation] = &[Operation::Describe, Operation::Read];
 /// Only the dead-letter producer uses `<topic>.dlq`.
 const DEAD_LETTER_NEEDS: &[Operation] = &[Operation::Describe, Operation::Write];
 
@@ -199,7 +201,32 @@ pub(crate) fn judge(
 
 /// Checks (and with `CREATE_TOPICS=true` creates) every topic the daemon uses.
 pub(crate) fn check_topics(config: &Config, shutdown: &Shutdown) -> Result<(), TopicCheckError> {
-    let uses = topics_in_use(config);
+    check_uses(&topics_in_use(config), config, shutdown)
+}
+
+/// Checks that `topic` exists and may be read (the console's check: it creates nothing).
+pub(crate) fn check_readable(
+    topic: &str,
+    config: &Config,
+    shutdown: &Shutdown,
+) -> Result<(), TopicCheckError> {
+    let read = TopicUse {
+        topic: topic.to_string(),
+        needs: READ_NEEDS,
+    };
+    let config = Config {
+        create_topics: false,
+        ..config.clone()
+    };
+    check_uses(&[read], &config, shutdown)
+}
+
+/// Checks (and with `CREATE_TOPICS=true` creates) the topics of `uses`.
+fn check_uses(
+    uses: &[TopicUse],
+    config: &Config,
+    shutdown: &Shutdown,
+) -> Result<(), TopicCheckError> {
     let admin = AdminClient::new(
         "topic check",
         &client_config_with(config, ClientKind::Producer, &[]),

@@ -29,6 +29,15 @@ pub enum LoopError {
         /// What went wrong.
         error: Box<KafkaError>,
     },
+    /// A consumer without a group could not assign itself the partitions of a topic.
+    Assign {
+        /// The consumer.
+        client: String,
+        /// The topic (or topics).
+        topic: String,
+        /// Why.
+        reason: String,
+    },
     /// librdkafka reported an error it cannot recover from.
     FatalKafka {
         /// The client (consumer or producer) it happened to.
@@ -171,6 +180,11 @@ impl fmt::Display for LoopError {
                 topic,
                 error,
             } => write!(f, "{client}: cannot subscribe to {topic}: {error}"),
+            LoopError::Assign {
+                client,
+                topic,
+                reason,
+            } => write!(f, "{client}: cannot read the partitions of {topic}: {reason}"),
             LoopError::FatalKafka { client, reason } => {
                 write!(f, "{client}: fatal Kafka error: {reason}")
             }

@@ -9,7 +9,8 @@
 //! `use_latest` (producing with the subject's latest version), `registry_tls` (the registry
 //! over TLS, with mutual TLS, and with a rotated bearer token), `compression` (records other
 //! clients compressed), `partitioning` (keys where the Java client puts them), `subjects`
-//! (subject name strategies), `membership` (static members),
+//! (subject name strategies), `membership` (static members), `console` (the `consume`
+//! subcommand against records of Confluent's Python serializer, hostile records, exit statuses),
 //! `interface` (names operators rely on, against README.md), `deploy_files` (systemd unit,
 //! Dockerfile, compose file, toolchain), `fuzz_decoder` (the decoding path on arbitrary input
 //! and generated writer schemas), `hostile_schema` (a recursive writer schema and a record
@@ -32,6 +33,7 @@
 mod audit;
 mod common;
 mod compression;
+mod console;
 mod daemon;
 mod deploy_files;
 mod faults;

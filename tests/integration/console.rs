@@ -1,0 +1,694 @@
+//! `kafka-avro-daemon consume` against the stack: records written by Confluent's own Python
+//! serializer printed as fastavro prints them (as written and resolved to a reader schema),
+//! hostile records as one error line each under a memory bound, its exit statuses, what it
+//! commits with and without a group, a registry outage waited out, SIGINT.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::Value as Json;
+
+use crate::common::*;
+use crate::registry_faults::RegistryProxy;
+
+/// A running `consume`, its output read line by line as it comes.
+struct Console {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    readers: Vec<thread::JoinHandle<()>>,
+}
+
+/// How a `consume` ended.
+struct Ended {
+    code: Option<i32>,
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+    /// Its peak resident memory (VmHWM) as last read before it exited.
+    peak_rss_mib: f64,
+}
+
+impl Console {
+    /// Starts `kafka-avro-daemon consume ARGS` with exactly `env` (plus PATH).
+    fn start(args: &[&str], env: &[(String, String)]) -> Console {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"))
+            .arg("consume")
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start consume");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
+        let out = child.stdout.take().expect("stdout");
+        let lines = Arc::clone(&stdout);
+        readers.push(thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                lines.lock().expect("lines").push(line);
+            }
+        }));
+        let err = child.stderr.take().expect("stderr");
+        let lines = Arc::clone(&stderr);
+        readers.push(thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                lines.lock().expect("lines").push(line);
+            }
+        }));
+        Console {
+            child,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    /// Waits (at most `timeout`) until `done(stdout, stderr)`.
+    fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&[String], &[String]) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let (out, err) = (
+                    self.stdout.lock().expect("out"),
+                    self.stderr.lock().expect("err"),
+                );
+                if done(&out, &err) {
+                    return;
+                }
+                if Instant::now() > deadline {
+                    panic!(
+                        "consume: not {what} within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                        out.join("\n"),
+                        err.join("\n")
+                    );
+                }
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the exit (at most `timeout`, then kills it and fails), reading its peak
+    /// resident memory (VmHWM) every 20 ms meanwhile. Not from `wait4`: a forked child's
+    /// `ru_maxrss` starts at the forking process's resident size (this test binary's), which
+    /// exec keeps.
+    fn finish(mut self, timeout: Duration) -> Ended {
+        let deadline = Instant::now() + timeout;
+        let mut peak_kib = 0.0f64;
+        let status = loop {
+            if let Some(kib) = vm_hwm_kib(self.child.id()) {
+                peak_kib = peak_kib.max(kib);
+            }
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let out = self.stdout.lock().expect("out").join("\n");
+                let err = self.stderr.lock().expect("err").join("\n");
+                panic!("consume did not exit within {timeout:?}\nstdout:\n{out}\nstderr:\n{err}");
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        for reader in self.readers.drain(..) {
+            reader.join().expect("reader");
+        }
+        Ended {
+            code: status.code(),
+            stdout: self.stdout.lock().expect("out").clone(),
+            stderr: self.stderr.lock().expect("err").clone(),
+            peak_rss_mib: peak_kib / 1024.0,
+        }
+    }
+}
+
+/// The peak resident memory of process `pid` so far (VmHWM), in KiB.
+fn vm_hwm_kib(pid: u32) -> Option<f64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The console's environment: the stack's brokers and registry, warnings on stderr.
+fn console_env() -> Vec<(String, String)> {
+    vec![
+        ("KAFKA_BOOTSTRAP_SERVERS".to_string(), bootstrap()),
+        ("SCHEMA_REGISTRY_URL".to_string(), registry_url()),
+    ]
+}
+
+fn with(mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
+/// Runs `consume ARGS` to its exit (within 120 s).
+fn consume(args: &[&str], env: &[(String, String)]) -> Ended {
+    Console::start(args, env).finish(Duration::from_secs(120))
+}
+
+fn framed(id: u32, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8];
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// The python of the reference clients' venv (`scripts/ensure-reference-clients`): missing
+/// is a failure, never a skip.
+fn reference_python() -> PathBuf {
+    let python = std::env::var_os("REFERENCE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/reference/venv/bin/python")
+        });
+    assert!(
+        python.exists(),
+        "the reference clients are not installed at {}: run scripts/ensure-reference-clients (scripts/test does)",
+        python.display()
+    );
+    python
+}
+
+/// Whether two JSON documents are the same, numbers compared by value (`1.0` and `1`, and
+/// `3e10` and `30000000000` are the same number).
+fn same_json(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => {
+            match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+                (Some(x), Some(y), _, _) => x == y,
+                (_, _, Some(x), Some(y)) => x == y,
+                _ => x.as_f64() == y.as_f64(),
+            }
+        }
+        (Json::Array(x), Json::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
+        }
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((kx, vx), (ky, vy))| kx == ky && same_json(vx, vy))
+        }
+        _ => a == b,
+    }
+}
+
+/// Asserts that `printed` are `expected` (JSON lines), line by line, fields in order.
+fn assert_printed_as(printed: &[String], expected: &str, what: &str) {
+    let expected: Vec<&str> = expected.lines().collect();
+    assert_eq!(printed.len(), expected.len(), "{what}: {printed:#?}");
+    for (n, (line, want)) in printed.iter().zip(&expected).enumerate() {
+        let got: Json = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("{what}: line {n} is no JSON ({e}): {line}"));
+        let want: Json = serde_json::from_str(want).expect("reference JSON");
+        assert!(
+            same_json(&got, &want),
+            "{what}: record {n} differs\n printed: {line}\nfastavro: {want}"
+        );
+    }
+}
+
+#[test]
+fn consume_prints_what_confluents_python_serializer_wrote_as_fastavro_reads_it() {
+    let _stack = require_stack();
+    let python = reference_python();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/integration/reference/confluent_reference.py");
+    for case in ["kinds", "recursive"] {
+        let topic = unique(&format!("console-ref-{case}"));
+        ensure_topic(&topic);
+        let dir = std::env::temp_dir().join(&topic);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let produced = Command::new(&python)
+            .arg(&script)
+            .args([&bootstrap(), &registry_url(), &topic, case])
+            .arg(&dir)
+            .output()
+            .expect("run the reference producer");
+        assert!(
+            produced.status.success(),
+            "reference producer: {}\n{}",
+            String::from_utf8_lossy(&produced.stdout),
+            String::from_utf8_lossy(&produced.stderr)
+        );
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect(name);
+        let as_written = read("expected-writer.jsonl");
+        let count = as_written.lines().count().to_string();
+        let base = [
+            "--topic",
+            &topic,
+            "--from-beginning",
+            "--max-messages",
+            &count,
+        ];
+
+        let ended = consume(&base, &console_env());
+        assert_eq!(ended.code, Some(0), "{:?}", ended.stderr);
+        assert_printed_as(&ended.stdout, &as_written, &format!("{case} as written"));
+
+        let reader = dir.join("reader.avsc");
+        let reader = reader.to_str().expect("path");
+        let mut args = base.to_vec();
+        args.extend(["--reader-schema", reader]);
+        let ended = consume(&args, &console_env());
+        assert_eq!(ended.code, Some(0), "{:?}", ended.stderr);
+        assert_printed_as(
+            &ended.stdout,
+            &read("expected-reader.jsonl"),
+            &format!("{case} resolved to the reader schema"),
+        );
+    }
+}
+
+/// Hostile records, each with the schema it claims: (what it is, schema, Avro body).
+fn hostile_records() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    // 100,000 records nested through a union, then the null that ends them.
+    let mut deep = vec![0x02; 100_000];
+    deep.push(0x00);
+    // 2^31 longs claimed in 10 bytes.
+    let mut many = vec![0x80, 0x80, 0x80, 0x80, 0x10];
+    many.extend([0x02; 5]);
+    // One entry whose key claims 2^40 bytes.
+    let huge_key = vec![0x02, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, b'k', 0x02, 0x00];
+    vec![
+        (
+            "a datum nested 100,000 deep",
+            r#"{"type":"record","name":"Deep","fields":[{"name":"next","type":["null","Deep"]}]}"#,
+            deep,
+        ),
+        (
+            "an array claiming 2^31 items",
+            r#"{"type":"record","name":"Many","fields":[{"name":"items","type":{"type":"array","items":"long"}}]}"#,
+            many,
+        ),
+        (
+            "a map key claiming 2^40 bytes",
+            r#"{"type":"record","name":"Keys","fields":[{"name":"m","type":{"type":"map","values":"int"}}]}"#,
+            huge_key,
+        ),
+        (
+            "a union index out of range",
+            r#"{"type":"record","name":"Pick","fields":[{"name":"u","type":["null","int"]}]}"#,
+            vec![0x06, 0x02],
+        ),
+    ]
+}
+
+/// A fixed of 2^31-1 bytes: the registry refuses to store it, so the proxy serves it under
+/// the id of a schema registered for the purpose.
+const HUGE_FIXED: &str = r#"{"type":"record","name":"Huge","fields":[{"name":"f","type":{"type":"fixed","name":"F","size":2147483647}}]}"#;
+
+#[test]
+fn each_hostile_record_is_one_error_line_from_consume_and_one_decode_error_per_daemon_group_under_64_mib(
+) {
+    let _stack = require_stack();
+    let topic = unique("console-hostile");
+    ensure_topic(&topic);
+    let proxy = RegistryProxy::start();
+    let mut records = Vec::new();
+    for (n, (_, schema, body)) in hostile_records().into_iter().enumerate() {
+        let id = register_schema(&format!("{topic}-hostile{n}-value"), schema);
+        records.push(framed(id, &body));
+    }
+    let huge_id = register_schema(
+        &format!("{topic}-huge-value"),
+        r#"{"type":"record","name":"HugePlaceholder","fields":[{"name":"f","type":"int"}]}"#,
+    );
+    let path = format!("/schemas/ids/{huge_id} ");
+    let body = serde_json::json!({ "schema": HUGE_FIXED }).to_string();
+    proxy.answer_with(Box::new(move |line| {
+        (line.starts_with("GET ") && line.contains(&path)).then(|| (200, body.clone()))
+    }));
+    records.push(framed(huge_id, &[0x00; 16]));
+    // Then a good record: it is printed after every error.
+    let user_id = register_schema(
+        &format!("{topic}-value"),
+        include_str!("../../schemas/user.avsc"),
+    );
+    records.push(confluent_user_bytes(user_id, "after the hostile ones"));
+    let payloads: Vec<(Option<&str>, Option<Vec<u8>>)> =
+        records.iter().map(|r| (None, Some(r.clone()))).collect();
+    produce_to_partition(&topic, 0, &payloads);
+
+    let env = with(
+        console_env(),
+        &[("SCHEMA_REGISTRY_URL", &registry_url_via(proxy.port))],
+    );
+    let count = records.len().to_string();
+    let ended = consume(
+        &[
+            "--topic",
+            &topic,
+            "--from-beginning",
+            "--max-messages",
+            &count,
+        ],
+        &env,
+    );
+    assert_eq!(ended.code, Some(0), "{:#?}", ended.stderr);
+    assert_eq!(
+        ended.stdout,
+        [r#"{"name":"after the hostile ones"}"#],
+        "{:#?}",
+        ended.stderr
+    );
+    let errors: Vec<&String> = ended
+        .stderr
+        .iter()
+        .filter(|l| l.contains("undecodable message"))
+        .collect();
+    assert_eq!(
+        errors.len(),
+        records.len() - 1,
+        "one line per hostile record: {:#?}",
+        ended.stderr
+    );
+    for (offset, line) in errors.iter().enumerate() {
+        assert!(line.contains(&format!("p=0 o={offset}:")), "{line}");
+    }
+    assert!(
+        !ended.stderr.iter().any(|l| l.contains("panicked")),
+        "{:#?}",
+        ended.stderr
+    );
+    println!(
+        "consume: peak RSS {:.1} MiB over {} hostile records",
+        ended.peak_rss_mib,
+        records.len() - 1
+    );
+    assert!(
+        ended.peak_rss_mib < 64.0,
+        "consume's VmHWM {:.1} MiB",
+        ended.peak_rss_mib
+    );
+
+    // The daemon's consumers: one decode error per group for each, and on.
+    let env = env_with(
+        &topic,
+        &[("SCHEMA_REGISTRY_URL", &registry_url_via(proxy.port))],
+    );
+    let mut daemon = Daemon::start(&env);
+    let hostile = records.len() - 1;
+    daemon.wait_until(
+        "every hostile record reported by both groups",
+        Duration::from_secs(120),
+        |lines| {
+            [Group::Single, Group::Batch]
+                .into_iter()
+                .all(|group| undecodable_lines(lines, group).len() >= hostile)
+        },
+    );
+    daemon.wait_for_names(&["after the hostile ones"], Duration::from_secs(60));
+    let lines = daemon.lines();
+    for group in [Group::Single, Group::Batch] {
+        assert_eq!(
+            undecodable_lines(&lines, group).len(),
+            hostile,
+            "{}",
+            daemon.tail(60)
+        );
+    }
+    let hwm = vm_hwm_kib(daemon.pid()).expect("VmHWM") / 1024.0;
+    println!("daemon: peak RSS {hwm:.1} MiB");
+    assert!(hwm < 64.0, "the daemon's VmHWM {hwm:.1} MiB");
+    daemon.stop_cleanly();
+}
+
+#[test]
+fn consume_exits_1_for_a_missing_topic_or_silent_brokers_and_2_for_bad_arguments() {
+    let _stack = require_stack();
+    // A topic that is not there: one line, exit 1.
+    let missing = unique("console-missing");
+    let ended = consume(&["--topic", &missing], &console_env());
+    assert_eq!(ended.code, Some(1), "{:#?}", ended.stderr);
+    let errors: Vec<&String> = ended
+        .stderr
+        .iter()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{:#?}", ended.stderr);
+    assert!(
+        errors[0].contains(&format!("topic {missing} does not exist")),
+        "{}",
+        errors[0]
+    );
+
+    // Brokers that refuse, and brokers that accept and never answer: exit 1 within the bound.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_port = silent.local_addr().expect("addr").port();
+    let held = Arc::new(AtomicBool::new(true));
+    let keep = Arc::clone(&held);
+    thread::spawn(move || {
+        let mut open = Vec::new();
+        for client in silent.incoming() {
+            open.push(client);
+            if !keep.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+    });
+    for servers in [
+        "127.0.0.1:1".to_string(),
+        format!("127.0.0.1:{silent_port}"),
+    ] {
+        let env = with(
+            console_env(),
+            &[
+                ("KAFKA_BOOTSTRAP_SERVERS", &servers),
+                ("TOPIC_CHECK_TIMEOUT_S", "3"),
+            ],
+        );
+        let started = Instant::now();
+        let ended = consume(&["--topic", "anything"], &env);
+        assert_eq!(ended.code, Some(1), "{servers}: {:#?}", ended.stderr);
+        let errors: Vec<&String> = ended
+            .stderr
+            .iter()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{servers}: {:#?}", ended.stderr);
+        assert!(
+            errors[0].contains("TOPIC_CHECK_TIMEOUT_S=3"),
+            "{}",
+            errors[0]
+        );
+        println!(
+            "consume with brokers {servers}: exit 1 after {:?}",
+            started.elapsed()
+        );
+    }
+    held.store(false, Ordering::SeqCst);
+
+    // Bad arguments and a reader schema that is none: exit 2, one line, nothing read.
+    let bad_schema = std::env::temp_dir().join(format!("{}.avsc", unique("console-bad")));
+    std::fs::write(
+        &bad_schema,
+        r#"{"type":"record","name":"R","fields":[{"name":"x"}]}"#,
+    )
+    .expect("write");
+    let bad_schema = bad_schema.to_str().expect("path");
+    for args in [
+        &[][..],
+        &["--topic", "t", "--max-messages", "many"][..],
+        &["--topic", "t", "--bogus"][..],
+        &[
+            "--topic",
+            "t",
+            "--reader-schema",
+            "/nonexistent/reader.avsc",
+        ][..],
+        &["--topic", "t", "--reader-schema", bad_schema][..],
+    ] {
+        let ended = consume(args, &console_env());
+        assert_eq!(ended.code, Some(2), "{args:?}: {:#?}", ended.stderr);
+        assert_eq!(ended.stderr.len(), 1, "{args:?}: {:#?}", ended.stderr);
+        assert!(ended.stderr[0].starts_with("error: "), "{:?}", ended.stderr);
+        assert!(ended.stdout.is_empty());
+    }
+    let ended = consume(
+        &["--topic", "t"],
+        &with(console_env(), &[("SCHEMA_REGISTRY_URL", "not a url")]),
+    );
+    assert_eq!(ended.code, Some(2), "{:#?}", ended.stderr);
+}
+
+/// The committed offsets of `group` on `topic`'s partition 0 (`None`: nothing committed).
+fn committed(group: &str, topic: &str) -> Option<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut partitions = TopicPartitionList::new();
+    partitions.add_partition(topic, 0);
+    let committed = consumer
+        .committed_offsets(partitions, Duration::from_secs(30))
+        .expect("committed offsets");
+    match committed.find_partition(topic, 0).map(|p| p.offset()) {
+        Some(Offset::Offset(n)) => Some(n),
+        _ => None,
+    }
+}
+
+#[test]
+fn consume_with_a_group_commits_only_what_it_printed_and_alone_commits_nothing() {
+    let _stack = require_stack();
+    let topic = unique("console-commit");
+    ensure_topic(&topic);
+    let id = register_schema(
+        &format!("{topic}-value"),
+        include_str!("../../schemas/user.avsc"),
+    );
+    let records: Vec<(Option<&str>, Option<Vec<u8>>)> = (0..5)
+        .map(|n| (None, Some(confluent_user_bytes(id, &format!("u{n}")))))
+        .collect();
+    produce_to_partition(&topic, 0, &records);
+
+    let group = unique("console-group");
+    let first = [
+        "--topic",
+        &topic,
+        "--group",
+        &group,
+        "--from-beginning",
+        "--max-messages",
+        "3",
+    ];
+    let ended = consume(&first, &console_env());
+    assert_eq!(ended.code, Some(0), "{:#?}", ended.stderr);
+    assert_eq!(
+        ended.stdout,
+        [r#"{"name":"u0"}"#, r#"{"name":"u1"}"#, r#"{"name":"u2"}"#]
+    );
+    assert_eq!(
+        committed(&group, &topic),
+        Some(3),
+        "the next record to read is the fourth"
+    );
+    // The group goes on where it stopped.
+    let ended = consume(
+        &[
+            "--topic",
+            &topic,
+            "--group",
+            &group,
+            "--max-messages",
+            "2",
+            "--print-metadata",
+        ],
+        &console_env(),
+    );
+    assert_eq!(ended.code, Some(0), "{:#?}", ended.stderr);
+    let offsets: Vec<i64> = ended
+        .stdout
+        .iter()
+        .map(|l| {
+            let record: Json = serde_json::from_str(l).expect("JSON");
+            assert_eq!(record["topic"], topic.as_str());
+            assert_eq!(record["schema_id"], id);
+            assert_eq!(record["partition"], 0);
+            record["offset"].as_i64().expect("offset")
+        })
+        .collect();
+    assert_eq!(offsets, [3, 4]);
+    assert_eq!(committed(&group, &topic), Some(5));
+
+    // Alone: every partition from the beginning, its group id in a debug line, nothing
+    // committed under it.
+    let ended = consume(
+        &["--topic", &topic, "--from-beginning", "--max-messages", "5"],
+        &with(
+            console_env(),
+            &[("RUST_LOG", "kafka_avro_daemon::console=debug")],
+        ),
+    );
+    assert_eq!(ended.code, Some(0), "{:#?}", ended.stderr);
+    assert_eq!(ended.stdout.len(), 5);
+    let alone = ended
+        .stderr
+        .iter()
+        .find_map(|l| l.split("group id ").nth(1)?.split([',', ')']).next())
+        .unwrap_or_else(|| panic!("no group id line: {:#?}", ended.stderr))
+        .to_string();
+    assert_eq!(committed(&alone, &topic), None, "group {alone} committed");
+}
+
+#[test]
+fn consume_waits_out_a_registry_outage_then_prints_the_record_and_stops_on_sigint() {
+    let _stack = require_stack();
+    let topic = unique("console-outage");
+    ensure_topic(&topic);
+    let id = register_schema(
+        &format!("{topic}-value"),
+        include_str!("../../schemas/user.avsc"),
+    );
+    produce_to_partition(
+        &topic,
+        0,
+        &[(None, Some(confluent_user_bytes(id, "waited for")))],
+    );
+    let proxy = RegistryProxy::start();
+    let down = Arc::new(AtomicBool::new(true));
+    let refusing = Arc::clone(&down);
+    proxy.answer_with(Box::new(move |_| {
+        refusing.load(Ordering::SeqCst).then(|| {
+            (
+                503,
+                "{\"error_code\":50301,\"message\":\"down\"}".to_string(),
+            )
+        })
+    }));
+    let env = with(
+        console_env(),
+        &[("SCHEMA_REGISTRY_URL", &registry_url_via(proxy.port))],
+    );
+    let console = Console::start(&["--topic", &topic, "--from-beginning"], &env);
+    console.wait_until(
+        "waiting for the registry",
+        Duration::from_secs(60),
+        |_, err| err.iter().any(|l| l.contains("waiting for the registry")),
+    );
+    assert!(console.stdout.lock().expect("out").is_empty());
+    down.store(false, Ordering::SeqCst);
+    console.wait_until("printing the record", Duration::from_secs(60), |out, _| {
+        out.iter().any(|l| l == r#"{"name":"waited for"}"#)
+    });
+    console.signal("INT");
+    let ended = console.finish(Duration::from_secs(30));
+    assert_eq!(ended.code, Some(0), "{:#?}", ended.stderr);
+    assert_eq!(ended.stdout, [r#"{"name":"waited for"}"#]);
+    assert!(
+        !ended.stderr.iter().any(|l| l.contains("undecodable")),
+        "{:#?}",
+        ended.stderr
+    );
+}
