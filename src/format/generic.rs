@@ -23,7 +23,7 @@ use apache_avro::types::Value;
 
 use super::error::{rejected, AvroError, AvroErrorKind};
 use super::nodes::{Compiler, Node, NodeId, Weights};
-use super::reader_schema::{resolve, Names};
+use super::reader_schema::{check_resolvable, resolve, Names};
 use super::resolve::{walk_datum, MAX_DECODE_ALLOCATION, MAX_GENERIC_BYTES};
 use super::schema_text::parse_schema;
 use super::value::ValueDecoder;
@@ -81,7 +81,10 @@ impl GenericCodec {
 
     /// A decoder of values resolved to `reader_schema` (an Avro schema's JSON text) by the
     /// Avro specification's rules (`format/reader_schema.rs`); an error if it is no schema. A
-    /// record whose writer schema does not resolve to it is a decode error.
+    /// writer schema none of whose data can resolve to it (a reader field without default the
+    /// writer lacks, a type that can never be read as the reader's) is refused when admitted,
+    /// once per schema id; a record whose data does not resolve (an enum symbol the reader
+    /// lacks, a union branch it cannot take) is a decode error of its own.
     pub fn with_reader_schema(reader_schema: &str) -> Result<GenericCodec, AvroError> {
         let schema = parse_schema(reader_schema)?;
         let names = owned_names(&schema)?;
@@ -142,6 +145,12 @@ impl ValueDecoder for GenericCodec {
             let weights = compiler.weights();
             (compiler.into_nodes(), root, weights)
         };
+        // A pair no datum can resolve is refused here, once per writer schema, not found out
+        // record by record.
+        if let Some(reader) = &self.reader {
+            check_resolvable(&schema, &names, &reader.schema, &reader.names)
+                .map_err(|e| rejected(format!("cannot be read as the reader schema: {e}")))?;
+        }
         Ok(GenericPlan {
             schema,
             names,

@@ -24,6 +24,9 @@ use super::error::{AvroError, AvroErrorKind};
 use super::nodes::{type_name, ENTRY_BYTES, VALUE_BYTES};
 use super::resolve::MAX_GENERIC_BYTES;
 
+mod schema_match;
+pub(crate) use schema_match::check_resolvable;
+
 /// Named types of a schema by full name, owned.
 pub(crate) type Names = HashMap<Name, Schema>;
 

@@ -319,38 +319,82 @@ fn logical_types_resolve_by_their_underlying_types_and_aliases_name_writer_field
 }
 
 #[test]
-fn pairs_that_do_not_resolve_are_an_error_per_record() {
-    let cases = [
-        (r#""long""#, r#""int""#, Value::Long(1)),
-        (r#""string""#, r#""int""#, Value::String("x".into())),
+fn pairs_that_cannot_resolve_are_refused_when_admitted_and_data_that_does_not_per_record() {
+    // No datum of the writer can be read as the reader: refused once, when admitted.
+    let refused = [
+        (r#""long""#, r#""int""#, "a long cannot be read as a int"),
+        (
+            r#""string""#,
+            r#""int""#,
+            "a string cannot be read as a int",
+        ),
+        (
+            r#"{"type":"record","name":"R","fields":[]}"#,
+            r#"{"type":"record","name":"R","fields":[{"name":"x","type":"int"}]}"#,
+            "no field x",
+        ),
+        (
+            r#"{"type":"record","name":"R","fields":[]}"#,
+            r#"{"type":"record","name":"S","fields":[]}"#,
+            "is not the reader's S",
+        ),
+        (
+            r#"{"type":"fixed","name":"F","size":2}"#,
+            r#"{"type":"fixed","name":"F","size":3}"#,
+            "cannot be read",
+        ),
+        (
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":{"type":"array","items":"string"}}]}"#,
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":{"type":"array","items":"long"}}]}"#,
+            "field a: a string cannot be read as a long",
+        ),
+        (
+            r#"["null","string"]"#,
+            r#"{"type":"record","name":"R","fields":[]}"#,
+            "cannot be read",
+        ),
+        (
+            r#""boolean""#,
+            r#"["null","int"]"#,
+            "no branch of the reader's union",
+        ),
+    ];
+    for (writer, reader, says) in refused {
+        let codec = GenericCodec::with_reader_schema(reader).expect(reader);
+        let error = codec.admit(writer).expect_err(writer);
+        assert_eq!(
+            error.kind(),
+            AvroErrorKind::Schema,
+            "{writer} as {reader}: {error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot be read as the reader schema: ")
+                && error.to_string().contains(says),
+            "{writer} as {reader}: {error}"
+        );
+    }
+    // Some data resolves and some does not: admitted, and a record that does not is an error.
+    let per_record = [
         (
             r#"{"type":"enum","name":"E","symbols":["A","B"]}"#,
             r#"{"type":"enum","name":"E","symbols":["A"]}"#,
             Value::Enum(1, "B".into()),
         ),
-        (
-            r#"{"type":"record","name":"R","fields":[]}"#,
-            r#"{"type":"record","name":"R","fields":[{"name":"x","type":"int"}]}"#,
-            Value::Record(vec![]),
-        ),
-        (
-            r#"{"type":"record","name":"R","fields":[]}"#,
-            r#"{"type":"record","name":"S","fields":[]}"#,
-            Value::Record(vec![]),
-        ),
         (r#""bytes""#, r#""string""#, Value::Bytes(vec![0xff])),
-        (
-            r#"{"type":"fixed","name":"F","size":2}"#,
-            r#"{"type":"fixed","name":"F","size":3}"#,
-            Value::Fixed(2, vec![1, 2]),
-        ),
         (
             r#"["null","string"]"#,
             r#"["null","int"]"#,
             Value::Union(1, Box::new(Value::String("x".into()))),
         ),
+        (
+            r#"["null",{"type":"record","name":"R","fields":[]}]"#,
+            r#"{"type":"record","name":"R","fields":[]}"#,
+            Value::Union(0, Box::new(Value::Null)),
+        ),
     ];
-    for (writer, reader, value) in cases {
+    for (writer, reader, value) in per_record {
         let datum = encode(writer, value);
         let error = ours_as(writer, reader, &datum).expect_err(reader);
         assert_eq!(
@@ -359,6 +403,18 @@ fn pairs_that_do_not_resolve_are_an_error_per_record() {
             "{writer} as {reader}: {error}"
         );
     }
+    // A recursive pair is checked to its end.
+    let list = r#"{"type":"record","name":"L","fields":[{"name":"next","type":["null","L"]}]}"#;
+    let longer = r#"{"type":"record","name":"L","fields":[{"name":"next","type":["null","L"]},{"name":"n","type":"int","default":0}]}"#;
+    assert!(GenericCodec::with_reader_schema(longer)
+        .expect("reader")
+        .admit(list)
+        .is_ok());
+    let stricter = r#"{"type":"record","name":"L","fields":[{"name":"next","type":["null","L"]},{"name":"n","type":"int"}]}"#;
+    assert!(GenericCodec::with_reader_schema(stricter)
+        .expect("reader")
+        .admit(list)
+        .is_err());
     // A default that never ends: a record whose missing field's default is the record again.
     let endless =
         r#"{"type":"record","name":"R","fields":[{"name":"next","type":"R","default":{}}]}"#;
@@ -615,10 +671,11 @@ fn union_branches_fixed_names_and_decimals_resolve_as_the_specification_says() {
             Value::Decimal(apache_avro::Decimal::from(vec![0x07])),
         ),
     ];
+    // No datum of the writer resolves: refused when admitted.
     for (writer, reader, value) in refused {
         let datum = encode(&writer, value);
         let error = ours_as(&writer, &reader, &datum).expect_err(&reader);
-        assert_eq!(error.kind(), AvroErrorKind::Unresolvable, "{error}");
+        assert_eq!(error.kind(), AvroErrorKind::Schema, "{error}");
     }
 }
 
