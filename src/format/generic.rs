@@ -23,7 +23,7 @@ use apache_avro::types::Value;
 
 use super::error::{rejected, AvroError, AvroErrorKind};
 use super::nodes::{Compiler, Node, NodeId, Weights};
-use super::reader_schema::{check_resolvable, resolve, Names};
+use super::reader_schema::{Names, ResolutionPlan};
 use super::resolve::{walk_datum, MAX_DECODE_ALLOCATION, MAX_GENERIC_BYTES};
 use super::schema_text::parse_schema;
 use super::value::ValueDecoder;
@@ -68,6 +68,8 @@ pub struct GenericPlan {
     nodes: Box<[Node]>,
     root: NodeId,
     weights: Weights,
+    /// With a reader schema: how its values become the reader's.
+    resolution: Option<ResolutionPlan>,
 }
 
 impl GenericCodec {
@@ -145,13 +147,23 @@ impl ValueDecoder for GenericCodec {
             let weights = compiler.weights();
             (compiler.into_nodes(), root, weights)
         };
-        // A pair no datum can resolve is refused here, once per writer schema, not found out
-        // record by record.
-        if let Some(reader) = &self.reader {
-            check_resolvable(&schema, &names, &reader.schema, &reader.names)
-                .map_err(|e| rejected(format!("cannot be read as the reader schema: {e}")))?;
-        }
+        // Compiled once per writer schema; a pair no datum of which can resolve is refused
+        // here, not found out record by record.
+        let resolution = match &self.reader {
+            None => None,
+            Some(reader) => Some(
+                ResolutionPlan::compile(
+                    &schema,
+                    &names,
+                    &reader.schema,
+                    &reader.names,
+                    MAX_GENERIC_BYTES,
+                )
+                .map_err(|e| rejected(format!("cannot be read as the reader schema: {e}")))?,
+            ),
+        };
         Ok(GenericPlan {
+            resolution,
             schema,
             names,
             nodes,
@@ -165,16 +177,9 @@ impl ValueDecoder for GenericCodec {
         let mut rest = body;
         let value = apache_avro::from_avro_datum(&plan.schema, &mut rest, None)
             .map_err(|e| AvroError::new(AvroErrorKind::Malformed, e.to_string()))?;
-        match &self.reader {
+        match &plan.resolution {
             None => Ok(value),
-            Some(reader) => resolve(
-                value,
-                &plan.schema,
-                &plan.names,
-                &reader.schema,
-                &reader.names,
-                MAX_GENERIC_BYTES.saturating_sub(used),
-            ),
+            Some(resolution) => resolution.resolve(value, MAX_GENERIC_BYTES.saturating_sub(used)),
         }
     }
 }
