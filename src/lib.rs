@@ -61,8 +61,8 @@ pub use app::run;
 pub use config::{Config, ConfigError, OnDecodeError, OnHandlerError, SubjectNameStrategy};
 pub use consumer::{BatchConsumer, ConsumerSettings, DecodeError, SingleConsumer};
 pub use format::{
-    AvroError, AvroErrorKind, FrameError, GenericCodec, GenericPlan, SchemaRef, User, UserCodec,
-    ValueDecoder, ValueEncoder,
+    AvroError, AvroErrorKind, FrameError, GenericCodec, GenericEncoder, GenericPlan,
+    GenericWritePlan, SchemaRef, User, UserCodec, ValueDecoder, ValueEncoder,
 };
 pub use handler::{BatchHandler, HandlerError, Headers, Record, RecordHandler};
 pub use lifecycle::{Shutdown, StopDeadline, StopReason};

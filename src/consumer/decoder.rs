@@ -46,9 +46,9 @@ pub enum DecodeError {
         /// Our schema's id.
         id: u32,
     },
-    /// The registry, healthy and serving this daemon's own schema, has answered 404 for this
-    /// id on every try for as long as the id could wait (`registry/unknown_ids.rs`): the
-    /// record's fault.
+    /// The registry has answered 404 for this id on every try for as long as the id could
+    /// wait (`registry/unknown_ids.rs`), while it served the schema of the consumer's registry
+    /// probe (if it has one): the record's fault.
     UnknownSchema {
         /// The schema id or GUID in the message.
         id: SchemaRef,
@@ -109,11 +109,11 @@ impl fmt::Display for DecodeError {
             ),
             DecodeError::UnknownSchema { id, waited } if waited.is_zero() => write!(
                 f,
-                "writer schema {id} is unknown to the registry (HTTP 404 while it served this daemon's own schema)"
+                "writer schema {id} is unknown to the registry (HTTP 404)"
             ),
             DecodeError::UnknownSchema { id, waited } => write!(
                 f,
-                "writer schema {id} is unknown to the registry (HTTP 404 on every try for {waited:?} while it served this daemon's own schema)"
+                "writer schema {id} is unknown to the registry (HTTP 404 on every try for {waited:?})"
             ),
             DecodeError::Schema { id, error } => write!(f, "writer schema {id}: {error}"),
             DecodeError::Body { id: SchemaRef::Id(id), error } => {

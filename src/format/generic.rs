@@ -108,6 +108,13 @@ impl GenericCodec {
 
 impl GenericPlan {
     /// The writer schema, and its named types.
+    /// Whether values read with it take fields from the reader schema's defaults.
+    pub(crate) fn fills_defaults(&self) -> bool {
+        self.resolution
+            .as_ref()
+            .is_some_and(ResolutionPlan::uses_defaults)
+    }
+
     pub(crate) fn writer_schema(&self) -> (&Schema, &Names) {
         (&self.schema, &self.names)
     }

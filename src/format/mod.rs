@@ -15,6 +15,7 @@ mod avro_json;
 mod error;
 mod frame;
 mod generic;
+mod generic_encoder;
 mod layout;
 mod nodes;
 mod reader_schema;
@@ -34,6 +35,7 @@ pub use frame::{
     SchemaRef, HEADER_LEN, MAGIC_BYTE, VALUE_SCHEMA_ID_HEADER,
 };
 pub use generic::{GenericCodec, GenericPlan};
+pub use generic_encoder::{GenericEncoder, GenericWritePlan};
 pub use layout::{OwnSchema, UserLayout};
 pub use user::{User, USER_FULL_NAME, USER_SCHEMA_JSON};
 pub use value::{ValueDecoder, ValueEncoder};

@@ -7,4 +7,5 @@
 mod avro_json;
 mod bounds;
 mod generic;
+mod generic_encoder;
 mod resolution;

@@ -1043,3 +1043,43 @@ pub fn example(name: &str) -> std::path::PathBuf {
     );
     path
 }
+
+/// The python of the reference clients' venv (`scripts/ensure-reference-clients`): missing
+/// is a failure, never a skip.
+pub fn reference_python() -> std::path::PathBuf {
+    let python = std::env::var_os("REFERENCE_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(".cache/reference/venv/bin/python")
+        });
+    assert!(
+        python.exists(),
+        "the reference clients are not installed at {}: run scripts/ensure-reference-clients (scripts/test does)",
+        python.display()
+    );
+    python
+}
+
+/// Writes the records of `case` (tests/integration/reference/confluent_reference.py) to
+/// partition 0 of `topic` with Confluent's Python serializer; returns the folder with their
+/// schemas and how fastavro prints them.
+pub fn produce_with_confluents_serializer(topic: &str, case: &str) -> std::path::PathBuf {
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/integration/reference/confluent_reference.py");
+    let dir = std::env::temp_dir().join(format!("{topic}-{case}"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let produced = Command::new(reference_python())
+        .arg(&script)
+        .args([&bootstrap(), &registry_url(), topic, case])
+        .arg(&dir)
+        .output()
+        .expect("run the reference producer");
+    assert!(
+        produced.status.success(),
+        "reference producer: {}\n{}",
+        String::from_utf8_lossy(&produced.stdout),
+        String::from_utf8_lossy(&produced.stderr)
+    );
+    dir
+}

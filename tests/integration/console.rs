@@ -4,7 +4,6 @@
 //! commits with and without a group, a registry outage waited out, SIGINT.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -182,22 +181,6 @@ fn framed(id: u32, body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The python of the reference clients' venv (`scripts/ensure-reference-clients`): missing
-/// is a failure, never a skip.
-fn reference_python() -> PathBuf {
-    let python = std::env::var_os("REFERENCE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/reference/venv/bin/python")
-        });
-    assert!(
-        python.exists(),
-        "the reference clients are not installed at {}: run scripts/ensure-reference-clients (scripts/test does)",
-        python.display()
-    );
-    python
-}
-
 /// Whether two JSON documents are the same, numbers compared by value (`1.0` and `1`, and
 /// `3e10` and `30000000000` are the same number).
 fn same_json(a: &Json, b: &Json) -> bool {
@@ -240,26 +223,10 @@ fn assert_printed_as(printed: &[String], expected: &str, what: &str) {
 #[test]
 fn consume_prints_what_confluents_python_serializer_wrote_as_fastavro_reads_it() {
     let _stack = require_stack();
-    let python = reference_python();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/integration/reference/confluent_reference.py");
-    for case in ["kinds", "recursive"] {
+    for case in ["kinds", "recursive", "order-v2"] {
         let topic = unique(&format!("console-ref-{case}"));
         ensure_topic(&topic);
-        let dir = std::env::temp_dir().join(&topic);
-        std::fs::create_dir_all(&dir).expect("dir");
-        let produced = Command::new(&python)
-            .arg(&script)
-            .args([&bootstrap(), &registry_url(), &topic, case])
-            .arg(&dir)
-            .output()
-            .expect("run the reference producer");
-        assert!(
-            produced.status.success(),
-            "reference producer: {}\n{}",
-            String::from_utf8_lossy(&produced.stdout),
-            String::from_utf8_lossy(&produced.stderr)
-        );
+        let dir = produce_with_confluents_serializer(&topic, case);
         let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect(name);
         let as_written = read("expected-writer.jsonl");
         let count = as_written.lines().count().to_string();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::{
     confluent_user_bytes, daemon_env, ensure_topic, example, produce_raw, produce_to_partition,
-    register_schema, require_stack, unique,
+    produce_with_confluents_serializer, register_schema, require_stack, unique,
 };
 
 #[test]
@@ -204,6 +204,57 @@ fn the_print_any_example_decodes_records_of_any_schema_and_reports_hostile_ones_
         .filter(|l| l.contains("undecodable message"))
         .count();
     assert_eq!(errors, 2, "{stderr}");
+}
+
+#[test]
+fn the_orders_example_writes_orders_with_the_library_producer_and_reads_version_2_from_confluents_serializer_as_version_1(
+) {
+    let _stack = require_stack();
+    let topic = unique("lib-orders");
+    ensure_topic(&topic);
+    let mut produce = Command::new(example("orders"));
+    produce.args(["produce", "--topic", &topic, "--count", "3"]);
+    produce.envs(daemon_env(&topic));
+    let output = run_example(produce, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("sent 3 orders"), "{stdout}");
+    // Another team's client writes version 2: a channel added, the note removed, RETURNED.
+    produce_with_confluents_serializer(&topic, "order-v2");
+
+    let mut consume = Command::new(example("orders"));
+    let group = format!("{topic}-totals");
+    consume.args([
+        "consume", "--topic", &topic, "--group", &group, "--max", "7",
+    ]);
+    consume.envs(daemon_env(&topic));
+    let output = run_example(consume, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("undecodable"), "{stderr}");
+    let mut lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("order ")).collect();
+    lines.sort();
+    let expected = [
+        // Version 1, from the library producer: n % 3 + 1 lines at (n + 1) x 9.99.
+        "order 00000000-0000-0000-0000-000000000001: PAID for customer 0, 1 lines, total 9.99, note gift 0",
+        "order 00000000-0000-0000-0000-000000000002: PAID for customer 1, 2 lines, total 39.96, note none",
+        "order 00000000-0000-0000-0000-000000000003: PAID for customer 2, 3 lines, total 89.91, note none",
+        // Version 2, read as version 1: no note (its default), RETURNED as NEW (the default).
+        "order 00000000-0000-0000-0000-0000000003e8: NEW for v2 customer 0, 1 lines, total 0.50, note none",
+        "order 00000000-0000-0000-0000-0000000003e9: PAID for v2 customer 1, 2 lines, total 3.50, note none",
+        "order 00000000-0000-0000-0000-0000000003ea: SHIPPED for v2 customer 2, 3 lines, total 11.00, note none",
+        "order 00000000-0000-0000-0000-0000000003eb: NEW for v2 customer 3, 1 lines, total 0.50, note none",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{stdout}");
+    for (line, want) in lines.iter().zip(expected) {
+        assert!(line.starts_with(want), "{line}\nwanted {want}");
+    }
 }
 
 /// Runs an example until it exits, within `timeout`.

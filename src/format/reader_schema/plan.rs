@@ -112,6 +112,16 @@ impl ResolutionPlan {
         })
     }
 
+    /// Whether some reader field is filled from its default (the writer lacks it).
+    pub(crate) fn uses_defaults(&self) -> bool {
+        self.steps.iter().any(|step| match step {
+            Step::Record { fields, .. } => fields
+                .iter()
+                .any(|(_, source)| matches!(source, Source::Default { .. })),
+            _ => false,
+        })
+    }
+
     /// `value` (a value of the writer schema) as a value of the reader schema; the defaults
     /// it fills in take from `budget`.
     pub(crate) fn resolve(&self, value: Value, budget: u64) -> Result<Value, AvroError> {

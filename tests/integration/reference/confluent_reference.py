@@ -2,7 +2,7 @@
 
     confluent_reference.py BOOTSTRAP REGISTRY_URL TOPIC CASE OUT_DIR
 
-Produces every record of CASE ("kinds" or "recursive") to TOPIC with confluent-kafka's
+Produces every record of CASE ("kinds", "recursive" or "order-v2") to TOPIC with confluent-kafka's
 AvroSerializer (the schema registered under the record-name strategy), then writes to OUT_DIR:
   writer.avsc, reader.avsc          the writer schema and a compatible reader schema
   expected-writer.jsonl             each record as fastavro reads it with the writer schema,
@@ -17,6 +17,7 @@ import datetime
 import decimal
 import io
 import json
+import os
 import sys
 import uuid
 
@@ -208,9 +209,33 @@ def recursive_record(i):
     return {"label": f"root{i}", "next": inner if i % 2 else None}
 
 
+# examples/orders.rs's Order, as another team's client writes its version 2 (a channel added
+# with a default, the note removed, a status added), read by the example as version 1.
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "schemas", "examples")
+
+
+def order_schema(version):
+    with open(os.path.join(EXAMPLES, f"order-v{version}.avsc"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def order_v2(i):
+    return {
+        "id": uuid.UUID(int=1000 + i),
+        "customer": {"name": f"v2 customer {i}", "email": None if i % 2 else f"c{i}@example.com"},
+        "status": ["NEW", "PAID", "SHIPPED", "RETURNED"][i % 4],
+        "lines": [{"sku": f"v2-{j}", "quantity": j + 1, "price": decimal.Decimal(f"{j}.50")}
+                  for j in range(i % 3 + 1)],
+        "attributes": {"version": "2"},
+        "placed_at": datetime.datetime(2026, 12, 1, tzinfo=UTC) + datetime.timedelta(seconds=i),
+        "channel": "app",
+    }
+
+
 CASES = {
     "kinds": (KINDS_WRITER, KINDS_READER, kinds_record, 12),
     "recursive": (RECURSIVE_WRITER, RECURSIVE_READER, recursive_record, 4),
+    "order-v2": (order_schema(2), order_schema(1), order_v2, 4),
 }
 
 
