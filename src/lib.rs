@@ -62,7 +62,7 @@ pub use config::{Config, ConfigError, OnDecodeError, OnHandlerError, SubjectName
 pub use consumer::{BatchConsumer, ConsumerSettings, DecodeError, SingleConsumer};
 pub use format::{
     AvroError, AvroErrorKind, FrameError, GenericCodec, GenericEncoder, GenericPlan,
-    GenericWritePlan, SchemaRef, User, UserCodec, ValueDecoder, ValueEncoder,
+    GenericWritePlan, SchemaRef, SerdeCodec, User, UserCodec, ValueDecoder, ValueEncoder,
 };
 pub use handler::{BatchHandler, HandlerError, Headers, Record, RecordHandler};
 pub use lifecycle::{Shutdown, StopDeadline, StopReason};

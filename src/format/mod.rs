@@ -21,6 +21,7 @@ mod nodes;
 mod reader_schema;
 mod resolve;
 mod schema_text;
+mod serde_codec;
 #[cfg(test)]
 mod tests;
 mod user;
@@ -37,5 +38,6 @@ pub use frame::{
 pub use generic::{GenericCodec, GenericPlan};
 pub use generic_encoder::{GenericEncoder, GenericWritePlan};
 pub use layout::{OwnSchema, UserLayout};
+pub use serde_codec::SerdeCodec;
 pub use user::{User, USER_FULL_NAME, USER_SCHEMA_JSON};
 pub use value::{ValueDecoder, ValueEncoder};

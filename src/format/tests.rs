@@ -9,3 +9,4 @@ mod bounds;
 mod generic;
 mod generic_encoder;
 mod resolution;
+mod serde_codec;
