@@ -12,7 +12,8 @@
 //! JSON — refuses the names apache-avro would unwrap, refuses a `size`, `precision` or
 //! `scale` that is not an integer, and drops the reserved keys that have no meaning where
 //! they stand (`"items"` on a field or a record, `"order"` on a record, …), as Java's Avro
-//! ignores them. What it lets through, apache-avro parses or refuses by itself.
+//! ignores them. It also drops a `uuid` logical type on a fixed, which apache-avro would decode
+//! as a length-prefixed string. What it lets through, apache-avro parses or refuses by itself.
 
 use apache_avro::Schema;
 use serde_json::{Map, Value};
@@ -67,7 +68,10 @@ fn sanitize_object(object: &mut Map<String, Value>) -> Result<(), AvroError> {
     let kind = match object.get("type") {
         Some(Value::String(kind)) => kind.clone(),
         // `{"type": <schema>}`: only the inner schema counts.
-        Some(_) => {
+        Some(inner) => {
+            if inner.get("type").and_then(Value::as_str) == Some("fixed") {
+                drop_uuid_on_fixed(object);
+            }
             keep_only(object, &["type"]);
             return object.get_mut("type").map_or(Ok(()), sanitize);
         }
@@ -95,6 +99,7 @@ fn sanitize_object(object: &mut Map<String, Value>) -> Result<(), AvroError> {
             check_named(object)?;
             check_integers(object)?;
             keep_only(object, &["type", "name", "size", "precision", "scale"]);
+            drop_uuid_on_fixed(object);
             Ok(())
         }
         "array" => {
@@ -131,6 +136,16 @@ fn sanitize_field(field: &mut Map<String, Value>) -> Result<(), AvroError> {
     // `order` is the field's own (apache-avro reads it and leaves it out of the canonical form).
     keep_only(field, &["name", "type", "order"]);
     field.get_mut("type").map_or(Ok(()), sanitize)
+}
+
+/// Drops a `uuid` logical type on a fixed. apache-avro 0.21 parses a `uuid` on a 16-byte
+/// fixed as its `uuid` on a string, and then decodes a length and that many bytes where the
+/// datum holds 16 raw bytes: every record failed (or was misread). Without it the fixed is
+/// read as the fixed it is, its value its 16 bytes (a reader may ignore a logical type).
+fn drop_uuid_on_fixed(object: &mut Map<String, Value>) {
+    if object.get("logicalType").and_then(Value::as_str) == Some("uuid") {
+        object.remove("logicalType");
+    }
 }
 
 /// Drops the walked keys other than `wanted`: they mean nothing there (Java's Avro ignores

@@ -706,3 +706,26 @@ fn a_name_longer_than_a_kibibyte_is_refused_when_admitted() {
         .expect_err("too long");
     assert_eq!(error.kind(), AvroErrorKind::Schema, "{error}");
 }
+
+#[test]
+fn a_uuid_on_a_fixed_is_read_as_its_16_bytes() {
+    // Found writing the resolution fuzz: apache-avro 0.21 parses a uuid on a fixed(16) as a
+    // uuid on a string and decodes a length and that many bytes: every record was an error.
+    let fixed = r#"{"type":"fixed","name":"U","size":16}"#;
+    let bytes: Vec<u8> = (0..16).map(|i| i * 17).collect();
+    for uuid in [
+        fixed.replace('}', r#","logicalType":"uuid"}"#),
+        format!(r#"{{"type":{fixed},"logicalType":"uuid"}}"#),
+    ] {
+        let writer = format!(
+            r#"{{"type":"record","name":"R","fields":[{{"name":"id","type":{uuid}}},{{"name":"n","type":"int"}}]}}"#
+        );
+        let expected = Value::Record(vec![
+            ("id".into(), Value::Fixed(16, bytes.clone())),
+            ("n".into(), Value::Int(42)),
+        ]);
+        let datum = [bytes.as_slice(), &[0x54]].concat();
+        assert_eq!(ours(&writer, &datum), Ok(expected.clone()), "{writer}");
+        assert_eq!(ours_as(&writer, &writer, &datum), Ok(expected), "{writer}");
+    }
+}
