@@ -864,9 +864,20 @@ impl Derive<'_> {
         }
     }
 
-    /// The reader's type for the writer's `w`, not wrapped in a union.
+    /// The reader's type for the writer's `w`, not wrapped in a union; rarely one of any
+    /// type, which the model and the codec must then refuse alike (or resolve alike, where it
+    /// happens to match).
     fn core(&mut self, w: &Ty) -> Ty {
         use Ty::*;
+        if self.rng.chance(1) {
+            return TypeGen {
+                rng: self.rng,
+                schemas: &mut self.reader,
+                open: Vec::new(),
+                reuse: false,
+            }
+            .leaf();
+        }
         let options: &[Ty] = match w {
             Int => &[
                 Int,
