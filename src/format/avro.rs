@@ -21,7 +21,7 @@ use super::admission::{admit, Plan};
 use super::error::{not_a_user, trailing_bytes, AvroError, AvroErrorKind};
 use super::layout::UserLayout;
 use super::resolve::{read_user, MAX_DECODE_ALLOCATION};
-use super::schema_text::parse_schema;
+use super::schema_text::{parse_schema, parse_writer_schema};
 use super::user::{User, USER_SCHEMA_JSON};
 use super::varint::{read_long, VarintError};
 
@@ -76,7 +76,7 @@ impl UserCodec {
     /// Parses a writer schema fetched from the registry, checks that its records can be read
     /// as `User`s and prepares their decoding (see `format/admission.rs` for the rules).
     pub fn writer_schema(&self, schema_text: &str) -> Result<WriterSchema, AvroError> {
-        let schema = parse_schema(schema_text)
+        let schema = parse_writer_schema(schema_text)
             .map_err(|e| schema_error(format!("writer schema is not valid Avro: {e}")))?;
         let plan = admit(&schema).map_err(not_a_user)?;
         let is_reader_schema = schema.canonical_form() == self.reader_canonical;

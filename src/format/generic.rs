@@ -25,7 +25,7 @@ use super::error::{rejected, AvroError, AvroErrorKind};
 use super::nodes::{Compiler, Node, NodeId, Weights};
 use super::reader_schema::{Names, ResolutionPlan};
 use super::resolve::{walk_datum, MAX_DECODE_ALLOCATION, MAX_GENERIC_BYTES};
-use super::schema_text::parse_schema;
+use super::schema_text::{parse_schema, parse_writer_schema};
 use super::value::ValueDecoder;
 
 /// Decodes records of any type into apache-avro's [`Value`]: as their writer schema says, or
@@ -142,7 +142,7 @@ impl ValueDecoder for GenericCodec {
     type WriterPlan = GenericPlan;
 
     fn admit(&self, writer_schema: &str) -> Result<GenericPlan, AvroError> {
-        let schema = parse_schema(writer_schema)?;
+        let schema = parse_writer_schema(writer_schema)?;
         let names = owned_names(&schema)?;
         let (nodes, root, weights) = {
             let by_ref = names

@@ -14,6 +14,8 @@
 //! they stand (`"items"` on a field or a record, `"order"` on a record, …), as Java's Avro
 //! ignores them. It also drops a `uuid` logical type on a fixed, which apache-avro would decode
 //! as a length-prefixed string. What it lets through, apache-avro parses or refuses by itself.
+//! Writer schemas to decode with are parsed without their fields' defaults
+//! ([`parse_writer_schema`]), which apache-avro checks by rules of its own.
 
 use apache_avro::Schema;
 use serde_json::{Map, Value};
@@ -46,11 +48,53 @@ pub(crate) const MAX_NAME_LEN: usize = 1024;
 
 /// Parses `text` as an Avro schema; every way it can be wrong is an `Err`, never a panic.
 pub(crate) fn parse_schema(text: &str) -> Result<Schema, AvroError> {
-    // serde_json stops at 128 levels of nesting, which bounds the walk below too.
+    parse(text, false)
+}
+
+/// Parses a writer schema to decode with: as [`parse_schema`], without its fields' defaults,
+/// which decoding never reads (the reader's fill in what the writer lacks). apache-avro 0.21
+/// checks each default as it parses, by resolving its JSON as a value, and so refuses valid
+/// ones: every decimal or duration default (no JSON resolves to either), a union's value in a
+/// record's default whose JSON is of another branch's kind, a default that holds the record
+/// being defined. Every record written with such a schema (Debezium and Kafka Connect
+/// register decimal defaults) was an error.
+pub(crate) fn parse_writer_schema(text: &str) -> Result<Schema, AvroError> {
+    parse(text, true)
+}
+
+fn parse(text: &str, without_defaults: bool) -> Result<Schema, AvroError> {
+    // serde_json stops at 128 levels of nesting, which bounds the walks below too.
     let mut json: Value =
         serde_json::from_str(text).map_err(|e| schema_error(format!("not JSON: {e}")))?;
     sanitize(&mut json)?;
+    if without_defaults {
+        drop_field_defaults(&mut json);
+    }
     Schema::parse(&json).map_err(|e| schema_error(e.to_string()))
+}
+
+/// Removes every record field's `default`, walking the schema's structure only (never into
+/// a default or another attribute).
+fn drop_field_defaults(schema: &mut Value) {
+    match schema {
+        Value::Array(branches) => branches.iter_mut().for_each(drop_field_defaults),
+        Value::Object(object) => {
+            if let Some(Value::Array(fields)) = object.get_mut("fields") {
+                for field in fields.iter_mut().filter_map(Value::as_object_mut) {
+                    field.remove("default");
+                    if let Some(ty) = field.get_mut("type") {
+                        drop_field_defaults(ty);
+                    }
+                }
+            }
+            for key in ["type", "items", "values"] {
+                if let Some(inner) = object.get_mut(key) {
+                    drop_field_defaults(inner);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Checks and tidies one schema: a type name, a union, or a schema object.

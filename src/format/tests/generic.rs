@@ -729,3 +729,34 @@ fn a_uuid_on_a_fixed_is_read_as_its_16_bytes() {
         assert_eq!(ours_as(&writer, &writer, &datum), Ok(expected), "{writer}");
     }
 }
+
+#[test]
+fn a_writer_schema_with_defaults_apache_avro_refuses_is_admitted() {
+    // Found by the resolution fuzz: apache-avro 0.21 checks defaults as it parses and refuses
+    // valid ones, so every record written with such a schema was an error. A writer's
+    // defaults are never read.
+    let decimal = r#"{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}"#;
+    let duration = r#"{"type":"fixed","name":"Wait","size":12,"logicalType":"duration"}"#;
+    let writer = format!(
+        r#"{{"namespace":"example.avro","type":"record","name":"User","fields":[
+        {{"name":"name","type":"string"}},
+        {{"name":"amount","type":{decimal},"default":"\u0000"}},
+        {{"name":"wait","type":{duration},"default":"\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000"}},
+        {{"name":"inner","type":{{"type":"record","name":"In","fields":[
+            {{"name":"at","type":[{{"type":"long","logicalType":"local-timestamp-micros"}},"int"]}}]}},
+            "default":{{"at":99}}}}]}}"#
+    );
+    let datum = [&[4, b'a', b'b', 2, 0x07][..], &[0; 12], &[0, 0x54]].concat();
+    let decoded = ours(&writer, &datum).expect("admitted and decoded");
+    assert_eq!(field(&decoded, "name"), Some(&Value::String("ab".into())));
+    assert_eq!(
+        field(&decoded, "inner").and_then(|inner| field(inner, "at")),
+        Some(&Value::Union(0, Box::new(Value::LocalTimestampMicros(42))))
+    );
+    let user = crate::format::avro::UserCodec::new().expect("user.avsc");
+    let plan = user.writer_schema(&writer).expect("admitted for User");
+    assert_eq!(
+        user.decode(&plan, &datum).map(|u| u.name),
+        Ok("ab".to_string())
+    );
+}

@@ -28,10 +28,11 @@
 //! either edition of the specification ("the first schema", "the first that matches") gives
 //! the same value.
 //!
-//! Not generated, as the codec parses schemas with apache-avro 0.21: a default that is or
-//! holds a decimal or a duration, or a union value of another kind than its first branch's,
-//! or a record that holds the default (apache-avro refuses such schemas: [`parses`],
-//! [`refused_default`]); a reference by name to a duration or a decimal on a fixed (apache-avro
+//! Not generated, as the codec parses schemas with apache-avro 0.21: in a reader schema, a
+//! default that is or holds a decimal or a duration, or a union's value of another kind than
+//! its first branch's, or a record that holds the default (apache-avro refuses such schemas:
+//! [`parses`], [`refused_default`]; writer schemas are parsed without their defaults, and
+//! have every kind); a reference by name to a duration or a decimal on a fixed (apache-avro
 //! forgets their names); a name in no namespace (the root has one, so that every name can be
 //! referred to from anywhere).
 //!
@@ -255,22 +256,35 @@ fn to_json(schemas: &Schemas, root: &Ty) -> String {
 /// The schema as apache-avro writes it right: without a `uuid` on a fixed, where apache-avro
 /// 0.21 would write a length-prefixed string.
 fn without_uuid_on_fixed(text: &str) -> String {
-    fn strip(json: &mut Json) {
+    rewritten(text, false)
+}
+
+/// The writer's schema as apache-avro writes with it: without a `uuid` on a fixed, nor the
+/// defaults it might refuse (the codec drops them too).
+fn to_write_with(text: &str) -> String {
+    rewritten(text, true)
+}
+
+fn rewritten(text: &str, without_defaults: bool) -> String {
+    fn strip(json: &mut Json, without_defaults: bool) {
         match json {
             Json::Object(object) => {
+                if without_defaults {
+                    object.remove("default");
+                }
                 if object.get("type") == Some(&json!("fixed"))
                     && object.get("logicalType") == Some(&json!("uuid"))
                 {
                     object.remove("logicalType");
                 }
-                object.values_mut().for_each(strip);
+                object.values_mut().for_each(|v| strip(v, without_defaults));
             }
-            Json::Array(items) => items.iter_mut().for_each(strip),
+            Json::Array(items) => items.iter_mut().for_each(|v| strip(v, without_defaults)),
             _ => {}
         }
     }
     let mut json: Json = serde_json::from_str(text).expect("generated JSON");
-    strip(&mut json);
+    strip(&mut json, without_defaults);
     json.to_string()
 }
 
@@ -455,6 +469,10 @@ fn default_json(schemas: &Schemas, ty: &Ty, value: &Value) -> Json {
         (_, Value::String(s)) => json!(s),
         (_, Value::Uuid(uuid)) => json!(uuid.to_string()),
         (_, Value::Enum(_, symbol)) => json!(symbol),
+        (_, Value::Decimal(decimal)) => {
+            latin1(&Vec::<u8>::try_from(decimal).expect("a decimal's bytes"))
+        }
+        (_, Value::Duration(duration)) => latin1(&<[u8; 12]>::from(*duration)),
         (_, other) => panic!("no default of {other:?} is generated"),
     }
 }
@@ -469,9 +487,10 @@ struct TypeGen<'a> {
     /// Records being generated: a field may hold one of them only through a union with null
     /// or an array, and is never given one as a reused type.
     open: Vec<usize>,
-    /// Whether named types already defined may be used again by name (not for a reader's
-    /// new fields, whose defaults must not recurse).
-    reuse: bool,
+    /// Generating the writer's schema: named types already defined may be used again by
+    /// name (not in a reader's new fields, whose defaults must not recurse), and defaults need
+    /// only end (the codec drops a writer's defaults; a reader's must parse).
+    writer: bool,
 }
 
 impl TypeGen<'_> {
@@ -550,7 +569,7 @@ impl TypeGen<'_> {
     /// record holding itself), and neither a duration nor a decimal on a fixed, whose names
     /// apache-avro 0.21 forgets (a reference to one does not resolve).
     fn reused(&mut self) -> Option<Ty> {
-        if !self.reuse {
+        if !self.writer {
             return None;
         }
         let candidates: Vec<usize> = (0..self.schemas.named.len())
@@ -605,7 +624,7 @@ impl TypeGen<'_> {
                 default: None,
             });
         }
-        if self.reuse && self.rng.chance(20) {
+        if self.writer && self.rng.chance(20) {
             // The record within itself: through a union with null, or an array.
             let ty = if self.rng.chance(70) {
                 Ty::Union(vec![Ty::Null, Ty::Named(index)])
@@ -624,13 +643,18 @@ impl TypeGen<'_> {
             );
         }
         self.open.pop();
-        // Writer defaults are never read; some are there as registries hold them. Not on
-        // `next`: apache-avro checks a default while it parses, before the record it holds
-        // is defined, and refuses it.
+        // A writer's defaults are never read; some are there as registries hold them. A
+        // reader's are, and apache-avro checks a default while it parses: not on `next`, which
+        // it checks before the record it holds is defined, and refuses.
         for field in &mut fields {
-            if field.name != "next" && self.rng.chance(20) {
+            if (self.writer || field.name != "next") && self.rng.chance(20) {
                 let default = gen_value(self.rng, self.schemas, &field.ty, 0, true);
-                field.default = parses(&default).then_some(default);
+                let kept = if self.writer {
+                    ends(&default)
+                } else {
+                    parses(&default)
+                };
+                field.default = kept.then_some(default);
             }
         }
         self.schemas.named[index].kind = NamedKind::Record(fields);
@@ -668,21 +692,33 @@ impl TypeGen<'_> {
 /// What [`gen_value`] gives for a default that does not end (a value it never generates).
 const ENDLESS: Value = Value::Enum(u32::MAX, String::new());
 
-/// Whether apache-avro 0.21 parses a schema with this default: it checks each default by
-/// resolving its JSON as a value, and no JSON resolves to a decimal or a duration, so it
+/// Whether a default ends: no [`ENDLESS`] in it.
+fn ends(default: &Value) -> bool {
+    !holds(default, &|v| *v == ENDLESS)
+}
+
+/// Whether apache-avro 0.21 parses a reader schema with this default: it checks each default
+/// by resolving its JSON as a value, and no JSON resolves to a decimal or a duration, so it
 /// refuses every schema with a default that is or holds one (which the specification allows:
-/// their defaults are those of their underlying types). The codec parses schemas with
-/// apache-avro, so such schemas are not generated.
+/// their defaults are those of their underlying types). The codec parses reader schemas with
+/// apache-avro (writer schemas without their defaults), so such readers are not generated.
 fn parses(default: &Value) -> bool {
-    match default {
-        Value::Decimal(_) | Value::Duration(_) => false,
-        endless if *endless == ENDLESS => false,
-        Value::Union(_, inner) => parses(inner),
-        Value::Array(items) => items.iter().all(parses),
-        Value::Map(entries) => entries.values().all(parses),
-        Value::Record(fields) => fields.iter().all(|(_, v)| parses(v)),
-        _ => true,
-    }
+    ends(default)
+        && !holds(default, &|v| {
+            matches!(v, Value::Decimal(_) | Value::Duration(_))
+        })
+}
+
+/// Whether `value` or a value inside it is `wanted`.
+fn holds(value: &Value, wanted: &dyn Fn(&Value) -> bool) -> bool {
+    wanted(value)
+        || match value {
+            Value::Union(_, inner) => holds(inner, wanted),
+            Value::Array(items) => items.iter().any(|v| holds(v, wanted)),
+            Value::Map(entries) => entries.values().any(|v| holds(v, wanted)),
+            Value::Record(fields) => fields.iter().any(|(_, v)| holds(v, wanted)),
+            _ => false,
+        }
 }
 
 /// The most decimal digits `size` bytes hold, as apache-avro computes it.
@@ -874,7 +910,7 @@ impl Derive<'_> {
                 rng: self.rng,
                 schemas: &mut self.reader,
                 open: Vec::new(),
-                reuse: false,
+                writer: false,
             }
             .leaf();
         }
@@ -1122,7 +1158,7 @@ impl Derive<'_> {
                 rng: self.rng,
                 schemas: &mut self.reader,
                 open: Vec::new(),
-                reuse: false,
+                writer: false,
             }
             .ty(2);
             let default = gen_value(self.rng, &self.reader, &ty, 0, true);
@@ -1179,7 +1215,7 @@ fn gen_pair(rng: &mut Rng) -> Pair {
         rng,
         schemas: &mut writer,
         open: Vec::new(),
-        reuse: true,
+        writer: true,
     }
     .record(0);
     // A name in no namespace cannot be referred to from inside a namespace: the root has one.
@@ -1796,7 +1832,7 @@ fn seeds() -> Vec<u64> {
 #[derive(Default)]
 struct Figures {
     pairs: u64,
-    /// Pairs apache-avro (and so the codec) refuses for a valid default.
+    /// Pairs whose reader schema apache-avro (and so the codec) refuses for a valid default.
     refused_defaults: u64,
     records: u64,
     /// Records the model refuses (and the codec with it).
@@ -1817,12 +1853,12 @@ struct Figures {
 /// Whether apache-avro refused a schema for one of its defaults. It checks each default by
 /// resolving its JSON as a value, by its own rules: a union's value inside a default is taken
 /// as the branch of the JSON's kind (`NestedDefaultUnionByKind`), so a valid default can fail.
-/// The codec parses with apache-avro and refuses such a schema too.
-fn refused_default(parsed: &Result<Schema, apache_avro::Error>) -> bool {
+/// The codec parses a reader schema with apache-avro and refuses it too.
+fn refused_default(error: &apache_avro::Error) -> bool {
     use apache_avro::error::Details;
     matches!(
-        parsed.as_ref().map_err(|e| e.details()),
-        Err(Details::GetDefaultUnion(..) | Details::GetDefaultRecordField(..))
+        error.details(),
+        Details::GetDefaultUnion(..) | Details::GetDefaultRecordField(..)
     )
 }
 
@@ -1837,29 +1873,32 @@ fn check_pair(seed: u64, records: u64, figures: &mut Figures) {
             "seed {seed}: {what}\n  writer: {writer_json}\n  reader: {reader_json}"
         ))
     };
-    // The schemas as the codec parses them (a uuid on a fixed is the fixed); apache-avro writes
-    // the data with the writer's, and refuses the pair when it refuses a valid default.
-    let (writer_schema, _) = match (
-        Schema::parse_str(&without_uuid_on_fixed(&writer_json)),
-        Schema::parse_str(&without_uuid_on_fixed(&reader_json)),
-    ) {
-        (Ok(w), Ok(r)) => (w, r),
-        (w, r) if refused_default(&w) || refused_default(&r) => {
-            let codec = GenericCodec::with_reader_schema(&reader_json);
-            if codec.is_ok_and(|codec| codec.admit(&writer_json).is_ok()) {
-                return fail("the codec takes a schema apache-avro refuses".into());
+    // apache-avro writes the data with the writer's schema as the codec parses it to decode
+    // (a uuid on a fixed is the fixed; no defaults). The reader's, as the codec parses it,
+    // must parse, unless apache-avro refuses a valid default: the codec refuses it too.
+    let writer_schema = match Schema::parse_str(&to_write_with(&writer_json)) {
+        Ok(schema) => schema,
+        Err(e) => {
+            return fail(format!(
+                "apache-avro refuses a generated writer schema: {e}"
+            ))
+        }
+    };
+    match Schema::parse_str(&without_uuid_on_fixed(&reader_json)) {
+        Ok(_) => {}
+        Err(e) if refused_default(&e) => {
+            if GenericCodec::with_reader_schema(&reader_json).is_ok() {
+                return fail("the codec takes a reader apache-avro refuses".into());
             }
             figures.refused_defaults += 1;
             return;
         }
-        (w, r) => {
+        Err(e) => {
             return fail(format!(
-                "apache-avro refuses a generated schema: {:?} {:?}",
-                w.err(),
-                r.err()
+                "apache-avro refuses a generated reader schema: {e}"
             ))
         }
-    };
+    }
     // apache-avro's resolution, with the schemas as they are.
     let theirs =
         Schema::parse_str(&writer_json).and_then(|w| Ok((w, Schema::parse_str(&reader_json)?)));
@@ -2001,7 +2040,7 @@ fn resolution_to_derived_reader_schemas_follows_the_specification() {
         failures,
     } = &figures;
     eprintln!(
-        "resolution fuzz: {pairs} pairs ({refused_defaults} more whose schemas apache-avro \
+        "resolution fuzz: {pairs} pairs ({refused_defaults} more whose reader apache-avro \
          refuses for a default), {records} records resolved and compared with the \
          specification's model ({refused} refused by both); apache-avro: {agreed} the same, \
          {apache_errors} errors, {apache_panics} panics, {} wrong: {apache_wrong:?}; slowest \
@@ -2061,7 +2100,7 @@ fn mutated_datums_are_errors_or_values_never_panics() {
         let writer_json = to_json(&pair.writer, &pair.writer_root);
         let reader_json = to_json(&pair.reader, &pair.reader_root);
         let (Ok(writer_schema), Ok(resolving)) = (
-            Schema::parse_str(&without_uuid_on_fixed(&writer_json)),
+            Schema::parse_str(&to_write_with(&writer_json)),
             GenericCodec::with_reader_schema(&reader_json),
         ) else {
             continue;
