@@ -12,3 +12,4 @@ mod generic;
 mod generic_encoder;
 mod resolution;
 mod resolution_fuzz;
+mod serde_codec;

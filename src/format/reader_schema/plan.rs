@@ -6,10 +6,12 @@
 //!
 //! Compiling is the admission check as well: a pair no datum of which can resolve (a reader
 //! field without default the writer lacks, a type that can never be read as the reader's, a
-//! writer union none of whose branches can) is refused when the writer schema is admitted,
-//! once per schema id. What depends on the data stays in the plan as a failure the record
-//! meets: a writer union's branch that cannot be read, an enum symbol the reader lacks and
-//! has no default for.
+//! writer union none of whose branches can — each where every datum meets it) is refused when
+//! the writer schema is admitted, once per schema id. What depends on the data stays in the
+//! plan as a failure the record meets, as Java's resolving decoder meets its error symbols: a
+//! writer union's branch that cannot be read, an enum symbol the reader lacks and has no
+//! default for, items of an array or values of a map that cannot be read (an empty one
+//! resolves).
 //!
 //! The rules are the resolver's (`reader_schema.rs`): named types by unqualified name or a
 //! reader alias, reader fields by name or alias, union branches by exact type, then the same
@@ -301,6 +303,15 @@ impl Compiler {
         Ok(fields)
     }
 
+    /// The step for the items of an array or the values of a map: one that cannot be read
+    /// fails the record that holds one, not every record (an empty array resolves).
+    fn lazily(&mut self, writer: Side<'_>, reader: Side<'_>) -> StepId {
+        match self.step(writer, reader) {
+            Ok(step) => step,
+            Err(error) => self.push(Step::Fail(error.to_string())),
+        }
+    }
+
     /// The step that reads `writer` as `reader`, or why no value of it can be read so.
     fn step(&mut self, writer: Side<'_>, reader: Side<'_>) -> Result<StepId, AvroError> {
         let (w, w_ns) = writer.deref()?;
@@ -418,7 +429,7 @@ impl Compiler {
                 Ok(self.push(Step::Enum(symbols)))
             }
             (Schema::Array(w_array), Schema::Array(r_array)) => {
-                let items = self.step(
+                let items = self.lazily(
                     Side {
                         schema: &w_array.items,
                         ..writer
@@ -427,11 +438,11 @@ impl Compiler {
                         schema: &r_array.items,
                         ..reader
                     },
-                )?;
+                );
                 Ok(self.push(Step::Array(items)))
             }
             (Schema::Map(w_map), Schema::Map(r_map)) => {
-                let values = self.step(
+                let values = self.lazily(
                     Side {
                         schema: &w_map.types,
                         ..writer
@@ -440,7 +451,7 @@ impl Compiler {
                         schema: &r_map.types,
                         ..reader
                     },
-                )?;
+                );
                 Ok(self.push(Step::Map(values)))
             }
             _ => {

@@ -1849,6 +1849,9 @@ struct Figures {
     records: u64,
     /// Records the model refuses (and the codec with it).
     refused: u64,
+    /// Pairs the codec refused when the writer schema was admitted (the model refusing every
+    /// record generated for them).
+    refused_pairs: u64,
     /// Records apache-avro resolved to the codec's value.
     agreed: u64,
     apache_errors: u64,
@@ -1922,6 +1925,26 @@ fn check_pair(seed: u64, records: u64, figures: &mut Figures) {
     let (plain_plan, resolving_plan) =
         match (plain.admit(&writer_json), resolving.admit(&writer_json)) {
             (Ok(a), Ok(b)) => (a, b),
+            // Refused when admitted: only right if no datum of the writer resolves, so the
+            // specification's model must refuse every one generated.
+            (Ok(_), Err(refusal)) => {
+                for _ in 0..records {
+                    let value = gen_value(&mut rng, &pair.writer, &pair.writer_root, 0, false);
+                    let mut model = Model::new(&pair.writer, &pair.reader);
+                    if let Some(resolved) =
+                        model.expect(&pair.writer_root, &pair.reader_root, value.clone())
+                    {
+                        return fail(format!(
+                            "refused when admitted ({refusal}), but the specification resolves \
+                             {value:?} to {resolved:?}"
+                        ));
+                    }
+                    figures.records += 1;
+                }
+                figures.pairs += 1;
+                figures.refused_pairs += 1;
+                return;
+            }
             (a, b) => {
                 return fail(format!(
                     "writer schema refused: {:?} {:?}",
@@ -2043,6 +2066,7 @@ fn resolution_to_derived_reader_schemas_follows_the_specification() {
         refused_defaults,
         records,
         refused,
+        refused_pairs,
         agreed,
         apache_errors,
         apache_panics,
@@ -2054,7 +2078,8 @@ fn resolution_to_derived_reader_schemas_follows_the_specification() {
     eprintln!(
         "resolution fuzz: {pairs} pairs ({refused_defaults} more whose reader apache-avro \
          refuses for a default), {records} records resolved and compared with the \
-         specification's model ({refused} refused by both); apache-avro: {agreed} the same, \
+         specification's model ({refused} refused by both; {refused_pairs} pairs refused when \
+         admitted, every record of theirs refused by the model); apache-avro: {agreed} the same, \
          {apache_errors} errors, {apache_panics} panics, {} wrong: {apache_wrong:?}; slowest \
          resolving decode {} ns (seed {}, writer schema {} bytes, reader {} bytes)",
         apache_wrong.values().sum::<u64>(),
