@@ -23,7 +23,7 @@ use apache_avro::types::Value;
 
 use super::error::{rejected, AvroError, AvroErrorKind};
 use super::nodes::{Compiler, Node, NodeId, Weights};
-use super::reader_schema::{Names, ResolutionPlan};
+use super::reader_schema::{check_defaults, Names, ResolutionPlan};
 use super::resolve::{walk_datum, MAX_DECODE_ALLOCATION, MAX_GENERIC_BYTES};
 use super::schema_text::{parse_schema, parse_writer_schema};
 use super::value::ValueDecoder;
@@ -90,6 +90,7 @@ impl GenericCodec {
     pub fn with_reader_schema(reader_schema: &str) -> Result<GenericCodec, AvroError> {
         let schema = parse_schema(reader_schema)?;
         let names = owned_names(&schema)?;
+        check_defaults(&names, MAX_GENERIC_BYTES)?;
         let mut codec = GenericCodec::new();
         codec.reader = Some(ReaderSchema { schema, names });
         Ok(codec)

@@ -25,7 +25,7 @@ use super::nodes::{type_name, ENTRY_BYTES, VALUE_BYTES};
 use super::resolve::MAX_GENERIC_BYTES;
 
 mod plan;
-pub(crate) use plan::ResolutionPlan;
+pub(crate) use plan::{check_defaults, ResolutionPlan};
 
 /// Named types of a schema by full name, owned.
 pub(crate) type Names = HashMap<Name, Schema>;

@@ -27,6 +27,7 @@ use super::{
     union_branch, unresolvable, AvroError, Names, Side,
 };
 use crate::format::nodes::type_name;
+use crate::format::resolve::MAX_GENERIC_DEPTH;
 
 /// Where a step is in its plan.
 type StepId = usize;
@@ -93,6 +94,7 @@ impl ResolutionPlan {
             records: HashMap::new(),
             failed: HashMap::new(),
             default_budget,
+            depth: 0,
         };
         let root = compiler.step(
             Side {
@@ -229,6 +231,42 @@ impl ResolutionPlan {
     }
 }
 
+/// Checks that every field default of a reader schema (whose named types are `names`) is a
+/// value of its field's type, as the resolver builds it: a reader schema with one that is not
+/// is refused when given, not found out on every record that needs it.
+pub(crate) fn check_defaults(names: &Names, default_budget: u64) -> Result<(), AvroError> {
+    let budget = std::cell::Cell::new(default_budget);
+    for schema in names.values() {
+        let Schema::Record(record) = schema else {
+            continue;
+        };
+        let namespace = record.name.namespace.clone();
+        for field in &record.fields {
+            let Some(default) = &field.default else {
+                continue;
+            };
+            budget.set(default_budget);
+            let side = Side {
+                schema: &field.schema,
+                namespace: &namespace,
+                names,
+                budget: &budget,
+            };
+            from_default(default, side, 0).map_err(|e| {
+                AvroError::new(
+                    e.kind(),
+                    format!(
+                        "the default of field {} of {}: {e}",
+                        field.name,
+                        record.name.fullname(None)
+                    ),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// Builds a plan's steps.
 struct Compiler {
     steps: Vec<Step>,
@@ -238,7 +276,14 @@ struct Compiler {
     /// Record pairs no value of which can be read, and why.
     failed: HashMap<(Name, Name), AvroError>,
     default_budget: u64,
+    /// Records, arrays and maps around the step being compiled.
+    depth: usize,
 }
+
+/// Past this many records, arrays and maps no datum reaches (the bounded walk refuses it
+/// first): steps there are compiled as failures, so a chain of thousands of named types
+/// costs no stack.
+const MAX_PLAN_DEPTH: usize = MAX_GENERIC_DEPTH + 1;
 
 impl Compiler {
     fn push(&mut self, step: Step) -> StepId {
@@ -369,6 +414,27 @@ impl Compiler {
             )?;
             return Ok(self.push(Step::ReaderUnion { index, step }));
         }
+        let container = matches!(w, Schema::Record(_) | Schema::Array(_) | Schema::Map(_));
+        if container && self.depth >= MAX_PLAN_DEPTH {
+            return Ok(self.push(Step::Fail(format!(
+                "nested deeper than {MAX_GENERIC_DEPTH} records, arrays and maps"
+            ))));
+        }
+        self.depth += usize::from(container);
+        let step = self.container_or_plain(w, writer, r, reader);
+        self.depth -= usize::from(container);
+        step
+    }
+
+    /// [`Compiler::step`] for a writer type that is no union read as a reader type that is
+    /// none either.
+    fn container_or_plain(
+        &mut self,
+        w: &Schema,
+        writer: Side<'_>,
+        r: &Schema,
+        reader: Side<'_>,
+    ) -> Result<StepId, AvroError> {
         match (w, r) {
             (Schema::Record(w_record), Schema::Record(r_record)) => {
                 same_name(
@@ -425,7 +491,12 @@ impl Compiler {
                             .ok_or_else(|| format!("no symbol {chosen} in the reader's enum"))?;
                         Ok((index, chosen.clone()))
                     })
-                    .collect();
+                    .collect::<Vec<Result<(u32, String), String>>>();
+                let none_readable = symbols.iter().all(Result::is_err);
+                if let (true, Some(Err(why))) = (none_readable, symbols.first()) {
+                    // Not one of the writer's symbols can be read.
+                    return Err(unresolvable(why.clone()));
+                }
                 Ok(self.push(Step::Enum(symbols)))
             }
             (Schema::Array(w_array), Schema::Array(r_array)) => {

@@ -770,3 +770,74 @@ fn a_writer_schema_with_defaults_apache_avro_refuses_is_admitted() {
         Ok("ab".to_string())
     );
 }
+
+/// Found by review: a writer schema whose records reference each other 5,000 deep (each named
+/// `L` in its own namespace, all defined at the top) read as a linked list overflowed the
+/// plan compiler's stack. Steps deeper than any datum may nest are compiled as failures.
+#[test]
+fn a_chain_of_thousands_of_named_records_is_admitted_on_a_small_stack() {
+    let n = 5_000;
+    let mut fields = vec![format!(
+        r#"{{"name":"p{n}","type":{{"type":"record","name":"L","namespace":"a{n}","fields":[{{"name":"next","type":"null"}}]}}}}"#
+    )];
+    for k in (1..n).rev() {
+        fields.push(format!(
+            r#"{{"name":"p{k}","type":{{"type":"record","name":"L","namespace":"a{k}","fields":[{{"name":"next","type":["a{}.L","null"]}}]}}}}"#,
+            k + 1
+        ));
+    }
+    fields.push(r#"{"name":"next","type":["a1.L","null"]}"#.to_string());
+    let writer = format!(
+        r#"{{"type":"record","name":"L","namespace":"a0","fields":[{}]}}"#,
+        fields.join(",")
+    );
+    let reader = r#"{"type":"record","name":"L","namespace":"a0","fields":[{"name":"next","type":["null","L"]}]}"#;
+    let admitted = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let codec = GenericCodec::with_reader_schema(reader).expect("reader");
+            codec.admit(&writer).map(|_| ())
+        })
+        .expect("thread")
+        .join()
+        .expect("no overflow");
+    // Whatever the verdict, it is one; here the writer's own records resolve.
+    let _ = admitted;
+}
+
+#[test]
+fn reader_schemas_whose_defaults_are_not_of_their_type_are_refused_when_given() {
+    for reader in [
+        r#"{"type":"record","name":"R","fields":[{"name":"u","type":["null","int"],"default":5}]}"#,
+        r#"{"type":"record","name":"R","fields":[{"name":"f","type":{"type":"fixed","name":"F","size":2},"default":"abc"}]}"#,
+    ] {
+        let error = GenericCodec::with_reader_schema(reader).expect_err(reader);
+        assert!(
+            error.to_string().contains("the default of field"),
+            "{error}"
+        );
+    }
+    // Enums that share no symbol, the reader without a default: no datum resolves.
+    let codec =
+        GenericCodec::with_reader_schema(r#"{"type":"enum","name":"E","symbols":["C","D"]}"#)
+            .expect("reader");
+    let error = codec
+        .admit(r#"{"type":"enum","name":"E","symbols":["A","B"]}"#)
+        .expect_err("disjoint");
+    assert_eq!(error.kind(), AvroErrorKind::Schema, "{error}");
+}
+
+/// Found by review: a writer union tried a branch whose record pair failed, and the same pair
+/// met again later was taken as matching.
+#[test]
+fn a_record_pair_that_failed_in_one_union_branch_fails_wherever_it_is_met_again() {
+    let writer = r#"{"type":"record","name":"Top","fields":[
+        {"name":"x","type":[{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]},"string"]},
+        {"name":"y","type":"R"}]}"#;
+    let reader = r#"{"type":"record","name":"Top","fields":[
+        {"name":"x","type":[{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]},"string"]},
+        {"name":"y","type":"R"}]}"#;
+    let codec = GenericCodec::with_reader_schema(reader).expect("reader");
+    let error = codec.admit(writer).expect_err("y never resolves");
+    assert_eq!(error.kind(), AvroErrorKind::Schema, "{error}");
+}
