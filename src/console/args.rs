@@ -66,6 +66,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Option<ConsoleArgs>, ArgsError> {
     let mut group = None;
     let mut print_metadata = false;
     let mut rest = args.iter();
+    let mut seen = std::collections::HashSet::new();
     while let Some(arg) = rest.next() {
         // `--flag=value` and `--flag value` alike.
         let (flag, inline) = match arg.split_once('=') {
@@ -80,15 +81,18 @@ pub(crate) fn parse(args: &[String]) -> Result<Option<ConsoleArgs>, ArgsError> {
                     .cloned()
                     .ok_or_else(|| ArgsError(format!("{name} needs a value")))?,
             };
-            match value.is_empty() {
-                true => Err(ArgsError(format!("{name} needs a non-empty value"))),
-                false => Ok(value),
+            if value.is_empty() || (inline.is_none() && value.starts_with("--")) {
+                return Err(ArgsError(format!("{name} needs a value")));
             }
+            Ok(value)
         };
         let switch = |name: &str| match &inline {
             Some(_) => Err(ArgsError(format!("{name} takes no value"))),
             None => Ok(true),
         };
+        if flag.starts_with("--") && !seen.insert(flag.to_string()) {
+            return Err(ArgsError(format!("{flag} is given twice")));
+        }
         match flag {
             "-h" | "--help" => return Ok(None),
             "--topic" => topic = Some(value(flag)?),
@@ -114,6 +118,11 @@ pub(crate) fn parse(args: &[String]) -> Result<Option<ConsoleArgs>, ArgsError> {
     let Some(topic) = topic else {
         return Err(ArgsError("--topic is required".to_string()));
     };
+    if !is_topic_name(&topic) {
+        return Err(ArgsError(format!(
+            "{topic:?} is no Kafka topic name (at most 249 of a-z, A-Z, 0-9, '.', '_', '-')"
+        )));
+    }
     Ok(Some(ConsoleArgs {
         topic,
         from_beginning,
@@ -122,6 +131,16 @@ pub(crate) fn parse(args: &[String]) -> Result<Option<ConsoleArgs>, ArgsError> {
         group,
         print_metadata,
     }))
+}
+
+/// Kafka's rule for topic names.
+fn is_topic_name(name: &str) -> bool {
+    (1..=249).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 #[cfg(test)]
@@ -171,7 +190,17 @@ mod tests {
         for (args, says) in [
             (&[][..], "--topic is required"),
             (&["--topic"][..], "--topic needs a value"),
-            (&["--topic="][..], "--topic needs a non-empty value"),
+            (&["--topic="][..], "--topic needs a value"),
+            (
+                &["--topic", "--from-beginning"][..],
+                "--topic needs a value",
+            ),
+            (
+                &["--topic", "a", "--topic", "b"][..],
+                "--topic is given twice",
+            ),
+            (&["--topic", "a b"][..], "no Kafka topic name"),
+            (&["--topic", ".."][..], "no Kafka topic name"),
             (
                 &["--topic", "t", "--max-messages", "ten"][..],
                 "not \"ten\"",

@@ -12,12 +12,13 @@
 mod args;
 mod json_codec;
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
 use crate::config::{Config, OnDecodeError, OnHandlerError};
-use crate::consumer::{ConsumerSettings, Membership, SingleConsumer};
-use crate::format::{GenericCodec, SchemaRef};
+use crate::consumer::{ConsumerSettings, Entry, Membership, SingleConsumer};
+use crate::format::{push_latin1, push_string, GenericCodec, SchemaRef};
 use crate::handler::{HandlerError, Record};
 use crate::kafka::topic_check::check_readable;
 use crate::kafka::TopicCheckError;
@@ -49,7 +50,7 @@ pub fn run(args: &[String]) -> u8 {
             return EXIT_USAGE;
         }
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    init_logging();
     match consume(&args) {
         Ok(()) => EXIT_OK,
         Err(Failure::Usage(line)) => {
@@ -61,6 +62,18 @@ pub fn run(args: &[String]) -> u8 {
             EXIT_FAILURE
         }
     }
+}
+
+/// The log target of the consumer's own lines: its line per undecodable record is the
+/// console's own (`error: undecodable message …`), so the consumer's is left out.
+const CONSUMER_TARGET: &str = "kafka_avro_daemon::console::consumer";
+
+/// Logs to stderr: warnings and errors unless `RUST_LOG` says otherwise; of the consumer's
+/// own lines only errors.
+fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .filter_module(CONSUMER_TARGET, log::LevelFilter::Error)
+        .init();
 }
 
 /// Why the console stopped before it was asked to.
@@ -76,9 +89,7 @@ fn consume(args: &ConsoleArgs) -> Result<(), Failure> {
     let codec = JsonCodec::new(match &args.reader_schema {
         None => GenericCodec::new(),
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Failure::Usage(format!("cannot read the reader schema {path}: {e}"))
-            })?;
+            let text = read_reader_schema(path)?;
             GenericCodec::with_reader_schema(&text).map_err(|e| {
                 Failure::Usage(format!("the reader schema {path} is no Avro schema: {e}"))
             })?
@@ -111,7 +122,15 @@ fn consume(args: &ConsoleArgs) -> Result<(), Failure> {
         );
     }
     let stats = ConsumerStats::default();
-    let stop_at_max = |stats: &ConsumerStats| {
+    // Each record is counted, and each one not decoded is its line on stderr, whatever
+    // RUST_LOG says (the consumer's own line for it is filtered out: `init_logging`).
+    let after_each = |stats: &ConsumerStats, entry: &Entry| {
+        if let Some(error) = &entry.error {
+            eprintln!(
+                "error: undecodable message at {} p={} o={}: {error}",
+                args.topic, entry.tp.partition, entry.offset
+            );
+        }
         let seen =
             stats.consumed.load(Ordering::Relaxed) + stats.decode_errors.load(Ordering::Relaxed);
         if args.max_messages.is_some_and(|max| seen >= max) {
@@ -122,9 +141,30 @@ fn consume(args: &ConsoleArgs) -> Result<(), Failure> {
     let print = |record: &Record<String>| print_record(record, print_metadata, &shutdown);
     SingleConsumer::new(&shared, &codec, settings, print)
         .with_stats(&stats)
-        .after_each(&stop_at_max)
+        .after_each(&after_each)
         .run()
         .map_err(|e| Failure::Run(e.to_string()))
+}
+
+/// A reader schema's JSON is at most this long (a registry's limit is about as much).
+const MAX_READER_SCHEMA_BYTES: u64 = 1 << 20;
+
+/// The text of the reader schema at `path`, at most [`MAX_READER_SCHEMA_BYTES`] long.
+fn read_reader_schema(path: &str) -> Result<String, Failure> {
+    use std::io::Read;
+    let cannot = |e: String| Failure::Usage(format!("cannot read the reader schema {path}: {e}"));
+    let file = std::fs::File::open(path).map_err(|e| cannot(e.to_string()))?;
+    let mut text = String::new();
+    file.take(MAX_READER_SCHEMA_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| cannot(e.to_string()))?;
+    if text.len() as u64 > MAX_READER_SCHEMA_BYTES {
+        return Err(cannot(format!(
+            "longer than {} KiB",
+            MAX_READER_SCHEMA_BYTES >> 10
+        )));
+    }
+    Ok(text)
 }
 
 /// The daemon's configuration from the environment, as the console uses it: undecodable
@@ -156,7 +196,7 @@ fn settings_of(args: &ConsoleArgs) -> ConsumerSettings {
     let mut settings = ConsumerSettings::new(group, [args.topic.clone()]);
     settings.name = "console".to_string();
     settings.label = "console".to_string();
-    settings.log_target = LOG_TARGET.to_string();
+    settings.log_target = CONSUMER_TARGET.to_string();
     settings.membership = membership;
     settings
 }
@@ -168,11 +208,17 @@ fn print_record(
     print_metadata: bool,
     shutdown: &Shutdown,
 ) -> Result<(), HandlerError> {
-    let line = match print_metadata {
-        false => format!("{}\n", record.value),
-        true => format!("{}\n", with_metadata(record)),
+    let mut stdout = std::io::stdout().lock();
+    // The value's text, which may be long, is written as it is, not copied into the line.
+    let written = match print_metadata {
+        false => stdout
+            .write_all(record.value.as_bytes())
+            .and_then(|()| stdout.write_all(b"\n")),
+        true => stdout
+            .write_all(metadata_prefix(record).as_bytes())
+            .and_then(|()| stdout.write_all(record.value.as_bytes()))
+            .and_then(|()| stdout.write_all(b"}\n")),
     };
-    let written = std::io::stdout().lock().write_all(line.as_bytes());
     if let Err(e) = written {
         shutdown.stop(StopReason::Requested);
         return Err(format!("cannot write to stdout: {e}").into());
@@ -180,38 +226,38 @@ fn print_record(
     Ok(())
 }
 
-/// `record`'s value inside an object with where it was and what Kafka carried with it. The
-/// key, like Avro bytes, is a string of its bytes as ISO-8859-1 characters (`null` for none).
-fn with_metadata(record: &Record<String>) -> String {
-    let key = match record.key() {
-        Some(key) => json_string(&latin1(key)),
-        None => "null".to_string(),
-    };
-    let timestamp = match record.timestamp_ms {
-        Some(ms) => ms.to_string(),
-        None => "null".to_string(),
-    };
-    let schema = match &record.writer_schema {
-        SchemaRef::Id(id) => format!("\"schema_id\":{id}"),
-        SchemaRef::Guid(guid) => format!("\"schema_guid\":\"{guid}\""),
-    };
-    format!(
-        "{{\"topic\":{},\"partition\":{},\"offset\":{},\"timestamp\":{timestamp},\"key\":{key},{schema},\"value\":{}}}",
-        json_string(&record.topic),
-        record.partition,
-        record.offset,
-        record.value
-    )
-}
-
-/// Bytes as the characters U+0000..U+00FF, as Avro JSON writes bytes.
-fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
-}
-
-/// `text` as a JSON string.
-fn json_string(text: &str) -> String {
-    serde_json::Value::from(text).to_string()
+/// The start of `record`'s line with its metadata, up to its value: where it was and what
+/// Kafka carried with it. The key, like Avro bytes, is a string of its bytes as ISO-8859-1
+/// characters (`null` for none).
+fn metadata_prefix(record: &Record<String>) -> String {
+    let mut line = String::from("{\"topic\":");
+    push_string(&mut line, &record.topic);
+    let _ = write!(
+        line,
+        ",\"partition\":{},\"offset\":{},\"timestamp\":",
+        record.partition, record.offset
+    );
+    match record.timestamp_ms {
+        Some(ms) => {
+            let _ = write!(line, "{ms}");
+        }
+        None => line.push_str("null"),
+    }
+    line.push_str(",\"key\":");
+    match record.key() {
+        Some(key) => push_latin1(&mut line, key),
+        None => line.push_str("null"),
+    }
+    match &record.writer_schema {
+        SchemaRef::Id(id) => {
+            let _ = write!(line, ",\"schema_id\":{id}");
+        }
+        SchemaRef::Guid(guid) => {
+            let _ = write!(line, ",\"schema_guid\":\"{guid}\"");
+        }
+    }
+    line.push_str(",\"value\":");
+    line
 }
 
 #[cfg(test)]
@@ -231,7 +277,7 @@ mod tests {
             r#"{"id":1}"#.to_string(),
             Wire::with_key(Some(key), key.len()),
         );
-        let line = with_metadata(&record);
+        let line = format!("{}{}}}", metadata_prefix(&record), record.value);
         let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(parsed["topic"], "orders");
         assert_eq!(parsed["partition"], 2);

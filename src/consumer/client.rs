@@ -277,7 +277,8 @@ fn assign_every_partition(
             };
             match partitions {
                 Some(partitions) if !partitions.is_empty() => break partitions,
-                _ if shutdown.is_stopping() => return Err(cannot("stopped".to_string())),
+                // Stopped first: nothing to read, and no failure; the loop ends at once.
+                _ if shutdown.is_stopping() => return Ok(()),
                 _ if Instant::now() >= deadline => {
                     let reason = match metadata {
                         Err(e) => e.to_string(),

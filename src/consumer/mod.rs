@@ -23,6 +23,7 @@ pub use dead_letter::{
     HEADER_ORIGINAL_KEY_SIZE, HEADER_ORIGINAL_VALUE_SIZE, HEADER_PARTITION, HEADER_TOPIC,
 };
 pub use decoder::DecodeError;
+pub(crate) use intake::Entry;
 pub use settings::ConsumerSettings;
 pub(crate) use settings::Membership;
 pub use single::SingleConsumer;

@@ -5,7 +5,7 @@
 use super::audits::Audits;
 use super::client::{create_consumer, ConsumerClient};
 use super::dead_letter::DeadLetters;
-use super::intake::Intake;
+use super::intake::{Entry, Intake};
 use super::settings::{ConsumerSettings, Topics};
 use crate::format::ValueDecoder;
 use crate::lifecycle::LoopError;
@@ -26,8 +26,8 @@ pub(crate) struct Parts<'s, D, H> {
     pub(crate) after_each: Option<AfterEach<'s>>,
 }
 
-/// What [`Parts::after_each`] calls, with the consumer's figures.
-pub(crate) type AfterEach<'s> = &'s (dyn Fn(&ConsumerStats) + Sync);
+/// What [`Parts::after_each`] calls, with the consumer's figures and the record's entry.
+pub(crate) type AfterEach<'s> = &'s (dyn Fn(&ConsumerStats, &Entry) + Sync);
 
 /// What a consumer's loop starts with.
 pub(crate) struct Started<'i, D> {

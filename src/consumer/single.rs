@@ -439,7 +439,7 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
             now_since_epoch,
         );
         if let Some(after_each) = intake.after_each {
-            after_each(self.stats);
+            after_each(self.stats, record);
         }
     }
 

@@ -81,6 +81,7 @@ pub(crate) fn write_avro_json(
         names,
         path: Vec::new(),
         out: &mut *out,
+        start,
     };
     let result = writer.value(value, schema);
     if result.is_err() {
@@ -95,7 +96,13 @@ struct Writer<'a> {
     /// Where the walk is, for errors; its length is the depth.
     path: Vec<Step<'a>>,
     out: &'a mut String,
+    /// Where this value's text began in `out`.
+    start: usize,
 }
+
+/// The longest text one value is written as: a decoded value takes at most 32 MiB, but bytes
+/// below 0x20 take six characters each in JSON.
+pub(crate) const MAX_JSON_BYTES: usize = 64 << 20;
 
 /// One step into a value.
 enum Step<'a> {
@@ -134,14 +141,21 @@ impl<'a> Writer<'a> {
                 Some(text) => self.out.push_str(text),
                 None => self.push_finite(x)?,
             },
-            (Schema::Bytes, Value::Bytes(bytes)) => push_latin1(self.out, bytes),
-            (Schema::String, Value::String(text)) => push_string(self.out, text),
+            (Schema::Bytes, Value::Bytes(bytes)) => {
+                self.room(latin1_len(bytes))?;
+                push_latin1(self.out, bytes)
+            }
+            (Schema::String, Value::String(text)) => {
+                self.room(string_len(text))?;
+                push_string(self.out, text)
+            }
             (Schema::Uuid, Value::Uuid(uuid)) => {
                 push_display(self.out, format_args!("\"{}\"", uuid.hyphenated()))
             }
             (Schema::Fixed(fixed), Value::Fixed(size, bytes))
                 if *size == fixed.size && bytes.len() == fixed.size =>
             {
+                self.room(latin1_len(bytes))?;
                 push_latin1(self.out, bytes)
             }
             (Schema::Enum(schema), Value::Enum(index, symbol)) => {
@@ -168,7 +182,10 @@ impl<'a> Writer<'a> {
                         })?;
                         push_latin1(self.out, &bytes)
                     }
-                    Schema::Bytes => push_latin1(self.out, &bytes),
+                    Schema::Bytes => {
+                        self.room(latin1_len(&bytes))?;
+                        push_latin1(self.out, &bytes)
+                    }
                     other => {
                         return Err(self.mismatch(format!(
                             "a decimal on a {}, neither bytes nor fixed",
@@ -409,8 +426,44 @@ fn non_finite(x: f64) -> Option<&'static str> {
     }
 }
 
+impl Writer<'_> {
+    /// Whether `more` characters still fit the value's text.
+    fn room(&self, more: usize) -> Result<(), AvroError> {
+        let used = self.out.len().saturating_sub(self.start);
+        if used.saturating_add(more) > MAX_JSON_BYTES {
+            return Err(AvroError::new(
+                AvroErrorKind::Limit,
+                format!("its Avro JSON would pass {} MiB", MAX_JSON_BYTES >> 20),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How long [`push_latin1`] writes `bytes`.
+fn latin1_len(bytes: &[u8]) -> usize {
+    2 + bytes
+        .iter()
+        .map(|&b| escaped_len(char::from(b)))
+        .sum::<usize>()
+}
+
+/// How long [`push_string`] writes `text`.
+fn string_len(text: &str) -> usize {
+    2 + text.chars().map(escaped_len).sum::<usize>()
+}
+
+/// How long [`push_escaped`] writes `c`.
+fn escaped_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\u{8}' | '\t' | '\n' | '\u{c}' | '\r' => 2,
+        c if c < ' ' => 6,
+        c => c.len_utf8(),
+    }
+}
+
 /// Bytes as a JSON string of one character per byte (ISO-8859-1).
-fn push_latin1(out: &mut String, bytes: &[u8]) {
+pub(crate) fn push_latin1(out: &mut String, bytes: &[u8]) {
     out.push('"');
     for &byte in bytes {
         push_escaped(out, char::from(byte));
@@ -419,7 +472,7 @@ fn push_latin1(out: &mut String, bytes: &[u8]) {
 }
 
 /// A JSON string.
-fn push_string(out: &mut String, text: &str) {
+pub(crate) fn push_string(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
         push_escaped(out, c);

@@ -29,7 +29,7 @@ mod value;
 mod varint;
 
 pub use avro::{canonical_form, UserCodec, WriterSchema};
-pub(crate) use avro_json::write_avro_json;
+pub(crate) use avro_json::{push_latin1, push_string, write_avro_json};
 pub use error::{AvroError, AvroErrorKind};
 pub use frame::{
     decode_framed, encode_framed, locate_datum, parse_schema_id_header, write_header, FrameError,

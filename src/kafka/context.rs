@@ -3,6 +3,9 @@
 //! the daemon, passing connection failures stay quiet). What differs per client — delivery
 //! reports, rebalances, statistics — is its [`ClientRole`].
 
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -23,7 +26,14 @@ pub(crate) struct ClientEvents<R> {
     pub(crate) name: String,
     shutdown: Shutdown,
     pub(crate) role: R,
+    /// The last error warned of, and when: the same one again within
+    /// [`REPEATED_WARNING_QUIET`] is only a debug line (librdkafka reports "all brokers are
+    /// down" on every request while they are).
+    last_warning: Mutex<Option<(String, Instant)>>,
 }
+
+/// How long the same client error is warned of only once.
+const REPEATED_WARNING_QUIET: Duration = Duration::from_secs(30);
 
 impl<R> ClientEvents<R> {
     pub(crate) fn new(name: &str, shutdown: &Shutdown, role: R) -> ClientEvents<R> {
@@ -31,6 +41,7 @@ impl<R> ClientEvents<R> {
             name: name.to_string(),
             shutdown: shutdown.clone(),
             role,
+            last_warning: Mutex::new(None),
         }
     }
 }
@@ -78,7 +89,21 @@ impl<R: ClientRole> ClientContext for ClientEvents<R> {
         } else if code == Some(RDKafkaErrorCode::SSL) {
             log::error!(target: log_target::KAFKA, "{client}: {error}: {reason} (check the LIBRDKAFKA_SSL_* settings)");
         } else {
-            log::warn!(target: log_target::KAFKA, "{client}: {error}: {reason}");
+            let text = format!("{client}: {error}: {reason}");
+            let mut last = self
+                .last_warning
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            let repeated = last.as_ref().is_some_and(|(previous, at)| {
+                *previous == text && now.duration_since(*at) < REPEATED_WARNING_QUIET
+            });
+            if repeated {
+                log::debug!(target: log_target::KAFKA, "{text}");
+            } else {
+                log::warn!(target: log_target::KAFKA, "{text}");
+                *last = Some((text, now));
+            }
         }
     }
 

@@ -696,3 +696,21 @@ fn references_that_are_undefined_or_circular_and_values_too_deep_are_errors() {
     assert_eq!(error.kind(), AvroErrorKind::Limit, "{error}");
     assert_eq!(out, "");
 }
+
+/// Found by review: a 16 MB `bytes` of zeros is 96 MB of JSON (`\u0000` per byte); a value's
+/// text is bounded instead, the bound checked before the text is written.
+#[test]
+fn a_value_whose_json_would_pass_64_mib_is_an_error_and_nothing_is_written() {
+    use crate::format::avro_json::{write_avro_json, MAX_JSON_BYTES};
+    let schema = apache_avro::Schema::Bytes;
+    let names = Default::default();
+    let mut out = String::from("kept");
+    let zeros = apache_avro::types::Value::Bytes(vec![0; MAX_JSON_BYTES / 6 + 1]);
+    let error = write_avro_json(&zeros, &schema, &names, &mut out).expect_err("too long");
+    assert_eq!(error.kind(), crate::format::AvroErrorKind::Limit, "{error}");
+    assert!(error.to_string().contains("64 MiB"), "{error}");
+    assert_eq!(out, "kept");
+    let fits = apache_avro::types::Value::Bytes(vec![0; MAX_JSON_BYTES / 6 - 1]);
+    write_avro_json(&fits, &schema, &names, &mut out).expect("fits");
+    assert!(out.len() <= MAX_JSON_BYTES + 4);
+}
