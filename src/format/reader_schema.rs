@@ -204,9 +204,10 @@ fn base(schema: &Schema) -> Option<Base> {
     })
 }
 
-/// A primitive or logical value: to its underlying value, promoted, then to the reader's
-/// logical type.
-fn resolve_plain(value: Value, w: &Schema, r: &Schema) -> Result<Value, AvroError> {
+/// Whether a primitive or logical type can be read as another at all: decimals of the same
+/// scale and precision, fixed types of the same name, the same underlying type or a
+/// promotion.
+fn check_plain(w: &Schema, r: &Schema) -> Result<(), AvroError> {
     if let (Schema::Decimal(a), Schema::Decimal(b)) = (w, r) {
         if a.scale != b.scale || a.precision != b.precision {
             return Err(unresolvable(format!(
@@ -216,10 +217,23 @@ fn resolve_plain(value: Value, w: &Schema, r: &Schema) -> Result<Value, AvroErro
         }
     }
     if let (Schema::BigDecimal, Schema::BigDecimal) = (w, r) {
-        return Ok(value);
+        return Ok(());
     }
     if !fixed_names_match(w, r) {
         return Err(unresolvable("a fixed type of another name".to_string()));
+    }
+    match (base(w), base(r)) {
+        (Some(w_base), Some(r_base)) if promotes_base(w_base, r_base) => Ok(()),
+        _ => Err(cannot(w, r)),
+    }
+}
+
+/// A primitive or logical value of `w` (a pair [`check_plain`] passed: the plan checks it
+/// once, when compiled): to its underlying value, promoted, then to the reader's logical
+/// type.
+fn resolve_plain(value: Value, w: &Schema, r: &Schema) -> Result<Value, AvroError> {
+    if let (Schema::BigDecimal, Schema::BigDecimal) = (w, r) {
+        return Ok(value);
     }
     let (Some(w_base), Some(r_base)) = (base(w), base(r)) else {
         return Err(cannot(w, r));

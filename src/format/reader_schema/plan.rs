@@ -23,8 +23,8 @@ use apache_avro::schema::{Name, RecordSchema, Schema};
 use apache_avro::types::Value;
 
 use super::{
-    base, cannot, charge, fixed_names_match, from_default, promotes_base, resolve_plain, same_name,
-    union_branch, unresolvable, AvroError, Names, Side,
+    charge, check_plain, from_default, resolve_plain, same_name, union_branch, unresolvable,
+    AvroError, Names, Side,
 };
 use crate::format::nodes::type_name;
 use crate::format::resolve::MAX_GENERIC_DEPTH;
@@ -545,29 +545,6 @@ impl Compiler {
                 }))
             }
         }
-    }
-}
-
-/// Whether a primitive or logical type can be read as another at all (`resolve_plain`'s
-/// rules, on the schemas).
-fn check_plain(w: &Schema, r: &Schema) -> Result<(), AvroError> {
-    if let (Schema::Decimal(a), Schema::Decimal(b)) = (w, r) {
-        if a.scale != b.scale || a.precision != b.precision {
-            return Err(unresolvable(format!(
-                "a decimal ({}, {}) cannot be read as one ({}, {})",
-                a.precision, a.scale, b.precision, b.scale
-            )));
-        }
-    }
-    if let (Schema::BigDecimal, Schema::BigDecimal) = (w, r) {
-        return Ok(());
-    }
-    if !fixed_names_match(w, r) {
-        return Err(unresolvable("a fixed type of another name".to_string()));
-    }
-    match (base(w), base(r)) {
-        (Some(w_base), Some(r_base)) if promotes_base(w_base, r_base) => Ok(()),
-        _ => Err(cannot(w, r)),
     }
 }
 
