@@ -42,8 +42,8 @@ pub(crate) fn help_text() -> String {
          \x20 --print-metadata       print {{\"topic\", \"partition\", \"offset\", \"timestamp\",\n\
          \x20                        \"key\", \"schema_id\" or \"schema_guid\", \"value\"}} per record\n\n\
          Exit status: 0 after --max-messages records or on SIGINT/SIGTERM; 1 when the topic\n\
-         does not exist, the brokers do not answer within TOPIC_CHECK_TIMEOUT_S, or reading\n\
-         fails; 2 for bad arguments or configuration.\n"
+         does not exist (or, without --group, is deleted), the brokers do not answer within\n\
+         TOPIC_CHECK_TIMEOUT_S, or reading fails; 2 for bad arguments or configuration.\n"
     )
 }
 

@@ -65,6 +65,9 @@ pub(crate) struct ConsumerEvents<'a> {
     /// resumed.
     holding: AtomicBool,
     stats: &'a ConsumerStats,
+    /// Whether it assigned itself its partitions (no group): a topic deleted under it is
+    /// then its end, since no rebalance will take the partitions away.
+    alone: bool,
 }
 
 impl ConsumerEvents<'_> {
@@ -214,6 +217,7 @@ pub(crate) fn create_consumer<'a>(
         any_revoked: AtomicBool::new(false),
         holding: AtomicBool::new(false),
         stats,
+        alone: matches!(settings.membership, Membership::Alone { .. }),
     };
     let consumer: ConsumerClient<'a> = create_client(
         &consumer_config(config, settings, auto_commit),
@@ -392,6 +396,18 @@ pub(crate) fn poll_message<'c>(
                 error,
             })
         }
+        Some(Err(KafkaError::MessageConsumption(
+            RDKafkaErrorCode::UnknownTopicOrPartition
+            | RDKafkaErrorCode::UnknownPartition
+            | RDKafkaErrorCode::UnknownTopic,
+        ))) if consumer.context().role.alone => match deleted_topic(consumer) {
+            Some(topic) => Err(LoopError::Assign {
+                client: client.clone(),
+                topic,
+                reason: "the topic no longer exists".to_string(),
+            }),
+            None => Ok(None),
+        },
         Some(Err(e)) if is_connection_noise(&e) => {
             log::debug!(target: log_target::CONSUMER, "{client}: {e}");
             Ok(None)
@@ -401,6 +417,21 @@ pub(crate) fn poll_message<'c>(
             Ok(None)
         }
     }
+}
+
+/// One of a consumer's topics that the brokers' metadata no longer lists, if any (asked when
+/// a consumer without a group is told its partitions are unknown: a topic just created may
+/// say so for a moment, a deleted one for good).
+fn deleted_topic(consumer: &ConsumerClient<'_>) -> Option<String> {
+    let topics = &consumer.context().role.topics;
+    (0..topics.len()).map(|i| topics.name(i)).find_map(|topic| {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), METADATA_REQUEST_TIMEOUT)
+            .ok()?;
+        let listed = metadata.topics().iter().find(|t| t.name() == &**topic)?;
+        let gone = listed.error().is_some() || listed.partitions().is_empty();
+        gone.then(|| topic.to_string())
+    })
 }
 
 /// How long a consumer waits for the broker to release its `group.instance.id`. Under the
@@ -527,6 +558,7 @@ mod tests {
             any_revoked: AtomicBool::new(false),
             holding: AtomicBool::new(false),
             stats,
+            alone: false,
         }
     }
 

@@ -670,3 +670,37 @@ fn consume_waits_out_a_registry_outage_then_prints_the_record_and_stops_on_sigin
         ended.stderr
     );
 }
+
+#[test]
+fn consume_without_a_group_exits_1_with_one_line_when_its_topic_is_deleted() {
+    let _stack = require_stack();
+    let topic = unique("console-deleted");
+    ensure_topic(&topic);
+    let id = register_schema(
+        &format!("{topic}-value"),
+        include_str!("../../schemas/user.avsc"),
+    );
+    produce_to_partition(
+        &topic,
+        0,
+        &[(None, Some(confluent_user_bytes(id, "before")))],
+    );
+    let console = Console::start(&["--topic", &topic, "--from-beginning"], &console_env());
+    console.wait_until("printing the record", Duration::from_secs(60), |out, _| {
+        out.iter().any(|l| l == r#"{"name":"before"}"#)
+    });
+    kafka_admin(&["delete", &bootstrap(), &topic]);
+    let ended = console.finish(Duration::from_secs(90));
+    assert_eq!(ended.code, Some(1), "{:#?}", ended.stderr);
+    let errors: Vec<&String> = ended
+        .stderr
+        .iter()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{:#?}", ended.stderr);
+    assert!(
+        errors[0].contains(&topic) && errors[0].contains("no longer exists"),
+        "{}",
+        errors[0]
+    );
+}
