@@ -122,7 +122,7 @@ impl GenericPlan {
 }
 
 /// The named types of `schema`, owned.
-fn owned_names(schema: &Schema) -> Result<Names, AvroError> {
+pub(super) fn owned_names(schema: &Schema) -> Result<Names, AvroError> {
     let resolved = ResolvedSchema::try_from(schema)
         .map_err(|e| rejected(format!("its names do not resolve: {e}")))?;
     Ok(resolved

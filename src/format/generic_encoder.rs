@@ -6,7 +6,7 @@ use apache_avro::schema::Schema;
 use apache_avro::types::Value;
 
 use super::error::{rejected, AvroError, AvroErrorKind};
-use super::generic::{GenericCodec, GenericPlan};
+use super::generic::{owned_names, GenericCodec, GenericPlan};
 use super::nodes::type_name;
 use super::schema_text::parse_schema;
 use super::value::{ValueDecoder, ValueEncoder};
@@ -67,7 +67,7 @@ impl GenericEncoder {
     pub fn new(schema: &str) -> Result<GenericEncoder, AvroError> {
         let parsed = parse_schema(schema)?;
         // Checked once here: every named type it uses is defined.
-        GenericCodec::new().admit(schema)?;
+        owned_names(&parsed)?;
         let full_name = match &parsed {
             Schema::Record(record) => record.name.fullname(None),
             Schema::Enum(named) => named.name.fullname(None),
@@ -144,6 +144,11 @@ impl ValueEncoder for GenericEncoder {
 }
 
 impl GenericEncoder {
+    /// Its schema, parsed.
+    pub(crate) fn parsed_schema(&self) -> &Schema {
+        &self.schema
+    }
+
     /// apache-avro's refusal, in one line of bounded length (its message quotes the whole
     /// value and schema).
     fn cannot_write(&self, error: apache_avro::Error) -> AvroError {

@@ -4,14 +4,12 @@
 
 use std::marker::PhantomData;
 
-use apache_avro::schema::Schema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::{AvroError, AvroErrorKind};
 use super::generic::{GenericCodec, GenericPlan};
 use super::generic_encoder::{GenericEncoder, GenericWritePlan};
-use super::schema_text::parse_schema;
 use super::value::{ValueDecoder, ValueEncoder};
 
 /// Writes and reads values of your type `T` with its Avro schema (an `.avsc`'s text, or
@@ -45,7 +43,6 @@ use super::value::{ValueDecoder, ValueEncoder};
 /// # Ok::<(), kafka_avro_daemon::AvroError>(())
 /// ```
 pub struct SerdeCodec<T> {
-    schema: Schema,
     encoder: GenericEncoder,
     decoder: GenericCodec,
     /// `fn() -> T`: the codec holds no `T`, so it is `Send` and `Sync` whatever `T` is.
@@ -64,7 +61,6 @@ impl<T> SerdeCodec<T> {
     /// A codec of `T` values with `schema` (an Avro schema's JSON); an error if it is none.
     pub fn new(schema: &str) -> Result<SerdeCodec<T>, AvroError> {
         Ok(SerdeCodec {
-            schema: parse_schema(schema)?,
             encoder: GenericEncoder::new(schema)?,
             decoder: GenericCodec::with_reader_schema(schema)?,
             of: PhantomData,
@@ -112,7 +108,7 @@ impl<T: Serialize + Sync> ValueEncoder for SerdeCodec<T> {
         let generic = apache_avro::to_value(value).map_err(|e| not_written(e.to_string()))?;
         // A panic in apache-avro's resolution is a refused value, not a crash.
         let shaped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            generic.resolve(&self.schema)
+            generic.resolve(self.encoder.parsed_schema())
         }))
         .map_err(|_| not_written("apache-avro panicked shaping it".to_string()))?
         .map_err(|e| not_written(e.to_string()))?;

@@ -540,16 +540,7 @@ fn committed(group: &str, topic: &str) -> Option<i64> {
 #[test]
 fn consume_with_a_group_commits_only_what_it_printed_and_alone_commits_nothing() {
     let _stack = require_stack();
-    let topic = unique("console-commit");
-    ensure_topic(&topic);
-    let id = register_schema(
-        &format!("{topic}-value"),
-        include_str!("../../schemas/user.avsc"),
-    );
-    let records: Vec<(Option<&str>, Option<Vec<u8>>)> = (0..5)
-        .map(|n| (None, Some(confluent_user_bytes(id, &format!("u{n}")))))
-        .collect();
-    produce_to_partition(&topic, 0, &records);
+    let (topic, id) = topic_of_users("console-commit", &["u0", "u1", "u2", "u3", "u4"]);
 
     let group = unique("console-group");
     let first = [
@@ -620,20 +611,27 @@ fn consume_with_a_group_commits_only_what_it_printed_and_alone_commits_nothing()
     assert_eq!(committed(&alone, &topic), None, "group {alone} committed");
 }
 
-#[test]
-fn consume_waits_out_a_registry_outage_then_prints_the_record_and_stops_on_sigint() {
-    let _stack = require_stack();
-    let topic = unique("console-outage");
+/// A new topic (named after `prefix`) whose partition 0 holds a `User` of each of `names`,
+/// and the id of the schema they were written with.
+fn topic_of_users(prefix: &str, names: &[&str]) -> (String, u32) {
+    let topic = unique(prefix);
     ensure_topic(&topic);
     let id = register_schema(
         &format!("{topic}-value"),
         include_str!("../../schemas/user.avsc"),
     );
-    produce_to_partition(
-        &topic,
-        0,
-        &[(None, Some(confluent_user_bytes(id, "waited for")))],
-    );
+    let records: Vec<(Option<&str>, Option<Vec<u8>>)> = names
+        .iter()
+        .map(|name| (None, Some(confluent_user_bytes(id, name))))
+        .collect();
+    produce_to_partition(&topic, 0, &records);
+    (topic, id)
+}
+
+#[test]
+fn consume_waits_out_a_registry_outage_then_prints_the_record_and_stops_on_sigint() {
+    let _stack = require_stack();
+    let (topic, _) = topic_of_users("console-outage", &["waited for"]);
     let proxy = RegistryProxy::start();
     let down = Arc::new(AtomicBool::new(true));
     let refusing = Arc::clone(&down);
@@ -674,17 +672,7 @@ fn consume_waits_out_a_registry_outage_then_prints_the_record_and_stops_on_sigin
 #[test]
 fn consume_without_a_group_exits_1_with_one_line_when_its_topic_is_deleted() {
     let _stack = require_stack();
-    let topic = unique("console-deleted");
-    ensure_topic(&topic);
-    let id = register_schema(
-        &format!("{topic}-value"),
-        include_str!("../../schemas/user.avsc"),
-    );
-    produce_to_partition(
-        &topic,
-        0,
-        &[(None, Some(confluent_user_bytes(id, "before")))],
-    );
+    let (topic, _) = topic_of_users("console-deleted", &["before"]);
     let console = Console::start(&["--topic", &topic, "--from-beginning"], &console_env());
     console.wait_until("printing the record", Duration::from_secs(60), |out, _| {
         out.iter().any(|l| l == r#"{"name":"before"}"#)
