@@ -692,3 +692,35 @@ fn consume_without_a_group_exits_1_with_one_line_when_its_topic_is_deleted() {
         errors[0]
     );
 }
+
+#[test]
+fn consume_waits_out_a_hung_registry_and_prints_the_record_once_it_answers() {
+    let _stack = require_stack();
+    let (topic, _) = topic_of_users("console-hung", &["held"]);
+    let proxy = RegistryProxy::start();
+    proxy.hang(true);
+    let env = with(
+        console_env(),
+        &[("SCHEMA_REGISTRY_URL", &registry_url_via(proxy.port))],
+    );
+    let console = Console::start(
+        &["--topic", &topic, "--from-beginning", "--max-messages", "1"],
+        &env,
+    );
+    // Each request times out (REQUEST_TIMEOUT); the record waits, nothing is skipped.
+    console.wait_until(
+        "waiting for the registry",
+        Duration::from_secs(90),
+        |_, err| err.iter().any(|l| l.contains("waiting for the registry")),
+    );
+    assert!(console.stdout.lock().expect("out").is_empty());
+    proxy.hang(false);
+    let ended = console.finish(Duration::from_secs(120));
+    assert_eq!(ended.code, Some(0), "{:#?}", ended.stderr);
+    assert_eq!(ended.stdout, [r#"{"name":"held"}"#]);
+    assert!(
+        !ended.stderr.iter().any(|l| l.contains("undecodable")),
+        "{:#?}",
+        ended.stderr
+    );
+}

@@ -100,6 +100,12 @@ impl RegistryProxy {
         *self.answer.lock().expect("answer") = Some(answer);
     }
 
+    /// Holds every request from now on, answering nothing (a hung registry), or forwards
+    /// again (`false`).
+    pub(crate) fn hang(&self, hung: bool) {
+        self.set(if hung { Mode::Hang } else { Mode::Pass });
+    }
+
     fn set(&self, mode: Mode) {
         *self.mode.lock().expect("mode") = mode;
     }
