@@ -67,10 +67,240 @@ fn parse(text: &str, without_defaults: bool) -> Result<Schema, AvroError> {
     let mut json: Value =
         serde_json::from_str(text).map_err(|e| schema_error(format!("not JSON: {e}")))?;
     sanitize(&mut json)?;
+    inline_logical_fixed_references(&mut json)?;
     if without_defaults {
         drop_field_defaults(&mut json);
+        return Schema::parse(&json).map_err(|e| schema_error(e.to_string()));
     }
-    Schema::parse(&json).map_err(|e| schema_error(e.to_string()))
+    // apache-avro refuses valid defaults as it parses (see `parse_writer_schema`): it parses
+    // the schema without them, and they are put back as written. Whoever reads them checks
+    // them by the specification's rules (`reader_schema::check_defaults`).
+    let mut bare = json.clone();
+    drop_field_defaults(&mut bare);
+    let mut schema = Schema::parse(&bare).map_err(|e| schema_error(e.to_string()))?;
+    restore_field_defaults(&json, &mut schema)?;
+    Ok(schema)
+}
+
+/// Puts each record field's `default` in `json` back on the field `schema` parsed it into,
+/// walking both side by side (the structure apache-avro parsed is the JSON's, in its order).
+fn restore_field_defaults(json: &Value, schema: &mut Schema) -> Result<(), AvroError> {
+    match (json, schema) {
+        (Value::Array(branches), Schema::Union(union)) => {
+            let mut variants = union.variants().to_vec();
+            for (branch, variant) in branches.iter().zip(variants.iter_mut()) {
+                restore_field_defaults(branch, variant)?;
+            }
+            *union = apache_avro::schema::UnionSchema::new(variants)
+                .map_err(|e| schema_error(e.to_string()))?;
+        }
+        (Value::Object(object), schema) => match (object.get("type"), schema) {
+            (Some(Value::String(kind)), Schema::Record(record))
+                if kind == "record" || kind == "error" =>
+            {
+                let fields = object.get("fields").and_then(Value::as_array);
+                for (json, field) in fields.into_iter().flatten().zip(&mut record.fields) {
+                    field.default = json.get("default").cloned();
+                    if let Some(ty) = json.get("type") {
+                        restore_field_defaults(ty, &mut field.schema)?;
+                    }
+                }
+            }
+            (Some(Value::String(kind)), Schema::Array(array)) if kind == "array" => {
+                if let Some(items) = object.get("items") {
+                    restore_field_defaults(items, &mut array.items)?;
+                }
+            }
+            (Some(Value::String(kind)), Schema::Map(map)) if kind == "map" => {
+                if let Some(values) = object.get("values") {
+                    restore_field_defaults(values, &mut map.types)?;
+                }
+            }
+            // `{"type": <schema>}`: the inner schema is the one parsed.
+            (Some(inner @ (Value::Object(_) | Value::Array(_))), schema) => {
+                restore_field_defaults(inner, schema)?;
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The most bytes of JSON [`inline_logical_fixed_references`] may add to a schema: a
+/// definition with a long name referenced by a short one many times would otherwise grow
+/// the schema a thousandfold.
+const MAX_INLINED_BYTES: usize = 1 << 20;
+
+/// Replaces each reference by name to a `fixed` with a `decimal` or `duration` logical type
+/// by a copy of its definition. apache-avro 0.21 parses these as logical types that keep no
+/// name, so a schema that defines one and names it again (a `Money` fixed used by two
+/// fields, as Java's Avro writes schemas) failed to resolve: every record written with it
+/// was an error. The copies define the same type (apache-avro takes a name defined twice
+/// within one schema).
+fn inline_logical_fixed_references(schema: &mut Value) -> Result<(), AvroError> {
+    let mut definitions = std::collections::HashMap::new();
+    collect_logical_fixed(schema, "", &mut definitions);
+    if definitions.is_empty() {
+        return Ok(());
+    }
+    let definitions: std::collections::HashMap<String, (Value, usize)> = definitions
+        .into_iter()
+        .map(|(name, definition)| {
+            let len = definition.to_string().len();
+            (name, (definition, len))
+        })
+        .collect();
+    let mut budget = MAX_INLINED_BYTES;
+    replace_logical_fixed_references(schema, "", &definitions, &mut budget)
+}
+
+/// The namespace a named type's `object` defines its name in (and its fields' types
+/// inherit), inside `enclosing`.
+fn namespace_of(object: &Map<String, Value>, enclosing: &str) -> String {
+    match object.get("name").and_then(Value::as_str) {
+        Some(name) if name.contains('.') => {
+            let namespace = name.rsplit_once('.').map_or("", |(ns, _)| ns);
+            namespace.trim_start_matches('.').to_string()
+        }
+        _ => match object.get("namespace").and_then(Value::as_str) {
+            Some(namespace) => namespace.to_string(),
+            None => enclosing.to_string(),
+        },
+    }
+}
+
+/// The full name `name` stands for inside `enclosing` (a leading dot: the null namespace).
+fn full_name(name: &str, enclosing: &str) -> String {
+    if let Some(absolute) = name.strip_prefix('.') {
+        absolute.to_string()
+    } else if name.contains('.') || enclosing.is_empty() {
+        name.to_string()
+    } else {
+        format!("{enclosing}.{name}")
+    }
+}
+
+/// Each `fixed` with a `decimal` or `duration` logical type defined in `schema`, by full
+/// name, as a definition that can stand anywhere (its name made full).
+fn collect_logical_fixed(
+    schema: &Value,
+    enclosing: &str,
+    found: &mut std::collections::HashMap<String, Value>,
+) {
+    match schema {
+        Value::Array(branches) => {
+            for branch in branches {
+                collect_logical_fixed(branch, enclosing, found);
+            }
+        }
+        Value::Object(object) => match object.get("type") {
+            Some(Value::String(kind)) => match kind.as_str() {
+                "record" | "error" => {
+                    let namespace = namespace_of(object, enclosing);
+                    let fields = object.get("fields").and_then(Value::as_array);
+                    for ty in fields.into_iter().flatten().filter_map(|f| f.get("type")) {
+                        collect_logical_fixed(ty, &namespace, found);
+                    }
+                }
+                "array" => object
+                    .get("items")
+                    .into_iter()
+                    .for_each(|items| collect_logical_fixed(items, enclosing, found)),
+                "map" => object
+                    .get("values")
+                    .into_iter()
+                    .for_each(|values| collect_logical_fixed(values, enclosing, found)),
+                "fixed" => {
+                    let logical = object.get("logicalType").and_then(Value::as_str);
+                    let name = object.get("name").and_then(Value::as_str);
+                    if let (Some("decimal" | "duration"), Some(name)) = (logical, name) {
+                        let namespace = namespace_of(object, enclosing);
+                        let local = name.rsplit('.').next().unwrap_or(name);
+                        let full = full_name(local, &namespace);
+                        let mut definition = object.clone();
+                        definition.remove("namespace");
+                        // A name in the null namespace is written `.Name`, so that a
+                        // namespace around a reference is not taken as its own.
+                        let name = match full.contains('.') {
+                            true => full.clone(),
+                            false => format!(".{full}"),
+                        };
+                        definition.insert("name".into(), Value::String(name));
+                        found.insert(full, Value::Object(definition));
+                    }
+                }
+                _ => {}
+            },
+            Some(inner) => collect_logical_fixed(inner, enclosing, found),
+            None => {}
+        },
+        Value::String(_) | Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// Replaces the references in `schema` to the `definitions` (full name to a definition and
+/// its length) by copies of them, charging each copy's length to `budget`.
+fn replace_logical_fixed_references(
+    schema: &mut Value,
+    enclosing: &str,
+    definitions: &std::collections::HashMap<String, (Value, usize)>,
+    budget: &mut usize,
+) -> Result<(), AvroError> {
+    match schema {
+        Value::String(name) => {
+            if let Some((definition, len)) = definitions.get(&full_name(name, enclosing)) {
+                *budget = budget.checked_sub(*len).ok_or_else(|| {
+                    schema_error(format!(
+                        "its references to decimal and duration fixed types would grow it by \
+                         more than {} KiB",
+                        MAX_INLINED_BYTES >> 10
+                    ))
+                })?;
+                *schema = definition.clone();
+            }
+        }
+        Value::Array(branches) => {
+            for branch in branches {
+                replace_logical_fixed_references(branch, enclosing, definitions, budget)?;
+            }
+        }
+        Value::Object(object) => {
+            let kind = object
+                .get("type")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            match kind.as_deref() {
+                Some("record" | "error") => {
+                    let namespace = namespace_of(object, enclosing);
+                    if let Some(Value::Array(fields)) = object.get_mut("fields") {
+                        for ty in fields.iter_mut().filter_map(|f| f.get_mut("type")) {
+                            replace_logical_fixed_references(ty, &namespace, definitions, budget)?;
+                        }
+                    }
+                }
+                Some("array") => {
+                    if let Some(items) = object.get_mut("items") {
+                        replace_logical_fixed_references(items, enclosing, definitions, budget)?;
+                    }
+                }
+                Some("map") => {
+                    if let Some(values) = object.get_mut("values") {
+                        replace_logical_fixed_references(values, enclosing, definitions, budget)?;
+                    }
+                }
+                Some("enum" | "fixed") => {}
+                // A primitive, a reference by name (`{"type": "Money"}`), or `{"type": <schema>}`.
+                _ => {
+                    if let Some(ty) = object.get_mut("type") {
+                        replace_logical_fixed_references(ty, enclosing, definitions, budget)?;
+                    }
+                }
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+    Ok(())
 }
 
 /// Removes every record field's `default`, walking the schema's structure only (never into

@@ -841,3 +841,126 @@ fn a_record_pair_that_failed_in_one_union_branch_fails_wherever_it_is_met_again(
     let error = codec.admit(writer).expect_err("y never resolves");
     assert_eq!(error.kind(), AvroErrorKind::Schema, "{error}");
 }
+
+/// apache-avro 0.21 refuses every decimal and duration default as it parses, so a reader
+/// schema with one was refused: each is now taken, checked by the specification's rules,
+/// and filled in where the writer lacks the field (in a record inside a union too).
+#[test]
+fn reader_schemas_with_decimal_and_duration_defaults_fill_them_in() {
+    let reader = r#"{"type":"record","name":"R","fields":[
+        {"name":"name","type":"string"},
+        {"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":9,"scale":2},"default":"\u0001\u0000"},
+        {"name":"fee","type":{"type":"fixed","name":"Money","size":2,"logicalType":"decimal","precision":4,"scale":2},"default":"\u0000\u0007"},
+        {"name":"wait","type":{"type":"fixed","name":"Wait","size":12,"logicalType":"duration"},"default":"\u0001\u0000\u0000\u0000\u0002\u0000\u0000\u0000\u0003\u0000\u0000\u0000"},
+        {"name":"inner","type":["null",{"type":"record","name":"In","fields":[
+            {"name":"a","type":"int"},
+            {"name":"b","type":{"type":"bytes","logicalType":"decimal","precision":3},"default":"\u0005"}]}],"default":null}]}"#;
+    let writer = r#"{"type":"record","name":"R","fields":[
+        {"name":"name","type":"string"},
+        {"name":"inner","type":["null",{"type":"record","name":"In","fields":[{"name":"a","type":"int"}]}]}]}"#;
+    let datum = encode(
+        writer,
+        Value::Record(vec![
+            ("name".into(), Value::String("ab".into())),
+            (
+                "inner".into(),
+                Value::Union(
+                    1,
+                    Box::new(Value::Record(vec![("a".into(), Value::Int(3))])),
+                ),
+            ),
+        ]),
+    );
+    let decoded = ours_as(writer, reader, &datum).expect("resolved");
+    assert_eq!(
+        field(&decoded, "amount"),
+        Some(&Value::Decimal(apache_avro::Decimal::from(vec![1, 0])))
+    );
+    assert_eq!(
+        field(&decoded, "fee"),
+        Some(&Value::Decimal(apache_avro::Decimal::from(vec![0, 7])))
+    );
+    assert_eq!(
+        field(&decoded, "wait"),
+        Some(&Value::Duration(apache_avro::Duration::from([
+            1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0
+        ])))
+    );
+    let Some(Value::Union(1, inner)) = field(&decoded, "inner") else {
+        panic!("{decoded:?}");
+    };
+    assert_eq!(
+        field(inner, "b"),
+        Some(&Value::Decimal(apache_avro::Decimal::from(vec![5])))
+    );
+    // Still checked: a decimal default of more bytes than its fixed holds.
+    let wrong = reader.replace(
+        r#""default":"\u0000\u0007""#,
+        r#""default":"\u0000\u0007\u0000""#,
+    );
+    let error = GenericCodec::with_reader_schema(&wrong).expect_err("3 bytes in a fixed of 2");
+    assert!(
+        error.to_string().contains("the default of field fee"),
+        "{error}"
+    );
+}
+
+/// A `fixed` decimal or duration defined once and named again (Java's Avro writes schemas
+/// so): apache-avro 0.21 keeps no name for these logical types, so the second use did not
+/// resolve and every record written with such a schema was an error. Each reference is
+/// now read as the type it names.
+#[test]
+fn a_decimal_or_duration_fixed_named_again_is_read_where_it_is_named() {
+    let writer = r#"{"type":"record","name":"Payment","namespace":"shop","fields":[
+        {"name":"price","type":{"type":"fixed","name":"Money","size":2,"logicalType":"decimal","precision":4,"scale":2}},
+        {"name":"fees","type":{"type":"array","items":"Money"}},
+        {"name":"tip","type":["null","shop.Money"]},
+        {"name":"took","type":{"type":"fixed","name":"Wait","namespace":"time","size":12,"logicalType":"duration"}},
+        {"name":"again","type":{"type":"record","name":"Nested","namespace":"time","fields":[{"name":"w","type":"Wait"}]}}]}"#;
+    let money = |a, b| Value::Decimal(apache_avro::Decimal::from(vec![a, b]));
+    let wait = [1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0];
+    let datum = [
+        &[0, 5][..],
+        &[4, 0, 1, 0, 2, 0][..],
+        &[2, 0, 9][..],
+        &wait[..],
+        &wait[..],
+    ]
+    .concat();
+    let decoded = ours(writer, &datum).expect("admitted and decoded");
+    assert_eq!(field(&decoded, "price"), Some(&money(0, 5)));
+    assert_eq!(
+        field(&decoded, "fees"),
+        Some(&Value::Array(vec![money(0, 1), money(0, 2)]))
+    );
+    assert_eq!(
+        field(&decoded, "tip"),
+        Some(&Value::Union(1, Box::new(money(0, 9))))
+    );
+    let duration = Value::Duration(apache_avro::Duration::from(wait));
+    assert_eq!(field(&decoded, "took"), Some(&duration));
+    assert_eq!(
+        field(&decoded, "again").and_then(|again| field(again, "w")),
+        Some(&duration)
+    );
+    // The same schema as a reader: its own data resolves to the same values.
+    assert_eq!(ours_as(writer, writer, &datum), Ok(decoded));
+}
+
+/// A short reference to a long-named decimal fixed, many times over, would grow the schema
+/// a thousandfold as it is inlined: refused when admitted, quickly.
+#[test]
+fn references_that_would_inline_past_a_mebibyte_are_refused() {
+    let namespace = "n".repeat(1000);
+    let refs: Vec<String> = (0..2_000)
+        .map(|i| format!(r#"{{"name":"f{i}","type":"M"}}"#))
+        .collect();
+    let writer = format!(
+        r#"{{"type":"record","name":"R","namespace":"{namespace}","fields":[
+        {{"name":"m","type":{{"type":"fixed","name":"M","size":1,"logicalType":"decimal","precision":2}}}},{}]}}"#,
+        refs.join(",")
+    );
+    let error = ours(&writer, &[]).expect_err("refused");
+    assert_eq!(error.kind(), AvroErrorKind::Schema, "{error}");
+    assert!(error.to_string().contains("would grow it"), "{error}");
+}
