@@ -100,6 +100,9 @@ fn consume(args: &ConsoleArgs) -> Result<(), Failure> {
         .install_signal_handler()
         .map_err(|e| Failure::Run(format!("cannot install the SIGINT/SIGTERM handler: {e}")))?;
     let shared = Shared::new(&config, &shutdown).map_err(|e| Failure::Usage(e.to_string()))?;
+    if !check_registry(&shared)? {
+        return Ok(());
+    }
     match check_readable(&args.topic, &config, &shutdown) {
         Ok(()) => {}
         Err(TopicCheckError::Interrupted) => return Ok(()),
@@ -144,6 +147,33 @@ fn consume(args: &ConsoleArgs) -> Result<(), Failure> {
         .after_each(&after_each)
         .run()
         .map_err(|e| Failure::Run(e.to_string()))
+}
+
+/// Whether the registry URL is a Schema Registry API: a wrong path or refused credentials
+/// are a usage error now (each record would otherwise wait out its 404s, or its 401s, one by
+/// one); a registry that is down or hangs is warned of and waited out per record, as in the
+/// daemon. `Ok(false)`: interrupted.
+fn check_registry(shared: &Shared) -> Result<bool, Failure> {
+    use crate::registry::RegistryError;
+    match shared.registry.check_api() {
+        Ok(()) => Ok(true),
+        Err(RegistryError::Interrupted) => Ok(false),
+        Err(
+            e @ (RegistryError::Rejected {
+                status: 401 | 404, ..
+            }
+            | RegistryError::Tls { .. }),
+        ) => Err(Failure::Usage(format!(
+            "SCHEMA_REGISTRY_URL does not answer as a Schema Registry API: {e}"
+        ))),
+        Err(e) => {
+            log::warn!(
+                target: LOG_TARGET,
+                "the schema registry does not answer yet ({e}); each record waits for it"
+            );
+            Ok(true)
+        }
+    }
 }
 
 /// A reader schema's JSON is at most this long (a registry's limit is about as much).

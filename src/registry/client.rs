@@ -400,6 +400,16 @@ impl SchemaRegistryClient {
         Ok(Served::from(parsed))
     }
 
+    /// Whether the registry URL answers as a Schema Registry API (`GET /schemas/types`,
+    /// which Confluent's registry and Apicurio's `ccompat` API serve to any client), in one
+    /// attempt. A wrong path answers 404 here as it would for every schema id, where a 404
+    /// is waited out per id before it is believed.
+    pub(crate) fn check_api(&self) -> Result<(), RegistryError> {
+        let url = format!("{}/schemas/types", self.base_url);
+        let request = format!("GET {url}");
+        self.send(&request, 0, || self.http.get(&url)).map(drop)
+    }
+
     /// The longest [`SchemaRegistryClient::register`] can take before it gives up: every
     /// attempt timing out, plus the longest waits between them. Start-up tells systemd.
     pub fn longest_registration(&self) -> Duration {

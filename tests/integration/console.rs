@@ -517,6 +517,79 @@ fn consume_exits_1_for_a_missing_topic_or_silent_brokers_and_2_for_bad_arguments
         &with(console_env(), &[("SCHEMA_REGISTRY_URL", "not a url")]),
     );
     assert_eq!(ended.code, Some(2), "{:#?}", ended.stderr);
+
+    // A registry URL with a wrong path (every schema id would be a 404 waited out one by
+    // one): exit 2 at once, one line saying so.
+    let wrong_path = format!("{}/wrong", registry_url());
+    let ended = consume(
+        &["--topic", "t"],
+        &with(console_env(), &[("SCHEMA_REGISTRY_URL", &wrong_path)]),
+    );
+    assert_eq!(ended.code, Some(2), "{:#?}", ended.stderr);
+    assert_eq!(ended.stderr.len(), 1, "{:#?}", ended.stderr);
+    assert!(
+        ended.stderr[0].contains("does not answer as a Schema Registry API")
+            && ended.stderr[0].contains("404"),
+        "{}",
+        ended.stderr[0]
+    );
+}
+
+/// `consume … | head -1`: once stdout is closed, the next line cannot be written, and the
+/// console exits 0 without a word (as `cat` does), committing nothing it did not print.
+#[test]
+fn consume_exits_0_quietly_when_its_stdout_is_closed() {
+    let _stack = require_stack();
+    let (topic, id) = topic_of_users("console-head", &["first"]);
+    let group = unique("console-head-group");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"))
+        .args([
+            "consume",
+            "--topic",
+            &topic,
+            "--from-beginning",
+            "--group",
+            &group,
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(console_env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start consume");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("a line");
+    assert_eq!(first.trim_end(), r#"{"name":"first"}"#);
+    drop(out);
+    // The next record's line meets the closed pipe.
+    produce_to_partition(
+        &topic,
+        0,
+        &[(None, Some(confluent_user_bytes(id, "second")))],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("consume did not exit within 60 s of its stdout closing");
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    // `first` was printed and may be committed; `second` was not printed.
+    assert!(
+        committed(&group, &topic).is_none_or(|offset| offset <= 1),
+        "committed past what was printed"
+    );
 }
 
 /// The committed offsets of `group` on `topic`'s partition 0 (`None`: nothing committed).
