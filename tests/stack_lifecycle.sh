@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The local stack's life cycle, end to end: a second `up` downloads nothing, a broker killed
-# with -9 comes back with `up`, `down` leaves no process of ours and frees every port, and a
-# freshly created registry has no subjects. Run by scripts/test after the cargo tests (it
+# with -9 comes back with `up`, the registry killed with -9 comes back with its schemas under
+# the same ids, `down` leaves no process of ours and frees every port, and a freshly created
+# registry has no subjects. Run by scripts/test after the cargo tests (it
 # restarts the stack, so nothing else may use it meanwhile). Ends with "N passed, M failed".
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,6 +42,30 @@ check "up brings the killed broker back" test $? -eq 0
 scripts/stack status > "$out" 2>&1
 check "status is all up again" test $? -eq 0
 check "all $brokers brokers in the metadata" grep -q "metadata: $brokers broker(s)" "$out"
+
+# The registry keeps its schemas: killed with -9 right after it gave an id, and started again
+# by `up`, it serves that id with the same schema, and a new schema gets another id.
+registry=http://127.0.0.1:8082/apis/ccompat/v7
+register() { # subject, schema JSON -> id
+  curl -fsS -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+    --data "$(python3 -c 'import json,sys; print(json.dumps({"schema": sys.argv[1]}))' "$2")" \
+    "$registry/subjects/$1/versions" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+same_schema() { # id, schema JSON: the registry serves that schema under the id
+  curl -fsS "$registry/schemas/ids/$1" |
+    python3 -c 'import json,sys; s=json.load(sys.stdin)["schema"]; sys.exit(json.loads(s) != json.loads(sys.argv[1]))' "$2"
+}
+durable='{"type":"record","name":"Durable","fields":[{"name":"kept","type":"string"}]}'
+other='{"type":"record","name":"Other","fields":[{"name":"new","type":"long"}]}'
+id_kept=$(register "lifecycle-durable-$$-value" "$durable")
+kill -9 "$(cat "$stack_dir/registry/pid")"
+scripts/stack up > "$out" 2>&1
+check "up brings the killed registry back" test $? -eq 0
+check "after kill -9 and up, id ${id_kept:-?} serves the same schema" same_schema "$id_kept" "$durable"
+id_other=$(register "lifecycle-other-$$-value" "$other")
+check "a schema registered after the restart gets a new id (${id_other:-?}, not ${id_kept:-?})" \
+  test -n "$id_other" -a "$id_other" != "$id_kept"
+check "and the first id still serves its own schema" same_schema "$id_kept" "$durable"
 
 scripts/stack down > "$out" 2>&1
 check "down exits 0" test $? -eq 0
