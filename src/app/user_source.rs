@@ -1,6 +1,7 @@
 //! The daemon's records: `User { name: "user_<n>" }`, one every `PRODUCE_INTERVAL_MS` (as fast
-//! as the queue allows at 0), up to `PRODUCE_COUNT`, keyed by `PRODUCER_KEY` or a random
-//! UUID each (the application the daemon re-implements does the same), sent through the
+//! as the queue allows at 0), up to `PRODUCE_COUNT`, keyed by `PRODUCER_KEY`, by `key-<n mod
+//! PRODUCER_KEYS>`, or a random UUID each (the application the daemon re-implements does the
+//! same), sent through the
 //! library's [`Producer`] handle.
 
 use std::fmt::Write as _;
@@ -33,15 +34,21 @@ pub(crate) fn send_users(
         .then(|| crossbeam_channel::tick(config.produce_interval));
     let mut user = User::numbered(0);
     let mut key_buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let mut cycled_key = String::new();
     let mut next: u64 = 0;
     let all_sent = |next: u64| config.produce_count.is_some_and(|count| next >= count);
     while !shutdown.is_stopping() && !all_sent(next) {
         stats.producer_heartbeat.beat();
         user.name.clear();
         let _ = write!(user.name, "user_{next}");
-        let key: &str = match &config.producer_key {
-            Some(key) => key,
-            None => Uuid::new_v4().hyphenated().encode_lower(&mut key_buffer),
+        let key: &str = match (&config.producer_key, config.producer_keys) {
+            (Some(key), _) => key,
+            (None, Some(keys)) => {
+                cycled_key.clear();
+                let _ = write!(cycled_key, "key-{}", next % keys);
+                &cycled_key
+            }
+            (None, None) => Uuid::new_v4().hyphenated().encode_lower(&mut key_buffer),
         };
         match producer.send(&user, Some(key.as_bytes())) {
             Ok(()) => next += 1,

@@ -185,6 +185,14 @@ impl Config {
                 ),
             });
         }
+        if let (Some(_), Some(keys)) = (&self.producer_key, self.producer_keys) {
+            return Err(ConfigError {
+                variable: "PRODUCER_KEYS".to_string(),
+                value: keys.to_string(),
+                expected: "unset while PRODUCER_KEY is set (one fixed key, or N keys in turn)"
+                    .to_string(),
+            });
+        }
         if self.schema_registry_use_latest && self.schema_registry_auto_register {
             return Err(ConfigError {
                 variable: "SCHEMA_REGISTRY_AUTO_REGISTER".to_string(),

@@ -23,6 +23,7 @@ fn defaults_match_the_design() {
     assert_eq!(c.produce_interval, Duration::from_millis(100));
     assert_eq!(c.produce_count, None);
     assert_eq!(c.producer_key, None);
+    assert_eq!(c.producer_keys, None);
     assert_eq!(c.acks, "all");
     assert!(c.enable_idempotence);
     assert_eq!(c.retries, None);
@@ -445,4 +446,14 @@ fn an_instance_id_is_a_legal_name_or_the_host_s() {
             "CONSUMER_INSTANCE_ID"
         );
     }
+}
+
+#[test]
+fn producer_keys_is_a_count_and_not_with_a_fixed_key() {
+    let c = Config::from_pairs(&[("PRODUCER_KEYS", "16")]).expect("valid");
+    assert_eq!(c.producer_keys, Some(16));
+    let error =
+        Config::from_pairs(&[("PRODUCER_KEYS", "16"), ("PRODUCER_KEY", "k")]).expect_err("both");
+    assert_eq!(error.variable, "PRODUCER_KEYS");
+    assert!(Config::from_pairs(&[("PRODUCER_KEYS", "-1")]).is_err());
 }

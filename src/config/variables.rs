@@ -251,6 +251,13 @@ variables! {
         parse: parse::optional(parse::text),
         help: "key of every produced record; unset = a random UUID v4 per record",
     },
+    /// Cycle through this many keys (`None`: unset).
+    producer_keys: Option<u64> {
+        name: "PRODUCER_KEYS",
+        default: "0",
+        parse: parse::zero_is_none(parse::number(0, u64::MAX)),
+        help: "key record n with `key-<n mod N>`, cycling through N keys (a bounded key set: each key's records in order in one partition, as a soak or a compacted topic wants); 0 = unset; not with PRODUCER_KEY",
+    },
     /// librdkafka `acks`.
     acks: String {
         name: "PRODUCER_ACKS",
