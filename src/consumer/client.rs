@@ -450,9 +450,26 @@ const INSTANCE_ID_BACKOFF: Backoff =
 /// A refusal this long after the consumer was last created again starts a new wait.
 const NEW_WAIT_AFTER: Duration = Duration::from_secs(30);
 
-/// The wait of one consumer for its static member id to be released: while the loop ends with
-/// UNRELEASED_INSTANCE_ID, the consumer is created again after a backoff, up to
-/// [`INSTANCE_ID_RELEASE_WAIT`] from the first refusal; then the daemon stops with a clear line.
+/// A static member fenced this many times within [`FENCED_WINDOW`] stops: another member
+/// keeps joining under its id.
+const MAX_FENCES: usize = 3;
+const FENCED_WINDOW: Duration = Duration::from_secs(300);
+
+/// Before a fenced consumer is created again: the member that fenced it, if it is another
+/// instance, has joined by then, so two instances with one id fence each other at this pace.
+const AFTER_FENCED: Duration = Duration::from_secs(1);
+
+/// What one consumer does when librdkafka ends it over its static member id (both fatal):
+/// - while the loop ends with UNRELEASED_INSTANCE_ID (a previous member still holds the id),
+///   the consumer is created again after a backoff, up to [`INSTANCE_ID_RELEASE_WAIT`] from
+///   the first refusal; then the daemon stops with a clear line;
+/// - FENCED_INSTANCE_ID (another member joined with the id) is what a member's own rejoin
+///   can cause: when its coordinator stops answering (a frozen broker), librdkafka times the
+///   session out, revokes and joins again under the same id, and a commit the old member had
+///   sent is answered "fenced" once the coordinator answers again. Found by the soak: both
+///   daemons exited 1 after a 14 s broker freeze. The consumer is created again (what it
+///   handled and had not committed is read again: at-least-once); fenced [`MAX_FENCES`]
+///   times within [`FENCED_WINDOW`], it is another instance with the same id, and it stops.
 pub(crate) struct InstanceIdRelease {
     /// The consumer's name, and its static member id.
     client: String,
@@ -463,6 +480,8 @@ pub(crate) struct InstanceIdRelease {
     retried_at: Option<Instant>,
     attempt: u32,
     limit: Duration,
+    /// When it was fenced, within the window.
+    fenced_at: Vec<Instant>,
 }
 
 impl InstanceIdRelease {
@@ -474,6 +493,7 @@ impl InstanceIdRelease {
             retried_at: None,
             attempt: 0,
             limit: INSTANCE_ID_RELEASE_WAIT,
+            fenced_at: Vec::new(),
         }
     }
 
@@ -488,6 +508,9 @@ impl InstanceIdRelease {
     ) -> Result<bool, LoopError> {
         let error = match outcome {
             Err(error) if is_unreleased_instance_id(&error) => error,
+            Err(error) if has_code(&error, RDKafkaErrorCode::FencedInstanceId) => {
+                return self.after_fenced(error, shutdown, stats)
+            }
             other => return other.map(|()| false),
         };
         let client = self.client.clone();
@@ -537,12 +560,51 @@ impl InstanceIdRelease {
     }
 }
 
+impl InstanceIdRelease {
+    /// After the consumer was fenced: `Ok(true)` to create it again, `Ok(false)` when shutdown
+    /// began meanwhile, or the stop once it was fenced too often.
+    fn after_fenced(
+        &mut self,
+        error: LoopError,
+        shutdown: &Shutdown,
+        stats: &ConsumerStats,
+    ) -> Result<bool, LoopError> {
+        let now = Instant::now();
+        self.fenced_at
+            .retain(|at| now.duration_since(*at) < FENCED_WINDOW);
+        self.fenced_at.push(now);
+        let id = self.instance_id.clone().unwrap_or_default();
+        if self.fenced_at.len() >= MAX_FENCES {
+            return Err(LoopError::InstanceIdFenced {
+                client: self.client.clone(),
+                instance_id: id,
+                fences: self.fenced_at.len(),
+                within: FENCED_WINDOW,
+            });
+        }
+        log::warn!(
+            target: log_target::CONSUMER,
+            "{}: fenced: a member joined with group.instance.id {id} ({error}); this member's own rejoin does this after its session timed out on an unanswering coordinator. Created again: what was handled and not committed is read again (fenced {MAX_FENCES} times within {} s, it stops: another instance with the same CONSUMER_INSTANCE_ID)",
+            self.client,
+            FENCED_WINDOW.as_secs()
+        );
+        stats.heartbeat.beat();
+        let stopped = shutdown.sleep(AFTER_FENCED);
+        stats.heartbeat.beat();
+        Ok(!stopped)
+    }
+}
+
 /// Whether `error` is the broker refusing a static member id still held by another member.
 fn is_unreleased_instance_id(error: &LoopError) -> bool {
+    has_code(error, RDKafkaErrorCode::UnreleasedInstanceId)
+}
+
+/// Whether `error` is a fatal consumer error with `code`.
+fn has_code(error: &LoopError, code: RDKafkaErrorCode) -> bool {
     matches!(
         error,
-        LoopError::FatalConsumer { error, .. }
-            if error.rdkafka_error_code() == Some(RDKafkaErrorCode::UnreleasedInstanceId)
+        LoopError::FatalConsumer { error, .. } if error.rdkafka_error_code() == Some(code)
     )
 }
 
@@ -626,6 +688,53 @@ mod tests {
             client: settings.name.clone(),
             error: KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::UnreleasedInstanceId),
         })
+    }
+
+    fn fenced(settings: &ConsumerSettings) -> Result<(), LoopError> {
+        Err(LoopError::FatalConsumer {
+            client: settings.name.clone(),
+            error: KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::FencedInstanceId),
+        })
+    }
+
+    /// Found by the soak: a broker frozen past the session timeout made librdkafka rejoin
+    /// under the same id, and the old member's commit came back "fenced": fatal, exit 1.
+    #[test]
+    fn a_fenced_consumer_is_created_again_and_stops_when_fenced_too_often() {
+        let single = settings("single");
+        let (shutdown, stats) = (Shutdown::new(), ConsumerStats::default());
+        let mut release = InstanceIdRelease::new(&single);
+        let started = Instant::now();
+        for _ in 1..MAX_FENCES {
+            assert_eq!(
+                release.wait_after(fenced(&single), &shutdown, &stats),
+                Ok(true)
+            );
+        }
+        assert!(started.elapsed() >= AFTER_FENCED * (MAX_FENCES as u32 - 1));
+        match release.wait_after(fenced(&single), &shutdown, &stats) {
+            Err(error @ LoopError::InstanceIdFenced { .. }) => {
+                let line = error.to_string();
+                assert!(
+                    line.contains("host-7-single") && line.contains("CONSUMER_INSTANCE_ID"),
+                    "{line}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Fences older than the window are forgotten.
+        let mut release = InstanceIdRelease::new(&single);
+        release.fenced_at = vec![Instant::now() - FENCED_WINDOW - Duration::from_secs(1); 5];
+        assert_eq!(
+            release.wait_after(fenced(&single), &shutdown, &stats),
+            Ok(true)
+        );
+        // A stop while waiting ends it quietly.
+        shutdown.stop(crate::lifecycle::StopReason::Requested);
+        assert_eq!(
+            InstanceIdRelease::new(&single).wait_after(fenced(&single), &shutdown, &stats),
+            Ok(false)
+        );
     }
 
     #[test]

@@ -67,8 +67,12 @@ impl<R: ClientRole> ClientContext for ClientEvents<R> {
         if is_connection_noise(&error) {
             // librdkafka's own log line already names the broker and the cause.
             log::debug!(target: log_target::KAFKA, "{client}: {error}: {reason}");
-        } else if code == Some(RDKafkaErrorCode::UnreleasedInstanceId) {
-            // The consumer loop waits for the release and says so (`InstanceIdRelease`).
+        } else if matches!(
+            code,
+            Some(RDKafkaErrorCode::UnreleasedInstanceId | RDKafkaErrorCode::FencedInstanceId)
+        ) {
+            // The consumer loop waits for the release, or creates a fenced consumer again, and
+            // says so (`InstanceIdRelease`).
             log::debug!(target: log_target::KAFKA, "{client}: {error}: {reason}");
         } else if code == Some(RDKafkaErrorCode::Fatal) {
             self.shutdown.fail(LoopError::FatalKafka {

@@ -68,6 +68,18 @@ pub enum LoopError {
         /// How long it waited.
         waited: Duration,
     },
+    /// The consumer was fenced again and again: another member keeps joining under its
+    /// static member id.
+    InstanceIdFenced {
+        /// The client it happened to.
+        client: String,
+        /// The static member id.
+        instance_id: String,
+        /// Fences within `within`.
+        fences: usize,
+        /// The window they fell in.
+        within: Duration,
+    },
     /// A message could not be decoded and `ON_DECODE_ERROR=fail`.
     Undecodable {
         /// The client (consumer or producer) it happened to.
@@ -206,6 +218,16 @@ impl fmt::Display for LoopError {
                 f,
                 "{client}: group.instance.id {instance_id} is still held by another member after {} s: another instance may run with the same CONSUMER_INSTANCE_ID (give each its own), or the broker's session timeout is longer than the wait",
                 waited.as_secs()
+            ),
+            LoopError::InstanceIdFenced {
+                client,
+                instance_id,
+                fences,
+                within,
+            } => write!(
+                f,
+                "{client}: fenced {fences} times within {} s by another member joining with group.instance.id {instance_id}: another instance runs with the same CONSUMER_INSTANCE_ID (give each its own)",
+                within.as_secs()
             ),
             LoopError::Undecodable {
                 client,
