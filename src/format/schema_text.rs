@@ -100,6 +100,12 @@ fn restore_field_defaults(json: &Value, schema: &mut Schema) -> Result<(), AvroE
             {
                 let fields = object.get("fields").and_then(Value::as_array);
                 for (json, field) in fields.into_iter().flatten().zip(&mut record.fields) {
+                    if json.get("name").and_then(Value::as_str) != Some(field.name.as_str()) {
+                        return Err(schema_error(format!(
+                            "the fields of {} do not parse in their order",
+                            record.name.fullname(None)
+                        )));
+                    }
                     field.default = json.get("default").cloned();
                     if let Some(ty) = json.get("type") {
                         restore_field_defaults(ty, &mut field.schema)?;
@@ -140,7 +146,7 @@ const MAX_INLINED_BYTES: usize = 1 << 20;
 /// within one schema).
 fn inline_logical_fixed_references(schema: &mut Value) -> Result<(), AvroError> {
     let mut definitions = std::collections::HashMap::new();
-    collect_logical_fixed(schema, "", &mut definitions);
+    collect_logical_fixed(schema, "", &mut definitions)?;
     if definitions.is_empty() {
         return Ok(());
     }
@@ -187,11 +193,11 @@ fn collect_logical_fixed(
     schema: &Value,
     enclosing: &str,
     found: &mut std::collections::HashMap<String, Value>,
-) {
+) -> Result<(), AvroError> {
     match schema {
         Value::Array(branches) => {
             for branch in branches {
-                collect_logical_fixed(branch, enclosing, found);
+                collect_logical_fixed(branch, enclosing, found)?;
             }
         }
         Value::Object(object) => match object.get("type") {
@@ -200,17 +206,19 @@ fn collect_logical_fixed(
                     let namespace = namespace_of(object, enclosing);
                     let fields = object.get("fields").and_then(Value::as_array);
                     for ty in fields.into_iter().flatten().filter_map(|f| f.get("type")) {
-                        collect_logical_fixed(ty, &namespace, found);
+                        collect_logical_fixed(ty, &namespace, found)?;
                     }
                 }
-                "array" => object
-                    .get("items")
-                    .into_iter()
-                    .for_each(|items| collect_logical_fixed(items, enclosing, found)),
-                "map" => object
-                    .get("values")
-                    .into_iter()
-                    .for_each(|values| collect_logical_fixed(values, enclosing, found)),
+                "array" => {
+                    if let Some(items) = object.get("items") {
+                        collect_logical_fixed(items, enclosing, found)?;
+                    }
+                }
+                "map" => {
+                    if let Some(values) = object.get("values") {
+                        collect_logical_fixed(values, enclosing, found)?;
+                    }
+                }
                 "fixed" => {
                     let logical = object.get("logicalType").and_then(Value::as_str);
                     let name = object.get("name").and_then(Value::as_str);
@@ -218,8 +226,12 @@ fn collect_logical_fixed(
                         let namespace = namespace_of(object, enclosing);
                         let local = name.rsplit('.').next().unwrap_or(name);
                         let full = full_name(local, &namespace);
+                        // Only what defines the type: a long `doc` is not copied per use.
                         let mut definition = object.clone();
-                        definition.remove("namespace");
+                        definition.retain(|key, _| {
+                            ["type", "size", "logicalType", "precision", "scale"]
+                                .contains(&key.as_str())
+                        });
                         // A name in the null namespace is written `.Name`, so that a
                         // namespace around a reference is not taken as its own.
                         let name = match full.contains('.') {
@@ -227,16 +239,21 @@ fn collect_logical_fixed(
                             false => format!(".{full}"),
                         };
                         definition.insert("name".into(), Value::String(name));
-                        found.insert(full, Value::Object(definition));
+                        let definition = Value::Object(definition);
+                        if found.get(&full).is_some_and(|known| *known != definition) {
+                            return Err(schema_error(format!("{full} is defined twice")));
+                        }
+                        found.insert(full, definition);
                     }
                 }
                 _ => {}
             },
-            Some(inner) => collect_logical_fixed(inner, enclosing, found),
+            Some(inner) => collect_logical_fixed(inner, enclosing, found)?,
             None => {}
         },
         Value::String(_) | Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
+    Ok(())
 }
 
 /// Replaces the references in `schema` to the `definitions` (full name to a definition and
@@ -248,8 +265,16 @@ fn replace_logical_fixed_references(
     budget: &mut usize,
 ) -> Result<(), AvroError> {
     match schema {
-        Value::String(name) => {
-            if let Some((definition, len)) = definitions.get(&full_name(name, enclosing)) {
+        // A primitive's name is the primitive, whatever is defined (Java and apache-avro
+        // read it so); a bare name not found in the enclosing namespace is looked up in the
+        // null namespace, as Java does.
+        Value::String(name) if !PRIMITIVES.contains(&name.as_str()) => {
+            let found = definitions.get(&full_name(name, enclosing)).or_else(|| {
+                (!name.contains('.'))
+                    .then(|| definitions.get(name.as_str()))
+                    .flatten()
+            });
+            if let Some((definition, len)) = found {
                 *budget = budget.checked_sub(*len).ok_or_else(|| {
                     schema_error(format!(
                         "its references to decimal and duration fixed types would grow it by \
@@ -298,7 +323,7 @@ fn replace_logical_fixed_references(
                 }
             }
         }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        Value::String(_) | Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
     Ok(())
 }
@@ -357,9 +382,15 @@ fn sanitize_object(object: &mut Map<String, Value>) -> Result<(), AvroError> {
             keep_only(object, &["type", "name", "fields"]);
             if let Some(Value::Array(fields)) = object.get_mut("fields") {
                 for field in fields.iter_mut() {
-                    if let Value::Object(field) = field {
-                        sanitize_field(field)?;
-                    }
+                    // apache-avro skips such an entry where Java refuses it; skipped, it would
+                    // put the next field's default on the field after it (`restore_field_defaults`).
+                    let Value::Object(field) = field else {
+                        return Err(schema_error(format!(
+                            "a record's field {} is not an object",
+                            shown(field)
+                        )));
+                    };
+                    sanitize_field(field)?;
                 }
             }
             Ok(())
@@ -374,6 +405,7 @@ fn sanitize_object(object: &mut Map<String, Value>) -> Result<(), AvroError> {
             check_integers(object)?;
             keep_only(object, &["type", "name", "size", "precision", "scale"]);
             drop_uuid_on_fixed(object);
+            drop_duration_not_of_12_bytes(object);
             Ok(())
         }
         "array" => {
@@ -418,6 +450,19 @@ fn sanitize_field(field: &mut Map<String, Value>) -> Result<(), AvroError> {
 /// read as the fixed it is, its value its 16 bytes (a reader may ignore a logical type).
 fn drop_uuid_on_fixed(object: &mut Map<String, Value>) {
     if object.get("logicalType").and_then(Value::as_str) == Some("uuid") {
+        object.remove("logicalType");
+    }
+}
+
+/// Drops a `duration` logical type on a fixed of other than 12 bytes, as Java's Avro ignores
+/// it there: apache-avro read 12 bytes whatever the fixed's size.
+fn drop_duration_not_of_12_bytes(object: &mut Map<String, Value>) {
+    let size = object.get("size").and_then(|size| match size {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    });
+    if object.get("logicalType").and_then(Value::as_str) == Some("duration") && size != Some(12) {
         object.remove("logicalType");
     }
 }

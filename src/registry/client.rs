@@ -197,6 +197,10 @@ impl fmt::Debug for SchemaRegistryClient {
     }
 }
 
+/// The longest the start-up check of the registry's API waits for an answer: it only warns
+/// of a registry that does not answer, so it need not hold a stop for a request's full time.
+const CHECK_API_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl SchemaRegistryClient {
     /// A client for the registry `config` names, with its credentials and TLS settings. Waits
     /// between retries end early when `shutdown` starts.
@@ -400,14 +404,24 @@ impl SchemaRegistryClient {
         Ok(Served::from(parsed))
     }
 
-    /// Whether the registry URL answers as a Schema Registry API (`GET /schemas/types`,
-    /// which Confluent's registry and Apicurio's `ccompat` API serve to any client), in one
-    /// attempt. A wrong path answers 404 here as it would for every schema id, where a 404
-    /// is waited out per id before it is believed.
+    /// Whether the registry URL answers as a Schema Registry API, in one attempt of at most
+    /// [`CHECK_API_TIMEOUT`] per request: `GET /schemas/types` (Confluent 5.5+, Apicurio's
+    /// `ccompat` v6+, Karapace, Redpanda), and on a 404 there `GET /subjects`, which every
+    /// version serves. Only both 404 make it a wrong path, which answers 404 for every schema
+    /// id too, where a 404 is waited out per id before it is believed.
     pub(crate) fn check_api(&self) -> Result<(), RegistryError> {
-        let url = format!("{}/schemas/types", self.base_url);
-        let request = format!("GET {url}");
-        self.send(&request, 0, || self.http.get(&url)).map(drop)
+        let get = |path: &str| {
+            let url = format!("{}/{path}", self.base_url);
+            let request = format!("GET {url}");
+            self.send(&request, 0, || {
+                self.http.get(&url).timeout(CHECK_API_TIMEOUT)
+            })
+            .map(drop)
+        };
+        match get("schemas/types") {
+            Err(RegistryError::Rejected { status: 404, .. }) => get("subjects"),
+            other => other,
+        }
     }
 
     /// The longest [`SchemaRegistryClient::register`] can take before it gives up: every

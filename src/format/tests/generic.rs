@@ -964,3 +964,59 @@ fn references_that_would_inline_past_a_mebibyte_are_refused() {
     assert_eq!(error.kind(), AvroErrorKind::Schema, "{error}");
     assert!(error.to_string().contains("would grow it"), "{error}");
 }
+
+/// Found by review, each a schema the inlining or the restored defaults read wrong.
+#[test]
+fn schemas_the_review_of_the_inlining_found_read_wrong_are_read_as_java_reads_them() {
+    // A field entry that is no object: apache-avro skipped it, and the restored defaults
+    // moved one field down. Java refuses the schema; so does the codec.
+    let reader = r#"{"type":"record","name":"R","fields":[null,{"name":"a","type":"int","default":1},{"name":"b","type":"int","default":2}]}"#;
+    let error = GenericCodec::with_reader_schema(reader)
+        .map(|_| ())
+        .expect_err("refused");
+    assert!(error.to_string().contains("is not an object"), "{error}");
+
+    // A decimal fixed named `string`: `"string"` is still the primitive.
+    let named_string = r#"{"type":"record","name":"R","namespace":"ns","fields":[{"name":"d","type":{"type":"fixed","name":"string","size":2,"logicalType":"decimal","precision":4}},{"name":"s","type":"string"}]}"#;
+    let value = Value::Record(vec![
+        (
+            "d".into(),
+            Value::Decimal(apache_avro::Decimal::from(vec![0, 1])),
+        ),
+        ("s".into(), Value::String("hi".into())),
+    ]);
+    let datum = encode(named_string, value);
+    assert_eq!(
+        ours(named_string, &datum).ok(),
+        apache(named_string, &datum)
+    );
+
+    // Java writes a null-namespace type named again inside a namespaced record bare.
+    let null_namespace = r#"{"type":"record","name":"Payment","namespace":"shop","fields":[{"name":"price","type":{"type":"fixed","name":"Money","namespace":"","size":2,"logicalType":"decimal","precision":4,"scale":2}},{"name":"fee","type":"Money"}]}"#;
+    let decoded = ours(null_namespace, &[0, 5, 0, 7]).expect("decoded");
+    assert_eq!(
+        field(&decoded, "fee"),
+        Some(&Value::Decimal(apache_avro::Decimal::from(vec![0, 7])))
+    );
+
+    // A duration on a fixed of 8 bytes: Java ignores the logical type and writes 8 bytes.
+    let duration_8 = r#"{"type":"record","name":"R","fields":[{"name":"d","type":{"type":"fixed","name":"D","size":8,"logicalType":"duration"}},{"name":"e","type":"D"},{"name":"n","type":"int"}]}"#;
+    let datum = [[1u8; 8].as_slice(), &[2u8; 8], &[2]].concat();
+    let decoded = ours(duration_8, &datum).expect("decoded");
+    assert_eq!(field(&decoded, "n"), Some(&Value::Int(1)));
+
+    // Two different definitions of one name: Java refuses ("Can't redefine").
+    let twice = r#"{"type":"record","name":"R","fields":[{"name":"a","type":{"type":"fixed","name":"Money","size":2,"logicalType":"decimal","precision":4}},{"name":"b","type":{"type":"fixed","name":"Money","size":4,"logicalType":"decimal","precision":9}},{"name":"c","type":"Money"}]}"#;
+    assert!(ours(twice, &[0, 1, 0, 0, 0, 2, 0, 0, 0, 3]).is_err());
+
+    // A long doc on the definition is not copied per use.
+    let doc = "d".repeat(100_000);
+    let documented = format!(
+        r#"{{"type":"record","name":"R","fields":[{{"name":"a","type":{{"type":"fixed","name":"M","size":1,"logicalType":"decimal","precision":2,"doc":"{doc}"}}}},{}]}}"#,
+        (0..20)
+            .map(|i| format!(r#"{{"name":"r{i}","type":"M"}}"#))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    assert!(ours(&documented, &[0u8; 21]).is_ok());
+}
