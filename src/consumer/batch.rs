@@ -29,7 +29,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::audits::Audits;
 use super::batch_buffer::{offsets_to_commit, Batch, Taken, Uncommitted};
 use super::client::{
-    create_consumer, poll_message, ConsumerClient, InstanceIdRelease, Revoked, POLL_TIMEOUT,
+    create_consumer, poll_message, ConsumerClient, Revoked, StaticMemberRecovery, POLL_TIMEOUT,
 };
 use super::decoder::MessageDecoder;
 use super::handler_retry::{Attempt, Given, HandlerRetry};
@@ -172,19 +172,19 @@ enum Handled {
 }
 
 impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
-    /// Turns until stopped; a consumer refused its static member id is created again, within
-    /// the bounded wait of [`InstanceIdRelease`]. What it had buffered is dropped then: a
-    /// fatal client can commit nothing, and whoever owns the partitions reads it again.
+    /// Turns until stopped; a consumer refused its static member id, or fenced, is created
+    /// again within the bounds of [`StaticMemberRecovery`]. What it had buffered is dropped
+    /// then: a fatal client can commit nothing, and whoever owns the partitions reads it again.
     fn run(&mut self) -> Result<(), LoopError> {
         let (settings, config, shutdown) = (
             self.intake.settings,
             self.intake.config,
             self.intake.shutdown,
         );
-        let mut release = InstanceIdRelease::new(settings);
+        let mut recovery = StaticMemberRecovery::new(settings);
         loop {
             let outcome = turn_until_stopped(shutdown, || self.step());
-            if !release.wait_after(outcome, shutdown, self.stats)? {
+            if !recovery.wait_after(outcome, shutdown, self.stats)? {
                 return Ok(());
             }
             self.batch.take();

@@ -470,7 +470,7 @@ const AFTER_FENCED: Duration = Duration::from_secs(1);
 ///   daemons exited 1 after a 14 s broker freeze. The consumer is created again (what it
 ///   handled and had not committed is read again: at-least-once); fenced [`MAX_FENCES`]
 ///   times within [`FENCED_WINDOW`], it is another instance with the same id, and it stops.
-pub(crate) struct InstanceIdRelease {
+pub(crate) struct StaticMemberRecovery {
     /// The consumer's name, and its static member id.
     client: String,
     instance_id: Option<String>,
@@ -484,9 +484,9 @@ pub(crate) struct InstanceIdRelease {
     fenced_at: Vec<Instant>,
 }
 
-impl InstanceIdRelease {
-    pub(crate) fn new(settings: &ConsumerSettings) -> InstanceIdRelease {
-        InstanceIdRelease {
+impl StaticMemberRecovery {
+    pub(crate) fn new(settings: &ConsumerSettings) -> StaticMemberRecovery {
+        StaticMemberRecovery {
             client: settings.name.clone(),
             instance_id: settings.instance_id.clone(),
             since: None,
@@ -560,7 +560,7 @@ impl InstanceIdRelease {
     }
 }
 
-impl InstanceIdRelease {
+impl StaticMemberRecovery {
     /// After the consumer was fenced: `Ok(true)` to create it again, `Ok(false)` when shutdown
     /// began meanwhile, or the stop once it was fenced too often.
     fn after_fenced(
@@ -703,7 +703,7 @@ mod tests {
     fn a_fenced_consumer_is_created_again_and_stops_when_fenced_too_often() {
         let single = settings("single");
         let (shutdown, stats) = (Shutdown::new(), ConsumerStats::default());
-        let mut release = InstanceIdRelease::new(&single);
+        let mut release = StaticMemberRecovery::new(&single);
         let started = Instant::now();
         for _ in 1..MAX_FENCES {
             assert_eq!(
@@ -723,7 +723,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Fences older than the window are forgotten.
-        let mut release = InstanceIdRelease::new(&single);
+        let mut release = StaticMemberRecovery::new(&single);
         release.fenced_at = vec![Instant::now() - FENCED_WINDOW - Duration::from_secs(1); 5];
         assert_eq!(
             release.wait_after(fenced(&single), &shutdown, &stats),
@@ -732,7 +732,7 @@ mod tests {
         // A stop while waiting ends it quietly.
         shutdown.stop(crate::lifecycle::StopReason::Requested);
         assert_eq!(
-            InstanceIdRelease::new(&single).wait_after(fenced(&single), &shutdown, &stats),
+            StaticMemberRecovery::new(&single).wait_after(fenced(&single), &shutdown, &stats),
             Ok(false)
         );
     }
@@ -741,7 +741,7 @@ mod tests {
     fn a_held_instance_id_is_waited_for_within_a_bound_and_other_outcomes_pass() {
         let batch = settings("batch");
         let (shutdown, stats) = (Shutdown::new(), ConsumerStats::default());
-        let mut release = InstanceIdRelease::new(&batch);
+        let mut release = StaticMemberRecovery::new(&batch);
         assert_eq!(release.wait_after(Ok(()), &shutdown, &stats), Ok(false));
         let other = LoopError::NoDeadLetterProducer {
             client: "x".to_string(),
@@ -782,7 +782,7 @@ mod tests {
         let single = settings("single");
         let (shutdown, stats) = (Shutdown::new(), ConsumerStats::default());
         shutdown.stop(crate::lifecycle::shutdown::StopReason::Requested);
-        let mut release = InstanceIdRelease::new(&single);
+        let mut release = StaticMemberRecovery::new(&single);
         assert_eq!(
             release.wait_after(refused(&single), &shutdown, &stats),
             Ok(false)

@@ -17,7 +17,7 @@ use rdkafka::TopicPartitionList;
 
 use super::audits::Audits;
 use super::client::{
-    create_consumer, poll_message, ConsumerClient, InstanceIdRelease, Revoked, POLL_TIMEOUT,
+    create_consumer, poll_message, ConsumerClient, Revoked, StaticMemberRecovery, POLL_TIMEOUT,
 };
 use super::decoder::MessageDecoder;
 use super::handler_retry::{call_handler, succeeded, Attempt, Given, HandlerRetry};
@@ -142,18 +142,18 @@ enum Handled {
 }
 
 impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> {
-    /// Turns until stopped; a consumer refused its static member id is created again, within
-    /// the bounded wait of [`InstanceIdRelease`].
+    /// Turns until stopped; a consumer refused its static member id, or fenced, is created
+    /// again within the bounds of [`StaticMemberRecovery`].
     fn run(&mut self) -> Result<(), LoopError> {
         let (settings, config, shutdown) = (
             self.intake.settings,
             self.intake.config,
             self.intake.shutdown,
         );
-        let mut release = InstanceIdRelease::new(settings);
+        let mut recovery = StaticMemberRecovery::new(settings);
         loop {
             let outcome = turn_until_stopped(shutdown, || self.step());
-            if !release.wait_after(outcome, shutdown, self.stats)? {
+            if !recovery.wait_after(outcome, shutdown, self.stats)? {
                 return Ok(());
             }
             self.held.clear();

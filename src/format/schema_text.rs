@@ -457,11 +457,7 @@ fn drop_uuid_on_fixed(object: &mut Map<String, Value>) {
 /// Drops a `duration` logical type on a fixed of other than 12 bytes, as Java's Avro ignores
 /// it there: apache-avro read 12 bytes whatever the fixed's size.
 fn drop_duration_not_of_12_bytes(object: &mut Map<String, Value>) {
-    let size = object.get("size").and_then(|size| match size {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    });
+    let size = object.get("size").and_then(as_integer);
     if object.get("logicalType").and_then(Value::as_str) == Some("duration") && size != Some(12) {
         object.remove("logicalType");
     }
@@ -521,12 +517,7 @@ fn check_named(object: &Map<String, Value>) -> Result<(), AvroError> {
 fn check_integers(object: &Map<String, Value>) -> Result<(), AvroError> {
     for key in ["size", "precision", "scale"] {
         if let Some(value) = object.get(key) {
-            let integer = match value {
-                Value::Number(n) => n.as_i64().is_some(),
-                Value::String(s) => s.parse::<i64>().is_ok(),
-                _ => false,
-            };
-            if !integer {
+            if as_integer(value).is_none() {
                 return Err(schema_error(format!(
                     "`{key}` must be an integer, not {}",
                     shown(value)
@@ -535,6 +526,15 @@ fn check_integers(object: &Map<String, Value>) -> Result<(), AvroError> {
         }
     }
     Ok(())
+}
+
+/// An integer attribute, as apache-avro's canonical form reads it: a number or a string of one.
+fn as_integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
 }
 
 fn check_type_name(name: &str) -> Result<(), AvroError> {

@@ -72,7 +72,7 @@ impl<R: ClientRole> ClientContext for ClientEvents<R> {
             Some(RDKafkaErrorCode::UnreleasedInstanceId | RDKafkaErrorCode::FencedInstanceId)
         ) {
             // The consumer loop waits for the release, or creates a fenced consumer again, and
-            // says so (`InstanceIdRelease`).
+            // says so (`StaticMemberRecovery`).
             log::debug!(target: log_target::KAFKA, "{client}: {error}: {reason}");
         } else if code == Some(RDKafkaErrorCode::Fatal) {
             self.shutdown.fail(LoopError::FatalKafka {

@@ -27,6 +27,8 @@ from collections import defaultdict
 
 WINDOW_BEFORE_S = 10.0
 WINDOW_AFTER_S = 10.0
+# Lines shown of each kind of problem.
+SHOWN = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,32 +125,38 @@ class Verdict:
         )
 
     def problems(self) -> list[str]:
-        """One line per thing wrong, at most a few of each kind."""
+        """One line per thing wrong, at most `SHOWN` of each kind."""
         lines = []
-        for at in self.acknowledged_missing[:5]:
-            lines.append(f"acknowledged but not on the topic: p={at[0]} o={at[1]}")
-        for at in self.reordered_on_topic[:5]:
-            lines.append(f"a producer run's records out of order on the topic at p={at[0]} o={at[1]}")
-        for loss in self.audit_false_losses[:5]:
-            lines.append(
-                f"the audit of {loss.group} reported a loss that is on the topic: p={loss.partition} "
-                f"run {loss.run} sequence numbers {loss.first}..{loss.last}"
-            )
+
+        def show(items, line):
+            lines.extend(line(item) for item in items[:SHOWN])
+
+        def place(at):
+            return f"p={at[0]} o={at[1]}"
+
+        show(self.acknowledged_missing, lambda at: f"acknowledged but not on the topic: {place(at)}")
+        show(
+            self.reordered_on_topic,
+            lambda at: f"a producer run's records out of order on the topic at {place(at)}",
+        )
+        show(
+            self.audit_false_losses,
+            lambda loss: f"the audit of {loss.group} reported a loss that is on the topic: "
+            f"p={loss.partition} run {loss.run} sequence numbers {loss.first}..{loss.last}",
+        )
         for name, group in sorted(self.groups.items()):
-            for at in group.lost[:5]:
-                lines.append(f"{name}: lost p={at[0]} o={at[1]} (on the topic, never handled)")
-            for h in group.redelivered_outside[:5]:
-                lines.append(
-                    f"{name}: p={h.partition} o={h.offset} handled again at {h.time:.0f} "
-                    f"({h.instance}), outside every fault window"
-                )
-            for at in group.poison_handled[:5]:
-                lines.append(f"{name}: poison record p={at[0]} o={at[1]} handled as good")
-            for h in group.out_of_order[:5]:
-                lines.append(
-                    f"{name}: p={h.partition} went back to o={h.offset} at {h.time:.0f} "
-                    f"({h.instance}), outside every fault window"
-                )
+            show(group.lost, lambda at: f"{name}: lost {place(at)} (on the topic, never handled)")
+            show(
+                group.redelivered_outside,
+                lambda h: f"{name}: p={h.partition} o={h.offset} handled again at {h.time:.0f} "
+                f"({h.instance}), outside every fault window",
+            )
+            show(group.poison_handled, lambda at: f"{name}: poison record {place(at)} handled as good")
+            show(
+                group.out_of_order,
+                lambda h: f"{name}: p={h.partition} went back to o={h.offset} at {h.time:.0f} "
+                f"({h.instance}), outside every fault window",
+            )
         return lines
 
 
