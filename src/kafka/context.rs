@@ -46,18 +46,33 @@ impl<R> ClientEvents<R> {
     }
 }
 
+/// librdkafka's text for FENCED_INSTANCE_ID (`rd_kafka_err2str`), in the FATAL line it logs.
+const FENCED_INSTANCE_ID_TEXT: &str =
+    "Static consumer fenced by other consumer with same group.instance.id";
+
+/// The level of a librdkafka log line here. Passing connection failures come at librdkafka's
+/// error level; they are warnings, because anything that really stops a client reaches
+/// `error` as well. A static member's fence comes as FATAL, but the consumer is created again
+/// (`StaticMemberRecovery`, which logs at `error` when it gives up): a warning too.
+fn log_level(level: RDKafkaLogLevel, message: &str) -> log::Level {
+    match level {
+        RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical
+            if message.contains(FENCED_INSTANCE_ID_TEXT) =>
+        {
+            log::Level::Warn
+        }
+        RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical => {
+            log::Level::Error
+        }
+        RDKafkaLogLevel::Error | RDKafkaLogLevel::Warning => log::Level::Warn,
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => log::Level::Info,
+        RDKafkaLogLevel::Debug => log::Level::Debug,
+    }
+}
+
 impl<R: ClientRole> ClientContext for ClientEvents<R> {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        // librdkafka logs passing connection failures at its error level; they are warnings
-        // here, because anything that really stops a client reaches `error` as well.
-        let level = match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical => {
-                log::Level::Error
-            }
-            RDKafkaLogLevel::Error | RDKafkaLogLevel::Warning => log::Level::Warn,
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => log::Level::Info,
-            RDKafkaLogLevel::Debug => log::Level::Debug,
-        };
+        let level = log_level(level, message);
         log::log!(target: log_target::LIBRDKAFKA, level, "{}: {facility}: {message}", self.name);
     }
 
@@ -136,6 +151,27 @@ mod tests {
         let producer = ClientEvents::new("producer", &shutdown, NoRole);
         producer.error(error, "the broker said so");
         shutdown.reason()
+    }
+
+    #[test]
+    fn a_fenced_static_member_is_a_warning_and_other_fatal_lines_errors() {
+        // The line the soak saw when a quorum leader's kill fenced a static member.
+        let fenced = "[thrd:main]: Fatal error: Broker: Static consumer fenced by other consumer \
+                      with same group.instance.id: OffsetCommit failed: Broker: Static consumer \
+                      fenced by other consumer with same group.instance.id";
+        assert_eq!(
+            log_level(RDKafkaLogLevel::Critical, fenced),
+            log::Level::Warn
+        );
+        let other = "[thrd:main]: Fatal error: Broker: Producer fenced by newer instance";
+        assert_eq!(
+            log_level(RDKafkaLogLevel::Critical, other),
+            log::Level::Error
+        );
+        assert_eq!(
+            log_level(RDKafkaLogLevel::Error, "connection refused"),
+            log::Level::Warn
+        );
     }
 
     #[test]

@@ -89,6 +89,9 @@ class GroupVerdict:
     handled: int = 0
     lost: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     redelivered_in_window: int = 0
+    # Why: each redelivery inside a window counted under the kinds of the faults whose
+    # windows hold it ("broker-kill+daemon-term" where windows overlap).
+    redelivered_by_fault: dict[str, int] = dataclasses.field(default_factory=dict)
     redelivered_outside: list[Handled] = dataclasses.field(default_factory=list)
     poison_handled: list[tuple[int, int]] = dataclasses.field(default_factory=list)
     out_of_order: list[Handled] = dataclasses.field(default_factory=list)
@@ -160,11 +163,16 @@ class Verdict:
         return lines
 
 
-def in_window(time: float, faults: list[Fault], session_timeout_s: float) -> bool:
-    return any(
-        f.start - WINDOW_BEFORE_S <= time <= f.end + session_timeout_s + WINDOW_AFTER_S
-        for f in faults
+def windows_of(time: float, faults: list[Fault], session_timeout_s: float) -> str | None:
+    """The kinds of the faults whose windows hold `time`, joined by `+`, or None."""
+    kinds = sorted(
+        {
+            f.kind
+            for f in faults
+            if f.start - WINDOW_BEFORE_S <= time <= f.end + session_timeout_s + WINDOW_AFTER_S
+        }
     )
+    return "+".join(kinds) or None
 
 
 def judge(history: History) -> Verdict:
@@ -195,10 +203,13 @@ def judge(history: History) -> Verdict:
             record = by_place.get(at)
             if record is not None and record.kind == "poison":
                 verdict.poison_handled.append(at)
-            allowed = in_window(h.time, history.faults, history.session_timeout_s)
+            window = windows_of(h.time, history.faults, history.session_timeout_s)
+            allowed = window is not None
             if at in seen:
                 if allowed:
                     verdict.redelivered_in_window += 1
+                    why = verdict.redelivered_by_fault
+                    why[window] = why.get(window, 0) + 1
                 else:
                     verdict.redelivered_outside.append(h)
             elif h.partition in high and h.offset < high[h.partition] and not allowed:

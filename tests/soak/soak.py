@@ -47,6 +47,12 @@ SESSION_TIMEOUT_S = 10
 # A broker frozen past this (KRaft's broker.session.timeout.ms, 9 s) is fenced by the quorum.
 BROKER_SESSION_TIMEOUT_S = 9
 STOP_TIMEOUT_MS = 20000
+# What a stop may take past STOP_TIMEOUT_MS: the process's own exit after its deadline.
+STOP_MARGIN_S = 3
+# RSS at the last quiet point may exceed that at the first by this much (the issue's 20 %),
+# judged only when the samples span this long: a short run's first minute is its warm-up.
+RSS_GROWTH_LIMIT = 0.20
+RSS_JUDGED_AFTER_S = 600
 PRODUCE_INTERVAL_MS = 100
 PRODUCER_KEYS = 16
 WRITER_RATE = 5  # records per second
@@ -103,17 +109,27 @@ _stack_lock = threading.Lock()
 
 
 def stack_up(run: Run) -> bool:
-    """`scripts/stack up`: starts what is not running (one at a time: it is not reentrant)."""
-    with _stack_lock:
-        out = subprocess.run(
-            [os.path.join(ROOT, "scripts", "stack"), "up"],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "STACK_BROKERS": str(BROKERS)},
-        )
-    if out.returncode != 0:
-        run.say(f"scripts/stack up failed ({out.returncode}): {out.stderr.strip()[-300:]}")
-    return out.returncode == 0
+    """`scripts/stack up`: starts what is not running (one at a time: it is not reentrant).
+    Tried again when it fails: a fault of another kind can land while it waits for a process
+    (the registry killed while a broker's restart checks the registry), and a process left
+    down would turn the next broker fault into two brokers down. Its output goes to
+    stack-up.log in the run's directory."""
+    for attempt in range(1, 5):
+        with _stack_lock:
+            out = subprocess.run(
+                [os.path.join(ROOT, "scripts", "stack"), "up"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, "STACK_BROKERS": str(BROKERS)},
+            )
+        with open(os.path.join(run.dir, "stack-up.log"), "a") as f:
+            f.write(f"==== {now() - run.started:.1f}s exit {out.returncode}\n{out.stdout}")
+        if out.returncode == 0:
+            return True
+        last = (out.stdout.strip().splitlines() or [""])[-1]
+        run.say(f"scripts/stack up failed ({out.returncode}, attempt {attempt}): {last[-200:]}")
+    return False
 
 
 def quorum_leader() -> int | None:
@@ -250,6 +266,11 @@ class Daemon:
         if code not in allowed:
             self.unexpected_exits.append(
                 f"{why}: exit {code} after {took:.1f}s (brokers frozen: {brokers_frozen})"
+            )
+        elif took > STOP_TIMEOUT_MS / 1000 + STOP_MARGIN_S:
+            self.unexpected_exits.append(
+                f"{why}: took {took:.1f}s, past STOP_TIMEOUT_MS ({STOP_TIMEOUT_MS} ms)"
+                f" + {STOP_MARGIN_S} s"
             )
         return took
 
@@ -396,6 +417,8 @@ class Nemesis:
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
         self.frozen_brokers = 0
+        # Faults that left the stack broken (the run then fails).
+        self.broken: list[str] = []
         self.admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
 
     def brokers_frozen(self) -> bool:
@@ -438,6 +461,13 @@ class Nemesis:
         with self.lock:
             self.active[slot] = None
 
+    def _restart(self, what: str):
+        """Brings what a fault killed back; a run whose stack could not be restored proves
+        nothing, and says so."""
+        if not stack_up(self.run):
+            self.broken.append(f"{what} not restarted: scripts/stack up failed 4 times")
+            raise RuntimeError(f"{what} not restarted")
+
     # Broker faults -----------------------------------------------------------------------
 
     def broker_kill(self, rng, node=None):
@@ -445,7 +475,7 @@ class Nemesis:
         pid = stack_pid(f"node{node}")
         os.kill(pid, signal.SIGKILL)
         time.sleep(rng.uniform(2, 8))
-        stack_up(self.run)
+        self._restart(f"node {node}")
         return f"node {node} (pid {pid}) killed, restarted"
 
     def broker_freeze(self, rng):
@@ -473,7 +503,7 @@ class Nemesis:
         pid = stack_pid("registry")
         os.kill(pid, signal.SIGKILL)
         time.sleep(rng.uniform(1, 5))
-        stack_up(self.run)
+        self._restart("the registry")
         return f"registry (pid {pid}) killed, restarted"
 
     def registry_hang(self, rng):
@@ -792,6 +822,7 @@ def main() -> int:
         times = sorted(h.time for h in handlings)
         stalls[group] = max((b - a for a, b in zip(times, times[1:])), default=0.0)
     unexpected = [f"{d.name}: {e}" for d in daemons for e in d.unexpected_exits]
+    unexpected += [f"nemesis: {line}" for line in nemesis.broken]
 
     print()
     print(f"{'faults applied':40} {len(nemesis.faults)}")
@@ -805,6 +836,8 @@ def main() -> int:
         print(f"  {'handled (lines)':38} {g.handled}")
         print(f"  {'lost':38} {len(g.lost)}")
         print(f"  {'redelivered in a fault window':38} {g.redelivered_in_window}")
+        for kind, count in sorted(g.redelivered_by_fault.items()):
+            print(f"    {'in the window of ' + kind:36} {count}")
         print(f"  {'redelivered outside every window':38} {len(g.redelivered_outside)}")
         print(f"  {'out of order outside a window':38} {len(g.out_of_order)}")
         print(f"  {'poison handled as good':38} {len(g.poison_handled)}")
@@ -821,14 +854,18 @@ def main() -> int:
         print(f"problem: {line}")
     for line in errors[:10]:
         print(f"daemon error line: {line}")
-    ok = verdict.ok and not unexpected
     rss_growth = max(
         (d.rss[-1][1] / d.rss[0][1] - 1 for d in daemons if len(d.rss) >= 2), default=0.0
     )
+    rss_span = min((d.rss[-1][0] - d.rss[0][0] for d in daemons if d.rss), default=0.0)
+    rss_grew = rss_span >= RSS_JUDGED_AFTER_S and rss_growth > RSS_GROWTH_LIMIT
+    if rss_grew:
+        print(f"problem: RSS grew {rss_growth * 100:.0f} % over {rss_span / 60:.0f} min")
+    ok = verdict.ok and not unexpected and not rss_grew
     print(
         checker.summary_line(
             verdict,
-            run_ok=not unexpected,
+            run_ok=not unexpected and not rss_grew,
             seed=args.seed,
             minutes=args.minutes,
             faults=len(nemesis.faults),

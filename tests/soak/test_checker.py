@@ -75,6 +75,8 @@ class CheckerTest(unittest.TestCase):
         verdict = judge(history)
         self.assertTrue(verdict.ok, verdict.problems())
         self.assertEqual(verdict.groups["consumer-group-1"].redelivered_in_window, 2)
+        kind = history.faults[0].kind
+        self.assertEqual(verdict.groups["consumer-group-1"].redelivered_by_fault, {kind: 2})
 
     def test_a_partition_read_out_of_order_outside_a_window_fails(self):
         history = clean_history()
