@@ -20,8 +20,10 @@
 //! in `read` — to enforce a whole-request deadline, to close the idlest connection for a new
 //! one, and to stop — which takes shared state between the acceptor and the workers. Here one
 //! owner makes the cap, the eviction, the deadlines and the stop a few lines each, with no
-//! locks. The answers are built in microseconds from in-memory counters, so one thread is not
-//! a bottleneck. The price is two small `unsafe` calls through `libc`: `poll(2)`, and
+//! locks. The answers are built from in-memory figures — microseconds for the probes and
+//! `/metrics`; the console's page, whose records and schema text are cut at the source, takes
+//! under a millisecond with records of the usual size and a few with the largest (the
+//! `web_console` tests measure it) — so one thread is not a bottleneck. The price is two small `unsafe` calls through `libc`: `poll(2)`, and
 //! `listen(2)` to queue more connections than std's default (below).
 //!
 //! # Bounds ([`LIMITS`])
@@ -55,6 +57,7 @@ use sys::{Interest, PollSet};
 
 use super::error::StartError;
 use super::metrics::Groups;
+use super::web_console::WebConsole;
 use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::log_target;
 use crate::ops::stats::Stats;
@@ -88,8 +91,9 @@ const LIMITS: Limits = Limits {
     // yet half of Prometheus' default scrape timeout, and it bounds how long a slow client
     // holds a slot whatever pace it sends at.
     request_deadline: Duration::from_secs(5),
-    // The largest answer (/metrics) is a few KiB, which the socket's send buffer takes at
-    // once; a client that has not read it within 5 s is gone.
+    // /metrics is a few KiB, the console's page usually about 10 KiB and at most about a
+    // megabyte (records and schema text cut at the source); a client that has not read its
+    // answer within 5 s is gone.
     write_deadline: Duration::from_secs(5),
 };
 
@@ -120,24 +124,25 @@ pub(crate) fn bind(address: &str) -> Result<TcpListener, StartError> {
     Ok(listener)
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` until shutdown, and returns within about
+/// Serves the web console (`/`, `/api/status`), `/metrics`, `/healthz` and `/readyz` until shutdown, and returns within about
 /// [`STOP_CHECK`] of it. `listener` comes from [`bind`] (non-blocking); `/readyz` turns 503
 /// once a consumer has waited for the registry longer than `degraded_after`.
 pub(crate) fn serve(
     listener: TcpListener,
     stats: &Stats,
     groups: &Groups,
+    console: &WebConsole,
     degraded_after: Duration,
     shutdown: &Shutdown,
 ) {
-    let answers = Answers::new(stats, groups, degraded_after);
+    let answers = Answers::new(stats, groups, degraded_after).with_console(console);
     serve_within(listener, answers, shutdown, LIMITS);
 }
 
 /// [`serve`] with the bounds given.
 fn serve_within(listener: TcpListener, answers: Answers<'_>, shutdown: &Shutdown, limits: Limits) {
     if let Ok(address) = listener.local_addr() {
-        log::info!(target: log_target::METRICS, "metrics on http://{address}/metrics, health on http://{address}/healthz");
+        log::info!(target: log_target::METRICS, "console on http://{address}/, metrics on http://{address}/metrics, health on http://{address}/healthz");
     }
     let mut endpoint = Endpoint {
         listener,

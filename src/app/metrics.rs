@@ -26,15 +26,17 @@ impl Groups {
         }
     }
 
+    /// The group of `kind`.
+    pub(crate) fn group_of(&self, kind: ConsumerKind) -> &str {
+        match kind {
+            ConsumerKind::Single => &self.single,
+            ConsumerKind::Batch => &self.batch,
+        }
+    }
+
     /// Each consumer with its label and group.
     fn each(&self) -> [(ConsumerKind, &'static str, &str); 2] {
-        ConsumerKind::ALL.map(|kind| {
-            let group = match kind {
-                ConsumerKind::Single => self.single.as_str(),
-                ConsumerKind::Batch => self.batch.as_str(),
-            };
-            (kind, kind.label(), group)
-        })
+        ConsumerKind::ALL.map(|kind| (kind, kind.label(), self.group_of(kind)))
     }
 }
 

@@ -16,16 +16,19 @@ mod metrics;
 mod monitor;
 mod stop_deadline;
 mod user_source;
+mod web_console;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::thread::{self, Scope};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use error::{DaemonError, LoopError, StartError};
 use log_handlers::{LogBatches, LogRecords};
 use metrics::Groups;
 use monitor::run_monitor;
 use user_source::send_users;
+use web_console::{RecentRecords, SchemaShown, WebConsole};
 
 use crate::config::Config;
 use crate::consumer::{BatchConsumer, SingleConsumer};
@@ -44,6 +47,9 @@ use crate::registry::REQUEST_TIMEOUT;
 use crate::shared::Shared;
 pub use consumer_kind::ConsumerKind;
 
+/// The longest schema text the web console shows, in characters.
+const SCHEMA_TEXT_CHARS: usize = 32 * 1024;
+
 /// Added to the longest registration for the rest of start-up (clients, threads).
 const START_MARGIN: Duration = Duration::from_secs(10);
 
@@ -57,6 +63,8 @@ struct Started {
     shared: Shared,
     notifier: Notifier,
     registered: Registered<UserLayout>,
+    /// For the web console, when the endpoint is on.
+    schema_shown: Option<SchemaShown>,
 }
 
 /// Runs the daemon until `shutdown` is triggered (by a signal or by a loop that fails).
@@ -118,13 +126,43 @@ fn start(config: &Config, shutdown: &Shutdown) -> Result<Option<Started>, Daemon
         Ok(None) => return Ok(None),
         Err(e) => return start(StartError::Producer(e)),
     };
+    let schema_shown = metrics_listener
+        .is_some()
+        .then(|| schema_shown(&shared, &registered));
     Ok(Some(Started {
         codec,
         metrics_listener,
         shared,
         notifier,
         registered,
+        schema_shown,
     }))
+}
+
+/// The schema as the web console shows it: its version asked of the registry once, here (one
+/// attempt; the page says `unknown` without it), its text pretty-printed and cut to
+/// [`SCHEMA_TEXT_CHARS`] (a registry's schema can be a mebibyte, and the page is built for
+/// every request).
+fn schema_shown(shared: &Shared, registered: &Registered<UserLayout>) -> SchemaShown {
+    let version = match shared
+        .registry
+        .version_of(&registered.subject, &registered.text)
+    {
+        Ok(version) => Some(version),
+        Err(e) => {
+            log::warn!(target: log_target::METRICS, "console: the schema's version under {} is not known: {e}", registered.subject);
+            None
+        }
+    };
+    let text = serde_json::from_str::<serde_json::Value>(&registered.text)
+        .and_then(|schema| serde_json::to_string_pretty(&schema))
+        .unwrap_or_else(|_| registered.text.clone());
+    SchemaShown {
+        subject: registered.subject.clone(),
+        id: registered.id,
+        version,
+        text: web_console::cut(&text, SCHEMA_TEXT_CHARS),
+    }
 }
 
 /// The threads, until they all stopped, and how the run ended: the producer (its own threads on an outer scope, so
@@ -136,8 +174,24 @@ fn run_loops(config: &Config, shutdown: &Shutdown, started: Started) -> Result<(
         shared,
         notifier,
         registered,
+        schema_shown,
     } = started;
     let groups = Groups::of(config);
+    // Records are kept only for a console that shows them.
+    let kept = if schema_shown.is_some() {
+        config.console_records
+    } else {
+        0
+    };
+    let recent = ConsumerKind::ALL.map(|_| Arc::new(RecentRecords::new(kept)));
+    let console = schema_shown.map(|schema| WebConsole {
+        topic: config.topic.clone(),
+        groups: groups.clone(),
+        schema,
+        recent: recent.clone(),
+        started: Instant::now(),
+    });
+    let console = &console;
     let (groups, shared, codec) = (&groups, &shared, &codec);
     let stats = &shared.stats;
     // Two scopes: the producer's own threads (delivery reports, the registry check) outlive
@@ -148,7 +202,7 @@ fn run_loops(config: &Config, shutdown: &Shutdown, started: Started) -> Result<(
                 .map_err(|e| DaemonError::Start(StartError::Producer(e)))?;
         let producer = &producer;
         thread::scope(|scope| {
-            let (single, batch) = consumers(config, shared, codec, producer);
+            let (single, batch) = consumers(config, shared, codec, producer, &recent);
             let mut bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
                 (
                     "producer",
@@ -174,7 +228,7 @@ fn run_loops(config: &Config, shutdown: &Shutdown, started: Started) -> Result<(
                     }),
                 ),
             ];
-            if let Some(listener) = metrics_listener {
+            if let (Some(listener), Some(console)) = (metrics_listener, console) {
                 bodies.push((
                     "metrics",
                     Box::new(move || {
@@ -182,6 +236,7 @@ fn run_loops(config: &Config, shutdown: &Shutdown, started: Started) -> Result<(
                             listener,
                             stats,
                             groups,
+                            console,
                             config.registry_degraded_after,
                             shutdown,
                         );
@@ -206,6 +261,7 @@ fn consumers<'c, 's: 'c>(
     shared: &'s Shared,
     codec: &'s UserCodec,
     producer: &'c Producer<'_, 's, UserCodec>,
+    recent: &[Arc<RecentRecords>; 2],
 ) -> (
     SingleConsumer<'c, UserCodec, LogRecords>,
     BatchConsumer<'c, UserCodec, LogBatches>,
@@ -217,6 +273,7 @@ fn consumers<'c, 's: 'c>(
         ConsumerKind::Single.settings(config),
         LogRecords {
             target: ConsumerKind::Single.log_target(),
+            recent: Arc::clone(&recent[ConsumerKind::Single.index()]),
         },
     )
     .with_registry_probe(producer.registry_probe())
@@ -227,6 +284,7 @@ fn consumers<'c, 's: 'c>(
         ConsumerKind::Batch.settings(config),
         LogBatches {
             target: ConsumerKind::Batch.log_target(),
+            recent: Arc::clone(&recent[ConsumerKind::Batch.index()]),
         },
     )
     .with_registry_probe(producer.registry_probe())

@@ -347,7 +347,14 @@ variables! {
         name: "METRICS_ADDR",
         default: "",
         parse: parse::optional(parse::listen_address),
-        help: "host:port for Prometheus /metrics and /healthz over HTTP, e.g. 127.0.0.1:9464; unset = off",
+        help: "host:port for the web console (/), Prometheus /metrics and /healthz over HTTP, e.g. 127.0.0.1:9464; unset = off",
+    },
+    /// Records per consumer the web console shows (0: none, the default).
+    console_records: usize {
+        name: "CONSOLE_RECORDS",
+        default: "0",
+        parse: parse::number(0, 20),
+        help: "the web console shows each consumer's last N records (key, value, schema id), newest first; 0 = no records shown, since decoded records can be personal data; at most 20",
     },
     ;
     // Read by other code than the field parsers: the pass-through in `super`, the logger.

@@ -118,6 +118,9 @@ impl ClientRole for ConsumerEvents<'_> {
         if let Some(lag) = lags.reduce(i64::saturating_add) {
             self.stats.lag.store(lag, Ordering::Relaxed);
         }
+        self.stats
+            .partitions
+            .update(&statistics, self.topics.names());
     }
 }
 

@@ -15,13 +15,14 @@ use super::settings::{ConsumerSettings, Topics, Tp};
 use crate::audit::stamp::find_stamp;
 use crate::audit::FoundStamp;
 use crate::config::{dead_letter_topic, Config, OnDecodeError, OnHandlerError};
-use crate::format::{ValueDecoder, VALUE_SCHEMA_ID_HEADER};
+use crate::format::{SchemaRef, ValueDecoder, VALUE_SCHEMA_ID_HEADER};
 use crate::handler::{Record, Wire};
 use crate::kafka::headers::raw_headers;
 use crate::lifecycle::shutdown::Shutdown;
 use crate::lifecycle::{LoopError, Turn};
 use crate::ops::log_target;
 use crate::ops::stats::{bump, ConsumerStats};
+use crate::ops::writer_schemas::SchemaKey;
 use crate::registry::{RegistryProbe, SchemaRegistryClient, UnknownSchemaIds};
 
 /// What every consumed message leaves to account for, decoded or not: where it was, its
@@ -135,6 +136,12 @@ impl<'a, D: ValueDecoder> Intake<'a, D> {
             return Ok(None);
         };
         let timestamp_ms = message.timestamp().to_millis();
+        if let Ok((schema, _)) = &decoded {
+            stats.writer_schemas.count(&match *schema {
+                SchemaRef::Id(id) => SchemaKey::Id(id),
+                SchemaRef::Guid(guid) => SchemaKey::Guid(guid.as_u128()),
+            });
+        }
         let (record, error) = match decoded {
             Ok((writer_schema, value)) => {
                 let record = Record::with_wire(

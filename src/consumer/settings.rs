@@ -88,6 +88,11 @@ impl Topics {
         Topics(names.iter().map(|name| Arc::from(name.as_str())).collect())
     }
 
+    /// Every name, in order.
+    pub(crate) fn names(&self) -> &[Arc<str>] {
+        &self.0
+    }
+
     /// The index of `name`, if it is one of them.
     pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
         self.0.iter().position(|topic| &**topic == name)

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use super::audit_figures::AuditFigures;
 use super::health::{Heartbeat, WaitClock};
 use super::latency::LatencyHistogram;
+use super::partitions_view::PartitionsView;
+use super::writer_schemas::WriterSchemaCounts;
 
 /// Figures of one daemon run.
 #[derive(Debug, Default)]
@@ -50,6 +52,10 @@ pub(crate) struct ConsumerStats {
     pub(crate) handler_wait: WaitClock,
     /// The delivery audit of the group's records.
     pub(crate) audit: AuditFigures,
+    /// Its topics' partitions, from librdkafka's statistics (the web console).
+    pub(crate) partitions: PartitionsView,
+    /// The writer schemas its records named (the web console).
+    pub(crate) writer_schemas: WriterSchemaCounts,
 }
 
 impl Default for ConsumerStats {
@@ -66,6 +72,8 @@ impl Default for ConsumerStats {
             registry_wait: WaitClock::default(),
             handler_wait: WaitClock::default(),
             audit: AuditFigures::default(),
+            partitions: PartitionsView::default(),
+            writer_schemas: WriterSchemaCounts::default(),
         }
     }
 }

@@ -11,11 +11,13 @@ use crate::format::{canonical_form, AvroError, ValueEncoder};
 use crate::ops::log_target;
 use crate::registry::{RegistryError, SchemaRegistryClient};
 
-/// The schema a producer writes with: its id (in every record's prefix), its Parsing
-/// Canonical Form (to recognise it when the registry serves it back) and how values are
-/// written with it.
+/// The schema a producer writes with: its id (in every record's prefix), its subject, its
+/// text as registered (or as the registry served it), its Parsing Canonical Form (to recognise
+/// it when the registry serves it back) and how values are written with it.
 pub(crate) struct Registered<P> {
     pub(crate) id: u32,
+    pub(crate) subject: String,
+    pub(crate) text: String,
     pub(crate) canonical: String,
     pub(crate) plan: P,
 }
@@ -149,6 +151,8 @@ pub(crate) fn schema_to_write_with<E: ValueEncoder>(
     );
     Ok(Some(Registered {
         id,
+        subject,
+        text: schema.to_string(),
         canonical,
         plan: encoder.own_plan(),
     }))
@@ -191,6 +195,8 @@ fn latest_to_write_with<E: ValueEncoder>(
     );
     Ok(Some(Registered {
         id,
+        subject,
+        text,
         canonical,
         plan,
     }))

@@ -47,6 +47,11 @@ struct IdResponse {
 }
 
 #[derive(Deserialize)]
+struct VersionOfResponse {
+    version: u32,
+}
+
+#[derive(Deserialize)]
 struct SchemaResponse {
     schema: String,
     #[serde(rename = "schemaType")]
@@ -279,6 +284,22 @@ impl SchemaRegistryClient {
     pub fn lookup(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
         let url = format!("{}/subjects/{subject}?normalize=true", self.base_url);
         self.post_schema(&url, schema)
+    }
+
+    /// The version number of `schema` under `subject` (`POST /subjects/{subject}?normalize=true`),
+    /// in one attempt: for the web console, which shows it and does without it.
+    pub fn version_of(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let url = format!("{}/subjects/{subject}?normalize=true", self.base_url);
+        let body = serde_json::json!({ "schema": schema }).to_string();
+        let request = format!("POST {url}");
+        let response = self.send(&request, 0, || {
+            self.http
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+                .body(body.clone())
+        })?;
+        let parsed: VersionOfResponse = parse_json(&request, response)?;
+        Ok(parsed.version)
     }
 
     /// The id and Avro schema text of the latest version under `subject`

@@ -895,6 +895,19 @@ fn compose_problems(config: &Value, root: &Path) -> Vec<String> {
         ));
     }
     let env = environment(app);
+    // The web console, on the address the daemon listens on.
+    let listens = env
+        .get("METRICS_ADDR")
+        .and_then(|address| address.rsplit_once(':'))
+        .and_then(|(_, port)| port.parse::<u16>().ok());
+    match listens {
+        Some(port) if ports(app).iter().any(|p| p.1 == port) => {}
+        _ => problems.push(format!(
+            "{app_name}: the console's METRICS_ADDR port is not published: {:?} {:?}",
+            env.get("METRICS_ADDR"),
+            ports(app)
+        )),
+    }
     let broker_names: Vec<&str> = brokers.iter().map(|(n, _)| n.as_str()).collect();
     match env.get("KAFKA_BOOTSTRAP_SERVERS") {
         Some(servers) => {

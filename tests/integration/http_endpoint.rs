@@ -124,7 +124,7 @@ fn timed_get(
 }
 
 #[test]
-fn healthz_answers_within_a_second_through_idle_and_slow_clients_and_sigint_still_stops() {
+fn healthz_and_the_console_answer_through_idle_and_slow_clients_and_sigint_still_stops() {
     let _cluster = require_stack();
     // The idle connections, the probe, the slow client, and what the other tests running
     // alongside hold.
@@ -165,6 +165,26 @@ fn healthz_answers_within_a_second_through_idle_and_slow_clients_and_sigint_stil
     assert!(
         open_error.is_none(),
         "only {opened} of {IDLE_CONNECTIONS} idle connections opened in {opened_in:?}: {open_error:?}"
+    );
+
+    // The web console through the same crowd, and the probe again right after it: building
+    // the page holds nobody up.
+    let (page, page_took) = timed_get(address, "/", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("/ with {opened} idle connections and a slow client open: {e}"));
+    assert!(
+        page.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/html") && page.ends_with("</html>"),
+        "{page}"
+    );
+    let (answer, healthz_after_page) = timed_get(address, "/healthz", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("/healthz after the page: {e}"));
+    println!(
+        "figures: / answered in {page_took:?} ({} bytes), then /healthz in {healthz_after_page:?}",
+        page.len()
+    );
+    assert!(answer.ends_with("ok\n"), "{answer}");
+    assert!(
+        healthz_after_page < HEALTHZ_WITHIN,
+        "/healthz took {healthz_after_page:?} after the page, with {opened} idle connections"
     );
 
     let slow_connected_at_sigint = !slow.is_finished();

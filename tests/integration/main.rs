@@ -59,4 +59,5 @@ mod stack;
 mod subjects;
 mod topic_check;
 mod use_latest;
+mod web_console;
 mod writer_schemas;

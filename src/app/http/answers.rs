@@ -1,9 +1,12 @@
-//! What the endpoint answers: `/metrics`, `/healthz`, `/readyz`, and the refusals.
+//! What the endpoint answers: the web console (`/` and `/api/status`), `/metrics`,
+//! `/healthz`, `/readyz`, and the refusals.
 
 use std::time::Duration;
 
 use super::request_head::Request;
 use crate::app::metrics::{prometheus_text, Groups};
+use crate::app::web_console::status::Status;
+use crate::app::web_console::{page, WebConsole};
 use crate::app::ConsumerKind;
 use crate::ops::health::stalled_loops;
 use crate::ops::stats::Stats;
@@ -14,6 +17,8 @@ pub(super) struct Answers<'a> {
     groups: &'a Groups,
     /// How long a consumer may wait for the registry before the daemon is not ready.
     degraded_after: Duration,
+    /// The web console, in the daemon (the endpoint's tests do without).
+    console: Option<&'a WebConsole>,
 }
 
 impl<'a> Answers<'a> {
@@ -26,18 +31,27 @@ impl<'a> Answers<'a> {
             stats,
             groups,
             degraded_after,
+            console: None,
+        }
+    }
+
+    pub(super) fn with_console(self, console: &'a WebConsole) -> Answers<'a> {
+        Answers {
+            console: Some(console),
+            ..self
         }
     }
 
     /// The whole answer to a complete request head.
     pub(super) fn answer(&self, request: &Request) -> Vec<u8> {
-        let (status, content_type, body) = match (request.method.as_str(), request.path.as_str()) {
-            ("GET", "/metrics") => (
+        let route = (request.method.as_str(), request.path.as_str(), self.console);
+        let (status, content_type, body) = match route {
+            ("GET", "/metrics", _) => (
                 "200 OK",
                 "text/plain; version=0.0.4",
                 prometheus_text(self.stats, self.groups),
             ),
-            ("GET", "/healthz") => {
+            ("GET", "/healthz", _) => {
                 let stalled = stalled_loops(&self.stats.heartbeats());
                 if stalled.is_empty() {
                     ("200 OK", "text/plain", "ok\n".to_string())
@@ -49,14 +63,31 @@ impl<'a> Answers<'a> {
                     )
                 }
             }
-            ("GET", "/readyz") => match self.waiting_too_long() {
+            ("GET", "/readyz", _) => match self.waiting_too_long() {
                 None => ("200 OK", "text/plain", "ready\n".to_string()),
                 Some(waiting) => ("503 Service Unavailable", "text/plain", waiting),
             },
-            ("GET", _) => (
+            ("GET", "/" | "/api/status", Some(_)) if !local_host(request.host.as_deref()) => (
+                "403 Forbidden",
+                "text/plain",
+                "the console answers only requests to an IP address or localhost (Host)\n"
+                    .to_string(),
+            ),
+            ("GET", "/", Some(console)) => (
+                "200 OK",
+                "text/html; charset=utf-8",
+                page::render(&self.console_status(console)),
+            ),
+            ("GET", "/api/status", Some(console)) => (
+                "200 OK",
+                "application/json",
+                // Plain numbers and strings: serializing cannot fail.
+                serde_json::to_string(&self.console_status(console)).unwrap_or_default(),
+            ),
+            ("GET", _, _) => (
                 "404 Not Found",
                 "text/plain",
-                "not found: try /metrics, /healthz or /readyz\n".to_string(),
+                "not found: try /, /metrics, /healthz or /readyz\n".to_string(),
             ),
             _ => (
                 "405 Method Not Allowed",
@@ -65,6 +96,12 @@ impl<'a> Answers<'a> {
             ),
         };
         response(status, content_type, &body)
+    }
+
+    fn console_status(&self, console: &WebConsole) -> Status {
+        let heartbeats = self.stats.heartbeats();
+        let stalled = stalled_loops(&heartbeats);
+        console.status(self.stats, self.waiting_too_long(), &stalled)
     }
 
     /// Readiness, apart from liveness: a consumer waiting for the registry is alive (it will
@@ -109,10 +146,33 @@ pub(super) fn refusal(status: &str, reason: &str) -> Vec<u8> {
     response(status, "text/plain", &format!("{reason}\n"))
 }
 
-/// One HTTP/1.1 response, closing the connection.
+/// Whether a request's `Host` names this machine by address or as `localhost`, with or
+/// without a port: what a browser sends to a console it was pointed at. A name that resolves
+/// here only for the moment (DNS rebinding: a page the operator visits points its own name at
+/// 127.0.0.1) must not read the records and figures. No `Host` (HTTP/1.0, a probe) is allowed:
+/// browsers always send one.
+fn local_host(host: Option<&str>) -> bool {
+    let Some(host) = host else {
+        return true;
+    };
+    let name = match host.strip_prefix('[') {
+        // An IPv6 literal: `[::1]` or `[::1]:9464`.
+        Some(rest) => match rest.split_once(']') {
+            Some((address, port)) if port.is_empty() || port.starts_with(':') => {
+                return address.parse::<std::net::Ipv6Addr>().is_ok();
+            }
+            _ => return false,
+        },
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
+/// One HTTP/1.1 response, closing the connection. Nothing is cached or sniffed, and a page may
+/// load nothing but its own inline style and images (the console has no script).
 fn response(status: &str, content_type: &str, body: &str) -> Vec<u8> {
     format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nContent-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; img-src data:\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -123,10 +183,52 @@ mod tests {
     use super::*;
     use crate::app::metrics::tests::groups;
 
+    #[test]
+    fn the_console_answers_only_to_an_address_or_localhost() {
+        for host in [
+            None,
+            Some("127.0.0.1"),
+            Some("127.0.0.1:9464"),
+            Some("10.1.2.3:80"),
+            Some("LocalHost:9464"),
+            Some("[::1]:9464"),
+            Some("[::1]"),
+        ] {
+            assert!(local_host(host), "{host:?}");
+        }
+        for host in [
+            Some("attacker.example:9464"),
+            Some("localhost.attacker.example"),
+            Some("[::1"),
+            Some("[::1]x"),
+            Some(""),
+        ] {
+            assert!(!local_host(host), "{host:?}");
+        }
+        let stats = Stats::default();
+        let groups = groups();
+        let console = crate::app::web_console::tests::console(0);
+        let answers = Answers::new(&stats, &groups, Duration::from_secs(60)).with_console(&console);
+        let request = |host: &str| Request {
+            method: "GET".to_string(),
+            path: "/api/status".to_string(),
+            host: Some(host.to_string()),
+        };
+        let refused = String::from_utf8(answers.answer(&request("rebound.example"))).expect("text");
+        assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+        let served = String::from_utf8(answers.answer(&request("localhost:9464"))).expect("text");
+        assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+        assert!(
+            served.contains("\r\nCache-Control: no-store\r\n"),
+            "{served}"
+        );
+    }
+
     fn get(answers: &Answers<'_>, path: &str) -> String {
         let request = Request {
             method: "GET".to_string(),
             path: path.to_string(),
+            host: Some("127.0.0.1:9464".to_string()),
         };
         String::from_utf8(answers.answer(&request)).expect("UTF-8")
     }

@@ -26,6 +26,8 @@ pub(crate) enum Progress {
 pub(crate) struct Request {
     pub(crate) method: String,
     pub(crate) path: String,
+    /// The `Host` header's value, if the request had one (the last, if several).
+    pub(crate) host: Option<String>,
 }
 
 /// A request head being received.
@@ -40,6 +42,8 @@ pub(crate) struct RequestHead {
     request_line: Option<Range<usize>>,
     /// Header lines ended so far.
     headers: usize,
+    /// The `Host` header line's value, once it has ended.
+    host: Option<Range<usize>>,
 }
 
 impl RequestHead {
@@ -52,6 +56,7 @@ impl RequestHead {
             line_start: 0,
             request_line: None,
             headers: 0,
+            host: None,
         }
     }
 
@@ -85,6 +90,10 @@ impl RequestHead {
                     if self.headers > self.max_headers {
                         return Progress::TooManyHeaders;
                     }
+                    let header = &self.bytes[line.clone()];
+                    if header.len() >= 5 && header[..5].eq_ignore_ascii_case(b"host:") {
+                        self.host = Some(line.start + 5..line.end);
+                    }
                 }
             }
         }
@@ -101,9 +110,15 @@ impl RequestHead {
             return Progress::Malformed;
         };
         let mut parts = text.split_whitespace();
+        let host = self.host.clone().map(|range| {
+            String::from_utf8_lossy(&self.bytes[range])
+                .trim()
+                .to_string()
+        });
         Progress::Complete(Request {
             method: parts.next().unwrap_or_default().to_string(),
             path: parts.next().unwrap_or_default().to_string(),
+            host,
         })
     }
 }
@@ -113,10 +128,29 @@ mod tests {
     use super::*;
 
     fn complete(method: &str, path: &str) -> Progress {
+        complete_with_host(method, path, Some("x"))
+    }
+
+    fn complete_with_host(method: &str, path: &str, host: Option<&str>) -> Progress {
         Progress::Complete(Request {
             method: method.to_string(),
             path: path.to_string(),
+            host: host.map(str::to_string),
         })
+    }
+
+    #[test]
+    fn the_host_header_is_kept_whatever_its_case() {
+        let mut head = RequestHead::new(8192, 64);
+        assert_eq!(
+            head.push(b"GET / HTTP/1.1\r\nhOsT:  127.0.0.1:9464 \r\n\r\n"),
+            complete_with_host("GET", "/", Some("127.0.0.1:9464"))
+        );
+        let mut head = RequestHead::new(8192, 64);
+        assert_eq!(
+            head.push(b"GET / HTTP/1.0\r\nAccept: */*\r\n\r\n"),
+            complete_with_host("GET", "/", None)
+        );
     }
 
     #[test]
@@ -151,7 +185,7 @@ mod tests {
         let mut head = RequestHead::new(8192, 64);
         assert_eq!(
             head.push(b"GET / HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\n\r\n"),
-            complete("GET", "/")
+            complete_with_host("GET", "/", None)
         );
     }
 
@@ -164,7 +198,10 @@ mod tests {
         assert_eq!(head.room(), 0);
         // Exactly at the bound, a head that ends is complete.
         let mut head = RequestHead::new(18, 64);
-        assert_eq!(head.push(b"GET / HTTP/1.1\r\n\r\n"), complete("GET", "/"));
+        assert_eq!(
+            head.push(b"GET / HTTP/1.1\r\n\r\n"),
+            complete_with_host("GET", "/", None)
+        );
     }
 
     #[test]
@@ -185,6 +222,9 @@ mod tests {
             Progress::Malformed
         );
         let mut head = RequestHead::new(8192, 64);
-        assert_eq!(head.push(b"GET\r\n\r\n"), complete("GET", ""));
+        assert_eq!(
+            head.push(b"GET\r\n\r\n"),
+            complete_with_host("GET", "", None)
+        );
     }
 }

@@ -9,28 +9,41 @@ use crate::lifecycle::shutdown::StopReason;
 
 fn get(address: std::net::SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(address).expect("connect");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").expect("write");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("write");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     response
 }
 
 #[test]
-fn serves_metrics_health_and_404() {
+fn serves_the_console_metrics_health_and_404() {
     let listener = bind("127.0.0.1:0").expect("bind");
     let address = listener.local_addr().expect("address");
     let stats = Stats::default();
     let shutdown = Shutdown::new();
+    let console = crate::app::web_console::tests::console(3);
     std::thread::scope(|scope| {
         scope.spawn(|| {
             serve(
                 listener,
                 &stats,
                 &groups(),
+                &console,
                 Duration::from_secs(60),
                 &shutdown,
             )
         });
+        let page = get(address, "/");
+        assert!(
+            page.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"),
+            "{page}"
+        );
+        assert!(page.contains("<h2>Topic <code id=\"topic\">test-topic-homework-1</code>"));
+        let status = get(address, "/api/status");
+        let (head, body) = status.split_once("\r\n\r\n").expect("a head and a body");
+        assert!(head.contains("Content-Type: application/json"), "{head}");
+        let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
+        assert_eq!(json["schema"]["id"], 42);
         let metrics = get(address, "/metrics");
         assert!(metrics.starts_with("HTTP/1.1 200 OK\r\n"), "{metrics}");
         assert!(metrics.contains("kafka_avro_daemon_delivered_total 0"));

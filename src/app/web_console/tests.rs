@@ -1,0 +1,160 @@
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::page::{escape, render};
+use super::*;
+use crate::app::metrics::tests::groups;
+use crate::format::SchemaRef;
+use crate::handler::Record;
+use crate::ops::stats::Stats;
+
+/// A console of the daemon's topic and schema (id 42, version 3), keeping `records`.
+pub(crate) fn console(records: usize) -> WebConsole {
+    WebConsole {
+        topic: "test-topic-homework-1".to_string(),
+        groups: groups(),
+        schema: SchemaShown {
+            subject: "test-topic-homework-1-value".to_string(),
+            id: 42,
+            version: Some(3),
+            text: "{\n  \"type\": \"record\",\n  \"name\": \"User\"\n}".to_string(),
+        },
+        recent: [
+            Arc::new(RecentRecords::new(records)),
+            Arc::new(RecentRecords::new(records)),
+        ],
+        started: Instant::now(),
+    }
+}
+
+fn user(offset: i64, name: &str) -> Record<String> {
+    Record::new(
+        "test-topic-homework-1",
+        0,
+        offset,
+        SchemaRef::Id(42),
+        name.to_string(),
+    )
+}
+
+#[test]
+fn a_record_named_like_markup_shows_as_text() {
+    let console = console(5);
+    console.recent[0].keep(&user(7, "{'name': '</script><b>x'}"));
+    let stats = Stats::default();
+    let html = render(&console.status(&stats, None, &[]));
+    assert!(
+        html.contains("{&#39;name&#39;: &#39;&lt;/script&gt;&lt;b&gt;x&#39;}"),
+        "{html}"
+    );
+    assert!(!html.contains("<b>x"), "markup from a record got through");
+    assert!(!html.contains("<script"), "the page has no script");
+    assert_eq!(escape("a&b\"c'<>"), "a&amp;b&quot;c&#39;&lt;&gt;");
+}
+
+#[test]
+fn records_are_shown_only_when_asked_for() {
+    let stats = Stats::default();
+    let off = console(0);
+    off.recent[0].keep(&user(1, "user_1"));
+    let status = off.status(&stats, None, &[]);
+    assert!(status.groups.iter().all(|g| g.records.is_none()));
+    let html = render(&status);
+    assert!(!html.contains("user_1"), "{html}");
+    assert!(html.contains("set CONSOLE_RECORDS"), "{html}");
+
+    let on = console(5);
+    on.recent[0].keep(&user(1, "user_1"));
+    on.recent[0].keep(&user(2, "user_2"));
+    let status = on.status(&stats, None, &[]);
+    let shown: Vec<i64> = status.groups[0]
+        .records
+        .as_ref()
+        .expect("records on")
+        .iter()
+        .map(|r| r.offset)
+        .collect();
+    assert_eq!(shown, [2, 1], "newest first");
+    assert!(render(&status).contains("user_2"));
+}
+
+#[test]
+fn the_status_names_the_schema_the_state_and_the_audit_and_is_json() {
+    let stats = Stats::default();
+    let console = console(0);
+    stats
+        .consumer(crate::app::ConsumerKind::Batch)
+        .audit
+        .lost
+        .store(3, std::sync::atomic::Ordering::Relaxed);
+    stats
+        .consumer(crate::app::ConsumerKind::Single)
+        .writer_schemas
+        .count(&crate::ops::writer_schemas::SchemaKey::Id(42));
+    let status = console.status(
+        &stats,
+        Some("degraded: batch consumer waiting for the registry for 40s\n".to_string()),
+        &[],
+    );
+    let json = serde_json::to_value(&status).expect("JSON");
+    assert_eq!(json["schema"]["id"], 42);
+    assert_eq!(json["schema"]["version"], 3);
+    assert_eq!(json["daemon"]["state"], "degraded");
+    assert_eq!(json["groups"][1]["audit"]["lost"], 3);
+    assert_eq!(json["groups"][0]["writer_schemas"][0]["schema"], "42");
+    assert_eq!(json["groups"][0]["writer_schemas"][0]["records"], 1);
+    let html = render(&status);
+    assert!(html.contains("<b id=\"schema-id\">42</b>"), "{html}");
+    assert!(html.contains("waiting for the registry for 40s"), "{html}");
+    assert!(
+        html.contains("class=\"bad\">3</td>"),
+        "a loss stands out: {html}"
+    );
+
+    let stalled = console.status(&stats, None, &["batch-consumer"]);
+    assert_eq!(stalled.daemon.state, "stalled");
+}
+
+/// The worst the records can do to a page: 20 per consumer, each with a huge key, value and
+/// headers made of the characters that escape longest. The page stays bounded, and its
+/// building time is printed (measured, not asserted).
+#[test]
+fn the_worst_records_and_schema_keep_the_page_under_a_megabyte() {
+    use crate::handler::Wire;
+    let worst = |offset: i64| {
+        let mut wire = Wire::with_key(Some("'".repeat(10_000).as_bytes()), 0);
+        for _ in 0..10 {
+            wire.push_header(
+                "\"".repeat(10_000).as_bytes(),
+                Some("<".repeat(10_000).as_bytes()),
+            );
+        }
+        Record::with_wire(
+            Arc::from("test-topic-homework-1"),
+            0,
+            offset,
+            Some(1),
+            SchemaRef::Id(1),
+            "\"".repeat(100_000),
+            wire,
+        )
+    };
+    let mut console = console(20);
+    console.schema.text = super::cut(&"\"".repeat(1 << 20), 32 * 1024);
+    for offset in 0..20 {
+        console.recent[0].keep(&worst(offset));
+        console.recent[1].keep(&worst(offset));
+    }
+    let stats = Stats::default();
+    let started = Instant::now();
+    let html = render(&console.status(&stats, None, &[]));
+    let json = serde_json::to_string(&console.status(&stats, None, &[])).expect("JSON");
+    println!(
+        "figures: worst page {} bytes, its JSON {} bytes, both built in {:?}",
+        html.len(),
+        json.len(),
+        started.elapsed()
+    );
+    assert!(html.len() < 1 << 20, "page of {} bytes", html.len());
+    assert!(json.len() < 1 << 20, "JSON of {} bytes", json.len());
+}
