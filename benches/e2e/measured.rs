@@ -6,6 +6,8 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::proc::{interrupt, wait_with_usage};
@@ -14,7 +16,10 @@ pub(crate) struct Measured {
     child: Child,
     port: u16,
     pub(crate) log: String,
+    /// Set to end the console poller (`--console`), if one runs.
+    console_poller: Option<Arc<AtomicBool>>,
 }
+
 
 /// What the bench reads from /metrics, at the time of the answer.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +68,29 @@ impl Measured {
             child,
             port,
             log: log.to_string(),
+            console_poller: None,
         })
+    }
+
+    /// Fetches the web console's page (`/`) once a second while it runs, as a browser left
+    /// open on it would (`scripts/bench --console`): what the page costs the daemon shows in
+    /// its figures.
+    pub(crate) fn poll_console(mut self) -> Measured {
+        let stop = Arc::new(AtomicBool::new(false));
+        let port = self.port;
+        let stopped = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(1));
+                if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                    let _ = stream.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+                    let _ = stream.read_to_end(&mut Vec::new());
+                }
+            }
+        });
+        self.console_poller = Some(stop);
+        self
     }
 
     /// Starts the baseline (this program's `baseline` command) with `args`, serving its counts
@@ -84,6 +111,7 @@ impl Measured {
             child,
             port,
             log: log.to_string(),
+            console_poller: None,
         })
     }
 
@@ -202,6 +230,9 @@ impl Measured {
 
 impl Drop for Measured {
     fn drop(&mut self) {
+        if let Some(stop) = &self.console_poller {
+            stop.store(true, Ordering::Relaxed);
+        }
         if self.alive() {
             let _ = self.child.kill();
             let _ = self.child.wait();

@@ -39,6 +39,8 @@ pub(crate) struct Settings {
     count: u64,
     smoke: bool,
     log_info: bool,
+    /// Fetch the web console's page once a second from every daemon run (`--console`).
+    console: bool,
     latency_s: u64,
     default_s: u64,
     stall_s: u64,
@@ -63,6 +65,7 @@ impl Settings {
             count: args.number("--count")?,
             smoke: args.flag("--smoke"),
             log_info: args.flag("--log-info"),
+            console: args.flag("--console"),
             latency_s: args.number("--latency-s")?,
             default_s: args.number("--default-s")?,
             stall_s: args.number("--stall-s")?,
@@ -270,7 +273,7 @@ impl Bench<'_> {
         self.note("group", &format!("{groups}-g2"))?;
         self.note("subject", &format!("{topic}-value"))?;
         let log = format!("{}/{groups}.log", self.s.work);
-        Measured::start(
+        let daemon = Measured::start(
             &self.s.daemon,
             &self.s.bootstrap,
             REGISTRY,
@@ -278,7 +281,12 @@ impl Bench<'_> {
             groups,
             &log,
             extra,
-        )
+        )?;
+        Ok(if self.s.console {
+            daemon.poll_console()
+        } else {
+            daemon
+        })
     }
 
     fn stall(&self) -> Duration {
