@@ -20,7 +20,6 @@ pub(crate) struct Measured {
     console_poller: Option<Arc<AtomicBool>>,
 }
 
-
 /// What the bench reads from /metrics, at the time of the answer.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Counts {
