@@ -33,6 +33,12 @@ pub(crate) const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 /// consumer reads 1M+ msg/s with 50 ms. Below the threshold (any steady rate) it never applies.
 const FETCH_QUEUE_BACKOFF_MS: u32 = 50;
 
+/// How often a consumer refreshes the topics' metadata, which is when its group notices a
+/// partition added to a topic it reads (librdkafka's default, 5 minutes, left the records of
+/// a partition added near the end of the 10-minute soak of seed 2 unread for as long: the
+/// group's leader had not looked yet). One small request per consumer per 30 s.
+const METADATA_REFRESH_MS: u32 = 30_000;
+
 /// A consumer client of the daemon.
 pub(crate) type ConsumerClient<'a> = BaseConsumer<ClientEvents<ConsumerEvents<'a>>>;
 
@@ -338,6 +344,10 @@ fn consumer_config(
         ("enable.auto.offset.store", "false".to_string()),
         ("auto.offset.reset", reset.to_string()),
         ("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS.to_string()),
+        (
+            "topic.metadata.refresh.interval.ms",
+            METADATA_REFRESH_MS.to_string(),
+        ),
     ];
     if let Some(interval) = statistics_interval(config) {
         own.push(("statistics.interval.ms", interval.as_millis().to_string()));
@@ -816,6 +826,11 @@ mod tests {
         assert_eq!(single.get("enable.auto.commit"), Some("true"));
         assert_eq!(single.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(single.get("fetch.queue.backoff.ms"), Some("50"));
+        assert_eq!(
+            single.get("topic.metadata.refresh.interval.ms"),
+            Some("30000"),
+            "a partition added is read within about 30 s, not 5 min"
+        );
         let batch = consumer_config(&config(&[]), &ConsumerSettings::new("g2", ["t"]), false);
         assert_eq!(batch.get("group.id"), Some("g2"));
         assert_eq!(batch.get("enable.auto.commit"), Some("false"));
