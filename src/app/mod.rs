@@ -28,7 +28,7 @@ use log_handlers::{LogBatches, LogRecords};
 use metrics::Groups;
 use monitor::run_monitor;
 use user_source::send_users;
-use web_console::{RecentRecords, SchemaShown, WebConsole};
+use web_console::{RecentRecords, SchemaShown, SchemaVersion, WebConsole};
 
 use crate::config::Config;
 use crate::consumer::{BatchConsumer, SingleConsumer};
@@ -43,7 +43,7 @@ use crate::ops::stats::Stats;
 use crate::producer::handle::register;
 use crate::producer::registration::Registered;
 use crate::producer::Producer;
-use crate::registry::REQUEST_TIMEOUT;
+use crate::registry::{SchemaRegistryClient, REQUEST_TIMEOUT};
 use crate::shared::Shared;
 pub use consumer_kind::ConsumerKind;
 
@@ -128,7 +128,7 @@ fn start(config: &Config, shutdown: &Shutdown) -> Result<Option<Started>, Daemon
     };
     let schema_shown = metrics_listener
         .is_some()
-        .then(|| schema_shown(&shared, &registered));
+        .then(|| schema_shown(config, shutdown, &registered));
     Ok(Some(Started {
         codec,
         metrics_listener,
@@ -139,29 +139,53 @@ fn start(config: &Config, shutdown: &Shutdown) -> Result<Option<Started>, Daemon
     }))
 }
 
-/// The schema as the web console shows it: its version asked of the registry once, here (one
-/// attempt; the page says `unknown` without it), its text pretty-printed and cut to
+/// The schema as the web console shows it: its text pretty-printed and cut to
 /// [`SCHEMA_TEXT_CHARS`] (a registry's schema can be a mebibyte, and the page is built for
-/// every request).
-fn schema_shown(shared: &Shared, registered: &Registered<UserLayout>) -> SchemaShown {
-    let version = match shared
-        .registry
-        .version_of(&registered.subject, &registered.text)
-    {
-        Ok(version) => Some(version),
-        Err(e) => {
-            log::warn!(target: log_target::METRICS, "console: the schema's version under {} is not known: {e}", registered.subject);
-            None
-        }
-    };
+/// every request), and its version, asked by [`ask_schema_version`].
+fn schema_shown(
+    config: &Config,
+    shutdown: &Shutdown,
+    registered: &Registered<UserLayout>,
+) -> SchemaShown {
     let text = serde_json::from_str::<serde_json::Value>(&registered.text)
         .and_then(|schema| serde_json::to_string_pretty(&schema))
         .unwrap_or_else(|_| registered.text.clone());
+    let version = SchemaVersion::default();
+    ask_schema_version(config, shutdown, registered, version.clone());
     SchemaShown {
         subject: registered.subject.clone(),
         id: registered.id,
         version,
         text: web_console::cut(&text, SCHEMA_TEXT_CHARS),
+    }
+}
+
+/// Asks the registry for the schema's version under its subject, once, on a thread of its own
+/// with a client of its own: the start does not wait for it (a registry that hangs would hold
+/// it up to `REQUEST_TIMEOUT` past the window systemd was told of), and nothing joins it, so
+/// neither does a stop. The page says `unknown` until it answers, or for good if it fails.
+fn ask_schema_version(
+    config: &Config,
+    shutdown: &Shutdown,
+    registered: &Registered<UserLayout>,
+    version: SchemaVersion,
+) {
+    let (config, shutdown) = (config.clone(), shutdown.clone());
+    let (subject, text) = (registered.subject.clone(), registered.text.clone());
+    let asked = thread::Builder::new()
+        .name("schema-version".to_string())
+        .spawn(move || {
+            let answer = SchemaRegistryClient::new(&config, shutdown)
+                .and_then(|registry| registry.version_of(&subject, &text));
+            match answer {
+                Ok(answer) => version.set(answer),
+                Err(e) => {
+                    log::warn!(target: log_target::METRICS, "console: the schema's version under {subject} is not known: {e}")
+                }
+            }
+        });
+    if let Err(e) = asked {
+        log::warn!(target: log_target::METRICS, "console: the schema's version will not be asked: {e}");
     }
 }
 

@@ -127,6 +127,16 @@ fn the_console_in_a_browser_shows_topic_groups_schema_audit_and_records_as_text(
         },
     );
     assert_eq!(shown["schema"]["id"], id, "{shown:#}");
+    // The version is asked off the start-up path, so it may come a little later.
+    let subject = format!("{topic}-value");
+    let registered = registry_get(&format!("/subjects/{subject}/versions/latest"));
+    let versioned = status_when(port, "the schema's version", Duration::from_secs(60), |s| {
+        s["schema"]["version"].is_u64()
+    });
+    assert_eq!(
+        versioned["schema"]["version"], registered["version"],
+        "{versioned:#}"
+    );
     assert_eq!(shown["topic"]["name"], topic.as_str());
     assert_eq!(shown["daemon"]["state"], "ready", "{shown:#}");
 

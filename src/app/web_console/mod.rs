@@ -12,4 +12,4 @@ pub(crate) mod status;
 pub(crate) mod tests;
 
 pub(crate) use recent_records::{cut, RecentRecords};
-pub(crate) use status::{SchemaShown, WebConsole};
+pub(crate) use status::{SchemaShown, SchemaVersion, WebConsole};

@@ -78,7 +78,10 @@ pub(crate) fn render(status: &Status) -> String {
          version {version}</p><pre>{text}</pre>",
         subject = escape(&s.subject),
         id = s.id,
-        version = s.version.map_or("unknown".to_string(), |v| v.to_string()),
+        version = s
+            .version
+            .get()
+            .map_or("unknown".to_string(), |v| v.to_string()),
         text = escape(&s.text),
     );
 

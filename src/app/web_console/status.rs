@@ -2,10 +2,10 @@
 //! (the figures, the consumers' partition views and writer-schema counts, the kept records):
 //! served as JSON at `/api/status` and drawn as the page at `/`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::recent_records::{RecentRecords, RecordLine};
 use crate::app::metrics::Groups;
@@ -20,10 +20,34 @@ use crate::ops::stats::{read, Stats};
 pub(crate) struct SchemaShown {
     pub(crate) subject: String,
     pub(crate) id: u32,
-    /// Its version under the subject; `None` if the registry did not say at start-up.
-    pub(crate) version: Option<u32>,
+    /// Its version under the subject.
+    pub(crate) version: SchemaVersion,
     /// The schema, pretty-printed.
     pub(crate) text: String,
+}
+
+/// The schema's version under its subject: asked of the registry once, off the start-up path
+/// (a registry that hangs there must not hold up the start systemd waits for); unknown until,
+/// and unless, it answers. Serialized as the number or `null`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SchemaVersion(Arc<OnceLock<u32>>);
+
+impl SchemaVersion {
+    /// The version, once the registry said it.
+    pub(crate) fn get(&self) -> Option<u32> {
+        self.0.get().copied()
+    }
+
+    /// Records the registry's answer; only the first counts.
+    pub(crate) fn set(&self, version: u32) {
+        let _ = self.0.set(version);
+    }
+}
+
+impl Serialize for SchemaVersion {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(serializer)
+    }
 }
 
 /// Everything the console reads that is not a running figure.

@@ -10,13 +10,15 @@ use crate::ops::stats::Stats;
 
 /// A console of the daemon's topic and schema (id 42, version 3), keeping `records`.
 pub(crate) fn console(records: usize) -> WebConsole {
+    let version = SchemaVersion::default();
+    version.set(3);
     WebConsole {
         topic: "test-topic-homework-1".to_string(),
         groups: groups(),
         schema: SchemaShown {
             subject: "test-topic-homework-1-value".to_string(),
             id: 42,
-            version: Some(3),
+            version,
             text: "{\n  \"type\": \"record\",\n  \"name\": \"User\"\n}".to_string(),
         },
         recent: [
@@ -113,6 +115,30 @@ fn the_status_names_the_schema_the_state_and_the_audit_and_is_json() {
 
     let stalled = console.status(&stats, None, &["batch-consumer"]);
     assert_eq!(stalled.daemon.state, "stalled");
+}
+
+/// The version is asked off the start-up path: until the registry answers, the page and the
+/// JSON say it is not known; once it does, both show it, and a second answer changes nothing.
+#[test]
+fn the_schema_version_is_unknown_until_the_registry_answers() {
+    let mut console = console(0);
+    console.schema.version = SchemaVersion::default();
+    let stats = Stats::default();
+    let status = console.status(&stats, None, &[]);
+    assert_eq!(
+        serde_json::to_value(&status).expect("JSON")["schema"]["version"],
+        serde_json::Value::Null
+    );
+    assert!(render(&status).contains("version unknown"));
+
+    console.schema.version.set(7);
+    console.schema.version.set(8);
+    let status = console.status(&stats, None, &[]);
+    assert_eq!(
+        serde_json::to_value(&status).expect("JSON")["schema"]["version"],
+        7
+    );
+    assert!(render(&status).contains("version 7</p>"));
 }
 
 /// The worst the records can do to a page: 20 per consumer, each with a huge key, value and
