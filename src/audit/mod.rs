@@ -17,4 +17,6 @@ pub(crate) mod stamper;
 pub(crate) use auditor::{Auditor, FoundStamp};
 pub(crate) use own_run::OwnRun;
 pub use stamp::HEADER_AUDIT;
+#[cfg(test)]
+pub(crate) use stamp::{RunId, Stamp, StampError};
 pub(crate) use stamper::Stamper;

@@ -291,10 +291,8 @@ pub(crate) fn account_for(
     match &entry.error {
         None => {
             bump(&stats.consumed);
-            if let Some(produced_ms) = entry.timestamp_ms {
-                stats
-                    .latency
-                    .record(since_unix_ms(produced_ms, now_since_epoch));
+            if let Some(sent) = sent_since_epoch(entry) {
+                stats.latency.record(now_since_epoch.saturating_sub(sent));
             }
         }
         Some(error) => {
@@ -310,10 +308,17 @@ pub(crate) fn account_for(
     }
 }
 
-/// Time from `ms` (milliseconds since the Unix epoch) to `now`; zero if `ms` is in the future
-/// (clocks of producer hosts may run ahead).
-fn since_unix_ms(ms: i64, now: Duration) -> Duration {
-    now.saturating_sub(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+/// When a record was sent, as time since the Unix epoch: the stamp's send time (microseconds)
+/// when it has a readable one, else its Kafka timestamp (milliseconds: a millisecond of
+/// rounding would be most of a fast record's latency). A time in the future (a producer host's
+/// clock running ahead) counts as a latency of zero.
+fn sent_since_epoch(entry: &Entry) -> Option<Duration> {
+    match &entry.stamp {
+        Some(Ok(stamp)) => Some(Duration::from_micros(stamp.sent_us)),
+        _ => entry
+            .timestamp_ms
+            .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+    }
 }
 #[cfg(test)]
 mod tests {
@@ -323,6 +328,44 @@ mod tests {
     /// into a batch, split): what is rare or optional stays behind a box. Before boxing the
     /// decode error and the dead-letter copy it was 440 bytes, and moving it showed in the
     /// drain's profile.
+    /// The latency runs from the stamp's send time, to the microsecond, when the record has a
+    /// readable stamp; from its Kafka timestamp otherwise.
+    #[test]
+    fn a_record_was_sent_when_its_stamp_says_else_at_its_timestamp() {
+        use crate::audit::{RunId, Stamp};
+        let stamp = Stamp {
+            run: RunId([1; 16]),
+            ordered: true,
+            sequence: 0,
+            sent_us: 1_700_000_000_123_456,
+            failed_in_partition: Some(0),
+        };
+        let entry = |stamp: FoundStamp| Entry {
+            tp: crate::consumer::settings::Tp {
+                topic: 0,
+                partition: 0,
+            },
+            offset: 0,
+            timestamp_ms: Some(1_700_000_000_100),
+            error: None,
+            stamp,
+        };
+        assert_eq!(
+            sent_since_epoch(&entry(Some(Ok(stamp)))),
+            Some(Duration::from_micros(1_700_000_000_123_456))
+        );
+        let unreadable = Some(Err(crate::audit::StampError::Length(3)));
+        for stamp in [None, unreadable] {
+            assert_eq!(
+                sent_since_epoch(&entry(stamp)),
+                Some(Duration::from_millis(1_700_000_000_100))
+            );
+        }
+        let mut without = entry(None);
+        without.timestamp_ms = None;
+        assert_eq!(sent_since_epoch(&without), None);
+    }
+
     #[test]
     fn a_consumed_record_stays_small_to_move() {
         let size = std::mem::size_of::<Consumed<crate::format::User>>();
