@@ -22,6 +22,17 @@
 //! its CPU and memory from /proc at the same moments. Once every client is done it waits for
 //! stdin to close, then prints the batch group's median times as `key value` lines on stdout;
 //! exit status 1 when a client made no progress for `--stall-s`.
+//!
+//! Latency mode (`--latency`), the counterpart of the daemon's latency phase: the producer
+//! sends one record per `--interval-ms` on the same ticker as the daemon's
+//! (`crossbeam_channel::tick`) and writes its send time into the stamp (microseconds, read per
+//! record as the daemon's stamper does); the single group times each record once handled, the
+//! batch group each record of a batch once the batch is handled, before its commit, from that
+//! stamp into the daemon's own histogram type, served under the daemon's
+//! `kafka_avro_daemon_latency_seconds` name; the batch group also ends a partial batch after
+//! the daemon's default `FETCH_WAIT_MAX_MS`. Every loop runs until stdin closes; `--from-end`
+//! starts the groups at the end of the topic. Outside this mode the stamp's time stays zero
+//! and nothing is timed, so the max-rate and drain figures stay those of earlier runs.
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -30,7 +41,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use kafka_avro_daemon::internals::{java_partition, HEADER_AUDIT};
+use kafka_avro_daemon::internals::{java_partition, LatencyHistogram, HEADER_AUDIT};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
@@ -44,6 +55,8 @@ const STAMP_LEN: usize = 42;
 /// The key `rdkafka_performance -k` gets for the pace check: a UUID's length.
 pub(crate) const FIXED_KEY: &str = "00000000-0000-4000-8000-000000000000";
 const POLL: Duration = Duration::from_millis(100);
+/// The daemon's default `FETCH_WAIT_MAX_MS`: the longest a partial batch waits (latency mode).
+const BATCH_MAX_WAIT: Duration = Duration::from_millis(1000);
 
 pub(crate) struct Options {
     bootstrap: String,
@@ -57,6 +70,10 @@ pub(crate) struct Options {
     batch_size: usize,
     stall: Duration,
     metrics_port: u16,
+    /// Latency mode (see the module's docs).
+    latency: bool,
+    interval: Duration,
+    from_end: bool,
 }
 
 impl Options {
@@ -73,6 +90,9 @@ impl Options {
             batch_size: args.number("--batch-size")?,
             stall: Duration::from_secs(args.number("--stall-s")?),
             metrics_port: args.number("--metrics-port")?,
+            latency: args.flag("--latency"),
+            interval: Duration::from_millis(args.number("--interval-ms").unwrap_or(0)),
+            from_end: args.flag("--from-end"),
         })
     }
 }
@@ -85,12 +105,17 @@ struct Counts {
     delivered: AtomicU64,
     single: AtomicU64,
     batch: AtomicU64,
+    /// Latency mode only.
+    single_latency: LatencyHistogram,
+    batch_latency: LatencyHistogram,
+    /// Latency mode: set when stdin closes; every loop ends.
+    stop: AtomicBool,
 }
 
 impl Counts {
     fn text(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        format!(
+        let mut text = format!(
             "kafka_avro_daemon_produced_total {}\nkafka_avro_daemon_delivered_total {}\n\
              kafka_avro_daemon_consumed_total{{consumer=\"single\"}} {}\n\
              kafka_avro_daemon_consumed_total{{consumer=\"batch\"}} {}\n",
@@ -98,8 +123,42 @@ impl Counts {
             get(&self.delivered),
             get(&self.single),
             get(&self.batch)
-        )
+        );
+        // As the daemon's /metrics: quantiles as bucket bounds of the same histogram.
+        for (kind, histogram) in [
+            ("single", &self.single_latency),
+            ("batch", &self.batch_latency),
+        ] {
+            for (label, q) in [("0.5", 0.5), ("0.99", 0.99), ("1", 1.0)] {
+                let seconds = histogram.quantile(q).map_or(0.0, |d| d.as_secs_f64());
+                text.push_str(&format!(
+                    "kafka_avro_daemon_latency_seconds{{consumer=\"{kind}\",quantile=\"{label}\"}} {seconds:.6}\n"
+                ));
+            }
+        }
+        text
     }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether a loop that has done `done` of `target` goes on: until its target, or in latency
+/// mode until stdin closes.
+fn more(options: &Options, counts: &Counts, done: u64, target: u64) -> bool {
+    if options.latency {
+        !counts.stopped()
+    } else {
+        done < target
+    }
+}
+
+/// Microseconds since the Unix epoch, now.
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// Answers every connection with the counts (HTTP/1.0, then close), until the process ends.
@@ -124,6 +183,12 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         .map_err(|e| format!("baseline: port {}: {e}", options.metrics_port))?;
     let counts: &'static Counts = Box::leak(Box::default());
     std::thread::spawn(move || serve(listener, counts));
+    if options.latency {
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            counts.stop.store(true, Ordering::Relaxed);
+        });
+    }
     let figures = Mutex::new(Vec::<(String, f64)>::new());
     let put = |key: &str, value: f64| {
         figures
@@ -138,11 +203,11 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         }
         if options.single > 0 {
             handles.push(spawn(scope, "single-consumer", || {
-                consume_single(options, &counts.single)
+                consume_single(options, counts)
             })?);
         }
         if options.batch > 0 {
-            let batch = || consume_batch(options, &counts.batch, &put);
+            let batch = || consume_batch(options, counts, &put);
             handles.push(spawn(scope, "batch-consumer", batch)?);
         }
         let mut outcome = Ok(());
@@ -156,8 +221,10 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         }
         outcome
     });
-    // The bench closes stdin once it has seen the final counts.
-    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+    // The bench closes stdin once it has seen the final counts (in latency mode, it did).
+    if !options.latency {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+    }
     for (key, value) in figures.into_inner().unwrap_or_default() {
         println!("{key} {value}");
     }
@@ -224,7 +291,15 @@ fn produce(options: &Options, counts: &'static Counts) -> Result<(), String> {
         let mut key_buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
         let mut stamp = [0u8; STAMP_LEN];
         stamp[0] = 1;
-        for n in 0..options.produce {
+        let ticker = options
+            .latency
+            .then(|| crossbeam_channel::tick(options.interval));
+        let mut n = 0u64;
+        while more(options, counts, n, options.produce) {
+            if let Some(ticker) = &ticker {
+                let _ = ticker.recv();
+                stamp[26..34].copy_from_slice(&now_us().to_be_bytes());
+            }
             name.clear();
             use std::fmt::Write as _;
             let _ = write!(name, "user_{n}");
@@ -254,6 +329,7 @@ fn produce(options: &Options, counts: &'static Counts) -> Result<(), String> {
                 match producer.send(record) {
                     Ok(()) => {
                         counts.produced.fetch_add(1, Ordering::Relaxed);
+                        n += 1;
                         break;
                     }
                     Err((_, returned)) => {
@@ -267,12 +343,11 @@ fn produce(options: &Options, counts: &'static Counts) -> Result<(), String> {
         let flushed = producer.flush(options.stall);
         sending.store(false, Ordering::Release);
         let delivered = counts.delivered.load(Ordering::Relaxed);
-        if flushed.is_ok() && delivered == options.produce {
+        if flushed.is_ok() && delivered == n {
             return Ok(());
         }
         Err(format!(
-            "baseline producer: {delivered} of {} delivered, {} failed",
-            options.produce,
+            "baseline producer: {delivered} of {n} delivered, {} failed",
             producer.context().failed.load(Ordering::Relaxed)
         ))
     })
@@ -288,23 +363,33 @@ fn zigzag(n: i64, out: &mut Vec<u8>) {
     out.push(z as u8);
 }
 
-/// The handling both groups do: find the stamp, read the frame and the name. Returns the name's
-/// length (summed by the callers so that nothing is optimised away).
-fn handle(message: &BorrowedMessage<'_>) -> usize {
-    let stamp = message
-        .headers()
-        .and_then(|h| {
-            h.iter()
-                .find(|h| h.key == HEADER_AUDIT)
-                .and_then(|h| h.value)
-        })
-        .map_or(0, |v| v.len());
+/// The handling both groups do: find the stamp, read the frame and the name. Returns the
+/// stamp's and the name's length (summed by the callers so that nothing is optimised away) and
+/// the stamp's send time (µs; zero outside latency mode).
+fn handle(message: &BorrowedMessage<'_>) -> (usize, u64) {
+    let stamp = message.headers().and_then(|h| {
+        h.iter()
+            .find(|h| h.key == HEADER_AUDIT)
+            .and_then(|h| h.value)
+    });
+    let sent_us = stamp
+        .and_then(|v| v.get(26..34))
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes);
     let name = message.payload().and_then(|p| {
         let body = p.strip_prefix(&[0u8])?.get(4..)?;
         let (&len, rest) = body.split_first()?;
         std::str::from_utf8(rest.get(..usize::from(len / 2))?).ok()
     });
-    stamp + name.map_or(0, str::len)
+    (
+        stamp.map_or(0, <[u8]>::len) + name.map_or(0, str::len),
+        sent_us,
+    )
+}
+
+/// Records the latency of a record sent at `sent_us`, handled at `now_us`.
+fn time(histogram: &LatencyHistogram, sent_us: u64, now_us: u64) {
+    histogram.record(Duration::from_micros(now_us.saturating_sub(sent_us)));
 }
 
 fn consumer(options: &Options, group: &str, auto_commit: bool) -> Result<BaseConsumer, String> {
@@ -313,7 +398,14 @@ fn consumer(options: &Options, group: &str, auto_commit: bool) -> Result<BaseCon
         .set("group.id", format!("{}-{group}", options.groups))
         .set("enable.auto.commit", auto_commit.to_string())
         .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
+        .set(
+            "auto.offset.reset",
+            if options.from_end {
+                "latest"
+            } else {
+                "earliest"
+            },
+        )
         // As the daemon (src/consumer/client.rs): a catching-up consumer is not held at 1 s.
         .set("fetch.queue.backoff.ms", "50")
         .create()
@@ -341,7 +433,8 @@ impl Progress {
     }
 }
 
-fn consume_single(options: &Options, counter: &AtomicU64) -> Result<(), String> {
+fn consume_single(options: &Options, counts: &Counts) -> Result<(), String> {
+    let counter = &counts.single;
     let consumer = consumer(options, "g1", true)?;
     let (mut count, mut sink) = (0u64, 0usize);
     let mut progress = Progress {
@@ -349,10 +442,14 @@ fn consume_single(options: &Options, counter: &AtomicU64) -> Result<(), String> 
         since: Instant::now(),
         stall: options.stall,
     };
-    while count < options.single {
+    while more(options, counts, count, options.single) {
         match consumer.poll(POLL) {
             Some(Ok(message)) => {
-                sink += handle(&message);
+                let (handled, sent_us) = handle(&message);
+                sink += handled;
+                if options.latency {
+                    time(&counts.single_latency, sent_us, now_us());
+                }
                 if let Err(e) = consumer.store_offset_from_message(&message) {
                     eprintln!("baseline single: store: {e}");
                 }
@@ -375,9 +472,10 @@ fn consume_single(options: &Options, counter: &AtomicU64) -> Result<(), String> 
 
 fn consume_batch(
     options: &Options,
-    counter: &AtomicU64,
+    counts: &Counts,
     put: &(dyn Fn(&str, f64) + Sync),
 ) -> Result<(), String> {
+    let counter = &counts.batch;
     let consumer = consumer(options, "g2", false)?;
     let (mut count, mut sink) = (0u64, 0usize);
     let mut progress = Progress {
@@ -388,13 +486,33 @@ fn consume_batch(
     let mut collect_s = Vec::new();
     let mut commit_s = Vec::new();
     let mut batch: Vec<(i32, i64)> = Vec::with_capacity(options.batch_size);
-    while count < options.batch {
+    let mut sent: Vec<u64> = Vec::with_capacity(options.batch_size);
+    while more(options, counts, count, options.batch) {
         let collecting = Instant::now();
-        while batch.len() < options.batch_size && count + (batch.len() as u64) < options.batch {
-            match consumer.poll(POLL) {
+        let mut first: Option<Instant> = None;
+        while batch.len() < options.batch_size
+            && more(options, counts, count + batch.len() as u64, options.batch)
+        {
+            // Latency mode: a partial batch is due BATCH_MAX_WAIT after its first record.
+            let timeout = match first {
+                Some(first) if options.latency => {
+                    let left = BATCH_MAX_WAIT.saturating_sub(first.elapsed());
+                    if left.is_zero() {
+                        break;
+                    }
+                    left.min(POLL)
+                }
+                _ => POLL,
+            };
+            match consumer.poll(timeout) {
                 Some(Ok(message)) => {
-                    sink += handle(&message);
+                    let (handled, sent_us) = handle(&message);
+                    sink += handled;
                     batch.push((message.partition(), message.offset()));
+                    if options.latency {
+                        sent.push(sent_us);
+                        first.get_or_insert_with(Instant::now);
+                    }
                 }
                 Some(Err(e)) => eprintln!("baseline batch: {e}"),
                 None => {}
@@ -406,9 +524,17 @@ fn consume_batch(
                 ));
             }
         }
+        if batch.is_empty() {
+            continue;
+        }
         // The first batch waits for the group join and the first fetch: not a batch's cost.
         if count > 0 {
             collect_s.push(collecting.elapsed().as_secs_f64());
+        }
+        // Handled: timed before the commit, as the daemon times a batch's records.
+        let handled_us = now_us();
+        for sent_us in sent.drain(..) {
+            time(&counts.batch_latency, sent_us, handled_us);
         }
         let mut offsets = TopicPartitionList::new();
         let mut next: Vec<(i32, i64)> = Vec::new();

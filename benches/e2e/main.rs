@@ -23,7 +23,9 @@
 //!    daemon and by the baseline; the single group to the end, the batch group for at most
 //!    `BATCH_DRAIN_BATCHES` batches; the baseline's median commit and collect+handle times
 //!    give the batch bound; then rdkafka_performance drains once;
-//! 7. latency at 1,000 msg/s (a second daemon in new groups measures steady state);
+//! 7. latency at 1,000 msg/s, like for like: rounds of the daemon at RUST_LOG=warn, at info and
+//!    the baseline in latency mode, in a rotating order; in each a second process in new groups
+//!    measures steady state;
 //! 8. the default rate (10 msg/s): CPU % and RSS.
 
 mod args;

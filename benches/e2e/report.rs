@@ -42,6 +42,19 @@ struct Derived {
     batch_bound: f64,
     cpu_per_record: f64,
     rss_mb: f64,
+    /// Latency quantile ratios to the baseline at 1,000 msg/s, steady, per group: the worse
+    /// of the daemon at `RUST_LOG=warn` and at `info`.
+    latency: [(&'static str, f64); 4],
+}
+
+/// The daemon's latency quantile `q` for `group` over the baseline's: the worse of its runs at
+/// `RUST_LOG=warn` and `info`.
+fn latency_ratio(f: &Figures, group: &str, q: &str) -> f64 {
+    let base = get(f, &format!("lat.base.{group}.{q}"));
+    ["warn", "info"]
+        .iter()
+        .map(|level| ratio(get(f, &format!("lat.{level}.{group}.{q}")), base))
+        .fold(f64::NAN, f64::max)
 }
 
 fn derive(f: &Figures) -> Derived {
@@ -59,6 +72,12 @@ fn derive(f: &Figures) -> Derived {
         batch_bound: bound(10).min(bound(100)),
         cpu_per_record: ratio(get(f, "d.cpu_consumed_s"), get(f, "b.cpu_consumed_s")),
         rss_mb: get(f, "idle.hwm_mb"),
+        latency: [
+            ("latency_p50_single", latency_ratio(f, "single", "p50")),
+            ("latency_p99_single", latency_ratio(f, "single", "p99")),
+            ("latency_p50_batch", latency_ratio(f, "batch", "p50")),
+            ("latency_p99_batch", latency_ratio(f, "batch", "p99")),
+        ],
     }
 }
 
@@ -221,16 +240,38 @@ pub(crate) fn print(paths: &[String]) -> Result<(), String> {
                 show(get(f, &format!("bound_by_means{size}")), 0)
             );
         }
-        for (label, key) in [("steady", "lat.steady"), ("since the start", "lat")] {
-            for kind in ["single", "batch"] {
-                let q = |name: &str| show(get(f, &format!("{key}.{kind}.{name}")), 1);
+        println!("{s:<3} latency ms at 1,000 msg/s, steady (a second process's groups), mean of the rounds;");
+        println!(
+            "{s:<3} daemon at RUST_LOG=warn and at info (log to a file), baseline; ratios d/b"
+        );
+        println!(
+            "{s:<3}   {:<7} {:<4} {:>8} {:>8} {:>8} {:>7} {:>7}",
+            "group", "q", "warn", "info", "baseline", "warn/b", "info/b"
+        );
+        for kind in ["single", "batch"] {
+            for q in ["p50", "p99", "max"] {
+                let at = |run: &str| get(f, &format!("lat.{run}.{kind}.{q}"));
+                let (w, i, b) = (at("warn"), at("info"), at("base"));
                 println!(
-                    "{s:<3} {:<50} {:>10}",
-                    format!("latency ms p50/p99/max @1k/s, {kind}, {label}"),
-                    format!("{}/{}/{}", q("p50"), q("p99"), q("max"))
+                    "{s:<3}   {kind:<7} {q:<4} {:>8} {:>8} {:>8} {:>7} {:>7}",
+                    show(w, 1),
+                    show(i, 1),
+                    show(b, 1),
+                    show(ratio(w, b), 2),
+                    show(ratio(i, b), 2)
                 );
             }
         }
+        println!(
+            "{s:<3} {:<50} {:>10}",
+            "  delivered msg/s: warn/info/baseline",
+            format!(
+                "{}/{}/{}",
+                show(get(f, "lat.warn.rate"), 0),
+                show(get(f, "lat.info.rate"), 0),
+                show(get(f, "lat.base.rate"), 0)
+            )
+        );
         println!(
             "{s:<3} {:<50} {:>10}",
             "default rate (10 msg/s): CPU %",
@@ -259,8 +300,13 @@ pub(crate) fn print(paths: &[String]) -> Result<(), String> {
         .find(|f| get(f, "brokers") == 3.0)
         .unwrap_or(&runs[runs.len() - 1]);
     let d = derive(pick);
+    let latency: String = d
+        .latency
+        .iter()
+        .map(|(name, value)| format!(" {name}={}", show(*value, 2)))
+        .collect();
     println!(
-        "ratio producer={} single={} drain={} batch_bound={} cpu_per_record={} rss_mb={}",
+        "ratio producer={} single={} drain={} batch_bound={} cpu_per_record={} rss_mb={}{latency}",
         show(d.producer, 2),
         show(d.single, 2),
         show(d.drain, 2),

@@ -28,6 +28,17 @@ const BATCH_DRAIN_BATCHES: u64 = 2000;
 /// The window of a rate must be at least this long to be timed by scraping every 50 ms.
 const SHORTEST_WINDOW_S: f64 = 0.25;
 const SCRAPE_EVERY: Duration = Duration::from_millis(50);
+/// Rounds of the latency phase (1 with --smoke); each runs the daemon at warn, at info and the baseline, in an
+/// order rotated by one per round, so that a noisy moment of the machine hits all three alike.
+const LATENCY_ROUNDS: usize = 2;
+/// What the latency phase measures, under `lat.<name>.*`: the daemon at a log level, or the
+/// baseline (`None`).
+const LATENCY_RUNS: [(&str, Option<&str>); 3] = [
+    ("warn", Some("warn")),
+    ("info", Some("info")),
+    ("base", None),
+];
+const QUANTILES: [(&str, &str); 3] = [("p50", "0.5"), ("p99", "0.99"), ("max", "1")];
 
 pub(crate) struct Settings {
     daemon: String,
@@ -141,7 +152,8 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
         });
     }
     say(&format!(
-        "latency: 1,000 msg/s for {}s (a second daemon measures steady state)",
+        "latency: 1,000 msg/s, {LATENCY_ROUNDS} rounds of the daemon at RUST_LOG=warn, at info \
+         and the baseline, {}s each (a second process measures steady state)",
         settings.latency_s
     ));
     bench.attempt(|b| b.latency(&format!("{base}-lat")));
@@ -654,24 +666,57 @@ impl Bench<'_> {
         Ok(())
     }
 
-    /// Latency quantiles (ms) of both groups from one /metrics text, under `key.<kind>.<q>`.
-    fn quantiles(&mut self, key: &str, text: &str) {
-        for kind in ["single", "batch"] {
-            for (name, q) in [("p50", "0.5"), ("p99", "0.99"), ("max", "1")] {
-                let labels = [("consumer", kind), ("quantile", q)];
-                let value = sample(text, "kafka_avro_daemon_latency_seconds", &labels)
-                    .map_or(f64::NAN, |s| s * 1000.0);
-                self.put(&format!("{key}.{kind}.{name}"), value);
+    /// Latency at 1,000 msg/s, like for like: per round, the daemon at `RUST_LOG=warn`, at
+    /// `info` (its log to a file, as a journal would take it) and the same-work baseline, in a
+    /// rotating order; each as a writing process A (producing and consuming in its own groups)
+    /// and a measuring process B (new groups from the end of the topic, started once A is
+    /// receiving). The figures are B's quantiles, `lat.<run>.<group>.<q>` (ms), the mean over
+    /// the rounds; `lat.<run>.rate`: A's delivered msg/s.
+    fn latency(&mut self, base: &str) -> Result<(), String> {
+        let mut seen: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        // The smoke run only shows that every run works.
+        let rounds = if self.s.smoke { 1 } else { LATENCY_ROUNDS };
+        for round in 0..rounds {
+            for i in 0..LATENCY_RUNS.len() {
+                let (name, level) = LATENCY_RUNS[(i + round) % LATENCY_RUNS.len()];
+                let topic = format!("{base}-{name}{round}");
+                let (text, rate) = match level {
+                    Some(level) => self.daemon_latency(&topic, level)?,
+                    None => self.baseline_latency(&topic)?,
+                };
+                seen.entry(format!("lat.{name}.rate"))
+                    .or_default()
+                    .push(rate);
+                for kind in ["single", "batch"] {
+                    for (q_name, q) in QUANTILES {
+                        let labels = [("consumer", kind), ("quantile", q)];
+                        let ms = sample(&text, "kafka_avro_daemon_latency_seconds", &labels)
+                            .map_or(f64::NAN, |s| s * 1000.0);
+                        seen.entry(format!("lat.{name}.{kind}.{q_name}"))
+                            .or_default()
+                            .push(ms);
+                    }
+                }
             }
         }
+        for (key, values) in seen {
+            self.put(&key, values.iter().sum::<f64>() / values.len() as f64);
+        }
+        Ok(())
     }
 
     /// Daemon A at 1,000 msg/s; daemon B in new groups from the end of the topic (its own
     /// producer idle after one record, acks=1 without idempotence so that it is not held back
-    /// waiting for a producer id) measures A's records in steady state.
-    fn latency(&mut self, topic: &str) -> Result<(), String> {
+    /// waiting for a producer id) measures A's records in steady state. Both at `level`.
+    /// Returns B's /metrics text and A's delivered msg/s.
+    fn daemon_latency(&mut self, topic: &str, level: &str) -> Result<(String, f64), String> {
         self.new_topic(topic)?;
-        let mut a = self.daemon(topic, topic, &[("PRODUCE_INTERVAL_MS", "1".into())])?;
+        let log = ("RUST_LOG", level.to_string());
+        let mut a = self.daemon(
+            topic,
+            topic,
+            &[("PRODUCE_INTERVAL_MS", "1".into()), log.clone()],
+        )?;
         a.wait_up()?;
         a.wait_receiving()?;
         let mut b = self.daemon(
@@ -682,24 +727,78 @@ impl Bench<'_> {
                 ("PRODUCER_ACKS", "1".into()),
                 ("PRODUCER_ENABLE_IDEMPOTENCE", "false".into()),
                 ("LIBRDKAFKA_AUTO_OFFSET_RESET", "latest".into()),
+                log,
             ],
         )?;
         b.wait_up()?;
         b.wait_receiving()?;
+        let measured = self.steady(&a, &b);
+        b.stop()?;
+        a.stop()?;
+        measured
+    }
+
+    /// The baseline as [`Self::daemon_latency`] runs the daemon: A writes one record per
+    /// millisecond and reads in its own groups, B reads from the end in new groups.
+    fn baseline_latency(&mut self, topic: &str) -> Result<(String, f64), String> {
+        self.new_topic(topic)?;
+        let mut a = self.latency_baseline(topic, topic, 1, &[])?;
+        a.wait_up()?;
+        a.wait_receiving()?;
+        let steady = format!("{topic}-steady");
+        let mut b = self.latency_baseline(topic, &steady, 0, &["--from-end"])?;
+        b.wait_up()?;
+        b.wait_receiving()?;
+        let measured = self.steady(&a, &b);
+        b.finish_baseline()?;
+        a.finish_baseline()?;
+        measured
+    }
+
+    /// The baseline in latency mode on `topic`, groups `<groups>-g1/-g2`, producing if
+    /// `produce` is not zero.
+    fn latency_baseline(
+        &self,
+        topic: &str,
+        groups: &str,
+        produce: u64,
+        extra: &[&str],
+    ) -> Result<Measured, String> {
+        self.note("group", &format!("{groups}-g1"))?;
+        self.note("group", &format!("{groups}-g2"))?;
+        let mut args: Vec<String> = [
+            ("--bootstrap", self.s.bootstrap.clone()),
+            ("--topic", topic.to_string()),
+            ("--groups", groups.to_string()),
+            ("--partitions", PARTITIONS.to_string()),
+            ("--stall-s", self.s.stall_s.to_string()),
+            ("--produce", produce.to_string()),
+            ("--key", "random".to_string()),
+            ("--single", "1".to_string()),
+            ("--batch", "1".to_string()),
+            // The daemon's default BATCH_SIZE, as in its latency runs.
+            ("--batch-size", "10".to_string()),
+            ("--interval-ms", "1".to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(k, v)| [k.to_string(), v])
+        .collect();
+        args.push("--latency".to_string());
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let log = format!("{}/{groups}-baseline.log", self.s.work);
+        Measured::baseline(&self.s.me, &args, &log)
+    }
+
+    /// Lets A write for `--latency-s`, then reads B's /metrics text and A's delivered rate.
+    fn steady(&self, a: &Measured, b: &Measured) -> Result<(String, f64), String> {
         let start = a.counts().ok_or("latency: /metrics did not answer")?;
         std::thread::sleep(Duration::from_secs(self.s.latency_s));
         let (text_a, at) = a.metrics().ok_or("latency: /metrics did not answer")?;
         let (text_b, _) = b.metrics().ok_or("latency: /metrics did not answer")?;
         let delivered =
             sample(&text_a, "kafka_avro_daemon_delivered_total", &[]).unwrap_or(f64::NAN);
-        self.put(
-            "lat.rate",
-            (delivered - start.delivered) / at.duration_since(start.at).as_secs_f64(),
-        );
-        self.quantiles("lat", &text_a);
-        self.quantiles("lat.steady", &text_b);
-        b.stop()?;
-        a.stop()
+        let rate = (delivered - start.delivered) / at.duration_since(start.at).as_secs_f64();
+        Ok((text_b, rate))
     }
 
     fn default_rate(&mut self, topic: &str) -> Result<(), String> {

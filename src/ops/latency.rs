@@ -52,7 +52,7 @@ const BUCKETS: usize = POWERS * SUB_BUCKETS;
 
 /// A histogram of latencies.
 #[derive(Debug)]
-pub(crate) struct LatencyHistogram {
+pub struct LatencyHistogram {
     buckets: Vec<AtomicU64>,
     max_us: AtomicU64,
 }
@@ -88,7 +88,7 @@ fn upper_bound_of(bucket: usize) -> u64 {
 
 impl LatencyHistogram {
     /// Records one latency.
-    pub(crate) fn record(&self, latency: Duration) {
+    pub fn record(&self, latency: Duration) {
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.buckets[bucket_of(us)].fetch_add(1, Ordering::Relaxed);
         // A plain load first: a new maximum is rare, a read-modify-write on every record is not.
@@ -104,12 +104,12 @@ impl LatencyHistogram {
     }
 
     /// The largest latency recorded.
-    pub(crate) fn max(&self) -> Duration {
+    pub fn max(&self) -> Duration {
         Duration::from_micros(self.max_us.load(Ordering::Relaxed))
     }
 
     /// The `q`-quantile (0 < q ≤ 1), as the upper bound of its bucket; `None` when empty.
-    pub(crate) fn quantile(&self, q: f64) -> Option<Duration> {
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
         let counts: Vec<u64> = self
             .buckets
             .iter()
