@@ -43,7 +43,7 @@ use crate::ops::stats::Stats;
 use crate::producer::handle::register;
 use crate::producer::registration::Registered;
 use crate::producer::Producer;
-use crate::registry::{SchemaRegistryClient, REQUEST_TIMEOUT};
+use crate::registry::{RegistryError, SchemaRegistryClient, REQUEST_TIMEOUT};
 use crate::shared::Shared;
 pub use consumer_kind::ConsumerKind;
 
@@ -151,7 +151,13 @@ fn schema_shown(
         .and_then(|schema| serde_json::to_string_pretty(&schema))
         .unwrap_or_else(|_| registered.text.clone());
     let version = SchemaVersion::default();
-    ask_schema_version(config, shutdown, registered, version.clone());
+    ask_schema_version(
+        config,
+        shutdown,
+        &registered.subject,
+        &registered.text,
+        version.clone(),
+    );
     SchemaShown {
         subject: registered.subject.clone(),
         id: registered.id,
@@ -160,25 +166,31 @@ fn schema_shown(
     }
 }
 
-/// Asks the registry for the schema's version under its subject, once, on a thread of its own
-/// with a client of its own: the start does not wait for it (a registry that hangs would hold
-/// it up to `REQUEST_TIMEOUT` past the window systemd was told of), and nothing joins it, so
-/// neither does a stop. The page says `unknown` until it answers, or for good if it fails.
+/// Asks the registry for the version of `schema` under `subject` (retried as registration is),
+/// on a thread of its own with a client of its own: the start does not wait for it (a registry
+/// that hangs would hold it up to `REQUEST_TIMEOUT` past the window systemd was told of), and
+/// nothing joins it, so neither does a stop (a stop ends its waits between attempts; a request
+/// under way ends with the process, or within `REQUEST_TIMEOUT` when a library user's
+/// [`run`] returned and the process goes on). The page says `unknown` until it answers, or
+/// for good if it fails.
 fn ask_schema_version(
     config: &Config,
     shutdown: &Shutdown,
-    registered: &Registered<UserLayout>,
+    subject: &str,
+    schema: &str,
     version: SchemaVersion,
 ) {
     let (config, shutdown) = (config.clone(), shutdown.clone());
-    let (subject, text) = (registered.subject.clone(), registered.text.clone());
+    let (subject, schema) = (subject.to_string(), schema.to_string());
     let asked = thread::Builder::new()
         .name("schema-version".to_string())
         .spawn(move || {
             let answer = SchemaRegistryClient::new(&config, shutdown)
-                .and_then(|registry| registry.version_of(&subject, &text));
+                .and_then(|registry| registry.version_of(&subject, &schema));
             match answer {
                 Ok(answer) => version.set(answer),
+                // Stopped meanwhile: nothing to say.
+                Err(RegistryError::Interrupted) => {}
                 Err(e) => {
                     log::warn!(target: log_target::METRICS, "console: the schema's version under {subject} is not known: {e}")
                 }

@@ -287,12 +287,12 @@ impl SchemaRegistryClient {
     }
 
     /// The version number of `schema` under `subject` (`POST /subjects/{subject}?normalize=true`),
-    /// in one attempt: for the web console, which shows it and does without it.
+    /// for the web console. Retried like [`Self::register`].
     pub fn version_of(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
         let url = format!("{}/subjects/{subject}?normalize=true", self.base_url);
         let body = serde_json::json!({ "schema": schema }).to_string();
         let request = format!("POST {url}");
-        let response = self.send(&request, 0, || {
+        let response = self.send(&request, self.retries, || {
             self.http
                 .post(&url)
                 .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)

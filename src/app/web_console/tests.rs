@@ -141,6 +141,60 @@ fn the_schema_version_is_unknown_until_the_registry_answers() {
     assert!(render(&status).contains("version 7</p>"));
 }
 
+/// The version is asked on a thread of its own: the call returns while the registry still
+/// holds the request (a blocking ask would have waited out `REQUEST_TIMEOUT` and given up),
+/// and the registry's answer, once given, shows.
+#[test]
+fn the_schema_version_is_asked_without_waiting_for_the_registry() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::mpsc;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let (asked, was_asked) = mpsc::channel::<()>();
+    let (release, released) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut reader = BufReader::new(&stream);
+        let mut length = 0;
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            line.clear();
+        }
+        let _ = reader.read_exact(&mut vec![0; length]);
+        let _ = asked.send(());
+        let _ = released.recv();
+        let body = r#"{"subject":"s-value","id":1,"version":3,"schema":"\"string\""}"#;
+        let _ = write!(
+            &stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    let config = crate::config::Config::from_pairs(&[
+        ("SCHEMA_REGISTRY_URL", url.as_str()),
+        ("SCHEMA_REGISTRY_RETRIES", "0"),
+    ])
+    .expect("config");
+    let version = SchemaVersion::default();
+    let shutdown = crate::lifecycle::shutdown::Shutdown::new();
+    crate::app::ask_schema_version(&config, &shutdown, "s-value", "\"string\"", version.clone());
+    was_asked
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the registry was asked");
+    assert_eq!(version.get(), None, "known before the registry answered");
+    release.send(()).expect("release the answer");
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while version.get().is_none() && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(version.get(), Some(3));
+}
+
 /// The worst the records can do to a page: 20 per consumer, each with a huge key, value and
 /// headers made of the characters that escape longest. The page stays bounded, and its
 /// building time is printed (measured, not asserted).
