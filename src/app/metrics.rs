@@ -204,7 +204,7 @@ fn consumer_families(out: &mut Exposition, stats: &Stats, groups: &Groups) {
     out.family(
         "latency_seconds",
         "gauge",
-        "Produce-to-handled latency quantiles since start, from the audit stamp's send time (else the record's timestamp); 0 until a record is handled.",
+        "Produce-to-handled latency quantiles since start, from the audit stamp's send time when it agrees with the record's timestamp within 1 s (else the timestamp); 0 until a record is handled.",
         &latency_quantiles(stats, groups),
     );
 }

@@ -308,28 +308,38 @@ pub(crate) fn account_for(
     }
 }
 
-/// When a record was sent, as time since the Unix epoch: the stamp's send time (microseconds)
-/// when it has a readable one, else its Kafka timestamp (milliseconds: a millisecond of
-/// rounding would be most of a fast record's latency). A time in the future (a producer host's
-/// clock running ahead) counts as a latency of zero.
+/// How far a stamp's send time may be from the record's timestamp and still be believed.
+const STAMP_AGREES_WITHIN: Duration = Duration::from_secs(1);
+
+/// When a record was sent, as time since the Unix epoch: the stamp's send time (microseconds:
+/// a millisecond of rounding would be most of a fast record's latency) when it has a readable
+/// stamp that agrees with its Kafka timestamp within [`STAMP_AGREES_WITHIN`], else that
+/// timestamp (milliseconds). The check keeps a header from saying more than the timestamp
+/// could: a record copied with its old stamp (a replayed dead letter) or a forged stamp counts
+/// at its timestamp. A time in the future (a producer host's clock running ahead) counts as a
+/// latency of zero.
 fn sent_since_epoch(entry: &Entry) -> Option<Duration> {
-    match &entry.stamp {
-        Some(Ok(stamp)) => Some(Duration::from_micros(stamp.sent_us)),
-        _ => entry
-            .timestamp_ms
-            .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+    let timestamp = entry
+        .timestamp_ms
+        .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
+    match (&entry.stamp, timestamp) {
+        (Some(Ok(stamp)), Some(timestamp)) => {
+            let sent = Duration::from_micros(stamp.sent_us);
+            Some(if sent.abs_diff(timestamp) <= STAMP_AGREES_WITHIN {
+                sent
+            } else {
+                timestamp
+            })
+        }
+        (_, timestamp) => timestamp,
     }
 }
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A consumed record is moved a few times on its way to the handler (returned, pushed
-    /// into a batch, split): what is rare or optional stays behind a box. Before boxing the
-    /// decode error and the dead-letter copy it was 440 bytes, and moving it showed in the
-    /// drain's profile.
     /// The latency runs from the stamp's send time, to the microsecond, when the record has a
-    /// readable stamp; from its Kafka timestamp otherwise.
+    /// readable stamp that agrees with its timestamp; from its Kafka timestamp otherwise.
     #[test]
     fn a_record_was_sent_when_its_stamp_says_else_at_its_timestamp() {
         use crate::audit::{RunId, Stamp};
@@ -361,11 +371,25 @@ mod tests {
                 Some(Duration::from_millis(1_700_000_000_100))
             );
         }
-        let mut without = entry(None);
-        without.timestamp_ms = None;
-        assert_eq!(sent_since_epoch(&without), None);
+        // A stamp far from the timestamp (an old stamp copied, a forged one) is not believed,
+        // either way; one that cannot be checked is not either.
+        for sent_us in [0, 1_700_000_001_100_001, 1_699_999_999_099_999, u64::MAX] {
+            let far = Stamp { sent_us, ..stamp };
+            assert_eq!(
+                sent_since_epoch(&entry(Some(Ok(far)))),
+                Some(Duration::from_millis(1_700_000_000_100)),
+                "{sent_us}"
+            );
+        }
+        let mut unchecked = entry(Some(Ok(stamp)));
+        unchecked.timestamp_ms = None;
+        assert_eq!(sent_since_epoch(&unchecked), None);
     }
 
+    /// A consumed record is moved a few times on its way to the handler (returned, pushed
+    /// into a batch, split): what is rare or optional stays behind a box. Before boxing the
+    /// decode error and the dead-letter copy it was 440 bytes, and moving it showed in the
+    /// drain's profile.
     #[test]
     fn a_consumed_record_stays_small_to_move() {
         let size = std::mem::size_of::<Consumed<crate::format::User>>();

@@ -1,5 +1,5 @@
-//! Produce-to-consume latency: from a record's timestamp (set when it was produced) to the
-//! moment a consumer handles it. Kept in a lock-free log-linear histogram — 8 buckets per
+//! Produce-to-consume latency: from when a record was sent (its audit stamp's send time, or
+//! its timestamp; see `consumer::intake`) to the moment a consumer handles it. Kept in a lock-free log-linear histogram — 8 buckets per
 //! power of two of microseconds, so any quantile is exact to within 12.5% — cheap enough for
 //! every record.
 

@@ -216,7 +216,7 @@ fn latency_chart(html: &mut String, latency: &LatencyStatus) {
     let width = WIDTH * latency.counts.len();
     let _ = write!(
         html,
-        "<p>p50 {} · p99 {} (every handled record, from its Kafka timestamp); the bars: \
+        "<p>p50 {} · p99 {} (every handled record, from its stamp's send time or its timestamp); the bars: \
          audited records by bucket, from the send time in their stamps</p>\
          <svg width=\"{width}\" height=\"{h}\" role=\"img\" aria-label=\"latency histogram\">",
         millis(latency.p50_ms),
