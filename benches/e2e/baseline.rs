@@ -78,6 +78,16 @@ pub(crate) struct Options {
 
 impl Options {
     pub(crate) fn parse(args: &mut Args) -> Result<Options, String> {
+        let latency = args.flag("--latency");
+        let interval = if latency {
+            let ms: u64 = args.number("--interval-ms")?;
+            if ms == 0 {
+                return Err("--interval-ms must be at least 1 in latency mode".into());
+            }
+            Duration::from_millis(ms)
+        } else {
+            Duration::ZERO
+        };
         Ok(Options {
             bootstrap: args.value("--bootstrap")?,
             topic: args.value("--topic")?,
@@ -90,8 +100,8 @@ impl Options {
             batch_size: args.number("--batch-size")?,
             stall: Duration::from_secs(args.number("--stall-s")?),
             metrics_port: args.number("--metrics-port")?,
-            latency: args.flag("--latency"),
-            interval: Duration::from_millis(args.number("--interval-ms").unwrap_or(0)),
+            latency,
+            interval,
             from_end: args.flag("--from-end"),
         })
     }
@@ -110,6 +120,8 @@ struct Counts {
     batch_latency: LatencyHistogram,
     /// Latency mode: set when stdin closes; every loop ends.
     stop: AtomicBool,
+    /// Latency mode is on: the quantiles are served.
+    latency: bool,
 }
 
 impl Counts {
@@ -124,6 +136,9 @@ impl Counts {
             get(&self.single),
             get(&self.batch)
         );
+        if !self.latency {
+            return text;
+        }
         // As the daemon's /metrics: quantiles as bucket bounds of the same histogram.
         for (kind, histogram) in [
             ("single", &self.single_latency),
@@ -181,7 +196,10 @@ fn serve(listener: TcpListener, counts: &Counts) {
 pub(crate) fn run(options: &Options) -> Result<(), String> {
     let listener = TcpListener::bind(("127.0.0.1", options.metrics_port))
         .map_err(|e| format!("baseline: port {}: {e}", options.metrics_port))?;
-    let counts: &'static Counts = Box::leak(Box::default());
+    let counts: &'static Counts = Box::leak(Box::new(Counts {
+        latency: options.latency,
+        ..Counts::default()
+    }));
     std::thread::spawn(move || serve(listener, counts));
     if options.latency {
         std::thread::spawn(move || {
@@ -298,7 +316,6 @@ fn produce(options: &Options, counts: &'static Counts) -> Result<(), String> {
         while more(options, counts, n, options.produce) {
             if let Some(ticker) = &ticker {
                 let _ = ticker.recv();
-                stamp[26..34].copy_from_slice(&now_us().to_be_bytes());
             }
             name.clear();
             use std::fmt::Write as _;
@@ -316,6 +333,10 @@ fn produce(options: &Options, counts: &'static Counts) -> Result<(), String> {
                     .encode_lower(&mut key_buffer)
             };
             stamp[18..26].copy_from_slice(&n.to_be_bytes());
+            if options.latency {
+                // Just before the record is built and sent, as the daemon's stamper reads it.
+                stamp[26..34].copy_from_slice(&now_us().to_be_bytes());
+            }
             let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
                 key: HEADER_AUDIT,
                 value: Some(&stamp[..]),
@@ -445,10 +466,13 @@ fn consume_single(options: &Options, counts: &Counts) -> Result<(), String> {
     while more(options, counts, count, options.single) {
         match consumer.poll(POLL) {
             Some(Ok(message)) => {
+                // Timed when the poll returned it, as the daemon's single group times a record
+                // (one clock read per turn, before decoding and handling).
+                let polled_us = options.latency.then(now_us);
                 let (handled, sent_us) = handle(&message);
                 sink += handled;
-                if options.latency {
-                    time(&counts.single_latency, sent_us, now_us());
+                if let Some(polled_us) = polled_us {
+                    time(&counts.single_latency, sent_us, polled_us);
                 }
                 if let Err(e) = consumer.store_offset_from_message(&message) {
                     eprintln!("baseline single: store: {e}");
@@ -532,9 +556,11 @@ fn consume_batch(
             collect_s.push(collecting.elapsed().as_secs_f64());
         }
         // Handled: timed before the commit, as the daemon times a batch's records.
-        let handled_us = now_us();
-        for sent_us in sent.drain(..) {
-            time(&counts.batch_latency, sent_us, handled_us);
+        if options.latency {
+            let handled_us = now_us();
+            for sent_us in sent.drain(..) {
+                time(&counts.batch_latency, sent_us, handled_us);
+            }
         }
         let mut offsets = TopicPartitionList::new();
         let mut next: Vec<(i32, i64)> = Vec::new();

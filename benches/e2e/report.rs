@@ -51,10 +51,14 @@ struct Derived {
 /// `RUST_LOG=warn` and `info`.
 fn latency_ratio(f: &Figures, group: &str, q: &str) -> f64 {
     let base = get(f, &format!("lat.base.{group}.{q}"));
-    ["warn", "info"]
-        .iter()
-        .map(|level| ratio(get(f, &format!("lat.{level}.{group}.{q}")), base))
-        .fold(f64::NAN, f64::max)
+    let of = |level: &str| ratio(get(f, &format!("lat.{level}.{group}.{q}")), base);
+    let (warn, info) = (of("warn"), of("info"));
+    // Missing when either is: the worse of one is not the worse of both.
+    if warn.is_nan() || info.is_nan() {
+        f64::NAN
+    } else {
+        warn.max(info)
+    }
 }
 
 fn derive(f: &Figures) -> Derived {

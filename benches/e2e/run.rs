@@ -30,7 +30,7 @@ const SHORTEST_WINDOW_S: f64 = 0.25;
 const SCRAPE_EVERY: Duration = Duration::from_millis(50);
 /// Rounds of the latency phase (1 with --smoke); each runs the daemon at warn, at info and the baseline, in an
 /// order rotated by one per round, so that a noisy moment of the machine hits all three alike.
-const LATENCY_ROUNDS: usize = 2;
+const LATENCY_ROUNDS: usize = 3;
 /// What the latency phase measures, under `lat.<name>.*`: the daemon at a log level, or the
 /// baseline (`None`).
 const LATENCY_RUNS: [(&str, Option<&str>); 3] = [
