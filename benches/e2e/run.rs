@@ -28,9 +28,6 @@ const BATCH_DRAIN_BATCHES: u64 = 2000;
 /// The window of a rate must be at least this long to be timed by scraping every 50 ms.
 const SHORTEST_WINDOW_S: f64 = 0.25;
 const SCRAPE_EVERY: Duration = Duration::from_millis(50);
-/// Rounds of the latency phase (1 with --smoke); each runs the daemon at warn, at info and the baseline, in an
-/// order rotated by one per round, so that a noisy moment of the machine hits all three alike.
-const LATENCY_ROUNDS: usize = 3;
 /// What the latency phase measures, under `lat.<name>.*`: the daemon at a log level, or the
 /// baseline (`None`).
 const LATENCY_RUNS: [(&str, Option<&str>); 3] = [
@@ -53,6 +50,10 @@ pub(crate) struct Settings {
     /// Fetch the web console's page once a second from every daemon run (`--console`).
     console: bool,
     latency_s: u64,
+    /// Rounds of the latency phase; each runs the daemon at warn, at info and the baseline, in
+    /// an order rotated by one per round, so that a noisy moment hits all three alike (three
+    /// rounds: each goes first once).
+    latency_rounds: usize,
     default_s: u64,
     stall_s: u64,
     run_id: String,
@@ -78,6 +79,7 @@ impl Settings {
             log_info: args.flag("--log-info"),
             console: args.flag("--console"),
             latency_s: args.number("--latency-s")?,
+            latency_rounds: args.number("--latency-rounds")?,
             default_s: args.number("--default-s")?,
             stall_s: args.number("--stall-s")?,
             run_id: args.value("--run-id")?,
@@ -152,9 +154,9 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
         });
     }
     say(&format!(
-        "latency: 1,000 msg/s, {LATENCY_ROUNDS} rounds of the daemon at RUST_LOG=warn, at info \
+        "latency: 1,000 msg/s, {} rounds of the daemon at RUST_LOG=warn, at info \
          and the baseline, {}s each (a second process measures steady state)",
-        settings.latency_s
+        settings.latency_rounds, settings.latency_s
     ));
     bench.attempt(|b| b.latency(&format!("{base}-lat")));
     say(&format!(
@@ -674,9 +676,7 @@ impl Bench<'_> {
     /// the rounds; `lat.<run>.rate`: A's delivered msg/s.
     fn latency(&mut self, base: &str) -> Result<(), String> {
         let mut seen: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        // The smoke run only shows that every run works.
-        let rounds = if self.s.smoke { 1 } else { LATENCY_ROUNDS };
-        for round in 0..rounds {
+        for round in 0..self.s.latency_rounds {
             for i in 0..LATENCY_RUNS.len() {
                 let (name, level) = LATENCY_RUNS[(i + round) % LATENCY_RUNS.len()];
                 let topic = format!("{base}-{name}{round}");
