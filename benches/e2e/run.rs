@@ -499,34 +499,46 @@ impl Bench<'_> {
         Ok(())
     }
 
-    /// Runs the baseline on `topic` with groups `<groups>-g1/-g2`; its figures under `key.*`.
-    fn baseline(&mut self, key: &str, topic: &str, groups: &str, work: Work) -> Result<(), String> {
-        let Work {
-            produce,
-            key: key_kind,
-            single,
-            batch,
-            batch_size,
-        } = work;
+    /// Starts the baseline on `topic` with groups `<groups>-g1/-g2` doing `work`, with `extra`
+    /// arguments.
+    fn start_baseline(
+        &self,
+        topic: &str,
+        groups: &str,
+        work: &Work,
+        extra: &[&str],
+    ) -> Result<Measured, String> {
         self.note("group", &format!("{groups}-g1"))?;
         self.note("group", &format!("{groups}-g2"))?;
-        let args: Vec<String> = [
+        let mut args: Vec<String> = [
             ("--bootstrap", self.s.bootstrap.clone()),
             ("--topic", topic.to_string()),
             ("--groups", groups.to_string()),
             ("--partitions", PARTITIONS.to_string()),
             ("--stall-s", self.s.stall_s.to_string()),
-            ("--produce", produce.to_string()),
-            ("--key", key_kind.to_string()),
-            ("--single", single.to_string()),
-            ("--batch", batch.to_string()),
-            ("--batch-size", batch_size.to_string()),
+            ("--produce", work.produce.to_string()),
+            ("--key", work.key.to_string()),
+            ("--single", work.single.to_string()),
+            ("--batch", work.batch.to_string()),
+            ("--batch-size", work.batch_size.to_string()),
         ]
         .into_iter()
         .flat_map(|(k, v)| [k.to_string(), v])
         .collect();
+        args.extend(extra.iter().map(|a| a.to_string()));
         let log = format!("{}/{groups}-baseline.log", self.s.work);
-        let mut m = Measured::baseline(&self.s.me, &args, &log)?;
+        Measured::baseline(&self.s.me, &args, &log)
+    }
+
+    /// Runs the baseline on `topic` with groups `<groups>-g1/-g2`; its figures under `key.*`.
+    fn baseline(&mut self, key: &str, topic: &str, groups: &str, work: Work) -> Result<(), String> {
+        let mut m = self.start_baseline(topic, groups, &work, &[])?;
+        let Work {
+            produce,
+            single,
+            batch,
+            ..
+        } = work;
         let positive = |x: u64| (x > 0).then_some(x as f64);
         let want = Want {
             produce: positive(produce),
@@ -756,7 +768,7 @@ impl Bench<'_> {
     }
 
     /// The baseline in latency mode on `topic`, groups `<groups>-g1/-g2`, producing if
-    /// `produce` is not zero.
+    /// `produce` is not zero; the daemon's default BATCH_SIZE (10), as in its latency runs.
     fn latency_baseline(
         &self,
         topic: &str,
@@ -764,29 +776,16 @@ impl Bench<'_> {
         produce: u64,
         extra: &[&str],
     ) -> Result<Measured, String> {
-        self.note("group", &format!("{groups}-g1"))?;
-        self.note("group", &format!("{groups}-g2"))?;
-        let mut args: Vec<String> = [
-            ("--bootstrap", self.s.bootstrap.clone()),
-            ("--topic", topic.to_string()),
-            ("--groups", groups.to_string()),
-            ("--partitions", PARTITIONS.to_string()),
-            ("--stall-s", self.s.stall_s.to_string()),
-            ("--produce", produce.to_string()),
-            ("--key", "random".to_string()),
-            ("--single", "1".to_string()),
-            ("--batch", "1".to_string()),
-            // The daemon's default BATCH_SIZE, as in its latency runs.
-            ("--batch-size", "10".to_string()),
-            ("--interval-ms", "1".to_string()),
-        ]
-        .into_iter()
-        .flat_map(|(k, v)| [k.to_string(), v])
-        .collect();
-        args.push("--latency".to_string());
-        args.extend(extra.iter().map(|a| a.to_string()));
-        let log = format!("{}/{groups}-baseline.log", self.s.work);
-        Measured::baseline(&self.s.me, &args, &log)
+        let work = Work {
+            produce,
+            key: "random",
+            single: 1,
+            batch: 1,
+            batch_size: 10,
+        };
+        let mut args = vec!["--latency", "--interval-ms", "1"];
+        args.extend_from_slice(extra);
+        self.start_baseline(topic, groups, &work, &args)
     }
 
     /// Lets A write for `--latency-s`, then reads B's /metrics text and A's delivered rate.
