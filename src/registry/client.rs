@@ -272,10 +272,9 @@ impl SchemaRegistryClient {
     /// Registers `schema` (Avro JSON) under `subject` and returns its id. Registering the same
     /// schema again returns the same id.
     pub fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
-        self.post_schema(
-            &format!("{}/subjects/{subject}/versions", self.base_url),
-            schema,
-        )
+        let url = format!("{}/subjects/{subject}/versions", self.base_url);
+        let parsed: IdResponse = self.post_schema(&url, schema)?;
+        Ok(parsed.id)
     }
 
     /// Looks up the id of `schema` (Avro JSON) among the versions of `subject`, without writing
@@ -283,22 +282,15 @@ impl SchemaRegistryClient {
     /// another client with other formatting still matches. Retried like [`Self::register`].
     pub fn lookup(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
         let url = format!("{}/subjects/{subject}?normalize=true", self.base_url);
-        self.post_schema(&url, schema)
+        let parsed: IdResponse = self.post_schema(&url, schema)?;
+        Ok(parsed.id)
     }
 
-    /// The version number of `schema` under `subject` (`POST /subjects/{subject}?normalize=true`),
-    /// for the web console. Retried like [`Self::register`].
+    /// The version number of `schema` under `subject` (`POST /subjects/{subject}?normalize=true`,
+    /// as [`Self::lookup`]), for the web console. Retried like [`Self::register`].
     pub fn version_of(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
         let url = format!("{}/subjects/{subject}?normalize=true", self.base_url);
-        let body = serde_json::json!({ "schema": schema }).to_string();
-        let request = format!("POST {url}");
-        let response = self.send(&request, self.retries, || {
-            self.http
-                .post(&url)
-                .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-                .body(body.clone())
-        })?;
-        let parsed: VersionOfResponse = parse_json(&request, response)?;
+        let parsed: VersionOfResponse = self.post_schema(&url, schema)?;
         Ok(parsed.version)
     }
 
@@ -314,8 +306,12 @@ impl SchemaRegistryClient {
         Ok((parsed.id, parsed.schema))
     }
 
-    /// POSTs `{"schema": schema}` to `url` (with retries) and reads the `id` of the answer.
-    fn post_schema(&self, url: &str, schema: &str) -> Result<u32, RegistryError> {
+    /// POSTs `{"schema": schema}` to `url` (with retries) and reads the answer as `T`.
+    fn post_schema<T: for<'de> Deserialize<'de>>(
+        &self,
+        url: &str,
+        schema: &str,
+    ) -> Result<T, RegistryError> {
         let body = serde_json::json!({ "schema": schema }).to_string();
         let request = format!("POST {url}");
         let response = self.send(&request, self.retries, || {
@@ -324,8 +320,7 @@ impl SchemaRegistryClient {
                 .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
                 .body(body.clone())
         })?;
-        let parsed: IdResponse = parse_json(&request, response)?;
-        Ok(parsed.id)
+        parse_json(&request, response)
     }
 
     /// Fetches the Avro schema text with the given id, in one attempt: the consumers wait
