@@ -205,6 +205,10 @@ impl fmt::Debug for SchemaRegistryClient {
 /// The longest the start-up check of the registry's API waits for an answer: it only warns
 /// of a registry that does not answer, so it need not hold a stop for a request's full time.
 const CHECK_API_TIMEOUT: Duration = Duration::from_secs(3);
+/// Tries of each request of the check: a registry busy for one request's [`CHECK_API_TIMEOUT`]
+/// (a JVM's pause under load) is asked again, so its 404 for a wrong path is still heard and
+/// is not taken for a registry that does not answer. A hung one costs three timeouts.
+const CHECK_API_ATTEMPTS: u32 = 3;
 
 impl SchemaRegistryClient {
     /// A client for the registry `config` names, with its credentials and TLS settings. Waits
@@ -420,8 +424,8 @@ impl SchemaRegistryClient {
         Ok(Served::from(parsed))
     }
 
-    /// Whether the registry URL answers as a Schema Registry API, in one attempt of at most
-    /// [`CHECK_API_TIMEOUT`] per request: `GET /schemas/types` (Confluent 5.5+, Apicurio's
+    /// Whether the registry URL answers as a Schema Registry API, in [`CHECK_API_ATTEMPTS`]
+    /// of at most [`CHECK_API_TIMEOUT`] per request: `GET /schemas/types` (Confluent 5.5+, Apicurio's
     /// `ccompat` v6+, Karapace, Redpanda), and on a 404 there `GET /subjects`, which every
     /// version serves. Only both 404 make it a wrong path, which answers 404 for every schema
     /// id too, where a 404 is waited out per id before it is believed.
@@ -429,7 +433,7 @@ impl SchemaRegistryClient {
         let get = |path: &str| {
             let url = format!("{}/{path}", self.base_url);
             let request = format!("GET {url}");
-            self.send(&request, 0, || {
+            self.send(&request, CHECK_API_ATTEMPTS - 1, || {
                 self.http.get(&url).timeout(CHECK_API_TIMEOUT)
             })
             .map(drop)
@@ -789,6 +793,58 @@ fn tls_failure(request: &str, e: &reqwest::Error) -> Option<RegistryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The API check asks a registry that held one request again: its 404 for a wrong path
+    /// (both paths) is a rejection, not a registry that does not answer (which only warns,
+    /// and the console went on to wait per record on a URL that can never serve a schema).
+    #[test]
+    fn the_api_check_asks_again_after_a_request_the_registry_held() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/wrong", listener.local_addr().expect("address"));
+        let served = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            let mut paths = Vec::new();
+            for stream in listener.incoming().take(3).flatten() {
+                let mut line = String::new();
+                let mut reader = BufReader::new(&stream);
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                paths.push(line.split(' ').nth(1).unwrap_or("").to_string());
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                if held.is_empty() {
+                    held.push(stream);
+                    continue;
+                }
+                let body = r#"{"error_code":404,"message":"not found"}"#;
+                let _ = write!(
+                    &stream,
+                    "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+            paths
+        });
+        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url.as_str())]).expect("config");
+        let client = SchemaRegistryClient::new(&config, Shutdown::new()).expect("client");
+        let checked = client.check_api();
+        assert!(
+            matches!(checked, Err(RegistryError::Rejected { status: 404, .. })),
+            "{checked:?}"
+        );
+        let paths = served.join().expect("server");
+        assert_eq!(
+            paths,
+            [
+                "/wrong/schemas/types",
+                "/wrong/schemas/types",
+                "/wrong/subjects"
+            ]
+        );
+    }
 
     /// The cache of referenced schemas is bounded by its text, not only by count: 12 answers
     /// of 1 MiB each leave at most 8 MiB kept, and the newest one is kept (room is made).
