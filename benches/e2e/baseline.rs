@@ -523,12 +523,27 @@ fn consume_batch(
     let mut commit_s = Vec::new();
     let mut batch: Vec<(i32, i64)> = Vec::with_capacity(options.batch_size);
     let mut sent: Vec<u64> = Vec::with_capacity(options.batch_size);
-    while batch_more(options, counts, count) {
+    let mut single_progress = Progress {
+        last: 0,
+        since: Instant::now(),
+        stall: options.stall,
+    };
+    'batches: while batch_more(options, counts, count) {
         let collecting = Instant::now();
         let mut first: Option<Instant> = None;
-        while batch.len() < options.batch_size
-            && batch_more(options, counts, count + batch.len() as u64)
-        {
+        // A batch begun below the target ends at it, as before (timed, and counted when the
+        // target is reached); batches past it go on while the single group reads.
+        let timed = count < options.batch;
+        let room = |taken: usize| {
+            let reached = count + taken as u64;
+            taken < options.batch_size
+                && if timed {
+                    more(options, counts, reached, options.batch)
+                } else {
+                    batch_more(options, counts, reached)
+                }
+        };
+        while room(batch.len()) {
             // Latency mode: a partial batch is due BATCH_MAX_WAIT after its first record.
             let timeout = match first {
                 Some(first) if options.latency => {
@@ -553,11 +568,17 @@ fn consume_batch(
                 Some(Err(e)) => eprintln!("baseline batch: {e}"),
                 None => {}
             }
-            if progress.stalled(count + batch.len() as u64) {
-                return Err(format!(
-                    "baseline batch: stalled at {count} of {}",
-                    options.batch
-                ));
+            if timed {
+                if progress.stalled(count + batch.len() as u64) {
+                    return Err(format!(
+                        "baseline batch: stalled at {count} of {}",
+                        options.batch
+                    ));
+                }
+            } else if single_progress.stalled(counts.single.load(Ordering::Relaxed)) {
+                // Past its target the topic may be read to its end while the single group
+                // reads on; a single group that stopped (its own loop says why) ends this.
+                break 'batches;
             }
         }
         if batch.is_empty() {
@@ -565,7 +586,6 @@ fn consume_batch(
         }
         // The first batch waits for the group join and the first fetch: not a batch's cost;
         // batches past the target are not timed (the bound is of the batches measured).
-        let timed = count < options.batch;
         if count > 0 && timed {
             collect_s.push(collecting.elapsed().as_secs_f64());
         }

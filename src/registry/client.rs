@@ -424,8 +424,9 @@ impl SchemaRegistryClient {
         Ok(Served::from(parsed))
     }
 
-    /// Whether the registry URL answers as a Schema Registry API, in [`CHECK_API_ATTEMPTS`]
-    /// of at most [`CHECK_API_TIMEOUT`] per request: `GET /schemas/types` (Confluent 5.5+, Apicurio's
+    /// Whether the registry URL answers as a Schema Registry API, each request tried up to
+    /// [`CHECK_API_ATTEMPTS`] times (a timeout, a refused connection or a 5xx is tried again)
+    /// for at most [`CHECK_API_TIMEOUT`] each: `GET /schemas/types` (Confluent 5.5+, Apicurio's
     /// `ccompat` v6+, Karapace, Redpanda), and on a 404 there `GET /subjects`, which every
     /// version serves. Only both 404 make it a wrong path, which answers 404 for every schema
     /// id too, where a 404 is waited out per id before it is believed.
@@ -439,6 +440,10 @@ impl SchemaRegistryClient {
             .map(drop)
         };
         match get("schemas/types") {
+            // A stop during the first request: the second is not sent.
+            Err(RegistryError::Rejected { status: 404, .. }) if self.shutdown.is_stopping() => {
+                Err(RegistryError::Interrupted)
+            }
             Err(RegistryError::Rejected { status: 404, .. }) => get("subjects"),
             other => other,
         }

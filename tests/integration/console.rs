@@ -534,6 +534,14 @@ fn consume_exits_1_for_a_missing_topic_or_silent_brokers_and_2_for_bad_arguments
         .collect();
     assert_eq!(errors.len(), 1, "{:#?}", ended.stderr);
     assert!(
+        ended
+            .stderr
+            .iter()
+            .all(|l| l.starts_with("error:") || l.contains("failed (attempt")),
+        "{:#?}",
+        ended.stderr
+    );
+    assert!(
         errors[0].contains("does not answer as a Schema Registry API") && errors[0].contains("404"),
         "{}",
         errors[0]
