@@ -34,6 +34,20 @@ struct Ended {
     peak_rss_mib: f64,
 }
 
+impl Ended {
+    /// Its one `error:` line on stderr (other lines may be warnings); fails unless there is
+    /// exactly one. `context` names the case in the failure.
+    fn error_line(&self, context: &str) -> &str {
+        let errors: Vec<&String> = self
+            .stderr
+            .iter()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{context}: {:#?}", self.stderr);
+        errors[0]
+    }
+}
+
 impl Console {
     /// Starts `kafka-avro-daemon consume ARGS` with exactly `env` (plus PATH).
     fn start(args: &[&str], env: &[(String, String)]) -> Console {
@@ -426,16 +440,11 @@ fn consume_exits_1_for_a_missing_topic_or_silent_brokers_and_2_for_bad_arguments
     let missing = unique("console-missing");
     let ended = consume(&["--topic", &missing], &console_env());
     assert_eq!(ended.code, Some(1), "{:#?}", ended.stderr);
-    let errors: Vec<&String> = ended
-        .stderr
-        .iter()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "{:#?}", ended.stderr);
+    let error = ended.error_line("a missing topic");
     assert!(
-        errors[0].contains(&format!("topic {missing} does not exist")),
+        error.contains(&format!("topic {missing} does not exist")),
         "{}",
-        errors[0]
+        error
     );
 
     // Brokers that refuse, and brokers that accept and never answer: exit 1 within the bound.
@@ -466,17 +475,8 @@ fn consume_exits_1_for_a_missing_topic_or_silent_brokers_and_2_for_bad_arguments
         let started = Instant::now();
         let ended = consume(&["--topic", "anything"], &env);
         assert_eq!(ended.code, Some(1), "{servers}: {:#?}", ended.stderr);
-        let errors: Vec<&String> = ended
-            .stderr
-            .iter()
-            .filter(|l| l.starts_with("error:"))
-            .collect();
-        assert_eq!(errors.len(), 1, "{servers}: {:#?}", ended.stderr);
-        assert!(
-            errors[0].contains("TOPIC_CHECK_TIMEOUT_S=3"),
-            "{}",
-            errors[0]
-        );
+        let error = ended.error_line(&servers);
+        assert!(error.contains("TOPIC_CHECK_TIMEOUT_S=3"), "{}", error);
         // Warnings say what happened, each once: not one per request librdkafka retried.
         assert!(ended.stderr.len() < 20, "{servers}: {:#?}", ended.stderr);
         println!(
@@ -527,12 +527,7 @@ fn consume_exits_1_for_a_missing_topic_or_silent_brokers_and_2_for_bad_arguments
         &with(console_env(), &[("SCHEMA_REGISTRY_URL", &wrong_path)]),
     );
     assert_eq!(ended.code, Some(2), "{:#?}", ended.stderr);
-    let errors: Vec<&String> = ended
-        .stderr
-        .iter()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "{:#?}", ended.stderr);
+    let error = ended.error_line("a wrong registry path");
     assert!(
         ended
             .stderr
@@ -542,9 +537,9 @@ fn consume_exits_1_for_a_missing_topic_or_silent_brokers_and_2_for_bad_arguments
         ended.stderr
     );
     assert!(
-        errors[0].contains("does not answer as a Schema Registry API") && errors[0].contains("404"),
+        error.contains("does not answer as a Schema Registry API") && error.contains("404"),
         "{}",
-        errors[0]
+        error
     );
 }
 
@@ -766,16 +761,11 @@ fn consume_without_a_group_exits_1_with_one_line_when_its_topic_is_deleted() {
     kafka_admin(&["delete", &bootstrap(), &topic]);
     let ended = console.finish(Duration::from_secs(90));
     assert_eq!(ended.code, Some(1), "{:#?}", ended.stderr);
-    let errors: Vec<&String> = ended
-        .stderr
-        .iter()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "{:#?}", ended.stderr);
+    let error = ended.error_line("a deleted topic");
     assert!(
-        errors[0].contains(&topic) && errors[0].contains("no longer exists"),
+        error.contains(&topic) && error.contains("no longer exists"),
         "{}",
-        errors[0]
+        error
     );
 }
 
