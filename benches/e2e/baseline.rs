@@ -532,8 +532,9 @@ fn consume_batch(
         let collecting = Instant::now();
         let mut first: Option<Instant> = None;
         // A batch begun below the target ends at it, as before (timed, and counted when the
-        // target is reached); batches past it go on while the single group reads.
-        let timed = count < options.batch;
+        // target is reached); batches past it go on while the single group reads. Latency
+        // mode has no target: every batch is timed and the group's own stall is checked.
+        let timed = options.latency || count < options.batch;
         let room = |taken: usize| {
             let reached = count + taken as u64;
             taken < options.batch_size

@@ -439,13 +439,18 @@ impl SchemaRegistryClient {
             })
             .map(drop)
         };
-        match get("schemas/types") {
+        let checked = match get("schemas/types") {
             // A stop during the first request: the second is not sent.
-            Err(RegistryError::Rejected { status: 404, .. }) if self.shutdown.is_stopping() => {
-                Err(RegistryError::Interrupted)
+            Err(RegistryError::Rejected { status: 404, .. }) if !self.shutdown.is_stopping() => {
+                get("subjects")
             }
-            Err(RegistryError::Rejected { status: 404, .. }) => get("subjects"),
             other => other,
+        };
+        match checked {
+            // Whatever a request answered while the stop came, the check was interrupted: a
+            // stop is never a usage error.
+            Err(_) if self.shutdown.is_stopping() => Err(RegistryError::Interrupted),
+            checked => checked,
         }
     }
 
@@ -799,18 +804,21 @@ fn tls_failure(request: &str, e: &reqwest::Error) -> Option<RegistryError> {
 mod tests {
     use super::*;
 
-    /// The API check asks a registry that held one request again: its 404 for a wrong path
-    /// (both paths) is a rejection, not a registry that does not answer (which only warns,
-    /// and the console went on to wait per record on a URL that can never serve a schema).
-    #[test]
-    fn the_api_check_asks_again_after_a_request_the_registry_held() {
+    /// A registry at `/wrong` of a local port that reads `requests` requests, holds the
+    /// first `held` of them unanswered and answers the rest with `status`; the URL, and the
+    /// thread that returns the paths asked.
+    fn wrong_path_registry(
+        requests: usize,
+        held: usize,
+        status: u16,
+    ) -> (String, std::thread::JoinHandle<Vec<String>>) {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}/wrong", listener.local_addr().expect("address"));
         let served = std::thread::spawn(move || {
-            let mut held = Vec::new();
+            let mut holding = Vec::new();
             let mut paths = Vec::new();
-            for stream in listener.incoming().take(3).flatten() {
+            for stream in listener.incoming().take(requests).flatten() {
                 let mut line = String::new();
                 let mut reader = BufReader::new(&stream);
                 if reader.read_line(&mut line).is_err() {
@@ -820,19 +828,28 @@ mod tests {
                 while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
                     line.clear();
                 }
-                if held.is_empty() {
-                    held.push(stream);
+                if holding.len() < held {
+                    holding.push(stream);
                     continue;
                 }
-                let body = r#"{"error_code":404,"message":"not found"}"#;
+                let body = format!(r#"{{"error_code":{status},"message":"refused"}}"#);
                 let _ = write!(
                     &stream,
-                    "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status} Refused\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             }
             paths
         });
+        (url, served)
+    }
+
+    /// The API check asks a registry that held one request again: its 404 for a wrong path
+    /// (both paths) is a rejection, not a registry that does not answer (which only warns,
+    /// and the console went on to wait per record on a URL that can never serve a schema).
+    #[test]
+    fn the_api_check_asks_again_after_a_request_the_registry_held() {
+        let (url, served) = wrong_path_registry(3, 1, 404);
         let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url.as_str())]).expect("config");
         let client = SchemaRegistryClient::new(&config, Shutdown::new()).expect("client");
         let checked = client.check_api();
@@ -849,6 +866,24 @@ mod tests {
                 "/wrong/subjects"
             ]
         );
+    }
+
+    /// A stop that comes while the check runs makes it interrupted, whatever the registry
+    /// answered: refused credentials (401) too, which would otherwise be a usage error (exit
+    /// 2) where a stop is exit 0.
+    #[test]
+    fn a_stop_during_the_api_check_interrupts_it_whatever_the_registry_answered() {
+        let (url, served) = wrong_path_registry(1, 0, 401);
+        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url.as_str())]).expect("config");
+        let shutdown = Shutdown::new();
+        let client = SchemaRegistryClient::new(&config, shutdown.clone()).expect("client");
+        shutdown.stop(crate::lifecycle::shutdown::StopReason::Requested);
+        let checked = client.check_api();
+        assert!(
+            matches!(checked, Err(RegistryError::Interrupted)),
+            "{checked:?}"
+        );
+        assert_eq!(served.join().expect("server"), ["/wrong/schemas/types"]);
     }
 
     /// The cache of referenced schemas is bounded by its text, not only by count: 12 answers

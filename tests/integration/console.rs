@@ -37,6 +37,7 @@ struct Ended {
 impl Ended {
     /// Its one `error:` line on stderr (other lines may be warnings); fails unless there is
     /// exactly one. `context` names the case in the failure.
+    #[track_caller]
     fn error_line(&self, context: &str) -> &str {
         let errors: Vec<&String> = self
             .stderr
