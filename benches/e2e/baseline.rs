@@ -171,14 +171,13 @@ fn more(options: &Options, counts: &Counts, done: u64, target: u64) -> bool {
     }
 }
 
-/// Whether the batch loop, having done `done`, goes on: to its target, and past it while the
-/// single group still reads, as the daemon's batch group does (the bench stops the daemon once
+/// Whether the single group still reads (outside latency mode): the batch loop goes on past
+/// its target while it does, as the daemon's batch group does (the bench stops the daemon once
 /// both groups are done). Stopped at its target, it would leave the single group the machine
 /// to itself, which the daemon's never has: at BATCH_SIZE=10 its commits (a synchronous one
 /// every 10 records) take a quarter of the daemon's samples for the whole drain.
-fn batch_more(options: &Options, counts: &Counts, done: u64) -> bool {
-    more(options, counts, done, options.batch)
-        || (!options.latency && counts.single.load(Ordering::Relaxed) < options.single)
+fn single_reads(options: &Options, counts: &Counts) -> bool {
+    !options.latency && counts.single.load(Ordering::Relaxed) < options.single
 }
 
 /// Microseconds since the Unix epoch, now.
@@ -528,7 +527,7 @@ fn consume_batch(
         since: Instant::now(),
         stall: options.stall,
     };
-    'batches: while batch_more(options, counts, count) {
+    'batches: while more(options, counts, count, options.batch) || single_reads(options, counts) {
         let collecting = Instant::now();
         let mut first: Option<Instant> = None;
         // A batch begun below the target ends at it, as before (timed, and counted when the
@@ -536,12 +535,11 @@ fn consume_batch(
         // mode has no target: every batch is timed and the group's own stall is checked.
         let timed = options.latency || count < options.batch;
         let room = |taken: usize| {
-            let reached = count + taken as u64;
             taken < options.batch_size
                 && if timed {
-                    more(options, counts, reached, options.batch)
+                    more(options, counts, count + taken as u64, options.batch)
                 } else {
-                    batch_more(options, counts, reached)
+                    single_reads(options, counts)
                 }
         };
         while room(batch.len()) {

@@ -429,13 +429,12 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::TcpListener;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
     use crate::config::Config;
     use crate::format::{User, UserCodec, USER_SCHEMA_JSON};
+    use crate::registry::fake_registry::registry_replying;
 
     fn no_log_end() -> Option<i64> {
         None
@@ -456,29 +455,8 @@ mod tests {
     fn registry_answering(
         answer: impl Fn(&str) -> (u16, String) + Send + 'static,
     ) -> (String, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counted = Arc::clone(&requests);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().map_while(Result::ok) {
-                let mut reader = BufReader::new(&stream);
-                let mut request_line = String::new();
-                let _ = reader.read_line(&mut request_line);
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                counted.fetch_add(1, Ordering::SeqCst);
-                let (status, body) = answer(&request_line);
-                let _ = write!(
-                    &stream,
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        (url, requests)
+        let registry = registry_replying(move |_, line| Some(answer(line)));
+        (registry.url, registry.requests)
     }
 
     /// A registry that answers every request with `schema`.

@@ -803,45 +803,20 @@ fn tls_failure(request: &str, e: &reqwest::Error) -> Option<RegistryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::fake_registry::{registry_replying, FakeRegistry};
 
-    /// A registry at `/wrong` of a local port that reads `requests` requests, holds the
-    /// first `held` of them unanswered and answers the rest with `status`; the URL, and the
-    /// thread that returns the paths asked.
-    fn wrong_path_registry(
-        requests: usize,
-        held: usize,
-        status: u16,
-    ) -> (String, std::thread::JoinHandle<Vec<String>>) {
-        use std::io::{BufRead, BufReader, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}/wrong", listener.local_addr().expect("address"));
-        let served = std::thread::spawn(move || {
-            let mut holding = Vec::new();
-            let mut paths = Vec::new();
-            for stream in listener.incoming().take(requests).flatten() {
-                let mut line = String::new();
-                let mut reader = BufReader::new(&stream);
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                paths.push(line.split(' ').nth(1).unwrap_or("").to_string());
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                if holding.len() < held {
-                    holding.push(stream);
-                    continue;
-                }
-                let body = format!(r#"{{"error_code":{status},"message":"refused"}}"#);
-                let _ = write!(
-                    &stream,
-                    "HTTP/1.1 {status} Refused\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-            paths
+    /// A registry that holds its first `held` requests unanswered and answers the rest with
+    /// `status`; its URL with a wrong path.
+    fn wrong_path_registry(held: usize, status: u16) -> (String, FakeRegistry) {
+        let registry = registry_replying(move |n, _| {
+            (n >= held).then(|| {
+                (
+                    status,
+                    format!(r#"{{"error_code":{status},"message":"refused"}}"#),
+                )
+            })
         });
-        (url, served)
+        (format!("{}/wrong", registry.url), registry)
     }
 
     /// The API check asks a registry that held one request again: its 404 for a wrong path
@@ -849,7 +824,7 @@ mod tests {
     /// and the console went on to wait per record on a URL that can never serve a schema).
     #[test]
     fn the_api_check_asks_again_after_a_request_the_registry_held() {
-        let (url, served) = wrong_path_registry(3, 1, 404);
+        let (url, registry) = wrong_path_registry(1, 404);
         let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url.as_str())]).expect("config");
         let client = SchemaRegistryClient::new(&config, Shutdown::new()).expect("client");
         let checked = client.check_api();
@@ -857,9 +832,8 @@ mod tests {
             matches!(checked, Err(RegistryError::Rejected { status: 404, .. })),
             "{checked:?}"
         );
-        let paths = served.join().expect("server");
         assert_eq!(
-            paths,
+            registry.paths(),
             [
                 "/wrong/schemas/types",
                 "/wrong/schemas/types",
@@ -873,7 +847,7 @@ mod tests {
     /// 2) where a stop is exit 0.
     #[test]
     fn a_stop_during_the_api_check_interrupts_it_whatever_the_registry_answered() {
-        let (url, served) = wrong_path_registry(1, 0, 401);
+        let (url, registry) = wrong_path_registry(0, 401);
         let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url.as_str())]).expect("config");
         let shutdown = Shutdown::new();
         let client = SchemaRegistryClient::new(&config, shutdown.clone()).expect("client");
@@ -883,7 +857,7 @@ mod tests {
             matches!(checked, Err(RegistryError::Interrupted)),
             "{checked:?}"
         );
-        assert_eq!(served.join().expect("server"), ["/wrong/schemas/types"]);
+        assert_eq!(registry.paths(), ["/wrong/schemas/types"]);
     }
 
     /// The cache of referenced schemas is bounded by its text, not only by count: 12 answers

@@ -6,6 +6,8 @@
 
 mod client;
 mod error;
+#[cfg(test)]
+pub(crate) mod fake_registry;
 mod own_check;
 mod references;
 pub(crate) mod unknown_ids;

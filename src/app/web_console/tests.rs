@@ -146,35 +146,16 @@ fn the_schema_version_is_unknown_until_the_registry_answers() {
 /// and the registry's answer, once given, shows.
 #[test]
 fn the_schema_version_is_asked_without_waiting_for_the_registry() {
-    use std::io::{BufRead, BufReader, Read, Write};
     use std::sync::mpsc;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
     let (asked, was_asked) = mpsc::channel::<()>();
     let (release, released) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
-            return;
-        };
-        let mut reader = BufReader::new(&stream);
-        let mut length = 0;
-        let mut line = String::new();
-        while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-            line.clear();
-        }
-        let _ = reader.read_exact(&mut vec![0; length]);
+    let registry = crate::registry::fake_registry::registry_replying(move |_, _| {
         let _ = asked.send(());
         let _ = released.recv();
         let body = r#"{"subject":"s-value","id":1,"version":3,"schema":"\"string\""}"#;
-        let _ = write!(
-            &stream,
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
+        Some((200, body.to_string()))
     });
+    let url = registry.url;
     let config = crate::config::Config::from_pairs(&[
         ("SCHEMA_REGISTRY_URL", url.as_str()),
         ("SCHEMA_REGISTRY_RETRIES", "0"),
