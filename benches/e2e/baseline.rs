@@ -16,6 +16,12 @@
 //!   collect+handle and each commit of the first `--batch` records, whose medians give the
 //!   batch bound.
 //!
+//! With `--owned` (the drain's second baseline) each group also does what any consumer that
+//! hands records to other code must: it decodes the value into an owned `String` (the daemon's
+//! `User`) and copies the key and headers into one buffer (the daemon's `Record`); the batch
+//! group holds its batch's owned records until the batch is committed, as the daemon holds a
+//! batch until it is handled. Without it, the loops borrow everything from the message.
+//!
 //! Whatever the daemon puts on the wire changes here too (a test of the daemon's frame is not
 //! enough: the bench compares like with like only while this file follows the daemon).
 //!
@@ -76,6 +82,8 @@ pub(crate) struct Options {
     latency: bool,
     interval: Duration,
     from_end: bool,
+    /// Records made owned (see the module's docs).
+    owned: bool,
 }
 
 impl Options {
@@ -105,6 +113,7 @@ impl Options {
             latency,
             interval,
             from_end: args.flag("--from-end"),
+            owned: args.flag("--owned"),
         })
     }
 }
@@ -395,11 +404,28 @@ fn zigzag(n: i64, out: &mut Vec<u8>) {
     out.push(z as u8);
 }
 
+/// A record made owned (`--owned`): its value decoded into a `String`, its key and headers in
+/// one buffer, laid out as the daemon's `Record` lays them out.
+struct Owned {
+    name: String,
+    wire: Vec<u8>,
+}
+
+impl Owned {
+    /// Its bytes: read by the callers (summed as the handled lengths are) so that making it is
+    /// not optimised away.
+    fn len(&self) -> usize {
+        self.name.len() + self.wire.len()
+    }
+}
+
 /// The handling both groups do: find the stamp, read the frame and the name. Returns the
-/// stamp's and the name's length (summed by the callers so that nothing is optimised away) and
-/// the stamp's send time (µs; zero outside latency mode).
-fn handle(message: &BorrowedMessage<'_>) -> (usize, u64) {
-    let stamp = message.headers().and_then(|h| {
+/// stamp's and the name's length (summed by the callers so that nothing is optimised away),
+/// the stamp's send time (µs; zero outside latency mode) and, with `owned`, the record made
+/// owned.
+fn handle(message: &BorrowedMessage<'_>, owned: bool) -> (usize, u64, Option<Owned>) {
+    let headers = message.headers();
+    let stamp = headers.as_ref().and_then(|h| {
         h.iter()
             .find(|h| h.key == HEADER_AUDIT)
             .and_then(|h| h.value)
@@ -413,9 +439,26 @@ fn handle(message: &BorrowedMessage<'_>) -> (usize, u64) {
         let (&len, rest) = body.split_first()?;
         std::str::from_utf8(rest.get(..usize::from(len / 2))?).ok()
     });
+    let owned = owned.then(|| {
+        let key = message.key().unwrap_or_default();
+        let mut wire = Vec::with_capacity(key.len() + 96);
+        wire.extend_from_slice(key);
+        for header in headers.iter().flat_map(|h| h.iter()) {
+            wire.extend_from_slice(&(header.key.len() as u32).to_le_bytes());
+            wire.extend_from_slice(header.key.as_bytes());
+            let value = header.value.unwrap_or_default();
+            wire.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            wire.extend_from_slice(value);
+        }
+        Owned {
+            name: name.unwrap_or_default().to_owned(),
+            wire,
+        }
+    });
     (
         stamp.map_or(0, <[u8]>::len) + name.map_or(0, str::len),
         sent_us,
+        owned,
     )
 }
 
@@ -480,8 +523,9 @@ fn consume_single(options: &Options, counts: &Counts) -> Result<(), String> {
                 // Timed when the poll returned it, as the daemon's single group times a record
                 // (one clock read per turn, before decoding and handling).
                 let polled_us = options.latency.then(now_us);
-                let (handled, sent_us) = handle(&message);
-                sink += handled;
+                let (handled, sent_us, owned) = handle(&message, options.owned);
+                // Handed over and dropped once handled, as the daemon's single group does.
+                sink += handled + owned.as_ref().map_or(0, Owned::len);
                 if let Some(polled_us) = polled_us {
                     time(&counts.single_latency, sent_us, polled_us);
                 }
@@ -522,6 +566,8 @@ fn consume_batch(
     let mut commit_s = Vec::new();
     let mut batch: Vec<(i32, i64)> = Vec::with_capacity(options.batch_size);
     let mut sent: Vec<u64> = Vec::with_capacity(options.batch_size);
+    // `--owned`: the batch's records, held until it is committed.
+    let mut held: Vec<Owned> = Vec::with_capacity(options.batch_size);
     let mut single_progress = Progress {
         last: 0,
         since: Instant::now(),
@@ -556,9 +602,10 @@ fn consume_batch(
             };
             match consumer.poll(timeout) {
                 Some(Ok(message)) => {
-                    let (handled, sent_us) = handle(&message);
-                    sink += handled;
+                    let (handled, sent_us, owned) = handle(&message, options.owned);
+                    sink += handled + owned.as_ref().map_or(0, Owned::len);
                     batch.push((message.partition(), message.offset()));
+                    held.extend(owned);
                     if options.latency {
                         sent.push(sent_us);
                         first.get_or_insert_with(Instant::now);
@@ -619,6 +666,7 @@ fn consume_batch(
         // Counted once committed, as the daemon counts a batch once it is handled.
         counter.store(count, Ordering::Relaxed);
         batch.clear();
+        held.clear();
     }
     black_box(sink);
     // Means too: a commit's time has a long tail, so B / (mean + mean) is the rate the loop

@@ -20,9 +20,10 @@
 //! 5. pace: the baseline's producer against rdkafka_performance given the same keys (one fixed
 //!    36-byte key, the 42-byte header): the baseline is not a straw man if it keeps pace;
 //! 6. drain, at BATCH_SIZE 10, 100 and 1000: the N records read again in new groups by the
-//!    daemon and by the baseline; the single group to the end, the batch group for at most
-//!    `BATCH_DRAIN_BATCHES` batches; the baseline's median commit and collect+handle times
-//!    give the batch bound; then rdkafka_performance drains once;
+//!    daemon, by the baseline and by the baseline with owned records (`--owned`: what any
+//!    consumer handing records to other code adds); the single group to the end, the batch
+//!    group for at most `BATCH_DRAIN_BATCHES` batches; the baseline's median commit and
+//!    collect+handle times give the batch bound; then rdkafka_performance drains once;
 //! 7. latency at 1,000 msg/s, like for like: rounds of the daemon at RUST_LOG=warn, at info and
 //!    the baseline in latency mode, in a rotating order; in each a second process in new groups
 //!    measures steady state;

@@ -39,6 +39,8 @@ struct Derived {
     producer: f64,
     single: f64,
     drain: f64,
+    /// The same against the baseline with owned records.
+    drain_owned: f64,
     batch_bound: f64,
     cpu_per_record: f64,
     rss_mb: f64,
@@ -72,6 +74,7 @@ fn derive(f: &Figures) -> Derived {
         producer: ratio(get(f, "d.prod"), get(f, "b.prod")),
         single: ratio(get(f, "d.single"), get(f, "b.single")),
         drain: ratio(get(f, "d.drain10.single"), get(f, "b.drain10.single")),
+        drain_owned: ratio(get(f, "d.drain10.single"), get(f, "o.drain10.single")),
         // The worse of the two sizes with a target (1000 is reported only).
         batch_bound: bound(10).min(bound(100)),
         cpu_per_record: ratio(get(f, "d.cpu_consumed_s"), get(f, "b.cpu_consumed_s")),
@@ -153,6 +156,15 @@ pub(crate) fn print(paths: &[String]) -> Result<(), String> {
                 &what,
                 get(f, &format!("d.drain{size}.single")),
                 get(f, &format!("b.drain{size}.single")),
+                f64::NAN,
+            );
+        }
+        for size in [10, 100, 1000] {
+            let what = format!("  against the baseline with owned records, {size}");
+            rate_row(
+                &what,
+                get(f, &format!("d.drain{size}.single")),
+                get(f, &format!("o.drain{size}.single")),
                 f64::NAN,
             );
         }
@@ -310,10 +322,11 @@ pub(crate) fn print(paths: &[String]) -> Result<(), String> {
         .map(|(name, value)| format!(" {name}={}", show(*value, 2)))
         .collect();
     println!(
-        "ratio producer={} single={} drain={} batch_bound={} cpu_per_record={} rss_mb={}{latency}",
+        "ratio producer={} single={} drain={} drain_owned={} batch_bound={} cpu_per_record={} rss_mb={}{latency}",
         show(d.producer, 2),
         show(d.single, 2),
         show(d.drain, 2),
+        show(d.drain_owned, 2),
         show(d.batch_bound, 2),
         show(d.cpu_per_record, 2),
         show(d.rss_mb, 1)

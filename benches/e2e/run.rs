@@ -129,13 +129,14 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
     bench.attempt(|b| b.pace(&format!("{base}-pace")));
     for size in BATCH_SIZES {
         say(&format!(
-            "drain at BATCH_SIZE={size}: daemon, then baseline, in new groups"
+            "drain at BATCH_SIZE={size}: daemon, then baseline, then baseline with owned records, in new groups"
         ));
         if daemon_ok {
             bench.attempt(|b| b.daemon_drain(&max_topic, size));
         }
         if baseline_ok {
             bench.attempt(|b| b.baseline_drain(&base_topic, size));
+            bench.attempt(|b| b.owned_baseline_drain(&base_topic, size));
         }
     }
     if raw_ok {
@@ -532,7 +533,19 @@ impl Bench<'_> {
 
     /// Runs the baseline on `topic` with groups `<groups>-g1/-g2`; its figures under `key.*`.
     fn baseline(&mut self, key: &str, topic: &str, groups: &str, work: Work) -> Result<(), String> {
-        let mut m = self.start_baseline(topic, groups, &work, &[])?;
+        self.baseline_with(key, topic, groups, work, &[])
+    }
+
+    /// [`Self::baseline`] with `extra` arguments.
+    fn baseline_with(
+        &mut self,
+        key: &str,
+        topic: &str,
+        groups: &str,
+        work: Work,
+        extra: &[&str],
+    ) -> Result<(), String> {
+        let mut m = self.start_baseline(topic, groups, &work, extra)?;
         let Work {
             produce,
             single,
@@ -668,6 +681,27 @@ impl Bench<'_> {
         self.put(&format!("bound{size}"), bound);
         self.put(&format!("bound_by_means{size}"), by_means);
         Ok(())
+    }
+
+    /// The baseline reads its max-rate topic again with owned records (`--owned`: the value
+    /// decoded into a `String`, the key and headers copied), as `baseline_drain`; its figures
+    /// under `o.drain<size>.*`. The bare baseline's figures stay beside it.
+    fn owned_baseline_drain(&mut self, topic: &str, size: usize) -> Result<(), String> {
+        let groups = format!("{topic}-owned{size}");
+        let work = Work {
+            produce: 0,
+            key: "random",
+            single: self.s.count,
+            batch: self.batch_target(size),
+            batch_size: size,
+        };
+        self.baseline_with(
+            &format!("o.drain{size}"),
+            topic,
+            &groups,
+            work,
+            &["--owned"],
+        )
     }
 
     fn raw_drain(&mut self, topic: &str) -> Result<(), String> {

@@ -89,7 +89,10 @@ impl ConsumerEvents<'_> {
 
     /// Partitions revoked since the last call.
     pub(crate) fn take_revoked(&self) -> Revoked {
-        if !self.any_revoked.swap(false, Ordering::Acquire) {
+        // Asked once per turn: a plain load first, the read-modify-write only after a revoke.
+        if !self.any_revoked.load(Ordering::Relaxed)
+            || !self.any_revoked.swap(false, Ordering::Acquire)
+        {
             return Revoked::default();
         }
         std::mem::take(&mut *self.revoked.lock().unwrap_or_else(PoisonError::into_inner))
