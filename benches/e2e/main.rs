@@ -26,7 +26,8 @@
 //!    collect+handle times give the batch bound; then rdkafka_performance drains once;
 //! 7. latency at 1,000 msg/s, like for like: rounds of the daemon at RUST_LOG=warn, at info and
 //!    the baseline in latency mode, in a rotating order; in each a second process in new groups
-//!    measures steady state;
+//!    measures steady state: its quantiles, and how many records a second each of its groups
+//!    fell behind the writer's deliveries;
 //! 8. the default rate (10 msg/s): CPU % and RSS.
 
 mod args;

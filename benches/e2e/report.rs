@@ -99,7 +99,8 @@ pub(crate) fn print(paths: &[String]) -> Result<(), String> {
         "kafka-avro-daemon (d) vs the same-work baseline (b: benches/e2e/baseline.rs) and keyless"
     );
     println!("rdkafka_performance (raw, the ceiling); {} records per max-rate run, same brokers, same run;", show(n, 0));
-    println!("rates from the first record seen to the last; daemon at RUST_LOG=warn");
+    println!("rates from the first record seen to the last; daemon at RUST_LOG=warn; in the rows");
+    println!("\"against the baseline with owned records\" the baseline column is its --owned run");
     let row = |brokers: &str, what: &str, d: String, b: String, db: f64, raw: String, draw: f64| {
         println!(
             "{brokers:<3} {what:<50} {d:>10} {b:>10} {:>6} {raw:>10} {:>6}",
@@ -277,6 +278,15 @@ pub(crate) fn print(paths: &[String]) -> Result<(), String> {
                     show(ratio(i, b), 2)
                 );
             }
+        }
+        for kind in ["single", "batch"] {
+            // Below zero the group was catching up; rounded first so that -0.3 shows as 0.
+            let at = |run: &str| show(get(f, &format!("lat.{run}.{kind}.behind")).round() + 0.0, 0);
+            println!(
+                "{s:<3} {:<50} {:>10}",
+                format!("  {kind} fell behind msg/s: warn/info/base"),
+                format!("{}/{}/{}", at("warn"), at("info"), at("base"))
+            );
         }
         println!(
             "{s:<3} {:<50} {:>10}",

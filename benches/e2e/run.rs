@@ -37,6 +37,23 @@ const LATENCY_RUNS: [(&str, Option<&str>); 3] = [
 ];
 const QUANTILES: [(&str, &str); 3] = [("p50", "0.5"), ("p99", "0.99"), ("max", "1")];
 
+/// What one latency measurement leaves: B's /metrics text, A's delivered msg/s and how fast B's
+/// groups fell behind.
+struct Steady {
+    text: String,
+    rate: f64,
+    behind: Behind,
+}
+
+/// Records a second by which a group of B read fewer than A delivered over the steady window:
+/// about zero for a group that keeps up (give or take the records in flight at either end, a
+/// batch at most: ±0.5 msg/s over 20 s), the growth of its backlog, and so of its latency, for
+/// one that does not; below zero while it catches up.
+struct Behind {
+    single: f64,
+    batch: f64,
+}
+
 pub(crate) struct Settings {
     daemon: String,
     perf: String,
@@ -719,20 +736,27 @@ impl Bench<'_> {
     /// rotating order; each as a writing process A (producing and consuming in its own groups)
     /// and a measuring process B (new groups from the end of the topic, started once A is
     /// receiving). The figures are B's quantiles, `lat.<run>.<group>.<q>` (ms), the mean over
-    /// the rounds; `lat.<run>.rate`: A's delivered msg/s.
+    /// the rounds; `lat.<run>.rate`: A's delivered msg/s; `lat.<run>.<group>.behind`: how many
+    /// records a second B's group fell further behind A's deliveries (see [`Steady`]).
     fn latency(&mut self, base: &str) -> Result<(), String> {
         let mut seen: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for round in 0..self.s.latency_rounds {
             for i in 0..LATENCY_RUNS.len() {
                 let (name, level) = LATENCY_RUNS[(i + round) % LATENCY_RUNS.len()];
                 let topic = format!("{base}-{name}{round}");
-                let (text, rate) = match level {
+                let steady = match level {
                     Some(level) => self.daemon_latency(&topic, level)?,
                     None => self.baseline_latency(&topic)?,
                 };
+                let Steady { text, rate, behind } = steady;
                 seen.entry(format!("lat.{name}.rate"))
                     .or_default()
                     .push(rate);
+                for (kind, behind) in [("single", behind.single), ("batch", behind.batch)] {
+                    seen.entry(format!("lat.{name}.{kind}.behind"))
+                        .or_default()
+                        .push(behind);
+                }
                 for kind in ["single", "batch"] {
                     for (q_name, q) in QUANTILES {
                         let labels = [("consumer", kind), ("quantile", q)];
@@ -754,8 +778,7 @@ impl Bench<'_> {
     /// Daemon A at 1,000 msg/s; daemon B in new groups from the end of the topic (its own
     /// producer idle after one record, acks=1 without idempotence so that it is not held back
     /// waiting for a producer id) measures A's records in steady state. Both at `level`.
-    /// Returns B's /metrics text and A's delivered msg/s.
-    fn daemon_latency(&mut self, topic: &str, level: &str) -> Result<(String, f64), String> {
+    fn daemon_latency(&mut self, topic: &str, level: &str) -> Result<Steady, String> {
         self.new_topic(topic)?;
         let log = ("RUST_LOG", level.to_string());
         let mut a = self.daemon(
@@ -786,7 +809,7 @@ impl Bench<'_> {
 
     /// The baseline as [`Self::daemon_latency`] runs the daemon: A writes one record per
     /// millisecond and reads in its own groups, B reads from the end in new groups.
-    fn baseline_latency(&mut self, topic: &str) -> Result<(String, f64), String> {
+    fn baseline_latency(&mut self, topic: &str) -> Result<Steady, String> {
         self.new_topic(topic)?;
         let mut a = self.latency_baseline(topic, topic, 1, &[])?;
         a.wait_up()?;
@@ -822,16 +845,35 @@ impl Bench<'_> {
         self.start_baseline(topic, groups, &work, &args)
     }
 
-    /// Lets A write for `--latency-s`, then reads B's /metrics text and A's delivered rate.
-    fn steady(&self, a: &Measured, b: &Measured) -> Result<(String, f64), String> {
-        let start = a.counts().ok_or("latency: /metrics did not answer")?;
+    /// Lets A write for `--latency-s`, then reads B's /metrics text, A's delivered rate and
+    /// how fast B's groups fell behind it. A figure whose metric is missing is NaN ("-").
+    fn steady(&self, a: &Measured, b: &Measured) -> Result<Steady, String> {
+        let read = |m: &Measured| m.metrics().ok_or("latency: /metrics did not answer");
+        let count = |text: &str, labels: &[(&str, &str)]| {
+            let name = if labels.is_empty() {
+                "kafka_avro_daemon_delivered_total"
+            } else {
+                "kafka_avro_daemon_consumed_total"
+            };
+            sample(text, name, labels).unwrap_or(f64::NAN)
+        };
+        let (single, batch) = ([("consumer", "single")], [("consumer", "batch")]);
+        let ((a0, t0), (b0, _)) = (read(a)?, read(b)?);
         std::thread::sleep(Duration::from_secs(self.s.latency_s));
-        let (text_a, at) = a.metrics().ok_or("latency: /metrics did not answer")?;
-        let (text_b, _) = b.metrics().ok_or("latency: /metrics did not answer")?;
-        let delivered =
-            sample(&text_a, "kafka_avro_daemon_delivered_total", &[]).unwrap_or(f64::NAN);
-        let rate = (delivered - start.delivered) / at.duration_since(start.at).as_secs_f64();
-        Ok((text_b, rate))
+        let ((a1, t1), (text, _)) = (read(a)?, read(b)?);
+        let seconds = t1.duration_since(t0).as_secs_f64();
+        let delivered = count(&a1, &[]) - count(&a0, &[]);
+        let behind = |group: &[(&str, &str)]| {
+            (delivered - (count(&text, group) - count(&b0, group))) / seconds
+        };
+        Ok(Steady {
+            rate: delivered / seconds,
+            behind: Behind {
+                single: behind(&single),
+                batch: behind(&batch),
+            },
+            text,
+        })
     }
 
     fn default_rate(&mut self, topic: &str) -> Result<(), String> {
