@@ -665,6 +665,17 @@ impl Bench<'_> {
         daemon.stop()
     }
 
+    /// The baseline's work in a drain at BATCH_SIZE=`size`: what `daemon_drain` waits for.
+    fn drain_work(&self, size: usize) -> Work {
+        Work {
+            produce: 0,
+            key: "random",
+            single: self.s.count,
+            batch: self.batch_target(size),
+            batch_size: size,
+        }
+    }
+
     fn batch_target(&self, size: usize) -> u64 {
         let batches = if self.s.smoke {
             BATCH_DRAIN_BATCHES / 6
@@ -679,14 +690,7 @@ impl Bench<'_> {
     fn baseline_drain(&mut self, topic: &str, size: usize) -> Result<(), String> {
         let groups = format!("{topic}-drain{size}");
         let key = format!("b.drain{size}");
-        let work = Work {
-            produce: 0,
-            key: "random",
-            single: self.s.count,
-            batch: self.batch_target(size),
-            batch_size: size,
-        };
-        self.baseline(&key, topic, &groups, work)?;
+        self.baseline(&key, topic, &groups, self.drain_work(size))?;
         let get = |k: &str| {
             self.figures
                 .get(&format!("{key}.{k}"))
@@ -705,13 +709,7 @@ impl Bench<'_> {
     /// under `o.drain<size>.*`. The bare baseline's figures stay beside it.
     fn owned_baseline_drain(&mut self, topic: &str, size: usize) -> Result<(), String> {
         let groups = format!("{topic}-owned{size}");
-        let work = Work {
-            produce: 0,
-            key: "random",
-            single: self.s.count,
-            batch: self.batch_target(size),
-            batch_size: size,
-        };
+        let work = self.drain_work(size);
         self.baseline_with(
             &format!("o.drain{size}"),
             topic,
