@@ -847,28 +847,30 @@ impl Bench<'_> {
     /// how fast B's groups fell behind it. A figure whose metric is missing is NaN ("-").
     fn steady(&self, a: &Measured, b: &Measured) -> Result<Steady, String> {
         let read = |m: &Measured| m.metrics().ok_or("latency: /metrics did not answer");
-        let count = |text: &str, labels: &[(&str, &str)]| {
-            let name = if labels.is_empty() {
-                "kafka_avro_daemon_delivered_total"
-            } else {
-                "kafka_avro_daemon_consumed_total"
-            };
-            sample(text, name, labels).unwrap_or(f64::NAN)
+        // Not `Measured::counts`: it reads a missing metric as 0, which would show as a figure.
+        let delivered_in =
+            |text: &str| sample(text, "kafka_avro_daemon_delivered_total", &[]).unwrap_or(f64::NAN);
+        let consumed_in = |text: &str, group: &str| {
+            sample(
+                text,
+                "kafka_avro_daemon_consumed_total",
+                &[("consumer", group)],
+            )
+            .unwrap_or(f64::NAN)
         };
-        let (single, batch) = ([("consumer", "single")], [("consumer", "batch")]);
         let ((a0, t0), (b0, _)) = (read(a)?, read(b)?);
         std::thread::sleep(Duration::from_secs(self.s.latency_s));
         let ((a1, t1), (text, _)) = (read(a)?, read(b)?);
         let seconds = t1.duration_since(t0).as_secs_f64();
-        let delivered = count(&a1, &[]) - count(&a0, &[]);
-        let behind = |group: &[(&str, &str)]| {
-            (delivered - (count(&text, group) - count(&b0, group))) / seconds
+        let delivered = delivered_in(&a1) - delivered_in(&a0);
+        let behind = |group: &str| {
+            (delivered - (consumed_in(&text, group) - consumed_in(&b0, group))) / seconds
         };
         Ok(Steady {
             rate: delivered / seconds,
             behind: Behind {
-                single: behind(&single),
-                batch: behind(&batch),
+                single: behind("single"),
+                batch: behind("batch"),
             },
             text,
         })
