@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::run::STAGES;
+
 type Figures = BTreeMap<String, f64>;
 
 fn load(path: &str) -> Result<Figures, String> {
@@ -278,6 +280,29 @@ pub(crate) fn print(paths: &[String]) -> Result<(), String> {
                     show(ratio(i, b), 2)
                 );
             }
+        }
+        println!(
+            "{s:<3}   stages of sampled records, daemon (B's groups; acknowledged: writer A), ms"
+        );
+        println!(
+            "{s:<3}   {:<28} {:>8} {:>8} {:>8} {:>8}",
+            "stage", "warn p50", "warn p99", "info p50", "info p99"
+        );
+        // Each row's figures are `lat.<run>.<row>.<q>`.
+        let mut stage_rows = vec!["acknowledged".to_string()];
+        for kind in ["single", "batch"] {
+            stage_rows.extend(STAGES.map(|stage| format!("{kind}.{stage}")));
+        }
+        for row in &stage_rows {
+            let at = |run: &str, q: &str| get(f, &format!("lat.{run}.{row}.{q}"));
+            println!(
+                "{s:<3}   {:<28} {:>8} {:>8} {:>8} {:>8}",
+                row.replace('.', " "),
+                show(at("warn", "p50"), 2),
+                show(at("warn", "p99"), 2),
+                show(at("info", "p50"), 2),
+                show(at("info", "p99"), 2)
+            );
         }
         for kind in ["single", "batch"] {
             // Below zero the group was catching up; rounded first so that -0.3 shows as 0.

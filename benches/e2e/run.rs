@@ -37,10 +37,20 @@ const LATENCY_RUNS: [(&str, Option<&str>); 3] = [
 ];
 const QUANTILES: [(&str, &str); 3] = [("p50", "0.5"), ("p99", "0.99"), ("max", "1")];
 
-/// What one latency measurement leaves: B's /metrics text, A's delivered msg/s and how fast B's
-/// groups fell behind.
+/// The stages of sampled records (`ops/stages.rs`) the latency phase reports for the daemon,
+/// from B's `kafka_avro_daemon_stage_seconds`, in a record's order.
+pub(crate) const STAGES: [&str; 4] = [
+    "sent_to_polled",
+    "polled_to_decoded",
+    "decoded_to_handled",
+    "handled_to_committed",
+];
+
+/// What one latency measurement leaves: B's and A's /metrics text, A's delivered msg/s and how
+/// fast B's groups fell behind.
 struct Steady {
     text: String,
+    writer_text: String,
     rate: f64,
     behind: Behind,
 }
@@ -746,7 +756,12 @@ impl Bench<'_> {
                     Some(level) => self.daemon_latency(&topic, level)?,
                     None => self.baseline_latency(&topic)?,
                 };
-                let Steady { text, rate, behind } = steady;
+                let Steady {
+                    text,
+                    writer_text,
+                    rate,
+                    behind,
+                } = steady;
                 seen.entry(format!("lat.{name}.rate"))
                     .or_default()
                     .push(rate);
@@ -761,6 +776,32 @@ impl Bench<'_> {
                         let ms = sample(&text, "kafka_avro_daemon_latency_seconds", &labels)
                             .map_or(f64::NAN, |s| s * 1000.0);
                         seen.entry(format!("lat.{name}.{kind}.{q_name}"))
+                            .or_default()
+                            .push(ms);
+                        if level.is_none() {
+                            continue;
+                        }
+                        // Where the daemon's time goes: its stages (the baseline has none).
+                        for stage in STAGES {
+                            let labels = [("consumer", kind), ("stage", stage), ("quantile", q)];
+                            let ms = sample(&text, "kafka_avro_daemon_stage_seconds", &labels)
+                                .map_or(f64::NAN, |s| s * 1000.0);
+                            seen.entry(format!("lat.{name}.{kind}.{stage}.{q_name}"))
+                                .or_default()
+                                .push(ms);
+                        }
+                    }
+                }
+                if level.is_some() {
+                    for (q_name, q) in QUANTILES {
+                        let labels = [("quantile", q)];
+                        let ms = sample(
+                            &writer_text,
+                            "kafka_avro_daemon_acknowledged_seconds",
+                            &labels,
+                        )
+                        .map_or(f64::NAN, |s| s * 1000.0);
+                        seen.entry(format!("lat.{name}.acknowledged.{q_name}"))
                             .or_default()
                             .push(ms);
                     }
@@ -867,6 +908,7 @@ impl Bench<'_> {
             (delivered - (consumed_in(&text, group) - consumed_in(&b0, group))) / seconds
         };
         Ok(Steady {
+            writer_text: a1.clone(),
             rate: delivered / seconds,
             behind: Behind {
                 single: behind("single"),

@@ -9,6 +9,7 @@ use crate::app::ConsumerKind;
 use crate::config::Config;
 use crate::ops::audit_figures::{AuditFigures, LATENCY_BOUNDS_S};
 use crate::ops::build_info::BuildInfo;
+use crate::ops::latency::LatencyHistogram;
 use crate::ops::stats::{read, Stats};
 
 /// The consumer groups, to label per-consumer figures.
@@ -164,6 +165,12 @@ fn producer_families(out: &mut Exposition, stats: &Stats) {
         "Records whose delivery failed.",
         &plain(read(&stats.delivery_failed)),
     );
+    out.family(
+        "acknowledged_seconds",
+        "gauge",
+        "Send-to-acknowledged time quantiles of one record in 64 (by audit sequence number), from its audit stamp's send time to its delivery report; 0 until one is sampled.",
+        &quantiles(&stats.acknowledged, ""),
+    );
 }
 
 fn consumer_families(out: &mut Exposition, stats: &Stats, groups: &Groups) {
@@ -207,25 +214,52 @@ fn consumer_families(out: &mut Exposition, stats: &Stats, groups: &Groups) {
         "Produce-to-handled latency quantiles since start, from the audit stamp's send time when it agrees with the record's timestamp within 1 s (else the timestamp); 0 until a record is handled.",
         &latency_quantiles(stats, groups),
     );
+    out.family(
+        "stage_seconds",
+        "gauge",
+        "Where sampled records' time went (at most one record per 10 ms per consumer), by stage: sent_to_polled (from the audit stamp's send time), polled_to_decoded, decoded_to_handled (the batch consumer's wait for its batch included), handled_to_committed (the single consumer's auto-commit interval included); quantiles since start, 0 until a record is sampled.",
+        &stage_quantiles(stats, groups),
+    );
 }
 
 /// Each consumer's produce-to-handled latency at the median, the 99th percentile and the top.
 fn latency_quantiles(stats: &Stats, groups: &Groups) -> Vec<Sample> {
     let mut latencies = Vec::new();
     for (consumer, kind, group) in groups.each() {
-        let histogram = &stats.consumer(consumer).latency;
-        for (label, q) in [("0.5", 0.5), ("0.99", 0.99), ("1", 1.0)] {
-            let seconds = histogram.quantile(q).map_or(0.0, |d| d.as_secs_f64());
-            latencies.push((
-                format!(
-                    "{{consumer=\"{kind}\",group=\"{}\",quantile=\"{label}\"}}",
-                    escape(group)
-                ),
-                format!("{seconds:.6}"),
-            ));
-        }
+        let labels = format!("consumer=\"{kind}\",group=\"{}\",", escape(group));
+        latencies.extend(quantiles(&stats.consumer(consumer).latency, &labels));
     }
     latencies
+}
+
+/// Each consumer's stages of its sampled records (`ops/stages.rs`), as [`latency_quantiles`].
+fn stage_quantiles(stats: &Stats, groups: &Groups) -> Vec<Sample> {
+    let mut stages = Vec::new();
+    for (consumer, kind, group) in groups.each() {
+        for (stage, histogram) in stats.consumer(consumer).stages.named() {
+            let labels = format!(
+                "consumer=\"{kind}\",group=\"{}\",stage=\"{stage}\",",
+                escape(group)
+            );
+            stages.extend(quantiles(histogram, &labels));
+        }
+    }
+    stages
+}
+
+/// The median, the 99th percentile and the top of `histogram` in seconds (0 while empty),
+/// labelled with `labels` (each followed by a comma) and the quantile.
+fn quantiles(histogram: &LatencyHistogram, labels: &str) -> Vec<Sample> {
+    [("0.5", 0.5), ("0.99", 0.99), ("1", 1.0)]
+        .iter()
+        .map(|&(label, q)| {
+            let seconds = histogram.quantile(q).map_or(0.0, |d| d.as_secs_f64());
+            (
+                format!("{{{labels}quantile=\"{label}\"}}"),
+                format!("{seconds:.6}"),
+            )
+        })
+        .collect()
 }
 
 fn audit_families(out: &mut Exposition, stats: &Stats, groups: &Groups) {

@@ -36,12 +36,14 @@ use super::handler_retry::{Attempt, Given, HandlerRetry};
 use super::intake::{account_for, Entry, Intake};
 use super::parts::{wind_up, Parts};
 use super::settings::{ConsumerSettings, Tp};
+use super::stages::Polled;
 use crate::format::ValueDecoder;
 use crate::handler::BatchHandler;
 use crate::lifecycle::retry::{retry_until_stopped, Backoff};
 use crate::lifecycle::turn_until_stopped;
 use crate::lifecycle::{LoopError, Turn};
 use crate::ops::latency::WallClock;
+use crate::ops::stages::Sampler;
 use crate::ops::stats::{bump, ConsumerStats};
 use crate::registry::RegistryProbe;
 use crate::shared::Shared;
@@ -110,6 +112,8 @@ impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
                 audits: started.audits,
                 last_poll: Instant::now(),
                 wall_clock: WallClock::new(),
+                sampler: Sampler::new(),
+                sampled: Vec::new(),
                 uncommitted: Uncommitted::default(),
                 paused: BTreeSet::new(),
                 next_commit_try: Instant::now(),
@@ -142,6 +146,10 @@ struct Running<'i, 'a, D: ValueDecoder, H> {
     last_poll: Instant,
     /// Wall-clock time for latencies without a system clock read per record.
     wall_clock: WallClock,
+    /// Which records have their stages taken (`ops/stages.rs`), and those of the batch being
+    /// collected (at most [`SAMPLED_AT_MOST`]).
+    sampler: Sampler,
+    sampled: Vec<Polled>,
     /// Processed records whose commit was given up: no further batch is processed until they
     /// are committed.
     uncommitted: Uncommitted,
@@ -161,6 +169,10 @@ struct Running<'i, 'a, D: ValueDecoder, H> {
     intake: &'i Intake<'a, D>,
     stats: &'a ConsumerStats,
 }
+
+/// Sampled records kept for one batch: a batch that waits long (a handler retried, a commit
+/// given up) keeps the first ones.
+const SAMPLED_AT_MOST: usize = 64;
 
 /// How handing a batch to the handler ended.
 #[derive(PartialEq, Eq)]
@@ -188,6 +200,7 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
                 return Ok(());
             }
             self.batch.take();
+            self.sampled.clear();
             self.uncommitted.clear();
             self.paused.clear();
             self.count_uncommitted(0);
@@ -257,6 +270,13 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
                 // A partition assigned since fetching was paused: it waits too.
                 self.pause(&[consumed.entry.tp]);
             }
+            if consumed.record.is_some()
+                && self.sampled.len() < SAMPLED_AT_MOST
+                && self.sampler.take(now)
+            {
+                let polled = Polled::new(&consumed.entry, now, self.wall_clock.since_epoch(now));
+                self.sampled.push(polled);
+            }
             self.batch.push(consumed, now);
             self.count_uncommitted(0);
         }
@@ -271,6 +291,8 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             return revoked;
         }
         self.audits.revoked(&revoked);
+        self.sampled
+            .retain(|polled| !revoked.all && !revoked.partitions.contains(&polled.tp()));
         if let Some(during_retry) = &mut self.revoked_during_retry {
             during_retry.all |= revoked.all;
             during_retry.partitions.extend(&revoked.partitions);
@@ -362,6 +384,11 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
         let now = Instant::now();
         let now_since_epoch = self.wall_clock.since_epoch(now);
         let intake = self.intake;
+        let sampled: Vec<_> = std::mem::take(&mut self.sampled)
+            .into_iter()
+            .filter(|polled| taken.entries.iter().any(|e| polled.is(e.tp, e.offset)))
+            .map(|polled| polled.handled(now, &self.stats.stages))
+            .collect();
         for entry in &taken.entries {
             account_for(
                 intake.settings,
@@ -379,7 +406,17 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
                 now_since_epoch,
             );
         }
-        self.commit_batch(&taken.entries);
+        if self.commit_batch(&taken.entries) {
+            let committed = Instant::now();
+            for handled in &sampled {
+                handled.committed(
+                    committed,
+                    &self.stats.stages,
+                    &intake.topics,
+                    &intake.settings.name,
+                );
+            }
+        }
         Ok(Turn::Continue)
     }
 
@@ -467,10 +504,10 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
 
     /// Commits the offsets of processed `entries`, retrying a passing failure for up to
     /// [`COMMIT_RETRY_FOR`]; a commit given up then is kept to try again before any further
-    /// batch ([`Self::retry_given_up_commit`]).
-    fn commit_batch(&mut self, entries: &[Entry]) {
+    /// batch ([`Self::retry_given_up_commit`]). Returns whether the offsets are committed now.
+    fn commit_batch(&mut self, entries: &[Entry]) -> bool {
         let Some(offsets) = self.commit_list(&offsets_to_commit(entries)) else {
-            return;
+            return false;
         };
         self.count_uncommitted(entries.len());
         let settings = self.intake.settings;
@@ -495,6 +532,7 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
                 );
             },
         );
+        let done = matches!(committed, Some(Ok(())));
         match committed {
             Some(Ok(())) => bump(&self.stats.commits),
             // The group moved on: the partitions' new owners read these records again.
@@ -517,6 +555,7 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             }
         }
         self.count_uncommitted(0);
+        done
     }
 
     /// Keeps `entries`' offsets to commit later and pauses fetching: no further batch is

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::settings::{ConsumerSettings, Membership, Topics, Tp};
+use super::stages::AwaitingCommit;
 use crate::config::Config;
 use crate::kafka::{
     client_config_with, create_client, is_connection_noise, ClientEvents, ClientKind, ClientRole,
@@ -74,6 +75,8 @@ pub(crate) struct ConsumerEvents<'a> {
     /// Whether it assigned itself its partitions (no group): a topic deleted under it is
     /// then its end, since no rebalance will take the partitions away.
     alone: bool,
+    /// Sampled records whose offsets were stored, until an auto-commit covers them.
+    pub(crate) awaiting_commit: AwaitingCommit,
 }
 
 impl ConsumerEvents<'_> {
@@ -148,6 +151,21 @@ fn total_lag(statistics: &Statistics, topic: &str) -> Option<i64> {
 }
 
 impl ConsumerContext for ClientEvents<ConsumerEvents<'_>> {
+    /// An auto-commit (served by the single consumer's poll) finishes the stages of the
+    /// sampled records it covers.
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        if result.is_ok() {
+            let role = &self.role;
+            role.awaiting_commit.committed(
+                &role.topics,
+                offsets,
+                Instant::now(),
+                &role.stats.stages,
+                &self.name,
+            );
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let name = &self.name;
         let topics = &self.role.topics;
@@ -230,6 +248,7 @@ pub(crate) fn create_consumer<'a>(
         holding: AtomicBool::new(false),
         stats,
         alone: matches!(settings.membership, Membership::Alone { .. }),
+        awaiting_commit: AwaitingCommit::default(),
     };
     let consumer: ConsumerClient<'a> = create_client(
         &consumer_config(config, settings, auto_commit),
@@ -642,6 +661,7 @@ mod tests {
             holding: AtomicBool::new(false),
             stats,
             alone: false,
+            awaiting_commit: AwaitingCommit::default(),
         }
     }
 

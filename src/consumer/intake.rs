@@ -318,7 +318,7 @@ const STAMP_AGREES_WITHIN: Duration = Duration::from_secs(1);
 /// could: a record copied with its old stamp (a replayed dead letter) or a forged stamp counts
 /// at its timestamp. A time in the future (a producer host's clock running ahead) counts as a
 /// latency of zero.
-fn sent_since_epoch(entry: &Entry) -> Option<Duration> {
+pub(crate) fn sent_since_epoch(entry: &Entry) -> Option<Duration> {
     let timestamp = entry
         .timestamp_ms
         .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));

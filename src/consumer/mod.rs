@@ -16,6 +16,7 @@ mod intake;
 mod parts;
 mod settings;
 mod single;
+mod stages;
 
 pub use batch::BatchConsumer;
 pub use dead_letter::{

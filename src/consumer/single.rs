@@ -24,11 +24,13 @@ use super::handler_retry::{call_handler, succeeded, Attempt, Given, HandlerRetry
 use super::intake::{account_for, Consumed, Intake};
 use super::parts::{wind_up, AfterEach, Parts};
 use super::settings::{ConsumerSettings, Tp};
+use super::stages::Polled;
 use crate::format::ValueDecoder;
 use crate::handler::RecordHandler;
 use crate::lifecycle::turn_until_stopped;
 use crate::lifecycle::{LoopError, Turn};
 use crate::ops::latency::WallClock;
+use crate::ops::stages::Sampler;
 use crate::ops::stats::{bump, ConsumerStats};
 use crate::registry::RegistryProbe;
 use crate::shared::Shared;
@@ -101,6 +103,7 @@ impl<'s, D: ValueDecoder, H: RecordHandler<D::Value>> SingleConsumer<'s, D, H> {
                 decoder: started.intake.decoder(),
                 audits: started.audits,
                 wall_clock: WallClock::new(),
+                sampler: Sampler::new(),
                 handler,
                 held: VecDeque::new(),
                 intake: started.intake,
@@ -123,6 +126,8 @@ struct Running<'i, 'a, D: ValueDecoder, H> {
     audits: Audits<'a>,
     /// Wall-clock time for latencies without a system clock read per record.
     wall_clock: WallClock,
+    /// Which records have their stages taken (`ops/stages.rs`).
+    sampler: Sampler,
     handler: H,
     /// Records of partitions assigned while the handler was retried: each partition was
     /// paused at its first record, so at most one per partition, handled before polling on.
@@ -188,6 +193,8 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
         else {
             return Ok(Turn::Stop);
         };
+        let sampled = (record.record.is_some() && self.sampler.take(now))
+            .then(|| Polled::new(&record.entry, now, self.wall_clock.since_epoch(now)));
         // The common case, at full speed: handled at the first call, the offset stored from
         // the message itself.
         // A retry is set up only for a call that did not return `Ok`.
@@ -202,6 +209,7 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
             return self.after_first_failure(&record, retry, first);
         }
         {
+            let sampled = sampled.map(|polled| polled.handled(Instant::now(), &self.stats.stages));
             let stored = self.client.store_offset_from_message(&message);
             drop(message);
             // Fetching a writer schema, or waiting out the registry, takes time the record's
@@ -213,7 +221,12 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
             };
             self.account_for(&record, now);
             match stored {
-                Ok(()) => bump(&self.stats.offsets_stored),
+                Ok(()) => {
+                    bump(&self.stats.offsets_stored);
+                    if let Some(handled) = sampled {
+                        self.client.context().role.awaiting_commit.push(handled);
+                    }
+                }
                 Err(e) => self.cannot_store(&record, &e),
             }
         }

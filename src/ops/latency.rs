@@ -38,7 +38,8 @@ impl WallClock {
     }
 }
 
-fn system_since_epoch() -> Duration {
+/// The system clock's time since the Unix epoch (zero before it).
+pub(crate) fn system_since_epoch() -> Duration {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()

@@ -26,6 +26,9 @@ pub const AUDIT: &str = "kafka_avro_daemon::audit";
 pub const DECODE: &str = "kafka_avro_daemon::decode";
 /// Registry requests that are retried.
 pub const REGISTRY: &str = "kafka_avro_daemon::registry";
+/// At `debug`: the stages of each sampled record (sent, polled, decoded, handled,
+/// committed), as the consumer's commit finishes it.
+pub const STAGES: &str = "kafka_avro_daemon::stages";
 /// Client-level Kafka errors.
 pub const KAFKA: &str = "kafka_avro_daemon::kafka";
 /// The stats line and stalled loops.
@@ -51,6 +54,7 @@ pub const ALL: &[&str] = &[
     AUDIT,
     DECODE,
     REGISTRY,
+    STAGES,
     KAFKA,
     MONITOR,
     METRICS,

@@ -14,5 +14,6 @@ pub mod log_target;
 pub mod logging;
 pub(crate) mod notify;
 pub(crate) mod partitions_view;
+pub(crate) mod stages;
 pub(crate) mod stats;
 pub(crate) mod writer_schemas;

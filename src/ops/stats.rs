@@ -8,6 +8,7 @@ use super::audit_figures::AuditFigures;
 use super::health::{Heartbeat, WaitClock};
 use super::latency::LatencyHistogram;
 use super::partitions_view::PartitionsView;
+use super::stages::StageFigures;
 use super::writer_schemas::WriterSchemaCounts;
 
 /// Figures of one daemon run.
@@ -19,6 +20,8 @@ pub(crate) struct Stats {
     pub(crate) delivered: AtomicU64,
     /// Records whose delivery failed for good.
     pub(crate) delivery_failed: AtomicU64,
+    /// Send-to-acknowledged time of one record in `PRODUCER_SAMPLE_EVERY` (`ops/stages.rs`).
+    pub(crate) acknowledged: LatencyHistogram,
     /// The producer's send loop.
     pub(crate) producer_heartbeat: Heartbeat,
     /// Per consumer of the daemon, in the order `app/consumer_kind.rs` gives them.
@@ -44,6 +47,8 @@ pub(crate) struct ConsumerStats {
     pub(crate) lag: AtomicI64,
     /// Produce-to-handled latency of decoded records.
     pub(crate) latency: LatencyHistogram,
+    /// Where sampled records' time went, stage by stage.
+    pub(crate) stages: StageFigures,
     /// The consumer's poll loop.
     pub(crate) heartbeat: Heartbeat,
     /// How long the consumer has been waiting for the registry to answer for a record.
@@ -68,6 +73,7 @@ impl Default for ConsumerStats {
             uncommitted: AtomicU64::new(0),
             lag: AtomicI64::new(-1),
             latency: LatencyHistogram::default(),
+            stages: StageFigures::default(),
             heartbeat: Heartbeat::default(),
             registry_wait: WaitClock::default(),
             handler_wait: WaitClock::default(),

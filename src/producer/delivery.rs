@@ -5,13 +5,19 @@
 //! opaque), in this process's [`OwnRun`]: the audit's only evidence that a missing record was
 //! the producer's reported failure.
 
+use std::time::Duration;
+
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 
+use crate::audit::stamp::find_stamp;
 use crate::audit::OwnRun;
+use crate::kafka::headers::raw_headers;
 use crate::kafka::{ClientEvents, ClientRole};
+use crate::ops::latency::system_since_epoch;
 use crate::ops::log_target;
+use crate::ops::stages::PRODUCER_SAMPLE_EVERY;
 use crate::ops::stats::{bump, Stats};
 
 /// The producer's role: count and log each delivery report into `Stats`, and record each
@@ -32,6 +38,11 @@ impl ProducerContext for ClientEvents<DeliveryReports<'_>> {
         match result {
             Ok(message) => {
                 bump(&stats.delivered);
+                if sequence.is_multiple_of(PRODUCER_SAMPLE_EVERY) {
+                    if let Some(took) = sent_to_acknowledged(message) {
+                        stats.acknowledged.record(took);
+                    }
+                }
                 log::info!(
                     target: log_target::DELIVERY,
                     "delivered to {} (p={}, o={})",
@@ -79,6 +90,14 @@ fn is_purged(error: &KafkaError) -> bool {
         error.rdkafka_error_code(),
         Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
     )
+}
+
+/// From the send time in a delivered record's own audit stamp to now (its delivery report): a
+/// stage of `ops/stages.rs`. Read for a sample only: the headers are parsed on first read.
+fn sent_to_acknowledged(message: &BorrowedMessage<'_>) -> Option<Duration> {
+    let headers = raw_headers(message).map(|header| (header.key, header.value));
+    let stamp = find_stamp(headers)?.ok()?;
+    Some(system_since_epoch().saturating_sub(Duration::from_micros(stamp.sent_us)))
 }
 
 #[cfg(test)]

@@ -64,6 +64,110 @@ fn metrics_health_and_stats_line_during_a_run() {
     );
 }
 
+/// The stages of one logged record (`kafka_avro_daemon::stages` at debug), in milliseconds:
+/// sent→polled, polled→decoded, decoded→handled, handled→committed.
+fn stages_in(line: &str) -> [f64; 4] {
+    let stages = line.split_once(": sent→polled ").expect("a stages line").1;
+    let mut ms = [0.0; 4];
+    for (i, part) in stages.split(", ").enumerate() {
+        let value = part.rsplit_once(' ').map_or(part, |(before, _)| before);
+        let value = value.rsplit(' ').next().unwrap_or(value);
+        ms[i] = value
+            .parse()
+            .unwrap_or_else(|_| panic!("a time in {part:?} of {line}"));
+    }
+    ms
+}
+
+/// Where a record's time goes: each consumer logs the stages of sampled records once their
+/// offsets are committed, and `/metrics` shows them and the producer's acknowledgements. The
+/// single consumer's commit waits for the auto-commit, the batch consumer's is its own.
+#[test]
+fn the_stages_of_sampled_records_are_logged_and_measured() {
+    let _cluster = require_stack();
+    let topic = unique("stages");
+    let env = env_with(
+        &topic,
+        &[
+            ("METRICS_ADDR", "127.0.0.1:0"),
+            ("PRODUCE_INTERVAL_MS", "10"),
+            ("RUST_LOG", "info,kafka_avro_daemon::stages=debug"),
+            // The single consumer auto-commits every second (librdkafka's default is 5 s).
+            ("LIBRDKAFKA_CONSUMER_AUTO_COMMIT_INTERVAL_MS", "1000"),
+        ],
+    );
+    let mut daemon = Daemon::start(&env);
+    let port = metrics_port(&daemon);
+    let staged = |lines: &[String], client: &str| -> Vec<[f64; 4]> {
+        lines
+            .iter()
+            .filter(|l| l.contains(&format!("{client}: stages of {topic} p=")))
+            .map(|l| stages_in(l))
+            .collect()
+    };
+    daemon.wait_until(
+        "five sampled records' stages from each consumer",
+        Duration::from_secs(90),
+        |lines| {
+            staged(lines, "single-message consumer").len() >= 5
+                && staged(lines, "batch consumer").len() >= 5
+        },
+    );
+    let lines = daemon.lines();
+    for client in ["single-message consumer", "batch consumer"] {
+        for [sent, decoded, handled, committed] in staged(&lines, client) {
+            assert!(
+                (0.0..60_000.0).contains(&sent),
+                "{client}: sent→polled {sent} ms"
+            );
+            assert!(
+                (0.0..1_000.0).contains(&decoded),
+                "{client}: polled→decoded {decoded} ms"
+            );
+            assert!(
+                (0.0..10_000.0).contains(&handled),
+                "{client}: decoded→handled {handled} ms"
+            );
+            assert!(
+                committed > 0.0,
+                "{client}: a commit takes time: {committed} ms"
+            );
+        }
+    }
+    // The auto-commit runs once a second: no sampled record of the single consumer waits for
+    // it much longer (a commit request's round trip, and the poll that serves its report).
+    let single_commits = staged(&lines, "single-message consumer")
+        .iter()
+        .map(|s| s[3])
+        .fold(0.0, f64::max);
+    assert!(
+        single_commits < 5_000.0,
+        "single: handled→committed up to {single_commits} ms"
+    );
+
+    let metrics = http_get(port, "/metrics");
+    for (kind, group) in [
+        ("single", format!("{topic}-g1")),
+        ("batch", format!("{topic}-g2")),
+    ] {
+        for stage in ["sent_to_polled", "handled_to_committed"] {
+            let series = format!(
+                "kafka_avro_daemon_stage_seconds{{consumer=\"{kind}\",group=\"{group}\",stage=\"{stage}\",quantile=\"0.5\"}}"
+            );
+            assert!(sample(&metrics, &series) > 0.0, "{series}");
+        }
+    }
+    let acknowledged = sample(
+        &metrics,
+        "kafka_avro_daemon_acknowledged_seconds{quantile=\"0.5\"}",
+    );
+    assert!(
+        acknowledged > 0.0 && acknowledged < 60.0,
+        "send to acknowledgement: {acknowledged} s"
+    );
+    daemon.stop_cleanly();
+}
+
 #[test]
 fn systemd_hears_ready_watchdog_and_stopping_in_order() {
     let _cluster = require_stack();
