@@ -11,7 +11,7 @@ use super::own_run::OwnRun;
 use super::stamp::{Stamp, StampError};
 use crate::ops::audit_figures::AuditFigures;
 use crate::ops::log_target;
-use crate::ops::stats::{add_saturating, bump};
+use crate::ops::stats::{add_saturating, bump_own};
 
 /// A record's stamp as found in its headers: `None` without a `kad.audit` header.
 pub(crate) type FoundStamp = Option<Result<Stamp, StampError>>;
@@ -64,15 +64,15 @@ impl<'a> Auditor<'a> {
         let stamp = self.readable(stamp, partition, offset, now);
         let Some(verdict) = self.ledger.observe(partition, offset, stamp, now) else {
             if skipped {
-                bump(&figures.skipped);
+                bump_own(&figures.skipped);
             } else if stamp.is_none() {
-                bump(&figures.unaudited);
+                bump_own(&figures.unaudited);
             }
             return;
         };
         let (ordered, event, stamp) = match (verdict, stamp) {
             (Verdict::Redelivery { starts }, _) => {
-                bump(&figures.redeliveries);
+                bump_own(&figures.redeliveries);
                 if let Some(reread) = starts {
                     let why = if reread.after_rebalance {
                         "after the partition was revoked or lost"
@@ -92,7 +92,7 @@ impl<'a> Auditor<'a> {
             // The ledger audits stamped records only.
             (Verdict::Audited { .. }, None) => return,
         };
-        bump(if skipped {
+        bump_own(if skipped {
             &figures.skipped
         } else {
             &figures.audited
@@ -116,7 +116,7 @@ impl<'a> Auditor<'a> {
             None => None,
             Some(Ok(stamp)) => Some(stamp),
             Some(Err(error)) => {
-                bump(&self.figures.malformed);
+                bump_own(&self.figures.malformed);
                 if let Some(unlogged) = self.malformed_lines.due(now) {
                     let more = match unlogged {
                         0 => String::new(),
@@ -158,7 +158,7 @@ impl<'a> Auditor<'a> {
             Event::DuplicateWrite => "was seen before at another offset (duplicate write)",
         };
         if !ordered {
-            bump(&figures.tolerated);
+            bump_own(&figures.tolerated);
             log::debug!(
                 target: log_target::AUDIT,
                 "audit: {}: p={partition} o={offset}: sequence number {} of run {} {what}; expected from a producer without idempotence or acks=all",
@@ -168,7 +168,7 @@ impl<'a> Auditor<'a> {
             );
             return;
         }
-        bump(match event {
+        bump_own(match event {
             Event::DuplicateWrite => &figures.duplicate_writes,
             _ => &figures.out_of_order,
         });

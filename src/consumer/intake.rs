@@ -21,7 +21,7 @@ use crate::kafka::headers::raw_headers;
 use crate::lifecycle::shutdown::Shutdown;
 use crate::lifecycle::{LoopError, Turn};
 use crate::ops::log_target;
-use crate::ops::stats::{bump, ConsumerStats};
+use crate::ops::stats::{bump, bump_own, ConsumerStats};
 use crate::ops::writer_schemas::SchemaKey;
 use crate::registry::{RegistryProbe, SchemaRegistryClient, UnknownSchemaIds};
 
@@ -290,9 +290,11 @@ pub(crate) fn account_for(
 ) {
     match &entry.error {
         None => {
-            bump(&stats.consumed);
+            bump_own(&stats.consumed);
             if let Some(sent) = sent_since_epoch(entry) {
-                stats.latency.record(now_since_epoch.saturating_sub(sent));
+                stats
+                    .latency
+                    .record_own(now_since_epoch.saturating_sub(sent));
             }
         }
         Some(error) => {

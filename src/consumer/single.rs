@@ -31,7 +31,7 @@ use crate::lifecycle::turn_until_stopped;
 use crate::lifecycle::{LoopError, Turn};
 use crate::ops::latency::WallClock;
 use crate::ops::stages::Sampler;
-use crate::ops::stats::{bump, ConsumerStats};
+use crate::ops::stats::{bump_own, ConsumerStats};
 use crate::registry::RegistryProbe;
 use crate::shared::Shared;
 
@@ -222,7 +222,7 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
             self.account_for(&record, now);
             match stored {
                 Ok(()) => {
-                    bump(&self.stats.offsets_stored);
+                    bump_own(&self.stats.offsets_stored);
                     if let Some(handled) = sampled {
                         self.client.context().role.awaiting_commit.push(handled);
                     }
@@ -465,7 +465,7 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
             .client
             .store_offset(topic, entry.tp.partition, entry.offset)
         {
-            Ok(()) => bump(&self.stats.offsets_stored),
+            Ok(()) => bump_own(&self.stats.offsets_stored),
             Err(e) => self.cannot_store(record, &e),
         }
     }

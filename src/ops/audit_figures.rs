@@ -1,10 +1,11 @@
-//! One group's audit figures, written by its consumer loop and read by the stats line,
-//! `/metrics` and the `audit:` summary at stop. Counters only grow (Prometheus counters).
+//! One group's audit figures, written by its consumer loop (on its thread only) and read by the
+//! stats line, `/metrics` and the `audit:` summary at stop. Counters only grow (Prometheus
+//! counters).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use super::stats::read;
+use super::stats::{add_own, read};
 
 /// Upper bounds, in seconds, of the send-to-handled latency histogram's buckets (Prometheus
 /// `le`), from a healthy cluster's milliseconds to a backlog's minutes.
@@ -79,9 +80,10 @@ impl SendLatency {
             .iter()
             .position(|&bound| seconds <= bound)
             .unwrap_or(LATENCY_BOUNDS_S.len());
-        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        // The consumer's thread is the only writer (`ops::stats::bump_own`).
+        add_own(&self.buckets[bucket], 1);
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.sum_us.fetch_add(us, Ordering::Relaxed);
+        add_own(&self.sum_us, us);
     }
 
     /// Cumulative counts per bound (the last is `+Inf`, the total count) and the sum in seconds.

@@ -6,6 +6,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::stats::add_own;
+
 /// How often [`WallClock`] reads the system clock again.
 const WALL_CLOCK_REREAD: Duration = Duration::from_secs(1);
 
@@ -88,13 +90,23 @@ fn upper_bound_of(bucket: usize) -> u64 {
 }
 
 impl LatencyHistogram {
-    /// Records one latency.
+    /// Records one latency, from any thread.
     pub fn record(&self, latency: Duration) {
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.buckets[bucket_of(us)].fetch_add(1, Ordering::Relaxed);
         // A plain load first: a new maximum is rare, a read-modify-write on every record is not.
         if us > self.max_us.load(Ordering::Relaxed) {
             self.max_us.fetch_max(us, Ordering::Relaxed);
+        }
+    }
+
+    /// Records one latency into a histogram only the calling thread ever records into (a
+    /// consumer's, per record): no locked instruction (`ops::stats::bump_own`).
+    pub(crate) fn record_own(&self, latency: Duration) {
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        add_own(&self.buckets[bucket_of(us)], 1);
+        if us > self.max_us.load(Ordering::Relaxed) {
+            self.max_us.store(us, Ordering::Relaxed);
         }
     }
 

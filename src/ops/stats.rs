@@ -28,7 +28,8 @@ pub(crate) struct Stats {
     pub(crate) consumers: [ConsumerStats; 2],
 }
 
-/// Figures of one consumer.
+/// Figures of one consumer. Written by that consumer's loop, on its thread only (the
+/// per-record figures count with [`bump_own`]); read by any.
 #[derive(Debug)]
 pub(crate) struct ConsumerStats {
     /// Records decoded and handled.
@@ -95,6 +96,23 @@ impl ConsumerStats {
 
 pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Adds one to a figure only one thread ever writes — a consumer's figures, written by its
+/// loop's thread alone: a plain load and store instead of a locked read-modify-write. A
+/// consumer moves several such figures per record, and the locked instructions were most of
+/// the daemon's own time in the audit and the accounting (docs/PERFORMANCE.md). Readers on
+/// other threads still see whole values, each figure only growing.
+pub(crate) fn bump_own(counter: &AtomicU64) {
+    add_own(counter, 1);
+}
+
+/// Adds `n` to a figure only one thread writes, as [`bump_own`]; wraps as `fetch_add` would.
+pub(crate) fn add_own(counter: &AtomicU64, n: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
 }
 
 /// Adds `n`, stopping at `u64::MAX` rather than wrapping (forged input can ask for nearly

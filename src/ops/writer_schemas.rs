@@ -11,6 +11,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+use super::stats::bump_own;
+
 /// A writer schema as a record names it: a registry id, or a GUID (`format::SchemaRef`, which
 /// this bottom layer does not import).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,11 +58,11 @@ impl WriterSchemaCounts {
             .iter()
             .find(|slot| slot.schema.get() == Some(schema))
         {
-            slot.records.fetch_add(1, Ordering::Relaxed);
+            bump_own(&slot.records);
             return;
         }
         let Some(slot) = self.slots.get(claimed) else {
-            self.others.fetch_add(1, Ordering::Relaxed);
+            bump_own(&self.others);
             return;
         };
         let _ = slot.schema.set(*schema);
