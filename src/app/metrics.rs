@@ -168,7 +168,7 @@ fn producer_families(out: &mut Exposition, stats: &Stats) {
     out.family(
         "acknowledged_seconds",
         "gauge",
-        "Send-to-acknowledged time quantiles of one record in 64 (by audit sequence number), from its audit stamp's send time to its delivery report; 0 until one is sampled.",
+        "Send-to-acknowledged time quantiles of one delivered record in 64 of each partition (by audit sequence number, each partition's first included), from its audit stamp's send time to its delivery report; 0 until one is sampled.",
         &quantiles(&stats.acknowledged, ""),
     );
 }
@@ -217,7 +217,7 @@ fn consumer_families(out: &mut Exposition, stats: &Stats, groups: &Groups) {
     out.family(
         "stage_seconds",
         "gauge",
-        "Where sampled records' time went (at most one record per 10 ms per consumer), by stage: sent_to_polled (from the audit stamp's send time), polled_to_decoded, decoded_to_handled (the batch consumer's wait for its batch included), handled_to_committed (the single consumer's auto-commit interval included); quantiles since start, 0 until a record is sampled.",
+        "Where sampled records' time went (at most one record per 10 ms per consumer), by stage: sent_to_polled (from the audit stamp's send time, for records whose stamp agrees with their timestamp within 1 s), polled_to_decoded, decoded_to_handled (the batch consumer's wait for its batch to fill included), handled_to_committed (for the single consumer, the wait for the next successful auto-commit included); quantiles since start, 0 until a record is sampled.",
         &stage_quantiles(stats, groups),
     );
 }

@@ -113,7 +113,6 @@ impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
                 last_poll: Instant::now(),
                 wall_clock: WallClock::new(),
                 sampler: Sampler::new(),
-                sampled: Vec::new(),
                 uncommitted: Uncommitted::default(),
                 paused: BTreeSet::new(),
                 next_commit_try: Instant::now(),
@@ -146,10 +145,8 @@ struct Running<'i, 'a, D: ValueDecoder, H> {
     last_poll: Instant,
     /// Wall-clock time for latencies without a system clock read per record.
     wall_clock: WallClock,
-    /// Which records have their stages taken (`ops/stages.rs`), and those of the batch being
-    /// collected (at most [`SAMPLED_AT_MOST`]).
+    /// Which records have their stages taken (`ops/stages.rs`); the batch keeps them.
     sampler: Sampler,
-    sampled: Vec<Polled>,
     /// Processed records whose commit was given up: no further batch is processed until they
     /// are committed.
     uncommitted: Uncommitted,
@@ -169,10 +166,6 @@ struct Running<'i, 'a, D: ValueDecoder, H> {
     intake: &'i Intake<'a, D>,
     stats: &'a ConsumerStats,
 }
-
-/// Sampled records kept for one batch: a batch that waits long (a handler retried, a commit
-/// given up) keeps the first ones.
-const SAMPLED_AT_MOST: usize = 64;
 
 /// How handing a batch to the handler ended.
 #[derive(PartialEq, Eq)]
@@ -200,7 +193,6 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
                 return Ok(());
             }
             self.batch.take();
-            self.sampled.clear();
             self.uncommitted.clear();
             self.paused.clear();
             self.count_uncommitted(0);
@@ -270,14 +262,12 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
                 // A partition assigned since fetching was paused: it waits too.
                 self.pause(&[consumed.entry.tp]);
             }
-            if consumed.record.is_some()
-                && self.sampled.len() < SAMPLED_AT_MOST
-                && self.sampler.take(now)
-            {
-                let polled = Polled::new(&consumed.entry, now, self.wall_clock.since_epoch(now));
-                self.sampled.push(polled);
-            }
+            let sampled = (consumed.record.is_some() && self.sampler.take(now))
+                .then(|| Polled::new(&consumed.entry, now, self.wall_clock.since_epoch(now)));
             self.batch.push(consumed, now);
+            if let Some(polled) = sampled {
+                self.batch.push_sampled(polled);
+            }
             self.count_uncommitted(0);
         }
         Ok(Some(now))
@@ -291,8 +281,6 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             return revoked;
         }
         self.audits.revoked(&revoked);
-        self.sampled
-            .retain(|polled| !revoked.all && !revoked.partitions.contains(&polled.tp()));
         if let Some(during_retry) = &mut self.revoked_during_retry {
             during_retry.all |= revoked.all;
             during_retry.partitions.extend(&revoked.partitions);
@@ -384,9 +372,8 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
         let now = Instant::now();
         let now_since_epoch = self.wall_clock.since_epoch(now);
         let intake = self.intake;
-        let sampled: Vec<_> = std::mem::take(&mut self.sampled)
+        let sampled: Vec<_> = std::mem::take(&mut taken.sampled)
             .into_iter()
-            .filter(|polled| taken.entries.iter().any(|e| polled.is(e.tp, e.offset)))
             .map(|polled| polled.handled(now, &self.stats.stages))
             .collect();
         for entry in &taken.entries {

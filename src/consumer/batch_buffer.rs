@@ -10,6 +10,7 @@ use super::client::Revoked;
 use super::dead_letter::Original;
 use super::intake::{Consumed, Entry};
 use super::settings::Tp;
+use super::stages::Polled;
 use crate::handler::Record;
 
 /// Records collected but not yet processed, in the order they arrived.
@@ -31,7 +32,13 @@ pub(crate) struct Taken<V> {
     record_tps: Vec<Tp>,
     /// Under `ON_HANDLER_ERROR=dlq`, a copy of the message of each of `records`.
     pub(crate) originals: Vec<Original>,
+    /// The records of this batch whose stages are taken (`ops/stages.rs`).
+    pub(crate) sampled: Vec<Polled>,
 }
+
+/// Sampled records one batch keeps (one per 10 ms at most): a batch collected for long (while
+/// a handler is retried) keeps its first ones.
+const SAMPLED_AT_MOST: usize = 64;
 
 impl<V> Taken<V> {
     fn with_capacity(capacity: usize) -> Taken<V> {
@@ -40,6 +47,7 @@ impl<V> Taken<V> {
             records: Vec::with_capacity(capacity),
             record_tps: Vec::with_capacity(capacity),
             originals: Vec::new(),
+            sampled: Vec::new(),
         }
     }
 
@@ -73,6 +81,8 @@ impl<V> Taken<V> {
             self.originals.retain(|_| keep.next().unwrap_or(false));
         }
         self.record_tps.retain(|tp| !partitions.contains(tp));
+        self.sampled
+            .retain(|polled| !partitions.contains(&polled.tp()));
         before - self.entries.len()
     }
 
@@ -86,6 +96,7 @@ impl<V> Taken<V> {
             self.records.clear();
             self.record_tps.clear();
             self.originals.clear();
+            self.sampled.clear();
             dropped
         } else {
             self.forget_partitions(&revoked.partitions)
@@ -108,6 +119,13 @@ impl<V> Batch<V> {
     pub(crate) fn push(&mut self, consumed: Consumed<V>, now: Instant) {
         self.started.get_or_insert(now);
         self.taken.push(consumed);
+    }
+
+    /// Takes the stages of a record just pushed, unless the batch has enough samples.
+    pub(crate) fn push_sampled(&mut self, polled: Polled) {
+        if self.taken.sampled.len() < SAMPLED_AT_MOST {
+            self.taken.sampled.push(polled);
+        }
     }
 
     /// Messages waiting.

@@ -14,7 +14,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::settings::{ConsumerSettings, Membership, Topics, Tp};
-use super::stages::AwaitingCommit;
+use super::stages::{AwaitingCommit, Handled};
 use crate::config::Config;
 use crate::kafka::{
     client_config_with, create_client, is_connection_noise, ClientEvents, ClientKind, ClientRole,
@@ -76,10 +76,18 @@ pub(crate) struct ConsumerEvents<'a> {
     /// then its end, since no rebalance will take the partitions away.
     alone: bool,
     /// Sampled records whose offsets were stored, until an auto-commit covers them.
-    pub(crate) awaiting_commit: AwaitingCommit,
+    awaiting_commit: AwaitingCommit,
 }
 
 impl ConsumerEvents<'_> {
+    /// A sampled record's offset is stored: the auto-commit that covers it finishes its stages
+    /// (a consumer without a group commits nothing, so it keeps none).
+    pub(crate) fn await_commit(&self, handled: Handled) {
+        if !self.alone {
+            self.awaiting_commit.push(handled);
+        }
+    }
+
     /// The loop holds fetching (`true`) or fetches again (`false`); see [`Self::holding`].
     pub(crate) fn set_holding(&self, holding: bool) {
         self.holding.store(holding, Ordering::Release);
@@ -171,19 +179,25 @@ impl ConsumerContext for ClientEvents<ConsumerEvents<'_>> {
         let topics = &self.role.topics;
         match rebalance {
             Rebalance::Revoke(tpl) => {
-                let partitions = topics.describe(&partitions_of(topics, tpl));
+                let partitions = partitions_of(topics, tpl);
                 let how = if consumer.assignment_lost() {
+                    // No commit of them will come: their sampled records are not finished.
+                    self.role.awaiting_commit.forget(&partitions);
                     "lost"
                 } else {
                     "revoked"
                 };
+                let partitions = topics.describe(&partitions);
                 log::info!(target: log_target::CONSUMER, "{name}: partitions {partitions} {how}");
             }
             Rebalance::Assign(tpl) => {
+                let partitions = partitions_of(topics, tpl);
+                // Sampled records of an earlier ownership whose commit never came.
+                self.role.awaiting_commit.forget(&partitions);
                 log::info!(
                     target: log_target::CONSUMER,
                     "{name}: partitions {} assigned",
-                    topics.describe(&partitions_of(topics, tpl))
+                    topics.describe(&partitions)
                 );
             }
             Rebalance::Error(e) => {

@@ -320,21 +320,25 @@ const STAMP_AGREES_WITHIN: Duration = Duration::from_secs(1);
 /// could: a record copied with its old stamp (a replayed dead letter) or a forged stamp counts
 /// at its timestamp. A time in the future (a producer host's clock running ahead) counts as a
 /// latency of zero.
-pub(crate) fn sent_since_epoch(entry: &Entry) -> Option<Duration> {
-    let timestamp = entry
+fn sent_since_epoch(entry: &Entry) -> Option<Duration> {
+    stamped_send(entry).or_else(|| timestamp_of(entry))
+}
+
+/// The stamp's send time, when the record has a readable stamp that agrees with its
+/// timestamp (see [`sent_since_epoch`]): a time no producer can move beyond its own record's
+/// timestamp, to the microsecond.
+pub(crate) fn stamped_send(entry: &Entry) -> Option<Duration> {
+    let Some(Ok(stamp)) = &entry.stamp else {
+        return None;
+    };
+    let sent = Duration::from_micros(stamp.sent_us);
+    (sent.abs_diff(timestamp_of(entry)?) <= STAMP_AGREES_WITHIN).then_some(sent)
+}
+
+fn timestamp_of(entry: &Entry) -> Option<Duration> {
+    entry
         .timestamp_ms
-        .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
-    match (&entry.stamp, timestamp) {
-        (Some(Ok(stamp)), Some(timestamp)) => {
-            let sent = Duration::from_micros(stamp.sent_us);
-            Some(if sent.abs_diff(timestamp) <= STAMP_AGREES_WITHIN {
-                sent
-            } else {
-                timestamp
-            })
-        }
-        (_, timestamp) => timestamp,
-    }
+        .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 #[cfg(test)]
 mod tests {

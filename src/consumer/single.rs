@@ -224,7 +224,7 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
                 Ok(()) => {
                     bump_own(&self.stats.offsets_stored);
                     if let Some(handled) = sampled {
-                        self.client.context().role.awaiting_commit.push(handled);
+                        self.client.context().role.await_commit(handled);
                     }
                 }
                 Err(e) => self.cannot_store(&record, &e),

@@ -4,12 +4,12 @@
 //! client reports to its context.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::intake::{sent_since_epoch, Entry};
+use super::intake::{stamped_send, Entry};
 use super::settings::{Topics, Tp};
 use crate::ops::log_target;
 use crate::ops::stages::{StageFigures, Times};
@@ -26,13 +26,13 @@ pub(crate) struct Polled {
 
 impl Polled {
     /// `entry` was polled at `polled` (`polled_since_epoch` on the wall clock) and decoded
-    /// just now.
+    /// just now. Its send time is its stamp's, if it has one that agrees with its timestamp:
+    /// without one (another producer's record) its first stage is unknown.
     pub(crate) fn new(entry: &Entry, polled: Instant, polled_since_epoch: Duration) -> Polled {
         Polled {
             tp: entry.tp,
             offset: entry.offset,
-            sent_to_polled: sent_since_epoch(entry)
-                .map(|sent| polled_since_epoch.saturating_sub(sent)),
+            sent_to_polled: stamped_send(entry).map(|sent| polled_since_epoch.saturating_sub(sent)),
             polled,
             decoded: Instant::now(),
         }
@@ -40,11 +40,6 @@ impl Polled {
 
     pub(crate) fn tp(&self) -> Tp {
         self.tp
-    }
-
-    /// Whether this is the record at `tp` and `offset`.
-    pub(crate) fn is(&self, tp: Tp, offset: i64) -> bool {
-        self.tp == tp && self.offset == offset
     }
 
     /// The handler returned at `handled`: its stages so far are recorded.
@@ -82,20 +77,25 @@ impl Handled {
         topics: &Topics,
         client: &str,
     ) {
-        let line = self.times.record_committed(figures, committed);
-        log::debug!(
-            target: log_target::STAGES,
-            "{client}: stages of {} p={} o={}: {line}",
-            topics.name(self.tp.topic),
-            self.tp.partition,
-            self.offset
-        );
+        self.times.record_committed(figures, committed);
+        if log::log_enabled!(target: log_target::STAGES, log::Level::Debug) {
+            log::debug!(
+                target: log_target::STAGES,
+                "{client}: stages of {} p={} o={}: {}",
+                topics.name(self.tp.topic),
+                self.tp.partition,
+                self.offset,
+                self.times.describe(committed)
+            );
+        }
     }
 }
 
 /// Sampled records handled and stored for the next auto-commit (single consumer): at most
-/// [`AWAITING_AT_MOST`]; when full, the newest are not kept (their commit stage goes
-/// unmeasured: at 100 samples a second and the default 5 s auto-commit, about 500 wait).
+/// [`AWAITING_AT_MOST`] (at 100 samples a second and the default 5 s auto-commit, about 500
+/// wait); when full, the oldest is dropped unmeasured. A record whose commit does not come (a
+/// failed one, a partition lost) is dropped when its partition is assigned again, or as the
+/// oldest: never finished by a later ownership's commit.
 #[derive(Debug, Default)]
 pub(crate) struct AwaitingCommit(Mutex<VecDeque<Handled>>);
 
@@ -103,16 +103,24 @@ const AWAITING_AT_MOST: usize = 1024;
 
 impl AwaitingCommit {
     pub(crate) fn push(&self, handled: Handled) {
-        let mut awaiting = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if awaiting.len() < AWAITING_AT_MOST {
-            awaiting.push_back(handled);
+        let mut awaiting = self.lock();
+        if awaiting.len() == AWAITING_AT_MOST {
+            awaiting.pop_front();
+        }
+        awaiting.push_back(handled);
+    }
+
+    /// Drops the records of `partitions`: assigned anew (what waits there is of an earlier
+    /// ownership, whose commit may never come) or lost.
+    pub(crate) fn forget(&self, partitions: &[Tp]) {
+        let mut awaiting = self.lock();
+        if !awaiting.is_empty() {
+            awaiting.retain(|handled| !partitions.contains(&handled.tp));
         }
     }
 
-    /// `offsets` were committed at `at`: each awaiting record below its partition's committed
-    /// offset has its last stage. Records of partitions that were revoked before their commit
-    /// stay until a commit of that partition passes them or the list is full; so a revoked
-    /// partition costs at most the list's bound.
+    /// `offsets` were committed at `at` (those without an error of their own): each awaiting
+    /// record below its partition's committed offset (the next to read) has its last stage.
     pub(crate) fn committed(
         &self,
         topics: &Topics,
@@ -121,13 +129,14 @@ impl AwaitingCommit {
         figures: &StageFigures,
         client: &str,
     ) {
-        let mut awaiting = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut awaiting = self.lock();
         if awaiting.is_empty() {
             return;
         }
         let committed: Vec<(Tp, i64)> = offsets
             .elements()
             .iter()
+            .filter(|e| e.error().is_ok())
             .filter_map(|e| {
                 let Offset::Offset(offset) = e.offset() else {
                     return None;
@@ -151,9 +160,13 @@ impl AwaitingCommit {
         }
     }
 
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Handled>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.lock().len()
     }
 }
 
@@ -209,13 +222,59 @@ mod tests {
         assert_eq!(awaiting.len(), 3);
     }
 
+    /// Full, it drops its oldest: a record whose commit never came cannot hold a place for
+    /// good. A partition assigned anew drops what waited there from an earlier ownership, so
+    /// a later owner's commit never finishes it.
     #[test]
-    fn the_list_of_records_awaiting_a_commit_is_bounded() {
+    fn the_list_is_bounded_and_forgets_partitions_assigned_anew() {
+        let topics = Topics::new(&["t".to_string()]);
+        let figures = StageFigures::default();
         let awaiting = AwaitingCommit::default();
         let at = Instant::now();
         for offset in 0..AWAITING_AT_MOST as i64 + 10 {
             awaiting.push(handled(0, offset, at));
         }
         assert_eq!(awaiting.len(), AWAITING_AT_MOST);
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset("t", 0, Offset::Offset(10))
+            .expect("offset");
+        awaiting.committed(&topics, &offsets, at, &figures, "c");
+        assert_eq!(figures.handled_to_committed.count(), 0, "0..9 were dropped");
+        awaiting.push(handled(1, 3, at));
+        awaiting.forget(&[Tp {
+            topic: 0,
+            partition: 0,
+        }]);
+        assert_eq!(awaiting.len(), 1);
+    }
+
+    /// A commit that failed for one partition finishes the others.
+    #[test]
+    fn a_partition_whose_commit_failed_is_not_finished() {
+        let topics = Topics::new(&["t".to_string()]);
+        let figures = StageFigures::default();
+        let awaiting = AwaitingCommit::default();
+        let at = Instant::now();
+        awaiting.push(handled(0, 1, at));
+        awaiting.push(handled(1, 1, at));
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset("t", 0, Offset::Offset(5))
+            .expect("offset");
+        offsets
+            .add_partition_offset("t", 1, Offset::Offset(5))
+            .expect("offset");
+        // librdkafka sets a partition's error in the list it reports; so does this test.
+        let list = offsets.ptr();
+        // SAFETY: `list` is the live list `offsets` owns; element 1 exists (added above).
+        unsafe {
+            let element = (*list).elems.add(1);
+            (*element).err =
+                rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS;
+        }
+        awaiting.committed(&topics, &offsets, at, &figures, "c");
+        assert_eq!(figures.handled_to_committed.count(), 1);
+        assert_eq!(awaiting.len(), 1);
     }
 }

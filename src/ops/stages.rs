@@ -11,10 +11,6 @@ use super::latency::LatencyHistogram;
 /// At most one sampled record per this much of a consumer's time: 100 a second.
 pub(crate) const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 
-/// One record in this many of the producer's (by its audit sequence number) has its
-/// send-to-acknowledged time taken.
-pub(crate) const PRODUCER_SAMPLE_EVERY: usize = 64;
-
 /// A consumer's stages of its sampled records.
 #[derive(Debug, Default)]
 pub(crate) struct StageFigures {
@@ -91,11 +87,17 @@ impl Times {
             .record(self.handled.saturating_duration_since(self.decoded));
     }
 
-    /// Records the commit's stage and returns the line that tells the record's stages, for
-    /// the log at `debug` (target `kafka_avro_daemon::stages`).
-    pub(crate) fn record_committed(&self, figures: &StageFigures, committed: Instant) -> String {
+    /// Records the commit's stage.
+    pub(crate) fn record_committed(&self, figures: &StageFigures, committed: Instant) {
+        figures
+            .handled_to_committed
+            .record(committed.saturating_duration_since(self.handled));
+    }
+
+    /// The record's stages, committed at `committed`, for the log at `debug` (target
+    /// `kafka_avro_daemon::stages`).
+    pub(crate) fn describe(&self, committed: Instant) -> String {
         let handled_to_committed = committed.saturating_duration_since(self.handled);
-        figures.handled_to_committed.record(handled_to_committed);
         let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1000.0);
         format!(
             "sent→polled {}, polled→decoded {}, decoded→handled {}, handled→committed {}",
@@ -136,7 +138,9 @@ mod tests {
             handled: polled + Duration::from_millis(3),
         };
         times.record_handled(&figures);
-        let line = times.record_committed(&figures, polled + Duration::from_millis(1003));
+        let committed = polled + Duration::from_millis(1003);
+        times.record_committed(&figures, committed);
+        let line = times.describe(committed);
         let only = |h: &LatencyHistogram| (h.count(), h.max());
         assert_eq!(only(&figures.sent_to_polled), (1, Duration::from_millis(7)));
         assert_eq!(

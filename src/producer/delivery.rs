@@ -17,8 +17,11 @@ use crate::kafka::headers::raw_headers;
 use crate::kafka::{ClientEvents, ClientRole};
 use crate::ops::latency::system_since_epoch;
 use crate::ops::log_target;
-use crate::ops::stages::PRODUCER_SAMPLE_EVERY;
 use crate::ops::stats::{bump, Stats};
+
+/// One record in this many of each partition's (by its audit sequence number, counted per
+/// partition from 0) has its send-to-acknowledged time taken (`ops/stages.rs`).
+const SAMPLE_EVERY: usize = 64;
 
 /// The producer's role: count and log each delivery report into `Stats`, and record each
 /// failure in the run's audit evidence.
@@ -38,7 +41,7 @@ impl ProducerContext for ClientEvents<DeliveryReports<'_>> {
         match result {
             Ok(message) => {
                 bump(&stats.delivered);
-                if sequence.is_multiple_of(PRODUCER_SAMPLE_EVERY) {
+                if sequence.is_multiple_of(SAMPLE_EVERY) {
                     if let Some(took) = sent_to_acknowledged(message) {
                         stats.acknowledged.record(took);
                     }
