@@ -80,7 +80,9 @@ impl<'s, D: ValueDecoder, H: RecordHandler<D::Value>> SingleConsumer<'s, D, H> {
         self
     }
 
-    /// Counts into `stats` (the daemon's figures) instead of its own.
+    /// Counts into `stats` (the daemon's figures) instead of its own. One consumer's only:
+    /// its per-record figures count without atomic read-modify-writes (`ops::stats::bump_own`),
+    /// so a second writer would lose counts.
     pub(crate) fn with_stats(mut self, stats: &'s ConsumerStats) -> Self {
         self.0.stats = Some(stats);
         self
