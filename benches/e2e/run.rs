@@ -748,6 +748,10 @@ impl Bench<'_> {
     /// records a second B's group fell further behind A's deliveries (see [`Steady`]).
     fn latency(&mut self, base: &str) -> Result<(), String> {
         let mut seen: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        // A quantile of `metric` in a process's /metrics text, in ms (NaN when missing).
+        let ms = |text: &str, metric: &str, labels: &[(&str, &str)]| {
+            sample(text, metric, labels).map_or(f64::NAN, |s| s * 1000.0)
+        };
         for round in 0..self.s.latency_rounds {
             for i in 0..LATENCY_RUNS.len() {
                 let (name, level) = LATENCY_RUNS[(i + round) % LATENCY_RUNS.len()];
@@ -773,37 +777,32 @@ impl Bench<'_> {
                 for kind in ["single", "batch"] {
                     for (q_name, q) in QUANTILES {
                         let labels = [("consumer", kind), ("quantile", q)];
-                        let ms = sample(&text, "kafka_avro_daemon_latency_seconds", &labels)
-                            .map_or(f64::NAN, |s| s * 1000.0);
                         seen.entry(format!("lat.{name}.{kind}.{q_name}"))
                             .or_default()
-                            .push(ms);
+                            .push(ms(&text, "kafka_avro_daemon_latency_seconds", &labels));
                         if level.is_none() {
                             continue;
                         }
                         // Where the daemon's time goes: its stages (the baseline has none).
                         for stage in STAGES {
                             let labels = [("consumer", kind), ("stage", stage), ("quantile", q)];
-                            let ms = sample(&text, "kafka_avro_daemon_stage_seconds", &labels)
-                                .map_or(f64::NAN, |s| s * 1000.0);
                             seen.entry(format!("lat.{name}.{kind}.{stage}.{q_name}"))
                                 .or_default()
-                                .push(ms);
+                                .push(ms(&text, "kafka_avro_daemon_stage_seconds", &labels));
                         }
                     }
                 }
                 if level.is_some() {
                     for (q_name, q) in QUANTILES {
                         let labels = [("quantile", q)];
-                        let ms = sample(
+                        let acknowledged = ms(
                             &writer_text,
                             "kafka_avro_daemon_acknowledged_seconds",
                             &labels,
-                        )
-                        .map_or(f64::NAN, |s| s * 1000.0);
+                        );
                         seen.entry(format!("lat.{name}.acknowledged.{q_name}"))
                             .or_default()
-                            .push(ms);
+                            .push(acknowledged);
                     }
                 }
             }

@@ -20,7 +20,8 @@ pub(crate) struct Stats {
     pub(crate) delivered: AtomicU64,
     /// Records whose delivery failed for good.
     pub(crate) delivery_failed: AtomicU64,
-    /// Send-to-acknowledged time of one record in `PRODUCER_SAMPLE_EVERY` (`ops/stages.rs`).
+    /// Send-to-acknowledged time of one delivered record in 64 of each partition
+    /// (`producer/delivery.rs`, a stage of `ops/stages.rs`).
     pub(crate) acknowledged: LatencyHistogram,
     /// The producer's send loop.
     pub(crate) producer_heartbeat: Heartbeat,
