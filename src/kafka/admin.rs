@@ -85,6 +85,14 @@ pub(crate) enum AdminError {
     },
 }
 
+/// A broker of the cluster, as its metadata names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Broker {
+    pub(crate) id: i32,
+    /// `host:port` (an IPv6 host in brackets), as a client's `bootstrap.servers` takes it.
+    pub(crate) address: String,
+}
+
 /// The admin client's role in the shared context: nothing beyond logs and error triage (an
 /// authentication failure stops the daemon with its usual line).
 pub(crate) struct AdminRole;
@@ -311,6 +319,68 @@ impl AdminClient {
                 };
             }
         }
+    }
+
+    /// The cluster's brokers, from one metadata request answered within `timeout` (it blocks
+    /// that long at most, shutdown or not). Host names are read lossily: rdkafka's
+    /// `MetadataBroker::host` panics on one that is not UTF-8.
+    pub(crate) fn brokers(&self, timeout: Duration) -> Result<Vec<Broker>, AdminError> {
+        let mut answer: *const rd::rd_kafka_metadata_t = std::ptr::null();
+        // SAFETY: the client is live; with `all_topics` 0 and no topic handle librdkafka asks
+        // for the topics it already knows (none need be) and every broker, and on success hands
+        // back a metadata object that `Metadata` owns and destroys.
+        let code = unsafe {
+            rd::rd_kafka_metadata(
+                self.native(),
+                0,
+                std::ptr::null_mut(),
+                &mut answer,
+                millis(timeout),
+            )
+        };
+        match RDKafkaErrorCode::from(code) {
+            RDKafkaErrorCode::NoError => {}
+            RDKafkaErrorCode::OperationTimedOut => {
+                return Err(AdminError::TimedOut {
+                    reason: "no answer to a metadata request".to_string(),
+                })
+            }
+            code => {
+                return Err(AdminError::Failed {
+                    code,
+                    message: "metadata request failed".to_string(),
+                })
+            }
+        }
+        let Some(answer) = NonNull::new(answer.cast_mut()).map(Metadata) else {
+            return Ok(Vec::new());
+        };
+        // SAFETY: `answer` is live; librdkafka sets `brokers` to `broker_cnt` entries.
+        let brokers = unsafe {
+            let metadata = answer.0.as_ref();
+            match usize::try_from(metadata.broker_cnt) {
+                Ok(count) if !metadata.brokers.is_null() => {
+                    std::slice::from_raw_parts(metadata.brokers, count)
+                }
+                _ => &[],
+            }
+        };
+        Ok(brokers
+            .iter()
+            .map(|broker| {
+                // SAFETY: NULL or a NUL-terminated string, valid while `answer` lives.
+                let host = unsafe { text(broker.host) };
+                let address = if host.contains(':') {
+                    format!("[{host}]:{}", broker.port)
+                } else {
+                    format!("{host}:{}", broker.port)
+                };
+                Broker {
+                    id: broker.id,
+                    address,
+                }
+            })
+            .collect())
     }
 
     fn native(&self) -> *mut rd::rd_kafka_t {
@@ -580,6 +650,15 @@ impl Drop for Event {
 }
 
 /// An `rd_kafka_TopicCollection_t`.
+struct Metadata(NonNull<rd::rd_kafka_metadata_t>);
+
+impl Drop for Metadata {
+    fn drop(&mut self) {
+        // SAFETY: owned here, destroyed once.
+        unsafe { rd::rd_kafka_metadata_destroy(self.0.as_ptr()) }
+    }
+}
+
 struct TopicCollection(NonNull<rd::rd_kafka_TopicCollection_t>);
 
 impl Drop for TopicCollection {

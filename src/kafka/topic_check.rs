@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 use rdkafka::error::RDKafkaErrorCode;
 
 use super::admin::{AdminClient, AdminError, Operation, TopicDescription, TopicError};
+use super::topic_propagation::{wait_until_every_broker_knows, Propagation};
 use super::{client_config_with, ClientKind};
 use crate::config::{dead_letter_topic, Config};
 use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::log_target;
 
-/// Pause between descriptions of a topic just created, until every broker knows it.
+/// Pause between descriptions of a topic just created, until the brokers answering know it.
 const CREATED_RECHECK: Duration = Duration::from_millis(200);
 
 /// A topic the daemon uses and what it does with it.
@@ -274,7 +275,10 @@ fn check_uses(
     loop {
         let still_missing = missing_of(&admin, config, &missing, deadline, "created")?;
         if still_missing.is_empty() {
-            return Ok(());
+            return match wait_until_every_broker_knows(&admin, config, &names, shutdown) {
+                Propagation::Interrupted => Err(TopicCheckError::Interrupted),
+                _ => Ok(()),
+            };
         }
         missing = still_missing;
         if Instant::now() + CREATED_RECHECK >= deadline {

@@ -95,6 +95,15 @@ fn creation_uses_the_configured_partitions_and_replication_factor() {
         &format!("topic {topic} created: 5 partitions, replication factor {replication}"),
         Duration::from_secs(60),
     );
+    // The consumers start only once each broker, asked on its own, knows the topic: a group
+    // leader asking one that does not yet assigns nothing, for good (kafka/topic_propagation.rs).
+    daemon.wait_for_line(
+        &format!(
+            "topic {topic} known to every broker ({})",
+            expected_brokers()
+        ),
+        Duration::from_secs(60),
+    );
     daemon.wait_for_received(2, Duration::from_secs(60));
     daemon.stop_cleanly();
     assert_eq!(
