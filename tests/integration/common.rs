@@ -171,7 +171,9 @@ pub fn produce_raw(topic: &str, payloads: &[Vec<u8>]) {
 }
 
 /// Creates `topic` by producing nothing to it: the stack auto-creates topics with its defaults
-/// (3 partitions, replication 3). Waits until every partition has a leader.
+/// (3 partitions, replication 3). Waits until every broker, asked on its own, knows it with a
+/// leader for every partition: a daemon started while one does not yet may find its consumer
+/// group assigned nothing, for good (see the daemon's `kafka/topic_propagation.rs`).
 pub fn ensure_topic(topic: &str) {
     let producer = test_producer();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -180,21 +182,50 @@ pub fn ensure_topic(topic: &str) {
             .client()
             .fetch_metadata(Some(topic), Duration::from_secs(5))
         {
-            if let Some(t) = metadata.topics().first() {
-                if t.error().is_none()
-                    && !t.partitions().is_empty()
-                    && t.partitions().iter().all(|p| p.leader() >= 0)
-                {
-                    return;
-                }
+            let brokers: Vec<(i32, String)> = metadata
+                .brokers()
+                .iter()
+                .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
+                .collect();
+            if knows_topic(&metadata, topic, None)
+                && brokers
+                    .iter()
+                    .all(|(id, address)| broker_knows_topic(*id, address, topic))
+            {
+                return;
             }
         }
         assert!(
             Instant::now() < deadline,
-            "topic {topic} was not created in 30 s"
+            "topic {topic} was not created (and known to every broker) in 30 s"
         );
         thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Whether `metadata` (from broker `from`, when given) shows `topic` with a leader for each
+/// partition.
+fn knows_topic(metadata: &rdkafka::metadata::Metadata, topic: &str, from: Option<i32>) -> bool {
+    // -1: a client's bootstrap connection answered.
+    from.is_none_or(|id| [id, -1].contains(&metadata.orig_broker_id()))
+        && metadata.topics().first().is_some_and(|t| {
+            t.name() == topic
+                && t.error().is_none()
+                && !t.partitions().is_empty()
+                && t.partitions().iter().all(|p| p.leader() >= 0)
+        })
+}
+
+/// Whether broker `id` at `address` itself knows `topic`: asked by a client with no other
+/// broker to ask.
+fn broker_knows_topic(id: i32, address: &str, topic: &str) -> bool {
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", address)
+        .create()
+        .expect("probe client");
+    client
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .is_ok_and(|metadata| knows_topic(&metadata, topic, Some(id)))
 }
 
 /// One message read back from a topic.

@@ -74,6 +74,14 @@ fn leader_of_partition_0(topic: &str) -> i32 {
 }
 
 /// Waits until every partition of `topic` has all brokers in sync again.
+/// Waits until `topic` and the group coordinators' `__consumer_offsets` are in sync again, so
+/// that a test after a frozen cluster starts on a healthy one: a broker thawed after its
+/// session expired re-registers, and the coordinators it led move back.
+fn wait_for_a_thawed_cluster(topic: &str) {
+    wait_for_full_isr(topic);
+    wait_for_full_isr("__consumer_offsets");
+}
+
 fn wait_for_full_isr(topic: &str) {
     let producer = test_producer();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -537,7 +545,7 @@ fn a_frozen_cluster_at_stop_ends_within_the_stop_deadline_saying_what_was_left()
     println!("figures: every broker frozen at stop: exit 3 after {took:?} (STOP_TIMEOUT_MS={}), {deadline_line}", stop_timeout.as_millis());
 
     // Leave the stack whole for the next test.
-    wait_for_full_isr(&topic);
+    wait_for_a_thawed_cluster(&topic);
 }
 
 /// A member of a consumer group that holds the partitions it is given and reads nothing of
@@ -637,7 +645,7 @@ fn a_loop_failing_while_every_broker_is_frozen_ends_within_the_stop_deadline() {
     let poison_partition = (0..3)
         .find(|p| !owned.contains(p))
         .unwrap_or_else(|| panic!("the batch consumer owns every partition: {owned:?}"));
-    daemon.wait_until("5 records handled", Duration::from_secs(60), |lines| {
+    daemon.wait_until("5 records handled", Duration::from_secs(120), |lines| {
         lines
             .iter()
             .filter_map(|l| parse_received(l))
@@ -689,5 +697,5 @@ fn a_loop_failing_while_every_broker_is_frozen_ends_within_the_stop_deadline() {
         "figures: a loop failing with every broker frozen: exit 3 {took:?} after the failure (STOP_TIMEOUT_MS={}), {deadline_line}",
         stop_timeout.as_millis()
     );
-    wait_for_full_isr(&topic);
+    wait_for_a_thawed_cluster(&topic);
 }
