@@ -89,8 +89,9 @@ pub(crate) enum AdminError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Broker {
     pub(crate) id: i32,
-    /// `host:port` (an IPv6 host in brackets), as a client's `bootstrap.servers` takes it.
-    pub(crate) address: String,
+    /// `host:port` (an IPv6 host in brackets), as a client's `bootstrap.servers` takes it;
+    /// `None` when the metadata names no host.
+    pub(crate) address: Option<String>,
 }
 
 /// The admin client's role in the shared context: nothing beyond logs and error triage (an
@@ -116,7 +117,7 @@ pub(crate) struct AdminClient {
 impl AdminClient {
     /// A client named `name` in log lines, from `config` (bootstrap servers and security).
     pub(crate) fn new(
-        name: &'static str,
+        name: &str,
         config: &ClientConfig,
         shutdown: &Shutdown,
     ) -> Result<AdminClient, KafkaError> {
@@ -327,8 +328,8 @@ impl AdminClient {
     pub(crate) fn brokers(&self, timeout: Duration) -> Result<Vec<Broker>, AdminError> {
         let mut answer: *const rd::rd_kafka_metadata_t = std::ptr::null();
         // SAFETY: the client is live; with `all_topics` 0 and no topic handle librdkafka asks
-        // for the topics it already knows (none need be) and every broker, and on success hands
-        // back a metadata object that `Metadata` owns and destroys.
+        // for every broker (and the cached topics whose entry is no longer valid, normally
+        // none), and on success hands back an answer that `NativeMetadata` owns and destroys.
         let code = unsafe {
             rd::rd_kafka_metadata(
                 self.native(),
@@ -352,7 +353,7 @@ impl AdminClient {
                 })
             }
         }
-        let Some(answer) = NonNull::new(answer.cast_mut()).map(Metadata) else {
+        let Some(answer) = NonNull::new(answer.cast_mut()).map(NativeMetadata) else {
             return Ok(Vec::new());
         };
         // SAFETY: `answer` is live; librdkafka sets `brokers` to `broker_cnt` entries.
@@ -370,10 +371,10 @@ impl AdminClient {
             .map(|broker| {
                 // SAFETY: NULL or a NUL-terminated string, valid while `answer` lives.
                 let host = unsafe { text(broker.host) };
-                let address = if host.contains(':') {
-                    format!("[{host}]:{}", broker.port)
-                } else {
-                    format!("{host}:{}", broker.port)
+                let address = match host.contains(':') {
+                    _ if host.is_empty() => None,
+                    true => Some(format!("[{host}]:{}", broker.port)),
+                    false => Some(format!("{host}:{}", broker.port)),
                 };
                 Broker {
                     id: broker.id,
@@ -381,6 +382,26 @@ impl AdminClient {
                 }
             })
             .collect())
+    }
+
+    /// Whether the broker that answers, if it is the one numbered `broker` or this client's
+    /// bootstrap connection, knows each of `topics` with a leader for every partition; each
+    /// answer within `timeout`. Only numbers are read from an answer: rdkafka's string
+    /// accessors panic on text that is not UTF-8.
+    pub(crate) fn knows_topics(&self, broker: i32, topics: &[&str], timeout: Duration) -> bool {
+        topics.iter().all(|topic| {
+            match self.client.client().fetch_metadata(Some(topic), timeout) {
+                // -1: the bootstrap connection answered (librdkafka never numbers it).
+                Ok(metadata) if [broker, -1].contains(&metadata.orig_broker_id()) => {
+                    metadata.topics().first().is_some_and(|answer| {
+                        answer.error().is_none()
+                            && !answer.partitions().is_empty()
+                            && answer.partitions().iter().all(|p| p.leader() >= 0)
+                    })
+                }
+                _ => false,
+            }
+        })
     }
 
     fn native(&self) -> *mut rd::rd_kafka_t {
@@ -649,16 +670,17 @@ impl Drop for Event {
     }
 }
 
-/// An `rd_kafka_TopicCollection_t`.
-struct Metadata(NonNull<rd::rd_kafka_metadata_t>);
+/// An `rd_kafka_metadata_t` answer.
+struct NativeMetadata(NonNull<rd::rd_kafka_metadata_t>);
 
-impl Drop for Metadata {
+impl Drop for NativeMetadata {
     fn drop(&mut self) {
         // SAFETY: owned here, destroyed once.
         unsafe { rd::rd_kafka_metadata_destroy(self.0.as_ptr()) }
     }
 }
 
+/// An `rd_kafka_TopicCollection_t`.
 struct TopicCollection(NonNull<rd::rd_kafka_TopicCollection_t>);
 
 impl Drop for TopicCollection {

@@ -8,8 +8,11 @@
 //! than Kafka 2.3) are taken as not restricting anything, since nothing better can be known
 //! before trying.
 //!
-//! The whole check, creation included, waits at most `TOPIC_CHECK_TIMEOUT_S` for the brokers
-//! and ends at once on a stop.
+//! Then it waits, briefly, until every broker knows the topics the consumers read
+//! (`topic_propagation`).
+//!
+//! The whole check, creation and that wait included, waits at most `TOPIC_CHECK_TIMEOUT_S` for
+//! the brokers and ends on a stop within half a second.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -239,7 +242,7 @@ fn check_uses(
     let all: Vec<&TopicUse> = uses.iter().collect();
     let mut missing = missing_of(&admin, config, &all, deadline, "found")?;
     if missing.is_empty() {
-        return Ok(());
+        return read_everywhere(&admin, config, uses, deadline, shutdown);
     }
     if !config.create_topics {
         return Err(TopicCheckError::Missing(
@@ -275,10 +278,7 @@ fn check_uses(
     loop {
         let still_missing = missing_of(&admin, config, &missing, deadline, "created")?;
         if still_missing.is_empty() {
-            return match wait_until_every_broker_knows(&admin, config, &names, shutdown) {
-                Propagation::Interrupted => Err(TopicCheckError::Interrupted),
-                _ => Ok(()),
-            };
+            return read_everywhere(&admin, config, uses, deadline, shutdown);
         }
         missing = still_missing;
         if Instant::now() + CREATED_RECHECK >= deadline {
@@ -293,6 +293,30 @@ fn check_uses(
         if shutdown.sleep(CREATED_RECHECK) {
             return Err(TopicCheckError::Interrupted);
         }
+    }
+}
+
+/// Waits (bounded, see [`wait_until_every_broker_knows`]) until every broker knows the topics
+/// of `uses` that are read: a consumer group can be left with no partitions of one a broker
+/// does not know yet. Only a stop makes it an error.
+fn read_everywhere(
+    admin: &AdminClient,
+    config: &Config,
+    uses: &[TopicUse],
+    deadline: Instant,
+    shutdown: &Shutdown,
+) -> Result<(), TopicCheckError> {
+    let read: Vec<&str> = uses
+        .iter()
+        .filter(|u| u.needs.contains(&Operation::Read))
+        .map(|u| u.topic.as_str())
+        .collect();
+    if read.is_empty() {
+        return Ok(());
+    }
+    match wait_until_every_broker_knows(admin, config, &read, deadline, shutdown) {
+        Propagation::Interrupted => Err(TopicCheckError::Interrupted),
+        _ => Ok(()),
     }
 }
 

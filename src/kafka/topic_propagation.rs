@@ -1,33 +1,37 @@
-//! Waiting, after creating a topic, until every broker knows it.
+//! Waiting at start-up until every broker knows the topics the consumers read.
 //!
 //! A broker learns of a new topic a moment after the controller; until then it answers
-//! "unknown topic". A consumer group's leader computes the assignment from one broker's
-//! metadata: when that broker does not know the topic yet, the leader assigns nothing, and
-//! librdkafka (2.12, classic protocol) does not look again, since its members joined with the
-//! topic already in their own metadata and later refreshes show them no change. The group
-//! then reads nothing until something else rebalances it (seen once: a consumer with no
-//! partitions for two minutes, its records unread). So the consumers start only once every
-//! broker has answered that it knows the topics the daemon just created, each asked by a
-//! client of its own whose only bootstrap server it is.
+//! "unknown topic". A consumer group's leader computes the assignment from metadata it asks
+//! the group's coordinator for: when that broker does not know the topic yet, the leader
+//! assigns nothing, and librdkafka (2.12, classic protocol) does not look again, since its
+//! members joined with the topic already in their own metadata and later refreshes show them no
+//! change. The group then reads nothing until something else rebalances it (seen in CI: a
+//! consumer with no partitions for two minutes, its records unread). So the consumers start
+//! only once every broker has answered that it knows the topics they read, each asked by a
+//! client whose only bootstrap server it is.
 //!
-//! The wait is bounded, and its end is a warning, not a refusal to start: a broker that does
-//! not answer (down, hung) must not keep the daemon from starting, and the risk it guards
-//! against is a rare race.
+//! The wait ends within the topic check's deadline and at most [`PROPAGATION_BOUND`] after it
+//! begins, and its end is a warning, not a refusal to start: a broker that does not answer
+//! (down, hung) must not keep the daemon from starting, and the race it guards against is
+//! rare. It guards only the start: a partition added later, or a topic created while the
+//! daemon runs, still depends on every broker knowing it when the group next rebalances.
+//! An advertised address that reaches another broker (a load balancer in front of all) would
+//! confirm for the wrong broker.
 
+use std::thread;
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::{BaseProducer, Producer};
-
-use super::admin::{AdminClient, AdminRole, Broker};
-use super::{client_config_with, create_client, ClientEvents, ClientKind};
+use super::admin::{AdminClient, AdminError, Broker};
+use super::client_config_with;
+use super::ClientKind;
 use crate::config::Config;
 use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::log_target;
 
-/// How long the daemon waits for every broker to know a topic it created.
-const PROPAGATION_BOUND: Duration = Duration::from_secs(15);
-/// One broker's answer to one question.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long, at most, the daemon waits for every broker to know the topics.
+pub(crate) const PROPAGATION_BOUND: Duration = Duration::from_secs(15);
+/// The longest one question to one broker may take; the stop is seen within it.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Pause between rounds of questions to the brokers not yet sure.
 const RECHECK: Duration = Duration::from_millis(200);
 
@@ -36,182 +40,262 @@ const RECHECK: Duration = Duration::from_millis(200);
 pub(crate) enum Propagation {
     /// Every broker answered that it knows every topic.
     Everywhere { brokers: usize },
-    /// Past the bound, these brokers had not (they did not know a topic, or did not answer).
+    /// At the deadline these brokers had not: they did not know a topic, or did not answer.
     Unconfirmed(Vec<Broker>),
-    /// The cluster's broker list itself did not come.
+    /// The list of brokers itself did not come.
     NoBrokerList(String),
     /// Shutdown began.
     Interrupted,
 }
 
-/// Waits until every broker of the cluster `admin` talks to knows each of `topics`, and logs
-/// the outcome (a warning when not confirmed). Returns how it ended.
+/// Waits until every broker of the cluster `admin` talks to knows each of `topics`, until
+/// `deadline` or [`PROPAGATION_BOUND`] from now, whichever is first; logs how it ended.
 pub(crate) fn wait_until_every_broker_knows(
     admin: &AdminClient,
     config: &Config,
     topics: &[&str],
-    shutdown: &Shutdown,
-) -> Propagation {
-    let brokers = match admin.brokers(PROBE_TIMEOUT) {
-        Ok(brokers) if !brokers.is_empty() => brokers,
-        Ok(_) => return report(topics, Propagation::NoBrokerList("none listed".to_string())),
-        Err(e) => return report(topics, Propagation::NoBrokerList(format!("{e:?}"))),
-    };
-    let outcome = until_every_broker_knows(
-        brokers,
-        |broker| knows(config, broker, topics, shutdown),
-        Instant::now() + PROPAGATION_BOUND,
-        shutdown,
-    );
-    report(topics, outcome)
-}
-
-/// Asks each broker in `brokers` with `knows` until every one said yes, re-asking only those
-/// that had not, or until `deadline`.
-fn until_every_broker_knows(
-    brokers: Vec<Broker>,
-    mut knows: impl FnMut(&Broker) -> bool,
     deadline: Instant,
     shutdown: &Shutdown,
 ) -> Propagation {
-    let count = brokers.len();
-    let mut unsure = brokers;
+    let deadline = deadline.min(Instant::now() + PROPAGATION_BOUND);
+    let timeout = PROBE_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
+    let outcome = match admin.brokers(timeout) {
+        Ok(brokers) if brokers.is_empty() => Propagation::NoBrokerList("none listed".to_string()),
+        Err(e) => Propagation::NoBrokerList(admin_error_text(&e)),
+        Ok(brokers) => {
+            // One client per broker for the whole wait: asking again costs no new connection.
+            let probes: Vec<(Broker, Option<AdminClient>)> = brokers
+                .into_iter()
+                .map(|broker| {
+                    let probe = probe_client(config, &broker, shutdown);
+                    (broker, probe)
+                })
+                .collect();
+            let count = probes.len();
+            let asked = until_each_knows(
+                probes,
+                |(broker, probe), timeout| {
+                    probe
+                        .as_ref()
+                        .is_some_and(|probe| probe.knows_topics(broker.id, topics, timeout))
+                },
+                deadline,
+                shutdown,
+            );
+            match asked {
+                Waited::Everywhere => Propagation::Everywhere { brokers: count },
+                Waited::Unconfirmed(left) => {
+                    Propagation::Unconfirmed(left.into_iter().map(|(broker, _)| broker).collect())
+                }
+                Waited::Interrupted => Propagation::Interrupted,
+            }
+        }
+    };
+    if let Some((level, line)) = outcome_line(topics, &outcome) {
+        log::log!(target: log_target::KAFKA, level, "{line}");
+    }
+    outcome
+}
+
+/// A client whose only bootstrap server is `broker`, with the user's security settings;
+/// `None` when the metadata gave no address or the client cannot be created.
+fn probe_client(config: &Config, broker: &Broker, shutdown: &Shutdown) -> Option<AdminClient> {
+    let address = broker.address.as_ref()?;
+    let mut settings = client_config_with(config, ClientKind::Producer, &[]);
+    // Set after the user's `LIBRDKAFKA_*` settings, which must not widen the question.
+    settings
+        .remove("metadata.broker.list")
+        .set("bootstrap.servers", address)
+        // Learnt brokers stay unconnected, so the bootstrap connection answers.
+        .set("enable.sparse.connections", "true")
+        // A question, never a creation (a producer's default is to create).
+        .set("allow.auto.create.topics", "false");
+    let name = format!("topic check (broker {})", broker.id);
+    AdminClient::new(&name, &settings, shutdown).ok()
+}
+
+/// How a round of questions ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Waited<T> {
+    Everywhere,
+    Unconfirmed(Vec<T>),
+    Interrupted,
+}
+
+/// Asks every item of `unsure` at once with `knows` (and a timeout that ends by `deadline`),
+/// round after round, each round only those that had not said yes, until all have, `deadline`
+/// passes, or a stop.
+fn until_each_knows<T: Sync>(
+    mut unsure: Vec<T>,
+    knows: impl Fn(&T, Duration) -> bool + Sync,
+    deadline: Instant,
+    shutdown: &Shutdown,
+) -> Waited<T> {
     loop {
-        unsure.retain(|broker| !knows(broker));
+        let timeout = PROBE_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
+        let answers: Vec<bool> = thread::scope(|scope| {
+            let asking: Vec<_> = unsure
+                .iter()
+                .map(|item| scope.spawn(|| knows(item, timeout)))
+                .collect();
+            // A question that panicked confirmed nothing.
+            asking
+                .into_iter()
+                .map(|asked| asked.join().unwrap_or(false))
+                .collect()
+        });
+        let mut answers = answers.into_iter();
+        unsure.retain(|_| !answers.next().unwrap_or(false));
         if unsure.is_empty() {
-            return Propagation::Everywhere { brokers: count };
+            return Waited::Everywhere;
+        }
+        if shutdown.is_stopping() {
+            return Waited::Interrupted;
         }
         if Instant::now() + RECHECK >= deadline {
-            return Propagation::Unconfirmed(unsure);
+            return Waited::Unconfirmed(unsure);
         }
         if shutdown.sleep(RECHECK) {
-            return Propagation::Interrupted;
+            return Waited::Interrupted;
         }
     }
 }
 
-/// Whether `broker` itself answers that it knows every topic of `topics`, each with a leader
-/// for every partition. A client whose only bootstrap server is `broker` asks; an answer from
-/// another broker (librdkafka may have learnt of it) confirms nothing.
-fn knows(config: &Config, broker: &Broker, topics: &[&str], shutdown: &Shutdown) -> bool {
-    let settings = client_config_with(
-        config,
-        ClientKind::Producer,
-        &[
-            ("bootstrap.servers", broker.address.clone()),
-            // A question, never a creation (a producer's default is to create).
-            ("allow.auto.create.topics", "false".to_string()),
-        ],
-    );
-    let created: Result<BaseProducer<ClientEvents<AdminRole>>, _> = create_client(
-        &settings,
-        ClientEvents::new("topic check", shutdown, AdminRole),
-    );
-    let Ok(client) = created else {
-        return false;
-    };
-    topics.iter().all(|topic| {
-        // Only numbers are read from the answer: rdkafka's string accessors panic on text
-        // that is not UTF-8.
-        match client.client().fetch_metadata(Some(topic), PROBE_TIMEOUT) {
-            // -1: the bootstrap connection answered, which is `broker`'s address.
-            Ok(metadata) if [broker.id, -1].contains(&metadata.orig_broker_id()) => {
-                metadata.topics().first().is_some_and(|answer| {
-                    answer.error().is_none()
-                        && !answer.partitions().is_empty()
-                        && answer.partitions().iter().all(|p| p.leader() >= 0)
-                })
-            }
-            _ => false,
-        }
-    })
-}
-
-fn report(topics: &[&str], outcome: Propagation) -> Propagation {
+/// The line that reports `outcome`, if any.
+fn outcome_line(topics: &[&str], outcome: &Propagation) -> Option<(log::Level, String)> {
     let topics = topics.join(", ");
-    match &outcome {
-        Propagation::Everywhere { brokers } => log::info!(
-            target: log_target::KAFKA,
-            "topic {topics} known to every broker ({brokers})"
-        ),
+    match outcome {
+        Propagation::Everywhere { brokers } => Some((
+            log::Level::Info,
+            format!("topic {topics} known to every broker ({brokers})"),
+        )),
         Propagation::Unconfirmed(brokers) => {
             let names: Vec<String> = brokers
                 .iter()
-                .map(|b| format!("{} ({})", b.id, b.address))
+                .map(|b| match &b.address {
+                    Some(address) => format!("{} ({address})", b.id),
+                    None => format!("{} (no address)", b.id),
+                })
                 .collect();
-            log::warn!(
-                target: log_target::KAFKA,
-                "topic {topics}: broker {} did not confirm it knows the topic within {}s; starting anyway (a consumer group whose leader asks such a broker may be assigned no partitions until its next rebalance)",
-                names.join(", "),
-                PROPAGATION_BOUND.as_secs()
-            )
+            Some((
+                log::Level::Warn,
+                format!(
+                    "topic {topics}: broker {} did not confirm it knows the topic; starting anyway (a consumer group whose coordinator does not know it yet is assigned no partitions until it next rebalances)",
+                    names.join(", ")
+                ),
+            ))
         }
-        Propagation::NoBrokerList(why) => log::warn!(
-            target: log_target::KAFKA,
-            "topic {topics}: cannot list the brokers to confirm each knows the topic ({why}); starting anyway"
-        ),
-        Propagation::Interrupted => {}
+        Propagation::NoBrokerList(why) => Some((
+            log::Level::Warn,
+            format!("topic {topics}: cannot list the brokers to confirm each knows the topic ({why}); starting anyway"),
+        )),
+        Propagation::Interrupted => None,
     }
-    outcome
+}
+
+fn admin_error_text(error: &AdminError) -> String {
+    match error {
+        AdminError::TimedOut { reason } => reason.clone(),
+        AdminError::Interrupted => "stopped".to_string(),
+        AdminError::Failed { code, message } => format!("{message}: {code:?}"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::lifecycle::shutdown::StopReason;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn broker(id: i32) -> Broker {
         Broker {
             id,
-            address: format!("127.0.0.1:{}", 9093 + id),
+            address: Some(format!("127.0.0.1:{}", 9093 + id)),
         }
     }
 
     #[test]
     fn only_the_brokers_not_yet_sure_are_asked_again_until_each_says_yes() {
         let shutdown = Shutdown::new();
+        let asked: Vec<(i32, AtomicUsize)> = (1..=3).map(|id| (id, AtomicUsize::new(0))).collect();
         // Broker 2 learns of the topic at its third question.
-        let mut asked: HashMap<i32, usize> = HashMap::new();
-        let outcome = until_every_broker_knows(
-            vec![broker(1), broker(2), broker(3)],
-            |b| {
-                let count = asked.entry(b.id).or_default();
-                *count += 1;
-                b.id != 2 || *count >= 3
+        let outcome = until_each_knows(
+            asked.iter().collect(),
+            |(id, count), _| {
+                let count = count.fetch_add(1, Ordering::SeqCst) + 1;
+                *id != 2 || count >= 3
             },
             Instant::now() + Duration::from_secs(30),
             &shutdown,
         );
-        assert_eq!(outcome, Propagation::Everywhere { brokers: 3 });
-        assert_eq!(asked[&1], 1);
-        assert_eq!(asked[&2], 3);
-        assert_eq!(asked[&3], 1);
+        assert!(matches!(outcome, Waited::Everywhere), "{outcome:?}");
+        let counts: Vec<usize> = asked
+            .iter()
+            .map(|(_, c)| c.load(Ordering::SeqCst))
+            .collect();
+        assert_eq!(counts, [1, 3, 1]);
     }
 
     #[test]
-    fn a_broker_that_never_confirms_is_named_at_the_deadline() {
+    fn brokers_that_hang_are_asked_at_once_and_named_by_the_deadline() {
         let shutdown = Shutdown::new();
         let started = Instant::now();
-        let outcome = until_every_broker_knows(
-            vec![broker(1), broker(2)],
-            |b| b.id == 1,
-            started + Duration::from_millis(700),
+        let deadline = started + Duration::from_millis(1_200);
+        // Each question takes its whole timeout, as a hung broker's would.
+        let outcome = until_each_knows(
+            (1..=6).map(broker).collect(),
+            |b, timeout| {
+                thread::sleep(timeout);
+                b.id == 1
+            },
+            deadline,
             &shutdown,
         );
-        assert_eq!(outcome, Propagation::Unconfirmed(vec![broker(2)]));
-        assert!(started.elapsed() < Duration::from_secs(5));
+        let took = started.elapsed();
+        assert_eq!(outcome, Waited::Unconfirmed((2..=6).map(broker).collect()));
+        // Asked together, each question cut at the deadline: one at a time, the first round
+        // alone would take 6 × 500 ms.
+        assert!(took < Duration::from_millis(2_000), "{took:?}");
     }
 
     #[test]
     fn a_stop_ends_the_wait() {
         let shutdown = Shutdown::new();
-        shutdown.stop(crate::lifecycle::shutdown::StopReason::Requested);
-        let outcome = until_every_broker_knows(
+        shutdown.stop(StopReason::Requested);
+        let outcome = until_each_knows(
             vec![broker(1)],
-            |_| false,
+            |_, _| false,
             Instant::now() + Duration::from_secs(30),
             &shutdown,
         );
-        assert_eq!(outcome, Propagation::Interrupted);
+        assert_eq!(outcome, Waited::Interrupted);
+    }
+
+    #[test]
+    fn the_warning_names_each_unconfirmed_broker_and_what_it_risks() {
+        let (level, line) = outcome_line(
+            &["t"],
+            &Propagation::Unconfirmed(vec![
+                broker(2),
+                Broker {
+                    id: 3,
+                    address: None,
+                },
+            ]),
+        )
+        .expect("a line");
+        assert_eq!(level, log::Level::Warn);
+        assert!(
+            line.starts_with("topic t: broker 2 (127.0.0.1:9095), 3 (no address) did not confirm"),
+            "{line}"
+        );
+        assert!(line.contains("starting anyway"), "{line}");
+        let (level, line) =
+            outcome_line(&["t"], &Propagation::Everywhere { brokers: 3 }).expect("a line");
+        assert_eq!(
+            (level, line.as_str()),
+            (log::Level::Info, "topic t known to every broker (3)")
+        );
+        assert_eq!(outcome_line(&["t"], &Propagation::Interrupted), None);
     }
 }

@@ -185,7 +185,10 @@ pub fn ensure_topic(topic: &str) {
             let brokers: Vec<(i32, String)> = metadata
                 .brokers()
                 .iter()
-                .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
+                .map(|b| match b.host().contains(':') {
+                    true => (b.id(), format!("[{}]:{}", b.host(), b.port())),
+                    false => (b.id(), format!("{}:{}", b.host(), b.port())),
+                })
                 .collect();
             if knows_topic(&metadata, topic, None)
                 && brokers

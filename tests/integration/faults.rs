@@ -73,15 +73,15 @@ fn leader_of_partition_0(topic: &str) -> i32 {
         .leader()
 }
 
-/// Waits until every partition of `topic` has all brokers in sync again.
-/// Waits until `topic` and the group coordinators' `__consumer_offsets` are in sync again, so
-/// that a test after a frozen cluster starts on a healthy one: a broker thawed after its
-/// session expired re-registers, and the coordinators it led move back.
+/// Waits until `topic` and the group coordinators' `__consumer_offsets` have every broker in
+/// sync again, so that the test after a frozen cluster starts on one whose brokers all caught
+/// up (a broker thawed after its session expired registers again and refetches).
 fn wait_for_a_thawed_cluster(topic: &str) {
     wait_for_full_isr(topic);
     wait_for_full_isr("__consumer_offsets");
 }
 
+/// Waits until every partition of `topic` has all brokers in sync again.
 fn wait_for_full_isr(topic: &str) {
     let producer = test_producer();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -645,7 +645,7 @@ fn a_loop_failing_while_every_broker_is_frozen_ends_within_the_stop_deadline() {
     let poison_partition = (0..3)
         .find(|p| !owned.contains(p))
         .unwrap_or_else(|| panic!("the batch consumer owns every partition: {owned:?}"));
-    daemon.wait_until("5 records handled", Duration::from_secs(120), |lines| {
+    daemon.wait_until("5 records handled", Duration::from_secs(60), |lines| {
         lines
             .iter()
             .filter_map(|l| parse_received(l))

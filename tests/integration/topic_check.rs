@@ -96,7 +96,7 @@ fn creation_uses_the_configured_partitions_and_replication_factor() {
         Duration::from_secs(60),
     );
     // The consumers start only once each broker, asked on its own, knows the topic: a group
-    // leader asking one that does not yet assigns nothing, for good (kafka/topic_propagation.rs).
+    // whose coordinator does not yet is assigned nothing, for good (kafka/topic_propagation.rs).
     daemon.wait_for_line(
         &format!(
             "topic {topic} known to every broker ({})",
@@ -144,6 +144,13 @@ fn an_existing_topic_starts_as_before_without_creation() {
     let mut daemon = Daemon::start(&env_with(&topic, &[("CREATE_TOPICS", "false")]));
     daemon.wait_for_line(
         &format!("topic {topic} found: 3 partitions"),
+        Duration::from_secs(60),
+    );
+    daemon.wait_for_line(
+        &format!(
+            "topic {topic} known to every broker ({})",
+            expected_brokers()
+        ),
         Duration::from_secs(60),
     );
     daemon.wait_for_received(4, Duration::from_secs(60));
