@@ -242,7 +242,7 @@ fn check_uses(
     let all: Vec<&TopicUse> = uses.iter().collect();
     let mut missing = missing_of(&admin, config, &all, deadline, "found")?;
     if missing.is_empty() {
-        return read_everywhere(&admin, config, uses, deadline, shutdown);
+        return wait_until_read_topics_known(&admin, config, uses, deadline, shutdown);
     }
     if !config.create_topics {
         return Err(TopicCheckError::Missing(
@@ -278,7 +278,7 @@ fn check_uses(
     loop {
         let still_missing = missing_of(&admin, config, &missing, deadline, "created")?;
         if still_missing.is_empty() {
-            return read_everywhere(&admin, config, uses, deadline, shutdown);
+            return wait_until_read_topics_known(&admin, config, uses, deadline, shutdown);
         }
         missing = still_missing;
         if Instant::now() + CREATED_RECHECK >= deadline {
@@ -299,7 +299,7 @@ fn check_uses(
 /// Waits (bounded, see [`wait_until_every_broker_knows`]) until every broker knows the topics
 /// of `uses` that are read: a consumer group can be left with no partitions of one a broker
 /// does not know yet. Only a stop makes it an error.
-fn read_everywhere(
+fn wait_until_read_topics_known(
     admin: &AdminClient,
     config: &Config,
     uses: &[TopicUse],
