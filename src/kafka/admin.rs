@@ -385,23 +385,21 @@ impl AdminClient {
     }
 
     /// Whether the broker that answers, if it is the one numbered `broker` or this client's
-    /// bootstrap connection, knows each of `topics` with a leader for every partition; each
-    /// answer within `timeout`. Only numbers are read from an answer: rdkafka's string
-    /// accessors panic on text that is not UTF-8.
-    pub(crate) fn knows_topics(&self, broker: i32, topics: &[&str], timeout: Duration) -> bool {
-        topics.iter().all(|topic| {
-            match self.client.client().fetch_metadata(Some(topic), timeout) {
-                // -1: the bootstrap connection answered (librdkafka never numbers it).
-                Ok(metadata) if [broker, -1].contains(&metadata.orig_broker_id()) => {
-                    metadata.topics().first().is_some_and(|answer| {
-                        answer.error().is_none()
-                            && !answer.partitions().is_empty()
-                            && answer.partitions().iter().all(|p| p.leader() >= 0)
-                    })
-                }
-                _ => false,
+    /// bootstrap connection, knows `topic` with a leader for every partition; the answer within
+    /// `timeout`. Only numbers are read from it: rdkafka's string accessors panic on text that
+    /// is not UTF-8.
+    pub(crate) fn knows_topic(&self, broker: i32, topic: &str, timeout: Duration) -> bool {
+        match self.client.client().fetch_metadata(Some(topic), timeout) {
+            // -1: the bootstrap connection answered (librdkafka never numbers it).
+            Ok(metadata) if [broker, -1].contains(&metadata.orig_broker_id()) => {
+                metadata.topics().first().is_some_and(|answer| {
+                    answer.error().is_none()
+                        && !answer.partitions().is_empty()
+                        && answer.partitions().iter().all(|p| p.leader() >= 0)
+                })
             }
-        })
+            _ => false,
+        }
     }
 
     fn native(&self) -> *mut rd::rd_kafka_t {

@@ -8,7 +8,7 @@
 //! change. The group then reads nothing until something else rebalances it (seen in CI: a
 //! consumer with no partitions for two minutes, its records unread). So the consumers start
 //! only once every broker has answered that it knows the topics they read, each asked by a
-//! client whose only bootstrap server it is.
+//! client of its own whose only bootstrap server it is.
 //!
 //! The wait ends within the topic check's deadline and at most [`PROPAGATION_BOUND`] after it
 //! begins, and its end is a warning, not a refusal to start: a broker that does not answer
@@ -33,7 +33,7 @@ pub(crate) const PROPAGATION_BOUND: Duration = Duration::from_secs(15);
 /// The longest one question to one broker may take; the stop is seen within it.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Pause between rounds of questions to the brokers not yet sure.
-const RECHECK: Duration = Duration::from_millis(200);
+const RECHECK: Duration = Duration::from_millis(250);
 
 /// How the wait ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -63,21 +63,16 @@ pub(crate) fn wait_until_every_broker_knows(
         Ok(brokers) if brokers.is_empty() => Propagation::NoBrokerList("none listed".to_string()),
         Err(e) => Propagation::NoBrokerList(admin_error_text(&e)),
         Ok(brokers) => {
-            // One client per broker for the whole wait: asking again costs no new connection.
-            let probes: Vec<(Broker, Option<AdminClient>)> = brokers
-                .into_iter()
-                .map(|broker| {
-                    let probe = probe_client(config, &broker, shutdown);
-                    (broker, probe)
-                })
+            let count = brokers.len();
+            let questions: Vec<(&Broker, &str)> = brokers
+                .iter()
+                .flat_map(|broker| topics.iter().map(move |topic| (broker, *topic)))
                 .collect();
-            let count = probes.len();
             let asked = until_each_knows(
-                probes,
-                |(broker, probe), timeout| {
-                    probe
-                        .as_ref()
-                        .is_some_and(|probe| probe.knows_topics(broker.id, topics, timeout))
+                questions,
+                |(broker, topic), timeout| {
+                    probe_client(config, broker, shutdown)
+                        .is_some_and(|probe| probe.knows_topic(broker.id, topic, timeout))
                 },
                 deadline,
                 shutdown,
@@ -85,7 +80,13 @@ pub(crate) fn wait_until_every_broker_knows(
             match asked {
                 Waited::Everywhere => Propagation::Everywhere { brokers: count },
                 Waited::Unconfirmed(left) => {
-                    Propagation::Unconfirmed(left.into_iter().map(|(broker, _)| broker).collect())
+                    let mut unsure: Vec<Broker> = Vec::new();
+                    for (broker, _) in left {
+                        if !unsure.contains(broker) {
+                            unsure.push(broker.clone());
+                        }
+                    }
+                    Propagation::Unconfirmed(unsure)
                 }
                 Waited::Interrupted => Propagation::Interrupted,
             }
@@ -98,7 +99,9 @@ pub(crate) fn wait_until_every_broker_knows(
 }
 
 /// A client whose only bootstrap server is `broker`, with the user's security settings;
-/// `None` when the metadata gave no address or the client cannot be created.
+/// `None` when the metadata gave no address or the client cannot be created. One per
+/// question: a client that has had an answer learns of the topic's leaders and may connect to
+/// them and ask them instead.
 fn probe_client(config: &Config, broker: &Broker, shutdown: &Shutdown) -> Option<AdminClient> {
     let address = broker.address.as_ref()?;
     let mut settings = client_config_with(config, ClientKind::Producer, &[]);

@@ -119,6 +119,83 @@ fn user_numbers(topic: &str) -> Vec<u64> {
         .collect()
 }
 
+/// A broker hung (SIGSTOP) at start-up is asked in vain whether it knows the topic: the
+/// daemon names it once the wait's bound passed and starts anyway, and reads once it is back.
+#[test]
+fn a_broker_hung_at_start_is_named_and_the_start_goes_on_after_the_bound() {
+    let _cluster = exclusive_cluster();
+    assert!(expected_brokers() >= 3, "needs the three-broker stack");
+    let topic = unique("fault-hung-start");
+    ensure_topic(&topic);
+    let hung = expected_brokers() as i32;
+    let metadata = test_producer()
+        .client()
+        .fetch_metadata(Some(&topic), Duration::from_secs(10))
+        .expect("metadata");
+    let broker = metadata
+        .brokers()
+        .iter()
+        .find(|b| b.id() == hung)
+        .map(|b| format!("{}:{}", b.host(), b.port()))
+        .expect("the hung broker in the metadata");
+    // The others bootstrap the daemon, so its topic description is answered.
+    let others: Vec<String> = metadata
+        .brokers()
+        .iter()
+        .filter(|b| b.id() != hung)
+        .map(|b| format!("{}:{}", b.host(), b.port()))
+        .collect();
+    let mut env = env_with(&topic, &[("PRODUCE_COUNT", "5")]);
+    env.push(("KAFKA_BOOTSTRAP_SERVERS".to_string(), others.join(",")));
+
+    signal_broker(hung, "STOP");
+    let thaw = Thaw(hung);
+    let started = Instant::now();
+    let mut daemon = Daemon::start(&env);
+    daemon.wait_for_line(
+        &format!("broker {hung} ({broker}) did not confirm it knows the topic; starting anyway"),
+        Duration::from_secs(60),
+    );
+    let named_after = started.elapsed();
+    drop(thaw);
+    daemon.wait_for_received(5, Duration::from_secs(120));
+    daemon.stop_cleanly();
+    let lines = daemon.lines();
+    let found = lines
+        .iter()
+        .position(|l| l.contains(&format!("topic {topic} found")))
+        .expect("found line");
+    let named = lines
+        .iter()
+        .position(|l| l.contains("did not confirm"))
+        .expect("warning");
+    assert!(found < named, "the wait follows the check");
+    assert!(
+        !lines.iter().any(|l| l.contains("known to every broker")),
+        "no broker may confirm for the hung one"
+    );
+    println!("figures: a broker hung at start named {named_after:?} after the daemon started (bound 15 s)");
+    wait_for_a_thawed_cluster(&topic);
+}
+
+/// Sends `signal` to broker `node`.
+fn signal_broker(node: i32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &broker_pid(node).to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} broker {node}");
+}
+
+/// A broker stopped with SIGSTOP, continued however the test ends.
+struct Thaw(i32);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        signal_broker(self.0, "CONT");
+    }
+}
+
 #[test]
 fn leader_killed_while_producing_loses_and_duplicates_nothing() {
     let _cluster = exclusive_cluster();
@@ -473,11 +550,7 @@ fn second_instance_joining_and_leaving_loses_nothing() {
 /// Sends `signal` to every broker of the stack.
 fn signal_brokers(signal: &str) {
     for node in 1..=expected_brokers() as i32 {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &broker_pid(node).to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -{signal} broker {node}");
+        signal_broker(node, signal);
     }
 }
 
