@@ -103,7 +103,7 @@ fn consume(args: &ConsoleArgs) -> Result<(), Failure> {
     if !check_registry(&shared)? {
         return Ok(());
     }
-    match check_readable(&args.topic, &config, &shutdown) {
+    match check_readable(&args.topic, args.group.is_some(), &config, &shutdown) {
         Ok(()) => {}
         Err(TopicCheckError::Interrupted) => return Ok(()),
         Err(TopicCheckError::Missing(_)) => {

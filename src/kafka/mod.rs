@@ -9,7 +9,7 @@ pub(crate) mod client_config;
 pub(crate) mod context;
 pub(crate) mod headers;
 pub(crate) mod topic_check;
-pub(crate) mod topic_propagation;
+mod topic_propagation;
 
 pub(crate) use crate::config::ClientKind;
 pub(crate) use client_config::{client_config_with, create_client, durable_producer_settings};

@@ -12,7 +12,7 @@
 //! (`topic_propagation`).
 //!
 //! The whole check, creation and that wait included, waits at most `TOPIC_CHECK_TIMEOUT_S` for
-//! the brokers and ends on a stop within half a second.
+//! the brokers and ends on a stop within about a second.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -35,6 +35,8 @@ pub(crate) struct TopicUse {
     pub(crate) topic: String,
     /// The operations the daemon performs on it.
     pub(crate) needs: &'static [Operation],
+    /// Whether a consumer group reads it: the start waits until every broker knows it.
+    pub(crate) read_by_group: bool,
 }
 
 /// The producer writes the topic, the consumers read it (and every client describes it).
@@ -49,11 +51,13 @@ pub(crate) fn topics_in_use(config: &Config) -> Vec<TopicUse> {
     let mut uses = vec![TopicUse {
         topic: config.topic.clone(),
         needs: MAIN_TOPIC_NEEDS,
+        read_by_group: true,
     }];
     if config.dead_letters_used() {
         uses.push(TopicUse {
             topic: dead_letter_topic(&config.topic),
             needs: DEAD_LETTER_NEEDS,
+            read_by_group: false,
         });
     }
     uses
@@ -208,15 +212,19 @@ pub(crate) fn check_topics(config: &Config, shutdown: &Shutdown) -> Result<(), T
     check_uses(&topics_in_use(config), config, shutdown)
 }
 
-/// Checks that `topic` exists and may be read (the console's check: it creates nothing).
+/// Checks that `topic` exists and may be read (the console's check: it creates nothing). Only
+/// a reader that joins a group (`in_group`) waits for every broker to know the topic: one
+/// that assigns itself every partition cannot be assigned none.
 pub(crate) fn check_readable(
     topic: &str,
+    in_group: bool,
     config: &Config,
     shutdown: &Shutdown,
 ) -> Result<(), TopicCheckError> {
     let read = TopicUse {
         topic: topic.to_string(),
         needs: READ_NEEDS,
+        read_by_group: in_group,
     };
     let config = Config {
         create_topics: false,
@@ -297,8 +305,8 @@ fn check_uses(
 }
 
 /// Waits (bounded, see [`wait_until_every_broker_knows`]) until every broker knows the topics
-/// of `uses` that are read: a consumer group can be left with no partitions of one a broker
-/// does not know yet. Only a stop makes it an error.
+/// of `uses` a consumer group reads: a group can be left with no partitions of one its
+/// coordinator does not know yet. Only a stop makes it an error.
 fn wait_until_read_topics_known(
     admin: &AdminClient,
     config: &Config,
@@ -308,7 +316,7 @@ fn wait_until_read_topics_known(
 ) -> Result<(), TopicCheckError> {
     let read: Vec<&str> = uses
         .iter()
-        .filter(|u| u.needs.contains(&Operation::Read))
+        .filter(|u| u.read_by_group)
         .map(|u| u.topic.as_str())
         .collect();
     if read.is_empty() {
@@ -382,6 +390,7 @@ mod tests {
         TopicUse {
             topic: "t".to_string(),
             needs: MAIN_TOPIC_NEEDS,
+            read_by_group: true,
         }
     }
 

@@ -29,9 +29,11 @@ use crate::lifecycle::shutdown::Shutdown;
 use crate::ops::log_target;
 
 /// How long, at most, the daemon waits for every broker to know the topics.
-pub(crate) const PROPAGATION_BOUND: Duration = Duration::from_secs(15);
+const PROPAGATION_BOUND: Duration = Duration::from_secs(15);
 /// The longest one question to one broker may take; the stop is seen within it.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Questions asked at once: each is a client of librdkafka's with its threads and sockets.
+const AT_ONCE: usize = 8;
 /// Pause between rounds of questions to the brokers not yet sure.
 const RECHECK: Duration = Duration::from_millis(250);
 
@@ -58,12 +60,22 @@ pub(crate) fn wait_until_every_broker_knows(
     shutdown: &Shutdown,
 ) -> Propagation {
     let deadline = deadline.min(Instant::now() + PROPAGATION_BOUND);
-    let timeout = PROBE_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
-    let outcome = match admin.brokers(timeout) {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let listed = match left.is_zero() {
+        true => Err("the topic check's time was used up".to_string()),
+        false => admin
+            .brokers(PROBE_TIMEOUT.min(left))
+            .map_err(|e| admin_error_text(&e)),
+    };
+    let outcome = match listed {
+        _ if shutdown.is_stopping() => Propagation::Interrupted,
         Ok(brokers) if brokers.is_empty() => Propagation::NoBrokerList("none listed".to_string()),
-        Err(e) => Propagation::NoBrokerList(admin_error_text(&e)),
+        Err(why) => Propagation::NoBrokerList(why),
         Ok(brokers) => {
             let count = brokers.len();
+            // One without an address cannot be asked: named at once, not waited for.
+            let (brokers, unreachable): (Vec<Broker>, Vec<Broker>) =
+                brokers.into_iter().partition(|b| b.address.is_some());
             let questions: Vec<(&Broker, &str)> = brokers
                 .iter()
                 .flat_map(|broker| topics.iter().map(move |topic| (broker, *topic)))
@@ -77,18 +89,22 @@ pub(crate) fn wait_until_every_broker_knows(
                 deadline,
                 shutdown,
             );
+            let mut unsure: Vec<Broker> = Vec::new();
             match asked {
-                Waited::Everywhere => Propagation::Everywhere { brokers: count },
+                Waited::Everywhere => {}
                 Waited::Unconfirmed(left) => {
-                    let mut unsure: Vec<Broker> = Vec::new();
                     for (broker, _) in left {
                         if !unsure.contains(broker) {
                             unsure.push(broker.clone());
                         }
                     }
-                    Propagation::Unconfirmed(unsure)
                 }
-                Waited::Interrupted => Propagation::Interrupted,
+                Waited::Interrupted => return Propagation::Interrupted,
+            }
+            unsure.extend(unreachable);
+            match unsure.is_empty() {
+                true => Propagation::Everywhere { brokers: count },
+                false => Propagation::Unconfirmed(unsure),
             }
         }
     };
@@ -100,8 +116,9 @@ pub(crate) fn wait_until_every_broker_knows(
 
 /// A client whose only bootstrap server is `broker`, with the user's security settings;
 /// `None` when the metadata gave no address or the client cannot be created. One per
-/// question: a client that has had an answer learns of the topic's leaders and may connect to
-/// them and ask them instead.
+/// question: a client that has had an answer knows the other brokers, and librdkafka may send
+/// its next question to one of them (an answer from another broker confirms nothing, so a kept
+/// client would rarely confirm).
 fn probe_client(config: &Config, broker: &Broker, shutdown: &Shutdown) -> Option<AdminClient> {
     let address = broker.address.as_ref()?;
     let mut settings = client_config_with(config, ClientKind::Producer, &[]);
@@ -109,10 +126,12 @@ fn probe_client(config: &Config, broker: &Broker, shutdown: &Shutdown) -> Option
     settings
         .remove("metadata.broker.list")
         .set("bootstrap.servers", address)
-        // Learnt brokers stay unconnected, so the bootstrap connection answers.
+        // Fewer connections to brokers it learns of, so the bootstrap one answers more often.
         .set("enable.sparse.connections", "true")
         // A question, never a creation (a producer's default is to create).
-        .set("allow.auto.create.topics", "false");
+        .set("allow.auto.create.topics", "false")
+        // No telemetry push, whose end a client's destruction waits for (up to 1 s).
+        .set("enable.metrics.push", "false");
     let name = format!("topic check (broker {})", broker.id);
     AdminClient::new(&name, &settings, shutdown).ok()
 }
@@ -125,9 +144,9 @@ enum Waited<T> {
     Interrupted,
 }
 
-/// Asks every item of `unsure` at once with `knows` (and a timeout that ends by `deadline`),
-/// round after round, each round only those that had not said yes, until all have, `deadline`
-/// passes, or a stop.
+/// Asks the items of `unsure` with `knows` ([`AT_ONCE`] at a time, each with a timeout that
+/// ends by `deadline`), round after round, each round only those that had not said yes, until
+/// all have, `deadline` passes, or a stop.
 fn until_each_knows<T: Sync>(
     mut unsure: Vec<T>,
     knows: impl Fn(&T, Duration) -> bool + Sync,
@@ -135,18 +154,35 @@ fn until_each_knows<T: Sync>(
     shutdown: &Shutdown,
 ) -> Waited<T> {
     loop {
-        let timeout = PROBE_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
-        let answers: Vec<bool> = thread::scope(|scope| {
-            let asking: Vec<_> = unsure
-                .iter()
-                .map(|item| scope.spawn(|| knows(item, timeout)))
-                .collect();
-            // A question that panicked confirmed nothing.
-            asking
-                .into_iter()
-                .map(|asked| asked.join().unwrap_or(false))
-                .collect()
-        });
+        if shutdown.is_stopping() {
+            return Waited::Interrupted;
+        }
+        let mut answers: Vec<bool> = Vec::with_capacity(unsure.len());
+        for some in unsure.chunks(AT_ONCE) {
+            let timeout = PROBE_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
+            if timeout.is_zero() || shutdown.is_stopping() {
+                answers.resize(unsure.len(), false);
+                break;
+            }
+            thread::scope(|scope| {
+                let asking: Vec<_> = some
+                    .iter()
+                    .map(|item| {
+                        let knows = &knows;
+                        thread::Builder::new()
+                            .name("topic check".to_string())
+                            .spawn_scoped(scope, move || knows(item, timeout))
+                    })
+                    .collect();
+                // A question that could not be asked, or panicked, confirmed nothing.
+                answers.extend(asking.into_iter().map(|asked| {
+                    asked
+                        .ok()
+                        .and_then(|asked| asked.join().ok())
+                        .unwrap_or(false)
+                }));
+            });
+        }
         let mut answers = answers.into_iter();
         unsure.retain(|_| !answers.next().unwrap_or(false));
         if unsure.is_empty() {
@@ -180,10 +216,14 @@ fn outcome_line(topics: &[&str], outcome: &Propagation) -> Option<(log::Level, S
                     None => format!("{} (no address)", b.id),
                 })
                 .collect();
+            let (noun, they) = match brokers.len() {
+                1 => ("broker", "it knows"),
+                _ => ("brokers", "they know"),
+            };
             Some((
                 log::Level::Warn,
                 format!(
-                    "topic {topics}: broker {} did not confirm it knows the topic; starting anyway (a consumer group whose coordinator does not know it yet is assigned no partitions until it next rebalances)",
+                    "topic {topics}: {noun} {} did not say {they} the topic in time (no answer, or not yet); starting anyway (a consumer group whose coordinator does not know it yet is assigned no partitions until it next rebalances)",
                     names.join(", ")
                 ),
             ))
@@ -289,7 +329,9 @@ mod tests {
         .expect("a line");
         assert_eq!(level, log::Level::Warn);
         assert!(
-            line.starts_with("topic t: broker 2 (127.0.0.1:9095), 3 (no address) did not confirm"),
+            line.starts_with(
+                "topic t: brokers 2 (127.0.0.1:9095), 3 (no address) did not say they know the topic in time"
+            ),
             "{line}"
         );
         assert!(line.contains("starting anyway"), "{line}");

@@ -106,6 +106,7 @@ fn creation_uses_the_configured_partitions_and_replication_factor() {
     );
     daemon.wait_for_received(2, Duration::from_secs(60));
     daemon.stop_cleanly();
+    assert_known_before_assigned(&daemon.lines(), &topic);
     assert_eq!(
         topic_layout(&topic),
         Some((5, vec![replication; 5])),
@@ -155,6 +156,23 @@ fn an_existing_topic_starts_as_before_without_creation() {
     );
     daemon.wait_for_received(4, Duration::from_secs(60));
     daemon.stop_cleanly();
+    assert_known_before_assigned(&daemon.lines(), &topic);
+}
+
+/// The consumers joined their groups only after every broker knew the topic.
+fn assert_known_before_assigned(lines: &[String], topic: &str) {
+    let known = lines
+        .iter()
+        .position(|l| l.contains(&format!("topic {topic} known to every broker")))
+        .expect("the known line");
+    let assigned = lines
+        .iter()
+        .position(|l| l.contains("consumer: partitions [") && l.ends_with("] assigned"))
+        .expect("an assignment");
+    assert!(
+        known < assigned,
+        "known at line {known}, assigned at {assigned}"
+    );
 }
 
 /// Brokers that refuse connections and brokers that accept and never answer both end the
