@@ -94,6 +94,17 @@ pub(crate) struct Broker {
     pub(crate) address: Option<String>,
 }
 
+/// A broker's answer to "do you know this topic?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TopicAnswer {
+    /// It knows it, with a leader for every partition.
+    Knows,
+    /// It answered, and does not know it yet (or another broker answered instead).
+    NotYet,
+    /// No answer: refused, hung, or not reachable.
+    Silent,
+}
+
 /// The admin client's role in the shared context: nothing beyond logs and error triage (an
 /// authentication failure stops the daemon with its usual line).
 pub(crate) struct AdminRole;
@@ -384,21 +395,27 @@ impl AdminClient {
             .collect())
     }
 
-    /// Whether the broker that answers, if it is the one numbered `broker` or this client's
-    /// bootstrap connection, knows `topic` with a leader for every partition; the answer within
-    /// `timeout`. Only numbers are read from it: rdkafka's string accessors panic on text that
-    /// is not UTF-8.
-    pub(crate) fn knows_topic(&self, broker: i32, topic: &str, timeout: Duration) -> bool {
+    /// What the broker numbered `broker` (or this client's bootstrap connection) answers about
+    /// `topic` within `timeout`: whether it knows it with a leader for every partition. Only
+    /// numbers are read from the answer: rdkafka's string accessors panic on text that is not
+    /// UTF-8.
+    pub(crate) fn knows_topic(&self, broker: i32, topic: &str, timeout: Duration) -> TopicAnswer {
         match self.client.client().fetch_metadata(Some(topic), timeout) {
             // -1: the bootstrap connection answered (librdkafka never numbers it).
             Ok(metadata) if [broker, -1].contains(&metadata.orig_broker_id()) => {
-                metadata.topics().first().is_some_and(|answer| {
+                let knows = metadata.topics().first().is_some_and(|answer| {
                     answer.error().is_none()
                         && !answer.partitions().is_empty()
                         && answer.partitions().iter().all(|p| p.leader() >= 0)
-                })
+                });
+                match knows {
+                    true => TopicAnswer::Knows,
+                    false => TopicAnswer::NotYet,
+                }
             }
-            _ => false,
+            // Another broker answered: `broker` may still answer the next question.
+            Ok(_) => TopicAnswer::NotYet,
+            Err(_) => TopicAnswer::Silent,
         }
     }
 

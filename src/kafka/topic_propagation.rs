@@ -10,10 +10,10 @@
 //! only once every broker has answered that it knows the topics they read, each asked by a
 //! client of its own whose only bootstrap server it is.
 //!
-//! The wait ends within the topic check's deadline and at most [`PROPAGATION_BOUND`] after it
-//! begins, and its end is a warning, not a refusal to start: a broker that does not answer
-//! (down, hung) must not keep the daemon from starting, and the race it guards against is
-//! rare. It guards only the start: a partition added later, or a topic created while the
+//! Only a broker that answers "not yet" is waited for: one that does not answer (down, hung)
+//! answers no group leader either, and waiting for it would only delay every start during an
+//! outage. The wait ends within the topic check's deadline and at most [`PROPAGATION_BOUND`]
+//! after it begins, and its end is a warning, never a refusal to start. It guards only the start: a partition added later, or a topic created while the
 //! daemon runs, still depends on every broker knowing it when the group next rebalances.
 //! An advertised address that reaches another broker (a load balancer in front of all) would
 //! confirm for the wrong broker.
@@ -21,7 +21,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::admin::{AdminClient, AdminError, Broker};
+use super::admin::{AdminClient, AdminError, Broker, TopicAnswer};
 use super::client_config_with;
 use super::ClientKind;
 use crate::config::Config;
@@ -42,8 +42,12 @@ const RECHECK: Duration = Duration::from_millis(250);
 pub(crate) enum Propagation {
     /// Every broker answered that it knows every topic.
     Everywhere { brokers: usize },
-    /// At the deadline these brokers had not: they did not know a topic, or did not answer.
-    Unconfirmed(Vec<Broker>),
+    /// Not every broker said so: `not_yet` still answered that it does not know a topic at
+    /// the deadline; `silent` did not answer (down, hung, no address) and was not waited for.
+    Unconfirmed {
+        not_yet: Vec<Broker>,
+        silent: Vec<Broker>,
+    },
     /// The list of brokers itself did not come.
     NoBrokerList(String),
     /// Shutdown began.
@@ -73,38 +77,28 @@ pub(crate) fn wait_until_every_broker_knows(
         Err(why) => Propagation::NoBrokerList(why),
         Ok(brokers) => {
             let count = brokers.len();
-            // One without an address cannot be asked: named at once, not waited for.
-            let (brokers, unreachable): (Vec<Broker>, Vec<Broker>) =
-                brokers.into_iter().partition(|b| b.address.is_some());
             let questions: Vec<(&Broker, &str)> = brokers
                 .iter()
                 .flat_map(|broker| topics.iter().map(move |topic| (broker, *topic)))
                 .collect();
             let asked = until_each_knows(
                 questions,
-                |(broker, topic), timeout| {
-                    probe_client(config, broker, shutdown)
-                        .is_some_and(|probe| probe.knows_topic(broker.id, topic, timeout))
+                |(broker, topic), timeout| match probe_client(config, broker, shutdown) {
+                    Some(probe) => probe.knows_topic(broker.id, topic, timeout),
+                    None => TopicAnswer::Silent,
                 },
                 deadline,
                 shutdown,
             );
-            let mut unsure: Vec<Broker> = Vec::new();
             match asked {
-                Waited::Everywhere => {}
-                Waited::Unconfirmed(left) => {
-                    for (broker, _) in left {
-                        if !unsure.contains(broker) {
-                            unsure.push(broker.clone());
-                        }
-                    }
+                Waited::Done { not_yet, silent } if not_yet.is_empty() && silent.is_empty() => {
+                    Propagation::Everywhere { brokers: count }
                 }
-                Waited::Interrupted => return Propagation::Interrupted,
-            }
-            unsure.extend(unreachable);
-            match unsure.is_empty() {
-                true => Propagation::Everywhere { brokers: count },
-                false => Propagation::Unconfirmed(unsure),
+                Waited::Done { not_yet, silent } => Propagation::Unconfirmed {
+                    not_yet: brokers_of(not_yet),
+                    silent: brokers_of(silent),
+                },
+                Waited::Interrupted => Propagation::Interrupted,
             }
         }
     };
@@ -136,32 +130,50 @@ fn probe_client(config: &Config, broker: &Broker, shutdown: &Shutdown) -> Option
     AdminClient::new(&name, &settings, shutdown).ok()
 }
 
-/// How a round of questions ended.
+/// Each broker once, in the order of the questions about them.
+fn brokers_of(questions: Vec<(&Broker, &str)>) -> Vec<Broker> {
+    let mut brokers: Vec<Broker> = Vec::new();
+    for (broker, _) in questions {
+        if !brokers.contains(broker) {
+            brokers.push(broker.clone());
+        }
+    }
+    brokers
+}
+
+/// How the questions ended.
 #[derive(Debug, PartialEq, Eq)]
 enum Waited<T> {
-    Everywhere,
-    Unconfirmed(Vec<T>),
+    /// Every item said it knows, but `not_yet` (still answering that it does not at the
+    /// deadline) and `silent` (gave no answer once, and was not asked again).
+    Done {
+        not_yet: Vec<T>,
+        silent: Vec<T>,
+    },
     Interrupted,
 }
 
 /// Asks the items of `unsure` with `knows` ([`AT_ONCE`] at a time, each with a timeout that
-/// ends by `deadline`), round after round, each round only those that had not said yes, until
-/// all have, `deadline` passes, or a stop.
+/// ends by `deadline`), round after round, each round only those that answered that they do
+/// not know yet, until none does, `deadline` passes, or a stop. An item that does not answer
+/// is not asked again: a broker that answers nobody cannot answer a group's leader either,
+/// and waiting for one that is down would only delay the start.
 fn until_each_knows<T: Sync>(
     mut unsure: Vec<T>,
-    knows: impl Fn(&T, Duration) -> bool + Sync,
+    knows: impl Fn(&T, Duration) -> TopicAnswer + Sync,
     deadline: Instant,
     shutdown: &Shutdown,
 ) -> Waited<T> {
+    let mut silent = Vec::new();
     loop {
         if shutdown.is_stopping() {
             return Waited::Interrupted;
         }
-        let mut answers: Vec<bool> = Vec::with_capacity(unsure.len());
+        let mut answers: Vec<TopicAnswer> = Vec::with_capacity(unsure.len());
         for some in unsure.chunks(AT_ONCE) {
             let timeout = PROBE_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
             if timeout.is_zero() || shutdown.is_stopping() {
-                answers.resize(unsure.len(), false);
+                answers.resize(unsure.len(), TopicAnswer::NotYet);
                 break;
             }
             thread::scope(|scope| {
@@ -174,25 +186,32 @@ fn until_each_knows<T: Sync>(
                             .spawn_scoped(scope, move || knows(item, timeout))
                     })
                     .collect();
-                // A question that could not be asked, or panicked, confirmed nothing.
+                // A question that could not be asked, or panicked, is asked again.
                 answers.extend(asking.into_iter().map(|asked| {
                     asked
                         .ok()
                         .and_then(|asked| asked.join().ok())
-                        .unwrap_or(false)
+                        .unwrap_or(TopicAnswer::NotYet)
                 }));
             });
         }
-        let mut answers = answers.into_iter();
-        unsure.retain(|_| !answers.next().unwrap_or(false));
-        if unsure.is_empty() {
-            return Waited::Everywhere;
+        let mut not_yet = Vec::new();
+        for (item, answer) in unsure.into_iter().zip(answers) {
+            match answer {
+                TopicAnswer::Knows => {}
+                TopicAnswer::NotYet => not_yet.push(item),
+                TopicAnswer::Silent => silent.push(item),
+            }
+        }
+        unsure = not_yet;
+        if unsure.is_empty() || Instant::now() + RECHECK >= deadline {
+            return Waited::Done {
+                not_yet: unsure,
+                silent,
+            };
         }
         if shutdown.is_stopping() {
             return Waited::Interrupted;
-        }
-        if Instant::now() + RECHECK >= deadline {
-            return Waited::Unconfirmed(unsure);
         }
         if shutdown.sleep(RECHECK) {
             return Waited::Interrupted;
@@ -208,23 +227,27 @@ fn outcome_line(topics: &[&str], outcome: &Propagation) -> Option<(log::Level, S
             log::Level::Info,
             format!("topic {topics} known to every broker ({brokers})"),
         )),
-        Propagation::Unconfirmed(brokers) => {
-            let names: Vec<String> = brokers
-                .iter()
-                .map(|b| match &b.address {
-                    Some(address) => format!("{} ({address})", b.id),
-                    None => format!("{} (no address)", b.id),
-                })
-                .collect();
-            let (noun, they) = match brokers.len() {
-                1 => ("broker", "it knows"),
-                _ => ("brokers", "they know"),
-            };
+        Propagation::Unconfirmed { not_yet, silent } => {
+            let mut parts = Vec::new();
+            if !not_yet.is_empty() {
+                let (noun, they) = plural(not_yet.len());
+                parts.push(format!(
+                    "{noun} {} did not say {they} the topic in time",
+                    names(not_yet)
+                ));
+            }
+            if !silent.is_empty() {
+                let (noun, _) = plural(silent.len());
+                parts.push(format!(
+                    "{noun} {} did not answer (not waited for: a broker that answers nobody answers no group leader either)",
+                    names(silent)
+                ));
+            }
             Some((
                 log::Level::Warn,
                 format!(
-                    "topic {topics}: {noun} {} did not say {they} the topic in time (no answer, or not yet); starting anyway (a consumer group whose coordinator does not know it yet is assigned no partitions until it next rebalances)",
-                    names.join(", ")
+                    "topic {topics}: {}; starting anyway (a consumer group whose coordinator does not know the topic yet is assigned no partitions until it next rebalances)",
+                    parts.join("; ")
                 ),
             ))
         }
@@ -234,6 +257,24 @@ fn outcome_line(topics: &[&str], outcome: &Propagation) -> Option<(log::Level, S
         )),
         Propagation::Interrupted => None,
     }
+}
+
+fn plural(count: usize) -> (&'static str, &'static str) {
+    match count {
+        1 => ("broker", "it knows"),
+        _ => ("brokers", "they know"),
+    }
+}
+
+fn names(brokers: &[Broker]) -> String {
+    let names: Vec<String> = brokers
+        .iter()
+        .map(|b| match &b.address {
+            Some(address) => format!("{} ({address})", b.id),
+            None => format!("{} (no address)", b.id),
+        })
+        .collect();
+    names.join(", ")
 }
 
 fn admin_error_text(error: &AdminError) -> String {
@@ -266,12 +307,18 @@ mod tests {
             asked.iter().collect(),
             |(id, count), _| {
                 let count = count.fetch_add(1, Ordering::SeqCst) + 1;
-                *id != 2 || count >= 3
+                match *id != 2 || count >= 3 {
+                    true => TopicAnswer::Knows,
+                    false => TopicAnswer::NotYet,
+                }
             },
             Instant::now() + Duration::from_secs(30),
             &shutdown,
         );
-        assert!(matches!(outcome, Waited::Everywhere), "{outcome:?}");
+        assert!(
+            matches!(&outcome, Waited::Done { not_yet, silent } if not_yet.is_empty() && silent.is_empty()),
+            "{outcome:?}"
+        );
         let counts: Vec<usize> = asked
             .iter()
             .map(|(_, c)| c.load(Ordering::SeqCst))
@@ -280,25 +327,60 @@ mod tests {
     }
 
     #[test]
-    fn brokers_that_hang_are_asked_at_once_and_named_by_the_deadline() {
+    fn slow_brokers_not_knowing_yet_are_asked_at_once_and_named_by_the_deadline() {
         let shutdown = Shutdown::new();
         let started = Instant::now();
         let deadline = started + Duration::from_millis(1_200);
-        // Each question takes its whole timeout, as a hung broker's would.
+        // Each question takes its whole timeout before its "not yet".
         let outcome = until_each_knows(
             (1..=6).map(broker).collect(),
             |b, timeout| {
                 thread::sleep(timeout);
-                b.id == 1
+                match b.id {
+                    1 => TopicAnswer::Knows,
+                    _ => TopicAnswer::NotYet,
+                }
             },
             deadline,
             &shutdown,
         );
         let took = started.elapsed();
-        assert_eq!(outcome, Waited::Unconfirmed((2..=6).map(broker).collect()));
+        assert_eq!(
+            outcome,
+            Waited::Done {
+                not_yet: (2..=6).map(broker).collect(),
+                silent: Vec::new()
+            }
+        );
         // Asked together, each question cut at the deadline: one at a time, the first round
         // alone would take 6 × 500 ms.
         assert!(took < Duration::from_millis(2_000), "{took:?}");
+    }
+
+    #[test]
+    fn a_broker_that_does_not_answer_is_asked_once_and_not_waited_for() {
+        let shutdown = Shutdown::new();
+        let asked = AtomicUsize::new(0);
+        let outcome = until_each_knows(
+            vec![broker(1), broker(2)],
+            |b, _| match b.id {
+                1 => TopicAnswer::Knows,
+                _ => {
+                    asked.fetch_add(1, Ordering::SeqCst);
+                    TopicAnswer::Silent
+                }
+            },
+            Instant::now() + Duration::from_secs(30),
+            &shutdown,
+        );
+        assert_eq!(
+            outcome,
+            Waited::Done {
+                not_yet: Vec::new(),
+                silent: vec![broker(2)]
+            }
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
     }
 
     #[test]
@@ -307,7 +389,7 @@ mod tests {
         shutdown.stop(StopReason::Requested);
         let outcome = until_each_knows(
             vec![broker(1)],
-            |_, _| false,
+            |_, _| TopicAnswer::NotYet,
             Instant::now() + Duration::from_secs(30),
             &shutdown,
         );
@@ -318,19 +400,19 @@ mod tests {
     fn the_warning_names_each_unconfirmed_broker_and_what_it_risks() {
         let (level, line) = outcome_line(
             &["t"],
-            &Propagation::Unconfirmed(vec![
-                broker(2),
-                Broker {
+            &Propagation::Unconfirmed {
+                not_yet: vec![broker(2), broker(4)],
+                silent: vec![Broker {
                     id: 3,
                     address: None,
-                },
-            ]),
+                }],
+            },
         )
         .expect("a line");
         assert_eq!(level, log::Level::Warn);
         assert!(
             line.starts_with(
-                "topic t: brokers 2 (127.0.0.1:9095), 3 (no address) did not say they know the topic in time"
+                "topic t: brokers 2 (127.0.0.1:9095), 4 (127.0.0.1:9097) did not say they know the topic in time; broker 3 (no address) did not answer (not waited for"
             ),
             "{line}"
         );

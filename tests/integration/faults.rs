@@ -119,10 +119,11 @@ fn user_numbers(topic: &str) -> Vec<u64> {
         .collect()
 }
 
-/// A broker hung (SIGSTOP) at start-up is asked in vain whether it knows the topic: the
-/// daemon names it once the wait's bound passed and starts anyway, and reads once it is back.
+/// A broker hung (SIGSTOP) at start-up does not answer whether it knows the topic: the daemon
+/// names it and starts without waiting for it (it answers no group leader either), and reads
+/// once it is back.
 #[test]
-fn a_broker_hung_at_start_is_named_and_the_start_goes_on_after_the_bound() {
+fn a_broker_hung_at_start_is_named_and_not_waited_for() {
     let _cluster = exclusive_cluster();
     assert!(expected_brokers() >= 3, "needs the three-broker stack");
     let topic = unique("fault-hung-start");
@@ -145,8 +146,7 @@ fn a_broker_hung_at_start_is_named_and_the_start_goes_on_after_the_bound() {
         .filter(|b| b.id() != hung)
         .map(|b| format!("{}:{}", b.host(), b.port()))
         .collect();
-    // A shorter check, so that a start whose check fails (below) is tried again sooner; the
-    // wait's own bound, 15 s, still fits in it.
+    // A shorter check, so that a start whose check fails (below) is tried again sooner.
     let mut env = env_with(
         &topic,
         &[("PRODUCE_COUNT", "5"), ("TOPIC_CHECK_TIMEOUT_S", "20")],
@@ -186,7 +186,7 @@ fn a_broker_hung_at_start_is_named_and_the_start_goes_on_after_the_bound() {
 
     signal_broker(hung, "STOP");
     let thaw = Thaw(hung);
-    // A stop during the wait is seen within about a second.
+    // A stop right after the check is seen within about a second.
     let (mut stopped, _) = start_past_the_check(&env);
     let signalled = Instant::now();
     stopped.signal("INT");
@@ -195,12 +195,12 @@ fn a_broker_hung_at_start_is_named_and_the_start_goes_on_after_the_bound() {
     assert_eq!(status.code(), Some(0), "{}", stopped.tail(20));
     assert!(
         stop_took < Duration::from_secs(5),
-        "stopped {stop_took:?} after SIGINT during the wait"
+        "stopped {stop_took:?} after SIGINT at the end of the check"
     );
 
     let (mut daemon, started) = start_past_the_check(&env);
     daemon.wait_for_line(
-        &format!("broker {hung} ({broker}) did not say it knows the topic in time"),
+        &format!("broker {hung} ({broker}) did not answer (not waited for"),
         Duration::from_secs(60),
     );
     let named_after = started.elapsed();
@@ -214,20 +214,20 @@ fn a_broker_hung_at_start_is_named_and_the_start_goes_on_after_the_bound() {
         .expect("found line");
     let named = lines
         .iter()
-        .position(|l| l.contains("did not say it knows the topic"))
+        .position(|l| l.contains("did not answer (not waited for"))
         .expect("warning");
     assert!(found < named, "the wait follows the check");
     assert!(
         !lines.iter().any(|l| l.contains("known to every broker")),
         "no broker may confirm for the hung one"
     );
-    // The bound is 15 s from the topic's description; the rest is the daemon's start.
+    // One unanswered question (500 ms), not the wait's 15 s bound; the rest is the start.
     assert!(
-        named_after < Duration::from_secs(25),
+        named_after < Duration::from_secs(10),
         "named {named_after:?} after the start"
     );
     println!(
-        "figures: a broker hung at start named {named_after:?} after the daemon started (bound 15 s); a SIGINT during the wait exited 0 after {stop_took:?}; {} start(s) whose check waited for the hung broker as the controller",
+        "figures: a broker hung at start named {named_after:?} after the daemon started, not waited for; a SIGINT at the end of the check exited 0 after {stop_took:?}; {} start(s) whose check waited for the hung broker as the controller",
         failed_checks.get()
     );
     wait_for_a_thawed_cluster(&topic);
