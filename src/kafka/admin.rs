@@ -141,10 +141,12 @@ impl AdminClient {
 
     /// Describes `topics`, asking for the operations the principal may perform on each.
     /// Answers in the order asked. Never creates a topic: librdkafka sends the metadata request
-    /// behind it with `allow_auto_topic_creation=false`.
+    /// behind it with `allow_auto_topic_creation=false`. Asks the broker numbered `at` (left to
+    /// itself, librdkafka would ask the one it takes for the controller: `topic_description`).
     pub(crate) fn describe_topics(
         &self,
         topics: &[&str],
+        at: i32,
         deadline: Instant,
     ) -> Result<Vec<Result<TopicDescription, TopicError>>, AdminError> {
         let names = c_strings(topics)?;
@@ -153,6 +155,7 @@ impl AdminClient {
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
             deadline,
         )?;
+        options.send_to(at)?;
         // SAFETY: `options` is a live AdminOptions of this client; the returned error, if any,
         // is owned here and destroyed by `take_error`.
         take_error(unsafe {
@@ -194,12 +197,14 @@ impl AdminClient {
 
     /// Creates `topics` with `partitions` and `replication_factor` (`None`: the brokers'
     /// `num.partitions` and `default.replication.factor`). Answers in the order asked; a topic
-    /// another client created meanwhile answers `TopicAlreadyExists`.
+    /// another client created meanwhile answers `TopicAlreadyExists`. Asks the broker numbered
+    /// `at`, or (`None`) the one librdkafka takes for the controller.
     pub(crate) fn create_topics(
         &self,
         topics: &[&str],
         partitions: Option<u32>,
         replication_factor: Option<u16>,
+        at: Option<i32>,
         deadline: Instant,
     ) -> Result<Vec<Result<(), TopicError>>, AdminError> {
         let names = c_strings(topics)?;
@@ -232,6 +237,9 @@ impl AdminClient {
         )?;
         // How long the controller may take to finish creating a topic before answering.
         options.set_timeout(rd::rd_kafka_AdminOptions_set_operation_timeout, deadline)?;
+        if let Some(broker) = at {
+            options.send_to(broker)?;
+        }
         let mut pointers: Vec<*mut rd::rd_kafka_NewTopic_t> =
             new_topics.0.iter().map(|t| t.as_ptr()).collect();
         let event = self.request(&options, deadline, |client, options, queue| {
@@ -334,8 +342,9 @@ impl AdminClient {
     }
 
     /// The cluster's brokers, from one metadata request answered within `timeout` (it blocks
-    /// that long at most, shutdown or not). Host names are read lossily: rdkafka's
-    /// `MetadataBroker::host` panics on one that is not UTF-8.
+    /// that long at most, shutdown or not), the one that answered first: it was alive a moment
+    /// ago. Host names are read lossily: rdkafka's `MetadataBroker::host` panics on one that
+    /// is not UTF-8.
     pub(crate) fn brokers(&self, timeout: Duration) -> Result<Vec<Broker>, AdminError> {
         let mut answer: *const rd::rd_kafka_metadata_t = std::ptr::null();
         // SAFETY: the client is live; with `all_topics` 0 and no topic handle librdkafka asks
@@ -368,17 +377,21 @@ impl AdminClient {
             return Ok(Vec::new());
         };
         // SAFETY: `answer` is live; librdkafka sets `brokers` to `broker_cnt` entries.
-        let brokers = unsafe {
+        let (brokers, answered_by) = unsafe {
             let metadata = answer.0.as_ref();
-            match usize::try_from(metadata.broker_cnt) {
+            let brokers = match usize::try_from(metadata.broker_cnt) {
                 Ok(count) if !metadata.brokers.is_null() => {
                     std::slice::from_raw_parts(metadata.brokers, count)
                 }
                 _ => &[],
-            }
+            };
+            (brokers, metadata.orig_broker_id)
         };
+        let mut brokers: Vec<&rd::rd_kafka_metadata_broker> = brokers.iter().collect();
+        // Stable: the others keep the metadata's order.
+        brokers.sort_by_key(|broker| broker.id != answered_by);
         Ok(brokers
-            .iter()
+            .into_iter()
             .map(|broker| {
                 // SAFETY: NULL or a NUL-terminated string, valid while `answer` lives.
                 let host = unsafe { text(broker.host) };
@@ -589,6 +602,22 @@ impl Options {
             .ok_or_else(|| failed(RDKafkaErrorCode::InvalidArgument, "no admin options"))?;
         options.set_timeout(rd::rd_kafka_AdminOptions_set_request_timeout, deadline)?;
         Ok(options)
+    }
+
+    /// Sends the request to the broker numbered `broker` (librdkafka connects to it if need
+    /// be, and waits for it within the request's timeout).
+    fn send_to(&self, broker: i32) -> Result<(), AdminError> {
+        let mut error = ErrorText::new();
+        // SAFETY: live options; `error` is a buffer of the size passed.
+        let code = unsafe {
+            rd::rd_kafka_AdminOptions_set_broker(
+                self.0.as_ptr(),
+                broker,
+                error.as_mut_ptr(),
+                error.size(),
+            )
+        };
+        check(code, &error)
     }
 
     /// Sets the timeout `setter` names (one of librdkafka's `rd_kafka_AdminOptions_set_*_timeout`)

@@ -9,6 +9,7 @@ pub(crate) mod client_config;
 pub(crate) mod context;
 pub(crate) mod headers;
 pub(crate) mod topic_check;
+mod topic_description;
 mod topic_propagation;
 
 pub(crate) use crate::config::ClientKind;

@@ -8,8 +8,9 @@
 //! than Kafka 2.3) are taken as not restricting anything, since nothing better can be known
 //! before trying.
 //!
-//! Then it waits, briefly, until every broker knows the topics the consumers read
-//! (`topic_propagation`).
+//! The topics are described, and created, at brokers that answer, not at the one librdkafka
+//! takes for the controller, which may be hung (`topic_description`). Then it waits, briefly,
+//! until every broker knows the topics the consumers read (`topic_propagation`).
 //!
 //! The whole check, creation and that wait included, waits at most `TOPIC_CHECK_TIMEOUT_S` for
 //! the brokers and ends on a stop within about a second.
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use rdkafka::error::RDKafkaErrorCode;
 
 use super::admin::{AdminClient, AdminError, Operation, TopicDescription, TopicError};
+use super::topic_description::describe_at_a_live_broker;
 use super::topic_propagation::{wait_until_every_broker_knows, Propagation};
 use super::{client_config_with, ClientKind};
 use crate::config::{dead_letter_topic, Config};
@@ -248,7 +250,7 @@ fn check_uses(
     let deadline = Instant::now() + config.topic_check_timeout;
 
     let all: Vec<&TopicUse> = uses.iter().collect();
-    let mut missing = missing_of(&admin, config, &all, deadline, "found")?;
+    let (mut missing, answered_by) = missing_of(&admin, config, &all, deadline, shutdown, "found")?;
     if missing.is_empty() {
         return wait_until_read_topics_known(&admin, config, uses, deadline, shutdown);
     }
@@ -259,14 +261,16 @@ fn check_uses(
     }
 
     let names: Vec<&str> = missing.iter().map(|u| u.topic.as_str()).collect();
-    let created = admin
-        .create_topics(
+    let created = create_at(answered_by, |at| {
+        admin.create_topics(
             &names,
             config.create_topic_partitions,
             config.create_topic_replication_factor,
+            at,
             deadline,
         )
-        .map_err(|e| unanswered(config, &missing, e))?;
+    })
+    .map_err(|e| unanswered(config, &missing, e))?;
     for (wanted, result) in missing.iter().zip(created) {
         match result {
             // Another instance created it meanwhile: as good.
@@ -284,7 +288,8 @@ fn check_uses(
     // Every broker learns of a new topic a moment after the controller; until then it may
     // answer "unknown topic".
     loop {
-        let still_missing = missing_of(&admin, config, &missing, deadline, "created")?;
+        let (still_missing, _) =
+            missing_of(&admin, config, &missing, deadline, shutdown, "created")?;
         if still_missing.is_empty() {
             return wait_until_read_topics_known(&admin, config, uses, deadline, shutdown);
         }
@@ -328,27 +333,45 @@ fn wait_until_read_topics_known(
     }
 }
 
-/// Describes `uses`, logging each usable one as `how` ("found", "created"); returns those the
-/// brokers do not know (yet). A topic that exists but is not usable is the error.
+/// Describes `uses` (at a broker that answers: `topic_description`), logging each usable one
+/// as `how` ("found", "created"); returns those the brokers do not know (yet), and the broker
+/// that answered. A topic that exists but is not usable is the error.
 fn missing_of<'u>(
     admin: &AdminClient,
     config: &Config,
     uses: &[&'u TopicUse],
     deadline: Instant,
+    shutdown: &Shutdown,
     how: &str,
-) -> Result<Vec<&'u TopicUse>, TopicCheckError> {
+) -> Result<(Vec<&'u TopicUse>, i32), TopicCheckError> {
     let names: Vec<&str> = uses.iter().map(|u| u.topic.as_str()).collect();
-    let answers = admin
-        .describe_topics(&names, deadline)
+    let answers = describe_at_a_live_broker(admin, &names, deadline, shutdown)
         .map_err(|e| unanswered(config, uses, e))?;
     let mut missing = Vec::new();
-    for (wanted, answer) in uses.iter().zip(answers) {
+    for (wanted, answer) in uses.iter().zip(answers.topics) {
         match judge(wanted, answer)? {
             Verdict::Usable(description) => log_usable(wanted, &description, how),
             Verdict::Missing => missing.push(*wanted),
         }
     }
-    Ok(missing)
+    Ok((missing, answers.by))
+}
+
+/// Creates topics with `create(at)` at the broker numbered `at`, one that just answered:
+/// librdkafka, left to itself (`None`), asks the one it takes for the controller, which may be
+/// hung (`topic_description`). KRaft brokers pass the request on to the controllers; a broker
+/// of a ZooKeeper cluster that is not its controller answers "not controller", and then the
+/// controller is asked (a topic the first request created answers "already exists" then).
+fn create_at(
+    at: i32,
+    mut create: impl FnMut(Option<i32>) -> Result<Vec<Result<(), TopicError>>, AdminError>,
+) -> Result<Vec<Result<(), TopicError>>, AdminError> {
+    let answers = create(Some(at))?;
+    let not_controller = |answer: &Result<(), TopicError>| matches!(answer, Err(e) if e.code == RDKafkaErrorCode::NotController);
+    if answers.iter().any(not_controller) {
+        return create(None);
+    }
+    Ok(answers)
 }
 
 /// The error for a request about `uses` that got no per-topic answer.
@@ -407,6 +430,47 @@ mod tests {
             code,
             message: "m".to_string(),
         })
+    }
+
+    /// A topic is created at the broker that answered; only a "not controller" answer (a
+    /// ZooKeeper cluster's broker) sends the request to the controller.
+    #[test]
+    fn creation_asks_the_broker_that_answered_and_the_controller_only_after_not_controller() {
+        let mut asked = Vec::new();
+        let created = create_at(2, |at| {
+            asked.push(at);
+            Ok(vec![
+                Ok(()),
+                refused(RDKafkaErrorCode::TopicAlreadyExists).map(|_| ()),
+            ])
+        });
+        assert_eq!(asked, [Some(2)]);
+        assert_eq!(created.expect("answers").len(), 2);
+
+        let mut asked = Vec::new();
+        let created = create_at(2, |at| {
+            asked.push(at);
+            Ok(match at {
+                Some(_) => vec![Ok(()), refused(RDKafkaErrorCode::NotController).map(|_| ())],
+                None => vec![
+                    refused(RDKafkaErrorCode::TopicAlreadyExists).map(|_| ()),
+                    Ok(()),
+                ],
+            })
+        });
+        assert_eq!(asked, [Some(2), None]);
+        let created = created.expect("answers");
+        assert_eq!(created[1], Ok(()));
+
+        let mut asked = Vec::new();
+        let timed_out = create_at(2, |at| {
+            asked.push(at);
+            Err(AdminError::TimedOut {
+                reason: "no answer".to_string(),
+            })
+        });
+        assert!(matches!(timed_out, Err(AdminError::TimedOut { .. })));
+        assert_eq!(asked, [Some(2)]);
     }
 
     #[test]
