@@ -85,6 +85,17 @@ pub(crate) enum AdminError {
     },
 }
 
+/// One line for a log line or an error's reason: what librdkafka said, and its code.
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminError::TimedOut { reason } => f.write_str(reason),
+            AdminError::Interrupted => f.write_str("stopped"),
+            AdminError::Failed { code, message } => write!(f, "{message}: {code:?}"),
+        }
+    }
+}
+
 /// A broker of the cluster, as its metadata names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Broker {
@@ -306,8 +317,7 @@ impl AdminClient {
     fn wait(&self, queue: &Queue, deadline: Instant) -> Result<Event, AdminError> {
         let deadline = deadline + ANSWER_GRACE;
         loop {
-            // Logs and errors (an authentication failure stops the daemon from here).
-            self.client.poll(Duration::ZERO);
+            self.serve_events();
             if self.shutdown.is_stopping() {
                 return Err(AdminError::Interrupted);
             }
@@ -339,6 +349,13 @@ impl AdminClient {
                 };
             }
         }
+    }
+
+    /// Serves the client's log and error events: librdkafka's warnings reach the log, and an
+    /// authentication failure stops the daemon from here. A loop that waits on this client
+    /// without [`Self::wait`] calls it each turn.
+    pub(crate) fn serve_events(&self) {
+        self.client.poll(Duration::ZERO);
     }
 
     /// The cluster's brokers, from one metadata request answered within `timeout` (it blocks

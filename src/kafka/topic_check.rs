@@ -378,14 +378,11 @@ fn create_at(
 fn unanswered(config: &Config, uses: &[&TopicUse], error: AdminError) -> TopicCheckError {
     match error {
         AdminError::Interrupted => TopicCheckError::Interrupted,
-        AdminError::TimedOut { reason }
-        | AdminError::Failed {
-            message: reason, ..
-        } => TopicCheckError::Unanswered {
+        error => TopicCheckError::Unanswered {
             topics: uses.iter().map(|u| u.topic.clone()).collect(),
             bootstrap: config.bootstrap_servers.clone(),
             waited: config.topic_check_timeout,
-            reason,
+            reason: error.to_string(),
         },
     }
 }

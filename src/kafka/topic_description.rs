@@ -62,6 +62,9 @@ fn list_brokers(
     shutdown: &Shutdown,
 ) -> Result<Vec<Broker>, AdminError> {
     loop {
+        // librdkafka's warnings (a refused connection) and an authentication failure, which
+        // stops the daemon with its own line rather than after the whole check.
+        admin.serve_events();
         if shutdown.is_stopping() {
             return Err(AdminError::Interrupted);
         }
@@ -70,13 +73,8 @@ fn list_brokers(
         let why = match admin.brokers(LIST_SLICE.min(left)) {
             Ok(brokers) if !brokers.is_empty() => return Ok(brokers),
             Ok(_) => "the metadata named no broker".to_string(),
-            Err(
-                AdminError::TimedOut { reason }
-                | AdminError::Failed {
-                    message: reason, ..
-                },
-            ) => reason,
             Err(AdminError::Interrupted) => return Err(AdminError::Interrupted),
+            Err(error) => error.to_string(),
         };
         if Instant::now() >= deadline {
             return Err(AdminError::TimedOut {

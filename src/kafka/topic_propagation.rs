@@ -21,7 +21,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::admin::{AdminClient, AdminError, Broker, TopicAnswer};
+use super::admin::{AdminClient, Broker, TopicAnswer};
 use super::client_config_with;
 use super::ClientKind;
 use crate::config::Config;
@@ -69,7 +69,7 @@ pub(crate) fn wait_until_every_broker_knows(
         true => Err("the topic check's time was used up".to_string()),
         false => admin
             .brokers(PROBE_TIMEOUT.min(left))
-            .map_err(|e| admin_error_text(&e)),
+            .map_err(|e| e.to_string()),
     };
     let outcome = match listed {
         _ if shutdown.is_stopping() => Propagation::Interrupted,
@@ -275,14 +275,6 @@ fn names(brokers: &[Broker]) -> String {
         })
         .collect();
     names.join(", ")
-}
-
-fn admin_error_text(error: &AdminError) -> String {
-    match error {
-        AdminError::TimedOut { reason } => reason.clone(),
-        AdminError::Interrupted => "stopped".to_string(),
-        AdminError::Failed { code, message } => format!("{message}: {code:?}"),
-    }
 }
 
 #[cfg(test)]

@@ -173,7 +173,8 @@ pub fn produce_raw(topic: &str, payloads: &[Vec<u8>]) {
 /// Creates `topic` by producing nothing to it: the stack auto-creates topics with its defaults
 /// (3 partitions, replication 3). Waits until every broker, asked on its own, knows it with a
 /// leader for every partition: a daemon started while one does not yet may find its consumer
-/// group assigned nothing, for good (see the daemon's `kafka/topic_propagation.rs`).
+/// group assigned nothing until something else rebalances it (see the daemon's
+/// `kafka/topic_propagation.rs`).
 pub fn ensure_topic(topic: &str) {
     let producer = test_producer();
     let deadline = Instant::now() + Duration::from_secs(30);
