@@ -96,6 +96,36 @@ impl std::fmt::Display for AdminError {
     }
 }
 
+impl AdminError {
+    /// Whether the error is one broker's own, not the cluster's answer: no answer in time, or
+    /// a local error (librdkafka's negative codes: its connection, its authentication). Another
+    /// broker may still answer.
+    fn is_one_brokers(&self) -> bool {
+        match self {
+            AdminError::TimedOut { .. } => true,
+            AdminError::Interrupted => false,
+            AdminError::Failed { code, .. } => (*code as i32) < 0,
+        }
+    }
+}
+
+/// The first of `asked` answers to one request sent to several brokers, each got with
+/// `next`: an error of one broker's own waits for the others; the last one's, or an answer
+/// (a refusal too: every broker answers it alike), ends it. Each `next` ends by the request's
+/// deadline (plus its grace), so this does too.
+fn first_of<T>(
+    asked: usize,
+    mut next: impl FnMut() -> Result<T, AdminError>,
+) -> Result<T, AdminError> {
+    let mut left = asked;
+    loop {
+        match next() {
+            Err(error) if left > 1 && error.is_one_brokers() => left -= 1,
+            outcome => return outcome,
+        }
+    }
+}
+
 /// A broker of the cluster, as its metadata names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Broker {
@@ -152,26 +182,19 @@ impl AdminClient {
 
     /// Describes `topics`, asking for the operations the principal may perform on each.
     /// Answers in the order asked. Never creates a topic: librdkafka sends the metadata request
-    /// behind it with `allow_auto_topic_creation=false`. Asks the broker numbered `at` (left to
-    /// itself, librdkafka would ask the one it takes for the controller: `topic_description`).
+    /// behind it with `allow_auto_topic_creation=false`.
+    ///
+    /// Asks each broker numbered in `at` at once and takes the first answer, with the number of
+    /// the broker that gave it; an error of one broker's own (its connection, its timeout: a
+    /// local error) waits for the others' answers (see [`first_of`]). Left to itself,
+    /// librdkafka would ask only the broker it takes for the controller (`topic_description`).
     pub(crate) fn describe_topics(
         &self,
         topics: &[&str],
-        at: i32,
+        at: &[i32],
         deadline: Instant,
-    ) -> Result<Vec<Result<TopicDescription, TopicError>>, AdminError> {
+    ) -> Result<(Vec<Result<TopicDescription, TopicError>>, i32), AdminError> {
         let names = c_strings(topics)?;
-        let options = Options::new(
-            self,
-            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
-            deadline,
-        )?;
-        options.send_to(at)?;
-        // SAFETY: `options` is a live AdminOptions of this client; the returned error, if any,
-        // is owned here and destroyed by `take_error`.
-        take_error(unsafe {
-            rd::rd_kafka_AdminOptions_set_include_authorized_operations(options.0.as_ptr(), 1)
-        })?;
         let mut pointers: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
         // SAFETY: `pointers` holds `pointers.len()` NUL-terminated strings that outlive the call;
         // librdkafka copies them into the collection it returns.
@@ -182,11 +205,43 @@ impl AdminClient {
             NonNull::new(collection)
                 .ok_or_else(|| failed(RDKafkaErrorCode::InvalidArgument, "no topic collection"))?,
         );
-        let event = self.request(&options, deadline, |client, options, queue| {
-            // SAFETY: client, collection, options and queue are live; librdkafka copies what it
-            // needs from each before returning, and answers on `queue`.
-            unsafe { rd::rd_kafka_DescribeTopics(client, collection.0.as_ptr(), options, queue) }
-        })?;
+        // One queue for every answer: the first one ends the wait, and the others are freed
+        // with the queue (each request in flight holds a reference to it).
+        let queue = Queue::new(self)?;
+        for &broker in at {
+            let options = Options::new(
+                self,
+                rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
+                deadline,
+            )?;
+            options.send_to(broker)?;
+            // SAFETY: `options` is a live AdminOptions of this client; the returned error, if
+            // any, is owned here and destroyed by `take_error`.
+            take_error(unsafe {
+                rd::rd_kafka_AdminOptions_set_include_authorized_operations(options.0.as_ptr(), 1)
+            })?;
+            // The answer's event carries the broker's number back.
+            // SAFETY: live options; the opaque is a number, never dereferenced.
+            unsafe {
+                rd::rd_kafka_AdminOptions_set_opaque(
+                    options.0.as_ptr(),
+                    broker as isize as *mut std::ffi::c_void,
+                )
+            };
+            // SAFETY: client, collection, options and queue are live; librdkafka copies what
+            // it needs from each before returning, and answers on `queue`.
+            unsafe {
+                rd::rd_kafka_DescribeTopics(
+                    self.native(),
+                    collection.0.as_ptr(),
+                    options.0.as_ptr(),
+                    queue.0.as_ptr(),
+                )
+            }
+        }
+        let event = first_of(at.len(), || self.wait(&queue, deadline))?;
+        // SAFETY: `event` is live; its opaque is the number set above.
+        let by = unsafe { rd::rd_kafka_event_opaque(event.0.as_ptr()) } as isize as i32;
         // SAFETY: the two accessors of a DescribeTopics answer.
         let descriptions = unsafe {
             event.topics(
@@ -195,7 +250,7 @@ impl AdminClient {
                 rd::rd_kafka_DescribeTopics_result_topics,
             )
         }?;
-        Ok(in_order_asked(
+        let answers = in_order_asked(
             topics,
             descriptions,
             RDKafkaErrorCode::UnknownTopicOrPartition,
@@ -203,7 +258,8 @@ impl AdminClient {
             |d| unsafe { text(rd::rd_kafka_TopicDescription_name(*d)) },
             // SAFETY: as above.
             |d| unsafe { describe(*d) },
-        ))
+        );
+        Ok((answers, by))
     }
 
     /// Creates `topics` with `partitions` and `replication_factor` (`None`: the brokers'
@@ -359,9 +415,8 @@ impl AdminClient {
     }
 
     /// The cluster's brokers, from one metadata request answered within `timeout` (it blocks
-    /// that long at most, shutdown or not), the one that answered first: it was alive a moment
-    /// ago. Host names are read lossily: rdkafka's `MetadataBroker::host` panics on one that
-    /// is not UTF-8.
+    /// that long at most, shutdown or not). Host names are read lossily: rdkafka's
+    /// `MetadataBroker::host` panics on one that is not UTF-8.
     pub(crate) fn brokers(&self, timeout: Duration) -> Result<Vec<Broker>, AdminError> {
         let mut answer: *const rd::rd_kafka_metadata_t = std::ptr::null();
         // SAFETY: the client is live; with `all_topics` 0 and no topic handle librdkafka asks
@@ -394,21 +449,17 @@ impl AdminClient {
             return Ok(Vec::new());
         };
         // SAFETY: `answer` is live; librdkafka sets `brokers` to `broker_cnt` entries.
-        let (brokers, answered_by) = unsafe {
+        let brokers = unsafe {
             let metadata = answer.0.as_ref();
-            let brokers = match usize::try_from(metadata.broker_cnt) {
+            match usize::try_from(metadata.broker_cnt) {
                 Ok(count) if !metadata.brokers.is_null() => {
                     std::slice::from_raw_parts(metadata.brokers, count)
                 }
                 _ => &[],
-            };
-            (brokers, metadata.orig_broker_id)
+            }
         };
-        let mut brokers: Vec<&rd::rd_kafka_metadata_broker> = brokers.iter().collect();
-        // Stable: the others keep the metadata's order.
-        brokers.sort_by_key(|broker| broker.id != answered_by);
         Ok(brokers
-            .into_iter()
+            .iter()
             .map(|broker| {
                 // SAFETY: NULL or a NUL-terminated string, valid while `answer` lives.
                 let host = unsafe { text(broker.host) };
@@ -766,6 +817,69 @@ impl Drop for NewTopics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failed(code: RDKafkaErrorCode) -> AdminError {
+        AdminError::Failed {
+            code,
+            message: "m".to_string(),
+        }
+    }
+
+    /// Of the answers to one request sent to several brokers, the first answer wins; one
+    /// broker's own failures (a timeout, a local error) wait for the others.
+    #[test]
+    fn the_first_answer_wins_and_one_brokers_failures_wait_for_the_others() {
+        let mut answers = vec![
+            Err(AdminError::TimedOut {
+                reason: "r".to_string(),
+            }),
+            Err(failed(RDKafkaErrorCode::BrokerTransportFailure)),
+            Ok(7),
+            Ok(8),
+        ]
+        .into_iter();
+        assert_eq!(first_of(4, || answers.next().expect("asked")).ok(), Some(7));
+        assert_eq!(answers.len(), 1, "the fourth answer was not waited for");
+    }
+
+    /// A refusal is the cluster's answer (every broker gives it alike): it ends the wait.
+    #[test]
+    fn a_refusal_ends_the_wait_for_the_others() {
+        let mut answers = vec![
+            Err(failed(RDKafkaErrorCode::ClusterAuthorizationFailed)),
+            Ok(1),
+        ]
+        .into_iter();
+        let answer = first_of(2, || answers.next().expect("asked"));
+        assert!(
+            matches!(answer, Err(AdminError::Failed { .. })),
+            "{answer:?}"
+        );
+    }
+
+    /// When every broker fails on its own, the last failure is the answer; a stop ends it at
+    /// once.
+    #[test]
+    fn the_last_failure_is_the_answer_and_a_stop_ends_it() {
+        let mut asked = 0;
+        let answer: Result<(), _> = first_of(3, || {
+            asked += 1;
+            Err(AdminError::TimedOut {
+                reason: format!("no answer {asked}"),
+            })
+        });
+        match answer {
+            Err(AdminError::TimedOut { reason }) => assert_eq!(reason, "no answer 3"),
+            other => panic!("{other:?}"),
+        }
+        let mut asked = 0;
+        let answer: Result<(), _> = first_of(3, || {
+            asked += 1;
+            Err(AdminError::Interrupted)
+        });
+        assert!(matches!(answer, Err(AdminError::Interrupted)));
+        assert_eq!(asked, 1);
+    }
 
     #[test]
     fn answers_come_in_the_order_asked_and_a_topic_left_out_gets_the_missing_code() {

@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::error::RDKafkaErrorCode;
 
+use super::admin::Broker;
 use super::admin::{AdminClient, AdminError, Operation, TopicDescription, TopicError};
-use super::topic_description::describe_at_a_live_broker;
+use super::topic_description::{describe_at_the_first_broker, list_brokers};
 use super::topic_propagation::{wait_until_every_broker_knows, Propagation};
 use super::{client_config_with, ClientKind};
 use crate::config::{dead_letter_topic, Config};
@@ -250,7 +251,11 @@ fn check_uses(
     let deadline = Instant::now() + config.topic_check_timeout;
 
     let all: Vec<&TopicUse> = uses.iter().collect();
-    let (mut missing, answered_by) = missing_of(&admin, config, &all, deadline, shutdown, "found")?;
+    // Listed once: a broker that stops answering keeps its connection for a while, and
+    // librdkafka would keep asking it for the list.
+    let brokers =
+        list_brokers(&admin, deadline, shutdown).map_err(|e| unanswered(config, &all, e))?;
+    let (mut missing, answered_by) = missing_of(&admin, &brokers, config, &all, deadline, "found")?;
     if missing.is_empty() {
         return wait_until_read_topics_known(&admin, config, uses, deadline, shutdown);
     }
@@ -289,7 +294,7 @@ fn check_uses(
     // answer "unknown topic".
     loop {
         let (still_missing, _) =
-            missing_of(&admin, config, &missing, deadline, shutdown, "created")?;
+            missing_of(&admin, &brokers, config, &missing, deadline, "created")?;
         if still_missing.is_empty() {
             return wait_until_read_topics_known(&admin, config, uses, deadline, shutdown);
         }
@@ -333,19 +338,19 @@ fn wait_until_read_topics_known(
     }
 }
 
-/// Describes `uses` (at a broker that answers: `topic_description`), logging each usable one
-/// as `how` ("found", "created"); returns those the brokers do not know (yet), and the broker
-/// that answered. A topic that exists but is not usable is the error.
+/// Describes `uses` (at the first of `brokers` that answers: `topic_description`), logging
+/// each usable one as `how` ("found", "created"); returns those the brokers do not know (yet),
+/// and the broker that answered. A topic that exists but is not usable is the error.
 fn missing_of<'u>(
     admin: &AdminClient,
+    brokers: &[Broker],
     config: &Config,
     uses: &[&'u TopicUse],
     deadline: Instant,
-    shutdown: &Shutdown,
     how: &str,
 ) -> Result<(Vec<&'u TopicUse>, i32), TopicCheckError> {
     let names: Vec<&str> = uses.iter().map(|u| u.topic.as_str()).collect();
-    let answers = describe_at_a_live_broker(admin, &names, deadline, shutdown)
+    let answers = describe_at_the_first_broker(admin, brokers, &names, deadline)
         .map_err(|e| unanswered(config, uses, e))?;
     let mut missing = Vec::new();
     for (wanted, answer) in uses.iter().zip(answers.topics) {
