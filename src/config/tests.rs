@@ -28,7 +28,7 @@ fn defaults_match_the_design() {
     assert!(c.enable_idempotence);
     assert_eq!(c.retries, None);
     assert_eq!(c.linger_ms, 5);
-    assert_eq!(c.schema_registry_retries, 5);
+    assert_eq!(c.schema_registry_retries, 12);
     assert!(c.librdkafka_properties.0.is_empty());
     assert_eq!(c.stats_interval, Some(Duration::from_secs(30)));
     assert_eq!(c.metrics_addr, None);
@@ -373,7 +373,7 @@ fn debug_shows_every_field_but_no_secret() {
         "producer_key: Some(\"fixed-key\")",
         "retries: Some(3)",
         "flush_timeout:",
-        "schema_registry_retries: 5",
+        "schema_registry_retries: 12",
         "schema_registry_user_info: Some(<redacted>)",
     ] {
         assert!(shown.contains(part), "{part} missing from {shown}");

@@ -133,9 +133,9 @@ variables! {
     /// How often a failed registry request is retried.
     schema_registry_retries: u32 {
         name: "SCHEMA_REGISTRY_RETRIES",
-        default: "5",
+        default: "12",
         parse: parse::number(0, 20),
-        help: "retries of the schema registration at start-up on connection errors and 5xx, with exponential backoff (0-20); records wait for the registry as long as it takes",
+        help: "retries of the schema registration at start-up on connection errors and 5xx, with exponential backoff from 200 ms to 5 s (0-20; the default waits out at least 20 s of a registry restart); records wait for the registry as long as it takes",
     },
     /// How the subject of the schema is named.
     subject_name_strategy: SubjectNameStrategy {

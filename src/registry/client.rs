@@ -35,8 +35,10 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// hostile, and its answer is not read into memory.
 const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
 
-/// Between retries of a failed request: from 200 ms, doubling up to 5 s, so the default five
-/// retries span about 6 s, enough for a registry that restarts.
+/// Between retries of a failed request: from 200 ms, doubling up to 5 s, each drawn from the
+/// upper half of that (jitter), so the default twelve retries span 21–41 s: a registry that
+/// restarts (a JVM: 5–20 s; the soak's registry kills are down 7–10 s) is waited out rather
+/// than the start failing (`tests::the_default_retries_wait_out_a_twenty_second_restart`).
 const RETRY_BACKOFF: Backoff =
     Backoff::exponential(Duration::from_millis(200), Duration::from_secs(5));
 
@@ -804,6 +806,19 @@ fn tls_failure(request: &str, e: &reqwest::Error) -> Option<RegistryError> {
 mod tests {
     use super::*;
     use crate::registry::fake_registry::{registry_replying, FakeRegistry};
+
+    /// Even with every wait drawn at its shortest, the default retries of the start-up
+    /// registration span 20 s of a registry that refuses connections while it restarts. (The
+    /// default five of before spanned 3.1–6.2 s, and a soak's daemon restarted into a registry
+    /// kill exited 1.)
+    #[test]
+    fn the_default_retries_wait_out_a_twenty_second_restart() {
+        let config = Config::from_pairs(&[]).expect("config");
+        let shortest: Duration = (1..=config.schema_registry_retries)
+            .map(|attempt| RETRY_BACKOFF.longest(attempt) / 2)
+            .sum();
+        assert!(shortest >= Duration::from_secs(20), "{shortest:?}");
+    }
 
     /// A registry that holds its first `held` requests unanswered and answers the rest with
     /// `status`; its URL with a wrong path.
