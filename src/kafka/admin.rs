@@ -98,8 +98,8 @@ impl std::fmt::Display for AdminError {
 
 impl AdminError {
     /// Whether the error is one broker's own, not the cluster's answer: no answer in time, or
-    /// a local error (librdkafka's negative codes: its connection, its authentication). Another
-    /// broker may still answer.
+    /// a negative code (librdkafka's local errors: its connection, its authentication; and -1,
+    /// a broker's unknown server error). Another broker may still answer.
     fn is_one_brokers(&self) -> bool {
         match self {
             AdminError::TimedOut { .. } => true,
@@ -724,7 +724,8 @@ impl Drop for Options {
     }
 }
 
-/// An `rd_kafka_queue_t` of our own, for one request's answer.
+/// An `rd_kafka_queue_t` of our own, for the answers to one request (sent to one or more
+/// brokers).
 struct Queue(NonNull<rd::rd_kafka_queue_t>);
 
 impl Queue {

@@ -133,10 +133,10 @@ fn a_broker_hung_at_start_is_named_and_not_waited_for() {
     ensure_topic(&topic);
     // Not the KRaft quorum's leader: brokers pass a creation on to it, and one that hangs
     // holds every creation for the brokers' forwarding timeout (30 s), whoever is asked.
-    let leader = quorum_leader();
+    let leader = quorum_leader().expect("the quorum's leader in .stack/nodeN/data (quorum-state)");
     let hung = (1..=expected_brokers() as i32)
         .rev()
-        .find(|&node| Some(node) != leader)
+        .find(|&node| node != leader)
         .expect("a node that does not lead the quorum");
     let metadata = test_producer()
         .client()
@@ -148,16 +148,19 @@ fn a_broker_hung_at_start_is_named_and_not_waited_for() {
         .find(|b| b.id() == hung)
         .map(|b| format!("{}:{}", b.host(), b.port()))
         .expect("the hung broker in the metadata");
-    // The others bootstrap the daemon: its first connections answer.
+    let address = |b: &rdkafka::metadata::MetadataBroker| format!("{}:{}", b.host(), b.port());
+    // The first start bootstraps from every broker, as deployments do; the second from the
+    // others only, so that its first connections answer.
+    let all: Vec<String> = metadata.brokers().iter().map(address).collect();
     let others: Vec<String> = metadata
         .brokers()
         .iter()
         .filter(|b| b.id() != hung)
-        .map(|b| format!("{}:{}", b.host(), b.port()))
+        .map(address)
         .collect();
-    let env_for = |topic: &str, extra: &[(&str, &str)]| {
+    let env_for = |bootstrap: &[String], topic: &str, extra: &[(&str, &str)]| {
         let mut env = env_with(topic, extra);
-        env.push(("KAFKA_BOOTSTRAP_SERVERS".to_string(), others.join(",")));
+        env.push(("KAFKA_BOOTSTRAP_SERVERS".to_string(), bootstrap.join(",")));
         env
     };
     // Each start must pass the check well within this: before, one that waited for the hung
@@ -186,12 +189,23 @@ fn a_broker_hung_at_start_is_named_and_not_waited_for() {
     };
 
     signal_broker(hung, "STOP");
+    let hung_at = Instant::now();
     let thaw = Thaw(hung);
-    // Creation, while the hung broker is not yet fenced (9 s), and a stop right after the
-    // check, seen within about a second. Two replicas: the two brokers that answer can hold
-    // them, fenced or not.
+    // Both starts must list the brokers while the hung one is not yet fenced (the stack's
+    // `broker.session.timeout.ms`, 9 s): a fenced broker is in no broker list, and no start
+    // asks it anything.
+    let unfenced = |what: &str| {
+        let since = hung_at.elapsed();
+        assert!(
+            since < Duration::from_secs(8),
+            "{what} {since:?} after the SIGSTOP: past the fencing (9 s), the test shows nothing"
+        );
+    };
+    // Creation, and a stop right after the check, seen within about a second. Two replicas:
+    // the two brokers that answer can hold them, fenced or not.
     let created = unique("fault-hung-create");
     let mut stopped = Daemon::start(&env_for(
+        &all,
         &created,
         &[
             ("PRODUCE_COUNT", "5"),
@@ -201,6 +215,7 @@ fn a_broker_hung_at_start_is_named_and_not_waited_for() {
         ],
     ));
     passed_the_check(&stopped, &created, "created");
+    unfenced("the creation ended");
     let signalled = Instant::now();
     stopped.signal("INT");
     let status = stopped.wait_exit(Duration::from_secs(30));
@@ -212,11 +227,24 @@ fn a_broker_hung_at_start_is_named_and_not_waited_for() {
     );
 
     let started = Instant::now();
-    let mut daemon = Daemon::start(&env_for(&topic, &[("PRODUCE_COUNT", "5"), check]));
+    let mut daemon = Daemon::start(&env_for(&others, &topic, &[("PRODUCE_COUNT", "5"), check]));
     passed_the_check(&daemon, &topic, "found");
-    daemon.wait_for_line(
-        &format!("broker {hung} ({broker}) did not answer (not waited for"),
+    daemon.wait_until(
+        "the wait for every broker to end",
         Duration::from_secs(60),
+        |lines| {
+            lines.iter().any(|l| {
+                l.contains("did not answer (not waited for") || l.contains("known to every broker")
+            })
+        },
+    );
+    unfenced("the second start's wait ended");
+    assert!(
+        daemon.lines().iter().any(|l| l.contains(&format!(
+            "broker {hung} ({broker}) did not answer (not waited for"
+        ))),
+        "{}",
+        daemon.tail(20)
     );
     let named_after = started.elapsed();
     drop(thaw);
@@ -242,7 +270,7 @@ fn a_broker_hung_at_start_is_named_and_not_waited_for() {
         "named {named_after:?} after the start"
     );
     println!(
-        "figures: a broker hung at start named {named_after:?} after the daemon started, not waited for; a SIGINT at the end of the check exited 0 after {stop_took:?}"
+        "figures: broker {hung} hung (the quorum's leader: {leader}), named {named_after:?} after the daemon started, not waited for; a SIGINT at the end of the check exited 0 after {stop_took:?}"
     );
     wait_for_a_thawed_cluster(&topic);
 }
