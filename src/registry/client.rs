@@ -522,11 +522,11 @@ impl SchemaRegistryClient {
             Credentials::None | Credentials::Basic { .. } => None,
         };
         let token = bearer.map(BearerAuth::current);
-        let mut outcome = self.send_with_credentials(build, token.as_ref());
+        let mut outcome = self.send_with_credentials(build, token.as_ref())?;
         if let (Some(bearer), Some(refused), Ok(response)) = (bearer, &token, &outcome) {
             if response.status() == StatusCode::UNAUTHORIZED {
                 match bearer.reread(refused) {
-                    Ok(Some(fresh)) => outcome = self.send_with_credentials(build, Some(&fresh)),
+                    Ok(Some(fresh)) => outcome = self.send_with_credentials(build, Some(&fresh))?,
                     Ok(None) => {}
                     Err(error) => {
                         return Err(Attempt::Final(RegistryError::Rejected {
@@ -566,12 +566,12 @@ impl SchemaRegistryClient {
     }
 
     /// Sends the request built by `build` with the client's credentials (`token`: the bearer
-    /// token to send, with bearer auth).
+    /// token to send, with bearer auth); see [`Self::send_until_stopped`].
     fn send_with_credentials(
         &self,
         build: &impl Fn() -> RequestBuilder,
         token: Option<&Secret>,
-    ) -> reqwest::Result<Response> {
+    ) -> Result<reqwest::Result<Response>, Attempt> {
         let mut builder = build().header(
             reqwest::header::ACCEPT,
             "application/vnd.schemaregistry.v1+json, application/json",
@@ -593,7 +593,37 @@ impl SchemaRegistryClient {
                 }
             }
         }
-        builder.send()
+        self.send_until_stopped(builder)
+    }
+
+    /// Sends `builder`'s request from a thread of its own and waits for the answer's head or
+    /// for a stop (then `Attempt::Final(Interrupted)`): a registry that holds a request would
+    /// otherwise hold a stop for the request's timeout (15 s), at start-up beyond
+    /// `STOP_TIMEOUT_MS`. The thread left behind ends by that timeout, its answer dropped; the
+    /// body is read afterwards, on the caller's thread, within the same timeout.
+    fn send_until_stopped(
+        &self,
+        builder: RequestBuilder,
+    ) -> Result<reqwest::Result<Response>, Attempt> {
+        if self.shutdown.is_stopping() {
+            return Err(Attempt::Final(RegistryError::Interrupted));
+        }
+        let (answer, answered) = crossbeam_channel::bounded(1);
+        std::thread::Builder::new()
+            .name("registry-request".to_string())
+            .spawn(move || {
+                // The receiver is gone after a stop: nobody waits for this answer any more.
+                let _ = answer.send(builder.send());
+            })
+            .map_err(|e| {
+                Attempt::Retryable(format!("cannot start a thread for the request: {e}"))
+            })?;
+        crossbeam_channel::select! {
+            recv(answered) -> sent => sent.map_err(|_| {
+                Attempt::Retryable("the request's thread ended without an answer".to_string())
+            }),
+            recv(self.shutdown.wake_receiver()) -> _ => Err(Attempt::Final(RegistryError::Interrupted)),
+        }
     }
 
     /// A 4xx's message, with what to check when the credentials were refused.
@@ -820,6 +850,35 @@ mod tests {
         assert!(shortest >= Duration::from_secs(20), "{shortest:?}");
     }
 
+    /// A stop during a request the registry holds ends the request at once, not at its timeout
+    /// (15 s): at start-up nothing else bounds that stop (`STOP_TIMEOUT_MS` guards the loops').
+    #[test]
+    fn a_stop_during_a_held_request_ends_it_at_once() {
+        let registry = registry_replying(|_, _| None);
+        let config =
+            Config::from_pairs(&[("SCHEMA_REGISTRY_URL", registry.url.as_str())]).expect("config");
+        let shutdown = Shutdown::new();
+        let client = SchemaRegistryClient::new(&config, shutdown.clone()).expect("client");
+        let stopper = shutdown.clone();
+        let stop = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            stopper.stop(crate::lifecycle::shutdown::StopReason::Requested);
+            Instant::now()
+        });
+        let registered = client.register("s-value", r#""string""#);
+        let returned = Instant::now();
+        let stopped = stop.join().expect("the stopping thread");
+        assert!(
+            matches!(registered, Err(RegistryError::Interrupted)),
+            "{registered:?}"
+        );
+        let took = returned.saturating_duration_since(stopped);
+        assert!(
+            took < Duration::from_secs(2),
+            "returned {took:?} after the stop"
+        );
+    }
+
     /// A registry that holds its first `held` requests unanswered and answers the rest with
     /// `status`; its URL with a wrong path.
     fn wrong_path_registry(held: usize, status: u16) -> (String, FakeRegistry) {
@@ -862,17 +921,33 @@ mod tests {
     /// 2) where a stop is exit 0.
     #[test]
     fn a_stop_during_the_api_check_interrupts_it_whatever_the_registry_answered() {
-        let (url, registry) = wrong_path_registry(0, 401);
-        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url.as_str())]).expect("config");
         let shutdown = Shutdown::new();
+        // The stop comes while the registry answers the first request, with a 401.
+        let stopper = shutdown.clone();
+        let registry = registry_replying(move |_, _| {
+            stopper.stop(crate::lifecycle::shutdown::StopReason::Requested);
+            Some((401, r#"{"error_code":401,"message":"refused"}"#.to_string()))
+        });
+        let url = format!("{}/wrong", registry.url);
+        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url.as_str())]).expect("config");
         let client = SchemaRegistryClient::new(&config, shutdown.clone()).expect("client");
-        shutdown.stop(crate::lifecycle::shutdown::StopReason::Requested);
         let checked = client.check_api();
         assert!(
             matches!(checked, Err(RegistryError::Interrupted)),
             "{checked:?}"
         );
         assert_eq!(registry.paths(), ["/wrong/schemas/types"]);
+
+        // Stopped before it begins: nothing is sent.
+        let (url, registry) = wrong_path_registry(0, 401);
+        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url.as_str())]).expect("config");
+        let client = SchemaRegistryClient::new(&config, shutdown.clone()).expect("client");
+        let checked = client.check_api();
+        assert!(
+            matches!(checked, Err(RegistryError::Interrupted)),
+            "{checked:?}"
+        );
+        assert!(registry.paths().is_empty(), "{:?}", registry.paths());
     }
 
     /// The cache of referenced schemas is bounded by its text, not only by count: 12 answers
