@@ -36,7 +36,7 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
 
 /// Between retries of a failed request: from 200 ms, doubling up to 5 s, each drawn from the
-/// upper half of that (jitter), so the default twelve retries span 21–41 s: a registry that
+/// upper half of that (jitter), so the default twelve retries span 20.6–41.2 s: a registry that
 /// restarts (a JVM: 5–20 s; the soak's registry kills are down 7–10 s) is waited out rather
 /// than the start failing (`tests::the_default_retries_wait_out_a_twenty_second_restart`).
 const RETRY_BACKOFF: Backoff =
@@ -205,7 +205,8 @@ impl fmt::Debug for SchemaRegistryClient {
 }
 
 /// The longest the start-up check of the registry's API waits for an answer: it only warns
-/// of a registry that does not answer, so it need not hold a stop for a request's full time.
+/// of a registry that does not answer, so it need not hold the start for a request's full
+/// time.
 const CHECK_API_TIMEOUT: Duration = Duration::from_secs(3);
 /// Tries of each request of the check: a registry busy for one request's [`CHECK_API_TIMEOUT`]
 /// (a JVM's pause under load) is asked again, so its 404 for a wrong path is still heard and
@@ -306,8 +307,10 @@ impl SchemaRegistryClient {
     pub fn latest(&self, subject: &str) -> Result<(u32, String), RegistryError> {
         let url = format!("{}/subjects/{subject}/versions/latest", self.base_url);
         let request = format!("GET {url}");
-        let response = self.send(&request, self.retries, || self.http.get(&url))?;
-        let parsed: VersionResponse = parse_json(&request, response)?;
+        let answer = self.send(&request, self.retries, REQUEST_TIMEOUT, || {
+            self.http.get(&url)
+        })?;
+        let parsed: VersionResponse = parse_json(&request, answer)?;
         avro_only(parsed.schema_type.as_deref(), SchemaRef::Id(parsed.id))?;
         Ok((parsed.id, parsed.schema))
     }
@@ -320,13 +323,13 @@ impl SchemaRegistryClient {
     ) -> Result<T, RegistryError> {
         let body = serde_json::json!({ "schema": schema }).to_string();
         let request = format!("POST {url}");
-        let response = self.send(&request, self.retries, || {
+        let answer = self.send(&request, self.retries, REQUEST_TIMEOUT, || {
             self.http
                 .post(url)
                 .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
                 .body(body.clone())
         })?;
-        parse_json(&request, response)
+        parse_json(&request, answer)
     }
 
     /// Fetches the Avro schema text with the given id, in one attempt: the consumers wait
@@ -402,8 +405,8 @@ impl SchemaRegistryClient {
             SchemaRef::Guid(guid) => format!("{}/schemas/guids/{guid}", self.base_url),
         };
         let request = format!("GET {url}");
-        let response = self.send(&request, 0, || self.http.get(&url))?;
-        let parsed: SchemaResponse = parse_json(&request, response)?;
+        let answer = self.send(&request, 0, REQUEST_TIMEOUT, || self.http.get(&url))?;
+        let parsed: SchemaResponse = parse_json(&request, answer)?;
         avro_only(parsed.schema_type.as_deref(), schema)?;
         Ok(parsed.into())
     }
@@ -421,8 +424,8 @@ impl SchemaRegistryClient {
             .extend(["subjects", &reference.subject, "versions"])
             .push(&reference.version.to_string());
         let request = format!("GET {url}");
-        let response = self.send(&request, 0, || self.http.get(url.clone()))?;
-        let parsed: SchemaResponse = parse_json(&request, response)?;
+        let answer = self.send(&request, 0, REQUEST_TIMEOUT, || self.http.get(url.clone()))?;
+        let parsed: SchemaResponse = parse_json(&request, answer)?;
         Ok(Served::from(parsed))
     }
 
@@ -436,8 +439,8 @@ impl SchemaRegistryClient {
         let get = |path: &str| {
             let url = format!("{}/{path}", self.base_url);
             let request = format!("GET {url}");
-            self.send(&request, CHECK_API_ATTEMPTS - 1, || {
-                self.http.get(&url).timeout(CHECK_API_TIMEOUT)
+            self.send(&request, CHECK_API_ATTEMPTS - 1, CHECK_API_TIMEOUT, || {
+                self.http.get(&url)
             })
             .map(drop)
         };
@@ -470,14 +473,15 @@ impl SchemaRegistryClient {
         &self,
         request: &str,
         retries: u32,
+        timeout: Duration,
         build: impl Fn() -> RequestBuilder,
-    ) -> Result<Response, RegistryError> {
+    ) -> Result<Answer, RegistryError> {
         let attempts = retries + 1;
         let outcome = retry_until_stopped(
             &RETRY_BACKOFF,
             &self.shutdown,
             None,
-            |attempt| match self.send_once(request, &build) {
+            |attempt| match self.send_once(request, timeout, &build) {
                 Ok(response) => ControlFlow::Break(Ok(response)),
                 Err(Attempt::Final(error)) => ControlFlow::Break(Err(error)),
                 Err(Attempt::Retryable(error)) if attempt < attempts => {
@@ -501,10 +505,9 @@ impl SchemaRegistryClient {
             },
         );
         match outcome {
-            // A stop that came during the last attempt: a requested stop, not a failure.
-            Some(Err(RegistryError::Unavailable { .. })) | None if self.shutdown.is_stopping() => {
-                Err(RegistryError::Interrupted)
-            }
+            // A stop that came during an attempt: a requested stop, not a failure, whatever
+            // the registry answered meanwhile.
+            Some(Err(_)) | None if self.shutdown.is_stopping() => Err(RegistryError::Interrupted),
             Some(result) => result,
             None => Err(RegistryError::Interrupted),
         }
@@ -515,18 +518,21 @@ impl SchemaRegistryClient {
     fn send_once(
         &self,
         request: &str,
+        timeout: Duration,
         build: &impl Fn() -> RequestBuilder,
-    ) -> Result<Response, Attempt> {
+    ) -> Result<Answer, Attempt> {
         let bearer = match &self.credentials {
             Credentials::Bearer(bearer) => Some(bearer),
             Credentials::None | Credentials::Basic { .. } => None,
         };
         let token = bearer.map(BearerAuth::current);
-        let mut outcome = self.send_with_credentials(build, token.as_ref())?;
-        if let (Some(bearer), Some(refused), Ok(response)) = (bearer, &token, &outcome) {
-            if response.status() == StatusCode::UNAUTHORIZED {
+        let mut outcome = self.send_with_credentials(build, timeout, token.as_ref())?;
+        if let (Some(bearer), Some(refused), Ok(answer)) = (bearer, &token, &outcome) {
+            if answer.status == StatusCode::UNAUTHORIZED {
                 match bearer.reread(refused) {
-                    Ok(Some(fresh)) => outcome = self.send_with_credentials(build, Some(&fresh))?,
+                    Ok(Some(fresh)) => {
+                        outcome = self.send_with_credentials(build, timeout, Some(&fresh))?
+                    }
                     Ok(None) => {}
                     Err(error) => {
                         return Err(Attempt::Final(RegistryError::Rejected {
@@ -542,15 +548,15 @@ impl SchemaRegistryClient {
             }
         }
         match outcome {
-            Ok(response) if response.status().is_success() => Ok(response),
-            Ok(response) if response.status().is_server_error() => {
-                let status = response.status().as_u16();
-                let (message, _) = error_body(response);
+            Ok(answer) if answer.status.is_success() => Ok(answer),
+            Ok(answer) if answer.status.is_server_error() => {
+                let status = answer.status.as_u16();
+                let (message, _) = error_body(answer);
                 Err(Attempt::Retryable(format!("HTTP {status}: {message}")))
             }
-            Ok(response) => {
-                let status = response.status();
-                let (message, error_code) = error_body(response);
+            Ok(answer) => {
+                let status = answer.status;
+                let (message, error_code) = error_body(answer);
                 Err(Attempt::Final(RegistryError::Rejected {
                     request: request.to_string(),
                     status: status.as_u16(),
@@ -566,13 +572,18 @@ impl SchemaRegistryClient {
     }
 
     /// Sends the request built by `build` with the client's credentials (`token`: the bearer
-    /// token to send, with bearer auth); see [`Self::send_until_stopped`].
+    /// token to send, with bearer auth), answered whole within `timeout`; see
+    /// [`Self::send_until_stopped`].
     fn send_with_credentials(
         &self,
         build: &impl Fn() -> RequestBuilder,
+        timeout: Duration,
         token: Option<&Secret>,
-    ) -> Result<reqwest::Result<Response>, Attempt> {
-        let mut builder = build().header(
+    ) -> Result<reqwest::Result<Answer>, Attempt> {
+        // Per request: reqwest's blocking client bounds each read of a body by its own
+        // timeout, not the whole answer, so a registry sending a byte at a time would be
+        // waited for far longer; this bounds the answer's head and body together.
+        let mut builder = build().timeout(timeout).header(
             reqwest::header::ACCEPT,
             "application/vnd.schemaregistry.v1+json, application/json",
         );
@@ -596,32 +607,43 @@ impl SchemaRegistryClient {
         self.send_until_stopped(builder)
     }
 
-    /// Sends `builder`'s request from a thread of its own and waits for the answer's head or
-    /// for a stop (then `Attempt::Final(Interrupted)`): a registry that holds a request would
-    /// otherwise hold a stop for the request's timeout (15 s), at start-up beyond
-    /// `STOP_TIMEOUT_MS`. The thread left behind ends by that timeout, its answer dropped; the
-    /// body is read afterwards, on the caller's thread, within the same timeout.
+    /// Sends `builder`'s request from a thread of its own, which also reads the answer's body,
+    /// and waits for the whole answer or for a stop (then `Attempt::Final(Interrupted)`): a
+    /// registry that holds a request, or its body, would otherwise hold a stop for the
+    /// request's timeout (15 s), at start-up beyond `STOP_TIMEOUT_MS`. The thread left behind
+    /// ends by that timeout, its answer dropped. A panic in it is the caller's again.
     fn send_until_stopped(
         &self,
         builder: RequestBuilder,
-    ) -> Result<reqwest::Result<Response>, Attempt> {
+    ) -> Result<reqwest::Result<Answer>, Attempt> {
         if self.shutdown.is_stopping() {
             return Err(Attempt::Final(RegistryError::Interrupted));
         }
         let (answer, answered) = crossbeam_channel::bounded(1);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("registry-request".to_string())
             .spawn(move || {
+                let read = builder.send().map(|response| Answer {
+                    status: response.status(),
+                    body: bounded_text(response),
+                });
                 // The receiver is gone after a stop: nobody waits for this answer any more.
-                let _ = answer.send(builder.send());
+                let _ = answer.send(read);
             })
             .map_err(|e| {
                 Attempt::Retryable(format!("cannot start a thread for the request: {e}"))
             })?;
         crossbeam_channel::select! {
-            recv(answered) -> sent => sent.map_err(|_| {
-                Attempt::Retryable("the request's thread ended without an answer".to_string())
-            }),
+            recv(answered) -> read => match read {
+                Ok(read) => Ok(read),
+                // The thread ended without answering: it panicked.
+                Err(_) => match thread.join() {
+                    Err(panic) => std::panic::resume_unwind(panic),
+                    Ok(()) => Err(Attempt::Retryable(
+                        "the request's thread ended without an answer".to_string(),
+                    )),
+                },
+            },
             recv(self.shutdown.wake_receiver()) -> _ => Err(Attempt::Final(RegistryError::Interrupted)),
         }
     }
@@ -693,6 +715,13 @@ impl BearerAuth {
     }
 }
 
+/// A registry's answer, read whole on the request's thread.
+struct Answer {
+    status: StatusCode,
+    /// At most [`MAX_RESPONSE_BYTES`] of it, or why it could not be read.
+    body: Result<String, String>,
+}
+
 /// How one try of a request failed.
 enum Attempt {
     /// Worth another try: no answer, or a 5xx (the error as text).
@@ -718,9 +747,9 @@ fn bounded_text(response: Response) -> Result<String, String> {
 
 fn parse_json<T: for<'de> Deserialize<'de>>(
     request: &str,
-    response: Response,
+    answer: Answer,
 ) -> Result<T, RegistryError> {
-    let text = bounded_text(response).map_err(|error| RegistryError::BadResponse {
+    let text = answer.body.map_err(|error| RegistryError::BadResponse {
         request: request.to_string(),
         error,
     })?;
@@ -731,8 +760,8 @@ fn parse_json<T: for<'de> Deserialize<'de>>(
 }
 
 /// The registry's `message` field, or the start of the body; and its `error_code`, if any.
-fn error_body(response: Response) -> (String, Option<u32>) {
-    let text = bounded_text(response).unwrap_or_default();
+fn error_body(answer: Answer) -> (String, Option<u32>) {
+    let text = answer.body.unwrap_or_default();
     let parsed = serde_json::from_str::<ErrorResponse>(&text).ok();
     let error_code = parsed.as_ref().and_then(|p| p.error_code);
     let message = match parsed {
@@ -836,6 +865,8 @@ fn tls_failure(request: &str, e: &reqwest::Error) -> Option<RegistryError> {
 mod tests {
     use super::*;
     use crate::registry::fake_registry::{registry_replying, FakeRegistry};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     /// Even with every wait drawn at its shortest, the default retries of the start-up
     /// registration span 20 s of a registry that refuses connections while it restarts. (The
@@ -860,8 +891,12 @@ mod tests {
         let shutdown = Shutdown::new();
         let client = SchemaRegistryClient::new(&config, shutdown.clone()).expect("client");
         let stopper = shutdown.clone();
+        let requests = Arc::clone(&registry.requests);
         let stop = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(300));
+            while requests.load(Ordering::SeqCst) == 0 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::thread::sleep(Duration::from_millis(200));
             stopper.stop(crate::lifecycle::shutdown::StopReason::Requested);
             Instant::now()
         });
@@ -877,6 +912,97 @@ mod tests {
             took < Duration::from_secs(2),
             "returned {took:?} after the stop"
         );
+    }
+
+    /// A registry that answers every request with a 200 head for a 100-byte body, then holds
+    /// the body (`drip: None`) or sends a byte of it every `drip`; its URL, and how many
+    /// requests it has read.
+    fn slow_body_registry(drip: Option<Duration>) -> (String, Arc<AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let counted = Arc::clone(&counted);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                        line.clear();
+                    }
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let mut stream = stream;
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+                    if stream.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                    for _ in 0..100 {
+                        match drip {
+                            None => std::thread::sleep(Duration::from_secs(60)),
+                            Some(every) => std::thread::sleep(every),
+                        }
+                        if stream.write_all(b" ").is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, requests)
+    }
+
+    /// A stop while the registry holds the body of its answer ends the wait at once, and the
+    /// registration is interrupted (exit 0 at start-up), not a bad answer (exit 1).
+    #[test]
+    fn a_stop_during_a_held_body_ends_it_at_once() {
+        let (url, requests) = slow_body_registry(None);
+        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url.as_str())]).expect("config");
+        let shutdown = Shutdown::new();
+        let client = SchemaRegistryClient::new(&config, shutdown.clone()).expect("client");
+        let stopper = shutdown.clone();
+        let stop = std::thread::spawn(move || {
+            while requests.load(Ordering::SeqCst) == 0 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            stopper.stop(crate::lifecycle::shutdown::StopReason::Requested);
+            Instant::now()
+        });
+        let registered = client.register("s-value", r#""string""#);
+        let returned = Instant::now();
+        let stopped = stop.join().expect("the stopping thread");
+        assert!(
+            matches!(registered, Err(RegistryError::Interrupted)),
+            "{registered:?}"
+        );
+        let took = returned.saturating_duration_since(stopped);
+        assert!(
+            took < Duration::from_secs(2),
+            "returned {took:?} after the stop"
+        );
+    }
+
+    /// An answer is bounded as a whole by the request's timeout: a body sent a byte at a time
+    /// (10 s here) is cut at the timeout, though every single read is quick.
+    #[test]
+    fn a_body_sent_a_byte_at_a_time_is_cut_at_the_request_timeout() {
+        let (url, _) = slow_body_registry(Some(Duration::from_millis(100)));
+        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url.as_str())]).expect("config");
+        let client = SchemaRegistryClient::new(&config, Shutdown::new()).expect("client");
+        let started = Instant::now();
+        let answer = client.send("GET /", 0, Duration::from_millis(700), || {
+            client.http.get(url.as_str())
+        });
+        let took = started.elapsed();
+        let body = answer.map(|answer| answer.body);
+        assert!(
+            matches!(body, Ok(Err(_)) | Err(_)),
+            "the whole body came: {:?}",
+            body.map(|b| b.map(|t| t.len()))
+        );
+        assert!(took < Duration::from_secs(4), "took {took:?}");
     }
 
     /// A registry that holds its first `held` requests unanswered and answers the rest with

@@ -85,7 +85,8 @@ pub enum RegistryError {
         /// References fetched so far.
         fetched: usize,
     },
-    /// Shutdown began while waiting to retry.
+    /// Shutdown began: while waiting to retry, while waiting for an answer, or before a
+    /// request was sent (then it is not).
     Interrupted,
 }
 
