@@ -886,32 +886,7 @@ mod tests {
     #[test]
     fn a_stop_during_a_held_request_ends_it_at_once() {
         let registry = registry_replying(|_, _| None);
-        let config =
-            Config::from_pairs(&[("SCHEMA_REGISTRY_URL", registry.url.as_str())]).expect("config");
-        let shutdown = Shutdown::new();
-        let client = SchemaRegistryClient::new(&config, shutdown.clone()).expect("client");
-        let stopper = shutdown.clone();
-        let requests = Arc::clone(&registry.requests);
-        let stop = std::thread::spawn(move || {
-            while requests.load(Ordering::SeqCst) == 0 {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-            stopper.stop(crate::lifecycle::shutdown::StopReason::Requested);
-            Instant::now()
-        });
-        let registered = client.register("s-value", r#""string""#);
-        let returned = Instant::now();
-        let stopped = stop.join().expect("the stopping thread");
-        assert!(
-            matches!(registered, Err(RegistryError::Interrupted)),
-            "{registered:?}"
-        );
-        let took = returned.saturating_duration_since(stopped);
-        assert!(
-            took < Duration::from_secs(2),
-            "returned {took:?} after the stop"
-        );
+        stop_during_registration(&registry.url, Arc::clone(&registry.requests));
     }
 
     /// A registry that answers every request with a 200 head for a 100-byte body, then holds
@@ -958,7 +933,13 @@ mod tests {
     #[test]
     fn a_stop_during_a_held_body_ends_it_at_once() {
         let (url, requests) = slow_body_registry(None);
-        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url.as_str())]).expect("config");
+        stop_during_registration(&url, requests);
+    }
+
+    /// Registers at `url` and stops 200 ms after the registry has read the request (counted
+    /// in `requests`): the registration must be interrupted within 2 s of the stop.
+    fn stop_during_registration(url: &str, requests: Arc<AtomicUsize>) {
+        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url)]).expect("config");
         let shutdown = Shutdown::new();
         let client = SchemaRegistryClient::new(&config, shutdown.clone()).expect("client");
         let stopper = shutdown.clone();
@@ -1054,25 +1035,21 @@ mod tests {
             stopper.stop(crate::lifecycle::shutdown::StopReason::Requested);
             Some((401, r#"{"error_code":401,"message":"refused"}"#.to_string()))
         });
-        let url = format!("{}/wrong", registry.url);
-        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url.as_str())]).expect("config");
-        let client = SchemaRegistryClient::new(&config, shutdown.clone()).expect("client");
-        let checked = client.check_api();
-        assert!(
-            matches!(checked, Err(RegistryError::Interrupted)),
-            "{checked:?}"
-        );
+        let checked = |url: &str| {
+            let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url)]).expect("config");
+            let client = SchemaRegistryClient::new(&config, shutdown.clone()).expect("client");
+            let checked = client.check_api();
+            assert!(
+                matches!(checked, Err(RegistryError::Interrupted)),
+                "{checked:?}"
+            );
+        };
+        checked(&format!("{}/wrong", registry.url));
         assert_eq!(registry.paths(), ["/wrong/schemas/types"]);
 
         // Stopped before it begins: nothing is sent.
         let (url, registry) = wrong_path_registry(0, 401);
-        let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url.as_str())]).expect("config");
-        let client = SchemaRegistryClient::new(&config, shutdown.clone()).expect("client");
-        let checked = client.check_api();
-        assert!(
-            matches!(checked, Err(RegistryError::Interrupted)),
-            "{checked:?}"
-        );
+        checked(&url);
         assert!(registry.paths().is_empty(), "{:?}", registry.paths());
     }
 
