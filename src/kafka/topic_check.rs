@@ -251,13 +251,14 @@ fn check_uses(
     let deadline = Instant::now() + config.topic_check_timeout;
 
     let all: Vec<&TopicUse> = uses.iter().collect();
-    // Listed once: a broker that stops answering keeps its connection for a while, and
-    // librdkafka would keep asking it for the list.
+    // Listed once, for the descriptions and the wait for every broker to know the topics: a
+    // broker that stops answering keeps its connection for a while, and librdkafka would keep
+    // asking it for the list.
     let brokers =
         list_brokers(&admin, deadline, shutdown).map_err(|e| unanswered(config, &all, e))?;
     let (mut missing, answered_by) = missing_of(&admin, &brokers, config, &all, deadline, "found")?;
     if missing.is_empty() {
-        return wait_until_read_topics_known(&admin, config, uses, deadline, shutdown);
+        return wait_until_read_topics_known(&brokers, config, uses, deadline, shutdown);
     }
     if !config.create_topics {
         return Err(TopicCheckError::Missing(
@@ -296,7 +297,7 @@ fn check_uses(
         let (still_missing, _) =
             missing_of(&admin, &brokers, config, &missing, deadline, "created")?;
         if still_missing.is_empty() {
-            return wait_until_read_topics_known(&admin, config, uses, deadline, shutdown);
+            return wait_until_read_topics_known(&brokers, config, uses, deadline, shutdown);
         }
         missing = still_missing;
         if Instant::now() + CREATED_RECHECK >= deadline {
@@ -318,7 +319,7 @@ fn check_uses(
 /// of `uses` a consumer group reads: a group can be left with no partitions of one its
 /// coordinator does not know yet. Only a stop makes it an error.
 fn wait_until_read_topics_known(
-    admin: &AdminClient,
+    brokers: &[Broker],
     config: &Config,
     uses: &[TopicUse],
     deadline: Instant,
@@ -332,7 +333,7 @@ fn wait_until_read_topics_known(
     if read.is_empty() {
         return Ok(());
     }
-    match wait_until_every_broker_knows(admin, config, &read, deadline, shutdown) {
+    match wait_until_every_broker_knows(brokers, config, &read, deadline, shutdown) {
         Propagation::Interrupted => Err(TopicCheckError::Interrupted),
         _ => Ok(()),
     }

@@ -48,59 +48,45 @@ pub(crate) enum Propagation {
         not_yet: Vec<Broker>,
         silent: Vec<Broker>,
     },
-    /// The list of brokers itself did not come.
-    NoBrokerList(String),
     /// Shutdown began.
     Interrupted,
 }
 
-/// Waits until every broker of the cluster `admin` talks to knows each of `topics`, until
-/// `deadline` or [`PROPAGATION_BOUND`] from now, whichever is first; logs how it ended.
+/// Waits until each of `brokers` (the cluster's, as the topic check listed them) knows each
+/// of `topics`, until `deadline` or [`PROPAGATION_BOUND`] from now, whichever is first; logs
+/// how it ended.
 pub(crate) fn wait_until_every_broker_knows(
-    admin: &AdminClient,
+    brokers: &[Broker],
     config: &Config,
     topics: &[&str],
     deadline: Instant,
     shutdown: &Shutdown,
 ) -> Propagation {
     let deadline = deadline.min(Instant::now() + PROPAGATION_BOUND);
-    let left = deadline.saturating_duration_since(Instant::now());
-    let listed = match left.is_zero() {
-        true => Err("the topic check's time was used up".to_string()),
-        false => admin
-            .brokers(PROBE_TIMEOUT.min(left))
-            .map_err(|e| e.to_string()),
-    };
-    let outcome = match listed {
-        _ if shutdown.is_stopping() => Propagation::Interrupted,
-        Ok(brokers) if brokers.is_empty() => Propagation::NoBrokerList("none listed".to_string()),
-        Err(why) => Propagation::NoBrokerList(why),
-        Ok(brokers) => {
-            let count = brokers.len();
-            let questions: Vec<(&Broker, &str)> = brokers
-                .iter()
-                .flat_map(|broker| topics.iter().map(move |topic| (broker, *topic)))
-                .collect();
-            let asked = until_each_knows(
-                questions,
-                |(broker, topic), timeout| match probe_client(config, broker, shutdown) {
-                    Some(probe) => probe.knows_topic(broker.id, topic, timeout),
-                    None => TopicAnswer::Silent,
-                },
-                deadline,
-                shutdown,
-            );
-            match asked {
-                Waited::Done { not_yet, silent } if not_yet.is_empty() && silent.is_empty() => {
-                    Propagation::Everywhere { brokers: count }
-                }
-                Waited::Done { not_yet, silent } => Propagation::Unconfirmed {
-                    not_yet: brokers_of(not_yet),
-                    silent: brokers_of(silent),
-                },
-                Waited::Interrupted => Propagation::Interrupted,
+    let questions: Vec<(&Broker, &str)> = brokers
+        .iter()
+        .flat_map(|broker| topics.iter().map(move |topic| (broker, *topic)))
+        .collect();
+    let asked = until_each_knows(
+        questions,
+        |(broker, topic), timeout| match probe_client(config, broker, shutdown) {
+            Some(probe) => probe.knows_topic(broker.id, topic, timeout),
+            None => TopicAnswer::Silent,
+        },
+        deadline,
+        shutdown,
+    );
+    let outcome = match asked {
+        Waited::Done { not_yet, silent } if not_yet.is_empty() && silent.is_empty() => {
+            Propagation::Everywhere {
+                brokers: brokers.len(),
             }
         }
+        Waited::Done { not_yet, silent } => Propagation::Unconfirmed {
+            not_yet: brokers_of(not_yet),
+            silent: brokers_of(silent),
+        },
+        Waited::Interrupted => Propagation::Interrupted,
     };
     if let Some((level, line)) = outcome_line(topics, &outcome) {
         log::log!(target: log_target::KAFKA, level, "{line}");
@@ -251,10 +237,6 @@ fn outcome_line(topics: &[&str], outcome: &Propagation) -> Option<(log::Level, S
                 ),
             ))
         }
-        Propagation::NoBrokerList(why) => Some((
-            log::Level::Warn,
-            format!("topic {topics}: cannot list the brokers to confirm each knows the topic ({why}); starting anyway"),
-        )),
         Propagation::Interrupted => None,
     }
 }
