@@ -125,7 +125,6 @@ struct Inner<'s, E: ValueEncoder> {
 struct Sending<'s> {
     stamper: Stamper<'s>,
     partitions: Option<PartitionCount>,
-    sent: u64,
     next_keyless: i32,
     payload: Vec<u8>,
 }
@@ -236,7 +235,6 @@ impl<'scope, 's: 'scope, E: ValueEncoder> Producer<'scope, 's, E> {
             sending: Mutex::new(Sending {
                 stamper,
                 partitions: None,
-                sent: 0,
                 next_keyless: 0,
                 payload: Vec::with_capacity(64),
             }),
@@ -300,7 +298,7 @@ impl<'s, E: ValueEncoder> Producer<'_, 's, E> {
             .encode(&inner.registered.plan, value, &mut sending.payload)
             .map_err(SendError::Encode)?;
         let partitions = match &mut sending.partitions {
-            Some(count) => count.current(&inner.client, &inner.topic, sending.sent),
+            Some(count) => count.current(&inner.client, &inner.topic),
             None => {
                 let learned = PartitionCount::learn(
                     &inner.client,
@@ -309,11 +307,10 @@ impl<'s, E: ValueEncoder> Producer<'_, 's, E> {
                     &inner.stats.producer_heartbeat,
                 )
                 .ok_or(SendError::Stopped)?;
-                sending.partitions.insert(learned).current(
-                    &inner.client,
-                    &inner.topic,
-                    sending.sent,
-                )
+                sending
+                    .partitions
+                    .insert(learned)
+                    .current(&inner.client, &inner.topic)
             }
         };
         let partition = match key {
@@ -341,7 +338,6 @@ impl<'s, E: ValueEncoder> Producer<'_, 's, E> {
         }
         inner.enqueue_patiently(record)?;
         sending.stamper.accepted(partition);
-        sending.sent += 1;
         bump(&inner.stats.produced);
         Ok(())
     }

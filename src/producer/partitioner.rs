@@ -6,7 +6,8 @@
 //! each partition's sequence.
 //!
 //! The partition count comes from the topic's metadata, fetched before the first record and
-//! again every [`REFRESH_EVERY`], so partitions added to the topic are used within that time.
+//! again by the first record sent [`REFRESH_EVERY`] or more after the last look, so partitions
+//! added to the topic are used from then on.
 
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -21,9 +22,6 @@ use crate::ops::log_target;
 
 /// How often the partition count is asked for again.
 const REFRESH_EVERY: Duration = Duration::from_secs(60);
-
-/// Records between two looks at the clock for [`REFRESH_EVERY`].
-const CHECK_EVERY: u64 = 64;
 
 /// How long one metadata request may take; well under the loops' stall limit.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
@@ -112,16 +110,16 @@ impl PartitionCount {
     }
 
     /// The count, asked for again when [`REFRESH_EVERY`] has passed (a failed refresh keeps
-    /// the count known). `sent` is the number of records sent so far: the clock is read only
-    /// every [`CHECK_EVERY`] records, not per record.
+    /// the count known). The clock is read at every record (about 30 ns): a count looked at
+    /// only every so many records would go stale for hours at a slow rate.
     pub(crate) fn current<C: ProducerContext>(
         &mut self,
         producer: &BaseProducer<C>,
         topic: &str,
-        sent: u64,
     ) -> i32 {
-        if sent.is_multiple_of(CHECK_EVERY) && self.asked_at.elapsed() >= REFRESH_EVERY {
-            self.asked_at = Instant::now();
+        let now = Instant::now();
+        if self.is_due(now) {
+            self.asked_at = now;
             match partition_count(producer, topic) {
                 Ok(n) if n != self.partitions => {
                     log::info!(
@@ -140,6 +138,11 @@ impl PartitionCount {
             }
         }
         self.partitions
+    }
+
+    /// Whether the count is to be asked for again at `now`.
+    fn is_due(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.asked_at) >= REFRESH_EVERY
     }
 }
 
@@ -169,6 +172,23 @@ fn partition_count<C: ProducerContext>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Due by the time alone, at whatever record: a count looked at every 64th record (as it
+    /// was) went stale for an hour at `PRODUCE_INTERVAL_MS=60000`.
+    #[test]
+    fn the_count_is_due_a_minute_after_the_last_look_whatever_was_sent_meanwhile() {
+        let asked_at = Instant::now();
+        let count = PartitionCount {
+            partitions: 3,
+            asked_at,
+        };
+        assert!(!count.is_due(asked_at));
+        assert!(!count.is_due(asked_at + REFRESH_EVERY - Duration::from_millis(1)));
+        assert!(count.is_due(asked_at + REFRESH_EVERY));
+        assert!(count.is_due(asked_at + Duration::from_secs(3600)));
+        // A clock read before the last look (another thread's `now`) is not due.
+        assert!(!count.is_due(asked_at - Duration::from_secs(1)));
+    }
 
     #[test]
     fn murmur2_matches_kafka_s_published_vectors() {
