@@ -567,6 +567,7 @@ fn cited_tests(text: &str, suites: &BTreeSet<String>) -> Vec<String> {
     text.split('`')
         .skip(1)
         .step_by(2)
+        .flat_map(expand_braces)
         .filter(|span| {
             span.contains("::")
                 && span
@@ -580,8 +581,33 @@ fn cited_tests(text: &str, suites: &BTreeSet<String>) -> Vec<String> {
                     .split("::")
                     .any(|s| s == "tests" || s.ends_with("_tests"))
         })
-        .map(str::to_string)
         .collect()
+}
+
+/// `a::b::{c, d}` as `a::b::c` and `a::b::d`; any other span as itself.
+fn expand_braces(span: &str) -> Vec<String> {
+    match span.split_once("::{") {
+        Some((prefix, rest)) if rest.ends_with('}') => rest
+            .trim_end_matches('}')
+            .split(',')
+            .map(|name| format!("{prefix}::{}", name.trim()))
+            .collect(),
+        _ => vec![span.to_string()],
+    }
+}
+
+#[test]
+fn cited_brace_lists_are_each_checked() {
+    let suites = BTreeSet::from(["faults".to_string()]);
+    let text = "see `kafka::admin::tests::{one_case, other_case}` and `faults::x`";
+    assert_eq!(
+        cited_tests(text, &suites),
+        [
+            "kafka::admin::tests::one_case",
+            "kafka::admin::tests::other_case",
+            "faults::x"
+        ]
+    );
 }
 
 #[test]

@@ -22,7 +22,8 @@
 //! run against the stack); `common` is what they share.
 //!
 //! Run one module by its path prefix, e.g. `cargo test --test integration daemon::`, or one test
-//! by its full name, e.g. `cargo test --test integration faults::daemon_killed_mid_batch`.
+//! by its full name, e.g.
+//! `cargo test --test integration faults::daemon_killed_mid_batch_reprocesses_at_most_one_batch`.
 //! The stack tests need `scripts/stack up` (or run everything with `scripts/test`); the modules
 //! `deploy_files` and `fuzz_decoder`, and the tests that never reach the stack, run without it.
 //!
