@@ -275,6 +275,75 @@ fn a_pkcs1_or_encrypted_key_is_refused_at_start_with_the_conversion_and_without_
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn a_client_key_of_another_certificate_is_refused_at_start_without_the_key() {
+    // No stack needed: the pair is checked while the configuration is read.
+    let dir = scratch();
+    self_signed(&dir, "mine.key", "mine.pem", "/CN=client");
+    self_signed(&dir, "other.key", "other.pem", "/CN=someone else");
+    let certificate = dir.join("mine.pem").display().to_string();
+    let key = dir.join("other.key").display().to_string();
+    let (status, lines) = run_with(
+        "registry-other-key",
+        &[
+            ("SCHEMA_REGISTRY_URL", HTTPS_URL),
+            ("SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION", &certificate),
+            ("SCHEMA_REGISTRY_SSL_KEY_LOCATION", &key),
+        ],
+        Duration::from_secs(30),
+    );
+    let log = assert_refused_at_start(
+        status,
+        &lines,
+        &[
+            "SCHEMA_REGISTRY_SSL_KEY_LOCATION",
+            &certificate,
+            &format!("{key} holds another key"),
+        ],
+    );
+    assert_no_key_material(&log, &key);
+    assert_no_key_material(&log, &dir.join("mine.key").display().to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The given CA replaces the system's trusted CAs rather than adding to them. The system's
+/// store is made to trust the stack's CA (`SSL_CERT_FILE`, which OpenSSL reads for its default
+/// paths): with no CA given the registry is trusted through it, so the test can tell; with
+/// another CA given it is not.
+#[test]
+fn the_given_ca_replaces_the_system_s_trusted_cas() {
+    let _cluster = require_tls_stack();
+    let stack_ca = tls_file("ca.pem");
+    three_records_through(
+        "registry-system-ca",
+        &[
+            ("SCHEMA_REGISTRY_URL", HTTPS_URL),
+            ("SSL_CERT_FILE", &stack_ca),
+        ],
+    );
+    let dir = scratch();
+    self_signed(&dir, "other.key", "other-ca.pem", "/CN=another CA");
+    let other_ca = dir.join("other-ca.pem").display().to_string();
+    let (status, lines) = run_with(
+        "registry-ca-replaces",
+        &[
+            ("SCHEMA_REGISTRY_URL", HTTPS_URL),
+            ("SSL_CERT_FILE", &stack_ca),
+            ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &other_ca),
+        ],
+        Duration::from_secs(60),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_exit_1_with_one_error_line(
+        status,
+        &lines,
+        &[
+            "certificate verify failed",
+            "SCHEMA_REGISTRY_SSL_CA_LOCATION",
+        ],
+    );
+}
+
 /// `User` with an added optional field: a writer schema the daemon has not fetched yet, so
 /// a record of it makes the daemon ask the registry mid-run.
 const USER_V2: &str = r#"{"namespace":"example.avro","type":"record","name":"User","fields":[{"name":"name","type":"string"},{"name":"email","type":["null","string"],"default":null}]}"#;
