@@ -166,6 +166,12 @@ fn producer_families(out: &mut Exposition, stats: &Stats) {
         &plain(read(&stats.delivery_failed)),
     );
     out.family(
+        "producer_queue_full_total",
+        "counter",
+        "Records that found the producer's local queue full and waited for room (never dropped).",
+        &plain(read(&stats.queue_full)),
+    );
+    out.family(
         "acknowledged_seconds",
         "gauge",
         "Send-to-acknowledged time quantiles of one delivered record in 64 of each partition (by audit sequence number, each partition's first included), from its audit stamp's send time to its delivery report; 0 until one is sampled.",

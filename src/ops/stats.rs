@@ -20,6 +20,8 @@ pub(crate) struct Stats {
     pub(crate) delivered: AtomicU64,
     /// Records whose delivery failed for good.
     pub(crate) delivery_failed: AtomicU64,
+    /// Records that found the producer's local queue full and waited for room.
+    pub(crate) queue_full: AtomicU64,
     /// Send-to-acknowledged time of one delivered record in 64 of each partition
     /// (`producer/delivery.rs`, a stage of `ops/stages.rs`).
     pub(crate) acknowledged: LatencyHistogram,

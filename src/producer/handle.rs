@@ -434,6 +434,7 @@ impl<E: ValueEncoder> Inner<'_, E> {
     ) -> Result<(), SendError> {
         let mut record = Some(record);
         let mut full_since: Option<Instant> = None;
+        let mut waited = false;
         let outcome = retry_until_stopped(
             &QUEUE_FULL_BACKOFF,
             self.shutdown,
@@ -450,6 +451,10 @@ impl<E: ValueEncoder> Inner<'_, E> {
                     Ok(()) => ControlFlow::Break(Ok(())),
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                         record = Some(returned);
+                        if !waited {
+                            waited = true;
+                            bump(&self.stats.queue_full);
+                        }
                         ControlFlow::Continue(())
                     }
                     Err((error, returned)) => ControlFlow::Break(Err(Some(LoopError::Send {

@@ -670,6 +670,16 @@ pub fn http_get(port: u16, path: &str) -> String {
     response
 }
 
+/// The value of an unlabelled metric.
+pub fn metric(port: u16, name: &str) -> u64 {
+    let prefix = format!("kafka_avro_daemon_{name} ");
+    let metrics = http_get(port, "/metrics");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{metrics}"))
+}
+
 /// Confluent framing built by the test itself, independent of the daemon's code:
 /// magic byte, big-endian id, Avro string (zig-zag varint length, UTF-8 bytes).
 pub fn confluent_user_bytes(schema_id: u32, name: &str) -> Vec<u8> {

@@ -534,11 +534,23 @@ fn sigterm_at_full_speed_delivers_every_acknowledged_record() {
             // Per-record lines would make the log the bottleneck; keep the summary lines.
             (
                 "RUST_LOG",
-                "warn,kafka_avro_daemon::producer=info,kafka_avro_daemon::shutdown=info,kafka_avro_daemon::audit=info",
+                "warn,kafka_avro_daemon::producer=info,kafka_avro_daemon::shutdown=info,kafka_avro_daemon::audit=info,kafka_avro_daemon::metrics=info",
             ),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+            // A local queue of 1,000 records, so it fills: librdkafka's default (100,000) kept
+            // up with the sending loop on this stack, and the full queue's wait went untested.
+            ("LIBRDKAFKA_PRODUCER_QUEUE_BUFFERING_MAX_MESSAGES", "1000"),
         ],
     ));
-    thread::sleep(Duration::from_secs(5));
+    // At least 5 s, and until the local queue has been full (records waited for room).
+    daemon.wait_for_line("metrics on http://", Duration::from_secs(60));
+    let port = metrics_port(&daemon);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while daemon.age() < Duration::from_secs(5) || metric(port, "producer_queue_full_total") == 0 {
+        assert!(Instant::now() < deadline, "the local queue was never full");
+        thread::sleep(Duration::from_millis(100));
+    }
+    let waited_for_room = metric(port, "producer_queue_full_total");
     daemon.signal("TERM");
     let asked = Instant::now();
     let status = daemon.wait_exit(Duration::from_secs(60));
@@ -548,8 +560,9 @@ fn sigterm_at_full_speed_delivers_every_acknowledged_record() {
         producer_summary(&daemon.lines()).expect("summary");
     let on_topic = count_messages(&topic);
     println!(
-        "figures: SIGTERM at full speed: {sent} sent in ~5s, {delivered} acknowledged, {failed} failed, \
-         {undelivered} undelivered, {on_topic} on the topic, stop took {:.1}s",
+        "figures: SIGTERM at full speed: {sent} sent in ~5s ({waited_for_room} waited for room in \
+         the local queue), {delivered} acknowledged, {failed} failed, {undelivered} undelivered, \
+         {on_topic} on the topic, stop took {:.1}s",
         stop_took.as_secs_f64()
     );
     assert!(sent > 1000, "full speed produced only {sent}");

@@ -31,16 +31,6 @@ fn contradict(proxy: &RegistryProxy, id: u32) -> Arc<AtomicBool> {
     on
 }
 
-/// The value of an unlabelled metric.
-fn metric(port: u16, name: &str) -> u64 {
-    let prefix = format!("kafka_avro_daemon_{name} ");
-    let metrics = http_get(port, "/metrics");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{metrics}"))
-}
-
 /// A `Duration`'s `Debug` text at the start of `text` (`5.0002s`, `42.1ms`, `800µs`, `12ns`).
 fn parse_debug_duration(text: &str) -> Option<Duration> {
     let end = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
