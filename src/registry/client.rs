@@ -753,6 +753,15 @@ fn parse_json<T: for<'de> Deserialize<'de>>(
         request: request.to_string(),
         error,
     })?;
+    // serde's derived readers take an array too, filling the fields by position: a list of
+    // subjects, `["t-value","orders-value"]`, read as a schema of type "orders-value" (refused
+    // for the rest of the run) and `[5]` as id 5.
+    if !text.trim_start().starts_with('{') {
+        return Err(RegistryError::BadResponse {
+            request: request.to_string(),
+            error: format!("not a JSON object: {}", references::registry_text(&text)),
+        });
+    }
     serde_json::from_str(&text).map_err(|e| RegistryError::BadResponse {
         request: request.to_string(),
         error: format!("{e} in {}", references::registry_text(&text)),
@@ -762,7 +771,10 @@ fn parse_json<T: for<'de> Deserialize<'de>>(
 /// The registry's `message` field, or the start of the body; and its `error_code`, if any.
 fn error_body(answer: Answer) -> (String, Option<u32>) {
     let text = answer.body.unwrap_or_default();
-    let parsed = serde_json::from_str::<ErrorResponse>(&text).ok();
+    // An object only, as in `parse_json`: an array would fill the fields by position.
+    let parsed = (text.trim_start().starts_with('{'))
+        .then(|| serde_json::from_str::<ErrorResponse>(&text).ok())
+        .flatten();
     let error_code = parsed.as_ref().and_then(|p| p.error_code);
     let message = match parsed {
         Some(ErrorResponse {
@@ -864,6 +876,36 @@ fn tls_failure(request: &str, e: &reqwest::Error) -> Option<RegistryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ok_answer(body: &str) -> Answer {
+        Answer {
+            status: StatusCode::OK,
+            body: Ok(body.to_string()),
+        }
+    }
+
+    /// A 200 whose body is a JSON array is a bad answer, waited out like any other, never a
+    /// schema or an id read by position (a review's probe: a subject list behind the schema's
+    /// URL made both groups dead-letter the record as "of type orders-value, not AVRO").
+    #[test]
+    fn an_array_answer_is_a_bad_answer_not_fields_by_position() {
+        let schema =
+            parse_json::<SchemaResponse>("GET x", ok_answer(r#"["t-value","orders-value"]"#));
+        assert!(
+            matches!(&schema, Err(RegistryError::BadResponse { error, .. }) if error.starts_with("not a JSON object")),
+            "{:?}",
+            schema.err().map(|e| e.to_string())
+        );
+        let id = parse_json::<IdResponse>("POST x", ok_answer(" [5]"));
+        assert!(matches!(id, Err(RegistryError::BadResponse { .. })));
+        let id = parse_json::<IdResponse>("POST x", ok_answer(r#" {"id": 5}"#));
+        assert_eq!(id.ok().map(|i| i.id), Some(5));
+        let (message, code) = error_body(Answer {
+            status: StatusCode::NOT_FOUND,
+            body: Ok(r#"["gone", 40403]"#.to_string()),
+        });
+        assert_eq!((message.as_str(), code), (r#"["gone", 40403]"#, None));
+    }
     use crate::registry::fake_registry::{registry_replying, FakeRegistry};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! A registry that fails mid-run without it being any record's fault — it refuses with
-//! 401/429/503, it accepts connections and never answers, it answers 404 for everything —
-//! is waited out: nothing is skipped, `/healthz` stays 200, and the wait shows in
+//! 401/403/429/503, it accepts connections and never answers, it answers 200 with a body that
+//! is no schema or is over the client's 1 MiB limit, it answers 404 for everything — is waited
+//! out: nothing is skipped or dead-lettered, `/healthz` stays 200, and the wait shows in
 //! `registry_wait_seconds`. Faults come from an HTTP proxy in front of the real registry,
 //! which also serves `GET /schemas/guids/{guid}` as Confluent 8 does (the local Apicurio has no
 //! such endpoint) for the `header_framing` tests.
@@ -293,6 +294,19 @@ fn longest_registry_wait(port: u16) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The shortest `registry_wait_seconds` of the two consumers (0 unless both wait).
+fn shortest_registry_wait(port: u16) -> f64 {
+    let waits: Vec<f64> = http_get(port, "/metrics")
+        .lines()
+        .filter(|l| l.starts_with("kafka_avro_daemon_registry_wait_seconds{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .collect();
+    match waits.len() {
+        2 => waits.into_iter().fold(f64::INFINITY, f64::min),
+        _ => 0.0,
+    }
+}
+
 /// Starts a daemon that reaches the registry through `proxy` and has handled its own
 /// record in both groups.
 fn start_behind(proxy: &RegistryProxy, topic: &str, extra: &[(&str, &str)]) -> (Daemon, u16) {
@@ -408,6 +422,214 @@ fn refusals_and_a_hang_mid_run_are_waited_out_and_nothing_is_skipped() {
     println!(
         "figures: registry 401/429/503/hang for 32 s: 0 records skipped, /healthz 200 throughout (slowest answer {:?}), /readyz 503 after REGISTRY_DEGRADED_AFTER_S=10 and 200 again after, registry_wait_seconds reached {waited:.1}, {reports} waiting lines",
         probes.worst
+    );
+}
+
+/// `User` with one optional field more, named `field`: a writer schema of its own (its own
+/// id) per fault, which the daemon has not seen; its records are [`v2_bytes`].
+fn user_with(field: &str) -> String {
+    format!(
+        r#"{{"namespace":"example.avro","type":"record","name":"User","fields":[{{"name":"name","type":"string"}},{{"name":"{field}","type":["null","string"],"default":null}}]}}"#
+    )
+}
+
+/// What the registry answers to every request while one fault of
+/// [`a_403_a_non_schema_body_and_one_over_a_mebibyte_are_waited_out_and_none_dead_lettered`]
+/// holds.
+struct Fault {
+    /// Names the fault and its records.
+    label: &'static str,
+    status: u16,
+    body: String,
+    /// What each consumer's waiting line says of it.
+    said: &'static str,
+    /// The writer schema the consumers must look up while it holds.
+    id: u32,
+}
+
+/// How the daemon's two consumers begin their lines.
+const CONSUMERS: [&str; 2] = ["single-message consumer: ", "batch consumer: "];
+
+/// The registry client reads at most this much of an answer (`MAX_RESPONSE_BYTES` in
+/// `src/registry/client.rs`).
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// Mid-run, each in turn: a 403, a 200 with an HTML page, a 200 with JSON of another shape,
+/// a 200 with a JSON array, a 200 over the client's 1 MiB limit (the right schema, padded).
+/// Records naming a writer schema the daemon has not seen are written during each; both
+/// groups wait (one line each, retried for 2 s), handle none of them and give none up, and
+/// handle every one once the registry answers properly. Under `ON_DECODE_ERROR=dlq`, so a fault taken for the records'
+/// would show as copies in `<topic>.dlq` as well as `undecodable` lines.
+#[test]
+fn a_403_a_non_schema_body_and_one_over_a_mebibyte_are_waited_out_and_none_dead_lettered() {
+    let _cluster = require_stack();
+    let topic = unique("registry-no-schema");
+    ensure_topic(&topic);
+    let proxy = RegistryProxy::start();
+    // Under `dlq`, a fault taken for the record's would copy it aside (and under `skip` drop
+    // it): either way it would never be received.
+    let (mut daemon, port) = start_behind(&proxy, &topic, &[("ON_DECODE_ERROR", "dlq")]);
+    let subject = format!("{topic}-value");
+    let register = |field: &str| {
+        let schema = user_with(field);
+        (register_schema(&subject, &schema), schema)
+    };
+    let (forbidden, _) = register("forbidden");
+    let (html, _) = register("html");
+    let (other_json, _) = register("other_json");
+    let (json_array, _) = register("json_array");
+    let (oversized, oversized_schema) = register("oversized");
+    // The right answer for the id, as JSON allows it, followed by blanks past the limit:
+    // only the limit keeps it from being read and the records decoded during the fault.
+    let mut padded = serde_json::json!({ "schema": oversized_schema }).to_string();
+    padded.push_str(&" ".repeat(MAX_RESPONSE_BYTES + 1024 - padded.len()));
+    let faults = [
+        Fault {
+            label: "forbidden",
+            status: 403,
+            body: r#"{"error_code":40301,"message":"User is denied operation Read on Subject"}"#
+                .to_string(),
+            said: "HTTP 403",
+            id: forbidden,
+        },
+        // A single sign-on proxy's login page, answered 200.
+        Fault {
+            label: "html",
+            status: 200,
+            body: "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form action=\"/login\" method=\"post\"><input name=\"user\"></form></body></html>".to_string(),
+            said: "gave an unexpected answer",
+            id: html,
+        },
+        // JSON of another shape: a search answer of Apicurio's own API, from a proxy that
+        // routes to the wrong API.
+        Fault {
+            label: "other_json",
+            status: 200,
+            body: format!(
+                r#"{{"artifacts":[{{"groupId":"default","artifactId":"{subject}"}}],"count":1}}"#
+            ),
+            said: "gave an unexpected answer",
+            id: other_json,
+        },
+        // A list of subjects where the schema was asked for: serde's derived reader filled a
+        // schema's fields from it by position, and the schema was refused for the run.
+        Fault {
+            label: "json_array",
+            status: 200,
+            body: format!(r#"["{subject}","orders-value"]"#),
+            said: "not a JSON object",
+            id: json_array,
+        },
+        Fault {
+            label: "oversized",
+            status: 200,
+            body: padded,
+            said: "the answer is larger than 1048576 bytes",
+            id: oversized,
+        },
+    ];
+    let own = logged_schema_id(&daemon);
+    let mut ids: Vec<u32> = faults.iter().map(|f| f.id).collect();
+    ids.push(own);
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), faults.len() + 1, "ids not distinct: {ids:?}");
+
+    let mut figures = Vec::new();
+    for fault in &faults {
+        let names: Vec<String> = (0..5).map(|n| format!("{}_{n}", fault.label)).collect();
+        let payloads: Vec<Vec<u8>> = names.iter().map(|n| v2_bytes(fault.id, n)).collect();
+        // Every request gets the fault; those for the records' writer schema are counted.
+        let path = format!("/schemas/ids/{} ", fault.id);
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&asked);
+        let (status, body) = (fault.status, fault.body.clone());
+        proxy.answer_with(Box::new(move |line| {
+            if line.contains(&path) {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            Some((status, body.clone()))
+        }));
+        let began = Instant::now();
+        produce_raw(&topic, &payloads);
+
+        // Held until both groups said they wait for this answer and have waited 2 s (so each
+        // was refused again at its retry, at most 1 s after its first try), or until a record
+        // was given up on or handled, which the asserts below then name.
+        let schema = format!("writer schema {}: ", fault.id);
+        let waiting_line = |lines: &[String], consumer: &str| {
+            lines.iter().any(|l| {
+                l.contains(consumer)
+                    && l.contains(&schema)
+                    && l.contains(fault.said)
+                    && l.contains("waiting for the registry")
+            })
+        };
+        let gave_up = |l: &String| l.contains("undecodable message") || l.contains("copied p=");
+        let handled = |lines: &[String]| -> Vec<Received> {
+            lines
+                .iter()
+                .filter_map(|l| parse_received(l))
+                .filter(|r| names.contains(&r.name))
+                .collect()
+        };
+        daemon.wait_until(
+            &format!("both groups waiting out the {} answer", fault.label),
+            Duration::from_secs(60),
+            |lines| {
+                lines.iter().any(gave_up)
+                    || !handled(lines).is_empty()
+                    || (CONSUMERS.iter().all(|c| waiting_line(lines, c))
+                        && asked.load(Ordering::SeqCst) >= 4
+                        && shortest_registry_wait(port) >= 2.0)
+            },
+        );
+        let lines = daemon.lines();
+        let given_up: Vec<&String> = lines.iter().filter(|l| gave_up(l)).collect();
+        assert!(
+            given_up.is_empty(),
+            "{}: records given up on during the fault: {given_up:#?}",
+            fault.label
+        );
+        let early = handled(&lines);
+        assert!(
+            early.is_empty(),
+            "{}: records handled while the registry could not give their schema: {early:#?}",
+            fault.label
+        );
+        let held = began.elapsed();
+        let requests = asked.load(Ordering::SeqCst);
+
+        proxy.answer_with(Box::new(|_| None));
+        daemon.wait_for_names(&names, Duration::from_secs(60));
+        figures.push(format!(
+            "{} held {held:.1?} ({requests} lookups), handled {:.1?} after",
+            fault.label,
+            began.elapsed() - held
+        ));
+    }
+    let metrics = http_get(port, "/metrics");
+    daemon.stop_cleanly();
+
+    let lines = daemon.lines();
+    for group in [Group::Single, Group::Batch] {
+        let undecodable = undecodable_lines(&lines, group);
+        assert!(undecodable.is_empty(), "{group:?}: {undecodable:#?}");
+    }
+    let decode_errors: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("kafka_avro_daemon_decode_errors_total{"))
+        .collect();
+    assert_eq!(decode_errors.len(), 2, "{metrics}");
+    assert!(
+        decode_errors.iter().all(|l| l.ends_with(" 0")),
+        "{decode_errors:#?}"
+    );
+    let dead_lettered = count_messages(&format!("{topic}.dlq"));
+    assert_eq!(dead_lettered, 0, "records copied to {topic}.dlq");
+    println!(
+        "figures: registry 403 / 200 HTML / 200 JSON of another shape / 200 JSON array / 200 over 1 MiB: 0 records skipped or dead-lettered, all 25 received by both groups; {}",
+        figures.join("; ")
     );
 }
 
