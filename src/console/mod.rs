@@ -158,14 +158,14 @@ fn check_registry(shared: &Shared) -> Result<bool, Failure> {
     match shared.registry.check_api() {
         Ok(()) => Ok(true),
         Err(RegistryError::Interrupted) => Ok(false),
-        Err(
-            e @ (RegistryError::Rejected {
-                status: 401 | 404, ..
-            }
-            | RegistryError::Tls { .. }),
-        ) => Err(Failure::Usage(format!(
-            "SCHEMA_REGISTRY_URL does not answer as a Schema Registry API: {e}"
+        Err(e @ RegistryError::Rejected { status: 401, .. }) => Err(Failure::Usage(format!(
+            "the schema registry refused the credentials: {e}"
         ))),
+        Err(e @ (RegistryError::Rejected { status: 404, .. } | RegistryError::Tls { .. })) => {
+            Err(Failure::Usage(format!(
+                "SCHEMA_REGISTRY_URL does not answer as a Schema Registry API: {e}"
+            )))
+        }
         Err(e) => {
             log::warn!(
                 target: LOG_TARGET,

@@ -16,6 +16,7 @@ use serde_json::Value as Json;
 
 use crate::common::*;
 use crate::registry_faults::RegistryProxy;
+use crate::security::AuthProxy;
 
 /// A running `consume`, its output read line by line as it comes.
 struct Console {
@@ -800,4 +801,86 @@ fn consume_waits_out_a_hung_registry_and_prints_the_record_once_it_answers() {
         "{:#?}",
         ended.stderr
     );
+}
+
+/// README: `consume` whose registry credentials are refused (401) is exit 2 at once — one
+/// `error:` line naming the 401, no panic, the secret in no line, not the minutes each record
+/// would otherwise wait out its 401s. The registry is the stack's behind a proxy that answers
+/// 401 to every request, whatever credentials it carries (a registry that refuses these);
+/// the topic exists and holds a record, so nothing but the registry's answer ends the run.
+/// Once as a user runs it (warnings only), once with every log line on.
+#[test]
+fn consume_whose_registry_credentials_are_refused_exits_2_at_once_with_one_line() {
+    let _stack = require_stack();
+    let (topic, _) = topic_of_users("console-401", &["never printed"]);
+    let password = format!("pw-{}", unique("refused"));
+    let user_info = format!("console-user:{password}");
+    let sent: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let proxy = {
+        let sent = Arc::clone(&sent);
+        AuthProxy::checking(Arc::new(move |headers: &[(String, String)]| {
+            if let Some((_, value)) = headers.iter().find(|(name, _)| name == "authorization") {
+                sent.lock().expect("sent").push(value.clone());
+            }
+            false
+        }))
+    };
+    let env = with(
+        console_env(),
+        &[
+            ("SCHEMA_REGISTRY_URL", &proxy.url()),
+            ("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", &user_info),
+        ],
+    );
+    let args = ["--topic", &topic, "--from-beginning"];
+    for (run, rust_log) in [(1, None), (2, Some("debug"))] {
+        let env = match rust_log {
+            Some(level) => with(env.clone(), &[("RUST_LOG", level)]),
+            None => env.clone(),
+        };
+        let started = Instant::now();
+        let ended = Console::start(&args, &env).finish(Duration::from_secs(120));
+        let took = started.elapsed();
+        let context = format!("RUST_LOG={rust_log:?}");
+        assert_eq!(ended.code, Some(2), "{context}: {:#?}", ended.stderr);
+        assert!(
+            took < Duration::from_secs(20),
+            "{context}: exit 2 only after {took:?}: {:#?}",
+            ended.stderr
+        );
+        assert!(ended.stdout.is_empty(), "{context}: {:#?}", ended.stdout);
+        let error = ended.error_line(&context);
+        assert!(
+            error.contains("the schema registry refused the credentials")
+                && error.contains("HTTP 401")
+                && error.contains("/schemas/types")
+                && error.contains("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"),
+            "{context}: {error}"
+        );
+        if rust_log.is_none() {
+            assert_eq!(ended.stderr.len(), 1, "{context}: {:#?}", ended.stderr);
+        }
+        // The registry was asked once, with Basic credentials, and not again after its 401.
+        let sent = sent.lock().expect("sent").clone();
+        assert_eq!(proxy.rejected(), run, "{context}: requests refused");
+        assert_eq!(sent.len(), run, "{context}: {sent:?}");
+        assert!(sent.iter().all(|v| v.starts_with("Basic ")), "{sent:?}");
+        let every_line = ended.stdout.iter().chain(&ended.stderr);
+        for line in every_line {
+            assert!(
+                !line.contains("panicked") && !line.contains("RUST_BACKTRACE"),
+                "{context}: {line}"
+            );
+            for secret in [password.as_str(), &sent[0]["Basic ".len()..]] {
+                assert!(
+                    !line.contains(secret),
+                    "{context}: the secret shown: {line}"
+                );
+            }
+        }
+        println!(
+            "consume with refused registry credentials ({context}): exit 2 after {took:?}, {} stderr line(s): {error}",
+            ended.stderr.len()
+        );
+    }
 }

@@ -36,18 +36,37 @@ fn user_datum(name: &str) -> Vec<u8> {
 /// Sends `(payload, __value_schema_id header)` records to partition 0, in order, and waits
 /// until they are acknowledged.
 fn produce_framed(topic: &str, records: &[(Vec<u8>, Option<Vec<u8>>)]) {
+    let records: Vec<WithHeaders> = records
+        .iter()
+        .map(|(payload, header)| (payload.clone(), header.iter().cloned().map(Some).collect()))
+        .collect();
+    produce_with_headers(topic, &records);
+}
+
+/// A payload and the values of its `__value_schema_id` headers, in order (`None`: a null
+/// value).
+type WithHeaders = (Vec<u8>, Vec<Option<Vec<u8>>>);
+
+/// Sends `(payload, __value_schema_id headers)` records to partition 0, in order, and waits
+/// until they are acknowledged: each header in the order given, `None` a header with a null
+/// value (not an empty one).
+fn produce_with_headers(topic: &str, records: &[WithHeaders]) {
     ensure_topic(topic);
     let producer = test_producer();
-    for (payload, header) in records {
+    for (payload, headers) in records {
         let mut record = BaseRecord::<str, [u8]>::to(topic)
             .partition(0)
             .key("k")
             .payload(payload);
-        if let Some(value) = header {
-            record = record.headers(OwnedHeaders::new().insert(Header {
-                key: HEADER,
-                value: Some(value),
-            }));
+        if !headers.is_empty() {
+            let mut owned = OwnedHeaders::new_with_capacity(headers.len());
+            for value in headers {
+                owned = owned.insert(Header {
+                    key: HEADER,
+                    value: value.as_deref(),
+                });
+            }
+            record = record.headers(owned);
         }
         producer.send(record).map_err(|(e, _)| e).expect("enqueue");
     }
@@ -177,4 +196,142 @@ fn the_header_schema_decodes_a_body_that_begins_with_zero_and_malformed_headers_
         single.iter().any(|l| l.contains("version byte 0x02")),
         "{single:#?}"
     );
+}
+
+/// A writer schema that cannot become `User` (its `name` is an int): a record read with it
+/// is undecodable, whatever its body.
+const NAME_AS_INT: &str = r#"{"type":"record","name":"User","namespace":"example.avro","fields":[{"name":"name","type":"int"}]}"#;
+
+/// A version-0 `__value_schema_id` header value: `0x00` and the 4-byte id.
+fn id_header(id: u32) -> Vec<u8> {
+    let mut value = vec![0];
+    value.extend_from_slice(&id.to_be_bytes());
+    value
+}
+
+/// What a consumer did with the record at `p=0 o=offset`: `Ok(name)` for a received record,
+/// `Err(line)` for its undecodable-message line; `None` while it has done neither.
+fn outcome_at(lines: &[String], group: Group, offset: i64) -> Option<Result<String, String>> {
+    let received = lines
+        .iter()
+        .filter_map(|l| parse_received(l))
+        .find(|r| r.group == group && r.partition == 0 && r.offset == offset)
+        .map(|r| Ok(r.name));
+    received.or_else(|| {
+        undecodable_lines(lines, group)
+            .into_iter()
+            .find(|l| l.contains(&format!(" p=0 o={offset}: ")))
+            .map(Err)
+    })
+}
+
+/// README: when a record carries the `__value_schema_id` header more than once, the last one
+/// with a value takes precedence, as Confluent's deserializer reads it. Every record's body is
+/// the bare `User` datum (it does not begin with `0x00`, so read as a prefix it is
+/// undecodable), and its headers name, in turn, a schema that cannot become `User` (`wrong`),
+/// the right one, a malformed value, an empty one or none at all (a null value). A record
+/// decodes only if the last non-null header names the right schema: "first wins" fails the
+/// first three records, "a null header counts" (as no header, or as a malformed one) fails the
+/// third (and reports the fourth as a bad prefix), and "the last well-formed one wins" decodes
+/// the fourth and sixth; an earlier right header does not rescue a last one that is wrong,
+/// malformed (followed by a null one) or empty.
+#[test]
+fn the_last_schema_id_header_with_a_value_names_the_schema_and_a_null_one_is_passed_over() {
+    let _cluster = require_stack();
+    let topic = unique("header-last");
+    let right = register_schema(&format!("{topic}-value"), USER_SCHEMA);
+    let wrong = register_schema(&format!("{topic}-wrong-value"), NAME_AS_INT);
+    assert_ne!(right, wrong);
+    let (right_h, wrong_h) = (Some(id_header(right)), Some(id_header(wrong)));
+    let malformed_first = Some(vec![2; 17]);
+    let malformed_last = Some(vec![0, 0, 1]);
+    let records: Vec<WithHeaders> = vec![
+        (
+            user_datum("wrong_then_right"),
+            vec![wrong_h.clone(), right_h.clone()],
+        ),
+        (
+            user_datum("malformed_then_right"),
+            vec![malformed_first, right_h.clone()],
+        ),
+        (
+            user_datum("wrong_right_then_null"),
+            vec![wrong_h.clone(), right_h.clone(), None],
+        ),
+        (
+            user_datum("right_then_malformed"),
+            vec![right_h.clone(), malformed_last, None],
+        ),
+        (
+            user_datum("right_then_wrong"),
+            vec![right_h.clone(), wrong_h.clone()],
+        ),
+        (
+            user_datum("right_then_empty"),
+            vec![right_h.clone(), Some(Vec::new())],
+        ),
+        (confluent_user_bytes(right, "prefix_after"), Vec::new()),
+    ];
+    produce_with_headers(&topic, &records);
+
+    // The records are on the topic with their headers as sent, in order (a null value reads
+    // back as empty here; the daemon tells the two apart, see the last records).
+    let stored = read_topic(&topic);
+    assert_eq!(stored.len(), records.len(), "{stored:#?}");
+    for (copy, (payload, headers)) in stored.iter().zip(&records) {
+        assert_eq!(copy.payload.as_ref(), Some(payload), "{copy:?}");
+        let sent: Vec<(String, Vec<u8>)> = headers
+            .iter()
+            .map(|h| (HEADER.to_string(), h.clone().unwrap_or_default()))
+            .collect();
+        assert_eq!(copy.headers, sent, "{copy:?}");
+    }
+
+    let mut daemon = Daemon::start(&env_with(&topic, &[("PRODUCE_COUNT", "1")]));
+    let ours = 0..records.len() as i64;
+    // Every record handled by both groups, received or undecodable: whatever the rule, this
+    // does not wait for a name that will never come.
+    daemon.wait_until(
+        "every record received or reported undecodable by both groups",
+        Duration::from_secs(90),
+        |lines| {
+            [Group::Single, Group::Batch].iter().all(|g| {
+                ours.clone()
+                    .all(|offset| outcome_at(lines, *g, offset).is_some())
+            })
+        },
+    );
+    daemon.stop_cleanly();
+    let lines = daemon.lines();
+    for group in [Group::Single, Group::Batch] {
+        let outcome = |offset| outcome_at(&lines, group, offset).expect("handled");
+        for (offset, name) in [
+            (0, "wrong_then_right"),
+            (1, "malformed_then_right"),
+            (2, "wrong_right_then_null"),
+            (6, "prefix_after"),
+        ] {
+            assert_eq!(
+                outcome(offset),
+                Ok(name.to_string()),
+                "{group:?} o={offset}"
+            );
+        }
+        for (offset, why) in [
+            (
+                3,
+                "the __value_schema_id header of 3 bytes with version byte 0x00".to_string(),
+            ),
+            (4, format!("writer schema {wrong}: ")),
+            (
+                5,
+                "the __value_schema_id header is empty (0 bytes)".to_string(),
+            ),
+        ] {
+            match outcome(offset) {
+                Err(line) => assert!(line.contains(&why), "{group:?} o={offset}: {line}"),
+                Ok(name) => panic!("{group:?} o={offset} decoded as {name:?}, expected {why:?}"),
+            }
+        }
+    }
 }
