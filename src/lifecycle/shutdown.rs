@@ -60,10 +60,13 @@ impl Shutdown {
     pub fn install_signal_handler(&self) -> Result<(), ctrlc::Error> {
         let shutdown = self.clone();
         ctrlc::set_handler(move || {
-            if !shutdown.is_stopping() {
+            let first = !shutdown.is_stopping();
+            // The stop before its line: writing to a stderr nobody reads (journald stuck, a
+            // paused pager) blocks, and the stop must not wait for it.
+            shutdown.stop(StopReason::Requested);
+            if first {
                 log::info!(target: log_target::SHUTDOWN, "Shutting down...");
             }
-            shutdown.stop(StopReason::Requested);
         })
     }
 

@@ -14,6 +14,9 @@ use crate::ops::log_target;
 /// The exit status of a stop that did not finish within its deadline.
 pub const EXIT_STOP_DEADLINE: u8 = 3;
 
+/// How long the exit past the deadline waits for its line to be written.
+const LAST_LINE_GRACE: Duration = Duration::from_secs(1);
+
 /// Waits for the stop to begin, then for the loops to finish (`loops_done` disconnects);
 /// exits the process if they take longer than `timeout`, with a line naming what `left`
 /// says. Returns when the loops finished.
@@ -29,6 +32,16 @@ pub(crate) fn enforce(
         recv(loops_done) -> _ => return,
     }
     if let Err(RecvTimeoutError::Timeout) = loops_done.recv_timeout(timeout) {
+        // The line can block (stderr a full pipe nobody reads: journald stuck, a paused
+        // pager; the loops may be stalled on it too), and so can `exit`'s flush of stdout: the
+        // exit waits for neither longer than this.
+        let _ = std::thread::Builder::new()
+            .name("stop-deadline-exit".to_string())
+            .spawn(|| {
+                std::thread::sleep(LAST_LINE_GRACE);
+                // SAFETY: `_exit` ends the process at once; nothing of this process runs after.
+                unsafe { libc::_exit(i32::from(EXIT_STOP_DEADLINE)) }
+            });
         log::error!(
             target: log_target::SHUTDOWN,
             "stop deadline of {timeout:?} (STOP_TIMEOUT_MS) passed; exiting with status {EXIT_STOP_DEADLINE}, left: {}",

@@ -317,3 +317,227 @@ fn a_long_produce_interval_is_not_a_stall() {
     daemon.stop_cleanly();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The whole answer to `GET path` on `port`, or `None` while nothing answers there.
+fn try_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+/// Polls every 100 ms until `done` or `within` passes (then panics naming `what`).
+fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The `WATCHDOG=1` pings waiting on `socket` (non-blocking).
+fn pings_waiting(socket: &UnixDatagram) -> usize {
+    let mut buf = [0u8; 512];
+    let mut pings = 0;
+    while let Ok(n) = socket.recv(&mut buf) {
+        pings += usize::from(&buf[..n] == b"WATCHDOG=1");
+    }
+    pings
+}
+
+/// A stderr nobody reads (journald stuck, a paused pager) holds every loop at its next log
+/// line. That is a stall, and is reported as one: `/healthz` answers 503 naming the loops and
+/// the watchdog ping is withheld (by the HTTP and monitor threads, which write nothing then);
+/// read again, the loops go on and both recover. A stop while stderr is blocked is still
+/// bounded: SIGINT stops the loops before its line is written, and the stop deadline exits
+/// (status 3) without waiting for its own line.
+#[test]
+fn a_blocked_stderr_is_a_stall_on_healthz_and_a_stop_is_still_bounded() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let _cluster = require_stack();
+    let topic = unique("blocked-stderr");
+    let dir = std::env::temp_dir().join(unique("blocked-stderr"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let socket_path = dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    socket.set_nonblocking(true).expect("non-blocking");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let env = env_with(
+        &topic,
+        &[
+            // Three lines a millisecond: the pipe's 64 KiB fill within a second.
+            ("PRODUCE_INTERVAL_MS", "1"),
+            ("METRICS_ADDR", &format!("127.0.0.1:{port}")),
+            ("NOTIFY_SOCKET", &socket_path.display().to_string()),
+            ("WATCHDOG_USEC", "1000000"),
+            ("STOP_TIMEOUT_MS", "3000"),
+            ("FLUSH_TIMEOUT_MS", "1000"),
+        ],
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    // Killed if the test fails: a daemon left blocked on its stderr would run on.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut stderr = child.stderr.take().expect("stderr");
+    let mut child = KillOnDrop(child);
+    // Read only while `reading` is set; the lines read are kept for the failure messages.
+    let reading = Arc::new(AtomicBool::new(false));
+    let read = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    {
+        let (reading, read) = (Arc::clone(&reading), Arc::clone(&read));
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 65536];
+            loop {
+                if !reading.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+                match stderr.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        let mut read = read.lock().expect("read");
+                        read.extend_from_slice(&chunk[..n]);
+                        let keep = read.len().saturating_sub(1 << 20);
+                        read.drain(..keep);
+                    }
+                }
+            }
+        });
+    }
+    let tail = || {
+        let read = read.lock().expect("read");
+        let text = String::from_utf8_lossy(&read).to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    };
+    let healthz = || try_get(port, "/healthz").unwrap_or_default();
+
+    // Stalled: every loop blocks at its next line; after the stall limit (20 s) /healthz says
+    // so, and no ping comes.
+    wait_for(
+        "/healthz 503 naming the stalled loops",
+        Duration::from_secs(120),
+        || {
+            if let Some(status) = child.0.try_wait().expect("status") {
+                reading.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(500));
+                panic!("the daemon exited ({status}):\n{}", tail());
+            }
+            // Read as they come: a datagram socket's queue holds 10 (`net.unix.max_dgram_qlen`),
+            // and then the daemon's next ping waits to be sent until one is read.
+            pings_waiting(&socket);
+            let answer = healthz();
+            answer.starts_with("HTTP/1.1 503")
+                && answer.contains("stalled: ")
+                && answer.contains("single-message consumer")
+                && answer.contains("batch consumer")
+        },
+    );
+    // The monitor looks every half second: a ping it sent just before the limit passed may
+    // come after the first 503. None comes after that.
+    std::thread::sleep(Duration::from_secs(1));
+    pings_waiting(&socket);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(pings_waiting(&socket), 0, "pinged while stalled");
+    let answer = healthz();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        child.0.try_wait().expect("status").is_none(),
+        "the daemon exited"
+    );
+
+    // Read again: the loops go on, /healthz is 200 and the pings come back.
+    reading.store(true, Ordering::SeqCst);
+    wait_for(
+        "/healthz 200 once stderr is read",
+        Duration::from_secs(60),
+        || healthz().starts_with("HTTP/1.1 200"),
+    );
+    wait_for(
+        "a watchdog ping once stderr is read",
+        Duration::from_secs(30),
+        || pings_waiting(&socket) > 0,
+    );
+    // The consumers handle records again (what was read of stderr, a MiB at most, says so).
+    wait_for(
+        "a record received once stderr is read",
+        Duration::from_secs(30),
+        || {
+            String::from_utf8_lossy(&read.lock().expect("read"))
+                .contains("received {'name': 'user_")
+        },
+    );
+
+    // Blocked again (the records go on, so the consumers stop counting only when their lines
+    // cannot be written): SIGINT still ends the process, by the stop deadline.
+    reading.store(false, Ordering::SeqCst);
+    let consumed = || {
+        try_get(port, "/metrics")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("kafka_avro_daemon_consumed_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    let mut last = (consumed(), Instant::now());
+    wait_for(
+        "the consumers held by stderr",
+        Duration::from_secs(60),
+        || {
+            let now = consumed();
+            if now != last.0 {
+                last = (now, Instant::now());
+            }
+            last.1.elapsed() > Duration::from_secs(3)
+        },
+    );
+    let pid = child.0.id().to_string();
+    let asked = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("status") {
+            break status;
+        }
+        if asked.elapsed() > Duration::from_secs(30) {
+            let _ = child.0.kill();
+            panic!("no exit 30 s after SIGINT with stderr blocked:\n{}", tail());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = asked.elapsed();
+    println!(
+        "figures: blocked stderr: stalled on /healthz, recovered when read; SIGINT while blocked: exit {:?} after {took:?}",
+        status.code()
+    );
+    assert_eq!(status.code(), Some(3), "{}", tail());
+    // STOP_TIMEOUT_MS (3 s), the last line's grace (1 s), and room for a loaded machine.
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
