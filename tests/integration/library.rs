@@ -4,9 +4,12 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use kafka_avro_daemon::{Config, Producer, Shared, Shutdown, User, UserCodec};
+
 use crate::common::{
-    confluent_user_bytes, daemon_env, ensure_topic, example, produce_raw, produce_to_partition,
-    produce_with_confluents_serializer, register_schema, require_stack, unique,
+    bootstrap, confluent_user_bytes, create_topic_with, daemon_env, ensure_topic, example,
+    produce_raw, produce_to_partition, produce_with_confluents_serializer, read_topic,
+    register_schema, registry_url, require_stack, unique,
 };
 
 #[test]
@@ -273,4 +276,54 @@ fn run_example(mut command: Command, timeout: Duration) -> std::process::Output 
         std::thread::sleep(Duration::from_millis(100));
     }
     child.wait_with_output().expect("output")
+}
+
+/// The name in a `User` record the producer framed: past the magic byte and the schema id, an
+/// Avro string (a zig-zag varint length, then its bytes); names here are under 64 bytes, so
+/// the length is one byte.
+fn user_name(payload: &[u8]) -> String {
+    let length = usize::from(payload[5] / 2);
+    String::from_utf8(payload[6..6 + length].to_vec()).expect("UTF-8")
+}
+
+/// README: `Producer::send(value, None)` writes a null key and spreads such records over the
+/// partitions in turn.
+#[test]
+fn the_library_producer_writes_null_keys_and_spreads_them_over_the_partitions_in_turn() {
+    let _stack = require_stack();
+    let topic = unique("null-keys");
+    create_topic_with(&topic, 3, &[]);
+    let config = Config::from_vars(&[
+        ("KAFKA_BOOTSTRAP_SERVERS".to_string(), bootstrap()),
+        ("SCHEMA_REGISTRY_URL".to_string(), registry_url()),
+    ])
+    .expect("configuration");
+    let shutdown = Shutdown::new();
+    let shared = Shared::new(&config, &shutdown).expect("shared");
+    let codec = UserCodec::new().expect("codec");
+    std::thread::scope(|scope| {
+        let producer = Producer::start(scope, &shared, &codec, &topic).expect("producer");
+        for n in 0..30 {
+            let user = User {
+                name: format!("user_{n}"),
+            };
+            producer.send(&user, None).expect("send");
+        }
+        producer.close();
+    });
+    let stored = read_topic(&topic);
+    assert_eq!(stored.len(), 30);
+    for partition in 0..3 {
+        let names: Vec<String> = stored
+            .iter()
+            .filter(|s| s.partition == partition)
+            .inspect(|s| assert_eq!(s.key, None, "p={partition} o={}", s.offset))
+            .map(|s| user_name(s.payload.as_deref().expect("a value")))
+            .collect();
+        let expected: Vec<String> = (0..30)
+            .filter(|n| n % 3 == partition)
+            .map(|n| format!("user_{n}"))
+            .collect();
+        assert_eq!(names, expected, "partition {partition}");
+    }
 }
