@@ -59,8 +59,28 @@ struct SchemaResponse {
     #[serde(rename = "schemaType")]
     schema_type: Option<String>,
     /// Types the schema uses from other subjects (Confluent's schema references).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects_only")]
     references: Vec<Reference>,
+}
+
+/// A list of objects, each read as a `T`: serde's derived readers take an array too, filling
+/// the fields by position, and a registry's answer is read as it says, by name, or not at all.
+fn objects_only<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    let items = Vec::<serde_json::Value>::deserialize(deserializer)?;
+    items
+        .into_iter()
+        .map(|item| match item {
+            serde_json::Value::Object(_) => serde_json::from_value(item).map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!(
+                "expected an object, found {other}"
+            ))),
+        })
+        .collect()
 }
 
 impl From<SchemaResponse> for Served {
@@ -753,18 +773,20 @@ fn parse_json<T: for<'de> Deserialize<'de>>(
         request: request.to_string(),
         error,
     })?;
+    // A byte order mark may begin a JSON text (RFC 8259, 8.1): ignored.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     // serde's derived readers take an array too, filling the fields by position: a list of
     // subjects, `["t-value","orders-value"]`, read as a schema of type "orders-value" (refused
-    // for the rest of the run) and `[5]` as id 5.
+    // for the rest of the run) and `[5]` as id 5. (Nested lists of structs: `objects_only`.)
     if !text.trim_start().starts_with('{') {
         return Err(RegistryError::BadResponse {
             request: request.to_string(),
-            error: format!("not a JSON object: {}", references::registry_text(&text)),
+            error: format!("not a JSON object: {}", references::registry_text(text)),
         });
     }
-    serde_json::from_str(&text).map_err(|e| RegistryError::BadResponse {
+    serde_json::from_str(text).map_err(|e| RegistryError::BadResponse {
         request: request.to_string(),
-        error: format!("{e} in {}", references::registry_text(&text)),
+        error: format!("{e} in {}", references::registry_text(text)),
     })
 }
 
@@ -900,6 +922,20 @@ mod tests {
         assert!(matches!(id, Err(RegistryError::BadResponse { .. })));
         let id = parse_json::<IdResponse>("POST x", ok_answer(r#" {"id": 5}"#));
         assert_eq!(id.ok().map(|i| i.id), Some(5));
+        let nested = parse_json::<SchemaResponse>(
+            "GET x",
+            ok_answer(r#"{"schema":"\"string\"","references":[["n","other-subject",3]]}"#),
+        );
+        assert!(matches!(nested, Err(RegistryError::BadResponse { .. })));
+        let by_name = parse_json::<SchemaResponse>(
+            "GET x",
+            ok_answer(
+                r#"{"schema":"\"string\"","references":[{"name":"n","subject":"s","version":3}]}"#,
+            ),
+        );
+        assert_eq!(by_name.ok().map(|r| r.references.len()), Some(1));
+        let with_bom = parse_json::<IdResponse>("POST x", ok_answer("\u{feff}{\"id\": 7}"));
+        assert_eq!(with_bom.ok().map(|i| i.id), Some(7));
         let (message, code) = error_body(Answer {
             status: StatusCode::NOT_FOUND,
             body: Ok(r#"["gone", 40403]"#.to_string()),
