@@ -60,13 +60,10 @@ impl Shutdown {
     pub fn install_signal_handler(&self) -> Result<(), ctrlc::Error> {
         let shutdown = self.clone();
         ctrlc::set_handler(move || {
-            let first = !shutdown.is_stopping();
-            // The stop before its line: writing to a stderr nobody reads (journald stuck, a
-            // paused pager) blocks, and the stop must not wait for it.
-            shutdown.stop(StopReason::Requested);
-            if first {
-                log::info!(target: log_target::SHUTDOWN, "Shutting down...");
+            if !shutdown.is_stopping() {
+                log_before_the_stop();
             }
+            shutdown.stop(StopReason::Requested);
         })
     }
 
@@ -171,6 +168,25 @@ impl Shutdown {
     /// A receiver that becomes disconnected on shutdown, for `crossbeam_channel::select!`.
     pub fn wake_receiver(&self) -> &Receiver<()> {
         &self.inner.wake
+    }
+}
+
+/// How long the signal's line may hold the stop.
+const STOP_LINE_WAIT: Duration = Duration::from_millis(200);
+
+/// Writes "Shutting down..." before the stop begins, so it comes before the loops' last lines;
+/// on a thread of its own, waited for at most [`STOP_LINE_WAIT`]: writing to a stderr nobody
+/// reads (journald stuck, a paused pager) blocks, and the stop must not wait for it.
+fn log_before_the_stop() {
+    let (written, wait) = crossbeam_channel::bounded::<()>(1);
+    let spawned = std::thread::Builder::new()
+        .name("stop-line".to_string())
+        .spawn(move || {
+            log::info!(target: log_target::SHUTDOWN, "Shutting down...");
+            let _ = written.send(());
+        });
+    if spawned.is_ok() {
+        let _ = wait.recv_timeout(STOP_LINE_WAIT);
     }
 }
 

@@ -1,5 +1,6 @@
 //! A limit on a stop, opt-in: once the stop has begun, the loops have this long to finish;
-//! past it the process exits with [`EXIT_STOP_DEADLINE`] after one line saying what was left.
+//! past it the process exits with [`EXIT_STOP_DEADLINE`] after one line saying what was left
+//! (or, when that line cannot be written within [`LAST_LINE_GRACE`], without it).
 //! Flushing, a last commit and closing a consumer all wait on the brokers, and with brokers
 //! that hang instead of refusing a consumer's close can wait without end. The library never
 //! ends the process unless its user starts a [`StopDeadline`]; the daemon always does.
@@ -14,8 +15,10 @@ use crate::ops::log_target;
 /// The exit status of a stop that did not finish within its deadline.
 pub const EXIT_STOP_DEADLINE: u8 = 3;
 
-/// How long the exit past the deadline waits for its line to be written.
-const LAST_LINE_GRACE: Duration = Duration::from_secs(1);
+/// How long the exit past the deadline waits for its line to be written: a stderr that is
+/// slow but draining (journald busy) still gets it; systemd's unit leaves 10 s beyond
+/// `STOP_TIMEOUT_MS` (`TimeoutStopSec=30s`).
+const LAST_LINE_GRACE: Duration = Duration::from_secs(3);
 
 /// Waits for the stop to begin, then for the loops to finish (`loops_done` disconnects);
 /// exits the process if they take longer than `timeout`, with a line naming what `left`
@@ -53,8 +56,9 @@ pub(crate) fn enforce(
 
 /// An opt-in limit on the stop of a program built on the library: once `shutdown` says
 /// stop, the program has `timeout` to drop this guard (when its loops have returned);
-/// otherwise the process exits with status [`EXIT_STOP_DEADLINE`] and one line. Dropping
-/// the guard ends its thread.
+/// otherwise the process exits with status [`EXIT_STOP_DEADLINE`] and one line. A line that
+/// cannot be written within 3 s (stderr a full pipe) is given up, and the process ends at once
+/// (`_exit`: no exit handlers, no flush of stdio). Dropping the guard ends its thread.
 ///
 /// ```no_run
 /// use std::time::Duration;

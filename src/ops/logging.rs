@@ -1,7 +1,7 @@
 //! Log set-up: `env_logger` filtered by `RUST_LOG` (default `info`). Under journald (systemd
 //! sets `JOURNAL_STREAM`) each line carries its syslog priority as a `<N>` prefix and no
 //! timestamp, since the journal records both itself. One line of a library is logged at a
-//! lower level than the library chose ([`relevelled`]).
+//! lower level than the library chose (`relevelled`).
 
 use std::io::Write;
 

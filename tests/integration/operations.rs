@@ -352,8 +352,8 @@ fn pings_waiting(socket: &UnixDatagram) -> usize {
 /// line. That is a stall, and is reported as one: `/healthz` answers 503 naming the loops and
 /// the watchdog ping is withheld (by the HTTP and monitor threads, which write nothing then);
 /// read again, the loops go on and both recover. A stop while stderr is blocked is still
-/// bounded: SIGINT stops the loops before its line is written, and the stop deadline exits
-/// (status 3) without waiting for its own line.
+/// bounded: SIGINT's line is waited for 200 ms at most before the stop, and the stop deadline
+/// exits (status 3) 3 s after trying its own line.
 #[test]
 fn a_blocked_stderr_is_a_stall_on_healthz_and_a_stop_is_still_bounded() {
     use std::io::Read;
@@ -537,7 +537,7 @@ fn a_blocked_stderr_is_a_stall_on_healthz_and_a_stop_is_still_bounded() {
         status.code()
     );
     assert_eq!(status.code(), Some(3), "{}", tail());
-    // STOP_TIMEOUT_MS (3 s), the last line's grace (1 s), and room for a loaded machine.
-    assert!(took < Duration::from_secs(10), "took {took:?}");
+    // STOP_TIMEOUT_MS (3 s), the last line's grace (3 s), and room for a loaded machine.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
