@@ -1005,6 +1005,7 @@ import org.apache.kafka.common.resource.*;
 import java.util.*;
 
 /** create BOOTSTRAP TOPIC PARTITIONS [key=value...] | delete BOOTSTRAP TOPIC |
+ *  partitions BOOTSTRAP TOPIC COUNT |
  *  acl add|remove BOOTSTRAP PRINCIPAL group|topic NAME PERMISSION:OPERATION... */
 public class KafkaAdmin {
     public static void main(String[] args) throws Exception {
@@ -1024,6 +1025,9 @@ public class KafkaAdmin {
                 }
                 case "delete":
                     admin.deleteTopics(List.of(args[2])).all().get();
+                    break;
+                case "partitions":
+                    admin.createPartitions(Map.of(args[2], NewPartitions.increaseTo(Integer.parseInt(args[3])))).all().get();
                     break;
                 case "acl": {
                     ResourceType type = args[4].equals("group") ? ResourceType.GROUP : ResourceType.TOPIC;

@@ -3,7 +3,7 @@
 //! jar, run on a JVM), not with a copy of the daemon's function — for many keys and partition
 //! counts, and end to end for records the daemon writes.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kafka_avro_daemon::internals::java_partition;
 
@@ -91,4 +91,60 @@ fn the_daemon_writes_each_key_to_the_java_partition() {
             java_row[0]
         );
     }
+}
+
+/// Partitions added to the topic while the daemon runs are read and written. The consumers
+/// see them by their metadata refresh (`topic.metadata.refresh.interval.ms=30000`); the
+/// producer asks for the count again a minute after its last look, at any rate: one record
+/// every 2 s here, where it looked only every 64th record (over two minutes) before.
+#[test]
+fn partitions_added_while_the_daemon_runs_are_read_and_written() {
+    let _cluster = require_stack();
+    let topic = unique("added-partitions");
+    create_topic_with(&topic, 1, &[]);
+    let mut daemon = Daemon::start(&env_with(&topic, &[("PRODUCE_INTERVAL_MS", "2000")]));
+    daemon.wait_for_line("received {'name': 'user_0'}", Duration::from_secs(60));
+    let bootstrap = bootstrap();
+    kafka_admin(&["partitions", &bootstrap, &topic, "3"]);
+    let added = Instant::now();
+    // Another client's record in a new partition: both groups read it.
+    produce_to_partition(
+        &topic,
+        2,
+        &[(
+            Some("k"),
+            Some(confluent_user_bytes(
+                logged_schema_id(&daemon),
+                "in_a_new_partition",
+            )),
+        )],
+    );
+    daemon.wait_until(
+        "both groups read the new partition",
+        Duration::from_secs(90),
+        |lines| {
+            lines
+                .iter()
+                .filter(|l| l.contains("'in_a_new_partition'} (p=2, o=0)"))
+                .count()
+                >= 2
+        },
+    );
+    let read_after = added.elapsed();
+    // The daemon's own records go to the new partitions too: within a minute and a record of
+    // the last look (the old rule, every 64th record, took about 123 s here).
+    daemon.wait_until(
+        "the daemon writes to a new partition",
+        Duration::from_secs(100),
+        |lines| {
+            lines
+                .iter()
+                .any(|l| l.contains("delivered to") && (l.contains("(p=1,") || l.contains("(p=2,")))
+        },
+    );
+    let written_after = added.elapsed();
+    daemon.stop_cleanly();
+    println!(
+        "figures: partitions added: read by both groups after {read_after:?}, written by the producer after {written_after:?}"
+    );
 }
