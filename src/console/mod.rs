@@ -159,7 +159,7 @@ fn check_registry(shared: &Shared) -> Result<bool, Failure> {
         Ok(()) => Ok(true),
         Err(RegistryError::Interrupted) => Ok(false),
         Err(e @ RegistryError::Rejected { status: 401, .. }) => Err(Failure::Usage(format!(
-            "the schema registry refused the credentials: {e}"
+            "the schema registry refused the request: {e}"
         ))),
         Err(e @ (RegistryError::Rejected { status: 404, .. } | RegistryError::Tls { .. })) => {
             Err(Failure::Usage(format!(

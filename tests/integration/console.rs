@@ -851,7 +851,7 @@ fn consume_whose_registry_credentials_are_refused_exits_2_at_once_with_one_line(
         assert!(ended.stdout.is_empty(), "{context}: {:#?}", ended.stdout);
         let error = ended.error_line(&context);
         assert!(
-            error.contains("the schema registry refused the credentials")
+            error.contains("the schema registry refused the request")
                 && error.contains("HTTP 401")
                 && error.contains("/schemas/types")
                 && error.contains("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO"),
