@@ -16,11 +16,13 @@ use kafka_avro_daemon::{
 };
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::common::{
-    bootstrap, confluent_user_bytes, ensure_topic, produce_to_partition, register_schema,
-    registry_url, require_stack, unique,
+    bootstrap, confluent_user_bytes, ensure_topic, produce_to_partition, read_topic,
+    register_schema, registry_url, require_stack, test_producer, unique, Stored,
 };
 
 const USER_SCHEMA: &str = include_str!("../../schemas/user.avsc");
@@ -518,6 +520,430 @@ fn a_consumer_of_two_topics_reads_and_commits_both() {
     assert_eq!(unique_seen.len(), seen.len(), "a duplicate: {seen:?}");
     assert_eq!(committed.get(&a, 0), Some(a_names.len() as i64));
     assert_eq!(committed.get(&b, 0), Some(b_names.len() as i64));
+}
+
+/// One record of a dead-letter test's topic, by what becomes of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fate {
+    /// A `User` of this name: handled.
+    Handled(String),
+    /// A `User` of this name that the handlers refuse for good: copied under
+    /// `ON_HANDLER_ERROR=dlq`.
+    Refused(String),
+    /// Undecodable: copied under `ON_DECODE_ERROR=dlq`, its error saying this.
+    Undecodable(&'static str),
+}
+
+/// One record produced to a dead-letter test's topic: its offset, key, value, the value of
+/// its `test.record` header, and what becomes of it.
+#[derive(Debug, Clone)]
+struct Produced {
+    offset: i64,
+    key: Vec<u8>,
+    payload: Vec<u8>,
+    header: Vec<u8>,
+    fate: Fate,
+}
+
+/// A record handed to a handler: its topic and name.
+type TopicName = (String, String);
+
+/// The decode error of a value whose first byte is 0x07.
+const WRONG_MAGIC: &str = "magic byte is 0x07";
+/// The decode error of a value whose name claims 40 bytes but has fewer.
+const TRUNCATED: &str = "string length 40 is longer than the";
+/// What the handlers' errors say: told apart from decode errors in `dlq.error`.
+const REFUSED: &str = "refused by the test";
+
+/// Creates a topic (and its `<topic>.dlq`) with `fates` in partition 0, in order, each with a
+/// key and a header of its own (`tag`, the fate and its index in them: no two records of the
+/// two topics look alike), and returns it with what was produced.
+fn topic_with_fates(prefix: &str, tag: &str, fates: &[Fate]) -> (String, Vec<Produced>) {
+    let topic = unique(prefix);
+    ensure_topic(&topic);
+    ensure_topic(&format!("{topic}.dlq"));
+    let id = register_schema(&format!("{topic}-value"), USER_SCHEMA);
+    let produced: Vec<Produced> = fates
+        .iter()
+        .enumerate()
+        .map(|(i, fate)| {
+            let payload = match fate {
+                Fate::Handled(name) | Fate::Refused(name) => confluent_user_bytes(id, name),
+                Fate::Undecodable(WRONG_MAGIC) => {
+                    let mut bytes = vec![7u8];
+                    bytes.extend_from_slice(format!("{tag}-wrong-magic-{i}").as_bytes());
+                    bytes
+                }
+                Fate::Undecodable(TRUNCATED) => {
+                    // The right frame, then a name of 40 bytes (zig-zag 0x50) cut short.
+                    let mut bytes = vec![0u8];
+                    bytes.extend_from_slice(&id.to_be_bytes());
+                    bytes.push(0x50);
+                    bytes.extend_from_slice(format!("{tag}-cut-{i}").as_bytes());
+                    bytes
+                }
+                Fate::Undecodable(other) => panic!("no payload for {other:?}"),
+            };
+            Produced {
+                offset: i as i64,
+                key: format!("{tag}-key-{i}").into_bytes(),
+                payload,
+                header: format!("{tag}-header-{i}").into_bytes(),
+                fate: fate.clone(),
+            }
+        })
+        .collect();
+    let producer = test_producer();
+    for record in &produced {
+        producer
+            .send(
+                BaseRecord::<[u8], [u8]>::to(&topic)
+                    .partition(0)
+                    .key(&record.key)
+                    .payload(&record.payload)
+                    .headers(OwnedHeaders::new().insert(Header {
+                        key: "test.record",
+                        value: Some(&record.header),
+                    })),
+            )
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    // A new topic: the records are at offsets 0, 1, … of partition 0.
+    let stored: Vec<(i32, i64, Option<Vec<u8>>)> = read_topic(&topic)
+        .into_iter()
+        .map(|m| (m.partition, m.offset, m.key))
+        .collect();
+    let expected: Vec<(i32, i64, Option<Vec<u8>>)> = produced
+        .iter()
+        .map(|r| (0, r.offset, Some(r.key.clone())))
+        .collect();
+    assert_eq!(stored, expected, "{topic} as produced");
+    (topic, produced)
+}
+
+/// Under `ON_DECODE_ERROR=dlq` and `ON_HANDLER_ERROR=dlq`, a single and two batch consumers
+/// of two topics copy each topic's undecodable records, and the records their handlers were
+/// given up on, to that topic's own `<topic>.dlq` — whole, with the origin headers — and
+/// commit both topics past everything. The second batch consumer's batches are large and
+/// all refused, so a batch given up on holds records of both topics, each copied to its own.
+#[test]
+fn a_consumer_of_two_topics_copies_each_topics_dead_letters_to_its_own_dlq() {
+    let _cluster = require_stack();
+    let handled = |name: &str| Fate::Handled(name.to_string());
+    let refused = |name: &str| Fate::Refused(name.to_string());
+    let (a, a_records) = topic_with_fates(
+        "handlers-two-dlq-a",
+        "a",
+        &[
+            handled("a_0"),
+            Fate::Undecodable(WRONG_MAGIC),
+            refused("a_refused"),
+            Fate::Undecodable(TRUNCATED),
+            handled("a_1"),
+            handled("a_2"),
+        ],
+    );
+    let (b, b_records) = topic_with_fates(
+        "handlers-two-dlq-b",
+        "b",
+        &[
+            Fate::Undecodable(TRUNCATED),
+            handled("b_0"),
+            handled("b_1"),
+            Fate::Undecodable(WRONG_MAGIC),
+            handled("b_2"),
+            refused("b_refused"),
+            Fate::Undecodable(WRONG_MAGIC),
+            handled("b_3"),
+        ],
+    );
+    // Batches of every record of both topics: a batch is due 5 s after its first record.
+    let whole_config = config(&[
+        ("ON_DECODE_ERROR", "dlq"),
+        ("ON_HANDLER_ERROR", "dlq"),
+        ("HANDLER_RETRY_TIMEOUT_MS", "1000"),
+        ("BATCH_SIZE", "100"),
+        ("FETCH_WAIT_MAX_MS", "5000"),
+    ]);
+    let config = config(&[
+        ("ON_DECODE_ERROR", "dlq"),
+        ("ON_HANDLER_ERROR", "dlq"),
+        ("HANDLER_RETRY_TIMEOUT_MS", "1000"),
+        ("BATCH_SIZE", "4"),
+        ("FETCH_WAIT_MAX_MS", "300"),
+    ]);
+    let shutdown = Shutdown::new();
+    let shared = Shared::new(&config, &shutdown).expect("shared");
+    let whole_shared = Shared::new(&whole_config, &shutdown).expect("shared");
+    let codec = UserCodec::new().expect("codec");
+    let (single_group, batch_group, whole_group) = (
+        unique("handlers-two-dlq-single"),
+        unique("handlers-two-dlq-batch"),
+        unique("handlers-two-dlq-whole"),
+    );
+    // Each call: the (topic, name) pairs handed over, and whether it returned `Ok`.
+    let single_calls: Mutex<Vec<(TopicName, bool)>> = Mutex::new(Vec::new());
+    let batch_calls: Mutex<Vec<(Vec<TopicName>, bool)>> = Mutex::new(Vec::new());
+    let whole_calls: Mutex<Vec<Vec<TopicName>>> = Mutex::new(Vec::new());
+    let topics = [a.clone(), b.clone()];
+    thread::scope(|s| {
+        let _stop = StopOnDrop(&shutdown);
+        let single = s.spawn(|| {
+            let handler = |record: &Record<User>| -> Result<(), HandlerError> {
+                let name = record.value.name.clone();
+                let ok = !name.ends_with("_refused");
+                single_calls
+                    .lock()
+                    .unwrap()
+                    .push(((record.topic.to_string(), name.clone()), ok));
+                match ok {
+                    true => Ok(()),
+                    false => Err(format!("{name} {REFUSED}").into()),
+                }
+            };
+            let settings = ConsumerSettings::new(single_group.clone(), topics.clone());
+            SingleConsumer::new(&shared, &codec, settings, handler).run()
+        });
+        let batch = s.spawn(|| {
+            let handler = |records: &[Record<User>]| -> Result<(), HandlerError> {
+                let batch: Vec<TopicName> = records
+                    .iter()
+                    .map(|r| (r.topic.to_string(), r.value.name.clone()))
+                    .collect();
+                let refused = batch
+                    .iter()
+                    .find(|(_, name)| name.ends_with("_refused"))
+                    .map(|(_, name)| name.clone());
+                batch_calls.lock().unwrap().push((batch, refused.is_none()));
+                match refused {
+                    None => Ok(()),
+                    Some(name) => Err(format!("a batch with {name} {REFUSED}").into()),
+                }
+            };
+            let settings = ConsumerSettings::new(batch_group.clone(), topics.clone());
+            BatchConsumer::new(&shared, &codec, settings, handler).run()
+        });
+        let whole = s.spawn(|| {
+            let handler = |records: &[Record<User>]| -> Result<(), HandlerError> {
+                whole_calls.lock().unwrap().push(
+                    records
+                        .iter()
+                        .map(|r| (r.topic.to_string(), r.value.name.clone()))
+                        .collect(),
+                );
+                Err(format!("every batch {REFUSED}").into())
+            };
+            let settings = ConsumerSettings::new(whole_group.clone(), topics.clone());
+            BatchConsumer::new(&whole_shared, &codec, settings, handler).run()
+        });
+        for group in [&single_group, &batch_group, &whole_group] {
+            let committed = Committed::of(group);
+            committed.wait_for(&a, 0, a_records.len() as i64);
+            committed.wait_for(&b, 0, b_records.len() as i64);
+        }
+        assert_eq!(stop(single, &shutdown), Ok(()), "the single consumer");
+        assert_eq!(stop(batch, &shutdown), Ok(()), "the batch consumer");
+        assert_eq!(stop(whole, &shutdown), Ok(()), "the second batch consumer");
+    });
+    let single_calls = single_calls.into_inner().unwrap();
+    let batch_calls = batch_calls.into_inner().unwrap();
+    let whole_calls = whole_calls.into_inner().unwrap();
+    let groups = [&single_group, &batch_group, &whole_group];
+    let header = |copy: &Stored, key: &str| String::from_utf8_lossy(copy.header(key)).to_string();
+    let a_copies = read_topic(&format!("{a}.dlq"));
+    let b_copies = read_topic(&format!("{b}.dlq"));
+    // First, whether any copy went to the other topic's dead-letter topic.
+    for (topic, copies) in [(&a, &a_copies), (&b, &b_copies)] {
+        let sources: Vec<String> = copies
+            .iter()
+            .map(|copy| header(copy, "dlq.source.topic"))
+            .collect();
+        assert!(
+            sources.iter().all(|source| source == topic),
+            "{topic}.dlq holds copies of records of other topics: {sources:?}"
+        );
+    }
+    let mut summary = Vec::new();
+    for (topic, records, copies) in [(&a, &a_records, &a_copies), (&b, &b_records, &b_copies)] {
+        let dead_letter_topic = format!("{topic}.dlq");
+        // (group, source offset) of each copy of an undecodable record, and of a record a
+        // handler was given up on.
+        let mut undecodable_copies = BTreeSet::new();
+        let mut given_up: Vec<(String, i64)> = Vec::new();
+        for copy in copies {
+            assert_eq!(header(copy, "dlq.source.partition"), "0", "{copy:?}");
+            let offset: i64 = header(copy, "dlq.source.offset")
+                .parse()
+                .expect("dlq.source.offset");
+            let original = records
+                .iter()
+                .find(|r| r.offset == offset)
+                .unwrap_or_else(|| {
+                    panic!("{dead_letter_topic}: no record at o={offset} of {topic}: {copy:?}")
+                });
+            assert_eq!(
+                copy.payload.as_ref(),
+                Some(&original.payload),
+                "value of {copy:?}"
+            );
+            assert_eq!(copy.key.as_ref(), Some(&original.key), "key of {copy:?}");
+            assert_eq!(
+                copy.header("test.record"),
+                original.header,
+                "header of {copy:?}"
+            );
+            let group = header(copy, "dlq.consumer.group");
+            assert!(
+                groups.contains(&&group),
+                "{dead_letter_topic}: a copy by group {group}: {copy:?}"
+            );
+            let error = header(copy, "dlq.error");
+            match &original.fate {
+                Fate::Undecodable(reason) => {
+                    assert!(error.contains(reason), "{reason:?} not in {error:?}");
+                    assert!(
+                        undecodable_copies.insert((group.clone(), offset)),
+                        "{dead_letter_topic}: o={offset} copied twice by {group}"
+                    );
+                }
+                Fate::Handled(_) | Fate::Refused(_) => {
+                    assert!(error.contains(REFUSED), "{REFUSED:?} not in {error:?}");
+                    given_up.push((group, offset));
+                }
+            }
+        }
+        // Each group copied every undecodable record of this topic, once, here.
+        let expected_undecodable: BTreeSet<(String, i64)> = records
+            .iter()
+            .filter(|r| matches!(r.fate, Fate::Undecodable(_)))
+            .flat_map(|r| groups.map(|group| (group.clone(), r.offset)))
+            .collect();
+        assert_eq!(
+            undecodable_copies, expected_undecodable,
+            "{dead_letter_topic}: the undecodable records' copies"
+        );
+        let name_at = |offset: i64| -> String {
+            match &records[offset as usize].fate {
+                Fate::Handled(name) | Fate::Refused(name) => name.clone(),
+                Fate::Undecodable(_) => unreachable!("a handler given up on an undecodable record"),
+            }
+        };
+        let refused_record = records
+            .iter()
+            .find(|r| matches!(r.fate, Fate::Refused(_)))
+            .expect("a refused record");
+        let given_up_by = |group: &str| -> Vec<i64> {
+            given_up
+                .iter()
+                .filter(|(g, _)| g == group)
+                .map(|(_, offset)| *offset)
+                .collect()
+        };
+        // The single consumer gave up on the refused record alone; the batch consumers on
+        // every record of a batch that held it (this topic's of them, copied here): the
+        // second on every batch, so on every decodable record, once each.
+        assert_eq!(
+            given_up_by(&single_group),
+            vec![refused_record.offset],
+            "{dead_letter_topic}: the single consumer's copies of records it gave up on"
+        );
+        let batch_given_up = given_up_by(&batch_group);
+        let batch_given_up_set: BTreeSet<i64> = batch_given_up.iter().copied().collect();
+        assert_eq!(
+            batch_given_up_set.len(),
+            batch_given_up.len(),
+            "{dead_letter_topic}: a record copied twice: {batch_given_up:?}"
+        );
+        assert!(
+            batch_given_up_set.contains(&refused_record.offset),
+            "{dead_letter_topic}: the batch consumer's copies {batch_given_up:?} lack o={}",
+            refused_record.offset
+        );
+        let mut whole_given_up = given_up_by(&whole_group);
+        whole_given_up.sort();
+        let decodable_offsets: Vec<i64> = records
+            .iter()
+            .filter(|r| !matches!(r.fate, Fate::Undecodable(_)))
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(
+            whole_given_up, decodable_offsets,
+            "{dead_letter_topic}: the second batch consumer's copies: {whole_calls:?}"
+        );
+        // Every decodable record of this topic was handled, or copied once its handler was
+        // given up on; none both, none twice.
+        let decodable: Vec<String> = records
+            .iter()
+            .filter_map(|r| match &r.fate {
+                Fate::Handled(name) | Fate::Refused(name) => Some(name.clone()),
+                Fate::Undecodable(_) => None,
+            })
+            .collect();
+        let single_ok: Vec<String> = single_calls
+            .iter()
+            .filter(|((t, _), ok)| t == topic && *ok)
+            .map(|((_, name), _)| name.clone())
+            .collect();
+        let expected_single: Vec<String> = records
+            .iter()
+            .filter_map(|r| match &r.fate {
+                Fate::Handled(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            single_ok, expected_single,
+            "{topic}: the single consumer's records handled, once each, in order"
+        );
+        let mut batch_done: Vec<String> = batch_calls
+            .iter()
+            .filter(|(_, ok)| *ok)
+            .flat_map(|(batch, _)| batch.iter())
+            .filter(|(t, _)| t == topic)
+            .map(|(_, name)| name.clone())
+            .chain(batch_given_up.iter().map(|offset| name_at(*offset)))
+            .collect();
+        batch_done.sort();
+        let mut expected_batch = decodable.clone();
+        expected_batch.sort();
+        assert_eq!(
+            batch_done, expected_batch,
+            "{topic}: the batch consumer's records, handled or copied, once each: {batch_calls:?}"
+        );
+        summary.push(format!(
+            "{dead_letter_topic}: {} copies ({} undecodable, {} and {} given up on by the batch consumers)",
+            copies.len(),
+            undecodable_copies.len(),
+            batch_given_up.len(),
+            whole_given_up.len()
+        ));
+    }
+    // The batches given up on that held records of both topics.
+    let both = |batch: &[TopicName]| {
+        [&a, &b]
+            .iter()
+            .all(|topic| batch.iter().any(|(t, _)| t == *topic))
+    };
+    let mixed = batch_calls
+        .iter()
+        .filter(|(batch, ok)| !*ok && both(batch))
+        .count();
+    let whole_mixed = whole_calls.iter().filter(|batch| both(batch)).count();
+    // Each of the second's batches was given up on: one of both topics had its records
+    // copied, each to its own topic's dead-letter topic (checked above). Fails only if the
+    // two partitions' first records came over 5 s apart.
+    assert!(
+        whole_mixed > 0,
+        "no batch of the second batch consumer held records of both topics: {whole_calls:?}"
+    );
+    println!(
+        "handlers: two topics under dlq: {}; calls on batches of both topics: {mixed} of the batch consumer's {} failed, {whole_mixed} of the second's {}",
+        summary.join("; "),
+        batch_calls.iter().filter(|(_, ok)| !*ok).count(),
+        whole_calls.len()
+    );
 }
 
 /// One call of a batch handler: when it was made, the batch's (partition, offset) pairs, and

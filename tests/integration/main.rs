@@ -18,8 +18,9 @@
 //! UTF-8), `writer_schemas` (a writer schema of another type; one with schema references),
 //! `topic_check` (the start-up check and creation of the topics), `audit` (the delivery
 //! audit's figures), `handlers` (the library's consumers with handlers that fail, panic or
-//! read two topics), `library` and `sqlite_example` (the examples, built by the test command,
-//! run against the stack); `common` is what they share.
+//! read two topics, each topic's dead letters in its own `.dlq`), `library` (the library's
+//! producer; the examples, built by the test command, run against the stack) and
+//! `sqlite_example`; `common` is what they share.
 //!
 //! Run one module by its path prefix, e.g. `cargo test --test integration daemon::`, or one test
 //! by its full name, e.g.

@@ -2,6 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 
 use super::*;
 use crate::app::metrics::tests::groups;
@@ -70,12 +71,25 @@ impl Drop for StopOnDrop<'_> {
 /// `test` returned (clients it keeps open are still open during the stop) and how long
 /// `serve` took to return after the stop.
 fn with_endpoint<T>(limits: Limits, test: impl FnOnce(SocketAddr) -> T) -> (T, Duration) {
-    let listener = bind("127.0.0.1:0").expect("bind");
+    with_endpoint_on(bind("127.0.0.1:0").expect("bind"), None, limits, test)
+}
+
+/// [`with_endpoint`] on `listener` (from [`bind`]), serving `console` too if given.
+fn with_endpoint_on<T>(
+    listener: TcpListener,
+    console: Option<&WebConsole>,
+    limits: Limits,
+    test: impl FnOnce(SocketAddr) -> T,
+) -> (T, Duration) {
     let address = listener.local_addr().expect("address");
     let (stats, groups, shutdown) = (Stats::default(), groups(), Shutdown::new());
     std::thread::scope(|scope| {
         let server = scope.spawn(|| {
             let answers = Answers::new(&stats, &groups, Duration::from_secs(60));
+            let answers = match console {
+                Some(console) => answers.with_console(console),
+                None => answers,
+            };
             serve_within(listener, answers, &shutdown, limits);
             Instant::now()
         });
@@ -272,6 +286,153 @@ fn many_idle_connections_do_not_delay_healthz() {
         "{answer}"
     );
     assert!(took < Duration::from_secs(1), "/healthz took {took:?}");
+}
+
+/// Makes the sockets `listener` accepts (they inherit it) hold at most `bytes` of unsent answer
+/// (Linux doubles the figure), rather than the megabytes the kernel otherwise grows a send
+/// buffer to when the client does not read.
+fn limit_send_buffer(listener: &TcpListener, bytes: libc::c_int) {
+    // SAFETY: setsockopt on a descriptor `listener` owns and keeps open, reading one `c_int`
+    // that lives through the call, of the size given.
+    let result = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            std::ptr::from_ref(&bytes).cast(),
+            std::mem::size_of_val(&bytes) as libc::socklen_t,
+        )
+    };
+    assert_eq!(result, 0, "SO_SNDBUF: {}", std::io::Error::last_os_error());
+}
+
+/// Reads `stream` until the endpoint closes it (its end, or a reset), at most 10 s; what
+/// arrived.
+fn read_until_closed(mut stream: TcpStream) -> Vec<u8> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut received = Vec::new();
+    // A reset ends it too; what came before it is kept in `received`.
+    if let Err(e) = stream.read_to_end(&mut received) {
+        assert_eq!(
+            e.kind(),
+            ErrorKind::ConnectionReset,
+            "not closed within 10 s: {e} ({} bytes received)",
+            received.len()
+        );
+    }
+    received
+}
+
+/// An answer's `Content-Length` and how many bytes of its body arrived.
+fn body_received(answer: &[u8]) -> (usize, usize) {
+    let end = answer
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete head in {} bytes", answer.len()));
+    let head = String::from_utf8_lossy(&answer[..end]);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("Content-Length: "))
+        .and_then(|length| length.parse().ok())
+        .unwrap_or_else(|| panic!("no Content-Length in {head}"));
+    (length, answer.len() - end - 4)
+}
+
+/// Clients that ask for a page of a megabyte and do not read fill their sockets' buffers: the
+/// endpoint gives up on them 5 s after their request ([`LIMITS`]) and closes them, answering
+/// `/healthz` meanwhile. Read 3 s past that deadline, their pages are cut short (had the
+/// endpoint still been writing, the read would have let it finish); a client that reads at
+/// half the deadline gets its page whole.
+#[test]
+fn an_answer_not_read_is_cut_off_at_the_write_deadline_while_healthz_answers() {
+    // How long after the write deadline the silent clients read, to see whether they were closed.
+    const MARGIN: Duration = Duration::from_secs(3);
+    let listener = bind("127.0.0.1:0").expect("bind");
+    // 8 KiB of unsent answer per connection, and about 128 KiB in the client's receive buffer:
+    // a page of a megabyte does not fit. Left to itself the kernel grows the send buffer up to
+    // tcp_wmem's maximum (4 MiB here) and takes the whole page at once: the endpoint is then
+    // done with the connection, and there is no deadline to see.
+    limit_send_buffer(&listener, 4096);
+    let mut console = crate::app::web_console::tests::console(3);
+    // A page of about a megabyte: the most the daemon's page reaches (records and schema
+    // text are cut at the source).
+    console.schema.text = "a".repeat(1 << 20);
+    let ((silent, late, probes), _) =
+        with_endpoint_on(listener, Some(&console), LIMITS, |address| {
+            let ask_for_the_page = || {
+                let mut stream = TcpStream::connect(address).expect("connect");
+                stream
+                    .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    .expect("write");
+                stream
+            };
+            let started = Instant::now();
+            // Never read until past the deadline.
+            let silent: Vec<TcpStream> = (0..3).map(|_| ask_for_the_page()).collect();
+            // Reads its answer at half the deadline: not closed before it.
+            let late = ask_for_the_page();
+            // The pages are built and being written: /healthz is timed from here on, not
+            // behind the building (a few milliseconds each in a debug build).
+            for stream in silent.iter().chain([&late]) {
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .expect("timeout");
+                let begun = stream
+                    .peek(&mut [0u8; 1])
+                    .expect("the page begun within 10 s");
+                assert!(begun > 0, "closed before the page began");
+            }
+            let mut late = Some(late);
+            let mut late_answer = None;
+            let mut probes = Vec::new();
+            // Letting the deadline pass (nothing to wait on: the silent clients cannot see a
+            // close without reading), asking for /healthz meanwhile.
+            while started.elapsed() < LIMITS.write_deadline + MARGIN {
+                if started.elapsed() >= LIMITS.write_deadline / 2 {
+                    if let Some(stream) = late.take() {
+                        late_answer = Some(read_until_closed(stream));
+                    }
+                }
+                let asked = Instant::now();
+                let answer = exchange(address, b"GET /healthz HTTP/1.1\r\n\r\n");
+                probes.push(asked.elapsed());
+                assert!(
+                    answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("ok\n"),
+                    "{answer}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            // Had the endpoint still been writing, reading now would let it write the rest.
+            let silent: Vec<_> = silent.into_iter().map(read_until_closed).collect();
+            (silent, late_answer.expect("the late client read"), probes)
+        });
+    let slowest = probes.iter().max().copied().unwrap_or_default();
+    let (length, late_received) = body_received(&late);
+    let silent: Vec<usize> = silent
+        .iter()
+        .map(|answer| body_received(answer).1)
+        .collect();
+    println!(
+        "figures: a page of {length} bytes; the clients silent for {:?} received {silent:?} bytes of it before the close, the one reading at {:?} all {late_received}; {} /healthz meanwhile, the slowest in {slowest:?}",
+        LIMITS.write_deadline + MARGIN,
+        LIMITS.write_deadline / 2,
+        probes.len()
+    );
+    assert_eq!(late_received, length, "the late reader's answer was cut");
+    for received in silent {
+        assert!(
+            received < length,
+            "a client silent {:?} received the whole page: the endpoint was still writing",
+            LIMITS.write_deadline + MARGIN
+        );
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "/healthz took {slowest:?}"
+    );
 }
 
 #[test]
