@@ -146,21 +146,26 @@ fn an_https_registry_signed_by_the_given_ca_serves_registration_and_writer_schem
     );
 }
 
-#[test]
-fn a_registry_certificate_of_another_ca_is_one_line_and_exit_1_at_once() {
-    let _cluster = require_tls_stack();
+/// Runs the daemon against the https registry with `SCHEMA_REGISTRY_SSL_CA_LOCATION` naming a
+/// CA of its own that signed nothing, plus `extra`, until it exits.
+fn run_trusting_another_ca(prefix: &str, extra: &[(&str, &str)]) -> (ExitStatus, Vec<String>) {
     let dir = scratch();
     self_signed(&dir, "other.key", "other-ca.pem", "/CN=another CA");
     let other_ca = dir.join("other-ca.pem").display().to_string();
-    let (status, lines) = run_with(
-        "registry-wrong-ca",
-        &[
-            ("SCHEMA_REGISTRY_URL", HTTPS_URL),
-            ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &other_ca),
-        ],
-        Duration::from_secs(60),
-    );
+    let mut env = vec![
+        ("SCHEMA_REGISTRY_URL", HTTPS_URL),
+        ("SCHEMA_REGISTRY_SSL_CA_LOCATION", other_ca.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    let ran = run_with(prefix, &env, Duration::from_secs(60));
     let _ = std::fs::remove_dir_all(&dir);
+    ran
+}
+
+#[test]
+fn a_registry_certificate_of_another_ca_is_one_line_and_exit_1_at_once() {
+    let _cluster = require_tls_stack();
+    let (status, lines) = run_trusting_another_ca("registry-wrong-ca", &[]);
     assert_exit_1_with_one_error_line(
         status,
         &lines,
@@ -321,19 +326,8 @@ fn the_given_ca_replaces_the_system_s_trusted_cas() {
             ("SSL_CERT_FILE", &stack_ca),
         ],
     );
-    let dir = scratch();
-    self_signed(&dir, "other.key", "other-ca.pem", "/CN=another CA");
-    let other_ca = dir.join("other-ca.pem").display().to_string();
-    let (status, lines) = run_with(
-        "registry-ca-replaces",
-        &[
-            ("SCHEMA_REGISTRY_URL", HTTPS_URL),
-            ("SSL_CERT_FILE", &stack_ca),
-            ("SCHEMA_REGISTRY_SSL_CA_LOCATION", &other_ca),
-        ],
-        Duration::from_secs(60),
-    );
-    let _ = std::fs::remove_dir_all(&dir);
+    let (status, lines) =
+        run_trusting_another_ca("registry-ca-replaces", &[("SSL_CERT_FILE", &stack_ca)]);
     assert_exit_1_with_one_error_line(
         status,
         &lines,
