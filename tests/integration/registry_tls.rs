@@ -225,6 +225,21 @@ fn an_mtls_registry_without_a_client_certificate_is_one_line_and_exit_1() {
     );
 }
 
+/// Runs the daemon with the client `certificate` and `key` for the https registry; asserts it
+/// was refused at start with one line holding each of `wanted`. Returns the log.
+fn refused_client_pair(prefix: &str, certificate: &str, key: &str, wanted: &[&str]) -> String {
+    let (status, lines) = run_with(
+        prefix,
+        &[
+            ("SCHEMA_REGISTRY_URL", HTTPS_URL),
+            ("SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION", certificate),
+            ("SCHEMA_REGISTRY_SSL_KEY_LOCATION", key),
+        ],
+        Duration::from_secs(30),
+    );
+    assert_refused_at_start(status, &lines, wanted)
+}
+
 #[test]
 fn a_pkcs1_or_encrypted_key_is_refused_at_start_with_the_conversion_and_without_the_key() {
     // No stack needed: the key is checked while the configuration is read.
@@ -257,18 +272,10 @@ fn a_pkcs1_or_encrypted_key_is_refused_at_start_with_the_conversion_and_without_
     let certificate = dir.join("cert.pem").display().to_string();
     for (file, named) in [("pkcs1.pem", "PKCS#1"), ("encrypted.pem", "encrypted")] {
         let key = dir.join(file).display().to_string();
-        let (status, lines) = run_with(
+        let log = refused_client_pair(
             "registry-bad-key",
-            &[
-                ("SCHEMA_REGISTRY_URL", HTTPS_URL),
-                ("SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION", &certificate),
-                ("SCHEMA_REGISTRY_SSL_KEY_LOCATION", &key),
-            ],
-            Duration::from_secs(30),
-        );
-        let log = assert_refused_at_start(
-            status,
-            &lines,
+            &certificate,
+            &key,
             &[
                 "SCHEMA_REGISTRY_SSL_KEY_LOCATION",
                 named,
@@ -288,18 +295,10 @@ fn a_client_key_of_another_certificate_is_refused_at_start_without_the_key() {
     self_signed(&dir, "other.key", "other.pem", "/CN=someone else");
     let certificate = dir.join("mine.pem").display().to_string();
     let key = dir.join("other.key").display().to_string();
-    let (status, lines) = run_with(
+    let log = refused_client_pair(
         "registry-other-key",
-        &[
-            ("SCHEMA_REGISTRY_URL", HTTPS_URL),
-            ("SCHEMA_REGISTRY_SSL_CERTIFICATE_LOCATION", &certificate),
-            ("SCHEMA_REGISTRY_SSL_KEY_LOCATION", &key),
-        ],
-        Duration::from_secs(30),
-    );
-    let log = assert_refused_at_start(
-        status,
-        &lines,
+        &certificate,
+        &key,
         &[
             "SCHEMA_REGISTRY_SSL_KEY_LOCATION",
             &certificate,
