@@ -641,6 +641,7 @@ mod tests {
             RDKafkaErrorCode::UnknownTopic,
             RDKafkaErrorCode::UnknownTopicOrPartition,
             RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::ClusterAuthorizationFailed,
         ] {
             assert_eq!(code(final_code), Refusal::Final, "{final_code:?}");
         }

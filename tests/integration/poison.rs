@@ -480,4 +480,10 @@ fn a_dlq_topic_deleted_while_running_is_one_line_and_exit_1() {
         &["cannot dead-letter the message at", &dead_letter_topic],
     );
     println!("figures: dead-letter topic deleted while running: exit 1 after {took:?}: {line}");
+    // RELIABILITY: noticed within topic.metadata.propagation.max.ms (30 s), with room for the
+    // exit and a loaded machine.
+    assert!(
+        took < Duration::from_secs(45),
+        "noticed only after {took:?}"
+    );
 }

@@ -190,11 +190,17 @@ fn wrong_kafka_password_is_a_clear_error() {
         &sasl_env(&topic, &wrong, &[("PRODUCE_INTERVAL_MS", "100")]),
         Duration::from_secs(60),
     );
-    let log = lines.join("\n");
-    assert!(
-        !status.success(),
-        "exited {status} with a wrong password:\n{log}"
+    // RELIABILITY: exit 1 at start-up, one line naming the client.
+    let error = assert_exit_1_with_one_error_line(
+        status,
+        &lines,
+        &["check LIBRDKAFKA_SASL_USERNAME and LIBRDKAFKA_SASL_PASSWORD"],
     );
+    assert!(
+        error.to_lowercase().contains("authentication failed"),
+        "{error}"
+    );
+    let log = lines.join("\n");
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "took {:?}",
