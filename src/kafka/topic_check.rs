@@ -351,16 +351,16 @@ fn missing_of<'u>(
     how: &str,
 ) -> Result<(Vec<&'u TopicUse>, i32), TopicCheckError> {
     let names: Vec<&str> = uses.iter().map(|u| u.topic.as_str()).collect();
-    let answers = describe_at_the_first_broker(admin, brokers, &names, deadline)
+    let (answers, answered_by) = describe_at_the_first_broker(admin, brokers, &names, deadline)
         .map_err(|e| unanswered(config, uses, e))?;
     let mut missing = Vec::new();
-    for (wanted, answer) in uses.iter().zip(answers.topics) {
+    for (wanted, answer) in uses.iter().zip(answers) {
         match judge(wanted, answer)? {
             Verdict::Usable(description) => log_usable(wanted, &description, how),
             Verdict::Missing => missing.push(*wanted),
         }
     }
-    Ok((missing, answers.by))
+    Ok((missing, answered_by))
 }
 
 /// Creates topics with `create(at)` at the broker numbered `at`, one that just answered:

@@ -22,25 +22,18 @@ const LIST_SLICE: Duration = Duration::from_millis(500);
 /// refusing connections), so the retries are no busy loop.
 const LIST_AGAIN: Duration = Duration::from_millis(100);
 
-/// The topics' descriptions and who gave them.
-pub(crate) struct Described {
-    /// Every topic's answer, in the order asked.
-    pub(crate) topics: Vec<Result<TopicDescription, TopicError>>,
-    /// The broker that answered: alive a moment ago, so the one to ask to create a topic.
-    pub(crate) by: i32,
-}
-
 /// Describes `topics` at the first of `brokers` (at most [`AT_ONCE`] of them) that answers by
-/// `deadline`; a stop ends the wait within about a tenth of a second.
+/// `deadline`: every topic's answer in the order asked, and the broker that gave them (alive a
+/// moment ago, so the one to ask to create a topic). A stop ends the wait within about a tenth
+/// of a second.
 pub(crate) fn describe_at_the_first_broker(
     admin: &AdminClient,
     brokers: &[Broker],
     topics: &[&str],
     deadline: Instant,
-) -> Result<Described, AdminError> {
+) -> Result<(Vec<Result<TopicDescription, TopicError>>, i32), AdminError> {
     let ids: Vec<i32> = brokers.iter().take(AT_ONCE).map(|b| b.id).collect();
-    let (topics, by) = admin.describe_topics(topics, &ids, deadline)?;
-    Ok(Described { topics, by })
+    admin.describe_topics(topics, &ids, deadline)
 }
 
 /// The cluster's brokers, asked of `admin` until one answers with at least one, the deadline

@@ -773,30 +773,32 @@ fn parse_json<T: for<'de> Deserialize<'de>>(
         request: request.to_string(),
         error,
     })?;
-    // A byte order mark may begin a JSON text (RFC 8259, 8.1): ignored.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    // serde's derived readers take an array too, filling the fields by position: a list of
-    // subjects, `["t-value","orders-value"]`, read as a schema of type "orders-value" (refused
-    // for the rest of the run) and `[5]` as id 5. (Nested lists of structs: `objects_only`.)
-    if !text.trim_start().starts_with('{') {
+    let Some(text) = json_object(&text) else {
         return Err(RegistryError::BadResponse {
             request: request.to_string(),
-            error: format!("not a JSON object: {}", references::registry_text(text)),
+            error: format!("not a JSON object: {}", references::registry_text(&text)),
         });
-    }
+    };
     serde_json::from_str(text).map_err(|e| RegistryError::BadResponse {
         request: request.to_string(),
         error: format!("{e} in {}", references::registry_text(text)),
     })
 }
 
+/// `text` without a leading byte order mark (RFC 8259, 8.1, lets a reader ignore it), if it is
+/// a JSON object. Only objects are read: serde's derived readers take an array too, filling
+/// the fields by position, so a list of subjects, `["t-value","orders-value"]`, read as a
+/// schema of type "orders-value" (refused for the rest of the run) and `[5]` as id 5. (Nested
+/// lists of structs: `objects_only`.)
+fn json_object(text: &str) -> Option<&str> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.trim_start().starts_with('{').then_some(text)
+}
+
 /// The registry's `message` field, or the start of the body; and its `error_code`, if any.
 fn error_body(answer: Answer) -> (String, Option<u32>) {
     let text = answer.body.unwrap_or_default();
-    // An object only, as in `parse_json`: an array would fill the fields by position.
-    let parsed = (text.trim_start().starts_with('{'))
-        .then(|| serde_json::from_str::<ErrorResponse>(&text).ok())
-        .flatten();
+    let parsed = json_object(&text).and_then(|o| serde_json::from_str::<ErrorResponse>(o).ok());
     let error_code = parsed.as_ref().and_then(|p| p.error_code);
     let message = match parsed {
         Some(ErrorResponse {

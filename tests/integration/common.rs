@@ -661,13 +661,19 @@ pub fn metrics_port(daemon: &Daemon) -> u16 {
 
 /// One `GET path` to the daemon's metrics endpoint on `port`; the whole answer.
 pub fn http_get(port: u16, path: &str) -> String {
+    try_http_get(port, path)
+        .unwrap_or_else(|e| panic!("GET {path} on the metrics port {port}: {e}"))
+}
+
+/// [`http_get`], an error while nothing answers there (or an answer takes over 30 s).
+pub fn try_http_get(port: u16, path: &str) -> std::io::Result<String> {
     use std::io::{Read, Write};
-    let mut stream =
-        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the metrics port");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("write");
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    response
+    stream.read_to_string(&mut response)?;
+    Ok(response)
 }
 
 /// The value of an unlabelled metric.

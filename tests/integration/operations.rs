@@ -168,22 +168,26 @@ fn the_stages_of_sampled_records_are_logged_and_measured() {
     daemon.stop_cleanly();
 }
 
+/// A notify socket as systemd's, in a directory of its own named for `prefix`: the directory
+/// (to remove at the end), the socket's path for `NOTIFY_SOCKET`, and the socket.
+fn notify_socket(prefix: &str) -> (std::path::PathBuf, String, UnixDatagram) {
+    let dir = std::env::temp_dir().join(unique(prefix));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&path).expect("bind notify socket");
+    (dir, path.display().to_string(), socket)
+}
+
 #[test]
 fn systemd_hears_ready_watchdog_and_stopping_in_order() {
     let _cluster = require_stack();
     let topic = unique("notify");
-    let dir = std::env::temp_dir().join(unique("notify"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let socket_path = dir.join("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    let (dir, socket_path, socket) = notify_socket("notify");
     socket
         .set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
     let mut env = daemon_env(&topic);
-    env.push((
-        "NOTIFY_SOCKET".to_string(),
-        socket_path.display().to_string(),
-    ));
+    env.push(("NOTIFY_SOCKET".to_string(), socket_path.clone()));
     env.push(("WATCHDOG_USEC".to_string(), "1000000".to_string()));
     env.push(("JOURNAL_STREAM".to_string(), "8:12345".to_string()));
     let mut daemon = Daemon::start(&env);
@@ -262,17 +266,14 @@ fn systemd_hears_ready_watchdog_and_stopping_in_order() {
 fn a_long_produce_interval_is_not_a_stall() {
     let _cluster = require_stack();
     let topic = unique("long-interval");
-    let dir = std::env::temp_dir().join(unique("long-interval"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let socket_path = dir.join("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    let (dir, socket_path, socket) = notify_socket("long-interval");
     socket.set_nonblocking(true).expect("non-blocking socket");
     let env = env_with(
         &topic,
         &[
             ("PRODUCE_INTERVAL_MS", "60000"),
             ("METRICS_ADDR", "127.0.0.1:0"),
-            ("NOTIFY_SOCKET", &socket_path.display().to_string()),
+            ("NOTIFY_SOCKET", &socket_path),
             // The shipped unit's WatchdogSec=30s.
             ("WATCHDOG_USEC", "30000000"),
         ],
@@ -285,7 +286,6 @@ fn a_long_produce_interval_is_not_a_stall() {
     let deadline = Instant::now() + Duration::from_secs(240);
     let mut checks = 0;
     let mut pings = 0;
-    let mut buf = [0u8; 512];
     while !daemon.received().iter().any(|r| r.name == "user_3") {
         assert!(
             Instant::now() < deadline,
@@ -299,9 +299,7 @@ fn a_long_produce_interval_is_not_a_stall() {
             daemon.age()
         );
         checks += 1;
-        while let Ok(n) = socket.recv(&mut buf) {
-            pings += usize::from(&buf[..n] == b"WATCHDOG=1");
-        }
+        pings += pings_waiting(&socket);
         std::thread::sleep(Duration::from_secs(1));
     }
     let lines = daemon.lines();
@@ -316,17 +314,6 @@ fn a_long_produce_interval_is_not_a_stall() {
     assert!(pings >= 10, "only {pings} watchdog pings in {checks} s");
     daemon.stop_cleanly();
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// The whole answer to `GET path` on `port`, or `None` while nothing answers there.
-fn try_get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    Some(answer)
 }
 
 /// Polls every 100 ms until `done` or `within` passes (then panics naming `what`).
@@ -363,10 +350,7 @@ fn a_blocked_stderr_is_a_stall_on_healthz_and_a_stop_is_still_bounded() {
 
     let _cluster = require_stack();
     let topic = unique("blocked-stderr");
-    let dir = std::env::temp_dir().join(unique("blocked-stderr"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let socket_path = dir.join("notify.sock");
-    let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    let (dir, socket_path, socket) = notify_socket("blocked-stderr");
     socket.set_nonblocking(true).expect("non-blocking");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -378,7 +362,7 @@ fn a_blocked_stderr_is_a_stall_on_healthz_and_a_stop_is_still_bounded() {
             // Three lines a millisecond: the pipe's 64 KiB fill within a second.
             ("PRODUCE_INTERVAL_MS", "1"),
             ("METRICS_ADDR", &format!("127.0.0.1:{port}")),
-            ("NOTIFY_SOCKET", &socket_path.display().to_string()),
+            ("NOTIFY_SOCKET", &socket_path),
             ("WATCHDOG_USEC", "1000000"),
             ("STOP_TIMEOUT_MS", "3000"),
             ("FLUSH_TIMEOUT_MS", "1000"),
@@ -433,7 +417,7 @@ fn a_blocked_stderr_is_a_stall_on_healthz_and_a_stop_is_still_bounded() {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     };
-    let healthz = || try_get(port, "/healthz").unwrap_or_default();
+    let healthz = || try_http_get(port, "/healthz").unwrap_or_default();
 
     // Stalled: every loop blocks at its next line; after the stall limit (20 s) /healthz says
     // so, and no ping comes.
@@ -495,7 +479,7 @@ fn a_blocked_stderr_is_a_stall_on_healthz_and_a_stop_is_still_bounded() {
     // cannot be written): SIGINT still ends the process, by the stop deadline.
     reading.store(false, Ordering::SeqCst);
     let consumed = || {
-        try_get(port, "/metrics")
+        try_http_get(port, "/metrics")
             .unwrap_or_default()
             .lines()
             .filter(|l| l.starts_with("kafka_avro_daemon_consumed_total{"))
