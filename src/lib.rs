@@ -66,6 +66,7 @@ pub use format::{
 };
 pub use handler::{BatchHandler, HandlerError, Headers, Record, RecordHandler};
 pub use lifecycle::{Shutdown, StopDeadline, StopReason};
+pub use ops::malloc_arenas::{malloc_arena_per_thread, MallocArenas};
 pub use producer::{Producer, ProducerError, RegistrationError, SendError};
 pub use registry::{RegistryError, RegistryProbe};
 pub use shared::Shared;

@@ -34,7 +34,10 @@ fn main() -> ExitCode {
         }
     }
 
+    // First, before any thread starts (glibc fixes the cap once it has made a ninth arena).
+    let arenas = kafka_avro_daemon::malloc_arena_per_thread();
     logging::init();
+    log::debug!(target: log_target::MAIN, "{arenas}");
     // A panic becomes one log line (the loop's thread then stops the daemon, exit 1).
     std::panic::set_hook(Box::new(|info| {
         let thread = std::thread::current();
