@@ -37,7 +37,6 @@ fn main() -> ExitCode {
     // First, before any thread starts (glibc fixes the cap once it has made a ninth arena).
     let arenas = kafka_avro_daemon::malloc_arena_per_thread();
     logging::init();
-    log::debug!(target: log_target::MAIN, "{arenas}");
     // A panic becomes one log line (the loop's thread then stops the daemon, exit 1).
     std::panic::set_hook(Box::new(|info| {
         let thread = std::thread::current();
@@ -53,6 +52,13 @@ fn main() -> ExitCode {
         }
     };
     log::debug!(target: log_target::MAIN, "configuration: {config:?}");
+    // After the configuration: an invalid one is one line and nothing else. The usual case is
+    // no news; a cap the environment sets is worth a line (it may bring the waits back).
+    if arenas.is_unusual() {
+        log::info!(target: log_target::MAIN, "{arenas}");
+    } else {
+        log::debug!(target: log_target::MAIN, "{arenas}");
+    }
 
     let shutdown = Shutdown::new();
     if let Err(e) = shutdown.install_signal_handler() {

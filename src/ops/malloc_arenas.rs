@@ -7,79 +7,136 @@
 //! so a broker thread came to share its arena with other busy threads, and the consumer
 //! threads' frees waited on its lock: in a 1M-record drain, futex waits in `free` were 11 %
 //! of the batch consumer thread's samples (a drain with one client per group and 12 threads,
-//! the bench's baseline, has an arena per thread and showed none). docs/PERFORMANCE.md has the
+//! the bench's baseline, has an arena per thread and showed few). docs/PERFORMANCE.md has the
 //! figures.
 
 /// The fewest arenas [`malloc_arena_per_thread`] allows: more than the threads of the daemon
-/// (about 24, a few more with dead-letter producers), so each of them allocates in an arena
-/// of its own. Arenas are created only for threads that allocate; an arena unused costs only
-/// address space.
-const AT_LEAST: usize = 64;
+/// on a small cluster (about 24 on one broker: librdkafka starts a thread per broker in each
+/// of its three clients, so about 80 on twenty brokers). Arenas are made only for threads
+/// that allocate, so a cap above the thread count costs nothing by itself.
+const AT_LEAST: usize = 256;
 
 /// What [`malloc_arena_per_thread`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MallocArenas {
-    /// glibc now creates up to this many arenas.
+    /// glibc now makes up to this many arenas.
     Capped(usize),
-    /// The environment sets the cap (this variable): it is left as set.
-    SetByEnvironment(&'static str),
-    /// glibc refused the setting (`mallopt` returned 0): its default stays.
-    Refused,
+    /// Capped, but other threads were running already: if they had made nine arenas, glibc
+    /// had fixed its cap and this one changes nothing.
+    MaybeTooLate(usize),
+    /// The environment sets the cap (this variable, and the cap it gives): left as set.
+    SetByEnvironment(&'static str, u64),
     /// Not glibc: nothing to set.
     NotGlibc,
+}
+
+impl MallocArenas {
+    /// Whether an operator should hear of it: the environment's cap is used instead, or the
+    /// call may have come too late. (The cap set, or nothing to set, is no news.)
+    pub fn is_unusual(&self) -> bool {
+        matches!(
+            self,
+            MallocArenas::SetByEnvironment(..) | MallocArenas::MaybeTooLate(_)
+        )
+    }
 }
 
 impl std::fmt::Display for MallocArenas {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            MallocArenas::Capped(cap) => write!(f, "malloc arenas: up to {cap}, one per thread"),
-            MallocArenas::SetByEnvironment(name) => {
-                write!(f, "malloc arenas: as {name} sets them")
+            MallocArenas::Capped(cap) => {
+                write!(f, "malloc arenas: up to {cap}, one per thread")
             }
-            MallocArenas::Refused => {
-                write!(f, "malloc arenas: glibc refused the cap; its default stays")
-            }
+            MallocArenas::MaybeTooLate(cap) => write!(
+                f,
+                "malloc arenas: up to {cap}, set after other threads started (it may not apply)"
+            ),
+            MallocArenas::SetByEnvironment(name, cap) => write!(
+                f,
+                "malloc arenas: up to {cap}, as {name} sets them (the daemon would allow {AT_LEAST})"
+            ),
             MallocArenas::NotGlibc => write!(f, "malloc arenas: not glibc, nothing to set"),
         }
     }
 }
 
 /// Lets glibc give every thread of the process a malloc arena of its own (up to
-/// `max(64, 8 × cores)`), so that a consumer thread freeing the messages librdkafka allocated
-/// on its broker threads does not wait on a lock those share with other threads (see the
-/// module's docs). Call it first in `main`, before any thread starts: glibc fixes its cap once
-/// the ninth arena is made, and a later call changes nothing. `MALLOC_ARENA_MAX` or a
-/// `glibc.malloc.arena_max` in `GLIBC_TUNABLES` win: then nothing is set. A no-op except
-/// on glibc.
+/// `max(256, 8 × cores)`, never below glibc's own default), so that a consumer thread freeing
+/// the messages librdkafka allocated on its broker threads does not wait on a lock those share
+/// with other threads (see the module's docs). Call it first in `main`, before any thread
+/// starts: glibc fixes its cap once its ninth arena is made, and a later call changes nothing
+/// ([`MallocArenas::MaybeTooLate`] says so when other threads are running). A valid
+/// `MALLOC_ARENA_MAX`, or `glibc.malloc.arena_max` in `GLIBC_TUNABLES`, wins: then nothing is
+/// set (glibc ignores an empty, zero or malformed one, and so does this). A no-op except on
+/// glibc.
 pub fn malloc_arena_per_thread() -> MallocArenas {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    match set_by_environment(|name| std::env::var_os(name)) {
-        Some(name) => MallocArenas::SetByEnvironment(name),
-        None => cap_arenas(AT_LEAST.max(8 * cores)),
+    if let Some((name, cap)) = set_by_environment(|name| std::env::var_os(name)) {
+        return MallocArenas::SetByEnvironment(name, cap);
     }
+    cap_arenas(AT_LEAST.max(8 * cores()))
 }
 
-/// The variable that sets glibc's arena cap, if the environment has one.
-fn set_by_environment(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<&'static str> {
-    if var("MALLOC_ARENA_MAX").is_some() {
-        return Some("MALLOC_ARENA_MAX");
+/// The variable that sets glibc's arena cap, and the cap, if the environment has a valid one.
+fn set_by_environment(
+    var: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<(&'static str, u64)> {
+    if let Some(cap) = var("MALLOC_ARENA_MAX").and_then(|value| arena_max(&value.to_string_lossy()))
+    {
+        return Some(("MALLOC_ARENA_MAX", cap));
     }
     let tunables = var("GLIBC_TUNABLES")?;
-    tunables
+    // The last setting wins, as glibc reads them in order.
+    let cap = tunables
         .to_string_lossy()
-        .split(':')
-        .any(|tunable| tunable.starts_with("glibc.malloc.arena_max="))
-        .then_some("GLIBC_TUNABLES")
+        .rsplit(':')
+        .find_map(|tunable| tunable.strip_prefix("glibc.malloc.arena_max="))
+        .and_then(arena_max)?;
+    Some(("GLIBC_TUNABLES", cap))
+}
+
+/// An arena cap as glibc reads one: a number in C's notation (decimal, `0x` hexadecimal or
+/// `0` octal), at least 1; anything else is ignored.
+fn arena_max(value: &str) -> Option<u64> {
+    let parsed = if let Some(hex) = value
+        .strip_prefix("0x")
+        .or_else(|| value.strip_prefix("0X"))
+    {
+        u64::from_str_radix(hex, 16)
+    } else if value.len() > 1 && value.starts_with('0') {
+        u64::from_str_radix(&value[1..], 8)
+    } else {
+        value.parse()
+    };
+    parsed.ok().filter(|&cap| cap >= 1)
+}
+
+/// The processors glibc counts for its default cap (the online ones), or those this process
+/// may use if more: the cap must never fall below glibc's own default.
+fn cores() -> usize {
+    let usable = std::thread::available_parallelism().map_or(1, usize::from);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: sysconf only reads a system value.
+        let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+        usable.max(usize::try_from(online).unwrap_or(0))
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    usable
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn cap_arenas(cap: usize) -> MallocArenas {
     let value = libc::c_int::try_from(cap).unwrap_or(libc::c_int::MAX);
-    // SAFETY: mallopt only sets a field of glibc's malloc parameters; any value is accepted.
-    if unsafe { libc::mallopt(libc::M_ARENA_MAX, value) } == 1 {
+    // Other threads may have made arenas already (see `MaybeTooLate`); the main thread alone
+    // is the case `main` calls this in.
+    let alone = std::fs::read_dir("/proc/self/task").map_or(true, |tasks| tasks.count() <= 1);
+    // SAFETY: mallopt only sets a field of glibc's malloc parameters. For M_ARENA_MAX it
+    // accepts any value above 0 and always returns 1, so there is nothing to check.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, value) };
+    if alone {
         MallocArenas::Capped(cap)
     } else {
-        MallocArenas::Refused
+        MallocArenas::MaybeTooLate(cap)
     }
 }
 
@@ -102,25 +159,33 @@ mod tests {
         }
     }
 
-    /// An operator's own arena setting wins; other tunables do not count as one.
+    /// An operator's own valid arena setting wins; an empty, zero or malformed one is ignored,
+    /// as glibc ignores it, and other tunables do not count as one.
     #[test]
-    fn an_arena_cap_in_the_environment_is_left_as_set() {
+    fn a_valid_arena_cap_in_the_environment_is_left_as_set() {
         assert_eq!(set_by_environment(env(&[])), None);
-        assert_eq!(
-            set_by_environment(env(&[("MALLOC_ARENA_MAX", "2")])),
-            Some("MALLOC_ARENA_MAX")
-        );
-        assert_eq!(
-            set_by_environment(env(&[("MALLOC_ARENA_MAX", "")])),
-            Some("MALLOC_ARENA_MAX")
-        );
-        for tunables in [
-            "glibc.malloc.arena_max=4",
-            "glibc.malloc.tcache_count=20:glibc.malloc.arena_max=1",
+        for (value, cap) in [("2", 2), ("0x10", 16), ("010", 8), ("1", 1)] {
+            assert_eq!(
+                set_by_environment(env(&[("MALLOC_ARENA_MAX", value)])),
+                Some(("MALLOC_ARENA_MAX", cap)),
+                "{value:?}"
+            );
+        }
+        for value in ["", "0", "-1", "two", "0x", "08", "99999999999999999999999"] {
+            assert_eq!(
+                set_by_environment(env(&[("MALLOC_ARENA_MAX", value)])),
+                None,
+                "{value:?}"
+            );
+        }
+        for (tunables, cap) in [
+            ("glibc.malloc.arena_max=4", 4),
+            ("glibc.malloc.tcache_count=20:glibc.malloc.arena_max=1", 1),
+            ("glibc.malloc.arena_max=3:glibc.malloc.arena_max=5", 5),
         ] {
             assert_eq!(
                 set_by_environment(env(&[("GLIBC_TUNABLES", tunables)])),
-                Some("GLIBC_TUNABLES"),
+                Some(("GLIBC_TUNABLES", cap)),
                 "{tunables}"
             );
         }
@@ -128,6 +193,8 @@ mod tests {
             "",
             "glibc.malloc.tcache_count=20",
             "glibc.malloc.arena_test=2",
+            "glibc.malloc.arena_max=",
+            "glibc.malloc.arena_max=0",
         ] {
             assert_eq!(
                 set_by_environment(env(&[("GLIBC_TUNABLES", tunables)])),
@@ -135,12 +202,34 @@ mod tests {
                 "{tunables}"
             );
         }
+        // An invalid MALLOC_ARENA_MAX does not hide a valid tunable.
+        assert_eq!(
+            set_by_environment(env(&[
+                ("MALLOC_ARENA_MAX", ""),
+                ("GLIBC_TUNABLES", "glibc.malloc.arena_max=6")
+            ])),
+            Some(("GLIBC_TUNABLES", 6))
+        );
+    }
+
+    /// The cap is never below glibc's default of 8 arenas per processor.
+    #[test]
+    fn the_cap_is_never_below_glibc_s_default() {
+        let default = 8 * cores();
+        match malloc_arena_per_thread() {
+            MallocArenas::Capped(cap) | MallocArenas::MaybeTooLate(cap) => {
+                assert!(cap >= default && cap >= AT_LEAST, "{cap} against {default}");
+            }
+            MallocArenas::SetByEnvironment(..) | MallocArenas::NotGlibc => {}
+        }
     }
 
     /// What the test below runs in a process of its own: caps the arenas at the cap the
     /// parent asked for, starts threads that each allocate and hold, and prints how many
     /// arenas glibc then has (`malloc_info` lists one `<heap>` per arena).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     const CHILD: &str = "KAD_TEST_MALLOC_ARENAS_CAP";
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     const THREADS: usize = 40;
 
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -163,7 +252,9 @@ mod tests {
 
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn child(cap: usize) {
-        assert_eq!(cap_arenas(cap), MallocArenas::Capped(cap));
+        // libtest's test thread runs beside this one: "maybe too late", though glibc has made
+        // only two arenas and not fixed its cap yet.
+        assert_eq!(cap_arenas(cap), MallocArenas::MaybeTooLate(cap));
         let barrier = std::sync::Barrier::new(THREADS + 1);
         std::thread::scope(|scope| {
             for _ in 0..THREADS {
@@ -180,10 +271,11 @@ mod tests {
         });
     }
 
-    /// The cap takes effect when set first: in a process of its own (the test harness's
-    /// threads have made an arena or two by then), 40 threads that each allocate get an arena
-    /// each under a cap of 64, and share 4 under a cap of 4. Without the call glibc's default
-    /// (8 per core) would give neither figure on this machine's two cores.
+    /// The cap takes effect when set first: in a process of its own (libtest's main and test
+    /// threads have made two arenas by then, fewer than the nine after which glibc fixes its
+    /// cap), 40 threads that each allocate get an arena each under a cap of 64 (42 in all), and
+    /// share 4 under a cap of 4. Without the cap glibc allows 8 per core: the cap of 4 catches
+    /// that on any machine, the cap of 64 on fewer than 6 cores (16 arenas here, on 2).
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn each_thread_gets_an_arena_of_its_own_under_the_cap_set_first() {
@@ -197,6 +289,9 @@ mod tests {
             let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
                 .args(["--exact", name, "--nocapture", "--test-threads=1"])
                 .env(CHILD, cap.to_string())
+                // A cap in the environment would be fixed before the child's own.
+                .env_remove("MALLOC_ARENA_MAX")
+                .env_remove("GLIBC_TUNABLES")
                 .output()
                 .expect("run the test binary");
             let stdout = String::from_utf8_lossy(&output.stdout);
