@@ -34,7 +34,8 @@ fn main() -> ExitCode {
         }
     }
 
-    // First, before any thread starts (glibc fixes the cap once it has made a ninth arena).
+    // Before any thread starts (glibc fixes the cap once it has made a ninth arena). Not for
+    // `consume` above: one client's few threads stay well under glibc's default cap.
     let arenas = kafka_avro_daemon::malloc_arena_per_thread();
     logging::init();
     // A panic becomes one log line (the loop's thread then stops the daemon, exit 1).

@@ -3,7 +3,7 @@
 //! librdkafka allocates each fetched message on a broker thread of its client and the consumer
 //! thread frees it, a few allocations per record. Freeing a chunk of another thread's arena
 //! takes that arena's lock. glibc gives each new thread an arena of its own only up to eight
-//! per core (16 on two cores); past that, threads share. The daemon runs about 24 threads,
+//! per core (16 on two cores); past that, threads share. The daemon runs 22 threads on one broker,
 //! so a broker thread came to share its arena with other busy threads, and the consumer
 //! threads' frees waited on its lock: in a 1M-record drain, futex waits in `free` were 11 %
 //! of the batch consumer thread's samples (a drain with one client per group and 12 threads,
@@ -11,21 +11,35 @@
 //! figures.
 
 /// The fewest arenas [`malloc_arena_per_thread`] allows: more than the threads of the daemon
-/// on a small cluster (about 24 on one broker: librdkafka starts a thread per broker in each
-/// of its three clients, so about 80 on twenty brokers). Arenas are made only for threads
-/// that allocate, so a cap above the thread count costs nothing by itself.
-const AT_LEAST: usize = 256;
+/// on any cluster it is likely to meet (22 on one broker: librdkafka starts a thread per
+/// broker in each of its three clients, so about 80 on twenty brokers). Arenas are made only
+/// for threads that allocate, so a cap above the thread count costs nothing by itself.
+const FEWEST_ARENAS: usize = 256;
+
+/// The cap for a machine of `cores` processors: [`FEWEST_ARENAS`], or glibc's own default of
+/// 8 per processor where that is more, so the cap is never lowered.
+fn cap_for(cores: usize) -> usize {
+    FEWEST_ARENAS.max(cores.saturating_mul(8))
+}
 
 /// What [`malloc_arena_per_thread`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MallocArenas {
     /// glibc now makes up to this many arenas.
     Capped(usize),
     /// Capped, but other threads were running already: if they had made nine arenas, glibc
     /// had fixed its cap and this one changes nothing.
     MaybeTooLate(usize),
-    /// The environment sets the cap (this variable, and the cap it gives): left as set.
-    SetByEnvironment(&'static str, u64),
+    /// The environment sets the cap: left as set.
+    SetByEnvironment {
+        /// The variable that sets it.
+        variable: &'static str,
+        /// The cap it gives.
+        cap: u64,
+        /// The cap the call would have set.
+        ours: usize,
+    },
     /// Not glibc: nothing to set.
     NotGlibc,
 }
@@ -36,7 +50,7 @@ impl MallocArenas {
     pub fn is_unusual(&self) -> bool {
         matches!(
             self,
-            MallocArenas::SetByEnvironment(..) | MallocArenas::MaybeTooLate(_)
+            MallocArenas::SetByEnvironment { .. } | MallocArenas::MaybeTooLate(_)
         )
     }
 }
@@ -51,9 +65,13 @@ impl std::fmt::Display for MallocArenas {
                 f,
                 "malloc arenas: up to {cap}, set after other threads started (it may not apply)"
             ),
-            MallocArenas::SetByEnvironment(name, cap) => write!(
+            MallocArenas::SetByEnvironment {
+                variable,
+                cap,
+                ours,
+            } => write!(
                 f,
-                "malloc arenas: up to {cap}, as {name} sets them (the daemon would allow {AT_LEAST})"
+                "malloc arenas: up to {cap}, as {variable} sets them (the daemon would allow {ours})"
             ),
             MallocArenas::NotGlibc => write!(f, "malloc arenas: not glibc, nothing to set"),
         }
@@ -70,17 +88,23 @@ impl std::fmt::Display for MallocArenas {
 /// set (glibc ignores an empty, zero or malformed one, and so does this). A no-op except on
 /// glibc.
 pub fn malloc_arena_per_thread() -> MallocArenas {
-    if let Some((name, cap)) = set_by_environment(|name| std::env::var_os(name)) {
-        return MallocArenas::SetByEnvironment(name, cap);
+    let ours = cap_for(cores());
+    match set_by_environment(|name| std::env::var_os(name)) {
+        Some((variable, cap)) => MallocArenas::SetByEnvironment {
+            variable,
+            cap,
+            ours,
+        },
+        None => cap_arenas(ours),
     }
-    cap_arenas(AT_LEAST.max(8 * cores()))
 }
 
 /// The variable that sets glibc's arena cap, and the cap, if the environment has a valid one.
 fn set_by_environment(
     var: impl Fn(&str) -> Option<std::ffi::OsString>,
 ) -> Option<(&'static str, u64)> {
-    if let Some(cap) = var("MALLOC_ARENA_MAX").and_then(|value| arena_max(&value.to_string_lossy()))
+    if let Some(cap) =
+        var("MALLOC_ARENA_MAX").and_then(|value| parse_arena_max(&value.to_string_lossy()))
     {
         return Some(("MALLOC_ARENA_MAX", cap));
     }
@@ -90,13 +114,13 @@ fn set_by_environment(
         .to_string_lossy()
         .rsplit(':')
         .find_map(|tunable| tunable.strip_prefix("glibc.malloc.arena_max="))
-        .and_then(arena_max)?;
+        .and_then(parse_arena_max)?;
     Some(("GLIBC_TUNABLES", cap))
 }
 
 /// An arena cap as glibc reads one: a number in C's notation (decimal, `0x` hexadecimal or
 /// `0` octal), at least 1; anything else is ignored.
-fn arena_max(value: &str) -> Option<u64> {
+fn parse_arena_max(value: &str) -> Option<u64> {
     let parsed = if let Some(hex) = value
         .strip_prefix("0x")
         .or_else(|| value.strip_prefix("0X"))
@@ -110,8 +134,9 @@ fn arena_max(value: &str) -> Option<u64> {
     parsed.ok().filter(|&cap| cap >= 1)
 }
 
-/// The processors glibc counts for its default cap (the online ones), or those this process
-/// may use if more: the cap must never fall below glibc's own default.
+/// The processors glibc counts for its default cap — the online ones, or, in some releases
+/// (2.35 to 2.38), those this process may run on — whichever is more: the cap must never fall
+/// below glibc's own default.
 fn cores() -> usize {
     let usable = std::thread::available_parallelism().map_or(1, usize::from);
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -128,7 +153,8 @@ fn cores() -> usize {
 fn cap_arenas(cap: usize) -> MallocArenas {
     let value = libc::c_int::try_from(cap).unwrap_or(libc::c_int::MAX);
     // Other threads may have made arenas already (see `MaybeTooLate`); the main thread alone
-    // is the case `main` calls this in.
+    // is the case `main` calls this in. Without /proc (not mounted) this cannot be told, and
+    // the call is taken to be in time.
     let alone = std::fs::read_dir("/proc/self/task").map_or(true, |tasks| tasks.count() <= 1);
     // SAFETY: mallopt only sets a field of glibc's malloc parameters. For M_ARENA_MAX it
     // accepts any value above 0 and always returns 1, so there is nothing to check.
@@ -212,16 +238,14 @@ mod tests {
         );
     }
 
-    /// The cap is never below glibc's default of 8 arenas per processor.
+    /// The cap is never below glibc's default of 8 arenas per processor, nor below 256.
     #[test]
     fn the_cap_is_never_below_glibc_s_default() {
-        let default = 8 * cores();
-        match malloc_arena_per_thread() {
-            MallocArenas::Capped(cap) | MallocArenas::MaybeTooLate(cap) => {
-                assert!(cap >= default && cap >= AT_LEAST, "{cap} against {default}");
-            }
-            MallocArenas::SetByEnvironment(..) | MallocArenas::NotGlibc => {}
-        }
+        assert_eq!(cap_for(1), 256);
+        assert_eq!(cap_for(32), 256);
+        assert_eq!(cap_for(33), 264);
+        assert_eq!(cap_for(64), 512);
+        assert_eq!(cap_for(usize::MAX), usize::MAX);
     }
 
     /// What the test below runs in a process of its own: caps the arenas at the cap the
@@ -252,9 +276,13 @@ mod tests {
 
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn child(cap: usize) {
-        // libtest's test thread runs beside this one: "maybe too late", though glibc has made
-        // only two arenas and not fixed its cap yet.
-        assert_eq!(cap_arenas(cap), MallocArenas::MaybeTooLate(cap));
+        // Where libtest runs the test on a thread of its own, that thread runs beside this one:
+        // "maybe too late", though glibc has made only two arenas and not fixed its cap yet.
+        let set = cap_arenas(cap);
+        assert!(
+            set == MallocArenas::Capped(cap) || set == MallocArenas::MaybeTooLate(cap),
+            "{set:?}"
+        );
         let barrier = std::sync::Barrier::new(THREADS + 1);
         std::thread::scope(|scope| {
             for _ in 0..THREADS {

@@ -13,7 +13,7 @@ pub(crate) mod health;
 pub(crate) mod latency;
 pub mod log_target;
 pub mod logging;
-pub mod malloc_arenas;
+pub(crate) mod malloc_arenas;
 pub(crate) mod notify;
 pub(crate) mod partitions_view;
 pub(crate) mod stages;

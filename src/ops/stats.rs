@@ -101,7 +101,8 @@ impl ConsumerStats {
 
 /// A value on cache lines no other value shares: 128 bytes, since processors fetch lines in
 /// adjacent pairs. For a figure one thread writes per record while another thread writes
-/// its neighbours per record as well.
+/// its neighbours per record as well. (crossbeam-utils' `CachePadded` does the same; it is not
+/// a dependency of ours, and this is all that is needed of it.)
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub(crate) struct OwnLines<T>(T);
