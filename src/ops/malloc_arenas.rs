@@ -3,12 +3,12 @@
 //! librdkafka allocates each fetched message on a broker thread of its client and the consumer
 //! thread frees it, a few allocations per record. Freeing a chunk of another thread's arena
 //! takes that arena's lock. glibc gives each new thread an arena of its own only up to eight
-//! per core (16 on two cores); past that, threads share. The daemon runs 22 threads on one broker,
-//! so a broker thread came to share its arena with other busy threads, and the consumer
-//! threads' frees waited on its lock: in a 1M-record drain, futex waits in `free` were 11 %
-//! of the batch consumer thread's samples (a drain with one client per group and 12 threads,
-//! the bench's baseline, has an arena per thread and showed few). docs/PERFORMANCE.md has the
-//! figures.
+//! per core (16 on two cores); past that, threads share. The daemon runs 22 threads on one
+//! broker, so a broker thread came to share its arena with other busy threads, and the
+//! consumer threads' frees waited on its lock: in a 1M-record drain, futex waits in `free`
+//! were 11 % of the batch consumer thread's samples (a drain with one client per group and 12
+//! threads, the bench's baseline, has an arena per thread and showed few). docs/PERFORMANCE.md
+//! has the figures.
 
 /// The fewest arenas [`malloc_arena_per_thread`] allows: more than the threads of the daemon
 /// on any cluster it is likely to meet (22 on one broker: librdkafka starts a thread per
@@ -248,9 +248,7 @@ mod tests {
         assert_eq!(cap_for(usize::MAX), usize::MAX);
     }
 
-    /// What the test below runs in a process of its own: caps the arenas at the cap the
-    /// parent asked for, starts threads that each allocate and hold, and prints how many
-    /// arenas glibc then has (`malloc_info` lists one `<heap>` per arena).
+    /// Set in the test's child process: the cap it is to set.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     const CHILD: &str = "KAD_TEST_MALLOC_ARENAS_CAP";
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -274,6 +272,9 @@ mod tests {
         }
     }
 
+    /// What the test below runs in a process of its own: caps the arenas at the cap the
+    /// parent asked for, starts threads that each allocate and hold, and prints how many
+    /// arenas glibc then has (`malloc_info` lists one `<heap>` per arena).
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn child(cap: usize) {
         // Where libtest runs the test on a thread of its own, that thread runs beside this one:
