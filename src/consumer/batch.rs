@@ -406,6 +406,7 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
                 );
             }
         }
+        self.batch.recycle(taken);
         Ok(Turn::Continue)
     }
 
