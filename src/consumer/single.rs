@@ -17,7 +17,8 @@ use rdkafka::TopicPartitionList;
 
 use super::audits::Audits;
 use super::client::{
-    create_consumer, poll_message, ConsumerClient, Revoked, StaticMemberRecovery, POLL_TIMEOUT,
+    create_consumer, poll_message, store_offset_of, ConsumerClient, Revoked, StaticMemberRecovery,
+    POLL_TIMEOUT,
 };
 use super::decoder::MessageDecoder;
 use super::handler_retry::{call_handler, succeeded, Attempt, Given, HandlerRetry};
@@ -212,7 +213,7 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
         }
         {
             let sampled = sampled.map(|polled| polled.handled(Instant::now(), &self.stats.stages));
-            let stored = self.client.store_offset_from_message(&message);
+            let stored = store_offset_of(&message);
             drop(message);
             // Fetching a writer schema, or waiting out the registry, takes time the record's
             // latency must include: only then is the clock read again.
