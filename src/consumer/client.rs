@@ -431,13 +431,20 @@ pub(crate) fn cached_log_end(
 
 /// Stores `message`'s offset (plus one) for the next commit with librdkafka's
 /// `rd_kafka_offset_store_message`: through the partition the message holds, and with the
-/// leader epoch it was fetched at, as librdkafka's own automatic store does. rdkafka's
-/// `store_offset_from_message` looks the partition up by name instead (a topic lock and two
-/// reference counts per record: half the store's cost in the drain's profile) and stores no
-/// epoch. `Err`, as there, when the partition is no longer assigned.
-pub(crate) fn store_offset_of(message: &BorrowedMessage<'_>) -> KafkaResult<()> {
-    // SAFETY: the message is a consumed one, alive for the call; librdkafka only reads it and
-    // returns an error object that is ours to free, or null.
+/// leader epoch of its record batch, as librdkafka's automatic store and the Java consumer do.
+/// rdkafka's `store_offset_from_message` calls `rd_kafka_offset_store`, which finds the
+/// partition through its topic (the topic's read lock and a reference to the partition taken
+/// and dropped per record: half the store's cost in the drain's profile) and stores no epoch.
+/// `Err`, as there, when the partition is no longer assigned.
+///
+/// # Safety
+///
+/// `message` must come from a consumer's poll: librdkafka reads the message's private pointer
+/// as the fetch operation that carried it, and a producer's delivery report holds something
+/// else there.
+pub(crate) unsafe fn store_offset_of(message: &BorrowedMessage<'_>) -> KafkaResult<()> {
+    // SAFETY: a consumed message (the caller's promise), alive for the call; librdkafka only
+    // reads it, and returns an error object that is ours to free, or null.
     let error = unsafe { rdkafka::bindings::rd_kafka_offset_store_message(message.ptr()) };
     if error.is_null() {
         return Ok(());

@@ -213,7 +213,8 @@ impl<'i, 'a, D: ValueDecoder, H: RecordHandler<D::Value>> Running<'i, 'a, D, H> 
         }
         {
             let sampled = sampled.map(|polled| polled.handled(Instant::now(), &self.stats.stages));
-            let stored = store_offset_of(&message);
+            // SAFETY: the message came from this consumer's poll.
+            let stored = unsafe { store_offset_of(&message) };
             drop(message);
             // Fetching a writer schema, or waiting out the registry, takes time the record's
             // latency must include: only then is the clock read again.
