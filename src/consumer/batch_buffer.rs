@@ -19,8 +19,8 @@ pub(crate) struct Batch<V> {
     taken: Taken<V>,
     /// The last batch processed, emptied, to collect the next one in: allocating a batch's
     /// vectors afresh each time (about 250 KB of room at `BATCH_SIZE=1000` for `User`
-    /// records) made glibc merge the small chunks the last batch's records freed, so every
-    /// record's allocations in the next batch took malloc's slow path.
+    /// records) made glibc merge the small chunks the last batch's records freed, so the next
+    /// batch's records were allocated on malloc's slower path.
     spare: Option<Taken<V>>,
     /// How many times a batch's vectors were allocated afresh.
     #[cfg(test)]
@@ -73,7 +73,7 @@ impl<V> Taken<V> {
     }
 
     /// Gives back room beyond `capacity` records: a batch collected past its size (while a
-    /// commit was given up) is not kept at that size for good.
+    /// commit was given up, or a handler retried) is not kept at that size for good.
     fn shrink_to(&mut self, capacity: usize) {
         self.entries.shrink_to(capacity);
         self.records.shrink_to(capacity);
