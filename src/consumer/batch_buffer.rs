@@ -346,7 +346,8 @@ mod tests {
 
     /// A batch given back is emptied, and the batch after next is collected in its vectors,
     /// cut back to the batch's size: no batch's vectors are allocated afresh once two exist,
-    /// and one collected past its size (while a commit was given up) is not kept so.
+    /// and one collected past its size (while a commit was given up, or a handler retried) is
+    /// not kept so.
     #[test]
     fn a_recycled_batch_is_emptied_and_collects_the_batch_after_next() {
         let now = Instant::now();
