@@ -86,16 +86,20 @@ check "the new registry answers over mutual TLS with the new CA" test "$subjects
 # A process just launched is not taken for one that exited: on a loaded machine the launch's
 # subshell may not have exec'd setsid yet when `up` first looks (a fresh machine's first `up`,
 # with a build running, said "the schema registry exited during start-up" of a live registry).
-# The launch here execs half a second late; `starting` is the stack's own function.
-launched() { # DIR -> 0 if `starting DIR` (with the stack's definitions)
+# The launch here execs half a second late; `starting` is the stack's own function. Exit 99:
+# the function was not found, so neither check passes by accident.
+launched() { # DIR SECONDS WAIT -> the status of `starting DIR` (the stack's definitions)
   bash -c 'set -euo pipefail; MARKER_PROP=none
     eval "$(sed -n "/^read_pid()/,/^}/p;/^is_ours()/,/^}/p;/^running()/,/^}/p;/^starting()/,/^}/p" scripts/stack)"
+    declare -F starting > /dev/null || exit 99
     d=$1; (sleep 0.5; cd "$d" && exec setsid nohup sleep "$2" < /dev/null > /dev/null 2>&1) &
-    echo $! > "$d/pid"; sleep "$3"; starting "$d"' launched "$1" "$2" "$3"
+    echo $! > "$d/pid"
+    if [[ $3 == exited ]]; then wait "$!"; else sleep "$3"; fi
+    starting "$d"' launched "$1" "$2" "$3"
 }
 late=$(mktemp -d)
 check "a launch that has not exec'd yet counts as starting" launched "$late" 1 0
-check "a launched process that exited does not" bash -c "$(declare -f launched); ! launched '$late' 0.1 1.5"
+check "a launched process that exited does not" bash -c "$(declare -f launched); launched '$late' 0 exited; test \$? -eq 1"
 rm -rf "$late"
 
 echo "$passed passed, $failed failed"
