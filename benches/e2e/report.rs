@@ -102,7 +102,11 @@ pub(crate) fn print(paths: &[String]) -> Result<(), String> {
     );
     println!("rdkafka_performance (raw, the ceiling); {} records per max-rate run, same brokers, same run;", show(n, 0));
     println!("rates from the first record seen to the last; daemon at RUST_LOG=warn; in the rows");
-    println!("\"against the baseline with owned records\" the baseline column is its --owned run");
+    println!("\"against the baseline with owned records\" the baseline column is its --owned run;");
+    println!(
+        "max-rate and drain figures: the median of {} rounds in a rotating order (rdkafka_performance: one)",
+        show(get(first, "rounds"), 0)
+    );
     let row = |brokers: &str, what: &str, d: String, b: String, db: f64, raw: String, draw: f64| {
         println!(
             "{brokers:<3} {what:<50} {d:>10} {b:>10} {:>6} {raw:>10} {:>6}",

@@ -35,6 +35,14 @@ const LATENCY_RUNS: [(&str, Option<&str>); 3] = [
     ("info", Some("info")),
     ("base", None),
 ];
+/// What the drain phase runs at each batch size, in this order in its first round.
+#[derive(Clone, Copy)]
+enum Drain {
+    Daemon,
+    Bare,
+    Owned,
+}
+const DRAIN_RUNS: [Drain; 3] = [Drain::Daemon, Drain::Bare, Drain::Owned];
 const QUANTILES: [(&str, &str); 3] = [("p50", "0.5"), ("p99", "0.99"), ("max", "1")];
 
 /// The stages of sampled records (`ops/stages.rs`) the latency phase reports for the daemon,
@@ -81,6 +89,10 @@ pub(crate) struct Settings {
     /// an order rotated by one per round, so that a noisy moment hits all three alike (three
     /// rounds: each goes first once).
     latency_rounds: usize,
+    /// Rounds of the max-rate phase (the daemon and the baseline) and of the drain phase (the
+    /// daemon, the bare and the owned baseline at each batch size), in an order rotated each
+    /// round; each figure is the median of its rounds (see [`Bench::fold_rounds`]).
+    rounds: usize,
     default_s: u64,
     stall_s: u64,
     run_id: String,
@@ -107,6 +119,7 @@ impl Settings {
             console: args.flag("--console"),
             latency_s: args.number("--latency-s")?,
             latency_rounds: args.number("--latency-rounds")?,
+            rounds: args.number("--rounds")?,
             default_s: args.number("--default-s")?,
             stall_s: args.number("--stall-s")?,
             run_id: args.value("--run-id")?,
@@ -132,6 +145,7 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
     };
     bench.put("brokers", f64::from(settings.replication));
     bench.put("count", settings.count as f64);
+    bench.put("rounds", settings.rounds as f64);
     let base = format!("{}-b{}", settings.run_id, settings.replication);
     let say = |what: &str| eprintln!("bench: {what}");
     let n = settings.count;
@@ -141,14 +155,30 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
         warm_count(n)
     ));
     bench.attempt(|b| b.warm_up(&format!("{base}-warmup")));
-    say(&format!("daemon max rate (PRODUCE_INTERVAL_MS=0 PRODUCE_COUNT={n} BATCH_SIZE={MAX_RATE_BATCH} RUST_LOG=warn)"));
-    let max_topic = format!("{base}-max");
-    let daemon_ok = bench.attempt(|b| b.daemon_max_rate("d", &max_topic, &[], false));
-    say(
-        "same-work baseline (baseline.rs: the daemon's keys, header, value, partitioner, settings)",
-    );
-    let base_topic = format!("{base}-base");
-    let baseline_ok = bench.attempt(|b| b.baseline_max_rate(&base_topic));
+    say(&format!(
+        "max rate, {} round(s): the daemon (PRODUCE_INTERVAL_MS=0 PRODUCE_COUNT={n} \
+         BATCH_SIZE={MAX_RATE_BATCH} RUST_LOG=warn) and the same-work baseline (baseline.rs: the \
+         daemon's keys, header, value, partitioner, settings)",
+        settings.rounds
+    ));
+    // The topics the drain reads again: the first of each side's rounds that succeeded.
+    let (mut max_topic, mut base_topic) = (None, None);
+    for round in 0..settings.rounds {
+        for i in 0..2 {
+            // Rotated each round (d b, b d, …): a noisy moment does not always hit one side.
+            if (i + round) % 2 == 0 {
+                let topic = format!("{base}-max{round}");
+                if bench.attempt(|b| b.daemon_max_rate(&format!("d@{round}"), &topic, &[], false)) {
+                    max_topic.get_or_insert(topic);
+                }
+            } else {
+                let topic = format!("{base}-base{round}");
+                if bench.attempt(|b| b.baseline_max_rate(&format!("b@{round}"), &topic)) {
+                    base_topic.get_or_insert(topic);
+                }
+            }
+        }
+    }
     say("raw librdkafka, keyless (rdkafka_performance: 1 producer, 2 consumer groups)");
     let raw_topic = format!("{base}-raw");
     let raw_ok = bench.attempt(|b| b.raw_run(&raw_topic));
@@ -156,16 +186,33 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
     bench.attempt(|b| b.pace(&format!("{base}-pace")));
     for size in BATCH_SIZES {
         say(&format!(
-            "drain at BATCH_SIZE={size}: daemon, then baseline, then baseline with owned records, in new groups"
+            "drain at BATCH_SIZE={size}: {} round(s) of the daemon, the baseline and the baseline \
+             with owned records, in new groups",
+            settings.rounds
         ));
-        if daemon_ok {
-            bench.attempt(|b| b.daemon_drain(&max_topic, size));
-        }
-        if baseline_ok {
-            bench.attempt(|b| b.baseline_drain(&base_topic, size));
-            bench.attempt(|b| b.owned_baseline_drain(&base_topic, size));
+        for round in 0..settings.rounds {
+            for i in 0..DRAIN_RUNS.len() {
+                // Rotated each round, as the latency phase's runs.
+                match (
+                    DRAIN_RUNS[(i + round) % DRAIN_RUNS.len()],
+                    &max_topic,
+                    &base_topic,
+                ) {
+                    (Drain::Daemon, Some(topic), _) => {
+                        bench.attempt(|b| b.daemon_drain(topic, size, round));
+                    }
+                    (Drain::Bare, _, Some(topic)) => {
+                        bench.attempt(|b| b.baseline_drain(topic, size, round));
+                    }
+                    (Drain::Owned, _, Some(topic)) => {
+                        bench.attempt(|b| b.owned_baseline_drain(topic, size, round));
+                    }
+                    _ => {}
+                }
+            }
         }
     }
+    bench.fold_rounds();
     if raw_ok {
         say("drain: rdkafka_performance");
         bench.attempt(|b| b.raw_drain(&raw_topic));
@@ -208,6 +255,17 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
         ));
     }
     cleaned
+}
+
+/// The median of `values` (the mean of the middle two of an even count); NaN when empty.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 fn warm_count(n: u64) -> u64 {
@@ -280,6 +338,26 @@ impl Bench<'_> {
                 self.failures.push(e);
                 false
             }
+        }
+    }
+
+    /// Replaces the figures of rounds, `<name>@<round><rest>`, by their median under
+    /// `<name><rest>` (missing ones left out; the mean of the middle two of an even count). The
+    /// figures of each round stay in the file as they were, for whoever wants the spread.
+    fn fold_rounds(&mut self) {
+        let mut rounds: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for (key, value) in &self.figures {
+            let Some((name, tail)) = key.split_once('@') else {
+                continue;
+            };
+            let rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
+            let values = rounds.entry(format!("{name}{rest}")).or_default();
+            if value.is_finite() {
+                values.push(*value);
+            }
+        }
+        for (key, values) in rounds {
+            self.put(&key, median(values));
         }
     }
 
@@ -596,7 +674,7 @@ impl Bench<'_> {
         Ok(())
     }
 
-    fn baseline_max_rate(&mut self, topic: &str) -> Result<(), String> {
+    fn baseline_max_rate(&mut self, key: &str, topic: &str) -> Result<(), String> {
         self.new_topic(topic)?;
         let n = self.s.count;
         let work = Work {
@@ -606,7 +684,7 @@ impl Bench<'_> {
             batch: n,
             batch_size: MAX_RATE_BATCH,
         };
-        self.baseline("b", topic, topic, work)
+        self.baseline(key, topic, topic, work)
     }
 
     fn raw_run(&mut self, topic: &str) -> Result<(), String> {
@@ -656,8 +734,8 @@ impl Bench<'_> {
 
     /// The daemon reads the max-rate topic again in new groups at BATCH_SIZE=`size`: the single
     /// group all N+1 records (its own producer adds one), the batch group `batch_target`.
-    fn daemon_drain(&mut self, topic: &str, size: usize) -> Result<(), String> {
-        let groups = format!("{topic}-drain{size}");
+    fn daemon_drain(&mut self, topic: &str, size: usize, round: usize) -> Result<(), String> {
+        let groups = format!("{topic}-drain{size}-{round}");
         let mut daemon = self.daemon(
             topic,
             &groups,
@@ -671,7 +749,7 @@ impl Bench<'_> {
             single: Some(self.s.count as f64 + 1.0),
             batch: Some(self.batch_target(size) as f64),
         };
-        self.watch(&format!("d.drain{size}"), &mut daemon, want)?;
+        self.watch(&format!("d.drain{size}@{round}"), &mut daemon, want)?;
         daemon.stop()
     }
 
@@ -697,9 +775,9 @@ impl Bench<'_> {
 
     /// The baseline reads its max-rate topic again, as `daemon_drain`; its median commit and
     /// collect+handle times give the batch bound at `size`.
-    fn baseline_drain(&mut self, topic: &str, size: usize) -> Result<(), String> {
-        let groups = format!("{topic}-drain{size}");
-        let key = format!("b.drain{size}");
+    fn baseline_drain(&mut self, topic: &str, size: usize, round: usize) -> Result<(), String> {
+        let groups = format!("{topic}-drain{size}-{round}");
+        let key = format!("b.drain{size}@{round}");
         self.baseline(&key, topic, &groups, self.drain_work(size))?;
         let get = |k: &str| {
             self.figures
@@ -709,19 +787,24 @@ impl Bench<'_> {
         };
         let bound = size as f64 / (get("commit_median_s") + get("collect_median_s"));
         let by_means = size as f64 / (get("commit_mean_s") + get("collect_mean_s"));
-        self.put(&format!("bound{size}"), bound);
-        self.put(&format!("bound_by_means{size}"), by_means);
+        self.put(&format!("bound{size}@{round}"), bound);
+        self.put(&format!("bound_by_means{size}@{round}"), by_means);
         Ok(())
     }
 
     /// The baseline reads its max-rate topic again with owned records (`--owned`: the value
     /// decoded into a `String`, the key and headers copied), as `baseline_drain`; its figures
     /// under `o.drain<size>.*`. The bare baseline's figures stay beside it.
-    fn owned_baseline_drain(&mut self, topic: &str, size: usize) -> Result<(), String> {
-        let groups = format!("{topic}-owned{size}");
+    fn owned_baseline_drain(
+        &mut self,
+        topic: &str,
+        size: usize,
+        round: usize,
+    ) -> Result<(), String> {
+        let groups = format!("{topic}-owned{size}-{round}");
         let work = self.drain_work(size);
         self.baseline_with(
-            &format!("o.drain{size}"),
+            &format!("o.drain{size}@{round}"),
             topic,
             &groups,
             work,
