@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use kafka_avro_daemon::internals::config::help_text;
-use kafka_avro_daemon::internals::{log_target, logging, BuildInfo};
+use kafka_avro_daemon::internals::{last_line, log_target, logging, BuildInfo};
 use kafka_avro_daemon::{Config, Shutdown, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK};
 
 fn main() -> ExitCode {
@@ -67,16 +67,15 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_FAILURE);
     }
 
-    match kafka_avro_daemon::run(&config, &shutdown) {
-        Ok(()) => {
-            log::info!(target: log_target::MAIN, "stopped");
-            ExitCode::from(EXIT_OK)
-        }
-        Err(error) => {
+    // The loops have returned and the stop deadline with them: the last line is bounded by
+    // `last_line` (a stderr nobody reads would otherwise hold the exit without end).
+    let status = match kafka_avro_daemon::run(&config, &shutdown) {
+        Ok(()) => last_line(EXIT_OK, || log::info!(target: log_target::MAIN, "stopped")),
+        Err(error) => last_line(error.exit_status(), || {
             if !error.already_reported() {
                 log::error!(target: log_target::MAIN, "{error}");
             }
-            ExitCode::from(error.exit_status())
-        }
-    }
+        }),
+    };
+    ExitCode::from(status)
 }

@@ -35,23 +35,33 @@ pub(crate) fn enforce(
         recv(loops_done) -> _ => return,
     }
     if let Err(RecvTimeoutError::Timeout) = loops_done.recv_timeout(timeout) {
-        // The line can block (stderr a full pipe nobody reads: journald stuck, a paused
-        // pager; the loops may be stalled on it too), and so can `exit`'s flush of stdout: the
-        // exit waits for neither longer than this.
-        let _ = std::thread::Builder::new()
-            .name("stop-deadline-exit".to_string())
-            .spawn(|| {
-                std::thread::sleep(LAST_LINE_GRACE);
-                // SAFETY: `_exit` ends the process at once; nothing of this process runs after.
-                unsafe { libc::_exit(i32::from(EXIT_STOP_DEADLINE)) }
-            });
-        log::error!(
-            target: log_target::SHUTDOWN,
-            "stop deadline of {timeout:?} (STOP_TIMEOUT_MS) passed; exiting with status {EXIT_STOP_DEADLINE}, left: {}",
-            left()
-        );
+        // The loops may be stalled on the same stderr this line blocks on.
+        last_line(EXIT_STOP_DEADLINE, || {
+            log::error!(
+                target: log_target::SHUTDOWN,
+                "stop deadline of {timeout:?} (STOP_TIMEOUT_MS) passed; exiting with status {EXIT_STOP_DEADLINE}, left: {}",
+                left()
+            )
+        });
         std::process::exit(i32::from(EXIT_STOP_DEADLINE));
     }
+}
+
+/// Writes a process's last line with `line` and returns `status`, for the caller to exit
+/// with. The line can block (stderr a full pipe nobody reads: journald stuck, a paused pager),
+/// and so can `exit`'s flush of stdout: past [`LAST_LINE_GRACE`] the process ends at once
+/// with `status` (`_exit`: no exit handlers, no flush of stdio). For the lines no stop
+/// deadline covers: the deadline's own, and the one after the loops have returned.
+pub fn last_line(status: u8, line: impl FnOnce()) -> u8 {
+    let _ = std::thread::Builder::new()
+        .name("last-line-exit".to_string())
+        .spawn(move || {
+            std::thread::sleep(LAST_LINE_GRACE);
+            // SAFETY: `_exit` ends the process at once; nothing of this process runs after.
+            unsafe { libc::_exit(i32::from(status)) }
+        });
+    line();
+    status
 }
 
 /// An opt-in limit on the stop of a program built on the library: once `shutdown` says

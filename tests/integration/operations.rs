@@ -525,3 +525,150 @@ fn a_blocked_stderr_is_a_stall_on_healthz_and_a_stop_is_still_bounded() {
     assert!(took < Duration::from_secs(15), "took {took:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The daemon's last line (`stopped`, or the error that ended it) comes after the loops have
+/// returned, and the stop deadline with them: with stderr a full pipe nobody reads, the line
+/// is given up after 3 s and the daemon exits all the same, with its stop's status (0 here).
+/// Only the last line is at `info` (the daemon's other targets at `warn`): a line that blocks
+/// earlier in the stop is the stop deadline's case, in the test above.
+#[test]
+fn a_last_line_that_cannot_be_written_does_not_hold_the_exit() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use kafka_avro_daemon::internals::log_target;
+
+    let _cluster = require_stack();
+    let topic = unique("last-line");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut filter = format!("warn,{}=info", log_target::MAIN);
+    for target in log_target::ALL.iter().filter(|t| **t != log_target::MAIN) {
+        filter.push_str(&format!(",{target}=warn"));
+    }
+    let env = env_with(
+        &topic,
+        &[
+            ("RUST_LOG", &filter),
+            ("METRICS_ADDR", &format!("127.0.0.1:{port}")),
+        ],
+    );
+    // The test keeps a write end of the daemon's stderr to fill it itself.
+    let (mut reader, writer) = std::io::pipe().expect("a pipe");
+    let mut writer = Some(writer);
+    let child = Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(
+            writer
+                .as_ref()
+                .and_then(|w| w.try_clone().ok())
+                .expect("a second write end"),
+        )
+        .spawn()
+        .expect("start the daemon");
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = KillOnDrop(child);
+    let consumed = || {
+        try_http_get(port, "/metrics")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("kafka_avro_daemon_consumed_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    wait_for(
+        "records handled by both groups",
+        Duration::from_secs(120),
+        || {
+            if let Some(status) = child.0.try_wait().expect("status") {
+                // Without the test's write end the read ends where the daemon's output does.
+                drop(writer.take());
+                let mut text = String::new();
+                let _ = reader.read_to_string(&mut text);
+                panic!("the daemon exited ({status}):\n{text}");
+            }
+            consumed() >= 2
+        },
+    );
+
+    // Fill the pipe a byte at a time (a larger write blocks while there is still room for a
+    // short line): full when the count stops moving.
+    let (written, stop) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let filler = {
+        let (written, stop) = (Arc::clone(&written), Arc::clone(&stop));
+        let mut writer = writer.take().expect("the test's write end");
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) && writer.write_all(b".").is_ok() {
+                written.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let mut last = (0, Instant::now());
+    wait_for("a full pipe", Duration::from_secs(60), || {
+        let now = written.load(Ordering::SeqCst);
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+        now > 0 && last.1.elapsed() > Duration::from_secs(1)
+    });
+
+    let filled = written.load(Ordering::SeqCst);
+    let asked = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("status") {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(30),
+            "no exit 30 s after SIGINT with stderr full (the last line holds it)"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = asked.elapsed();
+
+    // What reached the pipe: the filler's bytes and no `stopped` (it was the line that could
+    // not be written, and a short line is written whole or not at all).
+    stop.store(true, Ordering::SeqCst);
+    let mut text = Vec::new();
+    let mut chunk = [0u8; 65536];
+    while !filler.is_finished() {
+        let n = reader.read(&mut chunk).expect("read the pipe");
+        text.extend_from_slice(&chunk[..n]);
+    }
+    filler.join().expect("the filler");
+    reader.read_to_end(&mut text).expect("read the pipe");
+    let text = String::from_utf8_lossy(&text);
+    println!(
+        "figures: stderr full at the last line: exit {:?} after {took:?}, {filled} bytes filled by the test",
+        status.code()
+    );
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(
+        !text.contains("stopped"),
+        "the last line was written, so it was not the one that blocked:\n{text}"
+    );
+    // The line's grace (3 s) and room for a loaded machine.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
