@@ -91,7 +91,7 @@ pub mod internals {
         HEADER_ERROR, HEADER_GROUP, HEADER_OFFSET, HEADER_ORIGINAL_HEADERS_SIZE,
         HEADER_ORIGINAL_KEY_SIZE, HEADER_ORIGINAL_VALUE_SIZE, HEADER_PARTITION, HEADER_TOPIC,
     };
-    pub use crate::lifecycle::last_line;
+    pub use crate::lifecycle::{last_line, LAST_LINE_GRACE};
     pub use crate::ops::build_info::BuildInfo;
     pub use crate::ops::latency::LatencyHistogram;
     pub use crate::ops::{log_target, logging};

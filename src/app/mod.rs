@@ -230,59 +230,73 @@ fn run_loops(config: &Config, shutdown: &Shutdown, started: Started) -> Result<(
     let console = &console;
     let (groups, shared, codec) = (&groups, &shared, &codec);
     let stats = &shared.stats;
-    // Two scopes: the producer's own threads (delivery reports, the registry check) outlive
-    // the loops that borrow it.
-    thread::scope(|producer_scope| {
-        let producer =
-            Producer::start_registered(producer_scope, shared, codec, &config.topic, registered)
-                .map_err(|e| DaemonError::Start(StartError::Producer(e)))?;
-        let producer = &producer;
-        thread::scope(|scope| {
-            let (single, batch) = consumers(config, shared, codec, producer, &recent);
-            let mut bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
-                (
-                    "producer",
-                    Box::new(|| {
-                        let outcome = send_users(producer, config, shutdown, stats);
-                        // Before the flush, which waits on the brokers.
-                        shutdown.fail_on_error(&outcome);
-                        producer.close();
-                        log::info!(target: log_target::PRODUCER, "producer exiting");
-                        outcome
-                    }),
-                ),
-                (
-                    ConsumerKind::Single.thread_name(),
-                    Box::new(|| single.run()),
-                ),
-                (ConsumerKind::Batch.thread_name(), Box::new(|| batch.run())),
-                (
-                    "monitor",
-                    Box::new(|| {
-                        run_monitor(&notifier, stats, groups, config.stats_interval, shutdown);
-                        Ok(())
-                    }),
-                ),
-            ];
-            if let (Some(listener), Some(console)) = (metrics_listener, console) {
-                bodies.push((
-                    "metrics",
-                    Box::new(move || {
-                        http::serve(
-                            listener,
-                            stats,
-                            groups,
-                            console,
-                            config.registry_degraded_after,
-                            shutdown,
-                        );
-                        Ok(())
-                    }),
-                ));
-            }
-            run_with_deadline(scope, bodies, config, shutdown, stats);
+    // Three scopes: the stop deadline's thread watches the other two to their end; the
+    // producer's own threads (delivery reports, the registry check) outlive the loops that
+    // borrow it.
+    thread::scope(|deadline_scope| {
+        // Watched until the producer is dropped too, after the loops: its client's drop purges
+        // and flushes (up to 500 ms) and librdkafka's destroy waits for its threads, and both
+        // can write lines that a stderr nobody reads holds.
+        let watching = watch_the_stop(deadline_scope, config, shutdown, stats);
+        let run = thread::scope(|producer_scope| {
+            let producer = Producer::start_registered(
+                producer_scope,
+                shared,
+                codec,
+                &config.topic,
+                registered,
+            )
+            .map_err(|e| DaemonError::Start(StartError::Producer(e)))?;
+            let producer = &producer;
+            thread::scope(|scope| {
+                let (single, batch) = consumers(config, shared, codec, producer, &recent);
+                let mut bodies: Vec<(&'static str, ThreadBody<'_>)> = vec![
+                    (
+                        "producer",
+                        Box::new(|| {
+                            let outcome = send_users(producer, config, shutdown, stats);
+                            // Before the flush, which waits on the brokers.
+                            shutdown.fail_on_error(&outcome);
+                            producer.close();
+                            log::info!(target: log_target::PRODUCER, "producer exiting");
+                            outcome
+                        }),
+                    ),
+                    (
+                        ConsumerKind::Single.thread_name(),
+                        Box::new(|| single.run()),
+                    ),
+                    (ConsumerKind::Batch.thread_name(), Box::new(|| batch.run())),
+                    (
+                        "monitor",
+                        Box::new(|| {
+                            run_monitor(&notifier, stats, groups, config.stats_interval, shutdown);
+                            Ok(())
+                        }),
+                    ),
+                ];
+                if let (Some(listener), Some(console)) = (metrics_listener, console) {
+                    bodies.push((
+                        "metrics",
+                        Box::new(move || {
+                            http::serve(
+                                listener,
+                                stats,
+                                groups,
+                                console,
+                                config.registry_degraded_after,
+                                shutdown,
+                            );
+                            Ok(())
+                        }),
+                    ));
+                }
+                run_threads(scope, bodies, shutdown);
+            });
+            Ok(())
         });
-        Ok(())
+        drop(watching);
+        run
     })?;
     match shutdown.reason() {
         Some(StopReason::Failed(error)) => Err(DaemonError::Stopped(error)),
@@ -328,15 +342,15 @@ fn consumers<'c, 's: 'c>(
     (single, batch)
 }
 
-/// Runs `bodies` on their threads, with the `stop-deadline` thread watching the stop.
-fn run_with_deadline<'scope, 'env>(
+/// Starts the `stop-deadline` thread, which watches the stop until the returned sender is
+/// dropped (when everything it covers has ended).
+fn watch_the_stop<'scope, 'env>(
     scope: &'scope Scope<'scope, 'env>,
-    bodies: Vec<(&'static str, ThreadBody<'env>)>,
     config: &'env Config,
     shutdown: &'env Shutdown,
     stats: &'env Stats,
-) {
-    let (loops_done, done) = crossbeam_channel::bounded::<()>(0);
+) -> crossbeam_channel::Sender<()> {
+    let (watching, done) = crossbeam_channel::bounded::<()>(0);
     let watcher = thread::Builder::new()
         .name("stop-deadline".to_string())
         .spawn_scoped(scope, move || {
@@ -348,8 +362,7 @@ fn run_with_deadline<'scope, 'env>(
             error: e.to_string(),
         });
     }
-    run_threads(scope, bodies, shutdown);
-    drop(loops_done);
+    watching
 }
 
 /// With `AUDIT_FAIL_ON_LOSS=true`, a stop after the audit found lost records is an error of

@@ -11,4 +11,4 @@ pub(crate) mod stop_deadline;
 pub use loop_error::LoopError;
 pub(crate) use loop_error::{turn_until_stopped, Turn};
 pub use shutdown::{Shutdown, StopReason};
-pub use stop_deadline::{last_line, StopDeadline, EXIT_STOP_DEADLINE};
+pub use stop_deadline::{last_line, StopDeadline, EXIT_STOP_DEADLINE, LAST_LINE_GRACE};

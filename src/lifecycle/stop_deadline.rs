@@ -15,10 +15,11 @@ use crate::ops::log_target;
 /// The exit status of a stop that did not finish within its deadline.
 pub const EXIT_STOP_DEADLINE: u8 = 3;
 
-/// How long the exit past the deadline waits for its line to be written: a stderr that is
-/// slow but draining (journald busy) still gets it; systemd's unit leaves 10 s beyond
-/// `STOP_TIMEOUT_MS` (`TimeoutStopSec=30s`).
-const LAST_LINE_GRACE: Duration = Duration::from_secs(3);
+/// How long a process's last line may take to be written ([`last_line`]: the deadline's
+/// line, and the daemon's after its loops): a stderr that is slow but draining (journald busy)
+/// still gets it. The longest stop is `STOP_TIMEOUT_MS` and this; systemd's unit leaves 10 s
+/// beyond `STOP_TIMEOUT_MS` (`TimeoutStopSec=30s`).
+pub const LAST_LINE_GRACE: Duration = Duration::from_secs(3);
 
 /// Waits for the stop to begin, then for the loops to finish (`loops_done` disconnects);
 /// exits the process if they take longer than `timeout`, with a line naming what `left`

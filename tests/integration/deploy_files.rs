@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use kafka_avro_daemon::internals::config::{Config, VARIABLES};
-use kafka_avro_daemon::internals::property_scope;
+use kafka_avro_daemon::internals::{property_scope, LAST_LINE_GRACE};
 use serde_json::Value;
 
 const INSTALL_HINT: &str = "run scripts/ensure-deploy-tools to install it";
@@ -144,14 +144,15 @@ fn parse_duration(span: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(total))
 }
 
-/// The daemon's default STOP_TIMEOUT_MS (which covers the flush and the consumers' close),
-/// from the same table `--help` and parsing use.
-fn stop_timeout() -> Duration {
+/// The longest stop at the defaults: STOP_TIMEOUT_MS (which covers the flush and the
+/// consumers' close; its default from the same table `--help` and parsing use), then at most
+/// LAST_LINE_GRACE for the last line.
+fn longest_stop() -> Duration {
     let variable = VARIABLES
         .iter()
         .find(|v| v.name == "STOP_TIMEOUT_MS")
         .expect("STOP_TIMEOUT_MS in config::VARIABLES");
-    Duration::from_millis(variable.default.parse().expect("numeric default"))
+    Duration::from_millis(variable.default.parse().expect("numeric default")) + LAST_LINE_GRACE
 }
 
 fn is_known_variable(name: &str) -> bool {
@@ -222,11 +223,11 @@ fn unit_essentials_problems(source: &str) -> Vec<String> {
             "[Service] WatchdogSec= must be set and non-zero: {other:?}"
         )),
     }
-    let stop = stop_timeout();
+    let stop = longest_stop();
     match service("TimeoutStopSec").map(|s| (s, parse_duration(s))) {
         Some((_, Some(span))) if span > stop => {}
         other => problems.push(format!(
-            "[Service] TimeoutStopSec= must exceed the {stop:?} stop deadline (STOP_TIMEOUT_MS): {other:?}"
+            "[Service] TimeoutStopSec= must exceed the longest stop, {stop:?} (STOP_TIMEOUT_MS and the last line's grace): {other:?}"
         )),
     }
     // Statuses a restart cannot fix (configuration) or would hide (the audit's verdict).
@@ -970,11 +971,11 @@ fn compose_problems(config: &Value, root: &Path) -> Vec<String> {
         ));
     }
     let grace = scalar(&app["stop_grace_period"]).and_then(|g| parse_duration(&g));
-    if grace.is_none_or(|g| g <= stop_timeout()) {
+    if grace.is_none_or(|g| g <= longest_stop()) {
         problems.push(format!(
-            "{app_name}: stop_grace_period {} must exceed the {:?} stop deadline",
+            "{app_name}: stop_grace_period {} must exceed the longest stop, {:?} (STOP_TIMEOUT_MS and the last line's grace)",
             app["stop_grace_period"],
-            stop_timeout()
+            longest_stop()
         ));
     }
     problems
