@@ -13,7 +13,8 @@
 //! Phases of `run` (each on fresh topics and groups, all noted in the ledger first):
 //! 1. warm-up: rdkafka_performance produces and consumes min(N/4, 250k) records;
 //! 2. max rate, in `--rounds` rounds (the order of (a) and (b) rotated each round; each figure
-//!    the median of its rounds, the rounds' own figures kept as `<name>@<round>…`):
+//!    the median of its rounds, the rounds' own figures kept as `<name>@<round>…`; a round
+//!    that fails leaves no figures):
 //!    - (a) the daemon (PRODUCE_INTERVAL_MS=0, PRODUCE_COUNT=N, BATCH_SIZE=1000); /metrics
 //!      every 50 ms for each rate (first record seen → N), CPU when all N are delivered and
 //!      when both groups have all N, peak RSS;
@@ -21,8 +22,8 @@
 //! 3. raw: keyless rdkafka_performance, a producer and two consumer groups (the ceiling);
 //! 4. pace: the baseline's producer against rdkafka_performance given the same keys (one fixed
 //!    36-byte key, the 42-byte header): the baseline is not a straw man if it keeps pace;
-//! 5. drain, at BATCH_SIZE 10, 100 and 1000: the N records of the first round's topics read
-//!    again in new groups by the daemon, by the baseline and by the baseline with owned records
+//! 5. drain, at BATCH_SIZE 10, 100 and 1000: the N records of the first topics of 2 that
+//!    were written whole (one per side) read again in new groups by the daemon, by the baseline and by the baseline with owned records
 //!    (`--owned`: what any consumer handing records to other code adds), in `--rounds` rounds
 //!    rotated and folded as in 2; the single group to the end, the batch group for at most
 //!    `BATCH_DRAIN_BATCHES` batches; the baseline's median commit and collect+handle times

@@ -235,7 +235,10 @@ pub(crate) fn print(paths: &[String]) -> Result<(), String> {
                 get(f, "raw.prod"),
             );
         }
-        println!("{s:<3} batch bound = BATCH_SIZE / (median commit + median collect and handle), baseline, drain runs;");
+        println!("{s:<3} batch bound = BATCH_SIZE / (median commit + median collect and handle), baseline, drain runs");
+        println!(
+            "{s:<3} (each column the median of its rounds: the bound is the rounds' median bound);"
+        );
         println!("{s:<3} by means: the same with mean times (a commit's tail makes the mean the reachable rate)");
         println!(
             "{s:<3}   {:>10} {:>9} {:>10} {:>11} {:>11} {:>12} {:>12} {:>11}",
@@ -343,7 +346,7 @@ pub(crate) fn print(paths: &[String]) -> Result<(), String> {
         );
         if get(f, "failures") > 0.0 {
             println!(
-                "{s:<3} {} run(s) FAILED: their figures are missing (\"-\")",
+                "{s:<3} {} run(s) FAILED: left out of their medians (\"-\" where every round failed)",
                 show(get(f, "failures"), 0)
             );
         }

@@ -119,7 +119,10 @@ impl Settings {
             console: args.flag("--console"),
             latency_s: args.number("--latency-s")?,
             latency_rounds: args.number("--latency-rounds")?,
-            rounds: args.number("--rounds")?,
+            rounds: match args.number("--rounds")? {
+                0 => return Err("--rounds must be at least 1".to_string()),
+                rounds => rounds,
+            },
             default_s: args.number("--default-s")?,
             stall_s: args.number("--stall-s")?,
             run_id: args.value("--run-id")?,
@@ -167,13 +170,13 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
         for i in 0..2 {
             // Rotated each round (d b, b d, …): a noisy moment does not always hit one side.
             if (i + round) % 2 == 0 {
-                let topic = format!("{base}-max{round}");
-                if bench.attempt(|b| b.daemon_max_rate(&format!("d@{round}"), &topic, &[], false)) {
+                let (key, topic) = (format!("d@{round}"), format!("{base}-max{round}"));
+                if bench.attempt_round(&[&key], |b| b.daemon_max_rate(&key, &topic, &[], false)) {
                     max_topic.get_or_insert(topic);
                 }
             } else {
-                let topic = format!("{base}-base{round}");
-                if bench.attempt(|b| b.baseline_max_rate(&format!("b@{round}"), &topic)) {
+                let (key, topic) = (format!("b@{round}"), format!("{base}-base{round}"));
+                if bench.attempt_round(&[&key], |b| b.baseline_max_rate(&key, &topic)) {
                     base_topic.get_or_insert(topic);
                 }
             }
@@ -199,13 +202,22 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
                     &base_topic,
                 ) {
                     (Drain::Daemon, Some(topic), _) => {
-                        bench.attempt(|b| b.daemon_drain(topic, size, round));
+                        let key = format!("d.drain{size}@{round}");
+                        bench.attempt_round(&[&key], |b| b.daemon_drain(topic, size, round));
                     }
                     (Drain::Bare, _, Some(topic)) => {
-                        bench.attempt(|b| b.baseline_drain(topic, size, round));
+                        let keys = [
+                            format!("b.drain{size}@{round}"),
+                            format!("bound{size}@{round}"),
+                            format!("bound_by_means{size}@{round}"),
+                        ];
+                        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                        bench.attempt_round(&keys, |b| b.baseline_drain(topic, size, round));
                     }
                     (Drain::Owned, _, Some(topic)) => {
-                        bench.attempt(|b| b.owned_baseline_drain(topic, size, round));
+                        let key = format!("o.drain{size}@{round}");
+                        bench
+                            .attempt_round(&[&key], |b| b.owned_baseline_drain(topic, size, round));
                     }
                     _ => {}
                 }
@@ -339,6 +351,27 @@ impl Bench<'_> {
                 false
             }
         }
+    }
+
+    /// [`Self::attempt`] for one round of a phase that puts its figures under `keys` (and
+    /// `<key>.*`): a round that fails leaves none of them, so that its partial figures do not
+    /// enter the medians beside the complete rounds'.
+    fn attempt_round(
+        &mut self,
+        keys: &[&str],
+        phase: impl FnOnce(&mut Self) -> Result<(), String>,
+    ) -> bool {
+        let ok = self.attempt(phase);
+        if !ok {
+            self.figures.retain(|figure, _| {
+                !keys.iter().any(|key| {
+                    figure
+                        .strip_prefix(key)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+                })
+            });
+        }
+        ok
     }
 
     /// Replaces the figures of rounds, `<name>@<round><rest>`, by their median under
