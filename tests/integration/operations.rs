@@ -335,6 +335,55 @@ fn pings_waiting(socket: &UnixDatagram) -> usize {
     pings
 }
 
+/// The daemon of a test that holds its stderr, killed if the test fails: a daemon left
+/// blocked on its stderr would run on.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl KillOnDrop {
+    /// SIGINT, then its exit status and how long after it came; `None` if not `within`.
+    fn interrupt_and_wait(
+        &mut self,
+        within: Duration,
+    ) -> Option<(std::process::ExitStatus, Duration)> {
+        let asked = Instant::now();
+        let killed = std::process::Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        while asked.elapsed() < within {
+            if let Some(status) = self.0.try_wait().expect("status") {
+                return Some((status, asked.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+/// Starts the daemon with `env` alone (and `PATH`), without stdin and stdout, its stderr to
+/// `stderr`.
+fn start_with_stderr(env: Vec<(String, String)>, stderr: std::process::Stdio) -> KillOnDrop {
+    use std::process::{Command, Stdio};
+    let child = Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start the daemon");
+    KillOnDrop(child)
+}
+
 /// A stderr nobody reads (journald stuck, a paused pager) holds every loop at its next log
 /// line. That is a stall, and is reported as one: `/healthz` answers 503 naming the loops and
 /// the watchdog ping is withheld (by the HTTP and monitor threads, which write nothing then);
@@ -344,7 +393,7 @@ fn pings_waiting(socket: &UnixDatagram) -> usize {
 #[test]
 fn a_blocked_stderr_is_a_stall_on_healthz_and_a_stop_is_still_bounded() {
     use std::io::Read;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
@@ -368,25 +417,8 @@ fn a_blocked_stderr_is_a_stall_on_healthz_and_a_stop_is_still_bounded() {
             ("FLUSH_TIMEOUT_MS", "1000"),
         ],
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the daemon");
-    // Killed if the test fails: a daemon left blocked on its stderr would run on.
-    struct KillOnDrop(std::process::Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut stderr = child.stderr.take().expect("stderr");
-    let mut child = KillOnDrop(child);
+    let mut child = start_with_stderr(env, Stdio::piped());
+    let mut stderr = child.0.stderr.take().expect("stderr");
     // Read only while `reading` is set; the lines read are kept for the failure messages.
     let reading = Arc::new(AtomicBool::new(false));
     let read = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
@@ -498,24 +530,9 @@ fn a_blocked_stderr_is_a_stall_on_healthz_and_a_stop_is_still_bounded() {
             last.1.elapsed() > Duration::from_secs(3)
         },
     );
-    let pid = child.0.id().to_string();
-    let asked = Instant::now();
-    let killed = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("status") {
-            break status;
-        }
-        if asked.elapsed() > Duration::from_secs(30) {
-            let _ = child.0.kill();
-            panic!("no exit 30 s after SIGINT with stderr blocked:\n{}", tail());
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let Some((status, took)) = child.interrupt_and_wait(Duration::from_secs(30)) else {
+        panic!("no exit 30 s after SIGINT with stderr blocked:\n{}", tail());
     };
-    let took = asked.elapsed();
     println!(
         "figures: blocked stderr: stalled on /healthz, recovered when read; SIGINT while blocked: exit {:?} after {took:?}",
         status.code()
@@ -526,15 +543,14 @@ fn a_blocked_stderr_is_a_stall_on_healthz_and_a_stop_is_still_bounded() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The daemon's last line (`stopped`, or the error that ended it) comes after the loops have
-/// returned, and the stop deadline with them: with stderr a full pipe nobody reads, the line
+/// The daemon's last line (`stopped`, or the error that ended it) comes after the run, and
+/// the stop deadline's watch with it: with stderr a full pipe nobody reads, the line
 /// is given up after 3 s and the daemon exits all the same, with its stop's status (0 here).
 /// Only the last line is at `info` (the daemon's other targets at `warn`): a line that blocks
 /// earlier in the stop is the stop deadline's case, in the test above.
 #[test]
 fn a_last_line_that_cannot_be_written_does_not_hold_the_exit() {
     use std::io::{Read, Write};
-    use std::process::{Command, Stdio};
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
 
@@ -563,28 +579,8 @@ fn a_last_line_that_cannot_be_written_does_not_hold_the_exit() {
     // The test keeps a write end of the daemon's stderr to fill it itself.
     let (mut reader, writer) = std::io::pipe().expect("a pipe");
     let mut writer = Some(writer);
-    let child = Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(
-            writer
-                .as_ref()
-                .and_then(|w| w.try_clone().ok())
-                .expect("a second write end"),
-        )
-        .spawn()
-        .expect("start the daemon");
-    struct KillOnDrop(std::process::Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut child = KillOnDrop(child);
+    let second_end = writer.as_ref().and_then(|w| w.try_clone().ok());
+    let mut child = start_with_stderr(env, second_end.expect("a second write end").into());
     // Records handled by the group with this consumer label.
     let consumed = |consumer: &str| {
         let series = format!("kafka_avro_daemon_consumed_total{{consumer=\"{consumer}\"");
@@ -635,23 +631,9 @@ fn a_last_line_that_cannot_be_written_does_not_hold_the_exit() {
     });
 
     let filled = written.load(Ordering::SeqCst);
-    let asked = Instant::now();
-    let killed = Command::new("kill")
-        .args(["-INT", &child.0.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("status") {
-            break status;
-        }
-        assert!(
-            asked.elapsed() < Duration::from_secs(30),
-            "no exit 30 s after SIGINT with stderr full (the last line holds it)"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    let Some((status, took)) = child.interrupt_and_wait(Duration::from_secs(30)) else {
+        panic!("no exit 30 s after SIGINT with stderr full (the last line holds it)");
     };
-    let took = asked.elapsed();
 
     // What reached the pipe: the filler's bytes and no `stopped` (it was the line that could
     // not be written, and a short line is written whole or not at all).
