@@ -15,8 +15,9 @@ use crate::lifecycle::shutdown::Shutdown;
 use crate::lifecycle::stop_deadline as deadline;
 use crate::ops::stats::{read, Stats};
 
-/// Waits for the stop to begin, then for the loops to finish (`loops_done` disconnects);
-/// exits the process if they take longer than `timeout`, naming what the daemon left.
+/// Waits for the stop to begin, then for the run to finish (`loops_done` disconnects: the
+/// loops have returned and the producer has been dropped); exits the process if that takes
+/// longer than `timeout`, naming what the daemon left.
 pub(crate) fn enforce(
     timeout: Duration,
     shutdown: &Shutdown,
