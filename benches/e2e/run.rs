@@ -171,12 +171,12 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
             // Rotated each round (d b, b d, …): a noisy moment does not always hit one side.
             if (i + round) % 2 == 0 {
                 let (key, topic) = (format!("d@{round}"), format!("{base}-max{round}"));
-                if bench.attempt_round(&[&key], |b| b.daemon_max_rate(&key, &topic, &[], false)) {
+                if bench.attempt_round(&key, |b| b.daemon_max_rate(&key, &topic, &[], false)) {
                     max_topic.get_or_insert(topic);
                 }
             } else {
                 let (key, topic) = (format!("b@{round}"), format!("{base}-base{round}"));
-                if bench.attempt_round(&[&key], |b| b.baseline_max_rate(&key, &topic)) {
+                if bench.attempt_round(&key, |b| b.baseline_max_rate(&key, &topic)) {
                     base_topic.get_or_insert(topic);
                 }
             }
@@ -203,21 +203,16 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
                 ) {
                     (Drain::Daemon, Some(topic), _) => {
                         let key = format!("d.drain{size}@{round}");
-                        bench.attempt_round(&[&key], |b| b.daemon_drain(topic, size, round));
+                        bench.attempt_round(&key, |b| b.daemon_drain(topic, size, round));
                     }
                     (Drain::Bare, _, Some(topic)) => {
-                        let keys = [
-                            format!("b.drain{size}@{round}"),
-                            format!("bound{size}@{round}"),
-                            format!("bound_by_means{size}@{round}"),
-                        ];
-                        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                        bench.attempt_round(&keys, |b| b.baseline_drain(topic, size, round));
+                        // Its bounds are put only once the drain succeeded.
+                        let key = format!("b.drain{size}@{round}");
+                        bench.attempt_round(&key, |b| b.baseline_drain(topic, size, round));
                     }
                     (Drain::Owned, _, Some(topic)) => {
                         let key = format!("o.drain{size}@{round}");
-                        bench
-                            .attempt_round(&[&key], |b| b.owned_baseline_drain(topic, size, round));
+                        bench.attempt_round(&key, |b| b.owned_baseline_drain(topic, size, round));
                     }
                     _ => {}
                 }
@@ -353,22 +348,20 @@ impl Bench<'_> {
         }
     }
 
-    /// [`Self::attempt`] for one round of a phase that puts its figures under `keys` (and
-    /// `<key>.*`): a round that fails leaves none of them, so that its partial figures do not
-    /// enter the medians beside the complete rounds'.
+    /// [`Self::attempt`] for one round of a phase that puts its figures under `<key>.*`: a
+    /// round that fails leaves none of them, so that its partial figures do not enter the
+    /// medians beside the complete rounds'.
     fn attempt_round(
         &mut self,
-        keys: &[&str],
+        key: &str,
         phase: impl FnOnce(&mut Self) -> Result<(), String>,
     ) -> bool {
         let ok = self.attempt(phase);
         if !ok {
             self.figures.retain(|figure, _| {
-                !keys.iter().any(|key| {
-                    figure
-                        .strip_prefix(key)
-                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
-                })
+                !figure
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.starts_with('.'))
             });
         }
         ok
