@@ -41,9 +41,11 @@ pub(crate) fn help_text() -> String {
          \x20                        without it every partition is read and nothing committed\n\
          \x20 --print-metadata       print {{\"topic\", \"partition\", \"offset\", \"timestamp\",\n\
          \x20                        \"key\", \"schema_id\" or \"schema_guid\", \"value\"}} per record\n\n\
-         Exit status: 0 after --max-messages records or on SIGINT/SIGTERM; 1 when the topic\n\
-         does not exist (or, without --group, is deleted), the brokers do not answer within\n\
-         TOPIC_CHECK_TIMEOUT_S, or reading fails; 2 for bad arguments or configuration.\n"
+         Exit status: 0 after --max-messages records, on SIGINT/SIGTERM or a closed stdout;\n\
+         1 when the topic does not exist (or, without --group, is deleted), the brokers do\n\
+         not answer within TOPIC_CHECK_TIMEOUT_S, or reading fails; 2 for bad arguments or\n\
+         configuration; 3 when a stop takes longer than STOP_TIMEOUT_MS (20000 ms; more than\n\
+         FLUSH_TIMEOUT_MS, as for the daemon): stdout not read, brokers hung.\n"
     )
 }
 

@@ -22,13 +22,14 @@ use crate::format::{push_latin1, push_string, GenericCodec, SchemaRef};
 use crate::handler::{HandlerError, Record};
 use crate::kafka::topic_check::check_readable;
 use crate::kafka::TopicCheckError;
-use crate::lifecycle::{Shutdown, StopReason};
+use crate::lifecycle::{last_line, Shutdown, StopDeadline, StopReason};
 use crate::ops::stats::ConsumerStats;
 use crate::shared::Shared;
 use args::ConsoleArgs;
 use json_codec::JsonCodec;
 
-/// The exit statuses of the subcommand (as the daemon's).
+/// The exit statuses of the subcommand (as the daemon's; a stop past its deadline is
+/// [`crate::lifecycle::EXIT_STOP_DEADLINE`], 3).
 const EXIT_OK: u8 = 0;
 const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -45,23 +46,17 @@ pub fn run(args: &[String]) -> u8 {
             print!("{}", args::help_text());
             return EXIT_OK;
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_USAGE;
-        }
+        Err(e) => return last_line(EXIT_USAGE, || eprintln!("error: {e}")),
     };
     init_logging();
-    match consume(&args) {
-        Ok(()) => EXIT_OK,
-        Err(Failure::Usage(line)) => {
-            eprintln!("error: {line}");
-            EXIT_USAGE
-        }
-        Err(Failure::Run(line)) => {
-            eprintln!("error: {line}");
-            EXIT_FAILURE
-        }
-    }
+    let (status, line) = match consume(&args) {
+        Ok(()) => return EXIT_OK,
+        Err(Failure::Usage(line)) => (EXIT_USAGE, line),
+        Err(Failure::Run(line)) => (EXIT_FAILURE, line),
+    };
+    // After the stop deadline (or before it began): a stderr nobody reads must not hold the
+    // exit either.
+    last_line(status, || eprintln!("error: {line}"))
 }
 
 /// The log target of the consumer's own lines: its line per undecodable record is the
@@ -75,6 +70,12 @@ fn init_logging() {
         .filter_module(CONSUMER_TARGET, log::LevelFilter::Error)
         .init();
 }
+
+/// What the stop deadline's line says was left undone: without a final commit, what was
+/// printed since the last auto-commit is printed again next time.
+const LEFT_AT_THE_DEADLINE: &str = "the record being printed (is stdout read?) or the \
+     consumer's close; with --group, records printed since the last auto-commit \
+     (auto.commit.interval.ms, 5 s) are printed again next time";
 
 /// Why the console stopped before it was asked to.
 enum Failure {
@@ -99,6 +100,10 @@ fn consume(args: &ConsoleArgs) -> Result<(), Failure> {
     shutdown
         .install_signal_handler()
         .map_err(|e| Failure::Run(format!("cannot install the SIGINT/SIGTERM handler: {e}")))?;
+    // A stop is bounded as the daemon's is: a stdout nobody reads (a paused pager) holds the
+    // record being printed, a hung broker the close; past STOP_TIMEOUT_MS, exit 3.
+    let _deadline = StopDeadline::naming(&shutdown, config.stop_timeout, LEFT_AT_THE_DEADLINE)
+        .map_err(|e| Failure::Run(format!("cannot start the stop deadline: {e}")))?;
     let shared = Shared::new(&config, &shutdown).map_err(|e| Failure::Usage(e.to_string()))?;
     if !check_registry(&shared)? {
         return Ok(());

@@ -88,15 +88,20 @@ pub struct StopDeadline {
 impl StopDeadline {
     /// Starts the deadline's thread.
     pub fn start(shutdown: &Shutdown, timeout: Duration) -> std::io::Result<StopDeadline> {
+        StopDeadline::naming(shutdown, timeout, "the loops had not returned")
+    }
+
+    /// [`StopDeadline::start`], its line naming `left` as what the stop left undone.
+    pub(crate) fn naming(
+        shutdown: &Shutdown,
+        timeout: Duration,
+        left: &'static str,
+    ) -> std::io::Result<StopDeadline> {
         let (loops_done, done) = crossbeam_channel::bounded::<()>(0);
         let shutdown = shutdown.clone();
         std::thread::Builder::new()
             .name("stop-deadline".to_string())
-            .spawn(move || {
-                enforce(timeout, &shutdown, &done, &|| {
-                    "the loops had not returned".to_string()
-                })
-            })?;
+            .spawn(move || enforce(timeout, &shutdown, &done, &|| left.to_string()))?;
         Ok(StopDeadline {
             _loops_done: loops_done,
         })

@@ -857,6 +857,41 @@ pub fn registry_host_port() -> String {
     )
 }
 
+/// A pipe whose buffer is full: a write to `writer` (or to a child's stderr made of it)
+/// blocks until `reader` is read.
+pub fn full_pipe() -> (std::io::PipeReader, std::io::PipeWriter) {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let (reader, mut writer) = std::io::pipe().expect("a pipe");
+    let fd = writer.as_raw_fd();
+    // SAFETY: fcntl on a descriptor of this function's, alive for the calls.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    assert!(flags >= 0, "F_GETFL");
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) },
+        0
+    );
+    // PIPE_BUF (4096) bytes while they fit (a write of up to PIPE_BUF is all or nothing),
+    // then a byte at a time.
+    while writer.write(&[b'.'; 4096]).is_ok_and(|n| n > 0) {}
+    while writer.write(b".").is_ok_and(|n| n > 0) {}
+    // Blocking again: the flag belongs to the open file description, which a child given
+    // this end shares; its writes must wait, not fail.
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }, 0);
+    (reader, writer)
+}
+
+/// Polls every 100 ms until `done` or `within` passes (then panics naming `what`).
+pub fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Sends `(key, payload)` records to one partition and waits until they are acknowledged.
 pub fn produce_to_partition(
     topic: &str,

@@ -1,7 +1,8 @@
 //! `kafka-avro-daemon consume` against the stack: records written by Confluent's own Python
 //! serializer printed as fastavro prints them (as written and resolved to a reader schema),
 //! hostile records as one error line each under a memory bound, its exit statuses, what it
-//! commits with and without a group, a registry outage waited out, SIGINT.
+//! commits with and without a group, a registry outage waited out, SIGINT, and a stop bounded
+//! while its stdout is not read.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -600,6 +601,154 @@ fn consume_exits_0_quietly_when_its_stdout_is_closed() {
         committed(&group, &topic).is_none_or(|offset| offset <= 1),
         "committed past what was printed"
     );
+}
+
+/// Whether a thread of process `pid` is in write(2) on its stdout: `/proc/<pid>/task/*/syscall`
+/// starts with the call's number and its first argument (fd 1).
+fn writing_to_stdout(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let write_to_stdout = format!("{} 0x1 ", libc::SYS_write);
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("syscall"))
+            .is_ok_and(|s| s.starts_with(&write_to_stdout))
+    })
+}
+
+/// A stdout nobody reads (a paused pager) holds the record being printed. A stop is bounded
+/// all the same: past `STOP_TIMEOUT_MS` `consume` exits 3 with the deadline's line.
+#[test]
+fn consume_whose_stdout_is_not_read_stops_at_its_deadline_with_exit_3() {
+    use std::os::fd::AsRawFd;
+
+    let _stack = require_stack();
+    let names: Vec<String> = (0..5000).map(|n| format!("user_{n}")).collect();
+    // Its stdout: a pipe as small as the kernel makes one (a page), held open, never read.
+    let (_unread, stdout) = std::io::pipe().expect("a pipe");
+    // SAFETY: fcntl on a descriptor of this test's, alive for the calls.
+    let held = unsafe {
+        libc::fcntl(stdout.as_raw_fd(), libc::F_SETPIPE_SZ, 4096);
+        libc::fcntl(stdout.as_raw_fd(), libc::F_GETPIPE_SZ)
+    };
+    // `{"name":"user_N"}` and a newline.
+    let printed: usize = names.iter().map(|name| name.len() + 12).sum();
+    assert!(
+        held > 0 && printed > 2 * held as usize,
+        "{printed} bytes to print fill no pipe of {held}"
+    );
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (topic, _) = topic_of_users("console-unread", &names);
+    let env = [("STOP_TIMEOUT_MS", "2000"), ("FLUSH_TIMEOUT_MS", "1000")];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"))
+        .args(["consume", "--topic", &topic, "--from-beginning"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(with(console_env(), &env))
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start consume");
+    let err = child.stderr.take().expect("stderr");
+    let stderr = thread::spawn(move || {
+        BufReader::new(err)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    let pid = child.id();
+    let mut since: Option<Instant> = None;
+    wait_for(
+        "consume blocked writing to its full stdout for a second",
+        Duration::from_secs(90),
+        || {
+            if let Some(status) = child.try_wait().expect("status") {
+                panic!("consume exited ({status}) before its stdout was full");
+            }
+            match writing_to_stdout(pid) {
+                true => since.get_or_insert_with(Instant::now).elapsed() > Duration::from_secs(1),
+                false => {
+                    since = None;
+                    false
+                }
+            }
+        },
+    );
+    let asked = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("status") {
+            break status;
+        }
+        if asked.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("consume did not exit within 30 s of SIGINT with its stdout full");
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let took = asked.elapsed();
+    let stderr = stderr.join().expect("stderr").join("\n");
+    println!(
+        "figures: consume with stdout full: exit {:?} {took:?} after SIGINT",
+        status.code()
+    );
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("stop deadline of 2s (STOP_TIMEOUT_MS) passed")
+            && stderr.contains("left: the record being printed"),
+        "{stderr}"
+    );
+    // The deadline ended it, not the signal: and within it and the line's grace, with room
+    // for a loaded machine.
+    assert!(took >= Duration::from_secs(2), "took {took:?}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+/// An error line that cannot be written (stderr a full pipe nobody reads) does not hold the
+/// exit: it is given up after 3 s, as the daemon's last line is. A bad variable is the error
+/// here, so no stack is needed.
+#[test]
+fn consume_whose_error_line_cannot_be_written_exits_all_the_same() {
+    let (reader, writer) = full_pipe();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"))
+        .args(["consume", "--topic", "t"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("STOP_TIMEOUT_MS", "soon")
+        .stdout(Stdio::null())
+        .stderr(writer)
+        .spawn()
+        .expect("start consume");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("status") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("consume did not exit within 30 s with its stderr full");
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let took = started.elapsed();
+    println!(
+        "figures: consume with stderr full: exit {:?} after {took:?}",
+        status.code()
+    );
+    assert_eq!(status.code(), Some(2));
+    // It waited for its line (3 s) and then gave it up: room for a loaded machine above.
+    assert!(
+        took >= Duration::from_secs(3),
+        "took {took:?}: the line was written?"
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    drop(reader);
 }
 
 /// The committed offsets of `group` on `topic`'s partition 0 (`None`: nothing committed).

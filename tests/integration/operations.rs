@@ -316,15 +316,6 @@ fn a_long_produce_interval_is_not_a_stall() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Polls every 100 ms until `done` or `within` passes (then panics naming `what`).
-fn wait_for(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The `WATCHDOG=1` pings waiting on `socket` (non-blocking).
 fn pings_waiting(socket: &UnixDatagram) -> usize {
     let mut buf = [0u8; 512];
