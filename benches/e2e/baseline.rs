@@ -57,6 +57,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::args::Args;
+use crate::median::median;
 
 /// The daemon's `kad.audit` stamp length (src/audit/stamp.rs).
 const STAMP_LEN: usize = 42;
@@ -707,19 +708,11 @@ fn consume_batch(
     // can actually reach, lower than the bound of medians.
     put("commit_mean_s", mean(&commit_s));
     put("collect_mean_s", mean(&collect_s));
-    put("commit_median_s", median(&mut commit_s));
-    put("collect_median_s", median(&mut collect_s));
+    put("commit_median_s", median(commit_s));
+    put("collect_median_s", median(collect_s));
     Ok(())
 }
 
 fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }

@@ -37,6 +37,7 @@
 mod args;
 mod baseline;
 mod measured;
+mod median;
 mod proc;
 mod report;
 mod run;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::args::Args;
 use crate::baseline::FIXED_KEY;
 use crate::measured::{sample, Counts, Measured};
+use crate::median::median;
 use crate::proc::{cpu_s, status_mb, wait_with_usage};
 
 const REGISTRY: &str = "http://127.0.0.1:8082/apis/ccompat/v7";
@@ -262,17 +263,6 @@ pub(crate) fn run(settings: &Settings) -> Result<(), String> {
         ));
     }
     cleaned
-}
-
-/// The median of `values` (the mean of the middle two of an even count); NaN when empty.
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => values[n / 2],
-        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
 }
 
 fn warm_count(n: u64) -> u64 {
