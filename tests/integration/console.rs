@@ -5,7 +5,7 @@
 //! while its stdout is not read.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -580,17 +580,12 @@ fn consume_exits_0_quietly_when_its_stdout_is_closed() {
         0,
         &[(None, Some(confluent_user_bytes(id, "second")))],
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("consume did not exit within 60 s of its stdout closing");
-        }
-        thread::sleep(Duration::from_millis(100));
-    };
+    let status = exit_within(
+        &mut child,
+        Instant::now(),
+        Duration::from_secs(60),
+        "of its stdout closing",
+    );
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
         .expect("stderr");
@@ -601,6 +596,22 @@ fn consume_exits_0_quietly_when_its_stdout_is_closed() {
         committed(&group, &topic).is_none_or(|offset| offset <= 1),
         "committed past what was printed"
     );
+}
+
+/// The exit status of `child`, which must come within `within` of `since` (else it is
+/// killed and the test fails, naming `what` it waited through).
+fn exit_within(child: &mut Child, since: Instant, within: Duration, what: &str) -> ExitStatus {
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if since.elapsed() > within {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("consume did not exit within {within:?} {what}");
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Whether a thread of process `pid` is in write(2) on its stdout: `/proc/<pid>/task/*/syscall`
@@ -680,17 +691,12 @@ fn consume_whose_stdout_is_not_read_stops_at_its_deadline_with_exit_3() {
         .status()
         .expect("kill");
     assert!(killed.success());
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("status") {
-            break status;
-        }
-        if asked.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("consume did not exit within 30 s of SIGINT with its stdout full");
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
+    let status = exit_within(
+        &mut child,
+        asked,
+        Duration::from_secs(30),
+        "of SIGINT with its stdout full",
+    );
     let took = asked.elapsed();
     let stderr = stderr.join().expect("stderr").join("\n");
     println!(
@@ -725,17 +731,12 @@ fn consume_whose_error_line_cannot_be_written_exits_all_the_same() {
         .spawn()
         .expect("start consume");
     let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("status") {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("consume did not exit within 30 s with its stderr full");
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
+    let status = exit_within(
+        &mut child,
+        started,
+        Duration::from_secs(30),
+        "with its stderr full",
+    );
     let took = started.elapsed();
     println!(
         "figures: consume with stderr full: exit {:?} after {took:?}",
