@@ -75,7 +75,7 @@ fn init_logging() {
 /// printed since the last auto-commit is printed again next time.
 const LEFT_AT_THE_DEADLINE: &str = "the record being printed (is stdout read?) or the \
      consumer's close; with --group, records printed since the last auto-commit \
-     (auto.commit.interval.ms, 5 s) are printed again next time";
+     (auto.commit.interval.ms, 5 s by default) are printed again next time";
 
 /// Why the console stopped before it was asked to.
 enum Failure {
