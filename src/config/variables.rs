@@ -298,7 +298,7 @@ variables! {
         name: "STOP_TIMEOUT_MS",
         default: "20000",
         parse: parse::millis(1_000, 3_600_000),
-        help: "on stop, how long flushing, the last commit and closing may take in all; then the daemon exits with status 3, naming what was left (keep it more than 3 s under systemd's TimeoutStopSec: the last line may take 3 s more)",
+        help: "on stop, how long flushing, the last commit and closing may take in all; then the daemon (and consume) exits with status 3, naming what was left (keep it more than 3 s under systemd's TimeoutStopSec: the last line may take 3 s more)",
     },
     /// How long a failing handler is called again with the same record or batch.
     handler_retry_timeout: Duration {

@@ -44,7 +44,7 @@ pub(crate) fn help_text() -> String {
          Exit status: 0 after --max-messages records, on SIGINT/SIGTERM or a closed stdout;\n\
          1 when the topic does not exist (or, without --group, is deleted), the brokers do\n\
          not answer within TOPIC_CHECK_TIMEOUT_S, or reading fails; 2 for bad arguments or\n\
-         configuration; 3 when a stop takes longer than STOP_TIMEOUT_MS (20000 ms; more than\n\
+         configuration; 3 when a stop takes longer than STOP_TIMEOUT_MS (which must exceed\n\
          FLUSH_TIMEOUT_MS, as for the daemon): stdout not read, brokers hung.\n"
     )
 }

@@ -29,7 +29,7 @@ use args::ConsoleArgs;
 use json_codec::JsonCodec;
 
 /// The exit statuses of the subcommand (as the daemon's; a stop past its deadline is
-/// [`crate::lifecycle::EXIT_STOP_DEADLINE`], 3).
+/// [`crate::lifecycle::EXIT_STOP_DEADLINE`]).
 const EXIT_OK: u8 = 0;
 const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;

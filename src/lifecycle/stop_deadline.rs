@@ -3,7 +3,8 @@
 //! (or, when that line cannot be written within [`LAST_LINE_GRACE`], without it).
 //! Flushing, a last commit and closing a consumer all wait on the brokers, and with brokers
 //! that hang instead of refusing a consumer's close can wait without end. The library never
-//! ends the process unless its user starts a [`StopDeadline`]; the daemon always does.
+//! ends the process unless its user starts a [`StopDeadline`]; the daemon and `consume` always
+//! do.
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use crate::ops::log_target;
 pub const EXIT_STOP_DEADLINE: u8 = 3;
 
 /// How long a process's last line may take to be written ([`last_line`]: the deadline's
-/// line, and the daemon's after its loops): a stderr that is slow but draining (journald busy)
+/// line, the daemon's after its loops, and `consume`'s error line): a stderr that is slow but draining (journald busy)
 /// still gets it. The longest stop is `STOP_TIMEOUT_MS` and this; systemd's unit leaves 10 s
 /// beyond `STOP_TIMEOUT_MS` (`TimeoutStopSec=30s`).
 pub const LAST_LINE_GRACE: Duration = Duration::from_secs(3);

@@ -642,7 +642,8 @@ fn consume_whose_stdout_is_not_read_stops_at_its_deadline_with_exit_3() {
         libc::fcntl(stdout.as_raw_fd(), libc::F_SETPIPE_SZ, 4096);
         libc::fcntl(stdout.as_raw_fd(), libc::F_GETPIPE_SZ)
     };
-    // `{"name":"user_N"}` and a newline.
+    // `{"name":"user_N"}` and a newline; twice the pipe, so that what stdout's own buffer
+    // holds back cannot keep the pipe from filling.
     let printed: usize = names.iter().map(|name| name.len() + 12).sum();
     assert!(
         held > 0 && printed > 2 * held as usize,
@@ -721,16 +722,17 @@ fn consume_whose_stdout_is_not_read_stops_at_its_deadline_with_exit_3() {
 #[test]
 fn consume_whose_error_line_cannot_be_written_exits_all_the_same() {
     let (reader, writer) = full_pipe();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-avro-daemon"));
+    command
         .args(["consume", "--topic", "t"])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("STOP_TIMEOUT_MS", "soon")
         .stdout(Stdio::null())
-        .stderr(writer)
-        .spawn()
-        .expect("start consume");
+        .stderr(writer);
+    // Before the start: a test thread descheduled after it cannot shorten what is measured.
     let started = Instant::now();
+    let mut child = command.spawn().expect("start consume");
     let status = exit_within(
         &mut child,
         started,
