@@ -17,8 +17,8 @@ use crate::ops::log_target;
 pub const EXIT_STOP_DEADLINE: u8 = 3;
 
 /// How long a process's last line may take to be written ([`last_line`]: the deadline's
-/// line, the daemon's after its loops, and `consume`'s error line): a stderr that is slow but draining (journald busy)
-/// still gets it. The longest stop is `STOP_TIMEOUT_MS` and this; systemd's unit leaves 10 s
+/// line, the daemon's after its loops, and `consume`'s error line): a stderr that is slow but
+/// draining (journald busy) still gets it. The longest stop is `STOP_TIMEOUT_MS` and this; systemd's unit leaves 10 s
 /// beyond `STOP_TIMEOUT_MS` (`TimeoutStopSec=30s`).
 pub const LAST_LINE_GRACE: Duration = Duration::from_secs(3);
 

@@ -544,33 +544,22 @@ impl Daemon {
 
     /// Sends a signal (`INT`, `TERM`, `KILL`) with `kill`.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} failed");
+        send_signal(self.pid(), signal);
     }
 
     /// Waits for the process to exit; panics after `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                // The pipes closed with the process: once the readers end, every line is in.
-                for reader in self.readers.drain(..) {
-                    let _ = reader.join();
-                }
-                return status;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "daemon did not exit within {timeout:?}; log:\n{}",
-                    self.tail(60)
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
+        let Some(status) = exited_within(&mut self.child, Instant::now(), timeout) else {
+            panic!(
+                "daemon did not exit within {timeout:?}; log:\n{}",
+                self.tail(60)
+            );
+        };
+        // The pipes closed with the process: once the readers end, every line is in.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
         }
+        status
     }
 
     /// Time since start.
@@ -881,6 +870,30 @@ pub fn full_pipe() -> (std::io::PipeReader, std::io::PipeWriter) {
     // SAFETY: as above.
     assert_eq!(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }, 0);
     (reader, writer)
+}
+
+/// Sends `signal` (`INT`, `TERM`, `KILL`) to process `pid` with `kill`.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} failed");
+}
+
+/// The exit status of `child`, polled every 50 ms; `None` if it has not exited once `within`
+/// has passed since `since`.
+pub fn exited_within(child: &mut Child, since: Instant, within: Duration) -> Option<ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if since.elapsed() > within {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Polls every 100 ms until `done` or `within` passes (then panics naming `what`).

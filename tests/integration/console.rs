@@ -119,11 +119,7 @@ impl Console {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        send_signal(self.child.id(), signal);
     }
 
     /// Waits for the exit (at most `timeout`, then kills it and fails), reading its peak
@@ -601,17 +597,11 @@ fn consume_exits_0_quietly_when_its_stdout_is_closed() {
 /// The exit status of `child`, which must come within `within` of `since` (else it is
 /// killed and the test fails, naming `what` it waited through).
 fn exit_within(child: &mut Child, since: Instant, within: Duration, what: &str) -> ExitStatus {
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if since.elapsed() > within {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("consume did not exit within {within:?} {what}");
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
+    exited_within(child, since, within).unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("consume did not exit within {within:?} {what}");
+    })
 }
 
 /// Whether a thread of process `pid` is in write(2) on its stdout: `/proc/<pid>/task/*/syscall`
@@ -687,11 +677,7 @@ fn consume_whose_stdout_is_not_read_stops_at_its_deadline_with_exit_3() {
         },
     );
     let asked = Instant::now();
-    let killed = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    send_signal(pid, "INT");
     let status = exit_within(
         &mut child,
         asked,

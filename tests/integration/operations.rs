@@ -344,18 +344,8 @@ impl KillOnDrop {
         within: Duration,
     ) -> Option<(std::process::ExitStatus, Duration)> {
         let asked = Instant::now();
-        let killed = std::process::Command::new("kill")
-            .args(["-INT", &self.0.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(killed.success());
-        while asked.elapsed() < within {
-            if let Some(status) = self.0.try_wait().expect("status") {
-                return Some((status, asked.elapsed()));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        send_signal(self.0.id(), "INT");
+        exited_within(&mut self.0, asked, within).map(|status| (status, asked.elapsed()))
     }
 }
 
