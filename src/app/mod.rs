@@ -231,8 +231,8 @@ fn run_loops(config: &Config, shutdown: &Shutdown, started: Started) -> Result<(
     let (groups, shared, codec) = (&groups, &shared, &codec);
     let stats = &shared.stats;
     // Three scopes: the stop deadline's thread watches the other two to their end; the
-    // producer's own threads (delivery reports, the registry check) outlive the loops that
-    // borrow it.
+    // producer's own threads (delivery reports, the registry check, the partition count)
+    // outlive the loops that borrow it.
     thread::scope(|deadline_scope| {
         // Watched until the producer is dropped too, after the loops: its client's drop purges
         // and flushes (up to 500 ms) and librdkafka's destroy waits for its threads, and both

@@ -19,9 +19,10 @@
 //! every reader would decode them with that schema. One line when it holds, one when it goes
 //! on.
 //!
-//! Threads: `producer-poll` serves delivery reports ([`super::delivery`]) and
-//! `registry-check` asks the registry, both on the scope given to [`Producer::start`], until
-//! the handle is closed.
+//! Threads: `producer-poll` serves delivery reports ([`super::delivery`]), `registry-check`
+//! asks the registry and `partition-count` the brokers for the topic's partition count
+//! ([`super::partitioner`]), all on the scope given to [`Producer::start`], until the handle
+//! is closed.
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -111,6 +112,9 @@ struct Inner<'s, E: ValueEncoder> {
     /// The process's figures (`Shared`'s).
     stats: &'s Stats,
     flush_timeout: Duration,
+    /// The topic's partition count, learned by the first send and kept current by the
+    /// `partition-count` thread.
+    partitions: PartitionCount,
     /// Stamping, choosing the partition and enqueueing, under one lock.
     sending: Mutex<Sending<'s>>,
     /// Whether a sender holds records for the registry (so it is said once).
@@ -119,12 +123,10 @@ struct Inner<'s, E: ValueEncoder> {
     closing: AtomicBool,
 }
 
-/// The sending state, under the lock: the audit's stamper, the topic's partition count
-/// (learned at the first record), the next partition for a record without a key, and the
-/// buffer every record is framed in.
+/// The sending state, under the lock: the audit's stamper, the next partition for a record
+/// without a key, and the buffer every record is framed in.
 struct Sending<'s> {
     stamper: Stamper<'s>,
-    partitions: Option<PartitionCount>,
     next_keyless: i32,
     payload: Vec<u8>,
 }
@@ -232,9 +234,9 @@ impl<'scope, 's: 'scope, E: ValueEncoder> Producer<'scope, 's, E> {
             shutdown: &shared.shutdown,
             stats,
             flush_timeout: config.flush_timeout,
+            partitions: PartitionCount::default(),
             sending: Mutex::new(Sending {
                 stamper,
-                partitions: None,
                 next_keyless: 0,
                 payload: Vec::with_capacity(64),
             }),
@@ -251,6 +253,14 @@ impl<'scope, 's: 'scope, E: ValueEncoder> Producer<'scope, 's, E> {
             }
         })?;
         producer.spawn(scope, "registry-check", |inner| inner.watch_registry())?;
+        producer.spawn(scope, "partition-count", |inner| {
+            inner.partitions.keep_current(
+                &inner.client,
+                &inner.topic,
+                &inner.closing,
+                inner.shutdown,
+            );
+        })?;
         Ok(producer)
     }
 
@@ -264,7 +274,7 @@ impl<'scope, 's: 'scope, E: ValueEncoder> Producer<'scope, 's, E> {
         let handle = std::thread::Builder::new()
             .name(name.to_string())
             .spawn_scoped(scope, move || body(&inner))
-            .map_err(|e| ProducerError::Spawn(e.to_string()))?;
+            .map_err(|e| ProducerError::Spawn(format!("{name}: {e}")))?;
         self.threads
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -297,21 +307,19 @@ impl<'s, E: ValueEncoder> Producer<'_, 's, E> {
             .encoder
             .encode(&inner.registered.plan, value, &mut sending.payload)
             .map_err(SendError::Encode)?;
-        let partitions = match &mut sending.partitions {
-            Some(count) => count.current(&inner.client, &inner.topic),
-            None => {
-                let learned = PartitionCount::learn(
+        // Learned under the lock, once: every later send reads what the `partition-count`
+        // thread keeps current.
+        let partitions = match inner.partitions.known() {
+            Some(n) => n,
+            None => inner
+                .partitions
+                .learn(
                     &inner.client,
                     &inner.topic,
-                    inner.shutdown,
+                    (&inner.closing, inner.shutdown),
                     &inner.stats.producer_heartbeat,
                 )
-                .ok_or(SendError::Stopped)?;
-                sending
-                    .partitions
-                    .insert(learned)
-                    .current(&inner.client, &inner.topic)
-            }
+                .ok_or(SendError::Stopped)?,
         };
         let partition = match key {
             Some(key) => java_partition(key, partitions),
@@ -351,6 +359,10 @@ impl<'s, E: ValueEncoder> Producer<'_, 's, E> {
 
     /// Stops the handle's threads, delivers what is still queued, within `FLUSH_TIMEOUT_MS`,
     /// and logs the run's figures. A send after it returns [`SendError::Stopped`].
+    ///
+    /// With hung brokers it can take up to 2 s more: the `partition-count` thread's request
+    /// under way is waited for. A first send still learning the partition count (brokers
+    /// down) holds it until that send gives up, at its next try (within 10 s).
     pub fn close(&self) {
         let inner = &*self.inner;
         if inner.closing.swap(true, Ordering::AcqRel) {
@@ -369,7 +381,8 @@ impl<'s, E: ValueEncoder> Producer<'_, 's, E> {
             let _ = thread.join();
         }
         inner.flush();
-        // After the flush: the registry check may be inside a request to a hung registry.
+        // After the flush: the registry check may be inside a request to a hung registry, and
+        // the partition count inside one to a hung broker (up to 2 s).
         for thread in others {
             let _ = thread.join();
         }
@@ -377,7 +390,8 @@ impl<'s, E: ValueEncoder> Producer<'_, 's, E> {
 }
 
 impl<E: ValueEncoder> Drop for Producer<'_, '_, E> {
-    /// Without [`Producer::close`], the threads stop and queued records are purged.
+    /// Without [`Producer::close`], the threads stop and queued records are purged (the
+    /// scope's end waits for a `partition-count` request under way, up to 2 s).
     fn drop(&mut self) {
         self.inner.closing.store(true, Ordering::Release);
     }

@@ -6,10 +6,13 @@
 //! each partition's sequence.
 //!
 //! The partition count comes from the topic's metadata, fetched before the first record and
-//! again by the first record sent [`REFRESH_EVERY`] or more after the last look, so partitions
-//! added to the topic are used from then on.
+//! again every [`REFRESH_EVERY`] by a thread of the producer's own
+//! ([`PartitionCount::keep_current`]), so partitions added to the topic are used from then on.
+//! Off the send path: a metadata request to a hung broker takes up to [`METADATA_TIMEOUT`], and
+//! a send must not wait for it.
 
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::error::RDKafkaErrorCode;
@@ -23,8 +26,16 @@ use crate::ops::log_target;
 /// How often the partition count is asked for again.
 const REFRESH_EVERY: Duration = Duration::from_secs(60);
 
-/// How long one metadata request may take; well under the loops' stall limit.
+/// How long the first metadata request may take; well under the loops' stall limit.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a refresh's metadata request may take. Shorter than the first's: a refresh is not
+/// urgent (a failed one keeps the count, and the next comes a minute later), and a refresh
+/// under way with hung brokers holds [`Producer::close`](super::Producer::close) until it ends.
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How soon the `partition-count` thread notices a close or a stop between its requests.
+const KEEP_CURRENT_TICK: Duration = Duration::from_millis(100);
 
 /// Between tries to learn the partition count before the first record (the topic may be
 /// being created, or the brokers down).
@@ -71,28 +82,45 @@ fn murmur2(data: &[u8]) -> i32 {
     h as i32
 }
 
-/// The topic's partition count, as last learned.
+/// The topic's partition count, as last learned: read by every send, learned by the first
+/// and kept current by the producer's `partition-count` thread.
+#[derive(Debug, Default)]
 pub(crate) struct PartitionCount {
-    partitions: i32,
-    asked_at: Instant,
+    /// 0 until learned (a topic has at least one partition).
+    partitions: AtomicI32,
 }
 
 impl PartitionCount {
+    /// The count, once learned.
+    pub(crate) fn known(&self) -> Option<i32> {
+        match self.partitions.load(Ordering::Acquire) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
     /// Learns the count before the first record, waiting (and beating `heartbeat`) until the
-    /// topic's metadata names its partitions; `None` if the daemon stops first.
+    /// topic's metadata names its partitions; `None` if the stop or a close (`closing`,
+    /// looked at before each request) comes first.
     pub(crate) fn learn<C: ProducerContext>(
+        &self,
         producer: &BaseProducer<C>,
         topic: &str,
-        shutdown: &Shutdown,
+        (closing, shutdown): (&AtomicBool, &Shutdown),
         heartbeat: &Heartbeat,
-    ) -> Option<PartitionCount> {
+    ) -> Option<i32> {
         let partitions = retry_until_stopped(
             &FIRST_COUNT_BACKOFF,
             shutdown,
             Some(heartbeat),
-            |_| match partition_count(producer, topic) {
-                Ok(n) => ControlFlow::Break(n),
-                Err(e) => ControlFlow::Continue(e),
+            |_| {
+                if closing.load(Ordering::Acquire) {
+                    return ControlFlow::Break(None);
+                }
+                match partition_count(producer, topic, METADATA_TIMEOUT) {
+                    Ok(n) => ControlFlow::Break(Some(n)),
+                    Err(e) => ControlFlow::Continue(e),
+                }
             },
             |e, attempt, wait| {
                 if attempt == 1 || attempt % 10 == 0 {
@@ -102,58 +130,93 @@ impl PartitionCount {
                     );
                 }
             },
-        )?;
-        Some(PartitionCount {
-            partitions,
-            asked_at: Instant::now(),
-        })
+        )??;
+        log::info!(
+            target: log_target::PRODUCER,
+            "producer: {topic} has {partitions} partitions"
+        );
+        self.partitions.store(partitions, Ordering::Release);
+        Some(partitions)
     }
 
-    /// The count, asked for again when [`REFRESH_EVERY`] has passed (a failed refresh keeps
-    /// the count known). The clock is read at every record (about 30 ns): a count looked at
-    /// only every so many records would go stale for hours at a slow rate.
-    pub(crate) fn current<C: ProducerContext>(
-        &mut self,
+    /// Asks for the count again [`REFRESH_EVERY`] after it was learned, and every
+    /// [`REFRESH_EVERY`] after that (a failed refresh keeps the count known), until `closing`
+    /// is set or the stop begins: the body of the `partition-count` thread. Returns within
+    /// [`KEEP_CURRENT_TICK`] of either, or within [`REFRESH_TIMEOUT`] from inside a request.
+    pub(crate) fn keep_current<C: ProducerContext>(
+        &self,
         producer: &BaseProducer<C>,
         topic: &str,
-    ) -> i32 {
-        let now = Instant::now();
-        if self.is_due(now) {
-            self.asked_at = now;
-            match partition_count(producer, topic) {
-                Ok(n) if n != self.partitions => {
-                    log::info!(
-                        target: log_target::PRODUCER,
-                        "producer: {topic} now has {n} partitions (had {})",
-                        self.partitions
-                    );
-                    self.partitions = n;
+        closing: &AtomicBool,
+        shutdown: &Shutdown,
+    ) {
+        let mut due = None;
+        while !closing.load(Ordering::Acquire) {
+            let now = Instant::now();
+            let known = self.known();
+            match next_look(known, due, now) {
+                NextLook::Wait(at) => due = at,
+                NextLook::Now => {
+                    if let Some(known) = known {
+                        self.refresh(producer, topic, known);
+                    }
+                    // From before the request: a hung broker does not stretch the period.
+                    due = Some(now + REFRESH_EVERY);
                 }
-                Ok(_) => {}
-                Err(e) => log::warn!(
-                    target: log_target::PRODUCER,
-                    "producer: cannot refresh the partitions of {topic} ({e}); keeping {}",
-                    self.partitions
-                ),
+            }
+            if shutdown.sleep(KEEP_CURRENT_TICK) {
+                return;
             }
         }
-        self.partitions
     }
 
-    /// Whether the count is to be asked for again at `now`.
-    fn is_due(&self, now: Instant) -> bool {
-        now.saturating_duration_since(self.asked_at) >= REFRESH_EVERY
+    /// Asks for the count once; says when it changed, or why it could not be had.
+    fn refresh<C: ProducerContext>(&self, producer: &BaseProducer<C>, topic: &str, known: i32) {
+        match partition_count(producer, topic, REFRESH_TIMEOUT) {
+            Ok(n) if n != known => {
+                log::info!(
+                    target: log_target::PRODUCER,
+                    "producer: {topic} now has {n} partitions (had {known})"
+                );
+                self.partitions.store(n, Ordering::Release);
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!(
+                target: log_target::PRODUCER,
+                "producer: cannot refresh the partitions of {topic} ({e}); keeping {known}"
+            ),
+        }
     }
 }
 
-/// The number of partitions the brokers report for `topic`.
+/// When the `partition-count` thread asks next: not before the count is learned (by the first
+/// send); [`REFRESH_EVERY`] after it first sees it learned; then when `due`.
+#[derive(Debug, PartialEq)]
+enum NextLook {
+    /// Not yet: wait, with this due time.
+    Wait(Option<Instant>),
+    /// Ask now.
+    Now,
+}
+
+fn next_look(known: Option<i32>, due: Option<Instant>, now: Instant) -> NextLook {
+    match (known, due) {
+        (None, _) => NextLook::Wait(None),
+        (Some(_), None) => NextLook::Wait(Some(now + REFRESH_EVERY)),
+        (Some(_), Some(at)) if now >= at => NextLook::Now,
+        (Some(_), at) => NextLook::Wait(at),
+    }
+}
+
+/// The number of partitions the brokers report for `topic`, asked within `timeout`.
 fn partition_count<C: ProducerContext>(
     producer: &BaseProducer<C>,
     topic: &str,
+    timeout: Duration,
 ) -> Result<i32, String> {
     let metadata = producer
         .client()
-        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+        .fetch_metadata(Some(topic), timeout)
         .map_err(|e| e.to_string())?;
     let entry = metadata
         .topics()
@@ -173,21 +236,23 @@ fn partition_count<C: ProducerContext>(
 mod tests {
     use super::*;
 
-    /// Due by the time alone, at whatever record: a count looked at every 64th record (as it
-    /// was) went stale for an hour at `PRODUCE_INTERVAL_MS=60000`.
+    /// Not before the first send learned the count; a minute after the thread first sees it,
+    /// then a minute after each look began, whatever was sent meanwhile (a count looked at
+    /// every 64th record went stale for an hour at `PRODUCE_INTERVAL_MS=60000`).
     #[test]
-    fn the_count_is_due_a_minute_after_the_last_look_whatever_was_sent_meanwhile() {
-        let asked_at = Instant::now();
-        let count = PartitionCount {
-            partitions: 3,
-            asked_at,
-        };
-        assert!(!count.is_due(asked_at));
-        assert!(!count.is_due(asked_at + REFRESH_EVERY - Duration::from_millis(1)));
-        assert!(count.is_due(asked_at + REFRESH_EVERY));
-        assert!(count.is_due(asked_at + Duration::from_secs(3600)));
-        // A clock read before the last look (another thread's `now`) is not due.
-        assert!(!count.is_due(asked_at - Duration::from_secs(1)));
+    fn the_count_is_asked_for_a_minute_after_it_was_learned_and_every_minute_after() {
+        let now = Instant::now();
+        assert_eq!(next_look(None, None, now), NextLook::Wait(None));
+        let first = now + REFRESH_EVERY;
+        assert_eq!(next_look(Some(3), None, now), NextLook::Wait(Some(first)));
+        let just_before = first - Duration::from_millis(1);
+        assert_eq!(
+            next_look(Some(3), Some(first), just_before),
+            NextLook::Wait(Some(first))
+        );
+        assert_eq!(next_look(Some(3), Some(first), first), NextLook::Now);
+        let an_hour_on = now + Duration::from_secs(3600);
+        assert_eq!(next_look(Some(3), Some(first), an_hour_on), NextLook::Now);
     }
 
     #[test]

@@ -748,6 +748,63 @@ fn a_frozen_cluster_at_stop_ends_within_the_stop_deadline_saying_what_was_left()
     wait_for_a_thawed_cluster(&topic);
 }
 
+/// The producer asks for the topic's partition count again a minute after it learned it. With
+/// every broker hung then, that metadata request waits out its timeout; it is made by a
+/// thread of its own, so the producer enqueues its record every 100 ms all the while. Before,
+/// the send due to refresh made the request and held the producer for 5 s, every minute the
+/// brokers hung.
+#[test]
+fn a_frozen_cluster_at_the_partition_count_refresh_holds_no_send() {
+    let _cluster = exclusive_cluster();
+    let topic = unique("fault-refresh");
+    ensure_topic(&topic);
+    let mut daemon = Daemon::start(&env_with(&topic, &[("METRICS_ADDR", "127.0.0.1:0")]));
+    daemon.wait_for_line(&format!("producer: {topic} has "), Duration::from_secs(60));
+    let learned_by = Instant::now();
+    let port = metrics_port(&daemon);
+    // Not a wait for a condition: the refresh's own timer, due 60 s after the count was
+    // learned (at most a few hundred milliseconds before the line was seen). The brokers
+    // freeze a few seconds before it, for as short a time as the test allows.
+    thread::sleep(Duration::from_secs(55).saturating_sub(learned_by.elapsed()));
+    let frozen = FrozenBrokers::freeze();
+    let frozen_at = Instant::now();
+    let refresh_failed = "producer: cannot refresh the partitions of";
+    let mut last_change = (metric(port, "produced_total"), Instant::now());
+    let mut longest_without_a_send = Duration::ZERO;
+    while !daemon.lines().iter().any(|l| l.contains(refresh_failed)) {
+        assert!(
+            frozen_at.elapsed() < Duration::from_secs(30),
+            "no failed refresh within 30 s of the freeze; log:\n{}",
+            daemon.tail(30)
+        );
+        thread::sleep(Duration::from_millis(50));
+        let produced = metric(port, "produced_total");
+        if produced != last_change.0 {
+            longest_without_a_send = longest_without_a_send.max(last_change.1.elapsed());
+            last_change = (produced, Instant::now());
+        }
+    }
+    longest_without_a_send = longest_without_a_send.max(last_change.1.elapsed());
+    let frozen_for = frozen_at.elapsed();
+    drop(frozen);
+    // The request hung (it timed out), rather than being refused at once: else the test
+    // shows nothing.
+    let failed = first_line_with(&daemon, refresh_failed);
+    assert!(failed.contains("Timed out"), "{failed}");
+    wait_for_a_thawed_cluster(&topic);
+    // Every record sent while frozen reaches both groups once the brokers are back.
+    let sent = metric(port, "produced_total") as usize;
+    daemon.wait_for_received(sent, Duration::from_secs(120));
+    daemon.stop_cleanly();
+    println!(
+        "figures: every broker frozen for {frozen_for:?} over the partition count's refresh: longest time without a send {longest_without_a_send:?} (one every 100 ms)"
+    );
+    assert!(
+        longest_without_a_send < Duration::from_secs(2),
+        "the producer sent nothing for {longest_without_a_send:?} while the refresh waited on hung brokers"
+    );
+}
+
 /// A member of a consumer group that holds the partitions it is given and reads nothing of
 /// them for anyone, until dropped.
 struct IdleMember {
