@@ -12,6 +12,13 @@
 //! of theirs forgotten; their new owner reads them. On stop, the partial batch is processed and
 //! committed (unless a given-up commit is still refused: then it is left unprocessed).
 //!
+//! Synchronous, for the loop: no further batch is processed before a commit's answer. But
+//! the answer is waited for in slices, the heartbeat beaten between them
+//! (`consumer/commit_in_flight.rs`): a hung coordinator leaves a commit unanswered for a
+//! minute or more. One unanswered for [`COMMIT_RETRY_FOR`] is given up as a failed one is, and
+//! stays in flight: the consumer holds (its partitions paused) until it is answered, and never
+//! sends another beside it.
+//!
 //! A handler that fails is handed the same batch again (`consumer/handler_retry.rs`) while the
 //! consumer polls with its partitions paused; records of partitions revoked meanwhile are
 //! taken out of the batch before the next call, so a handler never sees a record of a
@@ -22,8 +29,8 @@ use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::consumer::Consumer;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::audits::Audits;
@@ -31,6 +38,7 @@ use super::batch_buffer::{offsets_to_commit, Batch, Taken, Uncommitted};
 use super::client::{
     create_consumer, poll_message, ConsumerClient, Revoked, StaticMemberRecovery, POLL_TIMEOUT,
 };
+use super::commit_in_flight::CommitInFlight;
 use super::decoder::MessageDecoder;
 use super::handler_retry::{Attempt, Given, HandlerRetry};
 use super::intake::{account_for, Entry, Intake};
@@ -108,6 +116,7 @@ impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
         self.0.run(false, |started, handler| {
             let config = started.intake.config;
             let mut consumer = Running {
+                in_flight: None,
                 client: started.client,
                 decoder: started.intake.decoder(),
                 batch: Batch::new(config.batch_size, config.batch_max_wait),
@@ -138,6 +147,9 @@ impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
 
 /// The loop's state: its client, its decoder, its handler and the batch being collected.
 struct Running<'i, 'a, D: ValueDecoder, H> {
+    /// A commit sent and not answered yet (at most one: an older commit never lands after a
+    /// newer one). Declared before `client`, so it is dropped first, as it must be.
+    in_flight: Option<CommitInFlight>,
     client: ConsumerClient<'a>,
     decoder: MessageDecoder<'a, D>,
     batch: Batch<D::Value>,
@@ -198,6 +210,8 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             self.uncommitted.clear();
             self.paused.clear();
             self.count_uncommitted(0);
+            self.in_flight = None;
+            self.stats.commit_wait.end();
             self.client = create_consumer(settings, false, config, shutdown, self.stats)?;
             // A new member: whatever the old client owned is no longer this consumer's.
             self.audits.all_revoked();
@@ -209,7 +223,7 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
     /// tries it again instead and processes nothing.
     /// One clock read per turn serves the deadline, the heartbeat and the audit.
     fn step(&mut self) -> Result<Turn, LoopError> {
-        let holding = !self.uncommitted.is_empty();
+        let holding = self.holding();
         let timeout = match self.batch.time_left(self.last_poll) {
             Some(left) if !holding => left.min(POLL_TIMEOUT),
             _ => POLL_TIMEOUT,
@@ -219,8 +233,8 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             return Ok(Turn::Stop);
         };
         self.audits.tick(now);
-        if !self.uncommitted.is_empty() {
-            self.retry_given_up_commit(now);
+        if holding {
+            self.retry_given_up_commit(now, POLL_TIMEOUT);
         } else if self.batch.is_due(now) && self.process_and_commit()? == Turn::Stop {
             return Ok(Turn::Stop);
         }
@@ -304,9 +318,13 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             }
         }
         // The given-up commit was all of revoked partitions: nothing is held any more (unless
-        // the handler is being retried, which holds fetching itself).
-        if self.uncommitted.is_empty() && self.revoked_during_retry.is_none() {
-            self.resume_paused();
+        // its commit is still in flight, or the handler is being retried, which holds
+        // fetching itself).
+        if !self.holding() {
+            self.stats.commit_wait.end();
+            if self.revoked_during_retry.is_none() {
+                self.resume_paused();
+            }
         }
         self.count_uncommitted(0);
         if dropped > 0 {
@@ -333,17 +351,23 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
     /// what a restart repeats; unprocessed, the records are simply read again) or a stop
     /// came while the handler was retried.
     fn finish_on_stop(&mut self) -> Result<(), LoopError> {
-        if !self.uncommitted.is_empty() {
-            self.retry_given_up_commit(self.next_commit_try);
+        if self.holding() {
+            // A commit in flight is also waited for by the consumer's close: here only long
+            // enough to know whether the partial batch may be processed.
+            let wait = match self.in_flight {
+                Some(_) => LEAST_COMMIT_WAIT,
+                None => COMMIT_RETRY_FOR,
+            };
+            self.retry_given_up_commit(self.next_commit_try, wait);
         }
         if self.batch.is_empty() || self.left_unprocessed {
             return Ok(());
         }
         let settings = self.intake.settings;
-        if !self.uncommitted.is_empty() {
+        if self.holding() {
             log::warn!(
                 target: &settings.log_target,
-                "{}: leaving the partial batch of {} records unprocessed: the commit of {} processed records is still refused",
+                "{}: leaving the partial batch of {} records unprocessed: the commit of {} processed records is still unanswered or refused",
                 settings.name,
                 self.batch.len(),
                 self.uncommitted.len()
@@ -493,25 +517,27 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
     }
 
     /// Commits the offsets of processed `entries`, retrying a passing failure for up to
-    /// [`COMMIT_RETRY_FOR`]; a commit given up then is kept to try again before any further
-    /// batch ([`Self::retry_given_up_commit`]). Returns whether the offsets are committed now.
+    /// [`COMMIT_RETRY_FOR`]; a commit given up then, or not answered by then, is kept to try
+    /// again (or to wait for) before any further batch ([`Self::retry_given_up_commit`]).
+    /// Returns whether the offsets are committed now.
     fn commit_batch(&mut self, entries: &[Entry]) -> bool {
         let Some(offsets) = self.commit_list(&offsets_to_commit(entries)) else {
             return false;
         };
         self.count_uncommitted(entries.len());
         let settings = self.intake.settings;
-        let started = Instant::now();
+        let deadline = Instant::now() + COMMIT_RETRY_FOR;
         let committed = retry_until_stopped(
             &COMMIT_BACKOFF,
             self.intake.shutdown,
             Some(&self.stats.heartbeat),
-            |_| match self.client.commit(&offsets, CommitMode::Sync) {
-                Ok(()) => ControlFlow::Break(Ok(())),
-                Err(e) if commit_error_is_final(&e) || started.elapsed() >= COMMIT_RETRY_FOR => {
-                    ControlFlow::Break(Err(e))
+            |_| match self.commit_until(&offsets, deadline) {
+                Some(Ok(())) => ControlFlow::Break(Some(Ok(()))),
+                Some(Err(e)) if commit_error_is_final(&e) || Instant::now() >= deadline => {
+                    ControlFlow::Break(Some(Err(e)))
                 }
-                Err(e) => ControlFlow::Continue(e),
+                Some(Err(e)) => ControlFlow::Continue(e),
+                None => ControlFlow::Break(None),
             },
             |e, attempt, wait| {
                 log::warn!(
@@ -522,17 +548,28 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
                 );
             },
         );
-        let done = matches!(committed, Some(Ok(())));
+        let done = matches!(committed, Some(Some(Ok(()))));
         match committed {
-            Some(Ok(())) => bump(&self.stats.commits),
+            Some(Some(Ok(()))) => bump(&self.stats.commits),
             // The group moved on: the partitions' new owners read these records again.
-            Some(Err(e)) if commit_error_is_final(&e) => log::warn!(
+            Some(Some(Err(e))) if commit_error_is_final(&e) => log::warn!(
                 target: &settings.log_target,
                 "{}: commit of {} records failed, they may be processed again: {e}",
                 settings.name,
                 entries.len()
             ),
-            Some(Err(e)) => self.give_up_commit(entries, &e),
+            Some(Some(Err(e))) => {
+                let failed = format!("failed for {} s: {e}", COMMIT_RETRY_FOR.as_secs());
+                self.give_up_commit(entries, &failed);
+            }
+            Some(None) => {
+                let sent = self.in_flight.as_ref().map(CommitInFlight::sent);
+                let unanswered = format!(
+                    "has had no answer from the group's coordinator for {:.1?} (it stays in flight, waited for)",
+                    sent.map(|sent| sent.elapsed()).unwrap_or_default()
+                );
+                self.give_up_commit(entries, &unanswered);
+            }
             None => {
                 // Still uncommitted: the stop deadline's line counts them.
                 self.uncommitted.add(entries);
@@ -548,19 +585,63 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
         done
     }
 
+    /// Whether a commit holds the consumer: one given up on, or one still in flight (of
+    /// partitions revoked since, perhaps). No batch is processed meanwhile.
+    fn holding(&self) -> bool {
+        !self.uncommitted.is_empty() || self.in_flight.is_some()
+    }
+
+    /// The answer to the commit of `offsets`, waited for until `deadline` (or
+    /// [`LEAST_COMMIT_WAIT`] from now, if later), alive for the watchdog. `None`: no answer by
+    /// then; the commit stays in flight.
+    fn commit_until(
+        &mut self,
+        offsets: &TopicPartitionList,
+        deadline: Instant,
+    ) -> Option<KafkaResult<()>> {
+        // Never two in flight: no batch is processed, so none committed, while one is.
+        debug_assert!(self.in_flight.is_none(), "a commit beside one in flight");
+        let deadline = deadline.max(Instant::now() + LEAST_COMMIT_WAIT);
+        match CommitInFlight::send(&self.client, offsets) {
+            Ok(commit) => self.await_answer(commit, deadline),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// Waits for `commit`'s answer until `deadline`, beating the heartbeat between slices of
+    /// [`COMMIT_WAIT_SLICE`]; unanswered by then (`None`), it is kept in flight.
+    fn await_answer(
+        &mut self,
+        commit: CommitInFlight,
+        deadline: Instant,
+    ) -> Option<KafkaResult<()>> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Some(answer) = commit.answer(&self.client, left.min(COMMIT_WAIT_SLICE)) {
+                return Some(answer);
+            }
+            self.stats.heartbeat.beat();
+            if left.is_zero() {
+                self.in_flight = Some(commit);
+                return None;
+            }
+        }
+    }
+
     /// Keeps `entries`' offsets to commit later and pauses fetching: no further batch is
     /// processed until they are committed, so a crash meanwhile repeats this batch only.
-    fn give_up_commit(&mut self, entries: &[Entry], error: &KafkaError) {
+    /// `why`: how the commit ended, for the line.
+    fn give_up_commit(&mut self, entries: &[Entry], why: &str) {
+        self.stats.commit_wait.start();
         self.uncommitted.add(entries);
         self.commit_tries = 0;
         self.next_commit_try = Instant::now() + GIVEN_UP_RETRY_EVERY;
         let settings = self.intake.settings;
         log::warn!(
             target: &settings.log_target,
-            "{}: commit of {} records failed for {} s: {error}; no further batch is processed until it succeeds (a crash now would process them again)",
+            "{}: commit of {} records {why}; no further batch is processed until it succeeds (a crash now would process them again)",
             settings.name,
             entries.len(),
-            COMMIT_RETRY_FOR.as_secs()
         );
         self.pause_assignment();
     }
@@ -578,45 +659,83 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
         self.pause(&assigned);
     }
 
-    /// One more try of the given-up commit, if it is due at `now`: committed (or the group
-    /// moved on), fetching resumes; else the next try is scheduled.
-    fn retry_given_up_commit(&mut self, now: Instant) {
-        if now < self.next_commit_try {
-            return;
-        }
-        let records = self.uncommitted.len();
-        let Some(offsets) = self.commit_list(&self.uncommitted.offsets()) else {
+    /// The given-up commit's answer, waited for up to `wait` if it is still in flight; else
+    /// one more try, if it is due at `now`. Committed (or the group moved on), fetching
+    /// resumes; failed, the next try is scheduled; unanswered, it is waited for again at the
+    /// next call. An answer that comes when nothing is held any more (its partitions revoked
+    /// meanwhile) only ends the hold.
+    fn retry_given_up_commit(&mut self, now: Instant, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        let (answer, sent) = match self.in_flight.take() {
+            Some(commit) => {
+                let sent = commit.sent();
+                (self.await_answer(commit, deadline), Some(sent))
+            }
+            None if now < self.next_commit_try || self.uncommitted.is_empty() => return,
+            None => {
+                let Some(offsets) = self.commit_list(&self.uncommitted.offsets()) else {
+                    return;
+                };
+                let answer = match CommitInFlight::send(&self.client, &offsets) {
+                    Ok(commit) => self.await_answer(commit, deadline),
+                    Err(e) => Some(Err(e)),
+                };
+                (answer, None)
+            }
+        };
+        let Some(answer) = answer else {
             return;
         };
         let settings = self.intake.settings;
-        match self.client.commit(&offsets, CommitMode::Sync) {
+        let records = self.uncommitted.len();
+        if records == 0 {
+            log::debug!(target: &settings.log_target, "{}: a commit of revoked partitions answered: {answer:?}", settings.name);
+            self.stats.commit_wait.end();
+            self.resume_paused();
+            return;
+        }
+        // A late answer says how late; a try answered within its turn, how many tries.
+        let how = match sent {
+            Some(sent) => format!("answered {:.1?} after it was sent", sent.elapsed()),
+            None => format!("after {} more tries", self.commit_tries + 1),
+        };
+        match answer {
             Ok(()) => {
                 bump(&self.stats.commits);
                 log::info!(
                     target: &settings.log_target,
-                    "{}: commit of {records} records succeeded after {} more tries; processing resumes",
+                    "{}: commit of {records} records succeeded ({how}); processing resumes",
                     settings.name,
-                    self.commit_tries + 1
                 );
             }
             Err(e) if commit_error_is_final(&e) => log::warn!(
                 target: &settings.log_target,
-                "{}: commit of {records} records failed, they may be processed again: {e}",
+                "{}: commit of {records} records failed ({how}), they may be processed again: {e}",
                 settings.name
             ),
             Err(e) => {
                 self.commit_tries = self.commit_tries.saturating_add(1);
                 self.next_commit_try = now + GIVEN_UP_RETRY_EVERY;
-                log::debug!(
-                    target: &settings.log_target,
-                    "{}: commit of {records} records still failing (try {}): {e}",
-                    settings.name,
-                    self.commit_tries
-                );
+                match sent {
+                    // The first word since "stays in flight": said at info.
+                    Some(_) => log::info!(
+                        target: &settings.log_target,
+                        "{}: commit of {records} records failed ({how}): {e}; trying again every {} s",
+                        settings.name,
+                        GIVEN_UP_RETRY_EVERY.as_secs()
+                    ),
+                    None => log::debug!(
+                        target: &settings.log_target,
+                        "{}: commit of {records} records still failing (try {}): {e}",
+                        settings.name,
+                        self.commit_tries
+                    ),
+                }
                 return;
             }
         }
         self.uncommitted.clear();
+        self.stats.commit_wait.end();
         self.resume_paused();
         self.count_uncommitted(0);
     }
@@ -707,6 +826,13 @@ const COMMIT_RETRY_FOR: Duration = Duration::from_secs(10);
 
 /// Between tries of a given-up commit; the loop polls (paused) meanwhile.
 const GIVEN_UP_RETRY_EVERY: Duration = Duration::from_secs(2);
+
+/// A commit's answer is waited for in slices of this, the heartbeat beaten between them.
+const COMMIT_WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// A try begun at the end of [`COMMIT_RETRY_FOR`] still waits this long for its answer (a
+/// coordinator that answers does so within milliseconds).
+const LEAST_COMMIT_WAIT: Duration = Duration::from_secs(1);
 
 /// Whether retrying a failed commit is pointless: the group moved on (a rebalance, this
 /// member fenced or expelled), so the partitions' new owners read these records again.

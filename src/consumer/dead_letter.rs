@@ -31,7 +31,7 @@ use crate::kafka::{
 };
 use crate::lifecycle::retry::{retry_until_stopped, Backoff};
 use crate::lifecycle::shutdown::Shutdown;
-use crate::ops::health::Heartbeat;
+use crate::ops::health::{Heartbeat, WaitClock};
 use crate::ops::log_target;
 
 /// Header naming the topic the message was read from.
@@ -306,8 +306,8 @@ struct InFlight {
     plan: CopyPlan,
 }
 
-/// A producer for the dead-letter topics (`<topic>.dlq` of each source topic), shared by the
-/// consumers of a process.
+/// A producer for the dead-letter topics (`<topic>.dlq` of each source topic); one per
+/// consumer, so one waiting on a copy holds no other.
 pub(crate) struct DeadLetters {
     producer: BaseProducer<ClientEvents<CopyReports>>,
     /// The largest copy to send, in bytes: the producer's `message.max.bytes`, lowered when the
@@ -339,14 +339,15 @@ impl DeadLetters {
     /// again until it is, shutdown begins, or the copy is refused for good. A copy still
     /// queued (the brokers slow to answer) is waited for, not sent again, so an outage leaves
     /// no duplicates in the dead-letter topic; only a copy whose delivery failed is sent anew,
-    /// cut shorter if it failed as too large.
+    /// cut shorter if it failed as too large. `waiting` runs from the first wait to the end
+    /// (readiness: the consumer is alive, not doing its work).
     pub(crate) fn send(
         &self,
         message: &Original,
         group: &str,
         reason: &str,
         shutdown: &Shutdown,
-        heartbeat: &Heartbeat,
+        (heartbeat, waiting): (&Heartbeat, &WaitClock),
     ) -> Copied {
         let origin = Origin {
             topic: &message.topic,
@@ -364,6 +365,7 @@ impl DeadLetters {
             Some(heartbeat),
             |_| self.attempt(message, &origin, sizes, &mut in_flight),
             |reason: String, _, _| {
+                waiting.start();
                 log::warn!(
                     target: log_target::DEAD_LETTER,
                     "{CLIENT}: copy of p={} o={} to {} not acknowledged yet ({reason}); waiting",
@@ -373,6 +375,7 @@ impl DeadLetters {
                 );
             },
         );
+        waiting.end();
         match copied {
             None => Copied::Stopped,
             Some(Ok(())) => Copied::Acknowledged,

@@ -9,6 +9,7 @@ mod audits;
 mod batch;
 mod batch_buffer;
 mod client;
+mod commit_in_flight;
 mod dead_letter;
 mod decoder;
 mod handler_retry;

@@ -57,8 +57,9 @@ impl Heartbeat {
     }
 }
 
-/// Since when a loop waits for a peer it cannot do without (the registry): a healthy wait,
-/// distinct from a stall, that readiness reports once it lasts.
+/// Since when a loop waits for a peer it cannot do without (the registry, the group's
+/// coordinator, the brokers acknowledging a dead-letter copy) or for its handler: a healthy
+/// wait, distinct from a stall, that readiness reports.
 #[derive(Debug, Default)]
 pub(crate) struct WaitClock {
     /// Milliseconds since [`epoch`] plus one when the wait began; 0 while not waiting.

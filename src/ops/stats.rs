@@ -61,6 +61,12 @@ pub(crate) struct ConsumerStats {
     pub(crate) registry_wait: WaitClock,
     /// How long the consumer's handler has been failing on one record or batch.
     pub(crate) handler_wait: WaitClock,
+    /// Since when the batch consumer holds a commit given up on (failing, or unanswered by a
+    /// hung coordinator): no batch is processed meanwhile.
+    pub(crate) commit_wait: WaitClock,
+    /// Since when the consumer waits for a dead-letter copy's acknowledgement (the copy's
+    /// first wait, 10 s after it was sent): its offset cannot move before.
+    pub(crate) dead_letter_wait: WaitClock,
     /// The delivery audit of the group's records.
     pub(crate) audit: AuditFigures,
     /// Its topics' partitions, from librdkafka's statistics (the web console).
@@ -83,6 +89,8 @@ impl Default for ConsumerStats {
             heartbeat: Heartbeat::default(),
             registry_wait: WaitClock::default(),
             handler_wait: WaitClock::default(),
+            commit_wait: WaitClock::default(),
+            dead_letter_wait: WaitClock::default(),
             audit: AuditFigures::default(),
             partitions: PartitionsView::default(),
             writer_schemas: WriterSchemaCounts::default(),

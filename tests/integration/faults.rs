@@ -805,6 +805,141 @@ fn a_frozen_cluster_at_the_partition_count_refresh_holds_no_send() {
     );
 }
 
+/// The broker that coordinates `group`: the leader of its partition of `__consumer_offsets`,
+/// `abs(hashCode(group)) % partitions` as Kafka's group coordinator places it. Waits for that
+/// topic to exist (a stack where no group has been coordinated yet lacks it).
+fn coordinator_of(group: &str) -> i32 {
+    let producer = test_producer();
+    let mut partitions = Vec::new();
+    wait_for(
+        "__consumer_offsets to exist",
+        Duration::from_secs(60),
+        || {
+            partitions = producer
+                .client()
+                .fetch_metadata(Some("__consumer_offsets"), Duration::from_secs(10))
+                .map(|metadata| {
+                    metadata.topics()[0]
+                        .partitions()
+                        .iter()
+                        .map(|p| (p.id(), p.leader()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            !partitions.is_empty()
+        },
+    );
+    // Java's String.hashCode over UTF-16 units, and Utils.abs (MIN_VALUE is 0).
+    let hash = group.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
+    let hash = if hash == i32::MIN { 0 } else { hash.abs() };
+    let partition = hash % partitions.len() as i32;
+    partitions
+        .iter()
+        .find(|(id, _)| *id == partition)
+        .map(|&(_, leader)| leader)
+        .expect("the group's partition")
+}
+
+/// The batch group's coordinator hung (SIGSTOP) for 40 s: a commit sent to it is answered by
+/// nobody until the broker thaws or the client gives up the connection, which librdkafka's
+/// synchronous commit waits for without a bound of its own (`/healthz` named the batch
+/// consumer stalled after 20 s). The batch consumer waits for its commit in slices, alive for
+/// the watchdog: `/healthz` never names a loop stalled, the commit left unanswered is said so
+/// (a line, `/readyz`) and waited for until it is answered, and every record is processed, none
+/// lost.
+#[test]
+fn a_hung_group_coordinator_keeps_the_batch_consumer_alive_and_loses_nothing() {
+    let _cluster = exclusive_cluster();
+    assert!(expected_brokers() >= 3, "needs the three-broker stack");
+    let topic = unique("fault-coordinator");
+    ensure_topic(&topic);
+    // Not the KRaft quorum's leader: a hung one holds up the cluster's metadata too.
+    let quorum = quorum_leader().expect("the KRaft quorum's leader");
+    let group = (0..100)
+        .map(|i| format!("{topic}-g2-{i}"))
+        .find(|group| coordinator_of(group) != quorum)
+        .expect("a group coordinated by a broker that does not lead the quorum");
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("CONSUMER_GROUP_ID_2", &group),
+            ("BATCH_SIZE", "5"),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+        ],
+    ));
+    daemon.wait_for_received(10, Duration::from_secs(60));
+    let port = metrics_port(&daemon);
+    // Asked again now the group exists: leadership may have moved since it was chosen.
+    let coordinator = coordinator_of(&group);
+    assert_ne!(
+        Some(coordinator),
+        quorum_leader(),
+        "the group's coordinator moved to the quorum's leader"
+    );
+    let batch_line = |l: &String| l.contains("] received") && l.ends_with(" messages");
+    let batches_before = daemon.lines().iter().filter(|l| batch_line(l)).count();
+
+    signal_broker(coordinator, "STOP");
+    let thaw = Thaw(coordinator);
+    let frozen_at = Instant::now();
+    let (mut stalled, mut held) = (Vec::new(), None);
+    while frozen_at.elapsed() < Duration::from_secs(40) {
+        if let Ok(answer) = try_http_get(port, "/healthz") {
+            if answer.starts_with("HTTP/1.1 503") {
+                let body = answer.lines().last().unwrap_or("").to_string();
+                stalled.push(format!("{:?}: {body}", frozen_at.elapsed()));
+            }
+        }
+        if let Ok(answer) = try_http_get(port, "/readyz") {
+            if held.is_none() && answer.contains("batch consumer holding a commit") {
+                held = Some(frozen_at.elapsed());
+            }
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+    drop(thaw);
+    wait_for_a_thawed_cluster(&topic);
+    // Every record sent, by name (a rebalance may hand some over twice).
+    let sent = metric(port, "produced_total");
+    let names: Vec<String> = (0..sent).map(|n| format!("user_{n}")).collect();
+    daemon.wait_for_names(&names, Duration::from_secs(120));
+    let batches_during = daemon.lines().iter().filter(|l| batch_line(l)).count() - batches_before;
+    // Ready again once the hold is over.
+    wait_for("/readyz 200", Duration::from_secs(60), || {
+        try_http_get(port, "/readyz").is_ok_and(|a| a.starts_with("HTTP/1.1 200"))
+    });
+    daemon.stop_cleanly();
+    let lines = daemon.lines();
+    let commits: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("batch consumer: commit of"))
+        .collect();
+    println!(
+        "figures: the batch group's coordinator (broker {coordinator}) hung for 40 s: {} /healthz answers named a stalled loop; /readyz said a commit was held {held:?} into the freeze; {batches_during} batches processed from the freeze to the end; commit lines: {commits:?}",
+        stalled.len()
+    );
+    assert!(held.is_some(), "/readyz never said a commit was held");
+    assert!(
+        stalled.is_empty(),
+        "/healthz named a stalled loop: {stalled:?}"
+    );
+    // The hang reached a commit (else the test shows nothing), whose answer came later (the
+    // client gave up the connection, or the broker thawed): a success, or the group moved on.
+    let unanswered = commits
+        .iter()
+        .position(|l| l.contains("has had no answer"))
+        .unwrap_or_else(|| panic!("no commit went unanswered: {commits:?}"));
+    assert!(
+        commits[unanswered..]
+            .iter()
+            .any(|l| l.contains("succeeded") || l.contains("may be processed again")),
+        "the unanswered commit was never answered: {commits:?}"
+    );
+    assert_audit_clean(&audit_summary(&lines, &group), &group);
+}
+
 /// A member of a consumer group that holds the partitions it is given and reads nothing of
 /// them for anyone, until dropped.
 struct IdleMember {

@@ -106,9 +106,12 @@ impl<'a> Answers<'a> {
 
     /// Readiness, apart from liveness: a consumer waiting for the registry is alive (it will
     /// go on once the registry answers) but not doing its work, and so is one whose handler
-    /// is failing and being retried. `Some` names who has waited for the registry longer than
-    /// `REGISTRY_DEGRADED_AFTER_S`, and whose handler is failing (at once: it is not a peer's
-    /// passing trouble).
+    /// is failing and being retried, one holding a commit given up on, and one waiting for a
+    /// dead-letter copy's acknowledgement. `Some` names who has waited for the registry longer
+    /// than `REGISTRY_DEGRADED_AFTER_S`, whose handler is failing (at once: it is not a peer's
+    /// passing trouble), who holds a commit (at once: it was retried for 10 s before it was
+    /// given up), and who waits for a copy (at once: its first wait begins 10 s after it was
+    /// sent).
     fn waiting_too_long(&self) -> Option<String> {
         let waiting: Vec<String> = ConsumerKind::ALL
             .iter()
@@ -129,7 +132,25 @@ impl<'a> Answers<'a> {
                         stats.handler_wait.waited().as_secs()
                     )
                 });
-                registry.into_iter().chain(handler)
+                let commit = stats.commit_wait.is_waiting().then(|| {
+                    format!(
+                        "{} holding a commit without an answer or failing for {}s",
+                        kind.name(),
+                        stats.commit_wait.waited().as_secs()
+                    )
+                });
+                let copy = stats.dead_letter_wait.is_waiting().then(|| {
+                    format!(
+                        "{} waiting for a dead-letter copy to be acknowledged for {}s",
+                        kind.name(),
+                        stats.dead_letter_wait.waited().as_secs()
+                    )
+                });
+                registry
+                    .into_iter()
+                    .chain(handler)
+                    .chain(commit)
+                    .chain(copy)
             })
             .collect();
         (!waiting.is_empty()).then(|| format!("degraded: {}\n", waiting.join(", ")))
@@ -250,6 +271,35 @@ mod tests {
         );
         assert!(get(&answers, "/healthz").starts_with("HTTP/1.1 200 OK"));
         batch.registry_wait.end();
+        assert!(get(&answers, "/readyz").starts_with("HTTP/1.1 200 OK"));
+    }
+
+    #[test]
+    fn a_held_commit_or_an_unacknowledged_copy_is_not_ready_at_once_but_alive() {
+        let stats = Stats::default();
+        let groups = groups();
+        let answers = Answers::new(&stats, &groups, Duration::from_secs(60));
+        let batch = stats.consumer(ConsumerKind::Batch);
+        batch.commit_wait.start();
+        let readyz = get(&answers, "/readyz");
+        assert!(readyz.starts_with("HTTP/1.1 503"), "{readyz}");
+        assert!(
+            readyz.ends_with(
+                "degraded: batch consumer holding a commit without an answer or failing for 0s\n"
+            ),
+            "{readyz}"
+        );
+        assert!(get(&answers, "/healthz").starts_with("HTTP/1.1 200 OK"));
+        batch.commit_wait.end();
+        assert!(get(&answers, "/readyz").starts_with("HTTP/1.1 200 OK"));
+        let single = stats.consumer(ConsumerKind::Single);
+        single.dead_letter_wait.start();
+        let readyz = get(&answers, "/readyz");
+        assert!(
+            readyz.ends_with("degraded: single-message consumer waiting for a dead-letter copy to be acknowledged for 0s\n"),
+            "{readyz}"
+        );
+        single.dead_letter_wait.end();
         assert!(get(&answers, "/readyz").starts_with("HTTP/1.1 200 OK"));
     }
 
