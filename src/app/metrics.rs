@@ -9,8 +9,9 @@ use crate::app::ConsumerKind;
 use crate::config::Config;
 use crate::ops::audit_figures::{AuditFigures, LATENCY_BOUNDS_S};
 use crate::ops::build_info::BuildInfo;
+use crate::ops::health::WaitClock;
 use crate::ops::latency::LatencyHistogram;
-use crate::ops::stats::{read, Stats};
+use crate::ops::stats::{read, ConsumerStats, Stats};
 
 /// The consumer groups, to label per-consumer figures.
 #[derive(Debug, Clone)]
@@ -75,6 +76,9 @@ pub(crate) fn stats_line(stats: &Stats, groups: &Groups) -> String {
     }
     line
 }
+
+/// One of a consumer's wait clocks.
+type WaitOf = fn(&ConsumerStats) -> &WaitClock;
 
 /// The figures in the Prometheus text exposition format.
 pub(crate) fn prometheus_text(stats: &Stats, groups: &Groups) -> String {
@@ -208,12 +212,33 @@ fn consumer_families(out: &mut Exposition, stats: &Stats, groups: &Groups) {
             stats.consumer(i).lag.load(Ordering::Relaxed).to_string()
         }),
     );
-    out.family(
-        "registry_wait_seconds",
-        "gauge",
-        "Seconds the consumer has been waiting for the registry to give a writer schema (0: not waiting).",
-        &per_consumer(groups, |i| format!("{:.3}", stats.consumer(i).registry_wait.waited().as_secs_f64())),
-    );
+    // The waits readiness reports (`/readyz`), each a clock of the consumer's.
+    let waits: [(&str, &str, WaitOf); 4] = [
+        (
+            "registry_wait_seconds",
+            "Seconds the consumer has been waiting for the registry to give a writer schema (0: not waiting).",
+            |stats| &stats.registry_wait,
+        ),
+        (
+            "handler_wait_seconds",
+            "Seconds the consumer's handler has been failing on one record or batch, retried (0: not failing).",
+            |stats| &stats.handler_wait,
+        ),
+        (
+            "commit_wait_seconds",
+            "Seconds the batch consumer has held a commit given up on, failing or unanswered, processing no batch (0: none held).",
+            |stats| &stats.commit_wait,
+        ),
+        (
+            "dead_letter_wait_seconds",
+            "Seconds the consumer has been waiting for a dead-letter copy's acknowledgement, from its first failed or unacknowledged attempt (0: not waiting).",
+            |stats| &stats.dead_letter_wait,
+        ),
+    ];
+    for (name, help, clock) in waits {
+        let waited = |i| format!("{:.3}", clock(stats.consumer(i)).waited().as_secs_f64());
+        out.family(name, "gauge", help, &per_consumer(groups, waited));
+    }
     out.family(
         "latency_seconds",
         "gauge",
@@ -415,6 +440,14 @@ pub(crate) mod tests {
         assert!(text
             .contains("kafka_avro_daemon_consumer_lag{consumer=\"batch\",group=\"g\\\"2\"} -1\n"));
         assert!(text.contains("kafka_avro_daemon_loop_idle_seconds{loop=\"producer\"} "));
+        for wait in ["registry", "handler", "commit", "dead_letter"] {
+            assert!(
+                text.contains(&format!(
+                    "kafka_avro_daemon_{wait}_wait_seconds{{consumer=\"batch\",group=\"g\\\"2\"}} 0.000\n"
+                )),
+                "{wait}"
+            );
+        }
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().expect("value");
             assert!(value.parse::<f64>().is_ok(), "bad sample line {line}");

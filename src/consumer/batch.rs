@@ -10,12 +10,13 @@
 //! crash repeats at most one batch however long commits fail. When partitions are revoked or
 //! lost, their buffered records are dropped unprocessed and uncommitted, and a given-up commit
 //! of theirs forgotten; their new owner reads them. On stop, the partial batch is processed and
-//! committed (unless a given-up commit is still refused: then it is left unprocessed).
+//! committed (unless a given-up commit is still refused or unanswered: then it is left
+//! unprocessed).
 //!
 //! Synchronous, for the loop: no further batch is processed before a commit's answer. But
 //! the answer is waited for in slices, the heartbeat beaten between them
-//! (`consumer/commit_in_flight.rs`): a hung coordinator leaves a commit unanswered for a
-//! minute or more. One unanswered for [`COMMIT_RETRY_FOR`] is given up as a failed one is, and
+//! (`consumer/commit_in_flight.rs`): a hung coordinator leaves a commit unanswered until the
+//! client gives up the connection (20–28 s in the test). One unanswered for [`COMMIT_RETRY_FOR`] is given up as a failed one is, and
 //! stays in flight: the consumer holds (its partitions paused) until it is answered, and never
 //! sends another beside it.
 //!
@@ -117,6 +118,7 @@ impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
             let config = started.intake.config;
             let mut consumer = Running {
                 in_flight: None,
+                unanswered_said: false,
                 client: started.client,
                 decoder: started.intake.decoder(),
                 batch: Batch::new(config.batch_size, config.batch_max_wait),
@@ -139,6 +141,8 @@ impl<'s, D: ValueDecoder, H: BatchHandler<D::Value>> BatchConsumer<'s, D, H> {
                 outcome = consumer.finish_on_stop();
             }
             wind_up(&outcome, &mut consumer.audits, consumer.intake);
+            // A hold left at the end is no wait any more.
+            consumer.stats.commit_wait.end();
             drop(consumer);
             outcome
         })
@@ -150,6 +154,9 @@ struct Running<'i, 'a, D: ValueDecoder, H> {
     /// A commit sent and not answered yet (at most one: an older commit never lands after a
     /// newer one). Declared before `client`, so it is dropped first, as it must be.
     in_flight: Option<CommitInFlight>,
+    /// Whether the line that a commit went unanswered was written: its answer is then said
+    /// at info, whatever it is.
+    unanswered_said: bool,
     client: ConsumerClient<'a>,
     decoder: MessageDecoder<'a, D>,
     batch: Batch<D::Value>,
@@ -164,8 +171,8 @@ struct Running<'i, 'a, D: ValueDecoder, H> {
     /// Processed records whose commit was given up: no further batch is processed until they
     /// are committed.
     uncommitted: Uncommitted,
-    /// Partitions paused while `uncommitted` waits or the handler is retried, resumed once
-    /// that is over.
+    /// Partitions paused while a commit holds the consumer (`uncommitted`, `in_flight`) or the
+    /// handler is retried, resumed once that is over.
     paused: BTreeSet<Tp>,
     /// When to try the given-up commit again, and how many tries it has had.
     next_commit_try: Instant,
@@ -211,6 +218,7 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             self.paused.clear();
             self.count_uncommitted(0);
             self.in_flight = None;
+            self.unanswered_said = false;
             self.stats.commit_wait.end();
             self.client = create_consumer(settings, false, config, shutdown, self.stats)?;
             // A new member: whatever the old client owned is no longer this consumer's.
@@ -234,7 +242,7 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
         };
         self.audits.tick(now);
         if holding {
-            self.retry_given_up_commit(now, POLL_TIMEOUT);
+            self.settle_held_commit(now, POLL_TIMEOUT);
         } else if self.batch.is_due(now) && self.process_and_commit()? == Turn::Stop {
             return Ok(Turn::Stop);
         }
@@ -355,10 +363,15 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             // A commit in flight is also waited for by the consumer's close: here only long
             // enough to know whether the partial batch may be processed.
             let wait = match self.in_flight {
-                Some(_) => LEAST_COMMIT_WAIT,
+                Some(_) => STOP_COMMIT_WAIT,
                 None => COMMIT_RETRY_FOR,
             };
-            self.retry_given_up_commit(self.next_commit_try, wait);
+            self.settle_held_commit(self.next_commit_try, wait);
+        }
+        if self.uncommitted.is_empty() {
+            // Still in flight, of partitions revoked since: nothing of the partial batch's
+            // waits on it (and the close waits for its answer).
+            self.in_flight = None;
         }
         if self.batch.is_empty() || self.left_unprocessed {
             return Ok(());
@@ -518,7 +531,7 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
 
     /// Commits the offsets of processed `entries`, retrying a passing failure for up to
     /// [`COMMIT_RETRY_FOR`]; a commit given up then, or not answered by then, is kept to try
-    /// again (or to wait for) before any further batch ([`Self::retry_given_up_commit`]).
+    /// again (or to wait for) before any further batch ([`Self::settle_held_commit`]).
     /// Returns whether the offsets are committed now.
     fn commit_batch(&mut self, entries: &[Entry]) -> bool {
         let Some(offsets) = self.commit_list(&offsets_to_commit(entries)) else {
@@ -532,12 +545,13 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             self.intake.shutdown,
             Some(&self.stats.heartbeat),
             |_| match self.commit_until(&offsets, deadline) {
-                Some(Ok(())) => ControlFlow::Break(Some(Ok(()))),
-                Some(Err(e)) if commit_error_is_final(&e) || Instant::now() >= deadline => {
-                    ControlFlow::Break(Some(Err(e)))
+                Some(Ok(())) => ControlFlow::Break(Commit::Done),
+                Some(Err(e)) if commit_error_is_final(&e) => {
+                    ControlFlow::Break(Commit::GroupMoved(e))
                 }
+                Some(Err(e)) if Instant::now() >= deadline => ControlFlow::Break(Commit::Failed(e)),
                 Some(Err(e)) => ControlFlow::Continue(e),
-                None => ControlFlow::Break(None),
+                None => ControlFlow::Break(Commit::Unanswered),
             },
             |e, attempt, wait| {
                 log::warn!(
@@ -548,27 +562,28 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
                 );
             },
         );
-        let done = matches!(committed, Some(Some(Ok(()))));
+        let done = matches!(committed, Some(Commit::Done));
         match committed {
-            Some(Some(Ok(()))) => bump(&self.stats.commits),
+            Some(Commit::Done) => bump(&self.stats.commits),
             // The group moved on: the partitions' new owners read these records again.
-            Some(Some(Err(e))) if commit_error_is_final(&e) => log::warn!(
+            Some(Commit::GroupMoved(e)) => log::warn!(
                 target: &settings.log_target,
                 "{}: commit of {} records failed, they may be processed again: {e}",
                 settings.name,
                 entries.len()
             ),
-            Some(Some(Err(e))) => {
+            Some(Commit::Failed(e)) => {
                 let failed = format!("failed for {} s: {e}", COMMIT_RETRY_FOR.as_secs());
                 self.give_up_commit(entries, &failed);
             }
-            Some(None) => {
+            Some(Commit::Unanswered) => {
                 let sent = self.in_flight.as_ref().map(CommitInFlight::sent);
                 let unanswered = format!(
                     "has had no answer from the group's coordinator for {:.1?} (it stays in flight, waited for)",
                     sent.map(|sent| sent.elapsed()).unwrap_or_default()
                 );
                 self.give_up_commit(entries, &unanswered);
+                self.unanswered_said = true;
             }
             None => {
                 // Still uncommitted: the stop deadline's line counts them.
@@ -659,12 +674,12 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
         self.pause(&assigned);
     }
 
-    /// The given-up commit's answer, waited for up to `wait` if it is still in flight; else
-    /// one more try, if it is due at `now`. Committed (or the group moved on), fetching
+    /// Settles the commit that holds the consumer: its answer, waited for up to `wait` if it
+    /// is still in flight; else one more try, if it is due at `now`. Committed (or the group moved on), fetching
     /// resumes; failed, the next try is scheduled; unanswered, it is waited for again at the
     /// next call. An answer that comes when nothing is held any more (its partitions revoked
     /// meanwhile) only ends the hold.
-    fn retry_given_up_commit(&mut self, now: Instant, wait: Duration) {
+    fn settle_held_commit(&mut self, now: Instant, wait: Duration) {
         let deadline = Instant::now() + wait;
         let (answer, sent) = match self.in_flight.take() {
             Some(commit) => {
@@ -688,6 +703,7 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
         };
         let settings = self.intake.settings;
         let records = self.uncommitted.len();
+        let said_unanswered = std::mem::take(&mut self.unanswered_said);
         if records == 0 {
             log::debug!(target: &settings.log_target, "{}: a commit of revoked partitions answered: {answer:?}", settings.name);
             self.stats.commit_wait.end();
@@ -716,15 +732,15 @@ impl<D: ValueDecoder, H: BatchHandler<D::Value>> Running<'_, '_, D, H> {
             Err(e) => {
                 self.commit_tries = self.commit_tries.saturating_add(1);
                 self.next_commit_try = now + GIVEN_UP_RETRY_EVERY;
-                match sent {
+                match said_unanswered {
                     // The first word since "stays in flight": said at info.
-                    Some(_) => log::info!(
+                    true => log::info!(
                         target: &settings.log_target,
                         "{}: commit of {records} records failed ({how}): {e}; trying again every {} s",
                         settings.name,
                         GIVEN_UP_RETRY_EVERY.as_secs()
                     ),
-                    None => log::debug!(
+                    false => log::debug!(
                         target: &settings.log_target,
                         "{}: commit of {records} records still failing (try {}): {e}",
                         settings.name,
@@ -833,6 +849,21 @@ const COMMIT_WAIT_SLICE: Duration = Duration::from_millis(100);
 /// A try begun at the end of [`COMMIT_RETRY_FOR`] still waits this long for its answer (a
 /// coordinator that answers does so within milliseconds).
 const LEAST_COMMIT_WAIT: Duration = Duration::from_secs(1);
+
+/// On stop, how long a commit still in flight is waited for before the partial batch is
+/// left unprocessed (the consumer's close waits for its answer in any case).
+const STOP_COMMIT_WAIT: Duration = Duration::from_secs(1);
+
+/// How a batch's commit ended.
+enum Commit {
+    Done,
+    /// Refused because the group moved on: the partitions' new owners read the batch again.
+    GroupMoved(KafkaError),
+    /// Still failing at the end of [`COMMIT_RETRY_FOR`].
+    Failed(KafkaError),
+    /// No answer by the end of [`COMMIT_RETRY_FOR`]: still in flight.
+    Unanswered,
+}
 
 /// Whether retrying a failed commit is pointless: the group moved on (a rebalance, this
 /// member fenced or expelled), so the partitions' new owners read these records again.

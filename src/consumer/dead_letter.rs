@@ -339,15 +339,17 @@ impl DeadLetters {
     /// again until it is, shutdown begins, or the copy is refused for good. A copy still
     /// queued (the brokers slow to answer) is waited for, not sent again, so an outage leaves
     /// no duplicates in the dead-letter topic; only a copy whose delivery failed is sent anew,
-    /// cut shorter if it failed as too large. `waiting` runs from the first wait to the end
-    /// (readiness: the consumer is alive, not doing its work).
+    /// cut shorter if it failed as too large. `waiting` runs from the first failed or
+    /// unacknowledged attempt to the end (readiness: the consumer is alive, not doing its
+    /// work).
     pub(crate) fn send(
         &self,
         message: &Original,
         group: &str,
         reason: &str,
         shutdown: &Shutdown,
-        (heartbeat, waiting): (&Heartbeat, &WaitClock),
+        heartbeat: &Heartbeat,
+        waiting: &WaitClock,
     ) -> Copied {
         let origin = Origin {
             topic: &message.topic,

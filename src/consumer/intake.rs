@@ -234,8 +234,8 @@ impl<'a, D: ValueDecoder> Intake<'a, D> {
         };
         let group = &self.settings.group;
         let (topic, partition, offset) = original.place();
-        let waits = (&stats.heartbeat, &stats.dead_letter_wait);
-        match dead_letters.send(original, group, reason, self.shutdown, waits) {
+        let (heartbeat, waiting) = (&stats.heartbeat, &stats.dead_letter_wait);
+        match dead_letters.send(original, group, reason, self.shutdown, heartbeat, waiting) {
             Copied::Acknowledged => {}
             Copied::Stopped => return Ok(Turn::Stop),
             Copied::Refused(reason) => {

@@ -3,7 +3,8 @@
 //! batch, a synchronous commit after it) — built on the process's [`crate::Shared`] pieces. A message goes `client`
 //! (poll) → `intake` (decode with `decoder`, apply `ON_DECODE_ERROR`; under `dlq`,
 //! `dead_letter` copies what cannot be decoded to `<topic>.dlq`) → the consumer's handler,
-//! retried by `handler_retry` → its commit policy (`single`, or `batch` with `batch_buffer`).
+//! retried by `handler_retry` → its commit policy (`single`, or `batch` with `batch_buffer`
+//! and `commit_in_flight`, a commit's answer waited for in slices).
 
 mod audits;
 mod batch;

@@ -64,8 +64,8 @@ pub(crate) struct ConsumerStats {
     /// Since when the batch consumer holds a commit given up on (failing, or unanswered by a
     /// hung coordinator): no batch is processed meanwhile.
     pub(crate) commit_wait: WaitClock,
-    /// Since when the consumer waits for a dead-letter copy's acknowledgement (the copy's
-    /// first wait, 10 s after it was sent): its offset cannot move before.
+    /// Since when the consumer waits for a dead-letter copy's acknowledgement (from its first
+    /// failed or unacknowledged attempt): its offset cannot move before.
     pub(crate) dead_letter_wait: WaitClock,
     /// The delivery audit of the group's records.
     pub(crate) audit: AuditFigures,

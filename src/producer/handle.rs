@@ -316,7 +316,8 @@ impl<'s, E: ValueEncoder> Producer<'_, 's, E> {
                 .learn(
                     &inner.client,
                     &inner.topic,
-                    (&inner.closing, inner.shutdown),
+                    &inner.closing,
+                    inner.shutdown,
                     &inner.stats.producer_heartbeat,
                 )
                 .ok_or(SendError::Stopped)?,

@@ -8,8 +8,8 @@
 //! The partition count comes from the topic's metadata, fetched before the first record and
 //! again every [`REFRESH_EVERY`] by a thread of the producer's own
 //! ([`PartitionCount::keep_current`]), so partitions added to the topic are used from then on.
-//! Off the send path: a metadata request to a hung broker takes up to [`METADATA_TIMEOUT`], and
-//! a send must not wait for it.
+//! Off the send path: a refresh's metadata request to a hung broker takes its whole
+//! [`REFRESH_TIMEOUT`], and a send must not wait for it.
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -106,7 +106,8 @@ impl PartitionCount {
         &self,
         producer: &BaseProducer<C>,
         topic: &str,
-        (closing, shutdown): (&AtomicBool, &Shutdown),
+        closing: &AtomicBool,
+        shutdown: &Shutdown,
         heartbeat: &Heartbeat,
     ) -> Option<i32> {
         let partitions = retry_until_stopped(

@@ -110,8 +110,8 @@ impl<'a> Answers<'a> {
     /// dead-letter copy's acknowledgement. `Some` names who has waited for the registry longer
     /// than `REGISTRY_DEGRADED_AFTER_S`, whose handler is failing (at once: it is not a peer's
     /// passing trouble), who holds a commit (at once: it was retried for 10 s before it was
-    /// given up), and who waits for a copy (at once: its first wait begins 10 s after it was
-    /// sent).
+    /// given up), and who waits for a copy (at once: from its first failed or unacknowledged
+    /// attempt).
     fn waiting_too_long(&self) -> Option<String> {
         let waiting: Vec<String> = ConsumerKind::ALL
             .iter()
