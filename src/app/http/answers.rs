@@ -125,32 +125,24 @@ impl<'a> Answers<'a> {
                         registry.as_secs()
                     )
                 });
-                let handler = stats.handler_wait.is_waiting().then(|| {
-                    format!(
-                        "{} retrying its failing handler for {}s",
-                        kind.name(),
-                        stats.handler_wait.waited().as_secs()
-                    )
+                // Said at once, each: what the consumer is doing while it waits.
+                let at_once = [
+                    (&stats.handler_wait, "retrying its failing handler"),
+                    (
+                        &stats.commit_wait,
+                        "holding a commit without an answer or failing",
+                    ),
+                    (
+                        &stats.dead_letter_wait,
+                        "waiting for a dead-letter copy to be acknowledged",
+                    ),
+                ]
+                .into_iter()
+                .filter(|(clock, _)| clock.is_waiting())
+                .map(move |(clock, what)| {
+                    format!("{} {what} for {}s", kind.name(), clock.waited().as_secs())
                 });
-                let commit = stats.commit_wait.is_waiting().then(|| {
-                    format!(
-                        "{} holding a commit without an answer or failing for {}s",
-                        kind.name(),
-                        stats.commit_wait.waited().as_secs()
-                    )
-                });
-                let copy = stats.dead_letter_wait.is_waiting().then(|| {
-                    format!(
-                        "{} waiting for a dead-letter copy to be acknowledged for {}s",
-                        kind.name(),
-                        stats.dead_letter_wait.waited().as_secs()
-                    )
-                });
-                registry
-                    .into_iter()
-                    .chain(handler)
-                    .chain(commit)
-                    .chain(copy)
+                registry.into_iter().chain(at_once)
             })
             .collect();
         (!waiting.is_empty()).then(|| format!("degraded: {}\n", waiting.join(", ")))
