@@ -1,7 +1,8 @@
 //! The names operators rely on, held to README.md: the configuration table and `--help`
 //! against the one declaration in `config/variables.rs`; the log targets against
 //! `log_target::ALL`; and, from a real run through start, records, a rebalance and a stop,
-//! every line's target, the `RUST_LOG` example, the metric names and the `stats:` fields.
+//! every line's target, the `RUST_LOG` example, the metric names and the `stats:` fields; and
+//! the layers docs/ARCHITECTURE.md draws against the imports in `src/`.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -662,5 +663,135 @@ fn every_test_the_docs_cite_exists_and_runs() {
         wrong.is_empty(),
         "cited as evidence but no such test (filters run nothing):\n{}",
         wrong.join("\n")
+    );
+}
+
+/// The crate's units a source text names through `crate::`: `crate::ops::x` and each item of
+/// `crate::{ops::x, config}` name `ops` and `config`.
+fn crate_paths(text: &str) -> BTreeSet<String> {
+    let identifier = |s: &str| -> String {
+        s.chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut named = BTreeSet::new();
+    for (at, _) in text.match_indices("crate::") {
+        let rest = &text[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // The items at the group's own depth, each up to its first `::`.
+            let (mut depth, mut item_start) = (0usize, true);
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => item_start = true,
+                    c if c.is_whitespace() => {}
+                    _ if item_start && depth == 0 => {
+                        named.insert(identifier(&group[i..]));
+                        item_start = false;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            named.insert(identifier(rest));
+        }
+    }
+    named
+}
+
+/// A source text up to its `#[cfg(test)] mod …` (the whole text when it has none).
+fn before_test_module(text: &str) -> &str {
+    let end = text
+        .match_indices("#[cfg(test)]")
+        .map(|(at, attribute)| at + attribute.len())
+        .find(|&after| text[after..].trim_start().starts_with("mod "))
+        .map_or(text.len(), |after| after - "#[cfg(test)]".len());
+    &text[..end]
+}
+
+/// docs/ARCHITECTURE.md's "What may import what" against the code: each unit of `src/` (a
+/// folder, or a file beside `lib.rs` and `main.rs`) names in its production code only the
+/// units its row allows, and every unit has a row. Test code is left out (files and folders
+/// named `test…`, and a file from its `#[cfg(test)]` module on): tests may reach anywhere.
+#[test]
+fn the_layers_architecture_md_draws_hold_in_the_code() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/ARCHITECTURE.md")).expect("ARCHITECTURE");
+    let unit_of = |cell: &str| {
+        let cell = cell.split('(').next().unwrap_or("");
+        unquote(cell)
+            .trim_end_matches('/')
+            .trim_end_matches(".rs")
+            .to_string()
+    };
+    let units: BTreeSet<String> = std::fs::read_dir(root.join("src"))
+        .expect("src")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.is_dir() || !["lib.rs", "main.rs"].iter().any(|name| p.ends_with(name))
+        })
+        .map(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).expect("name");
+            name.trim_end_matches(".rs").to_string()
+        })
+        .collect();
+    let mut allowed = std::collections::BTreeMap::new();
+    for row in table_after(&doc, "What may import what") {
+        let unit = unit_of(&row[0]);
+        let may = row[1].as_str();
+        let set: BTreeSet<String> = if let Some(but) = may.strip_prefix("any folder but ") {
+            let excluded = unit_of(but);
+            units
+                .iter()
+                .filter(|u| **u != unit && **u != excluded)
+                .cloned()
+                .collect()
+        } else if may.starts_with("nothing") {
+            BTreeSet::new()
+        } else {
+            may.split(',').map(unit_of).collect()
+        };
+        for named in &set {
+            assert!(units.contains(named), "{unit}'s row names {named:?}, no unit of src/");
+        }
+        allowed.insert(unit, set);
+    }
+    assert_eq!(
+        allowed.keys().cloned().collect::<BTreeSet<_>>(),
+        units,
+        "docs/ARCHITECTURE.md's table and the units of src/"
+    );
+
+    let mut broken = Vec::new();
+    for unit in &units {
+        let mut files = Vec::new();
+        let folder = root.join("src").join(unit);
+        if folder.is_dir() {
+            rust_files(&folder, &mut files);
+        }
+        let file = root.join("src").join(format!("{unit}.rs"));
+        if file.is_file() {
+            files.push(file);
+        }
+        for file in files {
+            let relative = file.strip_prefix(root.join("src")).expect("under src");
+            if relative.iter().any(|part| part.to_string_lossy().contains("test")) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).expect("read source");
+            let production = before_test_module(&text);
+            for named in crate_paths(production) {
+                if units.contains(&named) && named != *unit && !allowed[unit].contains(&named) {
+                    broken.push(format!("{} names crate::{named}", relative.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "imports docs/ARCHITECTURE.md does not allow:\n{}",
+        broken.join("\n")
     );
 }
