@@ -118,7 +118,8 @@ pub(super) fn certificate_chain(path: &str) -> Result<PemFile, String> {
 /// "expected PKCS#8 PEM".
 pub(super) fn private_key(path: &str) -> Result<PemFile, String> {
     let text = read_bounded(path, MAX_PEM_BYTES)?;
-    let convert = format!("convert it with: openssl pkcs8 -topk8 -nocrypt -in {path} -out key.pem");
+    let convert =
+        format!("convert it with: openssl pkcs8 -topk8 -nocrypt -in {path} -out key.pkcs8.pem");
     let trimmed = text.trim_start();
     if trimmed.starts_with("-----BEGIN PRIVATE KEY-----") {
         // native-tls wants the marker at the very start.

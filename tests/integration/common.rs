@@ -1059,6 +1059,7 @@ import org.apache.kafka.common.resource.*;
 import java.util.*;
 
 /** create BOOTSTRAP TOPIC PARTITIONS [key=value...] | delete BOOTSTRAP TOPIC |
+ *  place BOOTSTRAP TOPIC REPLICAS (each partition's brokers: "1,2/2,1") |
  *  partitions BOOTSTRAP TOPIC COUNT |
  *  acl add|remove BOOTSTRAP PRINCIPAL group|topic NAME PERMISSION:OPERATION... */
 public class KafkaAdmin {
@@ -1075,6 +1076,17 @@ public class KafkaAdmin {
                     }
                     NewTopic topic = new NewTopic(args[2], Integer.parseInt(args[3]), (short) -1).configs(configs);
                     admin.createTopics(List.of(topic)).all().get();
+                    break;
+                }
+                case "place": {
+                    Map<Integer, List<Integer>> replicas = new HashMap<>();
+                    String[] partitions = args[3].split("/");
+                    for (int p = 0; p < partitions.length; p++) {
+                        List<Integer> brokers = new ArrayList<>();
+                        for (String broker : partitions[p].split(",")) brokers.add(Integer.parseInt(broker));
+                        replicas.put(p, brokers);
+                    }
+                    admin.createTopics(List.of(new NewTopic(args[2], replicas))).all().get();
                     break;
                 }
                 case "delete":
@@ -1127,6 +1139,25 @@ pub fn create_topic_with(topic: &str, partitions: u32, configs: &[&str]) {
     let mut args = vec!["create", &bootstrap, topic, &partitions];
     args.extend(configs);
     kafka_admin(&args);
+    ensure_topic(topic);
+}
+
+/// Creates `topic` with its partitions' replicas on the brokers `replicas` names, one list per
+/// partition (`[[1, 2], [2, 1]]`: two partitions led by 1 and 2), and waits until every
+/// partition has a leader.
+pub fn create_topic_on(topic: &str, replicas: &[Vec<i32>]) {
+    let placement = replicas
+        .iter()
+        .map(|brokers| {
+            brokers
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    kafka_admin(&["place", &bootstrap(), topic, &placement]);
     ensure_topic(topic);
 }
 

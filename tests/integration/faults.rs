@@ -938,6 +938,139 @@ fn a_hung_group_coordinator_keeps_the_batch_consumer_alive_and_loses_nothing() {
     assert_audit_clean(&audit_summary(&lines, &group), &group);
 }
 
+/// The dead-letter topic's only broker hung (SIGSTOP) when a poison record comes: each group's
+/// copy is waited for — a record is skipped only once its copy is acknowledged, so the records
+/// after it wait too — with the consumers alive for the watchdog: `/healthz` never names a loop
+/// stalled, the wait is said (a line per copy, `/readyz`), and once the broker thaws both
+/// copies land and every record is handled, none lost. The daemon's topic and its groups'
+/// coordinators are on the other brokers, so the freeze reaches the copies alone.
+#[test]
+fn a_hung_dead_letter_topic_is_waited_for_alive_and_nothing_is_lost() {
+    let _cluster = exclusive_cluster();
+    assert!(expected_brokers() >= 3, "needs the three-broker stack");
+    let quorum = quorum_leader().expect("the KRaft quorum's leader");
+    let hung = (1..=expected_brokers() as i32)
+        .rev()
+        .find(|&node| node != quorum)
+        .expect("a node that does not lead the quorum");
+    let others: Vec<i32> = (1..=expected_brokers() as i32)
+        .filter(|&node| node != hung)
+        .collect();
+    let topic = (0..100)
+        .map(|_| unique("fault-dlq-hung"))
+        .find(|topic| {
+            groups_of(topic)
+                .iter()
+                .all(|(_, group)| coordinator_of(group) != hung)
+        })
+        .expect("groups coordinated by the brokers that stay up");
+    let (a, b) = (others[0], others[1]);
+    create_topic_on(&topic, &[vec![a, b], vec![b, a], vec![a, b]]);
+    let dead_letters = format!("{topic}.dlq");
+    create_topic_on(&dead_letters, &[vec![hung]]);
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[("ON_DECODE_ERROR", "dlq"), ("METRICS_ADDR", "127.0.0.1:0")],
+    ));
+    daemon.wait_for_received(10, Duration::from_secs(60));
+    let port = metrics_port(&daemon);
+    for (_, group) in groups_of(&topic) {
+        assert_ne!(
+            coordinator_of(&group),
+            hung,
+            "{group}'s coordinator moved to the broker to hang"
+        );
+    }
+
+    signal_broker(hung, "STOP");
+    let thaw = Thaw(hung);
+    let frozen_at = Instant::now();
+    // Magic byte 0x07: provably the record's fault, copied by each group.
+    produce_to_partition(&topic, 0, &[(None, Some(vec![7u8; 8]))]);
+    let waiting_line = |l: &String| {
+        l.contains("dead-letter producer: copy of p=0")
+            && l.contains(&format!("to {dead_letters} not acknowledged yet"))
+    };
+    let consumers = ["single-message consumer", "batch consumer"];
+    let (mut stalled, mut said_on_readyz) = (Vec::new(), BTreeMap::new());
+    // Past the stall limit (20 s), and until both consumers' waits were said, 60 s at most.
+    while frozen_at.elapsed() < Duration::from_secs(60)
+        && (frozen_at.elapsed() < Duration::from_secs(30)
+            || said_on_readyz.len() < consumers.len()
+            || !daemon.lines().iter().any(waiting_line))
+    {
+        if let Ok(answer) = try_http_get(port, "/healthz") {
+            if answer.starts_with("HTTP/1.1 503") {
+                let body = answer.lines().last().unwrap_or("").to_string();
+                stalled.push(format!("{:?}: {body}", frozen_at.elapsed()));
+            }
+        }
+        if let Ok(answer) = try_http_get(port, "/readyz") {
+            for consumer in consumers {
+                if answer.contains(&format!("{consumer} waiting for a dead-letter copy")) {
+                    said_on_readyz
+                        .entry(consumer)
+                        .or_insert_with(|| frozen_at.elapsed());
+                }
+            }
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+    let frozen_for = frozen_at.elapsed();
+    drop(thaw);
+    wait_for_full_isr("__consumer_offsets");
+    let sent = metric(port, "produced_total");
+    let names: Vec<String> = (0..sent).map(|n| format!("user_{n}")).collect();
+    daemon.wait_for_names(&names, Duration::from_secs(120));
+    wait_for(
+        "both copies in the dead-letter topic",
+        Duration::from_secs(60),
+        || read_topic(&dead_letters).len() >= 2,
+    );
+    wait_for("/readyz 200", Duration::from_secs(60), || {
+        try_http_get(port, "/readyz").is_ok_and(|a| a.starts_with("HTTP/1.1 200"))
+    });
+    daemon.stop_cleanly();
+    let lines = daemon.lines();
+    let waits: Vec<&String> = lines.iter().filter(|l| waiting_line(l)).collect();
+    println!(
+        "figures: the dead-letter topic's broker ({hung}) hung for {frozen_for:?}: {} /healthz answers named a stalled loop; /readyz said a copy was waited for (by whom, how far into the freeze) {said_on_readyz:?}; wait lines: {waits:?}",
+        stalled.len()
+    );
+    assert!(
+        stalled.is_empty(),
+        "/healthz named a stalled loop: {stalled:?}"
+    );
+    assert_eq!(
+        said_on_readyz.len(),
+        consumers.len(),
+        "/readyz did not say each consumer waited for its copy: {said_on_readyz:?}"
+    );
+    assert!(!waits.is_empty(), "no wait for a copy was logged");
+    let copies = read_topic(&dead_letters);
+    let header = |m: &Stored, key: &str| String::from_utf8_lossy(m.header(key)).to_string();
+    let copied_by: BTreeSet<String> = copies
+        .iter()
+        .map(|copy| header(copy, "dlq.consumer.group"))
+        .collect();
+    assert_eq!(copies.len(), 2, "one copy per group: {copied_by:?}");
+    assert_eq!(
+        copied_by,
+        groups_of(&topic).into_iter().map(|(_, g)| g).collect(),
+        "each group copied the poison record"
+    );
+    for copy in &copies {
+        assert_eq!(copy.payload.as_deref(), Some(&[7u8; 8][..]));
+    }
+    for (_, group) in groups_of(&topic) {
+        let audit = audit_summary(&lines, &group);
+        assert_audit_clean(&audit, &group);
+        // Dead-lettered is handled, not skipped; the poison record carries no stamp.
+        assert_eq!(audit["skipped"], 0, "{group}: {audit:?}");
+        assert_eq!(audit["unaudited"], 1, "{group}: {audit:?}");
+    }
+}
+
 /// A member of a consumer group that holds the partitions it is given and reads nothing of
 /// them for anyone, until dropped.
 struct IdleMember {

@@ -729,9 +729,7 @@ fn the_layers_architecture_md_draws_hold_in_the_code() {
     let units: BTreeSet<String> = std::fs::read_dir(root.join("src"))
         .expect("src")
         .map(|e| e.expect("entry").path())
-        .filter(|p| {
-            p.is_dir() || !["lib.rs", "main.rs"].iter().any(|name| p.ends_with(name))
-        })
+        .filter(|p| p.is_dir() || !["lib.rs", "main.rs"].iter().any(|name| p.ends_with(name)))
         .map(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).expect("name");
             name.trim_end_matches(".rs").to_string()
@@ -754,7 +752,10 @@ fn the_layers_architecture_md_draws_hold_in_the_code() {
             may.split(',').map(unit_of).collect()
         };
         for named in &set {
-            assert!(units.contains(named), "{unit}'s row names {named:?}, no unit of src/");
+            assert!(
+                units.contains(named),
+                "{unit}'s row names {named:?}, no unit of src/"
+            );
         }
         allowed.insert(unit, set);
     }
@@ -777,7 +778,10 @@ fn the_layers_architecture_md_draws_hold_in_the_code() {
         }
         for file in files {
             let relative = file.strip_prefix(root.join("src")).expect("under src");
-            if relative.iter().any(|part| part.to_string_lossy().contains("test")) {
+            if relative
+                .iter()
+                .any(|part| part.to_string_lossy().contains("test"))
+            {
                 continue;
             }
             let text = std::fs::read_to_string(&file).expect("read source");
