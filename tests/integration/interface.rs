@@ -666,59 +666,165 @@ fn every_test_the_docs_cite_exists_and_runs() {
     );
 }
 
-/// The crate's units a source text names through `crate::`: `crate::ops::x` and each item of
-/// `crate::{ops::x, config}` name `ops` and `config`.
-fn crate_paths(text: &str) -> BTreeSet<String> {
+/// A source text without its comments (`//` to the end of the line, outside string literals)
+/// and without its `#[cfg(test)] mod` items (`mod x;`, or `mod x { … }` to its closing brace):
+/// intra-doc links are not dependencies, and test code may reach anywhere.
+fn production_code(text: &str) -> String {
+    let uncommented: String = text
+        .lines()
+        .map(|line| {
+            let mut quoted = false;
+            let mut previous = ' ';
+            for (i, c) in line.char_indices() {
+                match c {
+                    '"' if previous != '\\' => quoted = !quoted,
+                    '/' if !quoted && line[i..].starts_with("//") => return &line[..i],
+                    _ => {}
+                }
+                previous = c;
+            }
+            line
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut code = String::new();
+    let mut rest = uncommented.as_str();
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        let after = &rest[at + "#[cfg(test)]".len()..];
+        let item = after.trim_start();
+        if !(item.starts_with("mod ") || item.starts_with("pub(crate) mod ")) {
+            code.push_str(&rest[..at + "#[cfg(test)]".len()]);
+            rest = after;
+            continue;
+        }
+        code.push_str(&rest[..at]);
+        let (semicolon, brace) = (item.find(';'), item.find('{'));
+        rest = match (semicolon, brace) {
+            (Some(end), Some(open)) if end < open => &item[end + 1..],
+            (Some(end), None) => &item[end + 1..],
+            (_, Some(open)) => {
+                let mut depth = 0usize;
+                let close = item[open..]
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        match c {
+                            '{' => depth += 1,
+                            '}' => depth -= 1,
+                            _ => {}
+                        }
+                        depth == 0
+                    })
+                    .map_or(item.len(), |(i, _)| open + i + 1);
+                &item[close..]
+            }
+            (None, None) => "",
+        };
+    }
+    code.push_str(rest);
+    code
+}
+
+/// The first path segment of each item a source text names through `crate::` (each item of a
+/// group: `crate::{ops::x, config}` names `ops` and `config`), and through `super::` chains
+/// that climb from `depth` (the module's depth below the crate root: 1 for `src/ops/mod.rs`
+/// and `src/shared.rs`, 2 for `src/ops/stats.rs`) up to the root.
+fn root_paths(code: &str, depth: usize) -> BTreeSet<String> {
     let identifier = |s: &str| -> String {
         s.chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect()
     };
-    let mut named = BTreeSet::new();
-    for (at, _) in text.match_indices("crate::") {
-        let rest = &text[at + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            // The items at the group's own depth, each up to its first `::`.
-            let (mut depth, mut item_start) = (0usize, true);
-            for (i, c) in group.char_indices() {
-                match c {
-                    '{' => depth += 1,
-                    '}' if depth == 0 => break,
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => item_start = true,
-                    c if c.is_whitespace() => {}
-                    _ if item_start && depth == 0 => {
-                        named.insert(identifier(&group[i..]));
-                        item_start = false;
-                    }
-                    _ => {}
+    let group_items = |group: &str, named: &mut BTreeSet<String>| {
+        let (mut level, mut item_start) = (0usize, true);
+        for (i, c) in group.char_indices() {
+            match c {
+                '{' => level += 1,
+                '}' if level == 0 => break,
+                '}' => level -= 1,
+                ',' if level == 0 => item_start = true,
+                c if c.is_whitespace() => {}
+                _ if item_start && level == 0 => {
+                    named.insert(identifier(&group[i..]));
+                    item_start = false;
                 }
+                _ => {}
             }
-        } else {
+        }
+    };
+    let mut named = BTreeSet::new();
+    let at_root = |rest: &str, named: &mut BTreeSet<String>| match rest.strip_prefix('{') {
+        Some(group) => group_items(group, named),
+        None => {
             named.insert(identifier(rest));
+        }
+    };
+    for (at, _) in code.match_indices("crate::") {
+        if code[..at].ends_with('$') {
+            continue;
+        }
+        at_root(&code[at + "crate::".len()..], &mut named);
+    }
+    for (at, _) in code.match_indices("super::") {
+        // Only the start of a chain: `super::super::x` is one.
+        if code[..at].ends_with("::") {
+            continue;
+        }
+        let mut rest = &code[at..];
+        let mut climbed = 0;
+        while let Some(next) = rest.strip_prefix("super::") {
+            climbed += 1;
+            rest = next;
+        }
+        if climbed >= depth {
+            at_root(rest, &mut named);
         }
     }
     named
 }
 
-/// A source text up to its `#[cfg(test)] mod …` (the whole text when it has none).
-fn before_test_module(text: &str) -> &str {
-    let end = text
-        .match_indices("#[cfg(test)]")
-        .map(|(at, attribute)| at + attribute.len())
-        .find(|&after| text[after..].trim_start().starts_with("mod "))
-        .map_or(text.len(), |after| after - "#[cfg(test)]".len());
-    &text[..end]
+/// The names `src/lib.rs` re-exports at the crate root (`pub use ops::x::{A, B};`), each with
+/// the unit it comes from: `crate::A` is a path into that unit.
+fn root_reexports(lib: &str) -> std::collections::BTreeMap<String, String> {
+    let mut names = std::collections::BTreeMap::new();
+    for statement in lib.split(';') {
+        let Some(path) = statement
+            .trim_start()
+            .split_once("pub use ")
+            .map(|(_, p)| p)
+        else {
+            continue;
+        };
+        let path = path.trim().trim_start_matches("crate::");
+        let unit: String = path
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let exported = match path.split_once('{') {
+            Some((_, group)) => group.trim_end_matches('}').to_string(),
+            None => path.rsplit("::").next().unwrap_or("").to_string(),
+        };
+        for name in exported
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty() && *n != "*")
+        {
+            names.insert(name.to_string(), unit.clone());
+        }
+    }
+    names
 }
 
 /// docs/ARCHITECTURE.md's "What may import what" against the code: each unit of `src/` (a
 /// folder, or a file beside `lib.rs` and `main.rs`) names in its production code only the
-/// units its row allows, and every unit has a row. Test code is left out (files and folders
-/// named `test…`, and a file from its `#[cfg(test)]` module on): tests may reach anywhere.
+/// units its row allows — through `crate::`, a name `lib.rs` re-exports, or `super::` up to
+/// the root — and every unit has a row. Test code is left out (`tests` folders, `tests.rs`
+/// files, `#[cfg(test)] mod` items); so are comments.
 #[test]
 fn the_layers_architecture_md_draws_hold_in_the_code() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = root.join("src");
     let doc = std::fs::read_to_string(root.join("docs/ARCHITECTURE.md")).expect("ARCHITECTURE");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).expect("lib.rs");
     let unit_of = |cell: &str| {
         let cell = cell.split('(').next().unwrap_or("");
         unquote(cell)
@@ -726,7 +832,7 @@ fn the_layers_architecture_md_draws_hold_in_the_code() {
             .trim_end_matches(".rs")
             .to_string()
     };
-    let units: BTreeSet<String> = std::fs::read_dir(root.join("src"))
+    let units: BTreeSet<String> = std::fs::read_dir(&src)
         .expect("src")
         .map(|e| e.expect("entry").path())
         .filter(|p| p.is_dir() || !["lib.rs", "main.rs"].iter().any(|name| p.ends_with(name)))
@@ -741,6 +847,10 @@ fn the_layers_architecture_md_draws_hold_in_the_code() {
         let may = row[1].as_str();
         let set: BTreeSet<String> = if let Some(but) = may.strip_prefix("any folder but ") {
             let excluded = unit_of(but);
+            assert!(
+                units.contains(&excluded),
+                "{unit}'s row excludes {excluded:?}, no unit"
+            );
             units
                 .iter()
                 .filter(|u| **u != unit && **u != excluded)
@@ -764,35 +874,60 @@ fn the_layers_architecture_md_draws_hold_in_the_code() {
         units,
         "docs/ARCHITECTURE.md's table and the units of src/"
     );
+    let reexported = root_reexports(&production_code(&lib));
+    for (name, unit) in &reexported {
+        assert!(
+            units.contains(unit),
+            "lib.rs re-exports {name} from {unit:?}, no unit"
+        );
+    }
 
-    let mut broken = Vec::new();
+    let (mut broken, mut unknown, mut files_read) = (Vec::new(), Vec::new(), 0);
     for unit in &units {
         let mut files = Vec::new();
-        let folder = root.join("src").join(unit);
-        if folder.is_dir() {
-            rust_files(&folder, &mut files);
+        if src.join(unit).is_dir() {
+            rust_files(&src.join(unit), &mut files);
         }
-        let file = root.join("src").join(format!("{unit}.rs"));
-        if file.is_file() {
-            files.push(file);
+        if src.join(format!("{unit}.rs")).is_file() {
+            files.push(src.join(format!("{unit}.rs")));
         }
         for file in files {
-            let relative = file.strip_prefix(root.join("src")).expect("under src");
-            if relative
+            let relative = file.strip_prefix(&src).expect("under src");
+            let test_code = relative
                 .iter()
-                .any(|part| part.to_string_lossy().contains("test"))
-            {
+                .any(|part| part == "tests" || part == "tests.rs");
+            if test_code {
                 continue;
             }
-            let text = std::fs::read_to_string(&file).expect("read source");
-            let production = before_test_module(&text);
-            for named in crate_paths(production) {
-                if units.contains(&named) && named != *unit && !allowed[unit].contains(&named) {
-                    broken.push(format!("{} names crate::{named}", relative.display()));
+            files_read += 1;
+            // `a.rs` and `a/mod.rs` are module `a`, one below its folder.
+            let depth = relative.components().count()
+                - usize::from(relative.file_name().is_some_and(|n| n == "mod.rs"));
+            let code = production_code(&std::fs::read_to_string(&file).expect("read source"));
+            for named in root_paths(&code, depth) {
+                let target = match reexported.get(&named) {
+                    Some(unit) => unit.clone(),
+                    None if units.contains(&named) => named.clone(),
+                    None => {
+                        unknown.push(format!("{} names crate::{named}", relative.display()));
+                        continue;
+                    }
+                };
+                if target != *unit && !allowed[unit].contains(&target) {
+                    broken.push(format!(
+                        "{} names crate::{named} ({target})",
+                        relative.display()
+                    ));
                 }
             }
         }
     }
+    assert!(files_read > 100, "only {files_read} source files read");
+    assert!(
+        unknown.is_empty(),
+        "paths to nothing lib.rs declares or re-exports:\n{}",
+        unknown.join("\n")
+    );
     assert!(
         broken.is_empty(),
         "imports docs/ARCHITECTURE.md does not allow:\n{}",
