@@ -193,6 +193,19 @@ fn a_gap_is_reported_lost_after_the_grace_period_and_a_late_record_cancels_it() 
             .any(|l| l.contains("bbbbbbbb-bbbb") && l.contains("lost")),
         "the late record's run lost nothing"
     );
+    // A declared loss stops nothing: a record of another run after it is handled and audited
+    // by both groups (the canary keeps measuring).
+    write(
+        &topic,
+        &[user(id, "after_loss", Some(stamp([0xcc; 16], true, 0, 0)))],
+    );
+    daemon.wait_for_names(&["after_loss"], Duration::from_secs(60));
+    wait_for_figures(
+        &daemon,
+        port,
+        "the record after the loss audited",
+        |m, c| figure(m, "audited", c) == 10,
+    );
 
     daemon.signal("INT");
     let status = daemon.wait_exit(Duration::from_secs(30));
@@ -212,7 +225,7 @@ fn a_gap_is_reported_lost_after_the_grace_period_and_a_late_record_cancels_it() 
     );
     for group in ["g1", "g2"] {
         assert!(
-            lines.iter().any(|l| l.contains(&format!("-{group}): audited=9 skipped=1 lost=2 lost_reported_by_producer=0 duplicate_writes=0 out_of_order=1"))),
+            lines.iter().any(|l| l.contains(&format!("-{group}): audited=10 skipped=1 lost=2 lost_reported_by_producer=0 duplicate_writes=0 out_of_order=1"))),
             "no audit: summary for {group}:\n{}",
             daemon.tail(20)
         );
