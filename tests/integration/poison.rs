@@ -102,12 +102,27 @@ fn every_kind_of_poison_is_skipped_once_with_its_reason_and_nothing_after_it_is_
             ("BATCH_SIZE", "4"),
             // The unknown schema id is the record's fault once its 404s last a second.
             ("SCHEMA_NOT_FOUND_GRACE_S", "1"),
+            ("METRICS_ADDR", "127.0.0.1:0"),
         ],
     ));
     daemon.wait_for_names(&good, Duration::from_secs(90));
+    let metrics = http_get(metrics_port(&daemon), "/metrics");
     daemon.stop_cleanly();
     let lines = daemon.lines();
     assert!(!lines.iter().any(|l| l.contains("panicked")));
+    for consumer in ["single", "batch"] {
+        let sample = format!("kafka_avro_daemon_decode_errors_total{{consumer=\"{consumer}\",");
+        let counted = metrics
+            .lines()
+            .find(|l| l.starts_with(&sample))
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap_or_else(|| panic!("no decode_errors of {consumer}:\n{metrics}"));
+        assert_eq!(
+            counted,
+            poison_count.to_string(),
+            "{consumer}: decode_errors"
+        );
+    }
     let expected = poisons(id);
     for group in [Group::Single, Group::Batch] {
         let warnings = undecodable_lines(&lines, group);
