@@ -81,26 +81,37 @@ fn wait_for_a_thawed_cluster(topic: &str) {
     wait_for_full_isr("__consumer_offsets");
 }
 
-/// Whether every partition of `topic` has all brokers in sync (false when the metadata cannot
-/// be read).
-fn fully_in_sync(topic: &str) -> bool {
-    test_producer()
-        .client()
+/// A client to ask for metadata with, or `None`: never a panic (a thawing broker's `Drop` asks
+/// while the test may already be panicking).
+fn metadata_client() -> Option<BaseConsumer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .ok()
+}
+
+/// Whether every partition of `topic` has all brokers in sync, as `client` is told (false when
+/// the metadata cannot be read or lists no partition).
+fn fully_in_sync(client: &BaseConsumer, topic: &str) -> bool {
+    client
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .is_ok_and(|metadata| {
             metadata.brokers().len() == expected_brokers()
-                && metadata.topics()[0]
-                    .partitions()
-                    .iter()
-                    .all(|p| p.isr().len() == expected_brokers())
+                && metadata.topics().first().is_some_and(|t| {
+                    !t.partitions().is_empty()
+                        && t.partitions()
+                            .iter()
+                            .all(|p| p.isr().len() == expected_brokers())
+                })
         })
 }
 
 /// Waits until every partition of `topic` has all brokers in sync again.
 fn wait_for_full_isr(topic: &str) {
+    let client = metadata_client().expect("metadata client");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if fully_in_sync(topic) {
+        if fully_in_sync(&client, topic) {
             return;
         }
         assert!(
@@ -253,6 +264,7 @@ fn a_broker_hung_at_start_is_named_and_not_waited_for() {
     );
     let named_after = started.elapsed();
     drop(thaw);
+    wait_for_a_thawed_cluster(&topic);
     daemon.wait_for_received(5, Duration::from_secs(120));
     daemon.stop_cleanly();
     let lines = daemon.lines();
@@ -277,7 +289,6 @@ fn a_broker_hung_at_start_is_named_and_not_waited_for() {
     println!(
         "figures: broker {hung} hung (the quorum's leader: {leader}), named {named_after:?} after the daemon started, not waited for; a SIGINT at the end of the check exited 0 after {stop_took:?}"
     );
-    wait_for_a_thawed_cluster(&topic);
 }
 
 /// The KRaft quorum's leader, as the node with the newest epoch records it (each node keeps
@@ -316,8 +327,11 @@ impl Drop for Thaw {
         // still catching up: wait for it here (a test that passes waits itself), without a
         // second panic.
         if thread::panicking() {
+            let Some(client) = metadata_client() else {
+                return;
+            };
             let deadline = Instant::now() + Duration::from_secs(120);
-            while Instant::now() < deadline && !fully_in_sync("__consumer_offsets") {
+            while Instant::now() < deadline && !fully_in_sync(&client, "__consumer_offsets") {
                 thread::sleep(Duration::from_millis(500));
             }
         }
@@ -962,7 +976,7 @@ fn a_hung_group_coordinator_keeps_the_batch_consumer_alive_and_loses_nothing() {
 /// The dead-letter topic's only broker hung (SIGSTOP) when a poison record comes: each group's
 /// copy is waited for — a record is skipped only once its copy is acknowledged, so the records
 /// after it wait too — with the consumers alive for the watchdog: `/healthz` never names a loop
-/// stalled, the wait is said (a line per copy, `/readyz`), no record after the poison in its
+/// stalled, the wait is said (a line, `/readyz` naming each consumer), no record after the poison in its
 /// partition is handled before the copies can be acknowledged, and once the broker thaws both
 /// copies land and every record is handled, none lost. The daemon's topic and its groups'
 /// coordinators (now and after a preferred-leader election) are on the other brokers, so the
