@@ -232,6 +232,77 @@ fn a_gap_is_reported_lost_after_the_grace_period_and_a_late_record_cancels_it() 
     }
 }
 
+#[test]
+fn a_stamped_record_dead_lettered_is_audited_and_its_number_is_not_missing() {
+    let _cluster = require_stack();
+    let topic = unique("audit-dead-lettered");
+    ensure_topic(&topic);
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[
+            ("PRODUCE_COUNT", "1"),
+            ("ON_DECODE_ERROR", "dlq"),
+            ("AUDIT_LOSS_GRACE_S", "4"),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+        ],
+    ));
+    let port = metrics_port(&daemon);
+    let id = logged_schema_id(&daemon);
+    let (copied, canary) = ([0xdd; 16], [0xee; 16]);
+    write(
+        &topic,
+        &[
+            user(id, "d0", Some(stamp(copied, true, 0, 0))),
+            // Undecodable: copied to the dead-letter topic by each group, its number seen.
+            Written {
+                header: Some(stamp(copied, true, 1, 0)),
+                payload: b"not avro".to_vec(),
+            },
+            user(id, "d2", Some(stamp(copied, true, 2, 0))),
+            // A real gap, written after the copied record: once it is declared lost, the
+            // grace period of anything before it is over too.
+            user(id, "e0", Some(stamp(canary, true, 0, 0))),
+            user(id, "e2", Some(stamp(canary, true, 2, 0))),
+        ],
+    );
+    wait_for_figures(&daemon, port, "the canary's gap declared lost", |m, c| {
+        figure(m, "pending", c) == 0 && figure(m, "lost", c) >= 1
+    });
+    let metrics = http_get(port, "/metrics");
+    for consumer in ["single", "batch"] {
+        let f = |name| figure(&metrics, name, consumer);
+        assert_eq!(f("lost"), 1, "{consumer}: only the canary's 1:\n{metrics}");
+        // The own record, d0..d2 and e0, e2: the copied record is audited, not skipped.
+        assert_eq!(
+            (f("audited"), f("skipped"), f("unaudited")),
+            (6, 0, 0),
+            "{consumer}"
+        );
+    }
+    daemon.stop_cleanly();
+    let lines = daemon.lines();
+    let loss_lines: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("records lost in p=0 of run"))
+        .collect();
+    assert_eq!(loss_lines.len(), 2, "one per group: {loss_lines:#?}");
+    for line in loss_lines {
+        assert!(
+            line.contains("1 records lost in p=0 of run eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee: sequence numbers 1..2"),
+            "{line}"
+        );
+    }
+    let copies = read_topic(&format!("{topic}.dlq"));
+    assert_eq!(copies.len(), 2, "one copy per group");
+    for copy in &copies {
+        assert_eq!(
+            copy.payload.as_deref(),
+            Some(b"not avro".as_slice()),
+            "the value copied untouched"
+        );
+    }
+}
+
 /// The daemon's own run id, from its `producer: audit run <uuid>` line.
 fn logged_run_id(daemon: &Daemon) -> [u8; 16] {
     let line = first_line_with(daemon, "producer: audit run ");
@@ -362,13 +433,16 @@ fn failures_the_daemons_own_producer_reported_are_told_apart_from_loss() {
     let _cluster = require_stack();
     let topic = unique("audit-own-failures");
     ensure_topic(&topic);
-    // One record per request and one request in flight: the queue outgrows what the brokers
-    // take, and records that wait in it longer than 5 ms fail (message timed out) while others
-    // get through — gaps whose numbers this process's producer reported as failed.
+    // One record per request, one request in flight, and sends at full speed into a queue of
+    // 1,000: the queue stays full, librdkafka's timeout scan (once a second) fails every record
+    // that waited in it longer than 2 ms (message timed out), and the records sent after them
+    // get through — gaps whose numbers this process's producer reported as failed. (Sent one a
+    // millisecond, the queue was often empty at the scans on one broker, and nothing failed.)
     let mut daemon = Daemon::start(&env_with(
         &topic,
         &[
-            ("PRODUCE_INTERVAL_MS", "1"),
+            ("PRODUCE_INTERVAL_MS", "0"),
+            ("LIBRDKAFKA_PRODUCER_QUEUE_BUFFERING_MAX_MESSAGES", "1000"),
             ("PRODUCE_COUNT", "5000"),
             ("PRODUCER_ENABLE_IDEMPOTENCE", "false"),
             ("PRODUCER_ACKS", "1"),
@@ -389,6 +463,11 @@ fn failures_the_daemons_own_producer_reported_are_told_apart_from_loss() {
     wait_for_figures(&daemon, port, "failed deliveries told apart", |m, c| {
         figure(m, "pending", c) == 0 && figure(m, "lost_reported_by_producer", c) > 0
     });
+    // Each of the 5,000 records gets its delivery report: acknowledged or failed.
+    wait_for("a report for each record", Duration::from_secs(60), || {
+        metric(port, "delivered_total") + metric(port, "delivery_failed_total") == 5000
+    });
+    let failed_metric = metric(port, "delivery_failed_total");
     daemon.signal("INT");
     let status = daemon.wait_exit(Duration::from_secs(30));
     let lines = daemon.lines();
@@ -401,6 +480,10 @@ fn failures_the_daemons_own_producer_reported_are_told_apart_from_loss() {
         .and_then(|(_, rest)| rest.split(',').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no failed count in {summary}"));
+    assert_eq!(
+        failed_metric, failed,
+        "kafka_avro_daemon_delivery_failed_total counts what the summary says failed"
+    );
     for group in ["g1", "g2"] {
         let f = audit_summary(&lines, &format!("{topic}-{group}"));
         println!("{group}: {f:?}; the producer's failed deliveries: {failed}");

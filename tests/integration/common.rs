@@ -1217,3 +1217,50 @@ pub fn produce_with_confluents_serializer(topic: &str, case: &str) -> std::path:
     );
     dir
 }
+
+/// The log lines of library consumers run in this process (a daemon's lines are read from its
+/// stderr instead). A consumer under test logs to a target of its own, [`captured_target`]; only
+/// targets under `captured::` are kept, so librdkafka's and every other test's lines are not.
+static CAPTURED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.target().starts_with("captured::")
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            let line = format!("{} {}", record.level(), record.args());
+            CAPTURED
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((record.target().to_string(), line));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// A log target whose lines (debug and up) [`captured_lines`] returns: set it as a consumer's
+/// `ConsumerSettings::log_target`. Installs this binary's logger on first use.
+pub fn captured_target(name: &str) -> String {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        log::set_logger(&Capture).expect("no other logger in the integration tests");
+        log::set_max_level(log::LevelFilter::Debug);
+    });
+    format!("captured::{name}")
+}
+
+/// The lines logged to `target` so far, each `<LEVEL> <message>`, in order.
+pub fn captured_lines(target: &str) -> Vec<String> {
+    CAPTURED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter(|(t, _)| t == target)
+        .map(|(_, line)| line.clone())
+        .collect()
+}

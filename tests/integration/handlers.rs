@@ -21,8 +21,9 @@ use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::common::{
-    bootstrap, confluent_user_bytes, ensure_topic, produce_to_partition, read_topic,
-    register_schema, registry_url, require_stack, test_producer, unique, Stored,
+    bootstrap, captured_lines, captured_target, confluent_user_bytes, ensure_topic,
+    produce_to_partition, read_topic, register_schema, registry_url, require_stack, test_producer,
+    unique, Stored,
 };
 
 const USER_SCHEMA: &str = include_str!("../../schemas/user.avsc");
@@ -184,6 +185,7 @@ fn a_failing_record_handler_is_retried_and_nothing_is_stored_until_it_succeeds()
     let codec = UserCodec::new().expect("codec");
     let calls: Mutex<Vec<Call>> = Mutex::new(Vec::new());
     let committed = Committed::of(&group);
+    let log_target = captured_target(&group);
     let user_2_done = || {
         calls
             .lock()
@@ -212,7 +214,8 @@ fn a_failing_record_handler_is_retried_and_nothing_is_stored_until_it_succeeds()
                     Ok(())
                 }
             };
-            let settings = ConsumerSettings::new(group.clone(), [topic.clone()]);
+            let mut settings = ConsumerSettings::new(group.clone(), [topic.clone()]);
+            settings.log_target = log_target.clone();
             SingleConsumer::new(&shared, &codec, settings, handler).run()
         });
         wait_until("user_2 handed to the handler", || {
@@ -258,6 +261,47 @@ fn a_failing_record_handler_is_retried_and_nothing_is_stored_until_it_succeeds()
     );
     // Closing the consumer commits the stored offsets.
     assert_eq!(committed.get(&topic, 0), Some(names.len() as i64));
+    assert_retry_lines(
+        &captured_lines(&log_target),
+        &format!("consumer of group {group}"),
+        &format!("the record at {topic} p=0 o=2"),
+        ("user_2: not yet", 30),
+        FAILURES,
+    );
+}
+
+/// The lines of one handler's retries, from its first failure to its success: a WARN when they
+/// begin (naming what failed, why, and for how long it is retried), one DEBUG line per failure
+/// after the first, an INFO line when the handler succeeds, and nothing else.
+fn assert_retry_lines(
+    lines: &[String],
+    client: &str,
+    what: &str,
+    (error, retry_s): (&str, u64),
+    failures: usize,
+) {
+    let begun = format!(
+        "WARN {client}: the handler failed on {what}: {error}; retrying for up to {retry_s} s (HANDLER_RETRY_TIMEOUT_MS), its partitions paused"
+    );
+    let again = |call: usize| {
+        format!("DEBUG {client}: the handler failed again on {what} (call {call}): {error}")
+    };
+    let ended =
+        format!("INFO {client}: the handler succeeded on {what} after {failures} failed calls in ");
+    let retries: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("the handler "))
+        .collect();
+    assert_eq!(retries.len(), failures + 1, "{lines:#?}");
+    assert_eq!(retries[0], &begun, "{lines:#?}");
+    for (n, line) in retries[1..failures].iter().enumerate() {
+        assert_eq!(**line, again(n + 2), "{lines:#?}");
+    }
+    let last = retries[failures];
+    assert!(
+        last.starts_with(&ended) && last.ends_with(" s; fetching resumes"),
+        "{last}"
+    );
 }
 
 #[test]
@@ -369,6 +413,7 @@ fn a_batch_handler_failing_longer_than_max_poll_interval_keeps_its_partitions() 
     let shared = Shared::new(&config, &shutdown).expect("shared");
     let codec = UserCodec::new().expect("codec");
     let committed = Committed::of(&group);
+    let log_target = captured_target(&group);
     let calls: Mutex<Vec<BatchCall>> = Mutex::new(Vec::new());
     let handled = || -> usize {
         calls
@@ -398,7 +443,8 @@ fn a_batch_handler_failing_longer_than_max_poll_interval_keeps_its_partitions() 
                     Err("the database is down".into())
                 }
             };
-            let settings = ConsumerSettings::new(group.clone(), [topic.clone()]);
+            let mut settings = ConsumerSettings::new(group.clone(), [topic.clone()]);
+            settings.log_target = log_target.clone();
             BatchConsumer::new(&shared, &codec, settings, handler).run()
         });
         let deadline = Instant::now() + WAIT + FAILING_FOR;
@@ -437,6 +483,13 @@ fn a_batch_handler_failing_longer_than_max_poll_interval_keeps_its_partitions() 
         .collect();
     assert_eq!(after, names, "handled once each: {calls:?}");
     assert_eq!(committed.get(&topic, 0), Some(names.len() as i64));
+    assert_retry_lines(
+        &captured_lines(&log_target),
+        &format!("consumer of group {group}"),
+        &format!("a batch of {} records", first_batch.len()),
+        ("the database is down", 60),
+        succeeded,
+    );
 }
 
 #[test]
