@@ -728,3 +728,66 @@ fn sixty_four_made_up_runs_between_two_records_hide_no_loss() {
         "5 records of the real run missing, in each group"
     );
 }
+
+#[test]
+fn runs_forgotten_for_good_are_one_warn_line_a_minute_not_one_per_run() {
+    let _cluster = require_stack();
+    let topic = unique("forgotten-runs");
+    ensure_topic(&topic);
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[("PRODUCE_COUNT", "1"), ("METRICS_ADDR", "127.0.0.1:0")],
+    ));
+    let port = metrics_port(&daemon);
+    let id = logged_schema_id(&daemon);
+    // One record each of made-up runs: past the 64 runs tracked and the 1,024 places kept of
+    // forgotten ones, each further run drops a place for good.
+    let made_up = |from: u32, to: u32| -> Vec<Written> {
+        (from..to)
+            .map(|n| {
+                let mut run = [0x22; 16];
+                run[..4].copy_from_slice(&n.to_be_bytes());
+                user(id, "made-up", Some(stamp(run, true, 0, 0)))
+            })
+            .collect()
+    };
+    const PAST_THE_LIMITS: u32 = 64 + 1024 + 10;
+    write(&topic, &made_up(0, PAST_THE_LIMITS));
+    let forgotten = |lines: &[String], consumer: &str| -> usize {
+        lines
+            .iter()
+            .filter(|l| {
+                l.contains(" WARN ")
+                    && l.contains(&format!("audit: {consumer}: "))
+                    && l.contains(" sequences forgotten for good (")
+            })
+            .count()
+    };
+    daemon.wait_until(
+        "a line per consumer about runs forgotten for good",
+        Duration::from_secs(60),
+        |lines| {
+            forgotten(lines, "single-message consumer") == 1
+                && forgotten(lines, "batch consumer") == 1
+        },
+    );
+    // More runs dropped within the minute: counted, not said again, not even by the last tick
+    // at stop.
+    write(&topic, &made_up(PAST_THE_LIMITS, PAST_THE_LIMITS + 50));
+    wait_for_figures(&daemon, port, "every record audited", |m, c| {
+        figure(m, "audited", c) == 1 + u64::from(PAST_THE_LIMITS) + 50
+    });
+    daemon.stop_cleanly();
+    let lines = daemon.lines();
+    for consumer in ["single-message consumer", "batch consumer"] {
+        assert_eq!(forgotten(&lines, consumer), 1, "{consumer}");
+    }
+    let line = lines
+        .iter()
+        .find(|l| l.contains(" sequences forgotten for good ("))
+        .expect("the line");
+    assert!(
+        line.contains("more than 64 runs besides this process's own were seen and 1024 places of forgotten runs are kept"),
+        "{line}"
+    );
+}
