@@ -149,12 +149,15 @@ const STILL_WAITING_EVERY: Duration = Duration::from_secs(60);
 const UNKNOWN_ID_RECHECK: Duration = Duration::from_secs(1);
 const _: () = assert!(UNKNOWN_ID_RECHECK.as_secs() < STALL_AFTER.as_secs());
 
-/// Where a message sits, for the wait an unknown schema id gets: its partition and offset,
-/// and the partition's end as the client last heard it (asked only for an unknown id).
+/// Where a message sits, for the wait an unknown schema id gets: its topic (the consumer's
+/// index of it), partition and offset, the partition's end as the client last heard it, and
+/// when it was written by its timestamp (both asked only for an unknown id).
 pub(crate) struct Place<'p> {
+    pub(crate) topic: usize,
     pub(crate) partition: i32,
     pub(crate) offset: i64,
     pub(crate) log_end: &'p dyn Fn() -> Option<i64>,
+    pub(crate) written: &'p dyn Fn() -> Option<Instant>,
     /// Called between two registry requests of one decode (the writer schema, then the check
     /// of our own schema behind a 404): each may take the request timeout, and their sum is
     /// past the stall limit, so the loop's heartbeat is beaten in between.
@@ -392,8 +395,13 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
                 Err(DecodeError::Registry { id, error })
             }
             Err(error) if error.is_not_found() => {
-                let (partition, offset) = (place.partition, place.offset);
-                let in_log_since = self.anchors.since(partition, offset, now, place.log_end);
+                let in_log_since = self.anchors.since(
+                    (place.topic, place.partition),
+                    place.offset,
+                    now,
+                    place.log_end,
+                    (place.written)(),
+                );
                 match self.unknown.not_found(id, now, in_log_since) {
                     NotFound::RetryAt(at) => {
                         self.unknown_retry_at = Some(at);
@@ -444,11 +452,17 @@ mod tests {
 
     /// A message long in the log: an unknown id's retry comes at once.
     const HERE: Place<'static> = Place {
+        topic: 0,
         partition: 0,
         offset: 0,
         log_end: &no_log_end,
+        written: &no_time,
         progress: &no_progress,
     };
+
+    fn no_time() -> Option<Instant> {
+        None
+    }
 
     /// A registry on a local port that answers each request with `answer(request line)`
     /// (status and body) and counts them.
@@ -702,7 +716,9 @@ mod tests {
     /// Makes the decoder believe partition 0's records have been in the log for a minute.
     fn long_in_the_log(decoder: &mut MessageDecoder<'_, UserCodec>) {
         let minute_ago = Instant::now() - Duration::from_secs(60);
-        decoder.anchors.since(0, 0, minute_ago, || Some(i64::MAX));
+        decoder
+            .anchors
+            .since((0, 0), 0, minute_ago, || Some(i64::MAX), None);
     }
 
     /// A registry that answers our id 1 with `own` (changeable), and 404 for any other id.

@@ -4,11 +4,12 @@
 //! invents ids can make the daemon do, so the waiting is bounded in total, not per id:
 //!
 //! - **Every id is asked for at least once [`FOLLOWER_CATCH_UP`] after its record was known
-//!   to be in the log** ([`LogAnchors`]): if its first 404 came sooner, it is asked again
-//!   then. A registry follower a few seconds behind its leader has caught up with a schema
-//!   registered before the record was written by then. The records of a backlog were all in
-//!   the log when the first of them was read, so only the first unknown id of a backlog waits
-//!   for this; the others' first answer already comes late enough.
+//!   to be in the log** ([`LogAnchors`]: by its timestamp, or by the partition's end when it
+//!   was read): if its first 404 came sooner, it is asked again then. A registry follower a
+//!   few seconds behind its leader has caught up with a schema registered before the record
+//!   was written by then. The records of a backlog were all written before they were read, so
+//!   only the first unknown id of a backlog waits for this, and ids invented in many
+//!   partitions keep a consumer within a catch-up of the log, not one per partition.
 //! - **Beyond that, an id waits only what it draws from a budget** shared by every id and both
 //!   consumers: at most `SCHEMA_NOT_FOUND_GRACE_S` for one id, the budget holding that much and
 //!   refilling at that much per [`REFILL_PERIOD`], or per 20 graces for a longer grace, so a
@@ -317,32 +318,45 @@ impl Budget {
 /// Since when a consumer's records have been in the log, as far as it can tell without a
 /// request: when an unknown id is first met in a partition, the partition's end as librdkafka
 /// last heard it from a fetch (its cached high watermark) says every record before it was in
-/// the log by then. One per consumer.
+/// the log by then; and a record was not in the log before it was written, so its own
+/// timestamp, if earlier, says so sooner. One per consumer.
+///
+/// The timestamp is what bounds a writer who spreads invented ids over many partitions: each
+/// such record, read after its partition's anchor, gets a fresh anchor "now", and waiting out
+/// the catch-up from each read would put the consumer `FOLLOWER_CATCH_UP` × partitions behind
+/// for as long as the writer goes on. Measured from the write, the catch-up of a record read
+/// late is already over. A timestamp can only shorten the wait (the earlier of the two is
+/// taken): a writer who backdates its records shortens its own records' catch-up, nothing
+/// else's, and the budget still applies.
 #[derive(Debug, Default)]
 pub(crate) struct LogAnchors {
-    /// Per partition: the log's end, and a time it was known to reach that far.
-    by_partition: HashMap<i32, (i64, Instant)>,
+    /// Per (topic index, partition): the log's end, and a time it was known to reach that far.
+    by_partition: HashMap<(usize, i32), (i64, Instant)>,
 }
 
 impl LogAnchors {
-    /// Since when the record at `offset` of `partition` has been in the log at the latest;
-    /// `log_end` is asked only when no earlier anchor covers the record (`None`: not known).
+    /// Since when the record at `offset` of `partition` (of the consumer's topic `topic`) has
+    /// been in the log at the latest: the earlier of `written` (its timestamp, if any) and the
+    /// anchor covering it; `log_end` is asked only when no earlier anchor covers the record
+    /// (`None`: not known).
     pub(crate) fn since(
         &mut self,
-        partition: i32,
+        (topic, partition): (usize, i32),
         offset: i64,
         now: Instant,
         log_end: impl FnOnce() -> Option<i64>,
+        written: Option<Instant>,
     ) -> Instant {
-        if let Some((end, at)) = self.by_partition.get(&partition) {
-            if offset < *end {
-                return *at;
+        let anchored = match self.by_partition.get(&(topic, partition)) {
+            Some((end, at)) if offset < *end => *at,
+            _ => {
+                // The record itself is in the log now, whatever the cached end says.
+                let end = log_end().unwrap_or(0).max(offset.saturating_add(1));
+                self.by_partition.insert((topic, partition), (end, now));
+                now
             }
-        }
-        // The record itself is in the log now, whatever the cached end says.
-        let end = log_end().unwrap_or(0).max(offset.saturating_add(1));
-        self.by_partition.insert(partition, (end, now));
-        now
+        };
+        written.map_or(anchored, |written| written.min(anchored))
     }
 }
 
@@ -529,15 +543,96 @@ mod tests {
     fn an_anchor_covers_the_records_that_were_in_the_log_when_it_was_taken() {
         let mut anchors = LogAnchors::default();
         let t0 = Instant::now();
-        assert_eq!(anchors.since(0, 10, t0, || Some(1_010)), t0);
+        assert_eq!(anchors.since((0, 0), 10, t0, || Some(1_010), None), t0);
         // Within the anchor: no need to ask for the log's end.
         let later = t0 + secs(5);
-        assert_eq!(anchors.since(0, 1_009, later, || panic!("asked")), t0);
-        // Beyond it, or in another partition: a new anchor.
-        assert_eq!(anchors.since(0, 1_010, later, || Some(1_011)), later);
-        assert_eq!(anchors.since(1, 0, later, || None), later);
+        assert_eq!(
+            anchors.since((0, 0), 1_009, later, || panic!("asked"), None),
+            t0
+        );
+        // Beyond it, in another partition or in the same partition of another topic: a new
+        // anchor.
+        assert_eq!(
+            anchors.since((0, 0), 1_010, later, || Some(1_011), None),
+            later
+        );
+        assert_eq!(anchors.since((0, 1), 0, later, || None, None), later);
+        assert_eq!(anchors.since((1, 0), 5, later, || Some(6), None), later);
         // An unknown end still covers the record itself.
-        assert_eq!(anchors.since(1, 0, later + secs(1), || None), later);
+        assert_eq!(
+            anchors.since((0, 1), 0, later + secs(1), || None, None),
+            later
+        );
+    }
+
+    /// The record's own timestamp, when earlier, is when it was in the log; a later one (a
+    /// writer's clock ahead, or a forged date) changes nothing.
+    #[test]
+    fn a_record_written_before_its_anchor_was_in_the_log_since_it_was_written() {
+        let mut anchors = LogAnchors::default();
+        let t0 = Instant::now();
+        let written = t0 - secs(20);
+        assert_eq!(
+            anchors.since((0, 0), 0, t0, || Some(1), Some(written)),
+            written
+        );
+        assert_eq!(
+            anchors.since((0, 3), 0, t0, || Some(1), Some(t0 + secs(60))),
+            t0
+        );
+    }
+
+    /// A writer inventing an id for one record a second, spread over the partitions of a
+    /// topic: each record is read after its partition's last anchor, so gets a fresh one at
+    /// its read; measured from there, each waited the whole catch-up and the consumer fell
+    /// `FOLLOWER_CATCH_UP` × partitions behind the log for as long as the writer went on (35 s
+    /// with 12 partitions, 287 s with 100, after half an hour). Measured from its write, it
+    /// stays within a catch-up and a recheck of the log, whatever the number of partitions.
+    #[test]
+    fn invented_ids_spread_over_many_partitions_keep_the_consumer_within_a_catch_up_of_the_log() {
+        for partitions in [1u32, 12, 100] {
+            let t0 = Instant::now();
+            let ids = UnknownSchemaIds::starting_at(GRACE, t0);
+            let mut anchors = LogAnchors::default();
+            // Record k: written at t0 + k s, to partition k % partitions, at offset
+            // k / partitions there.
+            let written = |k: u32| t0 + secs(u64::from(k));
+            let mut now = t0;
+            let mut lag_after_the_grace = Duration::ZERO;
+            for k in 0..1_800u32 {
+                let (p, offset) = (k % partitions, i64::from(k / partitions));
+                now = now.max(written(k));
+                // librdkafka's cached end of p: every record of p written by now.
+                let seconds = i64::try_from(now.duration_since(t0).as_secs()).expect("secs");
+                let end = (seconds - i64::from(p)).div_euclid(i64::from(partitions)) + 1;
+                let p = i32::try_from(p).expect("partition");
+                let since = anchors.since((0, p), offset, now, || Some(end), Some(written(k)));
+                let id = SchemaRef::Id(1_000_000 + k);
+                loop {
+                    match ids.ask(id, now) {
+                        Ask::Confirmed => break,
+                        Ask::At(at) => now = now.max(at),
+                        Ask::Now => match ids.not_found(id, now, since) {
+                            NotFound::Lasted { .. } => {
+                                ids.confirm(id, now);
+                                break;
+                            }
+                            NotFound::RetryAt(at) => now = now.max(at),
+                        },
+                    }
+                }
+                // The budget's grace is spent in the first minute or so; what remains is the
+                // catch-up, and the budget's refill.
+                if k >= 120 {
+                    let lag = now.saturating_duration_since(written(k));
+                    lag_after_the_grace = lag_after_the_grace.max(lag);
+                }
+            }
+            assert!(
+                lag_after_the_grace <= FOLLOWER_CATCH_UP + RECHECK_EVERY + MIN_DRAW,
+                "{partitions} partitions: {lag_after_the_grace:?} behind the log"
+            );
+        }
     }
 
     /// A grace of ten minutes or more (allowed up to a day) refills in 20 graces: one invented
