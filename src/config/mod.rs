@@ -50,6 +50,14 @@ pub struct Variable {
     pub help: &'static str,
 }
 
+/// Whether the daemon reads variable `name`: one of [`VARIABLES`], a `LIBRDKAFKA_*` property
+/// or a secret's `<NAME>_FILE`.
+fn is_read(name: &str) -> bool {
+    name.starts_with(LIBRDKAFKA_PREFIX)
+        || secret_files::is_secret_file_variable(name)
+        || VARIABLES.iter().any(|v| v.name == name)
+}
+
 /// The declared default of variable `name` (empty when unset by default or unknown).
 pub fn default_of(name: &str) -> &'static str {
     VARIABLES
@@ -143,12 +151,34 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Reads the configuration from the process environment (variables that are not valid
-    /// UTF-8 are ignored).
+    /// Reads the configuration from the process environment. A variable the daemon reads whose
+    /// value is not valid UTF-8 is an error (ignored, its default would be used silently);
+    /// other variables that are not are ignored.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let vars: Vec<(String, String)> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect();
+        Config::from_os_vars(std::env::vars_os())
+    }
+
+    fn from_os_vars(
+        os_vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Result<Config, ConfigError> {
+        let mut vars = Vec::new();
+        for (name, value) in os_vars {
+            let Ok(name) = name.into_string() else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(value) => vars.push((name, value)),
+                // The value is not shown: it may be a secret, most of which a lossy form shows.
+                Err(_) if is_read(&name) => {
+                    return Err(ConfigError {
+                        variable: name,
+                        value: "<not UTF-8>".to_string(),
+                        expected: "a value in UTF-8".to_string(),
+                    })
+                }
+                Err(_) => {}
+            }
+        }
         Config::from_vars(&vars)
     }
 

@@ -457,3 +457,32 @@ fn producer_keys_is_a_count_and_not_with_a_fixed_key() {
     assert_eq!(error.variable, "PRODUCER_KEYS");
     assert!(Config::from_pairs(&[("PRODUCER_KEYS", "-1")]).is_err());
 }
+
+/// A value that is not UTF-8 (a Latin-1 topic name or password) was dropped, and the default
+/// used without a word: now an error naming the variable, for the variables the daemon reads.
+#[test]
+fn a_value_that_is_not_utf8_is_an_error_for_a_variable_the_daemon_reads() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let latin1 = || OsString::from_vec(b"caf\xe9".to_vec());
+    for name in [
+        "TEST_TOPIC_NAME",
+        "BATCH_SIZE",
+        "LIBRDKAFKA_SASL_PASSWORD",
+        "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO_FILE",
+    ] {
+        let error =
+            Config::from_os_vars([(OsString::from(name), latin1())]).expect_err("not UTF-8");
+        assert_eq!(
+            error.to_string(),
+            format!("{name}=\"<not UTF-8>\" is invalid: expected a value in UTF-8")
+        );
+    }
+    let others = [
+        (OsString::from("LANG_OF_SOMETHING_ELSE"), latin1()),
+        (OsString::from_vec(b"N\xe4ME".to_vec()), latin1()),
+        (OsString::from("BATCH_SIZE"), OsString::from("7")),
+    ];
+    let config = Config::from_os_vars(others).expect("only BATCH_SIZE read");
+    assert_eq!(config.batch_size, 7);
+}
