@@ -122,7 +122,7 @@ impl fmt::Display for DecodeError {
             DecodeError::Body { id, error } => write!(f, "schema {id}: {error}"),
             DecodeError::NoGuidSupport { id, error } => write!(
                 f,
-                "writer schema {id} (from the __value_schema_id header) cannot be fetched: the schema registry has no GUID endpoint ({error}); it needs a registry that serves GET /schemas/guids/{{guid}} (Confluent 8+)"
+                "writer schema {id} (from the __value_schema_id header) cannot be fetched: the schema registry has no GUID endpoint ({error}); it needs a registry that serves GET /schemas/guids/{{guid}} (Confluent 8+); ON_DECODE_ERROR=dlq keeps such records"
             ),
         }
     }

@@ -194,19 +194,10 @@ impl<'a, D: ValueDecoder> Intake<'a, D> {
     ) -> Result<Turn, LoopError> {
         let name = &self.settings.name;
         let (partition, offset) = (message.partition(), message.offset());
+        // A record named by a GUID that the registry provably cannot resolve (its endpoint
+        // missing while it serves our own schema) takes the policy like a confirmed unknown
+        // id: stopping on it instead let any writer stop the daemon, again at every restart.
         match self.config.on_decode_error {
-            // The registry's shortcoming, not the record's: skipping would lose it.
-            OnDecodeError::Skip | OnDecodeError::Fail
-                if matches!(error, DecodeError::NoGuidSupport { .. }) =>
-            {
-                Err(LoopError::RegistryLacksGuids {
-                    client: name.clone(),
-                    topic: topic.to_string(),
-                    partition,
-                    offset,
-                    error: error.to_string(),
-                })
-            }
             OnDecodeError::Skip => Ok(Turn::Continue),
             OnDecodeError::Fail => Err(LoopError::Undecodable {
                 client: name.clone(),

@@ -93,20 +93,6 @@ pub enum LoopError {
         /// What went wrong.
         error: String,
     },
-    /// A message names its writer schema by GUID, the registry has no GUID endpoint, and
-    /// `ON_DECODE_ERROR` is not `dlq`: the record is not at fault, so it is not skipped.
-    RegistryLacksGuids {
-        /// The client (consumer or producer) it happened to.
-        client: String,
-        /// The topic.
-        topic: String,
-        /// The partition.
-        partition: i32,
-        /// The offset.
-        offset: i64,
-        /// What went wrong.
-        error: String,
-    },
     /// `ON_DECODE_ERROR=dlq` without a dead-letter producer (a bug, not a user error).
     NoDeadLetterProducer {
         /// The client (consumer or producer) it happened to.
@@ -238,16 +224,6 @@ impl fmt::Display for LoopError {
             } => write!(
                 f,
                 "{client}: undecodable message at {topic} p={partition} o={offset}: {error} (ON_DECODE_ERROR=fail)"
-            ),
-            LoopError::RegistryLacksGuids {
-                client,
-                topic,
-                partition,
-                offset,
-                error,
-            } => write!(
-                f,
-                "{client}: message at {topic} p={partition} o={offset} not skipped: {error}, or ON_DECODE_ERROR=dlq to move such records to {topic}.dlq"
             ),
             LoopError::NoDeadLetterProducer { client } => {
                 write!(f, "{client}: ON_DECODE_ERROR=dlq but no dead-letter producer")

@@ -1,7 +1,7 @@
 //! Records whose writer schema is named in a `__value_schema_id` header (Confluent 8: version
 //! byte `0x01` and a 16-byte GUID) instead of the 5-byte prefix. Against the local Apicurio,
-//! which has no GUID endpoint, such a record is never skipped: dead-lettered under `dlq`,
-//! otherwise the daemon stops with one line naming the missing support. Through a proxy that
+//! which has no GUID endpoint, such a record takes `ON_DECODE_ERROR` with a reason naming the
+//! missing support: dead-lettered under `dlq`, skipped under `skip`, a stop under `fail`. Through a proxy that
 //! serves `GET /schemas/guids/{guid}` as Confluent does, the header's schema decodes a body
 //! that itself begins with `0x00`; malformed headers are the record's fault.
 
@@ -109,9 +109,10 @@ fn a_guid_framed_record_the_registry_cannot_resolve_is_dead_lettered_with_its_he
 }
 
 #[test]
-fn a_guid_framed_record_the_registry_cannot_resolve_stops_the_daemon_unless_dlq() {
+fn a_guid_framed_record_the_registry_cannot_resolve_is_skipped_with_its_reason_and_stops_only_under_fail(
+) {
     let _cluster = require_stack();
-    let topic = unique("guid-stop");
+    let topic = unique("guid-skip");
     let id = register_schema(&format!("{topic}-value"), USER_SCHEMA);
     let guid = uuid::Uuid::new_v4();
     produce_framed(
@@ -121,22 +122,60 @@ fn a_guid_framed_record_the_registry_cannot_resolve_stops_the_daemon_unless_dlq(
             (confluent_user_bytes(id, "after"), None),
         ],
     );
-    // The default policy, skip: the record is not at fault, so it is not skipped either.
-    let (status, lines) = run_to_exit(
-        &env_with(&topic, &[("PRODUCE_COUNT", "1")]),
-        Duration::from_secs(90),
-    );
-    assert_exit_1_with_one_error_line(
-        status,
-        &lines,
+    let reason = [
+        format!("{topic} p=0 o=0"),
+        format!("writer schema guid {guid}"),
+        "no GUID endpoint".to_string(),
+        "GET /schemas/guids/{guid}".to_string(),
+        "ON_DECODE_ERROR=dlq keeps such records".to_string(),
+    ];
+    // The default policy, skip: one WARN line per group with the reason, and the daemon goes
+    // on (it stopped, and again at every restart: any writer could keep it down).
+    let mut daemon = Daemon::start(&env_with(&topic, &[("PRODUCE_COUNT", "1")]));
+    daemon.wait_for_names(&["after"], Duration::from_secs(90));
+    daemon.stop_cleanly();
+    let lines = daemon.lines();
+    for group in [Group::Single, Group::Batch] {
+        let skipped = undecodable_lines(&lines, group);
+        assert_eq!(skipped.len(), 1, "{group:?}: {skipped:#?}");
+        assert!(skipped[0].contains(" WARN "), "{}", skipped[0]);
+        for part in &reason {
+            assert!(
+                skipped[0].contains(part.as_str()),
+                "{part:?} in {}",
+                skipped[0]
+            );
+        }
+    }
+    for (_, group) in groups_of(&topic) {
+        assert_eq!(audit_summary(&lines, &group)["skipped"], 1, "{group}");
+    }
+
+    // Under fail, the one policy that stops: exit 1 with that reason, nothing after it handled.
+    let topic = unique("guid-fail");
+    let id = register_schema(&format!("{topic}-value"), USER_SCHEMA);
+    produce_framed(
+        &topic,
         &[
-            &format!("{topic} p=0 o=0 not skipped"),
-            &format!("writer schema guid {guid}"),
-            "no GUID endpoint",
-            "GET /schemas/guids/{guid}",
-            "ON_DECODE_ERROR=dlq",
+            (user_datum("by_guid"), Some(guid_header(&guid))),
+            (confluent_user_bytes(id, "after"), None),
         ],
     );
+    let (status, lines) = run_to_exit(
+        &env_with(
+            &topic,
+            &[("PRODUCE_COUNT", "1"), ("ON_DECODE_ERROR", "fail")],
+        ),
+        Duration::from_secs(90),
+    );
+    let fail_reason = [
+        format!("{topic} p=0 o=0"),
+        format!("writer schema guid {guid}"),
+        "no GUID endpoint".to_string(),
+        "(ON_DECODE_ERROR=fail)".to_string(),
+    ];
+    let fail_reason: Vec<&str> = fail_reason.iter().map(String::as_str).collect();
+    assert_exit_1_with_one_error_line(status, &lines, &fail_reason);
     let after: Vec<&String> = lines.iter().filter(|l| l.contains("'after'")).collect();
     assert!(after.is_empty(), "nothing after it handled: {after:#?}");
 }
