@@ -9,7 +9,7 @@ use kafka_avro_daemon::{Config, Producer, Shared, Shutdown, User, UserCodec};
 use crate::common::{
     bootstrap, confluent_user_bytes, create_topic_with, daemon_env, ensure_topic, example,
     produce_raw, produce_to_partition, produce_with_confluents_serializer, read_topic,
-    register_schema, registry_url, require_stack, unique,
+    register_schema, registry_url, require_stack, unique, Stored,
 };
 
 #[test]
@@ -325,5 +325,83 @@ fn the_library_producer_writes_null_keys_and_spreads_them_over_the_partitions_in
             .map(|n| format!("user_{n}"))
             .collect();
         assert_eq!(names, expected, "partition {partition}");
+    }
+}
+
+/// README: `&Producer` is `Sync`. Four threads sending at once: every record written once,
+/// each thread's records in its order within a partition, and the audit's stamps numbered
+/// 0, 1, 2, … in each partition's offset order (a number taken by one thread and sent after
+/// another's would read as a fault to every consumer's audit).
+#[test]
+fn the_library_producer_sends_from_several_threads_at_once_in_order_with_stamps_in_order() {
+    let _stack = require_stack();
+    let topic = unique("threads-send");
+    create_topic_with(&topic, 3, &[]);
+    let config = Config::from_vars(&[
+        ("KAFKA_BOOTSTRAP_SERVERS".to_string(), bootstrap()),
+        ("SCHEMA_REGISTRY_URL".to_string(), registry_url()),
+    ])
+    .expect("configuration");
+    let shutdown = Shutdown::new();
+    let shared = Shared::new(&config, &shutdown).expect("shared");
+    let codec = UserCodec::new().expect("codec");
+    const THREADS: usize = 4;
+    const EACH: usize = 250;
+    std::thread::scope(|scope| {
+        let producer = Producer::start(scope, &shared, &codec, &topic).expect("producer");
+        std::thread::scope(|senders| {
+            for thread in 0..THREADS {
+                let producer = &producer;
+                senders.spawn(move || {
+                    for n in 0..EACH {
+                        let user = User {
+                            name: format!("t{thread}_{n}"),
+                        };
+                        let key = format!("key-{thread}-{}", n % 7);
+                        producer.send(&user, Some(key.as_bytes())).expect("send");
+                    }
+                });
+            }
+        });
+        producer.close();
+    });
+    let stored = read_topic(&topic);
+    let mut names: Vec<String> = stored
+        .iter()
+        .map(|s| user_name(s.payload.as_deref().expect("a value")))
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = (0..THREADS)
+        .flat_map(|t| (0..EACH).map(move |n| format!("t{t}_{n}")))
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected, "every record once");
+    for partition in 0..3 {
+        let mut in_partition: Vec<&Stored> =
+            stored.iter().filter(|s| s.partition == partition).collect();
+        in_partition.sort_by_key(|s| s.offset);
+        let numbers: Vec<u64> = in_partition
+            .iter()
+            .map(|s| {
+                let stamp = s.header(kafka_avro_daemon::internals::HEADER_AUDIT);
+                u64::from_be_bytes(stamp[18..26].try_into().expect("8 bytes"))
+            })
+            .collect();
+        let in_order: Vec<u64> = (0..numbers.len() as u64).collect();
+        assert_eq!(numbers, in_order, "p={partition}: stamps in offset order");
+        for thread in 0..THREADS {
+            let sent: Vec<usize> = in_partition
+                .iter()
+                .map(|s| user_name(s.payload.as_deref().expect("a value")))
+                .filter_map(|name| {
+                    let (t, n) = name.strip_prefix('t')?.split_once('_')?;
+                    (t.parse::<usize>().ok()? == thread).then(|| n.parse().ok())?
+                })
+                .collect();
+            assert!(
+                sent.windows(2).all(|w| w[0] < w[1]),
+                "p={partition}: thread {thread}'s records out of its order: {sent:?}"
+            );
+        }
     }
 }
