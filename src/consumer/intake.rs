@@ -335,6 +335,7 @@ fn timestamp_of(entry: &Entry) -> Option<Duration> {
         .timestamp_ms
         .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
+
 /// When a record was written, by its timestamp, on this process's monotonic clock: `now` less
 /// the timestamp's age by the wall clock `wall`. `None` without a timestamp (or one the
 /// monotonic clock cannot reach back to); a timestamp in the future (a writer's clock ahead) is

@@ -286,6 +286,15 @@ fn user_name(payload: &[u8]) -> String {
     String::from_utf8(payload[6..6 + length].to_vec()).expect("UTF-8")
 }
 
+/// The configuration of the local stack and nothing else.
+fn stack_config() -> Config {
+    Config::from_vars(&[
+        ("KAFKA_BOOTSTRAP_SERVERS".to_string(), bootstrap()),
+        ("SCHEMA_REGISTRY_URL".to_string(), registry_url()),
+    ])
+    .expect("configuration")
+}
+
 /// README: `Producer::send(value, None)` writes a null key and spreads such records over the
 /// partitions in turn.
 #[test]
@@ -293,11 +302,7 @@ fn the_library_producer_writes_null_keys_and_spreads_them_over_the_partitions_in
     let _stack = require_stack();
     let topic = unique("null-keys");
     create_topic_with(&topic, 3, &[]);
-    let config = Config::from_vars(&[
-        ("KAFKA_BOOTSTRAP_SERVERS".to_string(), bootstrap()),
-        ("SCHEMA_REGISTRY_URL".to_string(), registry_url()),
-    ])
-    .expect("configuration");
+    let config = stack_config();
     let shutdown = Shutdown::new();
     let shared = Shared::new(&config, &shutdown).expect("shared");
     let codec = UserCodec::new().expect("codec");
@@ -337,11 +342,7 @@ fn the_library_producer_sends_from_several_threads_at_once_in_order_with_stamps_
     let _stack = require_stack();
     let topic = unique("threads-send");
     create_topic_with(&topic, 3, &[]);
-    let config = Config::from_vars(&[
-        ("KAFKA_BOOTSTRAP_SERVERS".to_string(), bootstrap()),
-        ("SCHEMA_REGISTRY_URL".to_string(), registry_url()),
-    ])
-    .expect("configuration");
+    let config = stack_config();
     let shutdown = Shutdown::new();
     let shared = Shared::new(&config, &shutdown).expect("shared");
     let codec = UserCodec::new().expect("codec");
