@@ -404,14 +404,30 @@ fn statistics_interval(config: &Config) -> Option<Duration> {
     }
 }
 
+/// The ends of the consumer's assigned partitions of `topics` as librdkafka last heard them,
+/// by (topic index, partition): no request. Partitions whose end is not known yet are left out.
+pub(crate) fn cached_log_ends(
+    client: &ConsumerClient<'_>,
+    topics: &Topics,
+) -> Vec<((usize, i32), i64)> {
+    let Ok(assignment) = client.assignment() else {
+        return Vec::new();
+    };
+    assignment
+        .elements()
+        .iter()
+        .filter_map(|assigned| {
+            let (topic, partition) = (assigned.topic(), assigned.partition());
+            let end = cached_log_end(client, topic, partition)?;
+            Some(((topics.index_of(topic)?, partition), end))
+        })
+        .collect()
+}
+
 /// The end of `partition` (its high watermark) as librdkafka last heard it from a fetch:
 /// no request (`rd_kafka_get_watermark_offsets`, which rust-rdkafka does not wrap). `None`
 /// until known.
-pub(crate) fn cached_log_end(
-    client: &ConsumerClient<'_>,
-    topic: &str,
-    partition: i32,
-) -> Option<i64> {
+fn cached_log_end(client: &ConsumerClient<'_>, topic: &str, partition: i32) -> Option<i64> {
     let topic = std::ffi::CString::new(topic).ok()?;
     let (mut low, mut high) = (-1i64, -1i64);
     // SAFETY: the client pointer is live for the borrow; the topic is a NUL-terminated string

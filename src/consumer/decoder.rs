@@ -70,9 +70,10 @@ pub enum DecodeError {
         error: AvroError,
     },
     /// The message names its writer schema by GUID, and the registry — healthy, serving this
-    /// daemon's own schema by id — has no `/schemas/guids/…` endpoint (Apicurio). Not the
-    /// record's fault, so never skipped: dead-lettered under `ON_DECODE_ERROR=dlq`, otherwise
-    /// the daemon stops.
+    /// daemon's own schema by id — has no `/schemas/guids/…` endpoint (Apicurio), still, after
+    /// the wait an unknown id gets: this deployment can never read the record, which takes
+    /// `ON_DECODE_ERROR` like a confirmed unknown id (the reason says `dlq` keeps such
+    /// records). Believed for a minute, then asked again.
     NoGuidSupport {
         /// The GUID in the message.
         id: SchemaRef,
@@ -150,23 +151,18 @@ const UNKNOWN_ID_RECHECK: Duration = Duration::from_secs(1);
 const _: () = assert!(UNKNOWN_ID_RECHECK.as_secs() < STALL_AFTER.as_secs());
 
 /// Where a message sits, for the wait an unknown schema id gets: its topic (the consumer's
-/// index of it), partition and offset, the partition's end as the client last heard it, and
-/// when it was written by its timestamp (both asked only for an unknown id).
+/// index of it), partition and offset, and the ends of the assigned partitions as the client
+/// last heard them (asked only for an unknown id; `LogAnchors`).
 pub(crate) struct Place<'p> {
     pub(crate) topic: usize,
     pub(crate) partition: i32,
     pub(crate) offset: i64,
-    pub(crate) log_end: &'p dyn Fn() -> Option<i64>,
-    pub(crate) written: &'p dyn Fn() -> Option<Instant>,
+    pub(crate) log_ends: &'p dyn Fn() -> Vec<((usize, i32), i64)>,
     /// Called between two registry requests of one decode (the writer schema, then the check
     /// of our own schema behind a 404): each may take the request timeout, and their sum is
     /// past the stall limit, so the loop's heartbeat is beaten in between.
     pub(crate) progress: &'p dyn Fn(),
 }
-
-/// How long the registry's lack of a GUID endpoint is believed before it is asked again (a
-/// registry upgraded in place): bounds the requests a flood of GUID-framed records costs.
-const NO_GUID_SUPPORT_FOR: Duration = Duration::from_secs(60);
 
 /// Decodes payloads for one consumer; caches writer schemas by id and GUID.
 pub(crate) struct MessageDecoder<'a, D: ValueDecoder> {
@@ -178,8 +174,6 @@ pub(crate) struct MessageDecoder<'a, D: ValueDecoder> {
     schemas: HashMap<SchemaRef, Result<Arc<D::WriterPlan>, AvroError>>,
     /// The schema of the previous message: nearly always the one the next message needs.
     last: Option<(SchemaRef, Arc<D::WriterPlan>)>,
-    /// When the registry last showed it has no GUID endpoint, with what it answered.
-    no_guid_support: Option<(Instant, RegistryError)>,
     /// Ids the registry answered 404 for, shared with the other consumer.
     unknown: &'a UnknownSchemaIds,
     /// Since when this consumer's records have been in the log, for unknown ids' retries.
@@ -209,7 +203,6 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
             codec,
             schemas: HashMap::new(),
             last: None,
-            no_guid_support: None,
             unknown,
             anchors: LogAnchors::default(),
             unknown_retry_at: None,
@@ -257,7 +250,7 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
     }
 
     /// Decodes one payload; while the registry cannot answer, waits and tries again until it
-    /// answers or shutdown begins, so a record is never skipped for the registry's fault. The
+    /// answers or shutdown begins, so a record is never skipped for an outage. The
     /// wait is logged once per change of what the registry answers (and once a minute while
     /// it lasts), beats the loop's heartbeat and shows in the consumer's `registry_wait`
     /// figure. An unknown schema id is asked for again when its wait says
@@ -329,9 +322,8 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
                 .map_err(|error| DecodeError::Schema { id, error });
         }
         let now = Instant::now();
-        if let (SchemaRef::Guid(_), Some((since, error))) = (id, &self.no_guid_support) {
-            if now.saturating_duration_since(*since) < NO_GUID_SUPPORT_FOR {
-                let error = error.clone();
+        if matches!(id, SchemaRef::Guid(_)) {
+            if let Some(error) = self.unknown.no_guid_endpoint(now) {
                 return Err(DecodeError::NoGuidSupport { id, error });
             }
         }
@@ -380,27 +372,21 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
         }
         match fetched {
             Ok(text) => Ok(text),
-            // Only believed of a healthy registry: a wrong URL or a proxy in between answers
-            // every path with a bare 404, and that is waited out like any outage.
-            Err(error) if matches!(id, SchemaRef::Guid(_)) && error.is_missing_endpoint() => {
-                if self.registry_serves_own_schema() {
-                    self.no_guid_support = Some((now, error.clone()));
-                    return Err(DecodeError::NoGuidSupport { id, error });
-                }
-                Err(DecodeError::Registry { id, error })
-            }
             // Progress, not an outage: asked again at once, the heartbeat beaten in between.
             Err(error) if error.is_references_pending() => {
                 self.unknown_retry_at = Some(now);
                 Err(DecodeError::Registry { id, error })
             }
+            // A 404 for the id, or a bare 404 for a GUID's path (no GUID endpoint): waited for
+            // like any unknown id (a registry upgraded in place, a gateway still catching up),
+            // and believed only of a healthy registry — a wrong URL or a proxy in between
+            // answers every path with a bare 404, and that is waited out like any outage.
             Err(error) if error.is_not_found() => {
                 let in_log_since = self.anchors.since(
                     (place.topic, place.partition),
                     place.offset,
                     now,
-                    place.log_end,
-                    (place.written)(),
+                    place.log_ends,
                 );
                 match self.unknown.not_found(id, now, in_log_since) {
                     NotFound::RetryAt(at) => {
@@ -409,6 +395,10 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
                     }
                     NotFound::Lasted { waited } if self.registry_serves_own_schema() => {
                         self.unknown.confirm(id, now);
+                        if matches!(id, SchemaRef::Guid(_)) && error.is_missing_endpoint() {
+                            self.unknown.lacks_guid_endpoint(error.clone(), now);
+                            return Err(DecodeError::NoGuidSupport { id, error });
+                        }
                         Err(DecodeError::UnknownSchema { id, waited })
                     }
                     // Not believed: waited out like any outage.
@@ -444,8 +434,8 @@ mod tests {
     use crate::format::{User, UserCodec, USER_SCHEMA_JSON};
     use crate::registry::fake_registry::registry_replying;
 
-    fn no_log_end() -> Option<i64> {
-        None
+    fn no_log_ends() -> Vec<((usize, i32), i64)> {
+        Vec::new()
     }
 
     fn no_progress() {}
@@ -455,14 +445,9 @@ mod tests {
         topic: 0,
         partition: 0,
         offset: 0,
-        log_end: &no_log_end,
-        written: &no_time,
+        log_ends: &no_log_ends,
         progress: &no_progress,
     };
-
-    fn no_time() -> Option<Instant> {
-        None
-    }
 
     /// A registry on a local port that answers each request with `answer(request line)`
     /// (status and body) and counts them.
@@ -616,6 +601,8 @@ mod tests {
             }
         });
         decoder_test(&url, |decoder| {
+            // Its 404 comes long after the record was written, and there is no budget to wait.
+            long_in_the_log(decoder);
             for _ in 0..3 {
                 match decoder.decode(Some(b"\x02a"), Some(&guid_header()), &HERE) {
                     Err(error @ DecodeError::NoGuidSupport { .. }) => {
@@ -630,10 +617,50 @@ mod tests {
         assert_eq!(requests.load(Ordering::SeqCst), 2);
     }
 
+    /// A bare 404 for the GUID path is waited for like an unknown id's 404 (a registry
+    /// upgraded in place, a gateway whose routes lag): believed at once, as it was, a record
+    /// written just then was skipped, and every GUID record after it for a minute.
+    #[test]
+    fn a_guid_endpoint_missing_for_a_moment_is_waited_for_like_an_unknown_id() {
+        let own = serde_json::json!({ "schema": USER_SCHEMA_JSON }).to_string();
+        let serving = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let serves = Arc::clone(&serving);
+        let (url, _) = registry_answering(move |line| {
+            // Our own schema by id, and the GUID's (the same) once the endpoint is there.
+            let guid_served =
+                line.starts_with("GET /schemas/guids/") && serves.load(Ordering::SeqCst);
+            if line.starts_with("GET /schemas/ids/1 ") || guid_served {
+                (200, own.clone())
+            } else {
+                (404, String::new())
+            }
+        });
+        decoder_test(&url, |decoder| {
+            // A record just written: its catch-up is not over.
+            let first = decoder.decode(Some(b"\x0cuser_1"), Some(&guid_header()), &HERE);
+            assert!(
+                matches!(first, Err(DecodeError::NotFoundYet { .. })),
+                "{first:?}"
+            );
+            serving.store(true, Ordering::SeqCst);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match decoder.decode(Some(b"\x0cuser_1"), Some(&guid_header()), &HERE) {
+                    Ok(user) => break assert_eq!(user, User::numbered(1)),
+                    Err(DecodeError::NotFoundYet { .. }) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    other => panic!("expected the record decoded, got {other:?}"),
+                }
+            }
+        });
+    }
+
     #[test]
     fn a_bare_404_for_a_guid_from_a_registry_that_forgot_everything_is_waited_out() {
         let (url, _) = registry_answering(|_| (404, String::new()));
         decoder_test(&url, |decoder| {
+            long_in_the_log(decoder);
             let outcome = decoder.decode(Some(b"\x02a"), Some(&guid_header()), &HERE);
             assert!(
                 matches!(&outcome, Err(e @ DecodeError::Registry { .. }) if e.is_transient()),
@@ -718,7 +745,7 @@ mod tests {
         let minute_ago = Instant::now() - Duration::from_secs(60);
         decoder
             .anchors
-            .since((0, 0), 0, minute_ago, || Some(i64::MAX), None);
+            .since((0, 0), 0, minute_ago, || vec![((0, 0), i64::MAX)]);
     }
 
     /// A registry that answers our id 1 with `own` (changeable), and 404 for any other id.

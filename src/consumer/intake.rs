@@ -3,11 +3,11 @@
 //! and the per-record log line and counts.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use rdkafka::message::{BorrowedMessage, Message, Timestamp};
+use rdkafka::message::{BorrowedMessage, Message};
 
-use super::client::{cached_log_end, ConsumerClient};
+use super::client::{cached_log_ends, ConsumerClient};
 use super::dead_letter::{Copied, DeadLetters, Original};
 use super::decoder::{DecodeError, MessageDecoder, Place};
 use super::parts::AfterEach;
@@ -117,15 +117,13 @@ impl<'a, D: ValueDecoder> Intake<'a, D> {
         let topic = self.topics.name(topic);
         let describe = || format!("{name}: message at {topic} p={partition} o={offset}");
         let (schema_id_header, stamp, wire) = read_headers(message);
-        let log_end = || cached_log_end(client, topic, partition);
-        let written = || written_at(message.timestamp(), Instant::now(), SystemTime::now());
+        let log_ends = || cached_log_ends(client, &self.topics);
         let progress = || stats.heartbeat.beat();
         let place = Place {
             topic: tp.topic,
             partition,
             offset,
-            log_end: &log_end,
-            written: &written,
+            log_ends: &log_ends,
             progress: &progress,
         };
         let Some(decoded) = decoder.decode_patiently(
@@ -336,18 +334,6 @@ fn timestamp_of(entry: &Entry) -> Option<Duration> {
         .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
-/// When a record was written, by its timestamp, on this process's monotonic clock: `now` less
-/// the timestamp's age by the wall clock `wall`. `None` without a timestamp (or one the
-/// monotonic clock cannot reach back to); a timestamp in the future (a writer's clock ahead) is
-/// `now`.
-fn written_at(timestamp: Timestamp, now: Instant, wall: SystemTime) -> Option<Instant> {
-    let millis = u64::try_from(timestamp.to_millis()?).ok()?;
-    let age = wall
-        .duration_since(UNIX_EPOCH + Duration::from_millis(millis))
-        .unwrap_or(Duration::ZERO);
-    now.checked_sub(age)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,27 +394,5 @@ mod tests {
     fn a_consumed_record_stays_small_to_move() {
         let size = std::mem::size_of::<Consumed<crate::format::User>>();
         assert!(size <= 256, "Consumed<User> is {size} bytes");
-    }
-
-    #[test]
-    fn a_record_was_written_its_timestamps_age_ago() {
-        let (now, wall) = (Instant::now(), SystemTime::now());
-        let millis = |ago: Duration| {
-            let at = wall.duration_since(UNIX_EPOCH).expect("after 1970") - ago;
-            i64::try_from(at.as_millis()).expect("millis")
-        };
-        let ten_s = Duration::from_secs(10);
-        let written = written_at(Timestamp::CreateTime(millis(ten_s)), now, wall).expect("time");
-        let age = now.duration_since(written);
-        // Milliseconds on the wire: within one of ten seconds.
-        assert!(age.abs_diff(ten_s) <= Duration::from_millis(1), "{age:?}");
-        let ahead = Timestamp::LogAppendTime(millis(Duration::ZERO) + 60_000);
-        assert_eq!(written_at(ahead, now, wall), Some(now));
-        assert_eq!(written_at(Timestamp::NotAvailable, now, wall), None);
-        assert_eq!(written_at(Timestamp::CreateTime(-1), now, wall), None);
-        // 1970: long before, however the monotonic clock counts.
-        if let Some(written) = written_at(Timestamp::CreateTime(0), now, wall) {
-            assert!(now.duration_since(written) > Duration::from_secs(86_400 * 365 * 50));
-        }
     }
 }

@@ -436,14 +436,16 @@ fn failures_the_daemons_own_producer_reported_are_told_apart_from_loss() {
     // One record per request, one request in flight, and sends at full speed into a queue of
     // 1,000: the queue stays full, librdkafka's timeout scan (once a second) fails every record
     // that waited in it longer than 2 ms (message timed out), and the records sent after them
-    // get through — gaps whose numbers this process's producer reported as failed. (Sent one a
-    // millisecond, the queue was often empty at the scans on one broker, and nothing failed.)
+    // get through — gaps whose numbers this process's producer reported as failed. Enough
+    // records for several scans: 5,000 were often all sent before the second, whose failures
+    // then left no gap. (Sent one a millisecond, the queue was often empty at the scans on one
+    // broker, and nothing failed.)
     let mut daemon = Daemon::start(&env_with(
         &topic,
         &[
             ("PRODUCE_INTERVAL_MS", "0"),
             ("LIBRDKAFKA_PRODUCER_QUEUE_BUFFERING_MAX_MESSAGES", "1000"),
-            ("PRODUCE_COUNT", "5000"),
+            ("PRODUCE_COUNT", "20000"),
             ("PRODUCER_ENABLE_IDEMPOTENCE", "false"),
             ("PRODUCER_ACKS", "1"),
             ("PRODUCER_LINGER_MS", "0"),
@@ -459,13 +461,13 @@ fn failures_the_daemons_own_producer_reported_are_told_apart_from_loss() {
         ],
     ));
     let port = metrics_port(&daemon);
-    daemon.wait_for_line("sent all 5000 records", Duration::from_secs(120));
+    daemon.wait_for_line("sent all 20000 records", Duration::from_secs(120));
     wait_for_figures(&daemon, port, "failed deliveries told apart", |m, c| {
         figure(m, "pending", c) == 0 && figure(m, "lost_reported_by_producer", c) > 0
     });
-    // Each of the 5,000 records gets its delivery report: acknowledged or failed.
+    // Each of the 20,000 records gets its delivery report: acknowledged or failed.
     wait_for("a report for each record", Duration::from_secs(60), || {
-        metric(port, "delivered_total") + metric(port, "delivery_failed_total") == 5000
+        metric(port, "delivered_total") + metric(port, "delivery_failed_total") == 20_000
     });
     let failed_metric = metric(port, "delivery_failed_total");
     daemon.signal("INT");

@@ -89,7 +89,11 @@ fn a_guid_framed_record_the_registry_cannot_resolve_is_dead_lettered_with_its_he
     );
     let mut daemon = Daemon::start(&env_with(
         &topic,
-        &[("PRODUCE_COUNT", "1"), ("ON_DECODE_ERROR", "dlq")],
+        &[
+            ("PRODUCE_COUNT", "1"),
+            ("ON_DECODE_ERROR", "dlq"),
+            ("SCHEMA_NOT_FOUND_GRACE_S", "1"),
+        ],
     ));
     daemon.wait_for_names(&["before", "after"], Duration::from_secs(90));
     daemon.stop_cleanly();
@@ -130,8 +134,12 @@ fn a_guid_framed_record_the_registry_cannot_resolve_is_skipped_with_its_reason_a
         "ON_DECODE_ERROR=dlq keeps such records".to_string(),
     ];
     // The default policy, skip: one WARN line per group with the reason, and the daemon goes
-    // on (it stopped, and again at every restart: any writer could keep it down).
-    let mut daemon = Daemon::start(&env_with(&topic, &[("PRODUCE_COUNT", "1")]));
+    // on (it stopped, and again at every restart: any writer could keep it down). The missing
+    // endpoint is waited for like an unknown id: a grace of 1 s keeps that short.
+    let mut daemon = Daemon::start(&env_with(
+        &topic,
+        &[("PRODUCE_COUNT", "1"), ("SCHEMA_NOT_FOUND_GRACE_S", "1")],
+    ));
     daemon.wait_for_names(&["after"], Duration::from_secs(90));
     daemon.stop_cleanly();
     let lines = daemon.lines();
@@ -164,7 +172,11 @@ fn a_guid_framed_record_the_registry_cannot_resolve_is_skipped_with_its_reason_a
     let (status, lines) = run_to_exit(
         &env_with(
             &topic,
-            &[("PRODUCE_COUNT", "1"), ("ON_DECODE_ERROR", "fail")],
+            &[
+                ("PRODUCE_COUNT", "1"),
+                ("ON_DECODE_ERROR", "fail"),
+                ("SCHEMA_NOT_FOUND_GRACE_S", "1"),
+            ],
         ),
         Duration::from_secs(90),
     );
