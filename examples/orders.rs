@@ -179,9 +179,16 @@ fn describe(order: &Value) -> String {
         },
         other => format!("{other:?}"),
     };
+    // Prices and quantities are the writer's: a total past i128 (or a price longer than 16
+    // bytes) is said, not wrapped around nor a panic that would stop the consumer on it.
     let (count, cents) = match field("lines") {
-        Some(Value::Array(lines)) => (lines.len(), lines.iter().map(line_cents).sum::<i128>()),
-        _ => (0, 0),
+        Some(Value::Array(lines)) => (
+            lines.len(),
+            lines
+                .iter()
+                .try_fold(0i128, |total, line| total.checked_add(line_cents(line)?)),
+        ),
+        _ => (0, Some(0)),
     };
     let note = match field("note") {
         Some(Value::Union(_, inner)) => match inner.as_ref() {
@@ -190,17 +197,17 @@ fn describe(order: &Value) -> String {
         },
         other => format!("{other:?}"),
     };
-    format!(
-        "order {id}: {status} for {customer}, {count} lines, total {}.{:02}, note {note}",
-        cents / 100,
-        (cents % 100).abs()
-    )
+    let total = match cents {
+        Some(cents) => format!("{}.{:02}", cents / 100, (cents % 100).abs()),
+        None => "out of range".to_string(),
+    };
+    format!("order {id}: {status} for {customer}, {count} lines, total {total}, note {note}")
 }
 
-/// A line's price × quantity, in cents (the decimal's scale is 2).
-fn line_cents(line: &Value) -> i128 {
+/// A line's price × quantity, in cents (the decimal's scale is 2); `None` past i128.
+fn line_cents(line: &Value) -> Option<i128> {
     let Value::Record(fields) = line else {
-        return 0;
+        return Some(0);
     };
     let mut cents = 0i128;
     let mut quantity = 1i128;
@@ -209,6 +216,9 @@ fn line_cents(line: &Value) -> i128 {
             ("quantity", Value::Int(q)) => quantity = i128::from(*q),
             ("price", Value::Decimal(price)) => {
                 let bytes = Vec::<u8>::try_from(price.clone()).unwrap_or_default();
+                if bytes.len() > 16 {
+                    return None;
+                }
                 // Two's complement, big-endian, sign-extended.
                 let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
                 let start: i128 = if negative { -1 } else { 0 };
@@ -219,5 +229,5 @@ fn line_cents(line: &Value) -> i128 {
             _ => {}
         }
     }
-    cents * quantity
+    cents.checked_mul(quantity)
 }

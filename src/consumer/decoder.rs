@@ -406,8 +406,14 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
                 }
             }
             // The id names a Protobuf or JSON schema, or one whose references can never be
-            // resolved: the writer's choice, remembered like any refused schema.
-            Err(error) if error.is_refused_schema() => {
+            // resolved, or — by a whole answer larger than is read, from a registry that still
+            // serves our own schema — one that large: the writer's choice, remembered like any
+            // refused schema. (An oversized answer was waited out as an outage, and a stored
+            // schema of 1 MiB stalled every consumer for good.)
+            Err(error)
+                if error.is_refused_schema()
+                    || (error.is_too_large() && self.registry_serves_own_schema()) =>
+            {
                 let error = AvroError::new(AvroErrorKind::Schema, error.to_string());
                 self.schemas.insert(id, Err(error.clone()));
                 Err(DecodeError::Schema { id, error })
@@ -566,6 +572,58 @@ mod tests {
             3,
             "not remembered: asked again"
         );
+    }
+
+    /// A writer schema whose answer is larger than the client reads (a record of 1 MiB of
+    /// fields, stored by the registry): refused and remembered once the registry still serves
+    /// our own schema, so the policy applies; waited out while it does not (a proxy's page).
+    #[test]
+    fn a_writer_schema_larger_than_is_read_is_refused_once_of_a_healthy_registry() {
+        let own = serde_json::json!({ "schema": USER_SCHEMA_JSON }).to_string();
+        let huge = serde_json::json!({ "schema": "x".repeat(1_100_000) }).to_string();
+        let healthy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let is_healthy = Arc::clone(&healthy);
+        let (url, requests) = registry_answering(move |line| {
+            if line.starts_with("GET /schemas/ids/1 ") && is_healthy.load(Ordering::SeqCst) {
+                (200, own.clone())
+            } else if line.starts_with("GET /schemas/ids/7 ") {
+                (200, huge.clone())
+            } else {
+                (503, String::new())
+            }
+        });
+        decoder_test(&url, |decoder| {
+            let outcome = decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02, b'a']), None, &HERE);
+            assert!(
+                matches!(&outcome, Err(e @ DecodeError::Registry { .. }) if e.is_transient()),
+                "{outcome:?}"
+            );
+            healthy.store(true, Ordering::SeqCst);
+            // The own schema's answer is reused for a second: refused once it is asked again.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut refused = 0;
+            while refused < 3 {
+                match decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02, b'a']), None, &HERE) {
+                    Err(error @ DecodeError::Schema { .. }) => {
+                        assert!(!error.is_transient());
+                        assert!(error.to_string().contains("larger than"), "{error}");
+                        refused += 1;
+                        if refused == 1 {
+                            requests.store(0, Ordering::SeqCst);
+                        }
+                    }
+                    Err(error @ DecodeError::Registry { .. })
+                        if refused == 0 && Instant::now() < deadline =>
+                    {
+                        assert!(error.is_transient());
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    other => panic!("expected a refused schema, got {other:?}"),
+                }
+            }
+        });
+        // Once refused, id 7 is not asked for again.
+        assert_eq!(requests.load(Ordering::SeqCst), 0);
     }
 
     #[test]

@@ -739,7 +739,16 @@ impl BearerAuth {
 struct Answer {
     status: StatusCode,
     /// At most [`MAX_RESPONSE_BYTES`] of it, or why it could not be read.
-    body: Result<String, String>,
+    body: Result<String, Unread>,
+}
+
+/// Why an answer's body was not read.
+#[derive(Debug)]
+enum Unread {
+    /// It is larger than [`MAX_RESPONSE_BYTES`].
+    TooLarge,
+    /// The connection failed or timed out while it was read.
+    Failed(String),
 }
 
 /// How one try of a request failed.
@@ -751,16 +760,14 @@ enum Attempt {
 }
 
 /// The body of `response`, at most [`MAX_RESPONSE_BYTES`] of it.
-fn bounded_text(response: Response) -> Result<String, String> {
+fn bounded_text(response: Response) -> Result<String, Unread> {
     let mut body = Vec::new();
     response
         .take(MAX_RESPONSE_BYTES + 1)
         .read_to_end(&mut body)
-        .map_err(|e| format!("could not read the body: {e}"))?;
+        .map_err(|e| Unread::Failed(format!("could not read the body: {e}")))?;
     if body.len() as u64 > MAX_RESPONSE_BYTES {
-        return Err(format!(
-            "the answer is larger than {MAX_RESPONSE_BYTES} bytes"
-        ));
+        return Err(Unread::TooLarge);
     }
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
@@ -769,9 +776,14 @@ fn parse_json<T: for<'de> Deserialize<'de>>(
     request: &str,
     answer: Answer,
 ) -> Result<T, RegistryError> {
-    let text = answer.body.map_err(|error| RegistryError::BadResponse {
-        request: request.to_string(),
-        error,
+    let text = answer.body.map_err(|unread| match unread {
+        Unread::TooLarge => RegistryError::TooLarge {
+            request: request.to_string(),
+        },
+        Unread::Failed(error) => RegistryError::BadResponse {
+            request: request.to_string(),
+            error,
+        },
     })?;
     let Some(text) = json_object(&text) else {
         return Err(RegistryError::BadResponse {

@@ -52,6 +52,13 @@ pub enum RegistryError {
         /// What was wrong with it.
         error: String,
     },
+    /// A 2xx answer larger than this client reads (1 MiB): for a writer schema from a
+    /// registry that still serves our own, the schema itself is that large — the writer's
+    /// choice, refused like one that is not Avro; otherwise waited out.
+    TooLarge {
+        /// What was requested.
+        request: String,
+    },
     /// The id names a schema that is not Avro: the writer's choice, not an outage.
     NotAvro {
         /// The schema's id or GUID.
@@ -112,6 +119,11 @@ impl RegistryError {
         )
     }
 
+    /// Whether the answer was larger than this client reads.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, RegistryError::TooLarge { .. })
+    }
+
     /// Whether a 404 says the registry has no such *endpoint*, rather than no such schema: a
     /// registry that serves the path answers an unknown schema with a Confluent error body
     /// whose `error_code` is a 404xx (40403 "Schema not found"); Apicurio's ccompat API, which
@@ -162,6 +174,13 @@ impl fmt::Display for RegistryError {
             RegistryError::BadResponse { request, error } => {
                 let request = shown(request);
                 write!(f, "schema registry gave an unexpected answer to {request}: {error}")
+            }
+            RegistryError::TooLarge { request } => {
+                let request = shown(request);
+                write!(
+                    f,
+                    "the schema registry's answer to {request} is larger than the 1 MiB read of it"
+                )
             }
             RegistryError::NotAvro { schema, schema_type } => {
                 write!(f, "schema {schema} is of type {schema_type}, not AVRO")
