@@ -66,11 +66,11 @@ fn parse(text: &str, without_defaults: bool) -> Result<Schema, AvroError> {
     // serde_json stops at 128 levels of nesting, which bounds the walks below too.
     let mut json: Value =
         serde_json::from_str(text).map_err(|e| schema_error(format!("not JSON: {e}")))?;
-    check_alias_copies(&json)?;
     sanitize(&mut json)?;
     inline_logical_fixed_references(&mut json)?;
     if without_defaults {
         drop_field_defaults(&mut json);
+        check_named_copies(&json)?;
         return Schema::parse(&json).map_err(|e| schema_error(e.to_string()));
     }
     // apache-avro refuses valid defaults as it parses (see `parse_writer_schema`): it parses
@@ -78,20 +78,24 @@ fn parse(text: &str, without_defaults: bool) -> Result<Schema, AvroError> {
     // them by the specification's rules (`reader_schema::check_defaults`).
     let mut bare = json.clone();
     drop_field_defaults(&mut bare);
+    check_named_copies(&bare)?;
     let mut schema = Schema::parse(&bare).map_err(|e| schema_error(e.to_string()))?;
     restore_field_defaults(&json, &mut schema)?;
     Ok(schema)
 }
 
-/// The most a schema's aliases may make apache-avro copy, in bytes of JSON: it keeps each
-/// named type once per name and once more per alias, each copy whole (its alias list too), so
-/// one record of 84 KB with 10,000 aliases took 4.65 GB to parse and aborted the process, at
-/// every restart. Counted as each named type's aliases times its JSON's length; real schemas
-/// have a few aliases, if any.
-const MAX_ALIAS_COPIES_BYTES: usize = 16 << 20;
+/// The most apache-avro may copy of a schema's named types as it parses, in bytes of their
+/// JSON: it keeps each named type, whole, once per name and once more per alias (its alias
+/// list too), so nested records are copied once per level they are nested in, and aliases
+/// multiply it. One record of 84 KB with 10,000 aliases took 4.65 GB to parse and aborted the
+/// daemon, at every restart; 40 records of 500 fields, each nested in the one before (578 KB),
+/// took 400 MB. Counted as each named type's JSON length times one plus its aliases; a real
+/// schema of 1 MiB, or one nested a few levels deep, stays well within it.
+const MAX_NAMED_COPIES_BYTES: usize = 4 << 20;
 
-/// Refuses a schema whose aliases would cost more than [`MAX_ALIAS_COPIES_BYTES`] to parse.
-fn check_alias_copies(schema: &Value) -> Result<(), AvroError> {
+/// Refuses a schema whose named types would cost more than [`MAX_NAMED_COPIES_BYTES`] to
+/// parse; `schema` is what apache-avro is given (without field defaults).
+fn check_named_copies(schema: &Value) -> Result<(), AvroError> {
     let mut copies = 0usize;
     let mut stack = vec![schema];
     while let Some(value) = stack.pop() {
@@ -102,23 +106,21 @@ fn check_alias_copies(schema: &Value) -> Result<(), AvroError> {
                     .get("type")
                     .and_then(Value::as_str)
                     .is_some_and(|kind| ["record", "error", "enum", "fixed"].contains(&kind));
-                if let (true, Some(Value::Array(aliases))) = (named, object.get("aliases")) {
+                if named {
+                    let aliases = object
+                        .get("aliases")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len);
                     let size = serde_json::to_string(value).map_or(usize::MAX, |t| t.len());
-                    copies = copies.saturating_add(aliases.len().saturating_mul(size));
-                    if copies > MAX_ALIAS_COPIES_BYTES {
+                    copies = copies.saturating_add(size.saturating_mul(aliases.saturating_add(1)));
+                    if copies > MAX_NAMED_COPIES_BYTES {
                         return Err(schema_error(format!(
-                            "its aliases would make the parser copy more than {} MiB of it",
-                            MAX_ALIAS_COPIES_BYTES >> 20
+                            "its named types (nested, or with aliases) would make the parser copy more than {} MiB of it",
+                            MAX_NAMED_COPIES_BYTES >> 20
                         )));
                     }
                 }
-                // A default holds any JSON, not schemas.
-                stack.extend(
-                    object
-                        .iter()
-                        .filter(|(key, _)| *key != "default")
-                        .map(|(_, value)| value),
-                );
+                stack.extend(object.values());
             }
             _ => {}
         }
@@ -809,28 +811,47 @@ mod tests {
     }
 
     /// 10,000 aliases on a record of 200 fields took 4.65 GB to parse (apache-avro copies a
-    /// named type per alias, alias list included); a few aliases on a large schema are fine.
+    /// named type per alias, alias list included), 40 records of 500 fields nested in each
+    /// other 400 MB; a few aliases, a few levels and a large flat schema are fine.
     #[test]
-    fn aliases_that_would_make_the_parser_copy_gigabytes_are_refused() {
-        let fields: Vec<String> = (0..200)
-            .map(|n| format!(r#"{{"name":"f{n}","type":"int"}}"#))
-            .collect();
+    fn named_types_that_would_make_the_parser_copy_hundreds_of_megabytes_are_refused() {
+        let fields = |count: usize, prefix: &str| -> Vec<String> {
+            (0..count)
+                .map(|n| format!(r#"{{"name":"{prefix}{n}","type":"int"}}"#))
+                .collect()
+        };
         let record = |aliases: usize| {
             let aliases: Vec<String> = (0..aliases).map(|n| format!(r#""x{n}""#)).collect();
             format!(
                 r#"{{"type":"record","name":"A","aliases":[{}],"fields":[{}]}}"#,
                 aliases.join(","),
-                fields.join(",")
+                fields(200, "f").join(",")
             )
         };
-        let error = parse_writer_schema(&record(10_000)).expect_err("refused");
-        assert!(error.to_string().contains("aliases"), "{error}");
-        assert!(parse_writer_schema(&record(5)).is_ok());
-        // The same JSON in a default is data, not a schema: not counted.
-        let in_default = format!(
-            r#"{{"type":"record","name":"B","fields":[{{"name":"m","type":"string","default":{}}}]}}"#,
-            record(10_000)
+        let nested = |levels: usize, width: usize| {
+            let mut schema = format!(
+                r#"{{"type":"record","name":"R0","fields":[{}]}}"#,
+                fields(width, "f").join(",")
+            );
+            for level in 1..levels {
+                schema = format!(
+                    r#"{{"type":"record","name":"R{level}","fields":[{},{{"name":"inner","type":{schema}}}]}}"#,
+                    fields(width, "f").join(",")
+                );
+            }
+            schema
+        };
+        for refused in [record(10_000), nested(40, 500)] {
+            let error = parse_writer_schema(&refused).expect_err("refused");
+            assert!(error.to_string().contains("copy more than"), "{error}");
+        }
+        let flat_large = format!(
+            r#"{{"type":"record","name":"Wide","fields":[{}]}}"#,
+            fields(30_000, "field_with_a_long_name_").join(",")
         );
-        assert!(parse_writer_schema(&in_default).is_ok());
+        assert!(flat_large.len() > 1_000_000);
+        for accepted in [record(5), nested(6, 200), flat_large] {
+            parse_writer_schema(&accepted).expect("accepted");
+        }
     }
 }
