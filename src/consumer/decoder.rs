@@ -377,28 +377,41 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
                 self.unknown_retry_at = Some(now);
                 Err(DecodeError::Registry { id, error })
             }
-            // A 404 for the id, or a bare 404 for a GUID's path (no GUID endpoint): waited for
-            // like any unknown id (a registry upgraded in place, a gateway still catching up),
-            // and believed only of a healthy registry — a wrong URL or a proxy in between
-            // answers every path with a bare 404, and that is waited out like any outage.
-            Err(error) if error.is_not_found() => {
+            // A 404 for the id, or a GUID's path refused (no GUID endpoint, or a gateway that
+            // does not route it): waited for like any unknown id (a registry upgraded in place,
+            // a gateway still catching up), and believed only of a healthy registry — a wrong
+            // URL or a proxy in between answers every path with a bare 404, and that is waited
+            // out like any outage.
+            Err(error)
+                if error.is_not_found()
+                    || (matches!(id, SchemaRef::Guid(_)) && error.is_route_refused()) =>
+            {
+                // Read after the answer, which may have taken seconds: the ends noted now must
+                // not be dated to before the request.
+                let answered = Instant::now();
                 let in_log_since = self.anchors.since(
                     (place.topic, place.partition),
                     place.offset,
-                    now,
+                    answered,
                     place.log_ends,
                 );
-                match self.unknown.not_found(id, now, in_log_since) {
+                match self.unknown.not_found(id, answered, in_log_since) {
                     NotFound::RetryAt(at) => {
                         self.unknown_retry_at = Some(at);
                         Err(DecodeError::NotFoundYet { id })
                     }
+                    NotFound::Lasted { .. }
+                        if matches!(id, SchemaRef::Guid(_))
+                            && error.is_route_refused()
+                            && self.registry_serves_own_schema() =>
+                    {
+                        // Not confirmed for the id's five minutes: the missing endpoint is
+                        // believed for a minute, then asked again (a registry upgraded).
+                        self.unknown.lacks_guid_endpoint(error.clone(), answered);
+                        Err(DecodeError::NoGuidSupport { id, error })
+                    }
                     NotFound::Lasted { waited } if self.registry_serves_own_schema() => {
-                        self.unknown.confirm(id, now);
-                        if matches!(id, SchemaRef::Guid(_)) && error.is_missing_endpoint() {
-                            self.unknown.lacks_guid_endpoint(error.clone(), now);
-                            return Err(DecodeError::NoGuidSupport { id, error });
-                        }
+                        self.unknown.confirm(id, answered);
                         Err(DecodeError::UnknownSchema { id, waited })
                     }
                     // Not believed: waited out like any outage.

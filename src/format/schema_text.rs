@@ -97,35 +97,71 @@ const MAX_NAMED_COPIES_BYTES: usize = 4 << 20;
 /// parse; `schema` is what apache-avro is given (without field defaults).
 fn check_named_copies(schema: &Value) -> Result<(), AvroError> {
     let mut copies = 0usize;
-    let mut stack = vec![schema];
-    while let Some(value) = stack.pop() {
-        match value {
-            Value::Array(items) => stack.extend(items),
-            Value::Object(object) => {
-                let named = object
-                    .get("type")
+    weigh(schema, 0, &mut copies).map(|_| ())
+}
+
+/// The bytes apache-avro keeps of `value` (of a schema whose enclosing namespace is `ns`
+/// bytes long), its JSON length plus the namespace every name without one of its own gets: an
+/// alias or a reference to a named type is kept as namespace and name, so a short alias
+/// under a long namespace costs the namespace. Adds each named type's copies, its weight times
+/// one plus its aliases, to `copies`, and fails past [`MAX_NAMED_COPIES_BYTES`]. Recursion is
+/// bounded by serde_json's 128 levels.
+fn weigh(value: &Value, ns: usize, copies: &mut usize) -> Result<usize, AvroError> {
+    // A name that takes the enclosing namespace: no dot, and not a primitive type.
+    let unqualified = |name: &Value| {
+        name.as_str()
+            .is_some_and(|name| !name.contains('.') && !PRIMITIVES.contains(&name))
+    };
+    match value {
+        Value::Array(items) => items.iter().try_fold(items.len() + 1, |size, item| {
+            let extra = if unqualified(item) { ns } else { 0 };
+            Ok(size + weigh(item, ns, copies)? + extra)
+        }),
+        Value::Object(object) => {
+            let named = object
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|kind| ["record", "error", "enum", "fixed"].contains(&kind));
+            let own_ns = match (named, object.get("name").and_then(Value::as_str)) {
+                (true, Some(name)) if name.contains('.') => name.rfind('.').unwrap_or(0),
+                (true, _) => object
+                    .get("namespace")
                     .and_then(Value::as_str)
-                    .is_some_and(|kind| ["record", "error", "enum", "fixed"].contains(&kind));
-                if named {
-                    let aliases = object
-                        .get("aliases")
-                        .and_then(Value::as_array)
-                        .map_or(0, Vec::len);
-                    let size = serde_json::to_string(value).map_or(usize::MAX, |t| t.len());
-                    copies = copies.saturating_add(size.saturating_mul(aliases.saturating_add(1)));
-                    if copies > MAX_NAMED_COPIES_BYTES {
-                        return Err(schema_error(format!(
-                            "its named types (nested, or with aliases) would make the parser copy more than {} MiB of it",
-                            MAX_NAMED_COPIES_BYTES >> 20
-                        )));
+                    .map_or(ns, str::len),
+                (false, _) => ns,
+            };
+            let mut size = object.len() + 1;
+            let mut aliases = 0usize;
+            for (key, inner) in object {
+                size += key.len() + 3 + weigh(inner, own_ns, copies)?;
+                let takes_ns = match key.as_str() {
+                    "type" | "items" | "values" => unqualified(inner),
+                    "aliases" if named => {
+                        let list = inner.as_array().map_or(&[][..], Vec::as_slice);
+                        aliases = list.len();
+                        size += list.iter().filter(|a| unqualified(a)).count() * own_ns;
+                        false
                     }
+                    _ => false,
+                };
+                if takes_ns {
+                    size += own_ns;
                 }
-                stack.extend(object.values());
             }
-            _ => {}
+            if named {
+                *copies = copies.saturating_add(size.saturating_mul(aliases.saturating_add(1)));
+                if *copies > MAX_NAMED_COPIES_BYTES {
+                    return Err(schema_error(format!(
+                        "its named types (nested, or with aliases) would make the parser copy more than {} MiB of it",
+                        MAX_NAMED_COPIES_BYTES >> 20
+                    )));
+                }
+            }
+            Ok(size)
         }
+        Value::String(text) => Ok(text.len() + 2),
+        other => Ok(other.to_string().len()),
     }
-    Ok(())
 }
 
 /// Puts each record field's `default` in `json` back on the field `schema` parsed it into,
@@ -841,7 +877,15 @@ mod tests {
             }
             schema
         };
-        for refused in [record(10_000), nested(40, 500)] {
+        // 880 one- and two-letter aliases under an inherited namespace of 1,000 bytes (5.5 KB of
+        // JSON): each alias is kept as namespace and name, 811 MB to parse.
+        let short_aliases: Vec<String> = (0..880).map(|n| format!(r#""a{n}""#)).collect();
+        let under_long_namespace = format!(
+            r#"{{"type":"record","name":"Outer","namespace":"{}","fields":[{{"name":"b","type":{{"type":"record","name":"B","aliases":[{}],"fields":[]}}}}]}}"#,
+            "n".repeat(1_000),
+            short_aliases.join(",")
+        );
+        for refused in [record(10_000), nested(40, 500), under_long_namespace] {
             let error = parse_writer_schema(&refused).expect_err("refused");
             assert!(error.to_string().contains("copy more than"), "{error}");
         }

@@ -119,9 +119,28 @@ impl RegistryError {
         )
     }
 
-    /// Whether the answer was larger than this client reads.
+    /// Whether the answer was larger than this client reads: the schema's, or one of its
+    /// references'.
     pub fn is_too_large(&self) -> bool {
-        matches!(self, RegistryError::TooLarge { .. })
+        match self {
+            RegistryError::TooLarge { .. } => true,
+            RegistryError::Reference { error, .. } => error.is_too_large(),
+            _ => false,
+        }
+    }
+
+    /// Whether the registry (or a gateway in front of it) refuses the request's *route*: a
+    /// 405 or 501, a 403 for a path while others are served (API gateways answer an unrouted
+    /// path with 403), or a bare 404 ([`RegistryError::is_missing_endpoint`]).
+    pub fn is_route_refused(&self) -> bool {
+        self.is_missing_endpoint()
+            || matches!(
+                self,
+                RegistryError::Rejected {
+                    status: 403 | 405 | 501,
+                    ..
+                }
+            )
     }
 
     /// Whether a 404 says the registry has no such *endpoint*, rather than no such schema: a
@@ -317,5 +336,42 @@ mod tests {
             error_code: None,
         };
         assert!(!forbidden.is_missing_endpoint());
+    }
+
+    /// A reference's oversized answer is the schema's (refused, not waited out for good); a
+    /// route refused is a bare 404, a 403, 405 or 501, not a Confluent 404xx.
+    #[test]
+    fn an_oversized_reference_is_too_large_and_refused_routes_are_told_from_missing_schemas() {
+        let too_large = RegistryError::TooLarge {
+            request: "GET /subjects/s/versions/1".to_string(),
+        };
+        let via_reference = RegistryError::Reference {
+            schema: crate::format::SchemaRef::Id(9),
+            reference: "s".to_string(),
+            error: Box::new(too_large),
+        };
+        assert!(via_reference.is_too_large());
+        let rejected = |status, error_code| RegistryError::Rejected {
+            request: "GET /schemas/guids/x".to_string(),
+            status,
+            message: String::new(),
+            error_code,
+        };
+        for refused in [
+            rejected(404, None),
+            rejected(404, Some(404)),
+            rejected(403, None),
+            rejected(405, None),
+            rejected(501, None),
+        ] {
+            assert!(refused.is_route_refused(), "{refused}");
+        }
+        for not_refused in [
+            rejected(404, Some(40403)),
+            rejected(401, None),
+            rejected(500, None),
+        ] {
+            assert!(!not_refused.is_route_refused(), "{not_refused}");
+        }
     }
 }

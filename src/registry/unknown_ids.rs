@@ -4,12 +4,12 @@
 //! invents ids can make the daemon do, so the waiting is bounded in total, not per id:
 //!
 //! - **Every id is asked for at least once [`FOLLOWER_CATCH_UP`] after its record was known
-//!   to be in the log** ([`LogAnchors`]: by its timestamp, or by the partition's end when it
-//!   was read): if its first 404 came sooner, it is asked again then. A registry follower a
-//!   few seconds behind its leader has caught up with a schema registered before the record
-//!   was written by then. The records of a backlog were all written before they were read, so
-//!   only the first unknown id of a backlog waits for this, and ids invented in many
-//!   partitions keep a consumer within a catch-up of the log, not one per partition.
+//!   to be in the log** ([`LogAnchors`]: by the assigned partitions' ends, all noted at
+//!   once): if its first 404 came sooner, it is asked again then. A registry follower a few
+//!   seconds behind its leader has caught up with a schema registered before the record was
+//!   written by then. The records of a backlog were all in the log when the first of them was
+//!   read, so only the first unknown id of a backlog waits for this, and ids invented in many
+//!   partitions keep a consumer within seconds of the log, not a catch-up per partition.
 //! - **Beyond that, an id waits only what it draws from a budget** shared by every id and both
 //!   consumers: at most `SCHEMA_NOT_FOUND_GRACE_S` for one id, the budget holding that much and
 //!   refilling at that much per [`REFILL_PERIOD`], or per 20 graces for a longer grace, so a
@@ -356,6 +356,8 @@ pub(crate) struct LogAnchors {
     /// Per (topic index, partition): anchors `(end, at)` by increasing end and time — the log
     /// reached `end` by `at`; all but the newest within [`FOLLOWER_CATCH_UP`] merged.
     by_partition: HashMap<(usize, i32), Vec<(i64, Instant)>>,
+    /// Per (topic index, partition): its end as last read, to see it go back.
+    last_ends: HashMap<(usize, i32), i64>,
 }
 
 /// Anchors kept per partition; past it the oldest two merge (the later time: a record
@@ -364,8 +366,8 @@ const ANCHORS_PER_PARTITION: usize = 4;
 
 impl LogAnchors {
     /// Since when the record at `offset` of `partition` (of the consumer's topic `topic`) has
-    /// been in the log at the latest. `log_ends` (the cached ends of the assigned partitions,
-    /// by (topic index, partition)) is asked only when no anchor covers the record.
+    /// been in the log at the latest; `now` is when `log_ends` (the cached ends of the
+    /// assigned partitions, by (topic index, partition)) is read, at each call: one per 404.
     pub(crate) fn since(
         &mut self,
         (topic, partition): (usize, i32),
@@ -373,6 +375,18 @@ impl LogAnchors {
         now: Instant,
         log_ends: impl FnOnce() -> Vec<((usize, i32), i64)>,
     ) -> Instant {
+        let ends = log_ends();
+        for &(key, end) in &ends {
+            // An end that went back (the topic deleted and created again, the log truncated
+            // by an unclean election): the anchors date records of a log that is gone.
+            if self
+                .last_ends
+                .insert(key, end)
+                .is_some_and(|last| end < last)
+            {
+                self.by_partition.remove(&key);
+            }
+        }
         let covering = self
             .by_partition
             .get(&(topic, partition))
@@ -385,7 +399,7 @@ impl LogAnchors {
         if let Some(at) = covering {
             return at;
         }
-        for (key, end) in log_ends() {
+        for (key, end) in ends {
             self.anchor(key, end, now);
         }
         // The record itself is in the log now, whatever the cached ends say.
@@ -603,19 +617,27 @@ mod tests {
         let known = [((0, 0), 1_010), ((0, 1), 50), ((1, 0), 7)];
         assert_eq!(anchors.since((0, 0), 10, t0, || ends(&known)), t0);
         let later = t0 + secs(5);
-        let not_asked = || -> Vec<((usize, i32), i64)> { panic!("asked") };
-        assert_eq!(anchors.since((0, 0), 1_009, later, not_asked), t0);
-        assert_eq!(anchors.since((0, 1), 49, later, not_asked), t0);
-        assert_eq!(anchors.since((1, 0), 6, later, not_asked), t0);
+        let grown = [((0, 0), 1_010), ((0, 1), 60), ((1, 0), 7)];
+        assert_eq!(anchors.since((0, 0), 1_009, later, || ends(&grown)), t0);
+        assert_eq!(anchors.since((0, 1), 49, later, || ends(&grown)), t0);
+        assert_eq!(anchors.since((1, 0), 6, later, || ends(&grown)), t0);
         // Beyond them, in a partition not known, or in the same partition of another topic:
         // a new anchor.
         assert_eq!(anchors.since((0, 0), 1_010, later, || ends(&[])), later);
         assert_eq!(anchors.since((0, 2), 0, later, || ends(&[])), later);
         assert_eq!(anchors.since((1, 1), 0, later, || ends(&[])), later);
         // The older anchor still dates what it covered.
-        assert_eq!(anchors.since((0, 0), 1_009, later, not_asked), t0);
+        assert_eq!(anchors.since((0, 0), 1_009, later, || ends(&grown)), t0);
         // An unknown end still covers the record itself.
-        assert_eq!(anchors.since((0, 2), 0, later + secs(1), not_asked), later);
+        assert_eq!(
+            anchors.since((0, 2), 0, later + secs(1), || ends(&[])),
+            later
+        );
+        // An end that went back (the topic created again): its old anchors date nothing.
+        let again = later + secs(600);
+        let recreated = [((0, 1), 5)];
+        assert_eq!(anchors.since((0, 1), 3, again, || ends(&recreated)), again);
+        assert_eq!(anchors.since((0, 0), 3, again, || ends(&grown)), t0);
     }
 
     /// A partition's anchors stay few: those a catch-up old merge (the later time, which is
