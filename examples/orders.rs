@@ -198,7 +198,11 @@ fn describe(order: &Value) -> String {
         other => format!("{other:?}"),
     };
     let total = match cents {
-        Some(cents) => format!("{}.{:02}", cents / 100, (cents % 100).abs()),
+        Some(cents) => {
+            let sign = if cents < 0 { "-" } else { "" };
+            let units = cents.unsigned_abs();
+            format!("{sign}{}.{:02}", units / 100, units % 100)
+        }
         None => "out of range".to_string(),
     };
     format!("order {id}: {status} for {customer}, {count} lines, total {total}, note {note}")

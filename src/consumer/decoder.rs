@@ -70,10 +70,11 @@ pub enum DecodeError {
         error: AvroError,
     },
     /// The message names its writer schema by GUID, and the registry — healthy, serving this
-    /// daemon's own schema by id — has no `/schemas/guids/…` endpoint (Apicurio), still, after
-    /// the wait an unknown id gets: this deployment can never read the record, which takes
-    /// `ON_DECODE_ERROR` like a confirmed unknown id (the reason says `dlq` keeps such
-    /// records). Believed for a minute, then asked again.
+    /// daemon's own schema by id — does not serve `/schemas/guids/…` (a bare 404: Apicurio; or
+    /// a gateway's 403, 405 or 501) after the wait an unknown id gets. This deployment cannot
+    /// read the record, which takes `ON_DECODE_ERROR` like a confirmed unknown id (stopping
+    /// on it let any writer stop the daemon, at every restart); the reason says `dlq` keeps
+    /// such records. Believed for a minute by both consumers, then asked again.
     NoGuidSupport {
         /// The GUID in the message.
         id: SchemaRef,
@@ -425,7 +426,7 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
             // schema of 1 MiB stalled every consumer for good.)
             Err(error)
                 if error.is_refused_schema()
-                    || (error.is_too_large() && self.registry_serves_own_schema()) =>
+                    || (error.is_too_large() && self.registry_serves_own_schema_after(now)) =>
             {
                 let error = AvroError::new(AvroErrorKind::Schema, error.to_string());
                 self.schemas.insert(id, Err(error.clone()));
@@ -441,6 +442,13 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
     fn registry_serves_own_schema(&self) -> bool {
         self.own
             .is_none_or(|own| own.ask(Instant::now()) == OwnAnswer::Agrees)
+    }
+
+    /// As [`Self::registry_serves_own_schema`], by an answer that came after `since` (asked
+    /// again if need be): a remembered answer may predate a fault that began meanwhile.
+    fn registry_serves_own_schema_after(&self, since: Instant) -> bool {
+        self.own
+            .is_none_or(|own| own.ask_after(since) == OwnAnswer::Agrees)
     }
 }
 
@@ -637,6 +645,42 @@ mod tests {
         });
         // Once refused, id 7 is not asked for again.
         assert_eq!(requests.load(Ordering::SeqCst), 0);
+    }
+
+    /// The own schema's answer remembered for a second must not vouch for a fault that began
+    /// after it: a proxy that starts answering every request with a page over 1 MiB has the
+    /// oversized answer waited out, not the schema refused for the run.
+    #[test]
+    fn an_oversized_answer_is_judged_by_an_own_schema_answer_that_came_after_it() {
+        let own = serde_json::json!({ "schema": USER_SCHEMA_JSON }).to_string();
+        let huge = "x".repeat(1_100_000);
+        let broken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let is_broken = Arc::clone(&broken);
+        let (url, _) = registry_answering(move |line| {
+            if is_broken.load(Ordering::SeqCst) {
+                (200, huge.clone())
+            } else if line.starts_with("GET /schemas/ids/1 ") {
+                (200, own.clone())
+            } else {
+                let body = r#"{"error_code":40403,"message":"Schema not found"}"#;
+                (404, body.to_string())
+            }
+        });
+        decoder_test(&url, |decoder| {
+            // An unknown id long in the log: the own schema is asked, and agrees.
+            long_in_the_log(decoder);
+            let unknown = decoder.decode(Some(&[0, 0, 0, 0, 8, 0x02, b'a']), None, &HERE);
+            assert!(
+                matches!(unknown, Err(DecodeError::UnknownSchema { .. })),
+                "{unknown:?}"
+            );
+            broken.store(true, Ordering::SeqCst);
+            let outcome = decoder.decode(Some(&[0, 0, 0, 0, 7, 0x02, b'a']), None, &HERE);
+            assert!(
+                matches!(&outcome, Err(e @ DecodeError::Registry { .. }) if e.is_transient()),
+                "{outcome:?}"
+            );
+        });
     }
 
     #[test]

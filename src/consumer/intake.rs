@@ -192,9 +192,6 @@ impl<'a, D: ValueDecoder> Intake<'a, D> {
     ) -> Result<Turn, LoopError> {
         let name = &self.settings.name;
         let (partition, offset) = (message.partition(), message.offset());
-        // A record named by a GUID that the registry provably cannot resolve (its endpoint
-        // missing while it serves our own schema) takes the policy like a confirmed unknown
-        // id: stopping on it instead let any writer stop the daemon, again at every restart.
         match self.config.on_decode_error {
             OnDecodeError::Skip => Ok(Turn::Continue),
             OnDecodeError::Fail => Err(LoopError::Undecodable {

@@ -101,9 +101,10 @@ fn check_named_copies(schema: &Value) -> Result<(), AvroError> {
 }
 
 /// The bytes apache-avro keeps of `value` (of a schema whose enclosing namespace is `ns`
-/// bytes long), its JSON length plus the namespace every name without one of its own gets: an
-/// alias or a reference to a named type is kept as namespace and name, so a short alias
-/// under a long namespace costs the namespace. Adds each named type's copies, its weight times
+/// bytes long), about: its JSON length plus the namespace every name without one of its own
+/// gets — an alias or a reference to a named type is kept as namespace and name, so a short
+/// alias under a long namespace costs the namespace. (`"type":"record"` is counted as a
+/// reference too: an over-estimate of a few bytes per type, on the side of refusing.) Adds each named type's copies, its weight times
 /// one plus its aliases, to `copies`, and fails past [`MAX_NAMED_COPIES_BYTES`]. Recursion is
 /// bounded by serde_json's 128 levels.
 fn weigh(value: &Value, ns: usize, copies: &mut usize) -> Result<usize, AvroError> {
@@ -114,8 +115,7 @@ fn weigh(value: &Value, ns: usize, copies: &mut usize) -> Result<usize, AvroErro
     };
     match value {
         Value::Array(items) => items.iter().try_fold(items.len() + 1, |size, item| {
-            let extra = if unqualified(item) { ns } else { 0 };
-            Ok(size + weigh(item, ns, copies)? + extra)
+            Ok(size + weigh(item, ns, copies)?)
         }),
         Value::Object(object) => {
             let named = object
@@ -134,19 +134,18 @@ fn weigh(value: &Value, ns: usize, copies: &mut usize) -> Result<usize, AvroErro
             let mut aliases = 0usize;
             for (key, inner) in object {
                 size += key.len() + 3 + weigh(inner, own_ns, copies)?;
-                let takes_ns = match key.as_str() {
-                    "type" | "items" | "values" => unqualified(inner),
-                    "aliases" if named => {
-                        let list = inner.as_array().map_or(&[][..], Vec::as_slice);
+                // Names kept with the namespace: a type named where a schema stands (alone,
+                // or as a union's branch), and a named type's aliases.
+                let names: &[Value] = match (key.as_str(), inner) {
+                    ("type" | "items" | "values", Value::Array(branches)) => branches,
+                    ("type" | "items" | "values", name) => std::slice::from_ref(name),
+                    ("aliases", Value::Array(list)) if named => {
                         aliases = list.len();
-                        size += list.iter().filter(|a| unqualified(a)).count() * own_ns;
-                        false
+                        list
                     }
-                    _ => false,
+                    _ => &[],
                 };
-                if takes_ns {
-                    size += own_ns;
-                }
+                size += names.iter().filter(|name| unqualified(name)).count() * own_ns;
             }
             if named {
                 *copies = copies.saturating_add(size.saturating_mul(aliases.saturating_add(1)));

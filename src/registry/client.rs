@@ -33,7 +33,7 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The largest answer read: a schema is a few KiB; a registry that sends more is broken or
 /// hostile, and its answer is not read into memory.
-const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
 
 /// Between retries of a failed request: from 200 ms, doubling up to 5 s, each drawn from the
 /// upper half of that (jitter), so the default twelve retries span 20.6–41.2 s: a registry that

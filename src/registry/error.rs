@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::client::MAX_RESPONSE_BYTES;
 use crate::config::without_url_secrets;
 use crate::format::SchemaRef;
 
@@ -130,14 +131,19 @@ impl RegistryError {
     }
 
     /// Whether the registry (or a gateway in front of it) refuses the request's *route*: a
-    /// 405 or 501, a 403 for a path while others are served (API gateways answer an unrouted
-    /// path with 403), or a bare 404 ([`RegistryError::is_missing_endpoint`]).
+    /// 405 or 501, a 403 without a Confluent `error_code` (API gateways answer an unrouted
+    /// path so; a registry's own refusal, RBAC's 40301, is a permission, waited out), or a
+    /// bare 404 ([`RegistryError::is_missing_endpoint`]).
     pub fn is_route_refused(&self) -> bool {
         self.is_missing_endpoint()
             || matches!(
                 self,
                 RegistryError::Rejected {
-                    status: 403 | 405 | 501,
+                    status: 405 | 501,
+                    ..
+                } | RegistryError::Rejected {
+                    status: 403,
+                    error_code: None,
                     ..
                 }
             )
@@ -198,7 +204,7 @@ impl fmt::Display for RegistryError {
                 let request = shown(request);
                 write!(
                     f,
-                    "the schema registry's answer to {request} is larger than the 1 MiB read of it"
+                    "schema registry gave an unexpected answer to {request}: the answer is larger than {MAX_RESPONSE_BYTES} bytes"
                 )
             }
             RegistryError::NotAvro { schema, schema_type } => {
@@ -368,6 +374,7 @@ mod tests {
         }
         for not_refused in [
             rejected(404, Some(40403)),
+            rejected(403, Some(40301)),
             rejected(401, None),
             rejected(500, None),
         ] {

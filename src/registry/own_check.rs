@@ -92,6 +92,21 @@ impl<'a> RegistryProbe<'a> {
         answer
     }
 
+    /// What the registry answers for our id, asked after `since`: from memory only if that
+    /// answer came later. A decision that must not rest on an answer older than the fault it
+    /// judges (an oversized answer, taken for the schema's size) asks this.
+    pub(crate) fn ask_after(&self, since: Instant) -> OwnAnswer {
+        if let Some((at, answer)) = *self.last.lock().unwrap_or_else(PoisonError::into_inner) {
+            if at >= since {
+                return answer;
+            }
+        }
+        let answer = self.judge(&self.registry.schema_by_id(self.id));
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        self.record(&mut last, Instant::now(), answer);
+        answer
+    }
+
     /// Takes note of what a consumer fetched for our id itself, and says what it means.
     pub(crate) fn fetched(&self, fetched: &Result<String, RegistryError>) -> OwnAnswer {
         let answer = self.judge(fetched);

@@ -251,7 +251,6 @@ impl UnknownSchemaIds {
         }
     }
 
-    /// Confirms `id` unknown from `now` on.
     /// Notes that the registry has no GUID endpoint (`error`, its answer), as a GUID's wait
     /// ended with it: believed by every consumer for [`NO_GUID_ENDPOINT_FOR`].
     pub(crate) fn lacks_guid_endpoint(&self, error: RegistryError, now: Instant) {
@@ -265,6 +264,7 @@ impl UnknownSchemaIds {
         (now.saturating_duration_since(*since) < NO_GUID_ENDPOINT_FOR).then(|| error.clone())
     }
 
+    /// Confirms `id` unknown from `now` on.
     pub(crate) fn confirm(&self, id: SchemaRef, now: Instant) {
         self.state().entries.insert(
             id,
@@ -354,7 +354,8 @@ impl Budget {
 #[derive(Debug, Default)]
 pub(crate) struct LogAnchors {
     /// Per (topic index, partition): anchors `(end, at)` by increasing end and time — the log
-    /// reached `end` by `at`; all but the newest within [`FOLLOWER_CATCH_UP`] merged.
+    /// reached `end` by `at`; those a [`FOLLOWER_CATCH_UP`] old or more merged into the
+    /// newest of them.
     by_partition: HashMap<(usize, i32), Vec<(i64, Instant)>>,
     /// Per (topic index, partition): its end as last read, to see it go back.
     last_ends: HashMap<(usize, i32), i64>,
@@ -423,8 +424,8 @@ impl LogAnchors {
         }
         anchors.push((end, now));
         if anchors.len() > ANCHORS_PER_PARTITION {
-            let merged = anchors.remove(0);
-            anchors[0].0 = anchors[0].0.max(merged.0);
+            // The next one's end is larger (ends only grow here): it covers what this did.
+            anchors.remove(0);
         }
     }
 }

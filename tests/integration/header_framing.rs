@@ -1,9 +1,10 @@
 //! Records whose writer schema is named in a `__value_schema_id` header (Confluent 8: version
 //! byte `0x01` and a 16-byte GUID) instead of the 5-byte prefix. Against the local Apicurio,
 //! which has no GUID endpoint, such a record takes `ON_DECODE_ERROR` with a reason naming the
-//! missing support: dead-lettered under `dlq`, skipped under `skip`, a stop under `fail`. Through a proxy that
-//! serves `GET /schemas/guids/{guid}` as Confluent does, the header's schema decodes a body
-//! that itself begins with `0x00`; malformed headers are the record's fault.
+//! missing support: dead-lettered under `dlq`, skipped under `skip`, a stop under `fail`.
+//! Through a proxy that serves `GET /schemas/guids/{guid}` as Confluent does, the header's
+//! schema decodes a body that itself begins with `0x00`; malformed headers are the record's
+//! fault.
 
 use std::time::Duration;
 
