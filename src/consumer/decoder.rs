@@ -383,10 +383,7 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
             // a gateway still catching up), and believed only of a healthy registry — a wrong
             // URL or a proxy in between answers every path with a bare 404, and that is waited
             // out like any outage.
-            Err(error)
-                if error.is_not_found()
-                    || (matches!(id, SchemaRef::Guid(_)) && error.is_route_refused()) =>
-            {
+            Err(error) if error.is_not_found() || guid_route_refused(id, &error) => {
                 // Read after the answer, which may have taken seconds: the ends noted now must
                 // not be dated to before the request.
                 let answered = Instant::now();
@@ -402,9 +399,7 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
                         Err(DecodeError::NotFoundYet { id })
                     }
                     NotFound::Lasted { .. }
-                        if matches!(id, SchemaRef::Guid(_))
-                            && error.is_route_refused()
-                            && self.registry_serves_own_schema() =>
+                        if guid_route_refused(id, &error) && self.registry_serves_own_schema() =>
                     {
                         // Not confirmed for the id's five minutes: the missing endpoint is
                         // believed for a minute, then asked again (a registry upgraded).
@@ -450,6 +445,12 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
         self.own
             .is_none_or(|own| own.ask_after(since) == OwnAnswer::Agrees)
     }
+}
+
+/// Whether `error` says the registry does not serve `id`'s GUID path (no GUID endpoint, or a
+/// gateway that does not route it), rather than that it lacks the schema.
+fn guid_route_refused(id: SchemaRef, error: &RegistryError) -> bool {
+    matches!(id, SchemaRef::Guid(_)) && error.is_route_refused()
 }
 
 #[cfg(test)]

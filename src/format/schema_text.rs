@@ -104,9 +104,9 @@ fn check_named_copies(schema: &Value) -> Result<(), AvroError> {
 /// bytes long), about: its JSON length plus the namespace every name without one of its own
 /// gets — an alias or a reference to a named type is kept as namespace and name, so a short
 /// alias under a long namespace costs the namespace. (`"type":"record"` is counted as a
-/// reference too: an over-estimate of a few bytes per type, on the side of refusing.) Adds each named type's copies, its weight times
-/// one plus its aliases, to `copies`, and fails past [`MAX_NAMED_COPIES_BYTES`]. Recursion is
-/// bounded by serde_json's 128 levels.
+/// reference too: an over-estimate of a few bytes per type, on the side of refusing.) Adds
+/// each named type's copies, its weight times one plus its aliases, to `copies`, and fails
+/// past [`MAX_NAMED_COPIES_BYTES`]. Recursion is bounded by serde_json's 128 levels.
 fn weigh(value: &Value, ns: usize, copies: &mut usize) -> Result<usize, AvroError> {
     // A name that takes the enclosing namespace: no dot, and not a primitive type.
     let unqualified = |name: &Value| {

@@ -81,23 +81,20 @@ impl<'a> RegistryProbe<'a> {
     /// asked now. The lock is not held during the request: a hung registry must not hold up a
     /// consumer behind another caller's request (two callers may then both ask, rarely).
     pub(crate) fn ask(&self, now: Instant) -> OwnAnswer {
-        if let Some((at, answer)) = *self.last.lock().unwrap_or_else(PoisonError::into_inner) {
-            if now.saturating_duration_since(at) < FRESH_FOR {
-                return answer;
-            }
-        }
-        let answer = self.judge(&self.registry.schema_by_id(self.id));
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        self.record(&mut last, Instant::now(), answer);
-        answer
+        self.remembered_or_asked(|at| now.saturating_duration_since(at) < FRESH_FOR)
     }
 
     /// What the registry answers for our id, asked after `since`: from memory only if that
     /// answer came later. A decision that must not rest on an answer older than the fault it
     /// judges (an oversized answer, taken for the schema's size) asks this.
     pub(crate) fn ask_after(&self, since: Instant) -> OwnAnswer {
+        self.remembered_or_asked(|at| at >= since)
+    }
+
+    /// The remembered answer if `usable` says its time will do, else the registry's now.
+    fn remembered_or_asked(&self, usable: impl FnOnce(Instant) -> bool) -> OwnAnswer {
         if let Some((at, answer)) = *self.last.lock().unwrap_or_else(PoisonError::into_inner) {
-            if at >= since {
+            if usable(at) {
                 return answer;
             }
         }
