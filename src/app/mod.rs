@@ -128,7 +128,7 @@ fn start(config: &Config, shutdown: &Shutdown) -> Result<Option<Started>, Daemon
     };
     let schema_shown = metrics_listener
         .is_some()
-        .then(|| schema_shown(config, shutdown, &registered));
+        .then(|| schema_shown(&shared.registry, shutdown, &registered));
     Ok(Some(Started {
         codec,
         metrics_listener,
@@ -143,7 +143,7 @@ fn start(config: &Config, shutdown: &Shutdown) -> Result<Option<Started>, Daemon
 /// [`SCHEMA_TEXT_CHARS`] (a registry's schema can be a mebibyte, and the page is built for
 /// every request), and its version, asked by [`ask_schema_version`].
 fn schema_shown(
-    config: &Config,
+    registry: &SchemaRegistryClient,
     shutdown: &Shutdown,
     registered: &Registered<UserLayout>,
 ) -> SchemaShown {
@@ -152,7 +152,7 @@ fn schema_shown(
         .unwrap_or_else(|_| registered.text.clone());
     let version = SchemaVersion::default();
     ask_schema_version(
-        config,
+        registry,
         shutdown,
         &registered.subject,
         &registered.text,
@@ -167,26 +167,26 @@ fn schema_shown(
 }
 
 /// Asks the registry for the version of `schema` under `subject` (retried as registration is),
-/// on a thread of its own with a client of its own: the start does not wait for it (a registry
+/// on a thread of its own with a sibling of the shared client (`registry`'s HTTP client, not
+/// a second one: building one loads the TLS roots again): the start does not wait for it (a registry
 /// that hangs would hold it up to `REQUEST_TIMEOUT` past the window systemd was told of), and
 /// nothing joins it, so neither does a stop (a stop ends its waits, for an answer too; a
 /// request under way ends with the process, or within `REQUEST_TIMEOUT` when a library user's
 /// [`run`] returned and the process goes on). The page says `unknown` until it answers, or
 /// for good if it fails.
 fn ask_schema_version(
-    config: &Config,
+    registry: &SchemaRegistryClient,
     shutdown: &Shutdown,
     subject: &str,
     schema: &str,
     version: SchemaVersion,
 ) {
-    let (config, shutdown) = (config.clone(), shutdown.clone());
+    let registry = registry.sibling(shutdown.clone());
     let (subject, schema) = (subject.to_string(), schema.to_string());
     let asked = thread::Builder::new()
         .name("schema-version".to_string())
         .spawn(move || {
-            let answer = SchemaRegistryClient::new(&config, shutdown)
-                .and_then(|registry| registry.version_of(&subject, &schema));
+            let answer = registry.version_of(&subject, &schema);
             match answer {
                 Ok(answer) => version.set(answer),
                 // Stopped meanwhile: nothing to say.

@@ -6,11 +6,13 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// A running fake registry: its URL, how many requests it read, and their request lines.
+/// A running fake registry: its URL, how many requests it read, their request lines and
+/// their `Authorization` headers.
 pub(crate) struct FakeRegistry {
     pub(crate) url: String,
     pub(crate) requests: Arc<AtomicUsize>,
     lines: Arc<Mutex<Vec<String>>>,
+    authorizations: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 impl FakeRegistry {
@@ -21,6 +23,12 @@ impl FakeRegistry {
             .iter()
             .map(|line| line.split(' ').nth(1).unwrap_or("").to_string())
             .collect()
+    }
+
+    /// Each request's `Authorization` header value, if it had one, in order.
+    pub(crate) fn authorizations(&self) -> Vec<Option<String>> {
+        let kept = self.authorizations.lock();
+        kept.unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
@@ -35,7 +43,9 @@ pub(crate) fn registry_replying(
     let url = format!("http://{}", listener.local_addr().expect("address"));
     let requests = Arc::new(AtomicUsize::new(0));
     let lines = Arc::new(Mutex::new(Vec::new()));
+    let authorizations = Arc::new(Mutex::new(Vec::new()));
     let (counted, kept) = (Arc::clone(&requests), Arc::clone(&lines));
+    let kept_authorizations = Arc::clone(&authorizations);
     std::thread::spawn(move || {
         let mut held = Vec::new();
         for stream in listener.incoming().map_while(Result::ok) {
@@ -43,10 +53,14 @@ pub(crate) fn registry_replying(
             let mut request_line = String::new();
             let _ = reader.read_line(&mut request_line);
             let mut length = 0;
+            let mut authorization = None;
             let mut line = String::new();
             while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
                 if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                     length = value.trim().parse().unwrap_or(0);
+                }
+                if line.to_ascii_lowercase().starts_with("authorization:") {
+                    authorization = Some(line["authorization:".len()..].trim().to_string());
                 }
                 line.clear();
             }
@@ -55,6 +69,10 @@ pub(crate) fn registry_replying(
             kept.lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(request_line.clone());
+            kept_authorizations
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(authorization);
             let Some((status, body)) = reply(n, &request_line) else {
                 held.push(stream);
                 continue;
@@ -70,5 +88,6 @@ pub(crate) fn registry_replying(
         url,
         requests,
         lines,
+        authorizations,
     }
 }

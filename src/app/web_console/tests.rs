@@ -163,7 +163,9 @@ fn the_schema_version_is_asked_without_waiting_for_the_registry() {
     .expect("config");
     let version = SchemaVersion::default();
     let shutdown = crate::lifecycle::shutdown::Shutdown::new();
-    crate::app::ask_schema_version(&config, &shutdown, "s-value", "\"string\"", version.clone());
+    let client = crate::registry::SchemaRegistryClient::new(&config, shutdown.clone())
+        .expect("registry client");
+    crate::app::ask_schema_version(&client, &shutdown, "s-value", "\"string\"", version.clone());
     was_asked
         .recv_timeout(std::time::Duration::from_secs(60))
         .expect("the registry was asked");
