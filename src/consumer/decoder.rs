@@ -266,13 +266,23 @@ impl<'a, D: ValueDecoder> MessageDecoder<'a, D> {
         stats: &ConsumerStats,
         describe: impl Fn() -> String,
     ) -> Option<Result<(SchemaRef, D::Value), DecodeError>> {
+        // Nearly every record: decoded, or the record's fault, at the first try. Only a
+        // transient error takes the waits below, starting from this try's error.
+        let mut first = match self.decode_located(payload, schema_id_header, place) {
+            Err(e) if e.is_transient() => Some(Err(e)),
+            outcome => return Some(outcome),
+        };
         let mut reported: Option<(String, Instant)> = None;
         let outcome = retry_until_stopped(
             &REGISTRY_OUTAGE_BACKOFF,
             shutdown,
             Some(&stats.heartbeat),
             |_| loop {
-                match self.decode_located(payload, schema_id_header, place) {
+                let tried = match first.take() {
+                    Some(tried) => tried,
+                    None => self.decode_located(payload, schema_id_header, place),
+                };
+                match tried {
                     Err(e) if e.is_transient() => {
                         let Some(at) = self.unknown_retry_at.take() else {
                             return ControlFlow::Continue(e);
