@@ -167,9 +167,9 @@ fn schema_shown(
 }
 
 /// Asks the registry for the version of `schema` under `subject` (retried as registration is),
-/// on a thread of its own with a sibling of the shared client (`registry`'s HTTP client, not
-/// a second one: building one loads the TLS roots again): the start does not wait for it (a registry
-/// that hangs would hold it up to `REQUEST_TIMEOUT` past the window systemd was told of), and
+/// on a thread of its own with a sibling of `registry` (its HTTP client, not a second one:
+/// building one loads the TLS roots again): the start does not wait for it (a registry that
+/// hangs would hold it up to `REQUEST_TIMEOUT` past the window systemd was told of), and
 /// nothing joins it, so neither does a stop (a stop ends its waits, for an answer too; a
 /// request under way ends with the process, or within `REQUEST_TIMEOUT` when a library user's
 /// [`run`] returned and the process goes on). The page says `unknown` until it answers, or

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
 use std::ops::ControlFlow;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
@@ -205,7 +205,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct SchemaRegistryClient {
     base_url: String,
     http: Client,
-    credentials: Credentials,
+    /// Shared with its siblings.
+    credentials: Arc<Credentials>,
     retries: u32,
     shutdown: Shutdown,
     /// Schemas fetched as references, by subject and version, shared by both consumers:
@@ -288,7 +289,7 @@ impl SchemaRegistryClient {
         Ok(SchemaRegistryClient {
             base_url: config.schema_registry_url.trim_end_matches('/').to_string(),
             http,
-            credentials,
+            credentials: Arc::new(credentials),
             retries: config.schema_registry_retries,
             shutdown,
             referenced: Mutex::default(),
@@ -296,29 +297,16 @@ impl SchemaRegistryClient {
         })
     }
 
-    /// A client of the same registry with the same credentials whose waits end when
-    /// `shutdown` starts, sharing this one's HTTP client: its connections, and the TLS roots
-    /// that building a client loads (about 50 ms of CPU with the system's roots, which a
-    /// second client built at start-up took from the consumers' first records). Its caches
-    /// start empty.
+    /// A client of the same registry whose waits end when `shutdown` starts, sharing this
+    /// one's HTTP client (its connections, and the TLS roots that building a client loads:
+    /// about 50 ms of CPU with the system's roots, which a second client built at start-up
+    /// took from the consumers' first records) and its credentials (a bearer token read again
+    /// after a 401 is read for both). Its caches start empty.
     pub(crate) fn sibling(&self, shutdown: Shutdown) -> SchemaRegistryClient {
-        let credentials = match &self.credentials {
-            Credentials::None => Credentials::None,
-            Credentials::Basic { user, password } => Credentials::Basic {
-                user: user.clone(),
-                password: password.clone(),
-            },
-            Credentials::Bearer(bearer) => Credentials::Bearer(BearerAuth {
-                token: Mutex::new(bearer.current()),
-                file: bearer.file.clone(),
-                logical_cluster: bearer.logical_cluster.clone(),
-                identity_pool: bearer.identity_pool.clone(),
-            }),
-        };
         SchemaRegistryClient {
             base_url: self.base_url.clone(),
             http: self.http.clone(),
-            credentials,
+            credentials: Arc::clone(&self.credentials),
             retries: self.retries,
             shutdown,
             referenced: Mutex::default(),
@@ -571,7 +559,7 @@ impl SchemaRegistryClient {
         timeout: Duration,
         build: &impl Fn() -> RequestBuilder,
     ) -> Result<Answer, Attempt> {
-        let bearer = match &self.credentials {
+        let bearer = match &*self.credentials {
             Credentials::Bearer(bearer) => Some(bearer),
             Credentials::None | Credentials::Basic { .. } => None,
         };
@@ -637,7 +625,7 @@ impl SchemaRegistryClient {
             reqwest::header::ACCEPT,
             "application/vnd.schemaregistry.v1+json, application/json",
         );
-        match &self.credentials {
+        match &*self.credentials {
             Credentials::None => {}
             Credentials::Basic { user, password } => {
                 builder = builder.basic_auth(user, password.as_ref());
@@ -703,7 +691,7 @@ impl SchemaRegistryClient {
         if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
             return message;
         }
-        match &self.credentials {
+        match &*self.credentials {
             Credentials::None => format!(
                 "{message} (the registry wants credentials: set SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO or SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE)"
             ),
@@ -1109,15 +1097,22 @@ mod tests {
     }
 
     /// A sibling (the console's version ask) talks to the same registry with the same
-    /// credentials, and its waits end with its own stop handle, not the original's.
+    /// credentials (a bearer token's state shared: one read again after a 401 serves both),
+    /// and its waits end with its own stop handle, not the original's, which goes on.
     #[test]
     fn a_sibling_asks_with_the_same_credentials_and_stops_with_its_own_handle() {
-        let registry = registry_replying(|n, _| match n {
-            0 | 1 => Some((
-                200,
-                r#"{"id":7,"version":3,"subject":"s-value","schema":"\"string\""}"#.to_string(),
-            )),
-            _ => Some((503, r#"{"error_code":50301,"message":"busy"}"#.to_string())),
+        use std::sync::atomic::AtomicBool;
+        let busy = Arc::new(AtomicBool::new(false));
+        let busy_now = Arc::clone(&busy);
+        let registry = registry_replying(move |_, _| {
+            Some(if busy_now.load(Ordering::SeqCst) {
+                (503, r#"{"error_code":50301,"message":"busy"}"#.to_string())
+            } else {
+                (
+                    200,
+                    r#"{"id":7,"version":3,"subject":"s-value","schema":"\"string\""}"#.to_string(),
+                )
+            })
         });
         let config = Config::from_pairs(&[
             ("SCHEMA_REGISTRY_URL", registry.url.as_str()),
@@ -1125,37 +1120,62 @@ mod tests {
         ])
         .expect("config");
         let client = SchemaRegistryClient::new(&config, Shutdown::new()).expect("client");
-        assert_eq!(
-            client
-                .version_of("s-value", r#""string""#)
-                .expect("version"),
-            3
-        );
+        let version = |client: &SchemaRegistryClient| client.version_of("s-value", r#""string""#);
+        assert_eq!(version(&client).expect("version"), 3);
         let stopped = Shutdown::new();
         let sibling = client.sibling(stopped.clone());
-        assert_eq!(
-            sibling
-                .version_of("s-value", r#""string""#)
-                .expect("version"),
-            3
-        );
-        let authorizations = registry.authorizations();
-        assert_eq!(authorizations.len(), 2, "{authorizations:?}");
-        assert!(authorizations[0].is_some(), "{authorizations:?}");
-        assert_eq!(authorizations[0], authorizations[1]);
-        // Now the registry is busy: the sibling's retries end at its own stop.
-        stopped.stop(crate::lifecycle::shutdown::StopReason::Requested);
-        let started = Instant::now();
-        let answer = sibling.version_of("s-value", r#""string""#);
+        assert_eq!(version(&sibling).expect("version"), 3);
+        let basic = Some("Basic cmVhZGVyOnMzY3JldA==".to_string()); // reader:s3cret
+        assert_eq!(registry.authorizations(), [basic.clone(), basic]);
+
+        // The registry turns busy: the sibling retries until its own handle stops it.
+        busy.store(true, Ordering::SeqCst);
+        let stopper = stopped.clone();
+        let requests = Arc::clone(&registry.requests);
+        let stop = std::thread::spawn(move || {
+            while requests.load(Ordering::SeqCst) < 3 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            stopper.stop(crate::lifecycle::shutdown::StopReason::Requested);
+            Instant::now()
+        });
+        let answer = version(&sibling);
+        let returned = Instant::now();
+        let stopped_at = stop.join().expect("the stopping thread");
         assert!(
             matches!(answer, Err(RegistryError::Interrupted)),
             "{answer:?}"
         );
+        let took = returned.saturating_duration_since(stopped_at);
         assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
+            took < Duration::from_secs(5),
+            "returned {took:?} after the stop"
         );
+        // The original is not stopped with it.
+        busy.store(false, Ordering::SeqCst);
+        assert_eq!(
+            version(&client).expect("version after the sibling's stop"),
+            3
+        );
+
+        let token = std::env::temp_dir().join(format!("token-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&token, "t0k3n").expect("write token");
+        let token_path = token.to_string_lossy().into_owned();
+        let config = Config::from_pairs(&[
+            ("SCHEMA_REGISTRY_URL", registry.url.as_str()),
+            (
+                "SCHEMA_REGISTRY_BEARER_AUTH_TOKEN_FILE",
+                token_path.as_str(),
+            ),
+        ])
+        .expect("config");
+        let client = SchemaRegistryClient::new(&config, Shutdown::new()).expect("client");
+        let sibling = client.sibling(Shutdown::new());
+        assert!(Arc::ptr_eq(&client.credentials, &sibling.credentials));
+        assert_eq!(version(&sibling).expect("version"), 3);
+        let _ = std::fs::remove_file(&token);
+        let last = registry.authorizations().pop().flatten();
+        assert_eq!(last.as_deref(), Some("Bearer t0k3n"));
     }
 
     /// A registry that holds its first `held` requests unanswered and answers the rest with
