@@ -1052,27 +1052,43 @@ mod tests {
         let config = Config::from_pairs(&[("SCHEMA_REGISTRY_URL", url)]).expect("config");
         let shutdown = Shutdown::new();
         let client = SchemaRegistryClient::new(&config, shutdown.clone()).expect("client");
-        let stopper = shutdown.clone();
-        let stop = std::thread::spawn(move || {
-            while requests.load(Ordering::SeqCst) == 0 {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-            stopper.stop(crate::lifecycle::shutdown::StopReason::Requested);
-            Instant::now()
-        });
-        let registered = client.register("s-value", r#""string""#);
-        let returned = Instant::now();
-        let stopped = stop.join().expect("the stopping thread");
-        assert!(
-            matches!(registered, Err(RegistryError::Interrupted)),
-            "{registered:?}"
-        );
-        let took = returned.saturating_duration_since(stopped);
+        let took =
+            interrupted_by_a_stop(&shutdown, requests, 1, Duration::from_millis(200), || {
+                client.register("s-value", r#""string""#)
+            });
         assert!(
             took < Duration::from_secs(2),
             "returned {took:?} after the stop"
         );
+    }
+
+    /// Calls `call`, and stops `shutdown` `settle` after the registry has read `at_least`
+    /// requests (counted in `requests`) while it runs; asserts the call was interrupted, and
+    /// returns how long after the stop it returned.
+    fn interrupted_by_a_stop<T: fmt::Debug>(
+        shutdown: &Shutdown,
+        requests: Arc<AtomicUsize>,
+        at_least: usize,
+        settle: Duration,
+        call: impl FnOnce() -> Result<T, RegistryError>,
+    ) -> Duration {
+        let stopper = shutdown.clone();
+        let stop = std::thread::spawn(move || {
+            while requests.load(Ordering::SeqCst) < at_least {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::thread::sleep(settle);
+            stopper.stop(crate::lifecycle::shutdown::StopReason::Requested);
+            Instant::now()
+        });
+        let answer = call();
+        let returned = Instant::now();
+        let stopped = stop.join().expect("the stopping thread");
+        assert!(
+            matches!(answer, Err(RegistryError::Interrupted)),
+            "{answer:?}"
+        );
+        returned.saturating_duration_since(stopped)
     }
 
     /// An answer is bounded as a whole by the request's timeout: a body sent a byte at a time
@@ -1130,23 +1146,9 @@ mod tests {
 
         // The registry turns busy: the sibling retries until its own handle stops it.
         busy.store(true, Ordering::SeqCst);
-        let stopper = stopped.clone();
         let requests = Arc::clone(&registry.requests);
-        let stop = std::thread::spawn(move || {
-            while requests.load(Ordering::SeqCst) < 3 {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            stopper.stop(crate::lifecycle::shutdown::StopReason::Requested);
-            Instant::now()
-        });
-        let answer = version(&sibling);
-        let returned = Instant::now();
-        let stopped_at = stop.join().expect("the stopping thread");
-        assert!(
-            matches!(answer, Err(RegistryError::Interrupted)),
-            "{answer:?}"
-        );
-        let took = returned.saturating_duration_since(stopped_at);
+        let took =
+            interrupted_by_a_stop(&stopped, requests, 3, Duration::ZERO, || version(&sibling));
         assert!(
             took < Duration::from_secs(5),
             "returned {took:?} after the stop"
